@@ -1,0 +1,1 @@
+//! Parses slipway.toml into the app spec, with file:line errors and suggestions.

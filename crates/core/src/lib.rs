@@ -1,0 +1,11 @@
+//! The pure core of slipway.
+//!
+//! Everything here is plain data and pure functions: the app spec (what `slipway.toml` means once parsed),
+//! releases, and the rollout state machine that decides, from what is observed, what to do next. There is
+//! no IO, no clock and no async here: time is an input. That is what lets the rollout logic be tested
+//! with thousands of simulated rollouts in milliseconds, and lets every runtime share the same logic.
+
+pub mod release;
+pub mod rollout;
+pub mod spec;
+pub mod strategy;

@@ -1,0 +1,176 @@
+//! The app spec: what a `slipway.toml` means once parsed and validated.
+//!
+//! The config crate turns text into these types (with file:line errors); everything else reads only these.
+//! A release stores the spec it was made with, so it is serializable and contains no secret values
+//! (secrets are sources: a file path or an env var name, resolved when an instance starts).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One app: the whole meaning of a `slipway.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppSpec {
+    /// The app's name: `[a-z0-9-]`, at most 63 characters.
+    pub app: String,
+    pub artifact: ArtifactSpec,
+    /// Plain environment, part of the release.
+    pub env: BTreeMap<String, String>,
+    /// Secret sources, resolved when an instance starts; the values are never stored.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// Process types by name. The one named `web` gets `$PORT` and traffic.
+    pub processes: BTreeMap<String, ProcessSpec>,
+    pub routing: RoutingSpec,
+    pub deploy: DeploySpec,
+    pub retention: RetentionSpec,
+}
+
+/// The folder frozen into every release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactSpec {
+    /// Absolute path once resolved (relative paths in the file are relative to the config's folder).
+    pub path: PathBuf,
+    /// Glob patterns (relative to `path`) left out of the artifact, e.g. `target`, `.git`, `*.log`.
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// The value is the file's content (one trailing newline trimmed).
+    File(PathBuf),
+    /// The value is this variable of the daemon's environment when the instance starts.
+    Env(String),
+}
+
+/// One process type of the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    /// Run with `sh -c`, in the release's frozen artifact folder; `$PORT` is set for `web`.
+    pub cmd: String,
+    pub replicas: u32,
+    /// After SIGTERM, how long to wait before SIGKILL.
+    pub grace: Duration,
+    /// How long in-flight requests may take to finish once the instance left the route table.
+    pub drain_timeout: Duration,
+    /// How long long-lived connections (WebSocket, SSE, upgrades) may take to finish.
+    pub stream_drain_timeout: Duration,
+    pub readiness: Option<ProbeSpec>,
+    pub liveness: Option<ProbeSpec>,
+    pub startup: Option<ProbeSpec>,
+}
+
+/// A health check of an instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSpec {
+    pub check: ProbeCheck,
+    pub period: Duration,
+    pub timeout: Duration,
+    pub initial_delay: Duration,
+    /// Consecutive successes that flip the probe to passing.
+    pub success_threshold: u32,
+    /// Consecutive failures that flip the probe to failing.
+    pub failure_threshold: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeCheck {
+    /// `GET http://127.0.0.1:$PORT{path}` must answer 2xx or 3xx.
+    Http { path: String },
+    /// A TCP connect to `127.0.0.1:$PORT` must succeed.
+    Tcp,
+    /// `sh -c cmd` in the instance's folder and env must exit 0.
+    Exec { cmd: String },
+}
+
+/// Where the proxy sends requests for this app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingSpec {
+    /// Host names (without port) this app answers; empty means any host.
+    pub hosts: Vec<String>,
+    /// Path prefix this app answers, `/` by default. The longest matching prefix wins.
+    pub path_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploySpec {
+    pub strategy: Strategy,
+    /// A rollout that has not finished by then fails, and the stable release keeps serving.
+    pub progress_deadline: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Strategy {
+    /// Stop the old release (drained), then start the new one. Has downtime by design.
+    Recreate,
+    /// Replace instances a few at a time.
+    Rolling { max_surge: Amount, max_unavailable: Amount },
+    /// Start the whole new release beside the old one, switch all traffic at once.
+    BlueGreen {
+        /// Switch as soon as the new release is fully ready; otherwise wait for `slipway promote`.
+        auto_promote: bool,
+        /// How long the old release stays warm after the switch (an immediate rollback is a route swap).
+        scale_down_delay: Duration,
+    },
+}
+
+impl Strategy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Recreate => "recreate",
+            Strategy::Rolling { .. } => "rolling",
+            Strategy::BlueGreen { .. } => "blue-green",
+        }
+    }
+}
+
+/// A count of instances, absolute or as a percentage of the desired replicas (like Kubernetes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Amount {
+    Count(u32),
+    Percent(u32),
+}
+
+impl Amount {
+    /// Surge rounds up, unavailability rounds down, as Kubernetes does: both err on the side of capacity.
+    pub fn resolve(self, replicas: u32, round_up: bool) -> u32 {
+        match self {
+            Amount::Count(n) => n,
+            Amount::Percent(p) => {
+                let scaled = replicas as u64 * p as u64;
+                (if round_up { scaled.div_ceil(100) } else { scaled / 100 }) as u32
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionSpec {
+    /// How many releases to keep frozen artifacts for. The stable release and the rollback target
+    /// are always kept, whatever this says.
+    pub keep_releases: u32,
+}
+
+impl ProcessSpec {
+    /// Whether this process type receives traffic.
+    pub fn is_web(name: &str) -> bool {
+        name == "web"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_amounts_round_toward_capacity() {
+        assert_eq!(Amount::Percent(25).resolve(3, true), 1);
+        assert_eq!(Amount::Percent(25).resolve(3, false), 0);
+        assert_eq!(Amount::Percent(50).resolve(4, false), 2);
+        assert_eq!(Amount::Count(2).resolve(10, false), 2);
+    }
+}

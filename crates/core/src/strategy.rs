@@ -1,0 +1,1 @@
+//! Strategies (in progress).

@@ -1,0 +1,1 @@
+//! The control plane: the controller that drives rollouts, and the API.
