@@ -70,5 +70,9 @@ pub fn display_version(v: Version) -> String {
 
 /// Parses `v12` or `12`.
 pub fn parse_version(s: &str) -> Option<Version> {
-    s.strip_prefix('v').unwrap_or(s).parse().ok().filter(|v| *v > 0)
+    s.strip_prefix('v')
+        .unwrap_or(s)
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
 }

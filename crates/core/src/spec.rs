@@ -107,7 +107,10 @@ pub enum Strategy {
     /// Stop the old release (drained), then start the new one. Has downtime by design.
     Recreate,
     /// Replace instances a few at a time.
-    Rolling { max_surge: Amount, max_unavailable: Amount },
+    Rolling {
+        max_surge: Amount,
+        max_unavailable: Amount,
+    },
     /// Start the whole new release beside the old one, switch all traffic at once.
     BlueGreen {
         /// Switch as soon as the new release is fully ready; otherwise wait for `slipway promote`.
@@ -142,7 +145,11 @@ impl Amount {
             Amount::Count(n) => n,
             Amount::Percent(p) => {
                 let scaled = replicas as u64 * p as u64;
-                (if round_up { scaled.div_ceil(100) } else { scaled / 100 }) as u32
+                (if round_up {
+                    scaled.div_ceil(100)
+                } else {
+                    scaled / 100
+                }) as u32
             }
         }
     }
