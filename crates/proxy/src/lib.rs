@@ -1,1 +1,37 @@
 //! The data plane: an HTTP/1.1 + h2c reverse proxy reading an atomically swapped route table.
+//!
+//! The controller (in the daemon) decides *where* traffic should go and publishes it as an immutable
+//! [`RouteTable`] through a [`RouteHandle`]; the proxy only executes that decision, fast. Per request: one
+//! lock-free table load, a host/path lookup, a weighted release pick, a least-outstanding instance pick, and
+//! a forward over a keep-alive pool. Each [`Backend`] counts its in-flight requests and long-lived streams,
+//! which is what [`drain`] waits on, so the controller can take an instance out of rotation without failing
+//! a request:
+//!
+//! ```text
+//! routes.publish(table_without_instance).await;   // no new request reaches it after this returns
+//! drain(&instance, requests_deadline, streams_deadline).await;
+//! stop(instance);
+//! ```
+//!
+//! Preview traffic reaches any release (even at weight 0) with `X-Slipway-Release: v7` or the host
+//! `v7.<app host>`.
+
+mod backend;
+mod body;
+mod drain;
+mod forward;
+mod headers;
+mod options;
+mod pages;
+mod pick;
+mod proxy;
+mod route_handle;
+mod route_table;
+
+pub use backend::Backend;
+pub use body::ResponseBody;
+pub use drain::{DrainOutcome, drain};
+pub use options::ProxyOptions;
+pub use proxy::Proxy;
+pub use route_handle::RouteHandle;
+pub use route_table::{AppRoute, ReleaseGroup, RouteTable};

@@ -1,0 +1,25 @@
+//! Timeouts for the proxy's connections to instances.
+
+use std::time::Duration;
+
+/// How patient the proxy is with instances.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// Time allowed to open a TCP connection to an instance (then 502, or a retry for body-less requests).
+    pub connect_timeout: Duration,
+    /// Time allowed from sending a request until the instance's response headers arrive (then 504).
+    /// Response bodies may stream for longer.
+    pub response_timeout: Duration,
+    /// How long an idle keep-alive connection to an instance stays in the pool.
+    pub idle_pool_timeout: Duration,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+            idle_pool_timeout: Duration::from_secs(90),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The proxy server: accepts connections (HTTP/1.1 and h2c on one port), serves them with the per-request
+//! path in `forward`, and shuts down gracefully.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::forward::{ConnState, Shared, serve_request};
+use crate::options::ProxyOptions;
+use crate::route_handle::RouteHandle;
+use crate::route_table::RouteTable;
+
+/// A reverse proxy routing by its [`RouteHandle`]'s table. Starts with an empty table (every request 404s).
+pub struct Proxy {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("options", &self.shared.options)
+            .finish()
+    }
+}
+
+impl Proxy {
+    pub fn new(options: ProxyOptions) -> Proxy {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(options.connect_timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(options.idle_pool_timeout)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Proxy {
+            shared: Arc::new(Shared {
+                routes: RouteHandle::new(RouteTable::default()),
+                client,
+                options,
+            }),
+        }
+    }
+
+    /// The handle the controller publishes route tables through.
+    pub fn routes(&self) -> RouteHandle {
+        self.shared.routes.clone()
+    }
+
+    /// Accepts and serves until `shutdown` is cancelled; then stops accepting, lets in-flight requests
+    /// finish (HTTP/1 connections close after their current response, HTTP/2 ones get GOAWAY), and returns
+    /// when every connection is done. Upgraded (WebSocket) connections are not waited for: they belong to
+    /// their instance's drain, not to the listener.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30));
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Usually transient (EMFILE, ECONNABORTED): back off briefly instead of spinning.
+                        warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            if let Err(error) = stream.set_nodelay(true) {
+                debug!(%error, "could not set TCP_NODELAY");
+            }
+            let conn = Arc::new(ConnState {
+                shared: Arc::clone(&self.shared),
+                client_ip: client_ip(peer),
+            });
+            let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    debug!(%error, %peer, "client connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
+    }
+}
+
+fn client_ip(peer: SocketAddr) -> HeaderValue {
+    // An IP address always formats as a valid header value.
+    HeaderValue::from_str(&peer.ip().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
