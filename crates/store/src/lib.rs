@@ -1,1 +1,32 @@
 //! Durable state: releases, rollouts, events and locks in SQLite; the content-addressed artifact store.
+//!
+//! Why SQLite: the daemon must survive its own crash mid-rollout and resume from exactly what it had
+//! decided, and an operator must be able to inspect that state with `sqlite3` when something goes wrong.
+//! WAL mode gives crash safety with cheap concurrent reads; every multi-step write (finish a rollout,
+//! make its release stable, journal an event) goes through one [`Store::transaction`] so it is all or
+//! nothing.
+//!
+//! Why content-addressed artifacts: a release must run exactly the bits it was made from, even after the
+//! user keeps editing the source folder, and two releases of identical content should cost nothing.
+//! [`ArtifactStore`] freezes a folder into blobs named by their SHA-256 and a manifest whose own hash is
+//! the artifact's digest.
+//!
+//! The API is synchronous (rusqlite and file IO); async callers run it from `spawn_blocking`.
+
+mod artifact;
+mod error;
+mod events;
+mod locks;
+mod releases;
+mod rollouts;
+mod store;
+#[cfg(test)]
+mod test_support;
+
+pub use artifact::{ArtifactStore, FrozenArtifact, PruneReport};
+pub use error::{Result, StoreError};
+pub use events::Event;
+pub use locks::Lock;
+pub use releases::NewRelease;
+pub use rollouts::{RolloutOutcome, RolloutRecord};
+pub use store::{Store, Tx};
