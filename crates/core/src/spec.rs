@@ -162,6 +162,21 @@ pub struct RetentionSpec {
     pub keep_releases: u32,
 }
 
+impl AppSpec {
+    /// How many web instances a release of this spec runs (0 for an app without a `web` process).
+    pub fn web_replicas(&self) -> u32 {
+        self.processes.get("web").map_or(0, |p| p.replicas)
+    }
+
+    /// How long a replaced release stays warm after a switch (blue-green's setting, else 30 s).
+    pub fn scale_down_delay(&self) -> Duration {
+        match self.deploy.strategy {
+            Strategy::BlueGreen { scale_down_delay, .. } => scale_down_delay,
+            _ => Duration::from_secs(30),
+        }
+    }
+}
+
 impl ProcessSpec {
     /// Whether this process type receives traffic.
     pub fn is_web(name: &str) -> bool {

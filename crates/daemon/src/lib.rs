@@ -1,1 +1,209 @@
-//! The control plane: the controller that drives rollouts, and the API.
+//! The control plane of slipway: the daemon that `slipway serve` runs.
+//!
+//! It wires the parts together — the state store, the artifact store, the process supervisor, the proxy —
+//! and runs the [`controller`] (which drives rollouts with the pure core's state machine) and the [`api`].
+//! Shutting down drains everything: the proxy stops accepting and finishes in-flight requests, then every
+//! instance is drained and stopped.
+
+pub mod api;
+mod clock;
+mod commands;
+pub mod controller;
+mod converge;
+pub mod deploy;
+mod instance;
+mod logs;
+pub mod paths;
+mod route_table;
+mod secrets;
+mod status;
+pub mod wire;
+
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub use paths::Paths;
+
+pub struct ServeOptions {
+    pub state_dir: PathBuf,
+    /// Where the proxy listens for users' traffic.
+    pub listen: SocketAddr,
+    /// The TCP API, off unless asked for.
+    pub api: Option<SocketAddr>,
+    /// The TCP API's token; default: `<state-dir>/api-token`, created on first use.
+    pub token: Option<String>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let paths = Paths::new(&options.state_dir);
+    std::fs::create_dir_all(&paths.root)
+        .with_context(|| format!("cannot create the state dir {}", paths.root.display()))?;
+    std::fs::set_permissions(&paths.root, std::fs::Permissions::from_mode(0o700))?;
+    refuse_second_daemon(&paths).await?;
+
+    let store =
+        Arc::new(slipway_store::Store::open(&paths.db()).context("cannot open the state store")?);
+    let artifacts = Arc::new(slipway_store::ArtifactStore::open(&paths.artifacts())?);
+    let daemon_id = format!("{}-{}", std::process::id(), clock::now_ms());
+    let (supervisor, events) = slipway_runtime::Supervisor::new(paths.run())?;
+    for id in supervisor.reap_orphans() {
+        tracing::warn!("stopped {id}, left running by a daemon that did not shut down");
+    }
+    for lock in store.recover_locks(&daemon_id)? {
+        tracing::warn!(
+            "recovered the lock {} ({}) from a daemon that did not shut down",
+            lock.name,
+            lock.holder
+        );
+    }
+
+    let proxy = slipway_proxy::Proxy::new(slipway_proxy::ProxyOptions::default());
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the proxy", options.listen))?;
+    let proxy_addr = listener.local_addr()?;
+    let (controller, handle) = controller::Controller::new(
+        store.clone(),
+        artifacts.clone(),
+        supervisor,
+        proxy.routes(),
+        paths.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let controller_task = tokio::spawn(controller.run(events));
+
+    let api = api::Api {
+        deployer: Arc::new(deploy::Deployer {
+            store: store.clone(),
+            artifacts,
+            controller: handle.clone(),
+            daemon_id,
+            state_dir: paths.root.clone(),
+        }),
+        controller: handle.clone(),
+        store,
+        logs_dir: paths.logs(),
+    };
+    let api_stop = CancellationToken::new();
+    let socket = paths.socket();
+    let _ = std::fs::remove_file(&socket);
+    let unix = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    let router = api::router(api);
+    let stop = api_stop.clone();
+    let local_api = tokio::spawn(
+        axum::serve(unix, router.clone())
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .into_future(),
+    );
+    let mut tcp_api = None;
+    if let Some(addr) = options.api {
+        let token = Arc::new(match options.token {
+            Some(t) => t,
+            None => token_file(&paths)?,
+        });
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the API"))?;
+        let guarded = router.layer(axum::middleware::from_fn_with_state(
+            token,
+            api::require_token,
+        ));
+        let stop = api_stop.clone();
+        eprintln!(
+            "slipway: API on http://{} (token required)",
+            tcp.local_addr()?
+        );
+        tcp_api = Some(tokio::spawn(
+            axum::serve(tcp, guarded)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .into_future(),
+        ));
+    }
+
+    let proxy_stop = CancellationToken::new();
+    let proxy_task = {
+        let stop = proxy_stop.clone();
+        tokio::spawn(async move { proxy.serve(listener, stop).await })
+    };
+    eprintln!(
+        "slipway: serving on http://{proxy_addr}, state in {}, local API on {}",
+        paths.root.display(),
+        socket.display()
+    );
+
+    wait_for_shutdown_signal().await;
+    eprintln!("slipway: shutting down: finishing in-flight requests, then draining instances");
+    proxy_stop.cancel();
+    // In-flight requests finish first; long-lived streams get a bounded wait.
+    if tokio::time::timeout(Duration::from_secs(60), proxy_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after 60 s; closing them");
+    }
+    let (reply, done) = tokio::sync::oneshot::channel();
+    if handle.send(controller::Command::Shutdown { reply }).is_ok() {
+        let _ = done.await;
+    }
+    let _ = controller_task.await;
+    api_stop.cancel();
+    let _ = local_api.await;
+    if let Some(t) = tcp_api {
+        let _ = t.await;
+    }
+    let _ = std::fs::remove_file(&socket);
+    eprintln!("slipway: stopped");
+    Ok(())
+}
+
+/// Two daemons on one state dir would fight over the same instances: refuse if the socket answers.
+async fn refuse_second_daemon(paths: &Paths) -> anyhow::Result<()> {
+    if tokio::net::UnixStream::connect(paths.socket())
+        .await
+        .is_ok()
+    {
+        bail!(
+            "another slipway daemon is already running with the state dir {}; stop it first",
+            paths.root.display()
+        );
+    }
+    Ok(())
+}
+
+/// The TCP API's token: read from the state dir, or made once from the OS's randomness (mode 0600).
+fn token_file(paths: &Paths) -> anyhow::Result<String> {
+    let path = paths.token();
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok(t.trim().to_string());
+    }
+    let mut bytes = [0u8; 24];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, format!("{token}\n"))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(token)
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,265 @@
+//! The HTTP API, served on the local unix socket (no token: the socket is mode 0600) and, when
+//! `slipway serve --api ADDR` asks for it, on TCP where every request needs `Authorization: Bearer <token>`.
+
+use crate::controller::{Command, ControllerHandle};
+use crate::deploy::{Deployer, Refusal};
+use crate::wire::{
+    ApiError, AppStatus, DeployRequest, ReleaseSummary, RollbackRequest, RolloutView,
+};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use slipway_core::rollout::Signal;
+use slipway_store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+#[derive(Clone)]
+pub struct Api {
+    pub deployer: Arc<Deployer>,
+    pub controller: ControllerHandle,
+    pub store: Arc<Store>,
+    pub logs_dir: PathBuf,
+}
+
+type Answer = Result<Response, Response>;
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+impl From<Refusal> for Response {
+    fn from(r: Refusal) -> Response {
+        match r {
+            Refusal::BadRequest(m) => error(StatusCode::BAD_REQUEST, m),
+            Refusal::Conflict(m) => error(StatusCode::CONFLICT, m),
+            Refusal::NotFound(m) => error(StatusCode::NOT_FOUND, m),
+            Refusal::Internal(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
+        }
+    }
+}
+
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route(
+            "/v1/health",
+            get(|| async {
+                Json(serde_json::json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+            }),
+        )
+        .route("/v1/deploy", post(deploy))
+        .route("/v1/apps", get(apps))
+        .route("/v1/apps/{app}", get(app_status))
+        .route("/v1/apps/{app}/releases", get(releases))
+        .route("/v1/apps/{app}/rollouts", get(rollouts))
+        .route("/v1/apps/{app}/events", get(events))
+        .route("/v1/apps/{app}/logs", get(logs))
+        .route("/v1/apps/{app}/promote", post(promote))
+        .route("/v1/apps/{app}/abort", post(abort))
+        .route("/v1/apps/{app}/rollback", post(rollback))
+        .with_state(api)
+}
+
+/// Token check for the TCP listener. Compares in constant time so the token cannot be guessed byte by byte.
+pub async fn require_token(
+    State(token): State<Arc<String>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !ok {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid token is required: set SLIPWAY_TOKEN (the daemon's token is in <state-dir>/api-token)",
+        );
+    }
+    next.run(req).await
+}
+
+async fn deploy(State(api): State<Api>, Json(req): Json<DeployRequest>) -> Answer {
+    let accepted = api.deployer.deploy(req).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn rollback(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Json(req): Json<RollbackRequest>,
+) -> Answer {
+    let accepted = api.deployer.rollback(&app, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn statuses(api: &Api, app: Option<String>) -> Result<Vec<AppStatus>, Response> {
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Status { app, reply })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    answer
+        .await
+        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))
+}
+
+async fn apps(State(api): State<Api>) -> Answer {
+    Ok(Json(statuses(&api, None).await?).into_response())
+}
+
+async fn app_status(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    let mut all = statuses(&api, Some(app.clone())).await?;
+    match all.pop() {
+        Some(s) => Ok(Json(s).into_response()),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no app named {app} has been deployed to this daemon"),
+        )),
+    }
+}
+
+async fn releases(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    let list = api
+        .store
+        .releases(&app)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(list.iter().map(ReleaseSummary::from).collect::<Vec<_>>()).into_response())
+}
+
+async fn rollouts(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    let list = api
+        .store
+        .rollouts(&app, 100)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let views: Vec<RolloutView> = list
+        .into_iter()
+        .map(|r| RolloutView {
+            id: r.id,
+            from: r.from,
+            to: r.to,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            outcome: r.outcome.map(|o| o.as_str().to_string()),
+            reason: r.reason,
+        })
+        .collect();
+    Ok(Json(views).into_response())
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn events(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> Answer {
+    let list = api
+        .store
+        .events(
+            Some(&app),
+            q.after.unwrap_or(0),
+            q.limit.unwrap_or(200).min(1000),
+        )
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(list).into_response())
+}
+
+async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Signal { app, signal, reply })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    match answer.await {
+        Ok(Ok(())) => Ok(Json(serde_json::json!({ "ok": true })).into_response()),
+        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller stopped",
+        )),
+    }
+}
+
+async fn promote(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    signal(&api, app, Signal::Promote).await
+}
+
+#[derive(Deserialize, Default)]
+struct AbortBody {
+    reason: Option<String>,
+}
+
+async fn abort(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    body: Option<Json<AbortBody>>,
+) -> Answer {
+    let reason = body
+        .and_then(|b| b.0.reason)
+        .unwrap_or_else(|| "aborted by the operator".to_string());
+    signal(&api, app, Signal::Abort { reason }).await
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    release: Option<u64>,
+    follow: Option<bool>,
+    tail: Option<usize>,
+}
+
+async fn logs(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Answer {
+    if app.contains('/') || app.contains("..") {
+        return Err(error(StatusCode::BAD_REQUEST, "bad app name"));
+    }
+    let dir = api.logs_dir.join(&app);
+    let tail = q.tail.unwrap_or(100);
+    let release = q.release;
+    let read_dir = dir.clone();
+    let (text, offsets) =
+        tokio::task::spawn_blocking(move || crate::logs::read(&read_dir, release, tail))
+            .await
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if !q.follow.unwrap_or(false) {
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(256);
+    let _ = tx.send(text).await;
+    tokio::spawn(crate::logs::follow(dir, release, offsets, tx));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::io::Error>(line), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

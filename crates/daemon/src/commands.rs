@@ -1,0 +1,302 @@
+//! What the controller does when it is told something: an operator command, an instance's state change,
+//! a drain that finished. Each handler only updates state and the store; `converge` acts on it.
+
+use crate::clock::now_ms;
+use crate::controller::{ActiveRollout, Command, Controller, Msg, Warm};
+use crate::instance::state_name;
+use slipway_core::release::{Release, ReleaseStatus, Version};
+use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
+use slipway_core::spec::Strategy;
+use slipway_runtime::{InstanceEvent, InstanceState};
+use slipway_store::RolloutOutcome;
+
+impl Controller {
+    pub(crate) fn on_message(&mut self, msg: Msg) {
+        match msg {
+            Msg::Command(Command::Start {
+                release,
+                rollback,
+                reply,
+            }) => {
+                let _ = reply.send(self.start_rollout(*release, rollback));
+            }
+            Msg::Command(Command::Signal { app, signal, reply }) => {
+                let _ = reply.send(self.signal(&app, signal));
+            }
+            Msg::Command(Command::Status { app, reply }) => {
+                let _ = reply.send(self.status(app.as_deref()));
+            }
+            Msg::Command(Command::Shutdown { reply }) => {
+                self.shutdown = Some(reply);
+            }
+            Msg::Retired { app, id, note } => {
+                if let Some(a) = self.apps.get_mut(&app) {
+                    a.instances.retain(|m| m.id != id);
+                }
+                if let Some(note) = note {
+                    self.event(&app, None, "drain_timeout", &note);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_instance_event(&mut self, event: InstanceEvent) {
+        let Some(app) = self.apps.get_mut(&event.app) else {
+            return;
+        };
+        let Some(m) = app.instances.iter_mut().find(|m| m.id == event.id) else {
+            return;
+        };
+        m.state = event.state.clone();
+        let retiring = m.retiring;
+        let is_new = app
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.machine.to == event.release);
+        let notable = matches!(
+            event.state,
+            InstanceState::Backoff { .. }
+                | InstanceState::CrashLoop { .. }
+                | InstanceState::Unready
+        );
+        if notable && !retiring {
+            let text = format!(
+                "{} {}: {}",
+                event.id,
+                state_name(&event.state),
+                event.message
+            );
+            self.event(&event.app, Some(event.release), "instance", &text);
+        }
+        // A new release that crash-loops will not get better by waiting for the deadline.
+        if let (InstanceState::CrashLoop { .. }, true, false) = (&event.state, is_new, retiring) {
+            let reason = format!(
+                "instance {} of v{} is crash-looping: {}",
+                event.id, event.release, event.message
+            );
+            if let Some(r) = self
+                .apps
+                .get_mut(&event.app)
+                .and_then(|a| a.rollout.as_mut())
+            {
+                r.machine.signal(Signal::Fail { reason });
+            }
+        }
+    }
+
+    fn start_rollout(&mut self, release: Release, rollback: bool) -> Result<i64, String> {
+        let app_name = release.app.clone();
+        let now = now_ms();
+        let stable = self.apps.get(&app_name).and_then(|a| a.stable);
+        if self
+            .apps
+            .get(&app_name)
+            .is_some_and(|a| a.rollout.is_some())
+        {
+            return Err(format!("a rollout of {app_name} is already in progress"));
+        }
+        let from = match stable {
+            Some(v) => Some((v, self.release(&app_name, v)?.spec.web_replicas())),
+            None => None,
+        };
+        let spec = &release.spec;
+        let strategy = if rollback {
+            // A rollback switches as soon as the target is fully ready: the fastest safe move.
+            Strategy::BlueGreen {
+                auto_promote: true,
+                scale_down_delay: spec.scale_down_delay(),
+            }
+        } else {
+            spec.deploy.strategy.clone()
+        };
+        let deadline = spec.deploy.progress_deadline.as_millis() as u64;
+        let machine = Rollout::new(
+            &app_name,
+            from,
+            release.version,
+            spec.web_replicas(),
+            strategy,
+            now,
+            deadline,
+        );
+        let mut state = serde_json::to_value(&machine).map_err(|e| e.to_string())?;
+        if rollback {
+            state["rollback"] = serde_json::Value::Bool(true);
+        }
+        let record = self
+            .store
+            .start_rollout(&app_name, stable, release.version, &state, now as i64)
+            .map_err(|e| e.to_string())?;
+        let version = release.version;
+        self.releases
+            .insert((app_name.clone(), version), release.clone());
+        let app = self.apps.entry(app_name.clone()).or_default();
+        // A rollback to the bits that are still warm after a blue-green switch is a route swap: the warm
+        // instances run exactly this artifact and config, so they serve as the new release at once.
+        if let Some(warm) = app.warm.take() {
+            let same = self
+                .releases
+                .get(&(app_name.clone(), warm.version))
+                .is_some_and(|w| w.artifact == release.artifact && w.spec == release.spec);
+            if same {
+                for m in app
+                    .instances
+                    .iter_mut()
+                    .filter(|m| m.release == warm.version && !m.retiring)
+                {
+                    m.release = version;
+                }
+            } else {
+                app.warm = Some(warm);
+            }
+        }
+        app.rollout = Some(ActiveRollout {
+            id: record.id,
+            machine,
+            rollback,
+            traffic: Traffic::ALL_FROM,
+            seen: Observed::default(),
+        });
+        app.last_failure = None;
+        let what = if rollback { "rollback" } else { "rollout" };
+        let from_text = stable.map_or("nothing".to_string(), |v| format!("v{v}"));
+        self.event(
+            &app_name,
+            Some(version),
+            "rollout_started",
+            &format!(
+                "{what} from {from_text} to v{version} started ({})",
+                release.spec.deploy.strategy.name()
+            ),
+        );
+        Ok(record.id)
+    }
+
+    fn signal(&mut self, app: &str, signal: Signal) -> Result<(), String> {
+        let Some(r) = self.apps.get_mut(app).and_then(|a| a.rollout.as_mut()) else {
+            return Err(format!("no rollout of {app} is in progress"));
+        };
+        let what = match &signal {
+            Signal::Promote => "promote",
+            Signal::Abort { .. } => "abort",
+            Signal::Fail { .. } => "fail",
+        };
+        if r.machine.signal(signal) {
+            let to = r.machine.to;
+            self.event(
+                app,
+                Some(to),
+                what,
+                &format!("{what} of the rollout to v{to} accepted"),
+            );
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot {what} now: the rollout to v{} is {}",
+                r.machine.to,
+                crate::status::phase_name(&r.machine.phase)
+            ))
+        }
+    }
+
+    /// Records the end of a rollout: one transaction for the rollout, the releases and the lock.
+    pub(crate) fn finish_rollout(&mut self, app_name: &str) {
+        let Some(app) = self.apps.get_mut(app_name) else {
+            return;
+        };
+        let Some(active) = app.rollout.take() else {
+            return;
+        };
+        let r = &active.machine;
+        let (outcome, reason) = match &r.phase {
+            slipway_core::rollout::Phase::Done { outcome, reason } => (*outcome, reason.clone()),
+            _ => return,
+        };
+        let now = now_ms();
+        let stored_outcome = match outcome {
+            Outcome::Succeeded => RolloutOutcome::Succeeded,
+            Outcome::Failed => RolloutOutcome::Failed,
+            Outcome::Aborted => RolloutOutcome::Aborted,
+        };
+        let to = r.to;
+        let result = self.store.transaction(|tx| {
+            tx.finish_rollout(active.id, stored_outcome, reason.as_deref(), now as i64)?;
+            match outcome {
+                Outcome::Succeeded => tx.set_stable(app_name, to)?,
+                _ => {
+                    tx.set_release_status(app_name, to, ReleaseStatus::Failed, reason.as_deref())?
+                }
+            }
+            tx.release_lock(&crate::deploy::lock_name(app_name))?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::error!("cannot record the end of the rollout of {app_name}: {e}");
+        }
+        match outcome {
+            Outcome::Succeeded => {
+                if let (
+                    Some(from),
+                    Strategy::BlueGreen {
+                        scale_down_delay, ..
+                    },
+                ) = (r.from, &r.strategy)
+                {
+                    app.warm = Some(Warm {
+                        version: from,
+                        retire_at: now + scale_down_delay.as_millis() as u64,
+                    });
+                }
+                app.stable = Some(to);
+                app.last_failure = None;
+            }
+            _ => app.last_failure = reason.clone(),
+        }
+        for (key, rel) in self.releases.iter_mut() {
+            if key.0 == app_name && key.1 == to {
+                rel.status = if outcome == Outcome::Succeeded {
+                    ReleaseStatus::Active
+                } else {
+                    ReleaseStatus::Failed
+                };
+            }
+        }
+        let text = match (outcome, &reason) {
+            (Outcome::Succeeded, _) => format!("v{to} is serving 100% of traffic"),
+            (_, Some(why)) => format!("rollout to v{to} {}: {why}", outcome.as_str()),
+            (_, None) => format!("rollout to v{to} {}", outcome.as_str()),
+        };
+        self.event(
+            app_name,
+            Some(to),
+            &format!("rollout_{}", outcome.as_str()),
+            &text,
+        );
+    }
+
+    /// The release, from the cache or the store.
+    pub(crate) fn release(&mut self, app: &str, version: Version) -> Result<Release, String> {
+        let key = (app.to_string(), version);
+        if let Some(r) = self.releases.get(&key) {
+            return Ok(r.clone());
+        }
+        match self.store.release(app, version) {
+            Ok(Some(r)) => {
+                self.releases.insert(key, r.clone());
+                Ok(r)
+            }
+            Ok(None) => Err(format!("{app} has no release v{version}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub(crate) fn event(&self, app: &str, release: Option<Version>, kind: &str, message: &str) {
+        tracing::info!(app, kind, "{message}");
+        if let Err(e) = self
+            .store
+            .add_event(app, release, kind, message, now_ms() as i64)
+        {
+            tracing::error!("cannot record an event: {e}");
+        }
+    }
+}

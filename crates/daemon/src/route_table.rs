@@ -1,0 +1,72 @@
+//! Builds the proxy's route table from the apps' instances and the weights their plans ask for.
+//! Only serving instances (ready, not retiring) are in it; a release at weight 0 stays reachable on its
+//! preview route (`X-Slipway-Release: vN` or a `vN.` host prefix).
+
+use crate::controller::AppRuntime;
+use crate::converge::Desired;
+use slipway_core::release::{Release, Version};
+use slipway_proxy::{AppRoute, ReleaseGroup, RouteTable};
+use std::collections::{BTreeMap, HashMap};
+
+/// What a table routes, to publish only when it changed.
+pub type Signature = Vec<(
+    String,
+    Vec<String>,
+    String,
+    Vec<(Version, u32, Vec<String>)>,
+)>;
+
+pub fn build(
+    apps: &BTreeMap<String, AppRuntime>,
+    desired: &BTreeMap<String, Desired>,
+    releases: &HashMap<(String, Version), Release>,
+) -> (RouteTable, Signature) {
+    let mut table = RouteTable { apps: Vec::new() };
+    let mut signature = Vec::new();
+    for (name, app) in apps {
+        let Some(want) = desired.get(name) else {
+            continue;
+        };
+        // The newest release's routing wins: during a rollout, the release being rolled out.
+        let newest = app.rollout.as_ref().map(|r| r.machine.to).or(app.stable);
+        let Some(routing) = newest
+            .and_then(|v| releases.get(&(name.clone(), v)))
+            .map(|r| r.spec.routing.clone())
+        else {
+            continue;
+        };
+        let mut groups = Vec::new();
+        let mut sig_groups = Vec::new();
+        for (&version, &weight) in &want.weight {
+            let backends: Vec<_> = app
+                .instances
+                .iter()
+                .filter(|m| m.release == version && m.serving())
+                .filter_map(|m| m.backend.clone())
+                .collect();
+            sig_groups.push((
+                version,
+                weight,
+                backends.iter().map(|b| b.id.clone()).collect(),
+            ));
+            groups.push(ReleaseGroup {
+                release: version,
+                weight,
+                backends,
+            });
+        }
+        signature.push((
+            name.clone(),
+            routing.hosts.clone(),
+            routing.path_prefix.clone(),
+            sig_groups,
+        ));
+        table.apps.push(AppRoute {
+            app: name.clone(),
+            hosts: routing.hosts,
+            path_prefix: routing.path_prefix,
+            groups,
+        });
+    }
+    (table, signature)
+}

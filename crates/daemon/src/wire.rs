@@ -1,0 +1,127 @@
+//! The API's JSON shapes, shared by the daemon and the CLI so they cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use slipway_core::release::{Release, Version};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// Absolute path of the `slipway.toml` to deploy (the daemon runs on the same host).
+    pub config: String,
+    pub label: Option<String>,
+    pub message: Option<String>,
+    /// Who asked, e.g. `alice@laptop`; recorded with the release.
+    pub who: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployAccepted {
+    pub app: String,
+    pub release: Version,
+    pub rollout: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub to: Option<Version>,
+    pub who: String,
+    pub message: Option<String>,
+}
+
+/// An error answer: what happened and, when there is one, what to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    pub stable: Option<ReleaseSummary>,
+    pub rollout: Option<RolloutStatus>,
+    /// A release kept warm after a blue-green switch, and when it will be scaled down.
+    pub warm: Option<WarmRelease>,
+    pub instances: Vec<InstanceView>,
+    /// The last rollout's end, when it did not succeed: why.
+    pub last_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseSummary {
+    pub version: Version,
+    pub label: Option<String>,
+    pub artifact: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub message: Option<String>,
+    pub rollback_of: Option<Version>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub strategy: String,
+}
+
+impl From<&Release> for ReleaseSummary {
+    fn from(r: &Release) -> Self {
+        ReleaseSummary {
+            version: r.version,
+            label: r.label.clone(),
+            artifact: r.artifact.clone(),
+            created_at: r.created_at,
+            created_by: r.created_by.clone(),
+            message: r.message.clone(),
+            rollback_of: r.rollback_of,
+            status: r.status.as_str().to_string(),
+            reason: r.reason.clone(),
+            strategy: r.spec.deploy.strategy.name().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    pub id: i64,
+    pub from: Option<Version>,
+    pub to: Version,
+    pub strategy: String,
+    /// progressing / stopping_old / awaiting_promotion / reverting / done
+    pub phase: String,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    /// Percent of traffic to each release, from the current plan.
+    pub weight_from: u32,
+    pub weight_to: u32,
+    pub ready_from: u32,
+    pub ready_to: u32,
+    pub want_to: u32,
+    pub started_at: i64,
+    pub deadline: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmRelease {
+    pub version: Version,
+    pub retire_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub release: Version,
+    pub process: String,
+    pub state: String,
+    pub ready: bool,
+    pub serving: bool,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    pub restarts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub id: i64,
+    pub from: Option<Version>,
+    pub to: Version,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+}
