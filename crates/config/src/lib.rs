@@ -1,1 +1,122 @@
-//! Parses slipway.toml into the app spec, with file:line errors and suggestions.
+//! Parses `slipway.toml` into the app spec ([`slipway_core::spec::AppSpec`]).
+//!
+//! Why a hand walk instead of `#[derive(Deserialize)]`: a config is written by a person who wants to
+//! deploy, not debug. Every problem in the file is reported at once, each at its `file:line:column`,
+//! with a `help` that says what to write instead (the closest valid key, the strict spelling of a
+//! duration, the strategy a knob belongs to). serde's errors stop at the first problem and carry no
+//! suggestion, so the file is parsed into spanned TOML values ([`toml::de::DeTable`]) and walked here.
+//!
+//! Defaults, limits and cross-field rules (e.g. `timeout` <= `period`, rolling-only knobs) live in the
+//! module of the section they belong to. `examples/slipway.toml` documents every key, and is tested.
+//!
+//! ```
+//! let spec = slipway_config::parse(
+//!     "app = \"hello\"\n[processes.web]\ncmd = \"./server\"\n",
+//!     std::path::Path::new("/srv/hello/slipway.toml"),
+//! ).unwrap();
+//! assert_eq!(spec.processes["web"].replicas, 1);
+//! ```
+
+mod amount;
+mod app;
+mod artifact;
+mod deploy;
+mod duration;
+mod env;
+mod error;
+mod probe;
+mod process;
+mod report;
+mod routing;
+mod suggest;
+mod table;
+
+pub use artifact::DEFAULT_EXCLUDE;
+pub use error::{ConfigError, ConfigIssue};
+
+use miette::NamedSource;
+use report::Report;
+use slipway_core::spec::AppSpec;
+use std::path::Path;
+
+/// A valid config and what in it looked unintended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub spec: AppSpec,
+    /// Not errors, but probably not what was meant (e.g. a host listed twice).
+    pub warnings: Vec<ConfigIssue>,
+}
+
+/// Reads and parses the config at `path`.
+pub fn load(path: &Path) -> Result<AppSpec, ConfigError> {
+    load_with_warnings(path).map(|p| p.spec)
+}
+
+/// [`load`], keeping the warnings.
+pub fn load_with_warnings(path: &Path) -> Result<Parsed, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let issue = ConfigIssue {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the config: {e}"),
+            help: (e.kind() == std::io::ErrorKind::NotFound)
+                .then(|| "create it, or point at it with the config path argument".to_string()),
+            span: 0..0,
+            label: None,
+        };
+        ConfigError::new(vec![issue], None)
+    })?;
+    parse_with_warnings(&text, path)
+}
+
+/// Parses config `text`. `path` names the file in messages, and relative paths in the config
+/// (artifact, secret files) are resolved against its folder, then made absolute.
+pub fn parse(text: &str, path: &Path) -> Result<AppSpec, ConfigError> {
+    parse_with_warnings(text, path).map(|p| p.spec)
+}
+
+/// [`parse`], keeping the warnings.
+pub fn parse_with_warnings(text: &str, path: &Path) -> Result<Parsed, ConfigError> {
+    let source = || {
+        Some(NamedSource::new(path.display().to_string(), text.to_string()).with_language("TOML"))
+    };
+    let mut report = Report::new(text, path);
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    let spec = match toml::de::DeTable::parse(text) {
+        Ok(doc) => app::read(&mut report, doc.get_ref(), base_dir),
+        Err(_) => {
+            syntax_error(&mut report, text);
+            None
+        }
+    };
+    let (errors, warnings) = report.finish();
+    match spec {
+        Some(spec) if errors.is_empty() => Ok(Parsed { spec, warnings }),
+        _ => Err(ConfigError::new(errors, source())),
+    }
+}
+
+/// Reports the first TOML syntax error. Later ones are mostly echoes of the first, so they are left out.
+fn syntax_error(report: &mut Report, text: &str) {
+    let (_, errors) = toml::de::DeTable::parse_recoverable(text);
+    let first = errors
+        .iter()
+        .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start));
+    let (span, message) = match first {
+        Some(e) => (e.span().unwrap_or(0..0), e.message().to_string()),
+        None => (0..0, "invalid TOML".to_string()),
+    };
+    let help = if message.contains("quoted") {
+        Some("put text in double quotes, e.g. cmd = \"./server\"")
+    } else if message.contains("duplicate") {
+        Some("each key and each [table] is written once")
+    } else {
+        None
+    };
+    let issue = report.error(span, format!("TOML syntax error: {message}"));
+    issue.label("here");
+    if let Some(help) = help {
+        issue.help(help);
+    }
+}

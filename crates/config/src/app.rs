@@ -1,0 +1,125 @@
+//! The top level of `slipway.toml`: the app's name, and each section read into one [`AppSpec`].
+
+use crate::report::Report;
+use crate::table::Section;
+use crate::{artifact, deploy, env, process, routing};
+use slipway_core::spec::{AppSpec, RetentionSpec};
+use std::path::Path;
+use toml::de::{DeTable, DeValue};
+
+const KEYS: &[&str] = &[
+    "app",
+    "artifact",
+    "env",
+    "secrets",
+    "routing",
+    "processes",
+    "deploy",
+    "releases",
+];
+const DEFAULT_KEEP: u32 = 10;
+
+/// Walks the whole document; returns a spec whenever nothing was reported as an error.
+pub(crate) fn read(r: &mut Report, doc: &DeTable, base_dir: &Path) -> Option<AppSpec> {
+    let root = Section::new("", 0..0, doc);
+    root.check_keys(r, KEYS);
+    let app = app_name(r, &root);
+    let artifact = artifact::read(r, &root, base_dir);
+    let env = env::read_env(r, &root);
+    let secrets = env::read_secrets(r, &root, &env, base_dir);
+    let processes = process::read_all(r, &root);
+    let routing = routing::read(r, &root);
+    let deploy = deploy::read(r, &root);
+    let retention = releases(r, &root);
+
+    if !routing.hosts.is_empty()
+        && !processes.is_empty()
+        && !processes.keys().any(|n| n == "web")
+        && let Some(span) = root.key_span("routing")
+    {
+        r.warning(span, "[routing] has no effect: no process is named `web`")
+            .help("only [processes.web] receives traffic; rename the serving process to `web`");
+    }
+    if r.has_errors() {
+        return None;
+    }
+    Some(AppSpec {
+        app: app?,
+        artifact,
+        env,
+        secrets,
+        processes,
+        routing,
+        deploy,
+        retention,
+    })
+}
+
+/// `app = "..."`: `[a-z0-9][a-z0-9-]*`, at most 63 characters (a DNS label: it names things).
+fn app_name(r: &mut Report, root: &Section) -> Option<String> {
+    if root.get("app").is_none() {
+        root.missing(
+            r,
+            "app",
+            "name the app at the top of the file, e.g. app = \"hello\"",
+        );
+        return None;
+    }
+    let name = root.text(r, "app", "\"hello\"")?;
+    let n = name.get_ref();
+    let valid = n.len() <= 63
+        && n.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        return Some(name.into_inner());
+    }
+    let fixed: String = n
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .chars()
+        .take(63)
+        .collect();
+    let example = if fixed.is_empty() {
+        "hello".to_string()
+    } else {
+        fixed
+    };
+    let why = if n.len() > 63 {
+        "is longer than 63 characters"
+    } else {
+        "is not a valid app name"
+    };
+    r.error(name.span(), format!("app \"{n}\" {why}"))
+        .label("invalid name")
+        .help(format!("use lowercase letters, digits and `-`, starting with a letter or digit: app = \"{example}\""));
+    None
+}
+
+/// `[releases] keep`: at least 2, so that the stable release and its rollback target both survive.
+fn releases(r: &mut Report, root: &Section) -> RetentionSpec {
+    let mut spec = RetentionSpec {
+        keep_releases: DEFAULT_KEEP,
+    };
+    let Some(releases) = root.table(r, "releases", "releases") else {
+        return spec;
+    };
+    releases.check_keys(r, &["keep"]);
+    if let Some(value) = releases.get("keep")
+        && let DeValue::Integer(i) = value.get_ref()
+        && i64::from_str_radix(i.as_str(), i.radix()).is_ok_and(|n| (0..2).contains(&n))
+    {
+        r.error(value.span(), "[releases]: keep must be at least 2")
+            .label("too few")
+            .help("the stable release and the rollback target both need their artifacts: set keep = 2 or more");
+        return spec;
+    }
+    if let Some(keep) = releases.integer(r, "keep", 2..=10_000) {
+        spec.keep_releases = keep.into_inner();
+    }
+    spec
+}

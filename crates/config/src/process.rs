@@ -1,0 +1,141 @@
+//! `[processes.<name>]`: the process types of the app, their formation, shutdown timings and probes.
+
+use crate::probe::{self, ProbeKind};
+use crate::report::Report;
+use crate::table::Section;
+use slipway_core::spec::ProcessSpec;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml::Spanned;
+
+const KEYS: &[&str] = &[
+    "cmd",
+    "replicas",
+    "grace",
+    "drain_timeout",
+    "stream_drain_timeout",
+    "readiness",
+    "liveness",
+    "startup",
+];
+pub(crate) const MAX_REPLICAS: u32 = 64;
+const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
+const DEFAULT_STREAM_DRAIN: Duration = Duration::from_secs(300);
+
+const EXAMPLE: &str = "[processes.web]\ncmd = \"python3 -m http.server $PORT --bind 127.0.0.1\"";
+
+/// Reads the `processes` table of the top level; reports a missing or empty one.
+pub(crate) fn read_all(r: &mut Report, root: &Section) -> BTreeMap<String, ProcessSpec> {
+    let mut out = BTreeMap::new();
+    let Some(value) = root.get("processes") else {
+        root.missing(
+            r,
+            "processes",
+            format!("an app runs at least one process; add:\n{EXAMPLE}"),
+        );
+        return out;
+    };
+    let Some(processes) = root.as_table(r, "processes", value, "processes") else {
+        return out;
+    };
+    if processes.is_empty() {
+        r.error(processes.span.clone(), "[processes] has no process")
+            .help(format!("add one:\n{EXAMPLE}"));
+        return out;
+    }
+    for (name, key_span, value) in processes.entries() {
+        let path = format!("processes.{name}");
+        if !valid_name(name) {
+            r.error(key_span.clone(), format!("invalid process name `{name}`"))
+                .label("invalid name")
+                .help("use lowercase letters, digits, `_` and `-`, starting with a letter, e.g. `web` or `worker`");
+        }
+        let Some(section) = processes.as_table(r, name, value, &path) else {
+            continue;
+        };
+        if let Some(spec) = read_one(r, &section, name) {
+            out.insert(name.to_string(), spec);
+        }
+    }
+    out
+}
+
+/// `[a-z][a-z0-9_-]*`, at most 63 characters.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 63
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn read_one(r: &mut Report, p: &Section, name: &str) -> Option<ProcessSpec> {
+    p.check_keys(r, KEYS);
+    let cmd = p.text(r, "cmd", "\"./server --port $PORT\"");
+    if p.get("cmd").is_none() {
+        p.missing(r, "cmd", "add the command that starts it, run with `sh -c`, e.g.\ncmd = \"./server --port $PORT\"");
+    }
+    let is_web = ProcessSpec::is_web(name);
+    let replicas = p.integer(r, "replicas", 0..=MAX_REPLICAS);
+    if let Some(n) = &replicas
+        && is_web
+        && *n.get_ref() == 0
+    {
+        r.error(n.span(), "[processes.web] must have at least 1 replica: it serves the app's traffic")
+            .label("no instance to serve")
+            .help("set replicas = 1 or more (a process that takes no traffic can have 0, under another name)");
+    }
+    let grace = p
+        .duration(r, "grace")
+        .map_or(DEFAULT_GRACE, Spanned::into_inner);
+    let drain = p.duration(r, "drain_timeout");
+    let stream = p.duration(r, "stream_drain_timeout");
+    let drain_v = drain.as_ref().map_or(DEFAULT_DRAIN, |d| *d.get_ref());
+    // Unset, the stream drain never undercuts the request drain.
+    let stream_v = stream
+        .as_ref()
+        .map_or(DEFAULT_STREAM_DRAIN.max(drain_v), |s| *s.get_ref());
+    if let Some(s) = &stream
+        && stream_v < drain_v
+    {
+        r.error(
+            s.span(),
+            format!(
+                "[processes.{name}]: stream_drain_timeout ({}) is shorter than drain_timeout ({})",
+                crate::duration::format(stream_v),
+                crate::duration::format(drain_v)
+            ),
+        )
+        .label("shorter than drain_timeout")
+        .help(format!(
+            "long-lived connections get at least as long as requests: set stream_drain_timeout = \"{}\" or more",
+            crate::duration::format(drain_v)
+        ));
+    }
+    let [readiness, liveness, startup] = ProbeKind::ALL.map(|kind| probe::read(r, p, name, kind));
+    Some(ProcessSpec {
+        cmd: cmd?.into_inner(),
+        replicas: replicas.map_or(1, Spanned::into_inner),
+        grace,
+        drain_timeout: drain_v,
+        stream_drain_timeout: stream_v,
+        readiness,
+        liveness,
+        startup,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_names() {
+        for ok in ["web", "worker", "queue_2", "a-b"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["Web", "2web", "", "we b", "_x", &"a".repeat(64)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}
