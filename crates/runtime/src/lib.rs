@@ -1,1 +1,39 @@
 //! The embedded process runtime: supervised instances in their own process groups, probes, logs, restarts.
+//!
+//! slipway runs each instance of a release as a child process of the daemon rather than delegating to
+//! systemd or Docker, because the rollout engine needs to know, to the millisecond, when an instance is
+//! ready, unready, or dead, and to stop it only after the proxy drained it. The runtime answers those
+//! questions and nothing else: it knows nothing of routes, rollouts or the store.
+//!
+//! - [`Supervisor`] starts, watches, restarts and stops instances, and reports every state change as an
+//!   [`InstanceEvent`] (`supervisor.rs`).
+//! - An instance is `sh -c cmd` leading its own process group, so signals reach everything it forked
+//!   (`process_group.rs`); its stdout/stderr go to a timestamped log file (`logs.rs`).
+//! - Startup, readiness and liveness probes (`probe.rs`) decide Ready / Unready and kill hung instances;
+//!   crashes are restarted with exponential backoff and crash loops are flagged (`restart.rs`).
+//! - Pid files let a daemon restarted after `kill -9` find and kill what its predecessor left running
+//!   (`orphans.rs`).
+//!
+//! Linux only: it relies on `/proc`, process groups and `PR_SET_PDEATHSIG`.
+
+mod instance;
+mod logs;
+mod orphans;
+mod probe;
+mod process_group;
+pub mod restart;
+mod supervisor;
+
+pub use instance::{InstanceEvent, InstanceSpec, InstanceState, InstanceStatus};
+pub use supervisor::Supervisor;
+
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+
+/// A port on 127.0.0.1 that was free a moment ago: binds port 0, reads the port, releases it. The caller
+/// passes it to an instance as `PORT`. Another process could take it in between; the instance would then
+/// fail to bind and be restarted, and the controller picks a new port for its replacement.
+pub fn pick_free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}

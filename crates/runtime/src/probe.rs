@@ -1,0 +1,398 @@
+//! Health probes: startup, readiness and liveness checks of a running instance.
+//!
+//! Split in two so the decisions are testable without IO: [`ProbeTracker`] turns a stream of single check
+//! results into a verdict with Kubernetes' consecutive-threshold semantics, and [`check`] performs one
+//! check (`http`, `tcp` or `exec`) against the instance. [`spawn_probe`] runs one probe on its schedule
+//! and reports each result to the supervisor, which owns the trackers and acts on the verdicts.
+
+use crate::process_group::{describe_exit, group_command, signal_group};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::header::{CONNECTION, HOST, USER_AGENT};
+use hyper_util::rt::TokioIo;
+use nix::sys::signal::Signal;
+use slipway_core::spec::{ProbeCheck, ProbeSpec};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
+
+/// Consecutive-result bookkeeping for one probe.
+///
+/// The verdict starts unknown (`None`): a readiness probe is not passing until `success_threshold` checks
+/// in a row pass, a liveness probe is not failing until `failure_threshold` checks in a row fail.
+#[derive(Debug, Clone)]
+pub(crate) struct ProbeTracker {
+    success_threshold: u32,
+    failure_threshold: u32,
+    successes: u32,
+    failures: u32,
+    passing: Option<bool>,
+}
+
+impl ProbeTracker {
+    pub fn new(spec: &ProbeSpec) -> ProbeTracker {
+        ProbeTracker {
+            // A threshold of 0 would flip on no evidence at all; treat it as 1.
+            success_threshold: spec.success_threshold.max(1),
+            failure_threshold: spec.failure_threshold.max(1),
+            successes: 0,
+            failures: 0,
+            passing: None,
+        }
+    }
+
+    /// Records one check; returns the new verdict when it changed (including from unknown).
+    pub fn record(&mut self, ok: bool) -> Option<bool> {
+        if ok {
+            self.successes = self.successes.saturating_add(1);
+            self.failures = 0;
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            self.successes = 0;
+        }
+        let verdict = if self.successes >= self.success_threshold {
+            Some(true)
+        } else if self.failures >= self.failure_threshold {
+            Some(false)
+        } else {
+            self.passing
+        };
+        let changed = verdict != self.passing;
+        self.passing = verdict;
+        if changed { verdict } else { None }
+    }
+
+    #[cfg(test)]
+    pub fn passing(&self) -> Option<bool> {
+        self.passing
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+/// Readiness for a web instance that has no readiness probe: its port accepts connections.
+pub(crate) fn default_web_readiness() -> ProbeSpec {
+    ProbeSpec {
+        check: ProbeCheck::Tcp,
+        period: Duration::from_millis(500),
+        timeout: Duration::from_secs(1),
+        initial_delay: Duration::ZERO,
+        success_threshold: 1,
+        failure_threshold: 3,
+    }
+}
+
+/// What a probe checks: the instance's port, and for `exec` its folder and env.
+#[derive(Debug)]
+pub(crate) struct ProbeTarget {
+    pub port: Option<u16>,
+    pub workdir: PathBuf,
+    /// Merged over the daemon's env, as for the instance. Contains secrets: never log it.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Runs one check, bounded by `timeout`. `Err` says why it failed, for events (never contains env values).
+pub(crate) async fn check(
+    check: &ProbeCheck,
+    target: &ProbeTarget,
+    timeout: Duration,
+) -> Result<(), String> {
+    match check {
+        // The exec check enforces its own timeout, because it must kill what it started.
+        ProbeCheck::Exec { cmd } => exec_check(cmd, target, timeout).await,
+        ProbeCheck::Http { path } => {
+            let port = target
+                .port
+                .ok_or("http probe on a process without a port")?;
+            tokio::time::timeout(timeout, http_check(port, path))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "GET {path} timed out after {}",
+                        fmt_duration(timeout)
+                    ))
+                })
+        }
+        ProbeCheck::Tcp => {
+            let port = target.port.ok_or("tcp probe on a process without a port")?;
+            match tokio::time::timeout(timeout, TcpStream::connect((Ipv4Addr::LOCALHOST, port)))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(err)) => Err(format!("connect to 127.0.0.1:{port}: {err}")),
+                Err(_) => Err(format!(
+                    "connect to 127.0.0.1:{port} timed out after {}",
+                    fmt_duration(timeout)
+                )),
+            }
+        }
+    }
+}
+
+/// `GET http://127.0.0.1:port/path`: 2xx or 3xx passes. One connection per check, closed afterwards, so a
+/// probe never holds a keep-alive connection that would delay the instance's drain.
+async fn http_check(port: u16, path: &str) -> Result<(), String> {
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(|err| format!("connect to 127.0.0.1:{port}: {err}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|err| format!("GET {path}: {err}"))?;
+    let request = hyper::Request::get(path.as_str())
+        .header(HOST, format!("127.0.0.1:{port}"))
+        .header(USER_AGENT, "slipway-probe")
+        .header(CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|err| format!("GET {path}: {err}"))?;
+    // The connection runs beside the request; dropping the handle (answer received, or the probe timed
+    // out) closes it.
+    let _conn = AbortOnDropHandle::new(tokio::spawn(conn));
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| format!("GET {path}: {err}"))?;
+    let status = response.status();
+    if status.is_success() || status.is_redirection() {
+        Ok(())
+    } else {
+        Err(format!("GET {path} answered {status}"))
+    }
+}
+
+/// `sh -c cmd` in the instance's folder and env; exit 0 passes. On timeout its whole group is killed.
+async fn exec_check(cmd: &str, target: &ProbeTarget, timeout: Duration) -> Result<(), String> {
+    let mut child = group_command(cmd, &target.workdir, &target.env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|err| format!("could not run `{cmd}`: {err}"))?;
+    // Also covers the probe task being aborted mid-check (the instance exited or is stopping).
+    let mut guard = KillGroupOnDrop(child.id());
+    let result = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("`{cmd}` {}", describe_exit(status))),
+        Ok(Err(err)) => Err(format!("`{cmd}`: {err}")),
+        Err(_) => return Err(format!("`{cmd}` timed out after {}", fmt_duration(timeout))),
+    };
+    // Reaped: its pid may be reused now, so do not signal the group any more.
+    guard.0 = None;
+    result
+}
+
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProbeKind {
+    Startup,
+    Readiness,
+    Liveness,
+}
+
+impl ProbeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeKind::Startup => "startup",
+            ProbeKind::Readiness => "readiness",
+            ProbeKind::Liveness => "liveness",
+        }
+    }
+}
+
+/// One check's result, sent to the supervisor.
+#[derive(Debug)]
+pub(crate) struct ProbeResult {
+    pub kind: ProbeKind,
+    pub result: Result<(), String>,
+}
+
+/// Runs `spec` forever: `initial_delay`, then one check every `period` (measured from the start of the
+/// previous check; a slow check is followed by the next at once). Dropping the handle stops it.
+pub(crate) fn spawn_probe(
+    kind: ProbeKind,
+    spec: ProbeSpec,
+    target: Arc<ProbeTarget>,
+    results: mpsc::Sender<ProbeResult>,
+) -> AbortOnDropHandle<()> {
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        tokio::time::sleep(spec.initial_delay).await;
+        loop {
+            let started = Instant::now();
+            let result = check(&spec.check, &target, spec.timeout).await;
+            if results.send(ProbeResult { kind, result }).await.is_err() {
+                return;
+            }
+            tokio::time::sleep_until(started + spec.period).await;
+        }
+    }))
+}
+
+/// `1.5s`, `250ms`: short durations for human messages.
+pub(crate) fn fmt_duration(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn spec(check: ProbeCheck, success_threshold: u32, failure_threshold: u32) -> ProbeSpec {
+        ProbeSpec {
+            check,
+            period: Duration::from_millis(100),
+            timeout: Duration::from_secs(5),
+            initial_delay: Duration::ZERO,
+            success_threshold,
+            failure_threshold,
+        }
+    }
+
+    #[test]
+    fn verdict_needs_consecutive_results() {
+        let mut tracker = ProbeTracker::new(&spec(ProbeCheck::Tcp, 2, 3));
+        assert_eq!(tracker.record(true), None);
+        assert_eq!(
+            tracker.record(false),
+            None,
+            "a failure resets the success streak"
+        );
+        assert_eq!(tracker.record(true), None);
+        assert_eq!(tracker.record(true), Some(true));
+        assert_eq!(tracker.record(true), None, "no change, no verdict");
+        assert_eq!(tracker.record(false), None);
+        assert_eq!(tracker.record(false), None);
+        assert_eq!(tracker.passing(), Some(true));
+        assert_eq!(tracker.record(false), Some(false));
+        assert_eq!(tracker.consecutive_failures(), 3);
+        assert_eq!(tracker.record(true), None);
+        assert_eq!(tracker.record(true), Some(true));
+    }
+
+    #[test]
+    fn failing_from_unknown_is_a_change_and_zero_thresholds_mean_one() {
+        let mut tracker = ProbeTracker::new(&spec(ProbeCheck::Tcp, 0, 0));
+        assert_eq!(tracker.record(false), Some(false));
+        assert_eq!(tracker.record(true), Some(true));
+    }
+
+    fn target(port: Option<u16>) -> ProbeTarget {
+        ProbeTarget {
+            port,
+            workdir: std::env::temp_dir(),
+            env: BTreeMap::from([("PROBE_VALUE".into(), "7".into())]),
+        }
+    }
+
+    /// Answers each connection with `status_line` once.
+    async fn serve(status_line: &'static str) -> u16 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 {status_line}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn http_accepts_2xx_and_3xx_only() {
+        let timeout = Duration::from_secs(5);
+        let http = ProbeCheck::Http {
+            path: "/healthz".into(),
+        };
+        for (status, ok) in [
+            ("200 OK", true),
+            ("302 Found", true),
+            ("503 Service Unavailable", false),
+        ] {
+            let port = serve(status).await;
+            let result = check(&http, &target(Some(port)), timeout).await;
+            assert_eq!(result.is_ok(), ok, "{status}: {result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_and_http_fail_on_a_closed_port() {
+        let port = crate::pick_free_port().expect("port");
+        assert!(
+            check(
+                &ProbeCheck::Tcp,
+                &target(Some(port)),
+                Duration::from_secs(5)
+            )
+            .await
+            .is_err()
+        );
+        let http = ProbeCheck::Http { path: "/".into() };
+        assert!(
+            check(&http, &target(Some(port)), Duration::from_secs(5))
+                .await
+                .is_err()
+        );
+        assert!(
+            check(&ProbeCheck::Tcp, &target(None), Duration::from_secs(5))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn exec_sees_the_instance_env_and_times_out() {
+        let timeout = Duration::from_secs(10);
+        let pass = ProbeCheck::Exec {
+            cmd: "test \"$PROBE_VALUE\" = 7".into(),
+        };
+        assert_eq!(check(&pass, &target(None), timeout).await, Ok(()));
+        let fail = ProbeCheck::Exec {
+            cmd: "exit 3".into(),
+        };
+        let err = check(&fail, &target(None), timeout)
+            .await
+            .expect_err("exit 3 fails");
+        assert!(err.contains("status 3"), "{err}");
+        let slow = ProbeCheck::Exec {
+            cmd: "sleep 1000".into(),
+        };
+        let err = check(&slow, &target(None), Duration::from_millis(100))
+            .await
+            .expect_err("times out");
+        assert!(err.contains("timed out"), "{err}");
+    }
+}

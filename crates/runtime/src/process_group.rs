@@ -1,0 +1,217 @@
+//! Spawning `sh -c` commands in their own process group, and signalling / inspecting that group.
+//!
+//! Why a process group: `sh -c` may fork (pipelines, `&`, wrapper scripts), and a signal to the shell alone
+//! would leave its children running with the port still bound. Each instance (and each exec probe) leads a
+//! group whose id is its pid, so one `killpg` reaches everything it started unless a child deliberately
+//! escapes with `setsid`.
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+/// `sh -c cmd` in `workdir`, with `env` merged over the daemon's env, stdin closed, leading a new process
+/// group. stdout/stderr are left to the caller.
+///
+/// The child also gets `PR_SET_PDEATHSIG = SIGKILL`, so the shell dies if the daemon thread that spawned it
+/// dies. That covers only the direct child (the flag is cleared on fork); pid files and
+/// [`crate::Supervisor::reap_orphans`] are the real guarantee.
+pub(crate) fn group_command(cmd: &str, workdir: &Path, env: &BTreeMap<String, String>) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(workdir)
+        .envs(env)
+        .stdin(Stdio::null())
+        .process_group(0);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec, so it may only make async-signal-safe calls: it makes
+    // two plain syscalls and builds an io::Error from a raw errno, which does not allocate.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // The daemon died between fork and prctl: the death signal would never come.
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// Sends `signal` to the process group `pgid`. Returns whether any process received it.
+pub(crate) fn signal_group(pgid: u32, signal: Signal) -> bool {
+    match i32::try_from(pgid) {
+        Ok(pgid) if pgid > 1 => killpg(Pid::from_raw(pgid), signal).is_ok(),
+        _ => false,
+    }
+}
+
+/// How a group was brought down by [`terminate`].
+#[derive(Debug)]
+pub(crate) struct Termination {
+    /// The leader's exit status (`None` only if waiting for it failed).
+    pub status: Option<ExitStatus>,
+    /// Whether SIGKILL was needed because something outlived the grace period.
+    pub killed: bool,
+}
+
+/// SIGTERM to the group; after `grace`, SIGKILL to whatever is left of it. Always reaps the leader.
+///
+/// The grace period covers the whole group: if the leader exits but a grandchild ignores SIGTERM, that
+/// grandchild is SIGKILLed when the grace period ends.
+pub(crate) async fn terminate(child: &mut Child, pgid: u32, grace: Duration) -> Termination {
+    let deadline = Instant::now() + grace;
+    signal_group(pgid, Signal::SIGTERM);
+    let mut killed = false;
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            killed = signal_group(pgid, Signal::SIGKILL);
+            child.wait().await.ok()
+        }
+    };
+    while !live_members(pgid).is_empty() {
+        if Instant::now() >= deadline {
+            killed |= signal_group(pgid, Signal::SIGKILL);
+            wait_group_gone(pgid, Duration::from_secs(2)).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Termination { status, killed }
+}
+
+/// Polls until no live process is left in the group, for at most `limit`. Returns whether it emptied.
+pub(crate) async fn wait_group_gone(pgid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if live_members(pgid).is_empty() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Pids of the processes in group `pgid` that have not exited. Zombies do not count: they hold no port and
+/// no file, and whoever inherited them (init, a subreaper) reaps them, not us.
+pub(crate) fn live_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| matches!(proc_stat(pid), Some((state, group)) if group == pgid && state != 'Z' && state != 'X'))
+        .collect()
+}
+
+/// State letter and process group of `pid`, from `/proc/<pid>/stat`.
+pub(crate) fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp ...`; comm may contain spaces and parentheses, so split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// `exited with status 1` / `killed by signal 9 (SIGKILL)`.
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(signal) => match Signal::try_from(signal) {
+            Ok(name) => format!("killed by signal {signal} ({})", name.as_str()),
+            Err(_) => format!("killed by signal {signal}"),
+        },
+        None => format!("exited ({status})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shell(cmd: &str) -> Child {
+        group_command(cmd, Path::new("/"), &BTreeMap::new())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sh")
+    }
+
+    #[test]
+    fn exit_descriptions_name_the_status_or_signal() {
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(1 << 8)),
+            "exited with status 1"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(9)),
+            "killed by signal 9 (SIGKILL)"
+        );
+    }
+
+    #[test]
+    fn stat_parsing_survives_odd_command_names() {
+        let (state, pgrp) = proc_stat(std::process::id()).expect("own stat");
+        assert_ne!(state, 'Z');
+        assert!(pgrp > 0);
+    }
+
+    #[tokio::test]
+    async fn terminate_reaches_the_whole_group() {
+        let mut child = shell("sleep 1000 & wait");
+        let pgid = child.id().expect("pid");
+        // Wait until the backgrounded sleep exists, so the test checks the grandchild too.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while live_members(pgid).len() < 2 {
+            assert!(Instant::now() < deadline, "sleep never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let done = terminate(&mut child, pgid, Duration::from_secs(10)).await;
+        assert!(!done.killed, "SIGTERM should have been enough");
+        assert!(live_members(pgid).is_empty());
+    }
+
+    #[tokio::test]
+    async fn terminate_escalates_to_sigkill_after_grace() {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = shell("trap '' TERM; echo trapped; while :; do sleep 0.05; done");
+        let pgid = child.id().expect("pid");
+        // SIGTERM before the trap is set would end the shell normally: wait for it to say so.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .await
+            .expect("read");
+        assert_eq!(line.trim(), "trapped");
+        let done = terminate(&mut child, pgid, Duration::from_millis(300)).await;
+        assert!(done.killed);
+        assert!(live_members(pgid).is_empty());
+    }
+}
