@@ -1,1 +1,194 @@
-fn main() {}
+//! `slipway`: the thin binary. Parses the command line and hands each command to its module; the
+//! daemon itself lives in `slipway-daemon`, the config parser in `slipway-config`.
+
+mod client;
+mod commands;
+mod demo;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "slipway",
+    version,
+    about = "Progressive delivery: from new version built to 100 % of users, safely."
+)]
+struct Cli {
+    /// The daemon's state dir; the CLI talks to the daemon through the socket inside it.
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_STATE_DIR",
+        default_value = "./state"
+    )]
+    state_dir: PathBuf,
+    /// Talk to a daemon over TCP instead (its `serve --api` address), with SLIPWAY_TOKEN.
+    #[arg(long, global = true, env = "SLIPWAY_SERVER")]
+    server: Option<String>,
+    /// The app's config file (also how commands know which app you mean).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "SLIPWAY_CONFIG",
+        default_value = "slipway.toml"
+    )]
+    config: PathBuf,
+    /// The app to act on, when not the one in the config file.
+    #[arg(long, global = true, env = "SLIPWAY_APP")]
+    app: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: proxy, supervisor, controller and API. Foreground; SIGTERM/SIGINT drain and stop.
+    Serve {
+        /// Where the proxy listens for users' traffic.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Also serve the API on TCP (every request then needs the token).
+        #[arg(long)]
+        api: Option<SocketAddr>,
+        /// The TCP API's token (default: <state-dir>/api-token, created on first use).
+        #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Worker threads (proxy and control plane share them).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
+    Deploy {
+        /// A label kept with the release, e.g. a git sha or a semver.
+        #[arg(long = "version")]
+        label: Option<String>,
+        /// Why this release: kept in the history.
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+        /// Return once the rollout started instead of following it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// The app's stable release, rollout in progress, and instances.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every release of the app, newest first.
+    History {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Roll back to the previous release (or `--to vN`): a new release with the old bits and config.
+    Rollback {
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Let a rollout waiting for promotion (blue-green with auto_promote = false) switch traffic.
+    Promote,
+    /// Stop the rollout in progress and return to the stable release.
+    Abort {
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The app's instance output, interleaved by time.
+    Logs {
+        #[arg(long, short = 'f')]
+        follow: bool,
+        #[arg(long)]
+        release: Option<String>,
+        /// How many lines of history to show first.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        lines: usize,
+    },
+    /// Check a slipway.toml without deploying.
+    Validate,
+    /// Everything on a bundled demo app, in one command: deploy, blue-green under load, rollback.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let threads = match &cli.command {
+        Command::Serve { threads, .. } => (*threads).max(1),
+        _ => 2,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = commands::Context::new(
+        cli.state_dir.clone(),
+        cli.server.clone(),
+        cli.config.clone(),
+        cli.app.clone(),
+    )?;
+    match cli.command {
+        Command::Serve {
+            listen, api, token, ..
+        } => {
+            slipway_daemon::serve(slipway_daemon::ServeOptions {
+                state_dir: cli.state_dir,
+                listen,
+                api,
+                token,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deploy {
+            label,
+            message,
+            detach,
+        } => commands::deploy::run(&ctx, label, message, detach).await,
+        Command::Status { json } => commands::status::run(&ctx, json).await,
+        Command::History { json } => commands::history::run(&ctx, json).await,
+        Command::Rollback {
+            to,
+            message,
+            detach,
+        } => commands::control::rollback(&ctx, to, message, detach).await,
+        Command::Promote => commands::control::promote(&ctx).await,
+        Command::Abort { reason } => commands::control::abort(&ctx, reason).await,
+        Command::Logs {
+            follow,
+            release,
+            lines,
+        } => commands::logs::run(&ctx, follow, release, lines).await,
+        Command::Validate => commands::validate::run(&ctx),
+        Command::Demo => demo::run().await,
+    }
+}

@@ -68,6 +68,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} for the proxy", options.listen))?;
     let proxy_addr = listener.local_addr()?;
+    // Scripts and tests that asked for port 0 learn the real address here.
+    std::fs::write(paths.proxy_addr(), format!("{proxy_addr}\n"))?;
     let (controller, handle) = controller::Controller::new(
         store.clone(),
         artifacts.clone(),

@@ -21,6 +21,10 @@ impl Paths {
     pub fn socket(&self) -> PathBuf {
         self.root.join("slipway.sock")
     }
+    /// The proxy's actual listen address, written at start (useful with port 0).
+    pub fn proxy_addr(&self) -> PathBuf {
+        self.root.join("proxy.addr")
+    }
     pub fn artifacts(&self) -> PathBuf {
         self.root.join("artifacts")
     }

@@ -1,0 +1,161 @@
+//! Talks to the daemon: over the unix socket in the state dir (no token needed: the socket is 0600), or
+//! over TCP with `SLIPWAY_SERVER` + `SLIPWAY_TOKEN`. One HTTP/1.1 connection per request keeps it simple.
+
+use anyhow::{Context, anyhow, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Socket(PathBuf),
+    Tcp {
+        authority: String,
+        token: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub target: Target,
+}
+
+/// A failed API call: the daemon's own message when it gave one.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for ApiFailure {}
+
+impl Client {
+    pub fn from_server(url: &str, token: Option<String>) -> anyhow::Result<Client> {
+        let authority = url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("--server must look like http://HOST:PORT (got {url})"))?
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Client {
+            target: Target::Tcp { authority, token },
+        })
+    }
+
+    pub fn from_state_dir(dir: PathBuf) -> Client {
+        Client {
+            target: Target::Socket(dir.join("slipway.sock")),
+        }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let body = self.send(Method::GET, path, None).await?;
+        serde_json::from_slice(&body).with_context(|| format!("unexpected answer to GET {path}"))
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let json = serde_json::to_vec(body)?;
+        let answer = self.send(Method::POST, path, Some(json)).await?;
+        serde_json::from_slice(&answer).with_context(|| format!("unexpected answer to POST {path}"))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Bytes> {
+        let response = self.request(method, path, body).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
+                .unwrap_or_else(|| {
+                    format!(
+                        "the daemon answered {status}: {}",
+                        String::from_utf8_lossy(&bytes)
+                    )
+                });
+            return Err(ApiFailure { message }.into());
+        }
+        Ok(bytes)
+    }
+
+    /// Sends a request and returns the response with its body still streaming (for `logs -f`).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let mut builder = Request::builder().method(method).uri(path);
+        let host = match &self.target {
+            Target::Socket(_) => "localhost".to_string(),
+            Target::Tcp { authority, token } => {
+                if let Some(t) = token {
+                    builder = builder.header("authorization", format!("Bearer {t}"));
+                }
+                authority.clone()
+            }
+        };
+        builder = builder.header("host", host);
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        match &self.target {
+            Target::Socket(path) => {
+                let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+                    anyhow!(
+                        "cannot reach the slipway daemon at {}: {e}\n  help: start it with `slipway serve --state-dir {}`, \
+                         or point --state-dir / SLIPWAY_STATE_DIR at its state dir",
+                        path.display(),
+                        path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+                    )
+                })?;
+                send_on(stream, request).await
+            }
+            Target::Tcp { authority, .. } => {
+                let stream = tokio::net::TcpStream::connect(authority.as_str())
+                    .await
+                    .map_err(|e| {
+                        anyhow!("cannot reach the slipway daemon at http://{authority}: {e}")
+                    })?;
+                send_on(stream, request).await
+            }
+        }
+    }
+}
+
+async fn send_on<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+) -> anyhow::Result<hyper::Response<hyper::body::Incoming>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let response = sender.send_request(request).await?;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        let bytes = response.into_body().collect().await?.to_bytes();
+        bail!("{}", String::from_utf8_lossy(&bytes));
+    }
+    Ok(response)
+}

@@ -1,0 +1,62 @@
+//! `rollback`, `promote`, `abort`: steering a rollout.
+
+use super::{Context, parse_version, progress, who};
+use slipway_daemon::wire::{DeployAccepted, RollbackRequest};
+use std::process::ExitCode;
+
+pub async fn rollback(
+    ctx: &Context,
+    to: Option<String>,
+    message: Option<String>,
+    detach: bool,
+) -> anyhow::Result<ExitCode> {
+    let app = ctx.app().await?;
+    let to = to.as_deref().map(parse_version).transpose()?;
+    let request = RollbackRequest {
+        to,
+        who: who(),
+        message,
+    };
+    let accepted: DeployAccepted = match ctx
+        .client
+        .post(&format!("/v1/apps/{app}/rollback"), &request)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!("{app}: rolling back with release v{}", accepted.release);
+    if detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    progress::follow(ctx, &accepted).await
+}
+
+pub async fn promote(ctx: &Context) -> anyhow::Result<ExitCode> {
+    simple(ctx, "promote", serde_json::json!({})).await
+}
+
+pub async fn abort(ctx: &Context, reason: Option<String>) -> anyhow::Result<ExitCode> {
+    simple(ctx, "abort", serde_json::json!({ "reason": reason })).await
+}
+
+async fn simple(ctx: &Context, verb: &str, body: serde_json::Value) -> anyhow::Result<ExitCode> {
+    let app = ctx.app().await?;
+    match ctx
+        .client
+        .post::<_, serde_json::Value>(&format!("/v1/apps/{app}/{verb}"), &body)
+        .await
+    {
+        Ok(_) => {
+            println!("{app}: {verb} accepted");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

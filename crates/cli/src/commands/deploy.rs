@@ -1,0 +1,46 @@
+//! `slipway deploy`: check the config here (errors with file:line before anything is sent), ask the
+//! daemon for a new release, then follow its rollout until it ends.
+
+use super::{Context, progress, who};
+use slipway_daemon::wire::{DeployAccepted, DeployRequest};
+use std::process::ExitCode;
+
+pub async fn run(
+    ctx: &Context,
+    label: Option<String>,
+    message: Option<String>,
+    detach: bool,
+) -> anyhow::Result<ExitCode> {
+    let spec = match slipway_config::load(&ctx.config) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            eprintln!("nothing was deployed");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let config = std::fs::canonicalize(&ctx.config)?;
+    let request = DeployRequest {
+        config: config.display().to_string(),
+        label,
+        message,
+        who: who(),
+    };
+    let accepted: DeployAccepted = match ctx.client.post("/v1/deploy", &request).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!(
+        "{}: release v{} recorded; rolling out ({})",
+        accepted.app,
+        accepted.release,
+        spec.deploy.strategy.name()
+    );
+    if detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    progress::follow(ctx, &accepted).await
+}

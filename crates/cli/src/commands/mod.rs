@@ -1,0 +1,89 @@
+//! One module per CLI command; this one holds what they share: which daemon, which app.
+
+pub mod control;
+pub mod deploy;
+pub mod history;
+pub mod logs;
+pub mod progress;
+pub mod status;
+pub mod validate;
+
+use crate::client::Client;
+use anyhow::bail;
+use slipway_daemon::wire::AppStatus;
+use std::path::PathBuf;
+
+pub struct Context {
+    pub client: Client,
+    pub config: PathBuf,
+    pub app: Option<String>,
+}
+
+impl Context {
+    pub fn new(
+        state_dir: PathBuf,
+        server: Option<String>,
+        config: PathBuf,
+        app: Option<String>,
+    ) -> anyhow::Result<Context> {
+        let client = match server {
+            Some(url) => Client::from_server(&url, std::env::var("SLIPWAY_TOKEN").ok())?,
+            None => Client::from_state_dir(state_dir),
+        };
+        Ok(Context {
+            client,
+            config,
+            app,
+        })
+    }
+
+    /// The app meant: `--app`, else the config file's, else the daemon's only app.
+    pub async fn app(&self) -> anyhow::Result<String> {
+        if let Some(app) = &self.app {
+            return Ok(app.clone());
+        }
+        if self.config.exists() {
+            return match slipway_config::load(&self.config) {
+                Ok(spec) => Ok(spec.app),
+                Err(e) => bail!("{e}"),
+            };
+        }
+        let apps: Vec<AppStatus> = self.client.get("/v1/apps").await?;
+        match apps.as_slice() {
+            [one] => Ok(one.app.clone()),
+            [] => bail!(
+                "no app has been deployed to this daemon yet (and there is no {})",
+                self.config.display()
+            ),
+            many => bail!(
+                "which app? this daemon runs {}; pass --app NAME",
+                many.iter()
+                    .map(|a| a.app.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// `alice@host`, recorded with releases.
+pub fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}
+
+pub fn parse_version(text: &str) -> anyhow::Result<u64> {
+    match slipway_core::release::parse_version(text) {
+        Some(v) => Ok(v),
+        None => bail!("`{text}` is not a release: write it like v3"),
+    }
+}

@@ -1,0 +1,74 @@
+//! `slipway status [--json]`: what serves now, what is moving, and every instance.
+
+use super::Context;
+use crate::output::{table, time};
+use slipway_daemon::wire::AppStatus;
+use std::process::ExitCode;
+
+pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    let app = ctx.app().await?;
+    let status: AppStatus = ctx.client.get(&format!("/v1/apps/{app}")).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &status.stable {
+        Some(s) => println!(
+            "{app}: v{} is stable{} — deployed {} by {} ({})",
+            s.version,
+            s.label
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default(),
+            time(s.created_at),
+            s.created_by,
+            s.strategy
+        ),
+        None => println!("{app}: no stable release"),
+    }
+    if let Some(r) = &status.rollout {
+        let from = r.from.map_or("nothing".to_string(), |v| format!("v{v}"));
+        println!(
+            "rollout #{}: {from} → v{} ({}), {}; v{} ready {}/{}; traffic {}% / {}%",
+            r.id,
+            r.to,
+            r.strategy,
+            r.phase,
+            r.to,
+            r.ready_to,
+            r.want_to,
+            r.weight_from,
+            r.weight_to
+        );
+        if let Some(reason) = &r.reason {
+            println!("  because: {reason}");
+        }
+    }
+    if let Some(w) = &status.warm {
+        println!(
+            "v{} kept warm until {} (an immediate rollback is a route swap)",
+            w.version,
+            time(w.retire_at)
+        );
+    }
+    if let Some(f) = &status.last_failure {
+        println!("last rollout failed: {f}");
+    }
+    let mut t = table(&[
+        "INSTANCE", "RELEASE", "PROCESS", "STATE", "SERVING", "PORT", "PID", "RESTARTS",
+    ]);
+    for i in &status.instances {
+        t.add_row(vec![
+            i.id.clone(),
+            format!("v{}", i.release),
+            i.process.clone(),
+            i.state.clone(),
+            if i.serving { "yes" } else { "no" }.to_string(),
+            i.port.map(|p| p.to_string()).unwrap_or_default(),
+            i.pid.map(|p| p.to_string()).unwrap_or_default(),
+            i.restarts.to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
