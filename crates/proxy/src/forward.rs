@@ -258,8 +258,11 @@ fn bad_gateway(
         cause = inner.to_string();
         source = inner.source();
     }
+    let refused = std::iter::successors(std::error::Error::source(error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
     let what = if error.is_connect() {
-        if cause.is_empty() {
+        if refused || cause.is_empty() {
             "refused the connection".to_owned()
         } else {
             format!("could not be connected to: {cause}")
