@@ -101,7 +101,8 @@ pub(crate) fn read_secrets(
         }
         let path = format!("secrets.{name}");
         let DeValue::Table(_) = value.get_ref() else {
-            // Never echo a string here: it may be the secret itself, pasted in by mistake.
+            // Never echo a value here, nor show it in a snippet: it may be the secret itself.
+            r.redact(value.span());
             let found = value.get_ref().type_str();
             r.error(value.span(), format!("`{name}` in [secrets]: expected {{ file = ... }} or {{ env = ... }}, found a {found}"))
                 .label("not a secret source")

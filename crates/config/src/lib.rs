@@ -78,9 +78,6 @@ pub fn parse(text: &str, path: &Path) -> Result<AppSpec, ConfigError> {
 
 /// [`parse`], keeping the warnings.
 pub fn parse_with_warnings(text: &str, path: &Path) -> Result<Parsed, ConfigError> {
-    let source = || {
-        Some(NamedSource::new(path.display().to_string(), text.to_string()).with_language("TOML"))
-    };
     let mut report = Report::new(text, path);
     let base_dir = path.parent().unwrap_or(Path::new(""));
     let spec = match toml::de::DeTable::parse(text) {
@@ -90,10 +87,17 @@ pub fn parse_with_warnings(text: &str, path: &Path) -> Result<Parsed, ConfigErro
             None
         }
     };
-    let (errors, warnings) = report.finish();
+    let done = report.finish();
     match spec {
-        Some(spec) if errors.is_empty() => Ok(Parsed { spec, warnings }),
-        _ => Err(ConfigError::new(errors, source())),
+        Some(spec) if done.errors.is_empty() => Ok(Parsed {
+            spec,
+            warnings: done.warnings,
+        }),
+        _ => {
+            let source = NamedSource::new(path.display().to_string(), done.snippet_text)
+                .with_language("TOML");
+            Err(ConfigError::new(done.errors, Some(source)))
+        }
     }
 }
 

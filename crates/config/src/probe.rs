@@ -206,7 +206,8 @@ fn read_check(
     };
     if kind != "exec" && !slipway_core::spec::ProcessSpec::is_web(process_name) {
         let span = probe.key_span(kind).unwrap_or_else(|| probe.span.clone());
-        r.error(span, format!("{}: a {kind} probe needs a port, and only `web` gets $PORT", probe.name()))
+        let article = if kind == "http" { "an" } else { "a" };
+        r.error(span, format!("{}: {article} {kind} probe needs a port, and only `web` gets $PORT", probe.name()))
             .label("no port to check")
             .help(format!(
                 "use an exec check for process `{process_name}`, e.g. {key} = {{ exec = \"test -f /tmp/healthy\" }}"

@@ -51,9 +51,19 @@ pub(crate) fn read_all(r: &mut Report, root: &Section) -> BTreeMap<String, Proce
                 .label("invalid name")
                 .help("use lowercase letters, digits, `_` and `-`, starting with a letter, e.g. `web` or `worker`");
         }
-        let Some(section) = processes.as_table(r, name, value, &path) else {
+        let toml::de::DeValue::Table(table) = value.get_ref() else {
+            let cmd = match value.get_ref() {
+                toml::de::DeValue::String(s) => s.to_string(),
+                _ => "./server --port $PORT".into(),
+            };
+            processes
+                .wrong_type(r, name, value, "a table")
+                .help(format!(
+                    "write the process as a table:\n[processes.{name}]\ncmd = \"{cmd}\""
+                ));
             continue;
         };
+        let section = Section::new(&path, value.span(), table);
         if let Some(spec) = read_one(r, &section, name) {
             out.insert(name.to_string(), spec);
         }

@@ -12,6 +12,8 @@ pub(crate) struct Report<'s> {
     file: PathBuf,
     errors: Vec<ConfigIssue>,
     warnings: Vec<ConfigIssue>,
+    /// Spans that may hold a secret value (pasted in by mistake), blanked out of snippets.
+    redactions: Vec<Range<usize>>,
 }
 
 impl<'s> Report<'s> {
@@ -21,6 +23,7 @@ impl<'s> Report<'s> {
             file: file.to_path_buf(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            redactions: Vec::new(),
         }
     }
 
@@ -55,12 +58,21 @@ impl<'s> Report<'s> {
         self.text.get(span).unwrap_or("")
     }
 
-    /// Errors and warnings, each in file order.
-    pub(crate) fn finish(mut self) -> (Vec<ConfigIssue>, Vec<ConfigIssue>) {
+    /// Marks a span whose text must not appear in snippets.
+    pub(crate) fn redact(&mut self, span: Range<usize>) {
+        self.redactions.push(span);
+    }
+
+    /// Errors and warnings, each in file order, and the text to show in snippets.
+    pub(crate) fn finish(mut self) -> Finished {
         let order = |i: &ConfigIssue| (i.span.start, i.span.end);
         self.errors.sort_by_key(order);
         self.warnings.sort_by_key(order);
-        (self.errors, self.warnings)
+        Finished {
+            errors: self.errors,
+            warnings: self.warnings,
+            snippet_text: redacted(self.text, &self.redactions),
+        }
     }
 
     fn issue(&self, span: Range<usize>, message: String) -> ConfigIssue {
@@ -75,6 +87,26 @@ impl<'s> Report<'s> {
             label: None,
         }
     }
+}
+
+pub(crate) struct Finished {
+    pub(crate) errors: Vec<ConfigIssue>,
+    pub(crate) warnings: Vec<ConfigIssue>,
+    /// The file's text with redacted spans replaced by `*`, byte for byte (so spans still line up).
+    pub(crate) snippet_text: String,
+}
+
+fn redacted(text: &str, spans: &[Range<usize>]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for span in spans {
+        for b in bytes.get_mut(span.clone()).into_iter().flatten() {
+            if *b != b'\n' {
+                *b = b'*';
+            }
+        }
+    }
+    // Replacing whole characters keeps UTF-8 valid; a span that cut a character is widened by lossy.
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// 1-based line and column (in characters) of a byte offset; offsets past the end point after the end.
@@ -121,9 +153,24 @@ mod tests {
         let mut r = Report::new(text, Path::new("slipway.toml"));
         r.error(4..5, "third");
         r.error(0..1, "first").help("h");
-        let (errors, warnings) = r.finish();
+        let Finished {
+            errors, warnings, ..
+        } = r.finish();
         assert_eq!(errors.iter().map(|i| i.line).collect::<Vec<_>>(), [1, 3]);
         assert_eq!(errors[0].help.as_deref(), Some("h"));
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn redacted_spans_keep_their_length() {
+        let text = "DB = \"pässword\"\nX = 1\n";
+        let mut r = Report::new(text, Path::new("slipway.toml"));
+        r.redact(6..15);
+        let shown = r.finish().snippet_text;
+        assert_eq!(shown.len(), text.len());
+        assert!(
+            !shown.contains("ssword") && shown.ends_with("\"\nX = 1\n"),
+            "{shown}"
+        );
     }
 }

@@ -504,3 +504,30 @@ fn unreadable_files_are_reported_without_position() {
         "{err}"
     );
 }
+
+#[test]
+fn pasted_secret_values_stay_out_of_snippets() {
+    let text =
+        "app = \"a\"\n[processes.web]\ncmd = \"x\"\n[secrets]\nDB = \"postgres://u:hunter2@db\"\n";
+    let err = parse(text, Path::new("slipway.toml")).expect_err("a secret value in the file");
+    let mut out = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .render_report(&mut out, err.to_report().as_ref())
+        .expect("render");
+    assert!(out.contains("DB = ****"), "{out}");
+    assert!(
+        !out.contains("hunter2") && !err.to_string().contains("hunter2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_process_written_as_a_string_shows_the_table_form() {
+    let text = "app = \"a\"\n[processes]\nweb = \"./server\"\n";
+    rejects(
+        text,
+        3,
+        "expected a table",
+        "[processes.web]\ncmd = \"./server\"",
+    );
+}
