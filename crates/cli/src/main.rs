@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod demo;
+mod load;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -114,6 +115,9 @@ enum Command {
     Validate,
     /// Everything on a bundled demo app, in one command: deploy, blue-green under load, rollback.
     Demo,
+    /// The bundled demo app itself (an HTTP server on $PORT with knobs; see `slipway demo`).
+    #[command(hide = true)]
+    DemoApp,
 }
 
 fn main() -> ExitCode {
@@ -190,5 +194,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => commands::logs::run(&ctx, follow, release, lines).await,
         Command::Validate => commands::validate::run(&ctx),
         Command::Demo => demo::run().await,
+        Command::DemoApp => match slipway_demo_app::run().await {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("slipway demo-app: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
     }
 }

@@ -1,87 +1,14 @@
-//! `slipway-demo-app`: a small HTTP server with knobs (version, errors, latency, startup delay,
-//! readiness, crash), used by slipway's tests and by `slipway demo` to show rollouts, rollbacks and
-//! draining on something that behaves like a real app — including shutting down gracefully on SIGTERM:
-//! stop accepting, finish in-flight requests and open streams, exit 0.
+//! `slipway-demo-app`: the demo app as its own binary (the same server is `slipway demo-app`).
 
-mod knobs;
-mod routes;
-
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    match slipway_demo_app::run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("slipway-demo-app: {message}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn run() -> Result<(), String> {
-    // Signals first, so a SIGTERM during the startup delay is a clean stop too.
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
-    let knobs = knobs::Knobs::from_env().map_err(|e| e.to_string())?;
-    let version = knobs.version.clone();
-
-    tokio::select! {
-        _ = tokio::time::sleep(knobs.startup_delay) => {}
-        _ = sigterm.recv() => return Ok(()),
-        _ = sigint.recv() => return Ok(()),
-    }
-    let listener = TcpListener::bind(("127.0.0.1", knobs.port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", knobs.port))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    println!("demo {version} listening on {addr}");
-
-    let app = Arc::new(routes::App::new(knobs));
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    eprintln!("demo {version}: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-        };
-        let app = app.clone();
-        let service = service_fn(move |req| routes::handle(app.clone(), req));
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            // A client hanging up mid-request is its business, not an app failure.
-            let _ = conn.await;
-        });
-    }
-
-    drop(listener);
-    println!("demo {version} draining");
-    graceful.shutdown().await;
-    app.streams_closed().await;
-    println!("demo {version} stopped");
-    Ok(())
 }

@@ -14,7 +14,7 @@ pub async fn run(
     let spec = match slipway_config::load(&ctx.config) {
         Ok(spec) => spec,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            eprintln!("{:?}", e.to_report());
             eprintln!("nothing was deployed");
             return Ok(ExitCode::from(1));
         }

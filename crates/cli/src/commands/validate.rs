@@ -21,7 +21,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            eprintln!("{:?}", e.to_report());
             Ok(ExitCode::from(1))
         }
     }
