@@ -114,6 +114,8 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     };
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, is_upgrade);
+    // Room for the forwarding headers, so the map grows once.
+    parts.headers.reserve(5);
     headers::add_forwarded(&mut parts.headers, &conn.client_ip, host_value.as_ref());
     if !parts.headers.contains_key(HOST)
         && let Some(host) = host_value

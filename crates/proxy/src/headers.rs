@@ -17,14 +17,15 @@ pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forw
 pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(crate) static X_SLIPWAY_RELEASE: HeaderName = HeaderName::from_static("x-slipway-release");
 
+/// Most common first: removal stops once every one present is gone.
 const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
     "transfer-encoding",
     "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
     "proxy-authenticate",
     "proxy-authorization",
 ];
@@ -36,7 +37,8 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// Removes hop-by-hop headers, including those the `Connection` header names. With `keep_upgrade`, the
 /// upgrade handshake (`Connection: upgrade` + `Upgrade`) is kept, since the instance must see it.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if !headers.keys().any(is_hop_by_hop) {
+    let mut present = headers.keys().filter(|name| is_hop_by_hop(name)).count();
+    if present == 0 {
         return;
     }
     let upgrade = if keep_upgrade {
@@ -61,7 +63,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.remove(name);
     }
     for name in HOP_BY_HOP {
-        headers.remove(name);
+        if present == 0 {
+            break;
+        }
+        if headers.remove(name).is_some() {
+            present -= 1;
+        }
     }
     if let Some(upgrade) = upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
