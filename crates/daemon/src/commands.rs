@@ -158,17 +158,17 @@ impl Controller {
             seen: Observed::default(),
         });
         app.last_failure = None;
-        let what = if rollback { "rollback" } else { "rollout" };
         let from_text = stable.map_or("nothing".to_string(), |v| format!("v{v}"));
-        self.event(
-            &app_name,
-            Some(version),
-            "rollout_started",
-            &format!(
-                "{what} from {from_text} to v{version} started ({})",
+        let text = match release.rollback_of {
+            Some(old) => format!(
+                "rollback from {from_text} to v{version} (the bits and config of v{old}) started"
+            ),
+            None => format!(
+                "rollout from {from_text} to v{version} started ({})",
                 release.spec.deploy.strategy.name()
             ),
-        );
+        };
+        self.event(&app_name, Some(version), "rollout_started", &text);
         Ok(record.id)
     }
 
@@ -272,6 +272,7 @@ impl Controller {
             &format!("rollout_{}", outcome.as_str()),
             &text,
         );
+        self.prune_artifacts();
     }
 
     /// The release, from the cache or the store.
@@ -298,5 +299,53 @@ impl Controller {
         {
             tracing::error!("cannot record an event: {e}");
         }
+    }
+
+    /// Drops the artifacts no app needs any more (see `retention`), off the controller's task.
+    fn prune_artifacts(&self) {
+        let mut in_use: std::collections::HashMap<String, Vec<Version>> = Default::default();
+        for (name, app) in &self.apps {
+            let used = in_use.entry(name.clone()).or_default();
+            used.extend(app.instances.iter().map(|m| m.release));
+            used.extend(app.stable);
+            used.extend(app.warm.as_ref().map(|w| w.version));
+            if let Some(r) = &app.rollout {
+                used.push(r.machine.to);
+                used.extend(r.machine.from);
+            }
+        }
+        let store = self.store.clone();
+        let artifacts = self.artifacts.clone();
+        let gate = self.artifact_gate.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> Result<_, String> {
+                let mut all = Vec::new();
+                for app in store.apps().map_err(|e| e.to_string())? {
+                    let releases = store.releases(&app).map_err(|e| e.to_string())?;
+                    let keep = releases
+                        .first()
+                        .map_or(10, |r| r.spec.retention.keep_releases);
+                    let used = in_use.get(&app).cloned().unwrap_or_default();
+                    let kept = crate::retention::kept_versions(&releases, keep, &used);
+                    all.push((releases, kept));
+                }
+                let digests = crate::retention::kept_digests(
+                    all.iter().map(|(r, k)| (r.as_slice(), k.clone())),
+                );
+                let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
+                artifacts.prune(&digests).map_err(|e| e.to_string())
+            })();
+            match result {
+                Ok(report) if !report.artifacts.is_empty() => {
+                    tracing::info!(
+                        "pruned {} old artifacts ({} bytes)",
+                        report.artifacts.len(),
+                        report.bytes
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot prune old artifacts: {e}"),
+            }
+        });
     }
 }

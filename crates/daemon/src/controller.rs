@@ -93,6 +93,8 @@ pub(crate) struct AppRuntime {
 pub struct Controller {
     pub(crate) store: Arc<Store>,
     pub(crate) artifacts: Arc<ArtifactStore>,
+    /// Held while freezing, checking out or pruning artifacts: prune must not race the others.
+    pub(crate) artifact_gate: Arc<std::sync::Mutex<()>>,
     pub(crate) supervisor: Supervisor,
     pub(crate) routes: RouteHandle,
     pub(crate) paths: Paths,
@@ -110,6 +112,7 @@ impl Controller {
     pub fn new(
         store: Arc<Store>,
         artifacts: Arc<ArtifactStore>,
+        artifact_gate: Arc<std::sync::Mutex<()>>,
         supervisor: Supervisor,
         routes: RouteHandle,
         paths: Paths,
@@ -118,6 +121,7 @@ impl Controller {
         let mut c = Controller {
             store,
             artifacts,
+            artifact_gate,
             supervisor,
             routes,
             paths,

@@ -190,6 +190,7 @@ impl Controller {
         let Some(spec) = release.spec.processes.get(process) else {
             return Err(format!("v{version} has no process {process}"));
         };
+        let _held = self.artifact_gate.lock().unwrap_or_else(|e| e.into_inner());
         let workdir = self
             .artifacts
             .checkout(&release.artifact)

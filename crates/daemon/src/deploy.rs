@@ -28,6 +28,7 @@ pub enum Refusal {
 pub struct Deployer {
     pub store: Arc<Store>,
     pub artifacts: Arc<ArtifactStore>,
+    pub artifact_gate: Arc<std::sync::Mutex<()>>,
     pub controller: ControllerHandle,
     pub daemon_id: String,
     pub state_dir: PathBuf,
@@ -153,7 +154,9 @@ impl Deployer {
         let dir = spec.artifact.path.clone();
         let exclude = spec.artifact.exclude.clone();
         let skip = vec![self.state_dir.clone()];
+        let gate = self.artifact_gate.clone();
         let frozen = tokio::task::spawn_blocking(move || {
+            let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
             let frozen = artifacts.freeze(&dir, &exclude, &skip)?;
             artifacts.checkout(&frozen.digest)?;
             Ok::<_, StoreError>(frozen)

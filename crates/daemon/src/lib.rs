@@ -14,6 +14,7 @@ pub mod deploy;
 mod instance;
 mod logs;
 pub mod paths;
+mod retention;
 mod route_table;
 mod secrets;
 mod status;
@@ -70,9 +71,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let proxy_addr = listener.local_addr()?;
     // Scripts and tests that asked for port 0 learn the real address here.
     std::fs::write(paths.proxy_addr(), format!("{proxy_addr}\n"))?;
+    let artifact_gate = Arc::new(std::sync::Mutex::new(()));
     let (controller, handle) = controller::Controller::new(
         store.clone(),
         artifacts.clone(),
+        artifact_gate.clone(),
         supervisor,
         proxy.routes(),
         paths.clone(),
@@ -84,6 +87,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         deployer: Arc::new(deploy::Deployer {
             store: store.clone(),
             artifacts,
+            artifact_gate,
             controller: handle.clone(),
             daemon_id,
             state_dir: paths.root.clone(),

@@ -1,0 +1,92 @@
+//! Which frozen artifacts to keep. History only grows, but artifacts take disk: each app keeps the
+//! artifacts of its newest `[releases] keep` releases — and, whatever that says, of its stable release,
+//! its rollback target, and every release that still has instances. Nothing is pruned from under a
+//! rollback.
+
+use slipway_core::release::{Release, ReleaseStatus, Version};
+use std::collections::HashSet;
+
+/// The versions of one app whose artifacts stay. `releases` is newest first; `in_use` are releases
+/// with instances or in a rollout.
+pub fn kept_versions(releases: &[Release], keep: u32, in_use: &[Version]) -> HashSet<Version> {
+    let mut kept: HashSet<Version> = releases
+        .iter()
+        .take(keep as usize)
+        .map(|r| r.version)
+        .collect();
+    kept.extend(in_use.iter().copied());
+    if let Some(stable) = releases.iter().find(|r| r.status == ReleaseStatus::Active) {
+        kept.insert(stable.version);
+    }
+    // The default rollback target: the newest release that served before the stable one.
+    if let Some(target) = releases
+        .iter()
+        .find(|r| r.status == ReleaseStatus::Superseded)
+    {
+        kept.insert(target.version);
+    }
+    kept
+}
+
+/// The digests to keep across all apps (an artifact may be shared by several releases).
+pub fn kept_digests<'a>(
+    apps: impl Iterator<Item = (&'a [Release], HashSet<Version>)>,
+) -> HashSet<String> {
+    let mut digests = HashSet::new();
+    for (releases, kept) in apps {
+        digests.extend(
+            releases
+                .iter()
+                .filter(|r| kept.contains(&r.version))
+                .map(|r| r.artifact.clone()),
+        );
+    }
+    digests
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(version: Version, status: ReleaseStatus) -> Release {
+        let spec: slipway_core::spec::AppSpec = serde_json::from_value(serde_json::json!({
+            "app": "a",
+            "artifact": { "path": "/a", "exclude": [] },
+            "env": {}, "secrets": {}, "processes": {},
+            "routing": { "hosts": [], "path_prefix": "/" },
+            "deploy": { "strategy": { "kind": "recreate" }, "progress_deadline": { "secs": 60, "nanos": 0 } },
+            "retention": { "keep_releases": 2 }
+        }))
+        .unwrap();
+        Release {
+            app: "a".into(),
+            version,
+            label: None,
+            artifact: format!("sha256:{version}"),
+            spec,
+            created_at: 0,
+            created_by: "t".into(),
+            message: None,
+            rollback_of: None,
+            status,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn stable_and_rollback_target_survive_a_small_keep() {
+        use ReleaseStatus::*;
+        // v5 failed, v4 failed, v3 stable, v2 the rollback target, v1 old.
+        let releases = vec![
+            release(5, Failed),
+            release(4, Failed),
+            release(3, Active),
+            release(2, Superseded),
+            release(1, Superseded),
+        ];
+        let kept = kept_versions(&releases, 2, &[]);
+        assert_eq!(kept, HashSet::from([5, 4, 3, 2]));
+        let kept = kept_versions(&releases, 0, &[1]);
+        assert_eq!(kept, HashSet::from([3, 2, 1]));
+    }
+}
