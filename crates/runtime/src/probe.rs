@@ -5,7 +5,7 @@
 //! check (`http`, `tcp` or `exec`) against the instance. [`spawn_probe`] runs one probe on its schedule
 //! and reports each result to the supervisor, which owns the trackers and acts on the verdicts.
 
-use crate::process_group::{describe_exit, group_command, signal_group};
+use crate::process_group::{describe_exit, group_command, signal_group, spawn};
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::header::{CONNECTION, HOST, USER_AGENT};
@@ -176,12 +176,12 @@ async fn http_check(port: u16, path: &str) -> Result<(), String> {
 
 /// `sh -c cmd` in the instance's folder and env; exit 0 passes. On timeout its whole group is killed.
 async fn exec_check(cmd: &str, target: &ProbeTarget, timeout: Duration) -> Result<(), String> {
-    let mut child = group_command(cmd, &target.workdir, &target.env)
+    let mut command = group_command(cmd, &target.workdir, &target.env);
+    command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|err| format!("could not run `{cmd}`: {err}"))?;
+        .kill_on_drop(true);
+    let mut child = spawn(command).map_err(|err| format!("could not run `{cmd}`: {err}"))?;
     // Also covers the probe task being aborted mid-check (the instance exited or is stopping).
     let mut guard = KillGroupOnDrop(child.id());
     let result = match tokio::time::timeout(timeout, child.wait()).await {

@@ -12,6 +12,7 @@ use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -19,9 +20,9 @@ use tokio::time::Instant;
 /// `sh -c cmd` in `workdir`, with `env` merged over the daemon's env, stdin closed, leading a new process
 /// group. stdout/stderr are left to the caller.
 ///
-/// The child also gets `PR_SET_PDEATHSIG = SIGKILL`, so the shell dies if the daemon thread that spawned it
-/// dies. That covers only the direct child (the flag is cleared on fork); pid files and
-/// [`crate::Supervisor::reap_orphans`] are the real guarantee.
+/// The child also gets `PR_SET_PDEATHSIG = SIGKILL`, so the shell dies with the daemon. That covers only the
+/// direct child (the flag is cleared on fork); pid files and [`crate::Supervisor::reap_orphans`] are the
+/// real guarantee. Spawn it with [`spawn`], never with `Command::spawn` directly.
 pub(crate) fn group_command(cmd: &str, workdir: &Path, env: &BTreeMap<String, String>) -> Command {
     let mut command = Command::new("sh");
     command
@@ -54,6 +55,49 @@ pub(crate) fn group_command(cmd: &str, workdir: &Path, env: &BTreeMap<String, St
         });
     }
     command
+}
+
+/// Spawns `command` from the spawner thread, a thread that lives as long as the daemon.
+///
+/// Why: the kernel sends the death signal when the *thread* that forked the child exits, not the process.
+/// Spawning from whatever thread runs the caller (a tokio blocking-pool thread, a worker that went through
+/// `block_in_place`) would SIGKILL healthy instances when that thread is retired. Must be called within a
+/// tokio runtime, whose handle the spawn uses to reap the child.
+pub(crate) fn spawn(mut command: Command) -> io::Result<Child> {
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| io::Error::other("processes must be spawned within a tokio runtime"))?;
+    let (reply_tx, reply) = std::sync::mpsc::sync_channel(1);
+    let job: SpawnJob = Box::new(move || {
+        let _runtime = handle.enter();
+        let _ = reply_tx.send(command.spawn());
+    });
+    spawner()?
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .send(job)
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?;
+    reply
+        .recv()
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?
+}
+
+type SpawnJob = Box<dyn FnOnce() + Send>;
+
+fn spawner() -> io::Result<&'static Mutex<std::sync::mpsc::Sender<SpawnJob>>> {
+    static SPAWNER: OnceLock<Mutex<std::sync::mpsc::Sender<SpawnJob>>> = OnceLock::new();
+    if let Some(spawner) = SPAWNER.get() {
+        return Ok(spawner);
+    }
+    let (jobs_tx, jobs) = std::sync::mpsc::channel::<SpawnJob>();
+    // The sender lives in a static, so the loop (and the thread) never ends.
+    std::thread::Builder::new()
+        .name("slipway-spawner".into())
+        .spawn(move || {
+            for job in jobs {
+                job();
+            }
+        })?;
+    Ok(SPAWNER.get_or_init(|| Mutex::new(jobs_tx)))
 }
 
 /// Sends `signal` to the process group `pgid`. Returns whether any process received it.
@@ -156,11 +200,9 @@ mod tests {
     use super::*;
 
     fn shell(cmd: &str) -> Child {
-        group_command(cmd, Path::new("/"), &BTreeMap::new())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sh")
+        let mut command = group_command(cmd, Path::new("/"), &BTreeMap::new());
+        command.stdout(Stdio::piped()).stderr(Stdio::null());
+        spawn(command).expect("spawn sh")
     }
 
     #[test]

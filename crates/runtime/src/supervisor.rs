@@ -13,7 +13,9 @@ use crate::probe::{
     ProbeKind, ProbeResult, ProbeTarget, ProbeTracker, default_web_readiness, fmt_duration,
     spawn_probe,
 };
-use crate::process_group::{describe_exit, group_command, live_members, signal_group, terminate};
+use crate::process_group::{
+    describe_exit, group_command, live_members, signal_group, spawn, terminate,
+};
 use crate::restart::{RestartPolicy, STABLE_AFTER};
 use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, HashMap};
@@ -231,10 +233,9 @@ fn spawn_run(
     env: &BTreeMap<String, String>,
     sink: &Arc<LogSink>,
 ) -> io::Result<Run> {
-    let mut child = group_command(&spec.cmd, &spec.workdir, env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut command = group_command(&spec.cmd, &spec.workdir, env);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = spawn(command)?;
     let pid = child
         .id()
         .ok_or_else(|| io::Error::other("the process exited before its pid was read"))?;
