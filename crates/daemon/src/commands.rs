@@ -59,6 +59,11 @@ impl Controller {
                 | InstanceState::CrashLoop { .. }
                 | InstanceState::Unready
         );
+        if is_new && event.state == InstanceState::Ready && !retiring {
+            // Recorded so the time from "ready" to "serving" can be measured (bench/deploys.sh).
+            let text = format!("{} is ready", event.id);
+            self.event(&event.app, Some(event.release), "instance_ready", &text);
+        }
         if notable && !retiring {
             let text = format!(
                 "{} {}: {}",
