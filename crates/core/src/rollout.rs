@@ -253,7 +253,22 @@ impl Rollout {
                 traffic: Traffic::ALL_TO,
             };
         }
-        self.scale_from = self.from_replicas;
+        if let Strategy::Rolling {
+            max_surge,
+            max_unavailable,
+        } = self.strategy
+        {
+            // A rolling update goes back the way it came: the same surge and availability bounds.
+            (self.scale_to, self.scale_from) = rolling::roll(
+                (self.scale_to, seen.ready_to),
+                (self.scale_from, seen.ready_from),
+                self.from_replicas,
+                max_surge,
+                max_unavailable,
+            );
+        } else {
+            self.scale_from = self.from_replicas;
+        }
         let from_whole = seen.ready_from >= self.from_replicas;
         // Keep the new release's ready instances serving until the stable release is whole again, so
         // going back never leaves users with less capacity than they had.

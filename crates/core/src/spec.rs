@@ -171,7 +171,9 @@ impl AppSpec {
     /// How long a replaced release stays warm after a switch (blue-green's setting, else 30 s).
     pub fn scale_down_delay(&self) -> Duration {
         match self.deploy.strategy {
-            Strategy::BlueGreen { scale_down_delay, .. } => scale_down_delay,
+            Strategy::BlueGreen {
+                scale_down_delay, ..
+            } => scale_down_delay,
             _ => Duration::from_secs(30),
         }
     }

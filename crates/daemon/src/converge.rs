@@ -266,6 +266,7 @@ impl Controller {
                 }
             }
             supervisor.stop(&m.id).await;
+            supervisor.forget(&m.id);
             let _ = tx.send(Msg::Retired {
                 app,
                 id: m.id,

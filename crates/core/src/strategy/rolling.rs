@@ -12,20 +12,16 @@ pub(crate) fn step(
     max_unavailable: Amount,
 ) -> Plan {
     let n = r.to_replicas;
-    let surge = max_surge.resolve(n, true);
-    let unavailable = max_unavailable.resolve(n, false);
     if r.from.is_none() {
         r.scale_to = n;
     } else {
-        // Scale the new release up within the surge budget...
-        let room = (n + surge).saturating_sub(r.scale_from + r.scale_to);
-        r.scale_to += room.min(n - r.scale_to.min(n));
-        // ...and the old one down as far as availability allows. Old instances that are not ready do not
-        // serve anyone, so they can always go.
-        let ready_total = seen.ready_from.min(r.scale_from) + seen.ready_to;
-        let removable = ready_total.saturating_sub(n.saturating_sub(unavailable));
-        let unready_from = r.scale_from.saturating_sub(seen.ready_from);
-        r.scale_from = r.scale_from.saturating_sub(removable + unready_from);
+        (r.scale_from, r.scale_to) = roll(
+            (r.scale_from, seen.ready_from),
+            (r.scale_to, seen.ready_to),
+            n,
+            max_surge,
+            max_unavailable,
+        );
     }
     if r.scale_from == 0 && seen.live_from == 0 && seen.ready_to >= n {
         r.finish();
@@ -43,6 +39,31 @@ pub(crate) fn step(
         scale_to: r.scale_to,
         traffic,
     }
+}
+
+/// One step of replacing `old` by `new` (each given as (scale asked, ready now)) towards `n` instances of
+/// `new`: returns the next (old scale, new scale). Used forwards by a rollout and backwards by a revert.
+pub(crate) fn roll(
+    old: (u32, u32),
+    new: (u32, u32),
+    n: u32,
+    max_surge: Amount,
+    max_unavailable: Amount,
+) -> (u32, u32) {
+    let surge = max_surge.resolve(n, true);
+    let unavailable = max_unavailable.resolve(n, false);
+    let (mut old_scale, old_ready) = old;
+    let (mut new_scale, new_ready) = new;
+    // Scale the new release up within the surge budget...
+    let room = (n + surge).saturating_sub(old_scale + new_scale);
+    new_scale += room.min(n.saturating_sub(new_scale));
+    // ...and the old one down as far as availability allows. Old instances that are not ready do not
+    // serve anyone, so they can always go.
+    let ready_total = old_ready.min(old_scale) + new_ready;
+    let removable = ready_total.saturating_sub(n.saturating_sub(unavailable));
+    let unready_old = old_scale.saturating_sub(old_ready);
+    old_scale = old_scale.saturating_sub(removable + unready_old);
+    (old_scale, new_scale)
 }
 
 #[cfg(test)]
