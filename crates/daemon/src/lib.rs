@@ -56,13 +56,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     for id in supervisor.reap_orphans() {
         tracing::warn!("stopped {id}, left running by a daemon that did not shut down");
     }
-    for lock in store.recover_locks(&daemon_id)? {
-        tracing::warn!(
-            "recovered the lock {} ({}) from a daemon that did not shut down",
-            lock.name,
-            lock.holder
-        );
-    }
+    recover(&store, &daemon_id)?;
 
     let proxy = slipway_proxy::Proxy::new(slipway_proxy::ProxyOptions::default());
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -167,6 +161,44 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(&socket);
     eprintln!("slipway: stopped");
+    Ok(())
+}
+
+/// After a crash: locks of rollouts that will resume pass to this daemon; a lock or a release whose
+/// rollout never started (the crash came between taking the lock and recording the rollout) is undone.
+fn recover(store: &slipway_store::Store, daemon_id: &str) -> anyhow::Result<()> {
+    use slipway_core::release::ReleaseStatus;
+    for lock in store.recover_locks(daemon_id)? {
+        let app = lock.name.strip_prefix("deploy:").unwrap_or(&lock.name);
+        if store.active_rollout(app)?.is_some() {
+            tracing::warn!(
+                "took over the lock {} ({}) to resume its rollout",
+                lock.name,
+                lock.holder
+            );
+        } else {
+            store.release_lock(&lock.name)?;
+            tracing::warn!(
+                "released the lock {} ({}): its rollout never started",
+                lock.name,
+                lock.holder
+            );
+        }
+    }
+    for app in store.apps()? {
+        let active = store.active_rollout(&app)?.map(|r| r.to);
+        for release in store.releases(&app)? {
+            if release.status == ReleaseStatus::Pending && Some(release.version) != active {
+                let reason = "the daemon stopped before its rollout started";
+                store.set_release_status(
+                    &app,
+                    release.version,
+                    ReleaseStatus::Failed,
+                    Some(reason),
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 
