@@ -1,0 +1,101 @@
+//! A daemon killed with SIGKILL in the middle of a rollout: the next daemon on the same state dir reaps the
+//! instances the dead one left, takes over its deploy lock, and carries the rollout to an end — and then
+//! accepts new deploys.
+
+mod support;
+
+use std::time::Duration;
+use support::{Conf, World, instances, processes_of_instances, release, wait_for, wait_until};
+
+#[test]
+fn kill_9_mid_deploy_then_restart_recovers_and_finishes_the_rollout() {
+    let mut world = World::new();
+    world.deploy_ok(&Conf::demo("v1"));
+    world.write(&Conf::demo("v2").env("DEMO_STARTUP_DELAY_MS", "1500"));
+    world.slipway(&["deploy", "--detach"]).ok();
+    // v2 is starting (its processes exist, still sleeping before they listen).
+    let status = wait_for(Duration::from_secs(60), "v2 instances started", || {
+        let s = world.status();
+        let starting = s["instances"].as_array().is_some_and(|l| {
+            l.iter()
+                .any(|i| i["release"] == 2 && i["pid"].as_u64().is_some())
+        });
+        starting.then_some(s)
+    });
+    assert_eq!(status["rollout"]["to"], 2, "{status}");
+    world.daemon.kill9();
+    let orphans: Vec<String> = instances(&status).into_iter().map(|(id, _)| id).collect();
+    assert!(
+        !processes_of_instances(&orphans).is_empty(),
+        "SIGKILL of the daemon leaves its instances running (else this test proves nothing)"
+    );
+
+    world.daemon.restart();
+    // Reaped before the new daemon serves.
+    let left = processes_of_instances(&orphans);
+    assert!(
+        left.is_empty(),
+        "orphans of {orphans:?} still running: {left:?}"
+    );
+
+    let status = world.settled();
+    let stable = status["stable"]["version"]
+        .as_u64()
+        .expect("a stable release");
+    let history = world.history();
+    eprintln!(
+        "after recovery: stable v{stable}, last_failure {}",
+        status["last_failure"]
+    );
+    match stable {
+        2 => {
+            assert_eq!(release(&history, 2)["status"], "active", "{history:?}");
+            assert!(status["last_failure"].is_null(), "{status}");
+        }
+        1 => {
+            assert_eq!(release(&history, 2)["status"], "failed", "{history:?}");
+            assert!(!status["last_failure"].is_null(), "{status}");
+        }
+        other => panic!("stable v{other} after recovery: {status}"),
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "the stable release answers after recovery",
+        || {
+            support::http::get(world.daemon.proxy, "/", &[]).is_ok_and(|r| {
+                r.status == 200 && support::http::version_of(&r) == format!("v{stable}")
+            })
+        },
+    );
+    // Nothing is stuck: the lock is free and a new deploy goes through.
+    world.deploy_ok(&Conf::demo("v3"));
+    assert_eq!(world.answer(), "v3");
+    assert!(
+        processes_of_instances(&orphans).is_empty(),
+        "an orphan came back"
+    );
+}
+
+#[test]
+fn kill_9_while_stable_then_restart_serves_again_with_no_duplicate_instances() {
+    let mut world = World::new();
+    world.deploy_ok(&Conf::demo("v1"));
+    let before = world.settled();
+    let old: Vec<String> = instances(&before).into_iter().map(|(id, _)| id).collect();
+    world.daemon.kill9();
+    world.daemon.restart();
+    assert!(processes_of_instances(&old).is_empty(), "orphans reaped");
+    wait_until(
+        Duration::from_secs(60),
+        "v1 answers after the restart",
+        || {
+            support::http::get(world.daemon.proxy, "/", &[])
+                .is_ok_and(|r| r.status == 200 && support::http::version_of(&r) == "v1")
+        },
+    );
+    let status = world.settled();
+    let count = status["instances"].as_array().map_or(0, Vec::len);
+    assert_eq!(count, 2, "exactly the configured replicas: {status}");
+    world.deploy_ok(&Conf::demo("v2"));
+    assert_eq!(world.answer(), "v2");
+}
