@@ -8,20 +8,6 @@ use support::http::{Conn, Failure};
 use support::load::Outcome;
 use support::{Conf, Load, World, instances, pid_alive, processes_of_instances, wait_until};
 
-/// The demo app's own count of requests in flight, summed over the web instances.
-fn inflight(ports: &[u16]) -> u64 {
-    ports
-        .iter()
-        .filter_map(|&p| support::http::get(([127, 0, 0, 1], p).into(), "/stats", &[]).ok())
-        .filter_map(|r| {
-            r.body
-                .lines()
-                .find_map(|l| l.strip_prefix("inflight "))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        })
-        .sum()
-}
-
 #[test]
 fn sigterm_under_load_finishes_in_flight_requests_and_leaves_no_process() {
     let mut world = World::new();
@@ -51,19 +37,7 @@ fn sigterm_under_load_finishes_in_flight_requests_and_leaves_no_process() {
     let slow: Vec<_> = (0..SLOW)
         .map(|_| std::thread::spawn(move || Conn::new(proxy).get("/slow?ms=2500", &[])))
         .collect();
-    let mut streak = 0;
-    wait_until(
-        Duration::from_secs(60),
-        "the slow requests in flight in the app",
-        || {
-            streak = if inflight(&ports) >= SLOW as u64 {
-                streak + 1
-            } else {
-                0
-            };
-            streak >= 3
-        },
-    );
+    support::wait_inflight(&ports, SLOW as u64);
     let sigterm_at = Instant::now();
     let exit = world.daemon.terminate();
     assert!(

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use load::{Load, Tally};
 
 /// The `slipway` binary under test (also the demo app: `slipway demo-app`).
@@ -108,17 +109,27 @@ pub struct Daemon {
     pub log: PathBuf,
     pub proxy: SocketAddr,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     starts: u32,
 }
 
 impl Daemon {
     pub fn start(state: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(state, extra, &[])
+    }
+
+    /// With extra variables in the daemon's environment (e.g. secret sources).
+    pub fn start_with_env(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut d = Daemon {
             child: None,
             state: state.to_path_buf(),
             log: state.with_file_name("daemon.log"),
             proxy: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             starts: 0,
         };
         d.spawn();
@@ -142,6 +153,7 @@ impl Daemon {
             .arg(&self.state)
             .args(["--listen", "127.0.0.1:0"])
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("SLIPWAY_SERVER")
             .env_remove("SLIPWAY_TOKEN")
             .env("SLIPWAY_LOG", "info")
@@ -382,6 +394,8 @@ pub struct Conf {
     pub deploy: String,
     /// Extra lines of `[processes.web]`.
     pub web_extra: String,
+    /// Raw TOML appended at the end (more tables, e.g. `[secrets]`).
+    pub tail: String,
 }
 
 impl Conf {
@@ -397,6 +411,7 @@ impl Conf {
                 "strategy = \"blue-green\"\nprogress_deadline = \"60s\"\nscale_down_delay = \"1s\""
                     .into(),
             web_extra: String::new(),
+            tail: String::new(),
         }
     }
 
@@ -422,6 +437,11 @@ impl Conf {
 
     pub fn deploy(mut self, lines: &str) -> Conf {
         self.deploy = lines.into();
+        self
+    }
+
+    pub fn tail(mut self, toml: &str) -> Conf {
+        self.tail = toml.into();
         self
     }
 
@@ -452,12 +472,14 @@ readiness = {{ http = "/ready", period = "100ms", timeout = "100ms", failure_thr
 {extra}
 [deploy]
 {deploy}
+{tail}
 "#,
             app = self.app,
             cmd = cmd.replace('\\', "\\\\").replace('"', "\\\""),
             replicas = self.replicas,
             extra = self.web_extra,
             deploy = self.deploy,
+            tail = self.tail,
         )
     }
 }
@@ -476,13 +498,21 @@ impl World {
     }
 
     pub fn with_daemon_args(extra: &[&str]) -> World {
+        World::with(extra, &[])
+    }
+
+    pub fn with_daemon_env(env: &[(&str, &str)]) -> World {
+        World::with(&[], env)
+    }
+
+    fn with(extra: &[&str], env: &[(&str, &str)]) -> World {
         let tmp = tempfile::Builder::new()
             .prefix("slipway-e2e-")
             .tempdir()
             .expect("temp dir");
         let app_dir = tmp.path().join("app");
         std::fs::create_dir_all(&app_dir).expect("app dir");
-        let daemon = Daemon::start(&tmp.path().join("state"), extra);
+        let daemon = Daemon::start_with_env(&tmp.path().join("state"), extra, env);
         World {
             daemon,
             app_dir,
@@ -572,6 +602,54 @@ impl World {
             },
         )
     }
+}
+
+/// The web instances' ports of `release` in a `status --json`.
+pub fn ports(status: &Value, release: u64) -> Vec<u16> {
+    status["instances"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|i| i["release"] == release)
+                .filter_map(|i| i["port"].as_u64().map(|p| p as u16))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A counter from the demo app's `/stats` (`inflight`, `streams`, `root_requests`), summed over instances.
+pub fn demo_stat(ports: &[u16], key: &str) -> u64 {
+    ports
+        .iter()
+        .filter_map(|&p| http::get(([127, 0, 0, 1], p).into(), "/stats", &[]).ok())
+        .filter_map(|r| {
+            r.body.lines().find_map(|l| {
+                l.strip_prefix(key)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .sum()
+}
+
+/// Waits until at least `n` requests are in flight inside these instances, seen on three polls in a row
+/// (probes and quick requests are in flight only for an instant; long ones stay).
+pub fn wait_inflight(ports: &[u16], n: u64) {
+    let mut streak = 0;
+    wait_until(
+        DEADLINE,
+        &format!("{n} requests in flight in the app"),
+        || {
+            streak = if demo_stat(ports, "inflight") >= n {
+                streak + 1
+            } else {
+                0
+            };
+            streak >= 3
+        },
+    );
 }
 
 /// Instance ids and pids in a `status --json`.

@@ -1,0 +1,189 @@
+//! The CLI's own surface: logs, JSON output, the TCP API with its token, and what it says when the
+//! daemon is not there.
+
+mod support;
+
+use std::time::Duration;
+use support::http::get;
+use support::{Conf, World, run_command, wait_for};
+
+#[test]
+fn logs_show_the_demo_apps_output_and_json_outputs_parse() {
+    let world = World::new();
+    world.deploy_ok(&Conf::demo("v1"));
+    world.deploy_ok(&Conf::demo("v2"));
+    let logs = wait_for(
+        Duration::from_secs(30),
+        "v1's listening line in the logs",
+        || {
+            let run = world.slipway(&["logs", "--release", "v1"]).ok();
+            run.stdout
+                .contains("demo v1 listening on 127.0.0.1:")
+                .then_some(run)
+        },
+    );
+    assert!(!logs.stdout.contains("demo v2"), "only v1's lines: {logs}");
+    let all = world.slipway(&["logs"]).ok();
+    assert!(all.stdout.contains("demo v2 listening"), "{all}");
+
+    let status = world.status();
+    assert_eq!(status["app"], "shop");
+    assert_eq!(status["stable"]["version"], 2);
+    assert!(status["instances"].is_array());
+    let history = world.history();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["version"], 2, "newest first");
+    for r in &history {
+        assert!(
+            r["artifact"].as_str().unwrap().starts_with("sha256:"),
+            "{r}"
+        );
+        assert!(r["created_at"].as_i64().unwrap() > 0);
+    }
+    // The human forms mention the same facts.
+    let text = world.slipway(&["status"]).ok();
+    assert!(text.stdout.contains("v2 is stable"), "{text}");
+    let text = world.slipway(&["history"]).ok();
+    assert!(
+        text.stdout.contains("v1") && text.stdout.contains("superseded"),
+        "{text}"
+    );
+}
+
+#[test]
+fn logs_follow_streams_new_lines() {
+    let world = World::new();
+    world.deploy_ok(&Conf::demo("v1"));
+    let mut child = world
+        .command(&["logs", "-f", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("demo v2 listening") {
+                return true;
+            }
+        }
+        false
+    });
+    world.deploy_ok(&Conf::demo("v2"));
+    // The follower must see v2's start line; then stop it.
+    support::wait_until(
+        Duration::from_secs(30),
+        "logs -f to print v2's line",
+        || reader.is_finished(),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        reader.join().unwrap(),
+        "logs -f printed v2's listening line"
+    );
+}
+
+#[test]
+fn tcp_api_requires_the_token() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    let api = wait_for(
+        Duration::from_secs(30),
+        "the API address in the daemon log",
+        || {
+            world
+                .daemon
+                .log_text()
+                .lines()
+                .find_map(|l| l.strip_prefix("slipway: API on http://"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        },
+    );
+    world.deploy_ok(&Conf::demo("v1"));
+    let token = std::fs::read_to_string(world.daemon.state.join("api-token"))
+        .expect("the daemon made a token")
+        .trim()
+        .to_string();
+    assert!(token.len() >= 32, "a long random token");
+
+    let refused = get(api, "/v1/apps", &[]).unwrap();
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert!(!refused.body.contains(&token));
+    let wrong = get(api, "/v1/apps", &[("Authorization", "Bearer nope")]).unwrap();
+    assert_eq!(wrong.status, 401);
+    let bearer = format!("Bearer {token}");
+    let ok = get(api, "/v1/apps", &[("Authorization", &bearer)]).unwrap();
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert!(ok.body.contains("\"shop\""), "{ok:?}");
+
+    let server = format!("http://{api}");
+    let remote = |token: Option<&str>| {
+        let mut cmd = world.command(&["status", "--json"]);
+        cmd.env("SLIPWAY_SERVER", &server)
+            // The state dir points nowhere: only the TCP API can answer.
+            .env("SLIPWAY_STATE_DIR", "/nonexistent");
+        if let Some(t) = token {
+            cmd.env("SLIPWAY_TOKEN", t);
+        }
+        run_command(cmd, Duration::from_secs(60))
+    };
+    let run = remote(Some(&token)).ok();
+    assert_eq!(run.json()["stable"]["version"], 1, "{run}");
+    let run = remote(None).failed();
+    assert!(run.stderr.contains("token"), "{run}");
+    assert!(!run.stderr.contains(&token));
+    let run = remote(Some("wrong")).failed();
+    assert!(run.stderr.contains("token"), "{run}");
+}
+
+#[test]
+fn commands_without_a_daemon_say_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(support::bin());
+    cmd.args(["status", "--app", "shop", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .env_remove("SLIPWAY_SERVER");
+    let run = run_command(cmd, Duration::from_secs(60)).failed();
+    assert!(
+        run.stderr.contains("cannot reach the slipway daemon"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("slipway serve"), "{run}");
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_dir_is_refused() {
+    let world = World::new();
+    let mut cmd = std::process::Command::new(support::bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(&world.daemon.state);
+    let run = run_command(cmd, Duration::from_secs(60)).failed();
+    assert!(
+        run.stderr
+            .contains("another slipway daemon is already running"),
+        "{run}"
+    );
+    // The first one is unharmed.
+    world.deploy_ok(&Conf::demo("v1"));
+    assert_eq!(world.answer(), "v1");
+}
+
+#[test]
+fn validate_accepts_a_good_config() {
+    let world = World::new();
+    world.write(&Conf::demo("v1").replicas(3));
+    let run = world.slipway(&["validate"]).ok();
+    assert!(
+        run.stdout.contains("ok") && run.stdout.contains("web×3"),
+        "{run}"
+    );
+    // Validating deploys nothing.
+    let run = world.slipway(&["history", "--json"]);
+    assert!(
+        !run.success() || run.json().as_array().is_some_and(Vec::is_empty),
+        "{run}"
+    );
+}
