@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::time::Duration;
-use support::{Conf, Load, World, release, wait_until};
+use support::{Conf, Load, World, release};
 
 /// Deploys v1, then runs `bad` under load, expecting the deploy to fail; returns its output.
 fn failing_deploy_under_load(world: &World, bad: &Conf) -> support::Run {
