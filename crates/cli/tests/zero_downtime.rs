@@ -69,6 +69,31 @@ fn rolling_under_load_fails_no_request() {
 }
 
 #[test]
+fn rolling_with_max_unavailable_under_load_fails_no_request() {
+    let world = World::new();
+    // No surge: an old instance leaves (out of the route table, drained) before each new one starts.
+    let rolling =
+        "strategy = \"rolling\"\nmax_surge = 0\nmax_unavailable = 1\nprogress_deadline = \"60s\"";
+    let v1 = Conf::demo("v1").replicas(3).deploy(rolling);
+    let v2 = Conf::demo("v2").replicas(3).deploy(rolling);
+    let tally = deploy_under_load(&world, &v1, &v2);
+    eprintln!("{}", tally.summary());
+    tally.assert_no_failures();
+    assert_eq!(
+        tally.versions(1..).keys().collect::<Vec<_>>(),
+        ["v2"],
+        "{}",
+        tally.summary()
+    );
+    assert_eq!(
+        world.only_instances_of(2)["instances"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+}
+
+#[test]
 fn rollback_under_load_returns_to_v1() {
     let world = World::new();
     world.deploy_ok(&Conf::demo("v1"));
