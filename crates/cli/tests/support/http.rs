@@ -91,8 +91,10 @@ impl Conn {
         let reused = self.reused;
         let addr = self.addr;
         let reader = self.reader.as_mut().expect("connected");
-        let mut request =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: slipway-e2e\r\n");
+        let mut request = format!("GET {path} HTTP/1.1\r\nUser-Agent: slipway-e2e\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            request.push_str(&format!("Host: {addr}\r\n"));
+        }
         for (k, v) in headers {
             request.push_str(&format!("{k}: {v}\r\n"));
         }
