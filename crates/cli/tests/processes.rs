@@ -61,10 +61,8 @@ fn workers_are_replaced_with_their_release() {
 #[test]
 fn a_worker_only_app_deploys_and_runs() {
     let world = World::new();
-    let conf = format!(
-        "app = \"jobs\"\n\n[processes.worker]\ncmd = \"exec sleep 600\"\nreplicas = 1\ngrace = \"2s\"\n"
-    );
-    world.write_raw(&conf);
+    let conf = "app = \"jobs\"\n\n[processes.worker]\ncmd = \"exec sleep 600\"\nreplicas = 1\ngrace = \"2s\"\n";
+    world.write_raw(conf);
     let run = world.slipway(&["deploy"]).ok();
     assert!(run.stdout.contains("v1 is live"), "{run}");
     wait_for(Duration::from_secs(60), "the worker running", || {
