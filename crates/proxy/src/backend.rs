@@ -5,12 +5,17 @@
 //! table swaps: a request that started against table N still decrements the same counter after table N+1 is
 //! published. The counters are updated through a [`Lease`], whose `Drop` makes the decrement impossible to
 //! forget on any error path.
+//!
+//! A backend also owns its idle keep-alive connections (see `pool`), so forwarding needs no pool lookup and
+//! a backend that leaves every table takes its idle connections with it when dropped.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::uri::Authority;
+
+use crate::pool::{IDLE_CAPACITY, IdlePool};
 
 /// One instance the proxy can send to.
 #[derive(Debug)]
@@ -21,6 +26,8 @@ pub struct Backend {
     pub addr: SocketAddr,
     /// `addr` as a URI authority, built once so forwarding does not format it per request.
     pub(crate) authority: Authority,
+    /// Idle keep-alive connections to the instance.
+    pub(crate) pool: IdlePool,
     in_flight: AtomicUsize,
     streams: AtomicUsize,
 }
@@ -35,6 +42,7 @@ impl Backend {
             id: id.into(),
             addr,
             authority,
+            pool: IdlePool::new(IDLE_CAPACITY),
             in_flight: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
         })

@@ -2,7 +2,9 @@
 //!
 //! Both are small enums rather than boxed trait objects, so forwarding allocates nothing for bodies. The
 //! response body carries the backend's [`Lease`], released when the body ends or is dropped: `in_flight`
-//! therefore counts requests that are still streaming their response.
+//! therefore counts requests that are still streaming their response. It also carries the connection the
+//! response came on, handed back to the backend's idle pool as soon as the body has ended (never when it
+//! was cut short: hyper closes such a connection).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,6 +13,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::backend::Lease;
+use crate::pool::Sender;
 
 /// A request body on its way to an instance.
 #[derive(Debug)]
@@ -57,14 +60,39 @@ pub struct ResponseBody {
 
 #[derive(Debug)]
 enum Inner {
-    Upstream { body: Incoming, lease: Lease },
+    Upstream {
+        body: Incoming,
+        lease: Lease,
+        /// The connection, until it goes back to the pool.
+        connection: Option<Sender>,
+    },
     Full(Option<Bytes>),
 }
 
 impl ResponseBody {
-    pub(crate) fn upstream(body: Incoming, lease: Lease) -> ResponseBody {
-        ResponseBody {
-            inner: Inner::Upstream { body, lease },
+    pub(crate) fn upstream(body: Incoming, lease: Lease, connection: Sender) -> ResponseBody {
+        let mut body = ResponseBody {
+            inner: Inner::Upstream {
+                body,
+                lease,
+                connection: Some(connection),
+            },
+        };
+        // A body-less response (HEAD, 204, 304, `content-length: 0`) may never be polled.
+        body.finish_if_ended();
+        body
+    }
+
+    /// Once the instance's body has ended: release the lease and return the connection to the pool.
+    fn finish_if_ended(&mut self) {
+        if let Inner::Upstream {
+            body,
+            lease,
+            connection,
+        } = &mut self.inner
+            && body.is_end_stream()
+        {
+            finish(lease, connection);
         }
     }
 
@@ -81,6 +109,21 @@ impl ResponseBody {
     }
 }
 
+fn finish(lease: &mut Lease, connection: &mut Option<Sender>) {
+    lease.release();
+    if let Some(sender) = connection.take() {
+        lease.backend().pool.checkin(sender);
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // hyper stops polling a body that says it has ended, so its last frame may not have been followed
+        // by a `None`.
+        self.finish_if_ended();
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = hyper::Error;
@@ -90,10 +133,20 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut self.get_mut().inner {
-            Inner::Upstream { body, lease } => {
-                let polled = Pin::new(body).poll_frame(cx);
-                if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-                    lease.release();
+            Inner::Upstream {
+                body,
+                lease,
+                connection,
+            } => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(None) => finish(lease, connection),
+                    Poll::Ready(Some(Ok(_))) if body.is_end_stream() => finish(lease, connection),
+                    Poll::Ready(Some(Err(_))) => {
+                        lease.release();
+                        *connection = None;
+                    }
+                    _ => {}
                 }
                 polled
             }

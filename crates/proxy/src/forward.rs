@@ -1,36 +1,50 @@
-//! The per-request path: route, pick, rewrite headers, forward over the pooled client, stream the response
-//! back.
+//! The per-request path: route, pick, rewrite headers, forward over the backend's keep-alive pool, stream
+//! the response back.
 //!
 //! The route table guard is held only for the synchronous lookup-and-count step (see `route_handle`), and
-//! nothing here takes a lock. A body-less request whose instance refused the connection is retried once on
-//! another instance: the request never reached the first one, so this is always safe, and it is what keeps
-//! a crashed instance from failing requests before the controller has removed it.
+//! nothing here takes a lock. Retries happen only where the instance cannot have acted on the request:
+//! - a body-less request whose instance refused the connection is retried once on another instance (this
+//!   keeps a crashed instance from failing requests before the controller has removed it);
+//! - a request hyper hands back unsent because its pooled connection turned out closed is sent on another
+//!   connection to the same instance;
+//! - a body-less idempotent request that failed on a connection idle for a while (the instance's own
+//!   keep-alive timeout may have closed it just as we wrote) is sent once more on a new connection. Only
+//!   then is a copy of the request kept, so the common case (a connection used moments ago) copies nothing.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, HOST, HeaderValue};
-use http::uri::{PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
+use hyper::client::conn::http1;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tracing::debug;
 
+use crate::backend::Backend;
 use crate::body::{RequestBody, ResponseBody};
 use crate::headers::{self, X_SLIPWAY_RELEASE};
 use crate::options::ProxyOptions;
 use crate::pages::page;
+use crate::pool::{self, Sender};
 use crate::route_handle::RouteHandle;
 use crate::route_table::{Choice, Target, host_without_port, parse_release};
+
+/// A pooled connection idle at least this long may have been closed by the instance's keep-alive timeout
+/// while we were writing to it, so a replayable request sent on it keeps a copy for one more try.
+const STALE_AFTER: Duration = Duration::from_millis(300);
+
+/// Pooled connections found closed in a row before the request insists on a new connection.
+const MAX_UNSENT: u32 = 4;
 
 /// State shared by every connection of one proxy.
 pub(crate) struct Shared {
     pub(crate) routes: RouteHandle,
-    pub(crate) client: Client<HttpConnector, RequestBody>,
+    /// How connections to instances are set up (HTTP/1.1).
+    pub(crate) client: http1::Builder,
     pub(crate) options: ProxyOptions,
 }
 
@@ -117,97 +131,143 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     // Room for the forwarding headers, so the map grows once.
     parts.headers.reserve(5);
     headers::add_forwarded(&mut parts.headers, &conn.client_ip, host_value.as_ref());
-    if !parts.headers.contains_key(HOST)
-        && let Some(host) = host_value
-    {
+    // With neither a Host header nor an absolute URI, the instance's address is the only host there is.
+    let host_is_instance = host_value.is_none() && !parts.headers.contains_key(HOST);
+    if !parts.headers.contains_key(HOST) {
         // HTTP/2 carries the host in :authority; instances speak HTTP/1.1 and expect Host.
+        let host = host_value.unwrap_or_else(|| authority_value(target.lease.backend()));
         parts.headers.insert(HOST, host);
     }
     let path_and_query = std::mem::take(&mut parts.uri)
         .into_parts()
         .path_and_query
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let body_less = body.is_end_stream() && !is_upgrade;
+    let replayable = body_less && is_idempotent(&parts.method);
 
-    // Keep what a retry needs only when a retry is possible (no body to replay).
-    let mut retry = (body.is_end_stream() && !is_upgrade).then(|| {
-        (
-            parts.method.clone(),
-            path_and_query.clone(),
-            parts.headers.clone(),
-        )
-    });
-    let mut request = outbound(
-        parts.method,
-        path_and_query,
-        parts.headers,
-        RequestBody::Incoming(body),
-        &target,
-    );
+    let mut request = Request::new(RequestBody::Incoming(body));
+    *request.method_mut() = parts.method;
+    // Origin form: the connection already says which instance this is.
+    *request.uri_mut() = Uri::from(path_and_query);
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = parts.headers;
 
-    let deadline = tokio::time::Instant::now() + shared.options.response_timeout;
+    let options = &shared.options;
+    let deadline = tokio::time::Instant::now() + options.response_timeout;
     let mut target = target;
+    let mut connect_retried = !body_less;
+    let mut fresh_only = false;
+    let mut unsent = 0u32;
     loop {
-        match tokio::time::timeout_at(deadline, shared.client.request(request)).await {
-            Err(_) => return gateway_timeout(&target, shared.options.response_timeout),
-            Ok(Ok(response)) => return respond(target, response, client_upgrade),
-            Ok(Err(error)) => {
-                if error.is_connect()
-                    && let Some((method, path_and_query, headers)) = retry.take()
-                {
-                    let next = {
-                        let table = shared.routes.inner.load();
-                        table.choose_retry(
-                            &target.app,
-                            target.release,
-                            target.preview,
-                            target.lease.backend(),
-                        )
-                    };
-                    if let Some(next) = next {
-                        debug!(app = %target.app, instance = %target.lease.backend().id, retry = %next.lease.backend().id,
-                            "instance refused the connection; retrying on another instance");
-                        target = next;
-                        request =
-                            outbound(method, path_and_query, headers, RequestBody::Empty, &target);
-                        continue;
+        let backend = target.lease.backend();
+        let reused = if fresh_only {
+            None
+        } else {
+            backend.pool.checkout(options.idle_pool_timeout)
+        };
+        let (mut sender, idle_for) = match reused {
+            Some(reused) => (reused.sender, Some(reused.idle_for)),
+            None => {
+                let connect = pool::connect(&shared.client, backend.addr, options.connect_timeout);
+                match tokio::time::timeout_at(deadline, connect).await {
+                    Err(_) => return gateway_timeout(&target, options.response_timeout),
+                    Ok(Ok(sender)) => (sender, None),
+                    Ok(Err(error)) => {
+                        if !connect_retried {
+                            connect_retried = true;
+                            let next = {
+                                let table = shared.routes.inner.load();
+                                table.choose_retry(
+                                    &target.app,
+                                    target.release,
+                                    target.preview,
+                                    backend,
+                                )
+                            };
+                            if let Some(next) = next {
+                                debug!(app = %target.app, instance = %backend.id, retry = %next.lease.backend().id,
+                                    "instance refused the connection; retrying on another instance");
+                                target = next;
+                                if host_is_instance {
+                                    let host = authority_value(target.lease.backend());
+                                    request.headers_mut().insert(HOST, host);
+                                }
+                                fresh_only = false;
+                                continue;
+                            }
+                        }
+                        return bad_gateway(&target, error.describe());
                     }
                 }
-                return bad_gateway(&target, &error);
+            }
+        };
+        let copy = match idle_for {
+            Some(idle_for) if replayable && idle_for >= STALE_AFTER => Some(copy_of(&request)),
+            _ => None,
+        };
+        match tokio::time::timeout_at(deadline, sender.try_send_request(request)).await {
+            Err(_) => return gateway_timeout(&target, options.response_timeout),
+            Ok(Ok(response)) => return respond(target, response, client_upgrade, sender),
+            Ok(Err(mut error)) => {
+                if let Some(back) = error.take_message() {
+                    // Nothing was written: the pooled connection had closed. Use another one.
+                    if idle_for.is_some() {
+                        request = back;
+                        unsent += 1;
+                        fresh_only = unsent >= MAX_UNSENT;
+                        continue;
+                    }
+                } else if let Some(copy) = copy {
+                    debug!(instance = %target.lease.backend().id, error = %error.error(),
+                        "stale pooled connection failed; retrying on a new connection");
+                    request = copy;
+                    fresh_only = true;
+                    continue;
+                }
+                return bad_gateway(&target, failure(&error.into_error()));
             }
         }
     }
 }
 
-/// The request as sent to `target`'s instance: absolute URI to its address (the pool's key), HTTP/1.1.
-fn outbound(
-    method: Method,
-    path_and_query: PathAndQuery,
-    headers: HeaderMap,
-    body: RequestBody,
-    target: &Target,
-) -> Request<RequestBody> {
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(Scheme::HTTP);
-    uri.authority = Some(target.lease.backend().authority.clone());
-    uri.path_and_query = Some(path_and_query);
-    let mut request = Request::new(body);
-    *request.method_mut() = method;
-    // Scheme, authority and path are all present, so this cannot fail.
-    *request.uri_mut() = Uri::from_parts(uri).unwrap_or_default();
-    *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = headers;
-    request
+/// Methods whose repetition has no extra effect (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// A body-less copy of a request, for a replay.
+fn copy_of(request: &Request<RequestBody>) -> Request<RequestBody> {
+    let mut copy = Request::new(RequestBody::Empty);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = Version::HTTP_11;
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+fn authority_value(backend: &Backend) -> HeaderValue {
+    // An authority is always a valid header value.
+    HeaderValue::from_str(backend.authority.as_str())
+        .unwrap_or_else(|_| HeaderValue::from_static("localhost"))
 }
 
 fn respond(
     target: Target,
     mut response: Response<Incoming>,
     client_upgrade: Option<OnUpgrade>,
+    connection: Sender,
 ) -> Response<ResponseBody> {
     let Target { mut lease, .. } = target;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS
-        && let Some(client_upgrade) = client_upgrade
-    {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // The connection now belongs to the tunnel (or to nobody): never back to the pool.
+        drop(connection);
+        let Some(client_upgrade) = client_upgrade else {
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, ResponseBody::empty());
+        };
         let instance_upgrade = hyper::upgrade::on(&mut response);
         lease.become_stream();
         tokio::spawn(tunnel(client_upgrade, instance_upgrade, lease));
@@ -223,7 +283,7 @@ fn respond(
     {
         lease.become_stream();
     }
-    Response::from_parts(parts, ResponseBody::upstream(body, lease))
+    Response::from_parts(parts, ResponseBody::upstream(body, lease, connection))
 }
 
 /// Copies bytes both ways between an upgraded client connection and the instance, counted as a stream until
@@ -250,30 +310,18 @@ fn describe(target: &Target) -> String {
     )
 }
 
-fn bad_gateway(
-    target: &Target,
-    error: &hyper_util::client::legacy::Error,
-) -> Response<ResponseBody> {
-    let mut cause = String::new();
+/// "failed before sending a response: <innermost cause>".
+fn failure(error: &hyper::Error) -> String {
+    let mut cause = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
         cause = inner.to_string();
         source = inner.source();
     }
-    let refused = std::iter::successors(std::error::Error::source(error), |e| e.source())
-        .filter_map(|e| e.downcast_ref::<std::io::Error>())
-        .any(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
-    let what = if error.is_connect() {
-        if refused || cause.is_empty() {
-            "refused the connection".to_owned()
-        } else {
-            format!("could not be connected to: {cause}")
-        }
-    } else if cause.is_empty() {
-        format!("failed before sending a response: {error}")
-    } else {
-        format!("failed before sending a response: {cause}")
-    };
+    format!("failed before sending a response: {cause}")
+}
+
+fn bad_gateway(target: &Target, what: String) -> Response<ResponseBody> {
     debug!(app = %target.app, instance = %target.lease.backend().id, %what, "bad gateway");
     page(
         StatusCode::BAD_GATEWAY,

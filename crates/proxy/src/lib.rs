@@ -3,7 +3,7 @@
 //! The controller (in the daemon) decides *where* traffic should go and publishes it as an immutable
 //! [`RouteTable`] through a [`RouteHandle`]; the proxy only executes that decision, fast. Per request: one
 //! lock-free table load, a host/path lookup, a weighted release pick, a least-outstanding instance pick, and
-//! a forward over a keep-alive pool. Each [`Backend`] counts its in-flight requests and long-lived streams,
+//! a forward over the backend's own keep-alive pool. Each [`Backend`] counts its in-flight requests and long-lived streams,
 //! which is what [`drain`] waits on, so the controller can take an instance out of rotation without failing
 //! a request:
 //!
@@ -24,6 +24,7 @@ mod headers;
 mod options;
 mod pages;
 mod pick;
+mod pool;
 mod proxy;
 mod route_handle;
 mod route_table;

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use http::header::HeaderValue;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -37,13 +35,7 @@ impl std::fmt::Debug for Proxy {
 
 impl Proxy {
     pub fn new(options: ProxyOptions) -> Proxy {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(options.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(options.idle_pool_timeout)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let client = hyper::client::conn::http1::Builder::new();
         Proxy {
             shared: Arc::new(Shared {
                 routes: RouteHandle::new(RouteTable::default()),
@@ -71,7 +63,9 @@ impl Proxy {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30));
+            .header_read_timeout(Duration::from_secs(30))
+            // Pipelined requests: one flush for the responses ready together, not one each.
+            .pipeline_flush(true);
         builder.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
         loop {

@@ -3,12 +3,17 @@
 //!
 //! Usage: `slipway-proxy-bench <listen addr> <instance addr>`, e.g.
 //! `slipway-proxy-bench 127.0.0.1:19009 127.0.0.1:19010`. Stops gracefully on SIGINT/SIGTERM.
+//! Built with `--features mimalloc`, it uses mimalloc as its global allocator.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use slipway_proxy::{AppRoute, Backend, Proxy, ProxyOptions, ReleaseGroup, RouteTable};
 use tokio_util::sync::CancellationToken;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -35,12 +35,24 @@ pub fn text(body: impl Into<Bytes>) -> Response<TestBody> {
 pub struct TestBackend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicUsize>,
+    /// Connections currently open.
+    pub open: Arc<AtomicUsize>,
     stop: CancellationToken,
 }
 
 impl TestBackend {
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// Stops accepting and closes its connections.
@@ -67,15 +79,21 @@ where
     let hits = Arc::new(AtomicUsize::new(0));
     let stop = CancellationToken::new();
     let handler = Arc::new(handler);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
     let (task_hits, task_stop) = (hits.clone(), stop.clone());
+    let (task_accepted, task_open) = (accepted.clone(), open.clone());
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
                 () = task_stop.cancelled() => return,
                 accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
             };
+            task_accepted.fetch_add(1, Ordering::SeqCst);
+            let open = OpenGuard::new(task_open.clone());
             let (handler, hits, stop) = (handler.clone(), task_hits.clone(), task_stop.clone());
             tokio::spawn(async move {
+                let _open = open;
                 let service = service_fn(move |req| {
                     hits.fetch_add(1, Ordering::SeqCst);
                     let fut = handler(req);
@@ -91,7 +109,29 @@ where
             });
         }
     });
-    TestBackend { addr, hits, stop }
+    TestBackend {
+        addr,
+        hits,
+        accepted,
+        open,
+        stop,
+    }
+}
+
+/// Counts one open connection until dropped.
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl OpenGuard {
+    fn new(open: Arc<AtomicUsize>) -> OpenGuard {
+        open.fetch_add(1, Ordering::SeqCst);
+        OpenGuard(open)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A backend answering "ok" at once.
