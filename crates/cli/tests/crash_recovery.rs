@@ -99,3 +99,69 @@ fn kill_9_while_stable_then_restart_serves_again_with_no_duplicate_instances() {
     world.deploy_ok(&Conf::demo("v2"));
     assert_eq!(world.answer(), "v2");
 }
+
+/// A daemon killed while a deploy freezes its artifact (lock taken, no rollout recorded yet) must not leave
+/// the app locked for ever: the next daemon gives the lock back (and marks the half-made release).
+#[test]
+fn kill_9_while_freezing_the_artifact_does_not_leave_the_app_locked() {
+    let mut world = World::new();
+    world.deploy_ok(&Conf::demo("v1"));
+    // A big file makes freezing (hashing and copying) slow enough to be caught in the middle.
+    let big = world.app_dir.join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    world.write(&Conf::demo("v2"));
+    // The competing deploy comes from a tiny folder of the same app: if it wins the race it is quick.
+    let small = world.root().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    std::fs::write(small.join("slipway.toml"), Conf::demo("v-small").render()).unwrap();
+    let compete = || {
+        let mut cmd = std::process::Command::new(support::bin());
+        cmd.args(["deploy", "--detach", "--state-dir"])
+            .arg(&world.daemon.state)
+            .arg("--config")
+            .arg(small.join("slipway.toml"))
+            .env_remove("SLIPWAY_SERVER");
+        support::run_command(cmd, Duration::from_secs(180))
+    };
+    let mut caught = false;
+    for attempt in 0..5u8 {
+        // Different bytes each attempt, so nothing frozen before can be reused.
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
+            f.write_all(&[attempt + 1; 16]).unwrap();
+        }
+        let deploying = std::thread::spawn({
+            let cmd = world.command(&["deploy", "--detach"]);
+            move || support::run_command(cmd, Duration::from_secs(300))
+        });
+        // The lock is held while it freezes: the competing deploy is refused, yet no rollout exists.
+        let run = compete();
+        if !run.success()
+            && run.stderr.contains("another rollout")
+            && world.status()["rollout"].is_null()
+        {
+            world.daemon.kill9();
+            let first = deploying.join().unwrap();
+            assert!(!first.success(), "{first}");
+            caught = true;
+            break;
+        }
+        // The race went the other way: let everything finish and try again.
+        let _ = deploying.join();
+        world.settled();
+    }
+    assert!(caught, "never caught a deploy while it froze its artifact");
+    std::fs::remove_file(&big).unwrap();
+    world.daemon.restart();
+    let status = world.settled();
+    assert!(status["stable"]["version"].as_u64().is_some(), "{status}");
+    // Nothing is in progress, so a deploy must be accepted.
+    world.write(&Conf::demo("v9"));
+    let run = world.slipway(&["deploy"]);
+    assert!(run.success(), "the app stays locked after the crash: {run}");
+    assert_eq!(world.answer(), "v9");
+}
