@@ -72,9 +72,6 @@ fn a_worker_only_app_deploys_and_runs() {
 }
 
 #[test]
-#[ignore = "bug: a crash-looping worker does not fail the rollout: only web readiness gates it, so `deploy` \
-            exits 0 and v2 is stable while its worker restarts forever (converge/commands.rs: crash-loop \
-            detection only fires if it happens before the web side finishes)"]
 fn a_crash_looping_worker_fails_the_rollout() {
     let world = World::new();
     world.deploy_ok(&Conf::demo("v1").tail(WORKER));

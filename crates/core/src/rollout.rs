@@ -82,6 +82,9 @@ pub struct Observed {
     pub live_from: u32,
     pub ready_to: u32,
     pub live_to: u32,
+    /// Some non-web instance of the new release (a worker) is not running steadily yet: the rollout
+    /// may not finish until it is, so a crash-looping worker is caught before the release goes live.
+    pub to_workers_pending: bool,
 }
 
 /// An operator's command, or a fact that ends the rollout early.

@@ -42,6 +42,7 @@ impl World {
             live_from: self.from.len() as u32,
             ready_to: ready(&self.to),
             live_to: self.to.len() as u32,
+            to_workers_pending: false,
         }
     }
 }
@@ -56,7 +57,7 @@ fn scale(v: &mut Vec<Inst>, want: u32, now: u64, make: &mut impl FnMut() -> Inst
     while (v.len() as u32) > want {
         let pos = v
             .iter()
-            .position(|i| !i.ready_at.is_some_and(|t| t <= now))
+            .position(|i| i.ready_at.is_none_or(|t| t > now))
             .unwrap_or(v.len() - 1);
         v.remove(pos);
     }

@@ -46,12 +46,33 @@ impl Controller {
     /// What the app wants now: from its rollout's plan, else its stable release; plus a warm release.
     fn desired(&mut self, name: &str, now: u64) -> Desired {
         let mut desired = Desired::default();
+        let mut finished = false;
+        let Some(app) = self.apps.get(name) else {
+            return desired;
+        };
+        // The new release's non-web instances (workers) must all be running steadily before it goes live.
+        let rollout_to = app.rollout.as_ref().map(|r| r.machine.to);
+        let to_workers = match rollout_to {
+            Some(to) => self.release(name, to).map_or(0, |r| {
+                r.spec
+                    .processes
+                    .iter()
+                    .filter(|(p, _)| p.as_str() != "web")
+                    .map(|(_, p)| p.replicas)
+                    .sum()
+            }),
+            None => 0,
+        };
         let Some(app) = self.apps.get_mut(name) else {
             return desired;
         };
-        let mut finished = false;
         if let Some(active) = app.rollout.as_mut() {
-            let seen = observe(&app.instances, active.machine.from, active.machine.to);
+            let seen = observe(
+                &app.instances,
+                active.machine.from,
+                active.machine.to,
+                to_workers,
+            );
             let before = active.machine.clone();
             let plan = active.machine.step(seen, now);
             active.traffic = plan.traffic;
@@ -282,8 +303,14 @@ fn observe(
     instances: &[Managed],
     from: Option<Version>,
     to: Version,
+    to_workers: u32,
 ) -> slipway_core::rollout::Observed {
     let mut seen = slipway_core::rollout::Observed::default();
+    let workers_ready = instances
+        .iter()
+        .filter(|m| !m.is_web() && m.release == to && !m.retiring && m.is_ready())
+        .count() as u32;
+    seen.to_workers_pending = workers_ready < to_workers;
     for m in instances.iter().filter(|m| m.is_web()) {
         let ready = u32::from(m.serving());
         if Some(m.release) == from {

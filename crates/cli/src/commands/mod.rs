@@ -43,10 +43,15 @@ impl Context {
             return Ok(app.clone());
         }
         if self.config.exists() {
-            return match slipway_config::load(&self.config) {
-                Ok(spec) => Ok(spec.app),
-                Err(e) => bail!("{e}"),
-            };
+            match slipway_config::load(&self.config) {
+                Ok(spec) => return Ok(spec.app),
+                // Looking at what runs must stay possible while the file is being fixed.
+                Err(e) => eprintln!(
+                    "warning: {} has {} problem(s) (see `slipway validate`); asking the daemon which app",
+                    self.config.display(),
+                    e.issues().len()
+                ),
+            }
         }
         let apps: Vec<AppStatus> = self.client.get("/v1/apps").await?;
         match apps.as_slice() {

@@ -6,7 +6,7 @@ use crate::rollout::{Observed, Phase, Plan, Rollout, Traffic};
 pub(crate) fn step(r: &mut Rollout, seen: Observed, auto_promote: bool) -> Plan {
     r.scale_from = r.from_replicas;
     r.scale_to = r.to_replicas;
-    if r.phase == Phase::Progressing && seen.ready_to >= r.to_replicas {
+    if r.phase == Phase::Progressing && seen.ready_to >= r.to_replicas && !seen.to_workers_pending {
         if auto_promote || r.from.is_none() {
             r.switch_to_new();
         } else {
@@ -47,6 +47,7 @@ mod tests {
                 live_from: 2,
                 ready_to: 1,
                 live_to: 2,
+                ..Default::default()
             },
             10,
         );
@@ -58,6 +59,7 @@ mod tests {
                 live_from: 2,
                 ready_to: 2,
                 live_to: 2,
+                ..Default::default()
             },
             20,
         );
@@ -74,6 +76,7 @@ mod tests {
             live_from: 2,
             ready_to: 2,
             live_to: 2,
+            ..Default::default()
         };
         r.step(ready, 10);
         assert_eq!(r.phase, Phase::AwaitingPromotion);
@@ -91,6 +94,7 @@ mod tests {
             live_from: 2,
             ready_to: 0,
             live_to: 2,
+            ..Default::default()
         };
         assert_eq!(r.step(seen, 59_999).traffic, Traffic::ALL_FROM);
         let p = r.step(seen, 60_000);

@@ -17,7 +17,7 @@ pub(crate) fn step(r: &mut Rollout, seen: Observed) -> Plan {
     }
     r.scale_from = 0;
     r.scale_to = r.to_replicas;
-    if seen.ready_to >= r.to_replicas {
+    if seen.ready_to >= r.to_replicas && !seen.to_workers_pending {
         r.finish();
     }
     Plan {

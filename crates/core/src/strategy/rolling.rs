@@ -23,7 +23,7 @@ pub(crate) fn step(
             max_unavailable,
         );
     }
-    if r.scale_from == 0 && seen.live_from == 0 && seen.ready_to >= n {
+    if r.scale_from == 0 && seen.live_from == 0 && seen.ready_to >= n && !seen.to_workers_pending {
         r.finish();
     }
     let traffic = if seen.ready_from + seen.ready_to == 0 {
@@ -137,6 +137,7 @@ mod tests {
                 live_from: 2,
                 ready_to: 1,
                 live_to: 1,
+                ..Default::default()
             },
             1,
         );
@@ -165,6 +166,7 @@ mod tests {
             live_from: 1,
             ready_to: 1,
             live_to: 1,
+            ..Default::default()
         };
         r.step(mid, 2);
         assert!(r.signal(Signal::Abort {
@@ -182,6 +184,7 @@ mod tests {
             live_from: 2,
             ready_to: 1,
             live_to: 1,
+            ..Default::default()
         };
         let p = r.step(whole, 4);
         assert_eq!((p.scale_to, p.traffic), (0, Traffic::ALL_FROM));
