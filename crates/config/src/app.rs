@@ -52,6 +52,8 @@ pub(crate) fn read(r: &mut Report, doc: &DeTable, base_dir: &Path) -> Option<App
         routing,
         deploy,
         retention,
+        analysis: Default::default(),
+        notify: Vec::new(),
     })
 }
 

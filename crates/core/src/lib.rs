@@ -9,3 +9,4 @@ pub mod release;
 pub mod rollout;
 pub mod spec;
 pub mod strategy;
+pub mod verdict;

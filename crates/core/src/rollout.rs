@@ -12,7 +12,9 @@
 
 use crate::release::Version;
 use crate::spec::Strategy;
-use crate::strategy::{blue_green, recreate, rolling};
+use crate::strategy::canary::CanaryState;
+use crate::strategy::{blue_green, canary, recreate, rolling};
+use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds on the controller's clock. The core never reads a clock: time is an input.
@@ -35,6 +37,9 @@ pub struct Rollout {
     /// The scales asked for so far (rolling needs them to move one step at a time).
     pub scale_from: u32,
     pub scale_to: u32,
+    /// Canary only: the step being run, the weight, routes and mirror given so far.
+    #[serde(default)]
+    pub canary: CanaryState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +95,21 @@ pub struct Observed {
 /// An operator's command, or a fact that ends the rollout early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
+    /// Continue past the current pause (blue-green: switch).
     Promote,
+    /// Canary: skip the remaining steps and go to 100 % (still only as fast as instances get ready).
+    PromoteFull,
+    /// Canary: hold at the current step until `Resume` (analysis failures still roll back).
+    Pause,
+    Resume,
+    /// Canary: set the weight to this percentage and hold there (`slipway ramp N`).
+    SetWeight(u32),
+    /// An analysis (of a step, or in the background) reached a verdict.
+    Analysis {
+        template: String,
+        verdict: Verdict,
+        detail: String,
+    },
     Abort {
         reason: String,
     },
@@ -150,6 +169,7 @@ impl Rollout {
             phase,
             scale_from: from_replicas,
             scale_to: 0,
+            canary: CanaryState::starting(now, progress_deadline),
         }
     }
 
@@ -175,7 +195,39 @@ impl Rollout {
                 self.switch_to_new();
                 true
             }
-            (Signal::Promote, _) => false,
+            (Signal::Promote, Phase::Progressing)
+                if matches!(self.strategy, Strategy::Canary(_)) =>
+            {
+                canary::promote(self, false)
+            }
+            (Signal::PromoteFull, Phase::Progressing)
+                if matches!(self.strategy, Strategy::Canary(_)) =>
+            {
+                canary::promote(self, true)
+            }
+            (Signal::Promote | Signal::PromoteFull, _) => false,
+            (Signal::Pause, Phase::Progressing) => canary::set_paused(self, true),
+            (Signal::Resume, Phase::Progressing) => canary::set_paused(self, false),
+            (Signal::SetWeight(w), Phase::Progressing) => canary::set_weight(self, w),
+            (Signal::Pause | Signal::Resume | Signal::SetWeight(_), _) => false,
+            (
+                Signal::Analysis {
+                    template,
+                    verdict,
+                    detail,
+                },
+                _,
+            ) => {
+                if verdict == Verdict::Fail {
+                    self.revert(
+                        Outcome::Failed,
+                        format!("analysis {template} failed: {detail}"),
+                    );
+                    true
+                } else {
+                    canary::record_verdict(self, template, verdict, detail)
+                }
+            }
             (Signal::Abort { reason }, _) => {
                 self.revert(Outcome::Aborted, reason);
                 true
@@ -189,7 +241,9 @@ impl Rollout {
 
     /// Decides what should be true now. May advance the phase.
     pub fn step(&mut self, seen: Observed, now: Millis) -> Plan {
-        let waiting_for_operator = matches!(self.phase, Phase::AwaitingPromotion);
+        // Waiting that was planned (a promotion, a canary pause or analysis) is not a lack of progress.
+        let waiting_for_operator =
+            matches!(self.phase, Phase::AwaitingPromotion) || canary::in_planned_wait(self);
         let in_progress = matches!(
             self.phase,
             Phase::Progressing | Phase::StoppingOld | Phase::AwaitingPromotion
@@ -216,6 +270,7 @@ impl Rollout {
                 Strategy::BlueGreen { auto_promote, .. } => {
                     blue_green::step(self, seen, auto_promote)
                 }
+                Strategy::Canary(spec) => canary::step(self, seen, &spec, now),
             },
         }
     }
@@ -236,7 +291,7 @@ impl Rollout {
         };
     }
 
-    fn revert(&mut self, outcome: Outcome, reason: String) {
+    pub(crate) fn revert(&mut self, outcome: Outcome, reason: String) {
         self.phase = Phase::Reverting { outcome, reason };
     }
 

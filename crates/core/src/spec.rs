@@ -24,6 +24,12 @@ pub struct AppSpec {
     pub routing: RoutingSpec,
     pub deploy: DeploySpec,
     pub retention: RetentionSpec,
+    /// Analysis templates by name, used by canary `analysis` steps and `slipway gate`.
+    #[serde(default)]
+    pub analysis: BTreeMap<String, AnalysisTemplate>,
+    /// Where to tell people that a release was rolled back (Slack-compatible JSON webhooks).
+    #[serde(default)]
+    pub notify: Vec<Webhook>,
 }
 
 /// The folder frozen into every release.
@@ -118,6 +124,99 @@ pub enum Strategy {
         /// How long the old release stays warm after the switch (an immediate rollback is a route swap).
         scale_down_delay: Duration,
     },
+    /// Move a percentage of traffic to the new release step by step, judged by analysis.
+    Canary(CanarySpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanarySpec {
+    /// Argo's step vocabulary. No steps: a plain weighted rollout straight to 100 %.
+    pub steps: Vec<CanaryStep>,
+    /// How a user who got the canary keeps getting it while its weight does not go down.
+    pub sticky: Option<Sticky>,
+    /// Analysis that runs for the whole rollout, besides `analysis` steps (Argo's background analysis).
+    pub background_analysis: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryStep {
+    /// Send this percentage of (non-routed) traffic to the canary.
+    Weight(u32),
+    /// Wait this long; `None` waits for `slipway promote`.
+    Pause(Option<Duration>),
+    /// Run the named template for this long: fail rolls back, pass moves on, inconclusive holds.
+    Analysis {
+        template: String,
+        duration: Duration,
+    },
+    /// Requests matching these always go to the canary (A/B, internal testing).
+    Route(RouteMatch),
+    /// Copy this percentage of requests to the canary; its answers are compared, never returned.
+    Mirror(u32),
+}
+
+/// All given headers and cookies must match exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteMatch {
+    pub headers: BTreeMap<String, String>,
+    pub cookies: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sticky {
+    /// slipway sets this cookie on the first answer and honours it afterwards.
+    Cookie(String),
+    /// A hash of this request header (e.g. a user id) picks the release.
+    Header(String),
+    /// A hash of the client's address picks the release.
+    ClientAddr,
+}
+
+/// A named set of checks; all must pass.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisTemplate {
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Check {
+    /// Fraction of 5xx answers (and proxy failures). Alone: the canary's rate must stay under `max`.
+    /// With `compare_stable`: the canary's rate may exceed the stable release's (measured at the same
+    /// time) by at most `max` (absolute, e.g. 0.01 = one percentage point).
+    ErrorRate { max: f64, compare_stable: bool },
+    /// Latency percentile (e.g. 95.0). Alone: the canary's must stay under `max`. With `compare_stable`:
+    /// it may exceed the stable release's by at most `max`.
+    Latency {
+        percentile: f64,
+        max: Duration,
+        compare_stable: bool,
+    },
+    /// A PromQL instant query (`{{app}}`, `{{release}}`, `{{stable}}` substituted); its value must be in bounds.
+    Prometheus {
+        address: String,
+        query: String,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    /// A GET that must answer 2xx; with `json_path` (dot-separated), that field must be in bounds.
+    Http {
+        url: String,
+        json_path: Option<String>,
+        min: Option<f64>,
+        max: Option<f64>,
+        timeout: Duration,
+    },
+    /// A smoke test: `sh -c cmd` must exit 0 within `timeout` (`$SLIPWAY_CANARY_URL` points at the canary).
+    Command { cmd: String, timeout: Duration },
+}
+
+/// A Slack-compatible incoming webhook: POSTed `{"text": ...}` when a release is rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub url: String,
 }
 
 impl Strategy {
@@ -126,6 +225,7 @@ impl Strategy {
             Strategy::Recreate => "recreate",
             Strategy::Rolling { .. } => "rolling",
             Strategy::BlueGreen { .. } => "blue-green",
+            Strategy::Canary(_) => "canary",
         }
     }
 }

@@ -5,5 +5,6 @@
 //! The answer depends only on its inputs, so a restarted daemon that reloads the rollout resumes it.
 
 pub mod blue_green;
+pub mod canary;
 pub mod recreate;
 pub mod rolling;

@@ -46,6 +46,8 @@ pub(crate) fn spec(app: &str) -> AppSpec {
             progress_deadline: Duration::from_secs(600),
         },
         retention: RetentionSpec { keep_releases: 5 },
+        analysis: Default::default(),
+        notify: Vec::new(),
     }
 }
 
