@@ -183,6 +183,11 @@ impl Controller {
         };
         let what = match &signal {
             Signal::Promote => "promote",
+            Signal::PromoteFull => "promote --full",
+            Signal::Pause => "pause",
+            Signal::Resume => "resume",
+            Signal::SetWeight(_) => "ramp",
+            Signal::Analysis { .. } => "analysis",
             Signal::Abort { .. } => "abort",
             Signal::Fail { .. } => "fail",
         };
