@@ -152,6 +152,7 @@ async fn deploy(ctx: &Context, config: &Path, message: &str) -> anyhow::Result<(
         label: None,
         message: Some(message.into()),
         who: who(),
+        canary: None,
     };
     let accepted: DeployAccepted = ctx.client.post("/v1/deploy", &request).await?;
     println!("   release v{} recorded", accepted.release);

@@ -74,6 +74,10 @@ enum Command {
         /// Return once the rollout started instead of following it.
         #[arg(long)]
         detach: bool,
+        /// Start a canary at this percentage and hold there (then `gate`, `ramp`, `promote`, `rollback`).
+        /// Returns once the canary carries its weight.
+        #[arg(long, value_name = "PERCENT")]
+        canary: Option<u32>,
     },
     /// The app's stable release, rollout in progress, and instances.
     Status {
@@ -94,8 +98,23 @@ enum Command {
         #[arg(long)]
         detach: bool,
     },
-    /// Let a rollout waiting for promotion (blue-green with auto_promote = false) switch traffic.
-    Promote,
+    /// Continue a rollout past its pause (blue-green with auto_promote = false: switch traffic).
+    Promote {
+        /// Canary: skip every remaining step and go to 100 %.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Hold a canary at its current step (analysis failures still roll it back).
+    Pause,
+    /// Let a paused canary continue.
+    Resume,
+    /// Set the canary's weight to PERCENT and hold there.
+    Ramp { percent: u32 },
+    /// Roll out again the newest release after its rollout failed or was aborted.
+    Retry {
+        #[arg(long)]
+        detach: bool,
+    },
     /// Stop the rollout in progress and return to the stable release.
     Abort {
         #[arg(long)]
@@ -177,7 +196,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             label,
             message,
             detach,
-        } => commands::deploy::run(&ctx, label, message, detach).await,
+            canary,
+        } => commands::deploy::run(&ctx, label, message, detach, canary).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::History { json } => commands::history::run(&ctx, json).await,
         Command::Rollback {
@@ -185,7 +205,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             message,
             detach,
         } => commands::control::rollback(&ctx, to, message, detach).await,
-        Command::Promote => commands::control::promote(&ctx).await,
+        Command::Promote { full } => commands::control::promote(&ctx, full).await,
+        Command::Pause => commands::control::simple(&ctx, "pause", serde_json::json!({})).await,
+        Command::Resume => commands::control::simple(&ctx, "resume", serde_json::json!({})).await,
+        Command::Ramp { percent } => {
+            commands::control::simple(&ctx, "ramp", serde_json::json!({ "weight": percent })).await
+        }
+        Command::Retry { detach } => commands::control::retry(&ctx, detach).await,
         Command::Abort { reason } => commands::control::abort(&ctx, reason).await,
         Command::Logs {
             follow,

@@ -4,7 +4,8 @@
 use crate::controller::{Command, ControllerHandle};
 use crate::deploy::{Deployer, Refusal};
 use crate::wire::{
-    ApiError, AppStatus, DeployRequest, ReleaseSummary, RollbackRequest, RolloutView,
+    ApiError, AppStatus, DeployRequest, PromoteRequest, RampRequest, ReleaseSummary, RetryRequest,
+    RollbackRequest, RolloutView,
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -67,6 +68,10 @@ pub fn router(api: Api) -> Router {
         .route("/v1/apps/{app}/events", get(events))
         .route("/v1/apps/{app}/logs", get(logs))
         .route("/v1/apps/{app}/promote", post(promote))
+        .route("/v1/apps/{app}/pause", post(pause))
+        .route("/v1/apps/{app}/resume", post(resume))
+        .route("/v1/apps/{app}/ramp", post(ramp))
+        .route("/v1/apps/{app}/retry", post(retry))
         .route("/v1/apps/{app}/abort", post(abort))
         .route("/v1/apps/{app}/rollback", post(rollback))
         .with_state(api)
@@ -203,8 +208,53 @@ async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
     }
 }
 
-async fn promote(State(api): State<Api>, Path(app): Path<String>) -> Answer {
-    signal(&api, app, Signal::Promote).await
+async fn promote(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    body: Option<Json<PromoteRequest>>,
+) -> Answer {
+    let full = body.is_some_and(|b| b.0.full);
+    signal(
+        &api,
+        app,
+        if full {
+            Signal::PromoteFull
+        } else {
+            Signal::Promote
+        },
+    )
+    .await
+}
+
+async fn pause(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    signal(&api, app, Signal::Pause).await
+}
+
+async fn resume(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    signal(&api, app, Signal::Resume).await
+}
+
+async fn ramp(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Json(req): Json<RampRequest>,
+) -> Answer {
+    if req.weight > 100 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("ramp {}: a weight is 0 to 100 (percent)", req.weight),
+        ));
+    }
+    signal(&api, app, Signal::SetWeight(req.weight)).await
+}
+
+async fn retry(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Json(req): Json<RetryRequest>,
+) -> Answer {
+    let accepted = api.deployer.retry(&app, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
 #[derive(Deserialize, Default)]

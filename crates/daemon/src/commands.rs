@@ -16,9 +16,10 @@ impl Controller {
             Msg::Command(Command::Start {
                 release,
                 rollback,
+                strategy,
                 reply,
             }) => {
-                let _ = reply.send(self.start_rollout(*release, rollback));
+                let _ = reply.send(self.start_rollout(*release, rollback, strategy));
             }
             Msg::Command(Command::Signal { app, signal, reply }) => {
                 let _ = reply.send(self.signal(&app, signal));
@@ -89,7 +90,12 @@ impl Controller {
         }
     }
 
-    fn start_rollout(&mut self, release: Release, rollback: bool) -> Result<i64, String> {
+    fn start_rollout(
+        &mut self,
+        release: Release,
+        rollback: bool,
+        strategy: Option<Strategy>,
+    ) -> Result<i64, String> {
         let app_name = release.app.clone();
         let now = now_ms();
         let stable = self.apps.get(&app_name).and_then(|a| a.stable);
@@ -112,9 +118,10 @@ impl Controller {
                 scale_down_delay: spec.scale_down_delay(),
             }
         } else {
-            spec.deploy.strategy.clone()
+            strategy.unwrap_or_else(|| spec.deploy.strategy.clone())
         };
         let deadline = spec.deploy.progress_deadline.as_millis() as u64;
+        let strategy_name = strategy.name();
         let machine = Rollout::new(
             &app_name,
             from,
@@ -168,10 +175,7 @@ impl Controller {
             Some(old) => format!(
                 "rollback from {from_text} to v{version} (the bits and config of v{old}) started"
             ),
-            None => format!(
-                "rollout from {from_text} to v{version} started ({})",
-                release.spec.deploy.strategy.name()
-            ),
+            None => format!("rollout from {from_text} to v{version} started ({strategy_name})"),
         };
         self.event(&app_name, Some(version), "rollout_started", &text);
         Ok(record.id)

@@ -30,6 +30,8 @@ pub enum Command {
         release: Box<Release>,
         /// A rollback: switch as soon as the release is fully ready, whatever its strategy says.
         rollback: bool,
+        /// `deploy --canary N`: this strategy for this rollout instead of the release's.
+        strategy: Option<slipway_core::spec::Strategy>,
         reply: oneshot::Sender<Result<i64, String>>,
     },
     Signal {

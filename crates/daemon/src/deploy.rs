@@ -40,6 +40,17 @@ impl Deployer {
         let spec = slipway_config::load(&path).map_err(|e| Refusal::BadRequest(e.to_string()))?;
         let label = req.label.clone();
         let app = spec.app.clone();
+        if let Some(w) = req.canary
+            && !(1..=100).contains(&w)
+        {
+            return Err(Refusal::BadRequest(format!(
+                "--canary {w}: the weight must be 1 to 100 (percent)"
+            )));
+        }
+        let spec_sticky = match &spec.deploy.strategy {
+            slipway_core::spec::Strategy::Canary(c) => c.sticky.clone(),
+            _ => None,
+        };
         let holder = format!(
             "deploy by {} ({})",
             req.who,
@@ -47,8 +58,9 @@ impl Deployer {
         );
         self.lock(&app, &holder)?;
         let result = self.freeze_and_record(spec, &req).await;
+        let strategy = req.canary.map(|weight| canary_hold(weight, &spec_sticky));
         let accepted = match result {
-            Ok(release) => self.hand_over(release, false).await,
+            Ok(release) => self.hand_over(release, false, strategy).await,
             Err(e) => Err(e),
         };
         if accepted.is_err() {
@@ -90,9 +102,43 @@ impl Deployer {
                 rollback_of: Some(target.version),
             };
             match self.store.create_release(new) {
-                Ok(release) => self.hand_over(release, true).await,
+                Ok(release) => self.hand_over(release, true, None).await,
                 Err(e) => Err(Refusal::Internal(e.to_string())),
             }
+        };
+        if result.is_err() {
+            let _ = self.store.release_lock(&lock_name(app));
+        }
+        result
+    }
+
+    /// `retry`: roll out again the newest release, when its rollout failed or was aborted.
+    pub async fn retry(
+        &self,
+        app: &str,
+        req: crate::wire::RetryRequest,
+    ) -> Result<DeployAccepted, Refusal> {
+        let internal = |e: StoreError| Refusal::Internal(e.to_string());
+        let newest = self
+            .store
+            .releases(app)
+            .map_err(internal)?
+            .into_iter()
+            .next();
+        let Some(release) = newest.filter(|r| r.status == ReleaseStatus::Failed) else {
+            return Err(Refusal::Conflict(format!(
+                "{app}'s newest release did not fail: nothing to retry (see `slipway history`)"
+            )));
+        };
+        let holder = format!("retry of v{} by {}", release.version, req.who);
+        self.lock(app, &holder)?;
+        let version = release.version;
+        let result = match self
+            .store
+            .set_release_status(app, version, ReleaseStatus::Pending, None)
+        {
+            Ok(()) => self.hand_over(release, false, None).await,
+            Err(e) => Err(Refusal::Internal(e.to_string())),
         };
         if result.is_err() {
             let _ = self.store.release_lock(&lock_name(app));
@@ -188,6 +234,7 @@ impl Deployer {
         &self,
         release: slipway_core::release::Release,
         rollback: bool,
+        strategy: Option<slipway_core::spec::Strategy>,
     ) -> Result<DeployAccepted, Refusal> {
         let (reply, answer) = oneshot::channel();
         let app = release.app.clone();
@@ -196,6 +243,7 @@ impl Deployer {
             .send(Command::Start {
                 release: Box::new(release),
                 rollback,
+                strategy,
                 reply,
             })
             .map_err(Refusal::Internal)?;
@@ -214,4 +262,17 @@ impl Deployer {
             Err(_) => Err(Refusal::Internal("the controller stopped".into())),
         }
     }
+}
+
+/// `deploy --canary N`: a canary at N %, held until the pipeline ramps, promotes or rolls back.
+fn canary_hold(
+    weight: u32,
+    sticky: &Option<slipway_core::spec::Sticky>,
+) -> slipway_core::spec::Strategy {
+    use slipway_core::spec::{CanarySpec, CanaryStep, Strategy};
+    Strategy::Canary(CanarySpec {
+        steps: vec![CanaryStep::Weight(weight), CanaryStep::Pause(None)],
+        sticky: sticky.clone(),
+        background_analysis: None,
+    })
 }

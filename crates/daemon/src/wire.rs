@@ -11,6 +11,9 @@ pub struct DeployRequest {
     pub message: Option<String>,
     /// Who asked, e.g. `alice@laptop`; recorded with the release.
     pub who: String,
+    /// `deploy --canary N`: start a canary at N % and hold there (for CI pipelines: gate, ramp, promote).
+    #[serde(default)]
+    pub canary: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,4 +127,21 @@ pub struct RolloutView {
     pub finished_at: Option<i64>,
     pub outcome: Option<String>,
     pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PromoteRequest {
+    /// Skip the remaining canary steps.
+    #[serde(default)]
+    pub full: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RampRequest {
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetryRequest {
+    pub who: String,
 }

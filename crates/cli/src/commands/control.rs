@@ -35,15 +35,40 @@ pub async fn rollback(
     progress::follow(ctx, &accepted).await
 }
 
-pub async fn promote(ctx: &Context) -> anyhow::Result<ExitCode> {
-    simple(ctx, "promote", serde_json::json!({})).await
+pub async fn promote(ctx: &Context, full: bool) -> anyhow::Result<ExitCode> {
+    simple(ctx, "promote", serde_json::json!({ "full": full })).await
+}
+
+pub async fn retry(ctx: &Context, detach: bool) -> anyhow::Result<ExitCode> {
+    let app = ctx.app().await?;
+    let request = slipway_daemon::wire::RetryRequest { who: who() };
+    let accepted: DeployAccepted = match ctx
+        .client
+        .post(&format!("/v1/apps/{app}/retry"), &request)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!("{app}: retrying the rollout of v{}", accepted.release);
+    if detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    progress::follow(ctx, &accepted).await
 }
 
 pub async fn abort(ctx: &Context, reason: Option<String>) -> anyhow::Result<ExitCode> {
     simple(ctx, "abort", serde_json::json!({ "reason": reason })).await
 }
 
-async fn simple(ctx: &Context, verb: &str, body: serde_json::Value) -> anyhow::Result<ExitCode> {
+pub async fn simple(
+    ctx: &Context,
+    verb: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
     match ctx
         .client

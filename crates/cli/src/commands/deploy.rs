@@ -10,6 +10,7 @@ pub async fn run(
     label: Option<String>,
     message: Option<String>,
     detach: bool,
+    canary: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
     let spec = match slipway_config::load(&ctx.config) {
         Ok(spec) => spec,
@@ -25,6 +26,7 @@ pub async fn run(
         label,
         message,
         who: who(),
+        canary,
     };
     let accepted: DeployAccepted = match ctx.client.post("/v1/deploy", &request).await {
         Ok(a) => a,
@@ -37,10 +39,16 @@ pub async fn run(
         "{}: release v{} recorded; rolling out ({})",
         accepted.app,
         accepted.release,
-        spec.deploy.strategy.name()
+        match canary {
+            Some(w) => format!("canary at {w}%"),
+            None => spec.deploy.strategy.name().to_string(),
+        }
     );
     if detach {
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(weight) = canary {
+        return progress::until_canary_holds(ctx, &accepted, weight).await;
     }
     progress::follow(ctx, &accepted).await
 }

@@ -14,6 +14,23 @@ struct Event {
 }
 
 pub async fn follow(ctx: &Context, accepted: &DeployAccepted) -> anyhow::Result<ExitCode> {
+    follow_until(ctx, accepted, None).await
+}
+
+/// `deploy --canary N`: follow until the canary carries N % (then return, leaving it held), or ends.
+pub async fn until_canary_holds(
+    ctx: &Context,
+    accepted: &DeployAccepted,
+    weight: u32,
+) -> anyhow::Result<ExitCode> {
+    follow_until(ctx, accepted, Some(weight)).await
+}
+
+async fn follow_until(
+    ctx: &Context,
+    accepted: &DeployAccepted,
+    hold_at: Option<u32>,
+) -> anyhow::Result<ExitCode> {
     let app = &accepted.app;
     let mut last_event = {
         let events: Vec<Event> = ctx
@@ -48,6 +65,16 @@ pub async fn follow(ctx: &Context, accepted: &DeployAccepted) -> anyhow::Result<
             if split != last_split {
                 println!("{split}");
                 last_split = split;
+            }
+            if let Some(w) = hold_at
+                && r.phase == "progressing"
+                && r.weight_to >= w
+            {
+                println!(
+                    "{app}: canary v{} holds at {}% — next: `slipway gate`, `ramp`, `promote` or `rollback`",
+                    r.to, r.weight_to
+                );
+                return Ok(ExitCode::SUCCESS);
             }
         } else {
             let rollouts: Vec<RolloutView> =
