@@ -2,7 +2,7 @@
 
 use crate::report::Report;
 use crate::table::Section;
-use crate::{artifact, deploy, env, process, routing};
+use crate::{analysis, artifact, deploy, env, notify, process, routing};
 use slipway_core::spec::{AppSpec, RetentionSpec};
 use std::path::Path;
 use toml::de::{DeTable, DeValue};
@@ -16,6 +16,8 @@ const KEYS: &[&str] = &[
     "processes",
     "deploy",
     "releases",
+    "analysis",
+    "notify",
 ];
 const DEFAULT_KEEP: u32 = 10;
 
@@ -29,7 +31,9 @@ pub(crate) fn read(r: &mut Report, doc: &DeTable, base_dir: &Path) -> Option<App
     let secrets = env::read_secrets(r, &root, &env, base_dir);
     let processes = process::read_all(r, &root);
     let routing = routing::read(r, &root);
-    let deploy = deploy::read(r, &root);
+    let analysis = analysis::read(r, &root);
+    let deploy = deploy::read(r, &root, &analysis.declared);
+    let notify = notify::read(r, &root);
     let retention = releases(r, &root);
 
     if !routing.hosts.is_empty()
@@ -52,8 +56,8 @@ pub(crate) fn read(r: &mut Report, doc: &DeTable, base_dir: &Path) -> Option<App
         routing,
         deploy,
         retention,
-        analysis: Default::default(),
-        notify: Vec::new(),
+        analysis: analysis.specs,
+        notify,
     })
 }
 

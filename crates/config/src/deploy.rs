@@ -1,7 +1,9 @@
 //! `[deploy]`: the rollout strategy and its knobs. Knobs of another strategy are errors, not silently
 //! ignored: `max_surge` under blue-green means the author expects behaviour they will not get.
+//! The canary's own keys (steps, sticky, background analysis) are read in [`crate::canary`].
 
 use crate::amount;
+use crate::canary;
 use crate::report::Report;
 use crate::suggest;
 use crate::table::Section;
@@ -16,10 +18,14 @@ const KEYS: &[&str] = &[
     "max_unavailable",
     "auto_promote",
     "scale_down_delay",
+    "steps",
+    "sticky",
+    "background_analysis",
 ];
-const STRATEGIES: &[&str] = &["rolling", "blue-green", "recreate"];
+const STRATEGIES: &[&str] = &["rolling", "blue-green", "recreate", "canary"];
 const ROLLING_ONLY: &[&str] = &["max_surge", "max_unavailable"];
 const BLUE_GREEN_ONLY: &[&str] = &["auto_promote", "scale_down_delay"];
+const CANARY_ONLY: &[&str] = &["steps", "sticky", "background_analysis"];
 
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 const DEFAULT_SCALE_DOWN_DELAY: Duration = Duration::from_secs(30);
@@ -35,7 +41,8 @@ pub(crate) fn default_spec() -> DeploySpec {
 }
 
 /// Reads `[deploy]`; absent means a rolling update, one instance at a time, never below capacity.
-pub(crate) fn read(r: &mut Report, root: &Section) -> DeploySpec {
+/// `templates` are the names under `[analysis]`, which canary steps refer to.
+pub(crate) fn read(r: &mut Report, root: &Section, templates: &[String]) -> DeploySpec {
     let Some(d) = root.table(r, "deploy", "deploy") else {
         return default_spec();
     };
@@ -47,7 +54,11 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> DeploySpec {
 
     // Knobs that the chosen strategy does not have.
     if let Some(name) = strategy_name {
-        for (keys, owner) in [(ROLLING_ONLY, "rolling"), (BLUE_GREEN_ONLY, "blue-green")] {
+        for (keys, owner) in [
+            (ROLLING_ONLY, "rolling"),
+            (BLUE_GREEN_ONLY, "blue-green"),
+            (CANARY_ONLY, "canary"),
+        ] {
             if name == owner {
                 continue;
             }
@@ -66,6 +77,7 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> DeploySpec {
 
     let strategy = match strategy_name.unwrap_or("rolling") {
         "recreate" => Strategy::Recreate,
+        "canary" => Strategy::Canary(canary::read(r, &d, templates)),
         "blue-green" => Strategy::BlueGreen {
             auto_promote: d.boolean(r, "auto_promote").is_none_or(Spanned::into_inner),
             scale_down_delay: d

@@ -7,7 +7,9 @@
 //! suggestion, so the file is parsed into spanned TOML values ([`toml::de::DeTable`]) and walked here.
 //!
 //! Defaults, limits and cross-field rules (e.g. `timeout` <= `period`, rolling-only knobs) live in the
-//! module of the section they belong to. `examples/slipway.toml` documents every key, and is tested.
+//! module of the section they belong to. `examples/slipway.toml` documents every key and
+//! `examples/canary.toml` every canary step and analysis check; both are tested, and embedded in
+//! `docs/config.md`.
 //!
 //! ```
 //! let spec = slipway_config::parse(
@@ -18,18 +20,24 @@
 //! ```
 
 mod amount;
+mod analysis;
 mod app;
 mod artifact;
+mod canary;
+mod check;
 mod deploy;
 mod duration;
 mod env;
 mod error;
+mod notify;
+mod percent;
 mod probe;
 mod process;
 mod report;
 mod routing;
 mod suggest;
 mod table;
+mod url;
 
 pub use artifact::DEFAULT_EXCLUDE;
 pub use error::{ConfigError, ConfigIssue};

@@ -71,8 +71,8 @@ pub(crate) fn read_all(r: &mut Report, root: &Section) -> BTreeMap<String, Proce
     out
 }
 
-/// `[a-z][a-z0-9_-]*`, at most 63 characters.
-fn valid_name(name: &str) -> bool {
+/// `[a-z][a-z0-9_-]*`, at most 63 characters (also the rule for analysis template names).
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 63
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())

@@ -54,9 +54,27 @@ const HOMES: &[(&str, &[&str])] = &[
             "max_unavailable",
             "auto_promote",
             "scale_down_delay",
+            "steps",
+            "sticky",
+            "background_analysis",
+        ],
+    ),
+    (
+        "a canary step",
+        &["weight", "pause", "analysis", "route", "mirror"],
+    ),
+    (
+        "[analysis.<name>]",
+        &[
+            "error_rate",
+            "latency_p95",
+            "latency_p99",
+            "prometheus",
+            "command",
         ],
     ),
     ("[releases]", &["keep"]),
+    ("[[notify]]", &["url"]),
 ];
 
 /// A table of the config, with its dotted path for messages (`""` for the top level).
@@ -65,16 +83,35 @@ pub(crate) struct Section<'t, 'i> {
     pub(crate) path: &'t str,
     pub(crate) span: Range<usize>,
     table: &'t DeTable<'i>,
+    /// Set for tables that have no dotted path of their own, e.g. "[deploy] step 3".
+    display: Option<&'t str>,
 }
 
 impl<'t, 'i> Section<'t, 'i> {
     pub(crate) fn new(path: &'t str, span: Range<usize>, table: &'t DeTable<'i>) -> Self {
-        Self { path, span, table }
+        Self {
+            path,
+            span,
+            table,
+            display: None,
+        }
+    }
+
+    /// A table inside an array, named in messages by `display` as written (e.g. "[deploy] step 3").
+    pub(crate) fn named(display: &'t str, span: Range<usize>, table: &'t DeTable<'i>) -> Self {
+        Self {
+            path: display,
+            span,
+            table,
+            display: Some(display),
+        }
     }
 
     /// `[processes.web]`, or "the top level".
     pub(crate) fn name(&self) -> String {
-        if self.path.is_empty() {
+        if let Some(display) = self.display {
+            display.into()
+        } else if self.path.is_empty() {
             "the top level".into()
         } else {
             format!("[{}]", self.path)
@@ -236,6 +273,39 @@ impl<'t, 'i> Section<'t, 'i> {
                 )
                 .label("out of range")
                 .help(format!("write a whole number from {lo} to {hi}"));
+                None
+            }
+        }
+    }
+
+    /// A finite number, integer or float (`min = 1`, `max = 0.05`).
+    pub(crate) fn number(&self, r: &mut Report, key: &str) -> Option<Spanned<f64>> {
+        let value = self.get(key)?;
+        let n = match value.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                .ok()
+                .map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            DeValue::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                self.wrong_type(r, key, value, "a number")
+                    .help(format!("remove the quotes: {key} = {}", s.trim()));
+                return None;
+            }
+            _ => {
+                self.wrong_type(r, key, value, "a number")
+                    .help(format!("write a number, e.g. {key} = 0.05"));
+                return None;
+            }
+        };
+        match n.filter(|n| n.is_finite()) {
+            Some(n) => Some(Spanned::new(value.span(), n)),
+            None => {
+                r.error(
+                    value.span(),
+                    format!("{} must be a finite number", self.key_ref(key)),
+                )
+                .label("not finite")
+                .help(format!("write a number, e.g. {key} = 0.05"));
                 None
             }
         }

@@ -1,7 +1,7 @@
 //! Configs that must parse, and the spec they mean.
 
 use slipway_config::{DEFAULT_EXCLUDE, parse, parse_with_warnings};
-use slipway_core::spec::{Amount, ProbeCheck, ProbeSpec, SecretSource, Strategy};
+use slipway_core::spec::{Amount, Check, ProbeCheck, ProbeSpec, SecretSource, Strategy, Webhook};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -116,6 +116,19 @@ fn full_example_parses() {
             max_unavailable: Amount::Count(0)
         }
     );
+    assert_eq!(
+        spec.analysis["golden"].checks[0],
+        Check::ErrorRate {
+            max: 0.01,
+            compare_stable: true
+        }
+    );
+    assert_eq!(
+        spec.notify,
+        [Webhook {
+            url: "https://hooks.slack.com/services/T000/B000/XXX".into()
+        }]
+    );
 }
 
 #[test]
@@ -216,4 +229,17 @@ fn duplicate_hosts_warn_but_parse() {
     assert_eq!(parsed.spec.routing.hosts, ["a.example.com"]);
     assert_eq!(parsed.warnings.len(), 1);
     assert_eq!(parsed.warnings[0].line, 3);
+}
+
+#[test]
+fn the_docs_embed_the_examples_verbatim() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("../../docs/config.md")).expect("docs/config.md");
+    for example in ["examples/slipway.toml", "examples/canary.toml"] {
+        let text = std::fs::read_to_string(root.join(example)).expect(example);
+        assert!(
+            doc.contains(&format!("```toml\n{text}```")),
+            "docs/config.md does not embed {example} as it is"
+        );
+    }
 }

@@ -385,10 +385,10 @@ fn strategy_knobs_belong_to_their_strategy() {
 #[test]
 fn unknown_strategies_list_the_valid_ones() {
     rejects(
-        &web("", "[deploy]\nstrategy = \"canary\""),
+        &web("", "[deploy]\nstrategy = \"progressive\""),
         7,
-        "unknown strategy \"canary\"",
-        "\"rolling\", \"blue-green\" or \"recreate\"",
+        "unknown strategy \"progressive\"",
+        "\"rolling\", \"blue-green\", \"recreate\" or \"canary\"",
     );
     rejects(
         &web("", "[deploy]\nstrategy = \"blue_green\""),
