@@ -2,12 +2,13 @@
 # Benchmarks slipway's data plane (crates/proxy, one worker thread) against direct / nginx / haproxy / caddy,
 # all on the same tiny nginx backend, using the shared anchor script bench/proxy-anchors.sh.
 # Usage: bench/proxy.sh [seconds] [connections]      (defaults 8 32)
-# Builds target/release/slipway-proxy-bench if it is missing (SLIPWAY_REBUILD=1 to force a rebuild).
+# Builds target/release/slipway-proxy-bench (with mimalloc as its allocator) if it is missing
+# (SLIPWAY_REBUILD=1 to force a rebuild).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$ROOT/target/release/slipway-proxy-bench
 if [ ! -x "$BIN" ] || [ "${SLIPWAY_REBUILD:-0}" = 1 ]; then
-  (cd "$ROOT" && cargo build --release -p slipway-proxy --bin slipway-proxy-bench)
+  (cd "$ROOT" && cargo build --release -p slipway-proxy --bin slipway-proxy-bench --features mimalloc)
 fi
 for tool in wrk nginx curl; do command -v $tool >/dev/null || { echo "bench/proxy.sh: $tool is not installed" >&2; exit 1; }; done
 

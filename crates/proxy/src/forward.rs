@@ -153,7 +153,9 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     *request.headers_mut() = parts.headers;
 
     let options = &shared.options;
-    let deadline = tokio::time::Instant::now() + options.response_timeout;
+    // One clock read serves the deadline and the pool's idle check.
+    let now = tokio::time::Instant::now();
+    let deadline = now + options.response_timeout;
     let mut target = target;
     let mut connect_retried = !body_less;
     let mut fresh_only = false;
@@ -163,7 +165,9 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         let reused = if fresh_only {
             None
         } else {
-            backend.pool.checkout(options.idle_pool_timeout)
+            backend
+                .pool
+                .checkout(now.into_std(), options.idle_pool_timeout)
         };
         let (mut sender, idle_for) = match reused {
             Some(reused) => (reused.sender, Some(reused.idle_for)),

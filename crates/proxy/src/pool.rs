@@ -69,10 +69,10 @@ impl IdlePool {
         self.idle.len()
     }
 
-    /// A pooled connection ready for a request, idle for less than `max_idle`; `None` when the caller
-    /// should open a new one. Closed and expired connections met on the way are dropped (closing them).
-    pub(crate) fn checkout(&self, max_idle: Duration) -> Option<Reused> {
-        let now = Instant::now();
+    /// A pooled connection ready for a request, idle for less than `max_idle` at `now`; `None` when the
+    /// caller should open a new one. Closed and expired connections met on the way are dropped (closing
+    /// them).
+    pub(crate) fn checkout(&self, now: Instant, max_idle: Duration) -> Option<Reused> {
         let mut requeued = 0;
         // Bounded even if other threads keep returning connections meanwhile.
         for _ in 0..self.idle.capacity() {
@@ -208,11 +208,16 @@ mod tests {
     #[tokio::test]
     async fn checkout_returns_what_was_checked_in() {
         let pool = IdlePool::new(4);
-        assert!(pool.checkout(Duration::from_secs(60)).is_none());
+        assert!(
+            pool.checkout(Instant::now(), Duration::from_secs(60))
+                .is_none()
+        );
         let (sender, _instance) = ready_sender().await;
         pool.checkin(sender);
         assert_eq!(pool.len(), 1);
-        let reused = pool.checkout(Duration::from_secs(60)).expect("pooled");
+        let reused = pool
+            .checkout(Instant::now(), Duration::from_secs(60))
+            .expect("pooled");
         assert!(reused.sender.is_ready());
         assert_eq!(pool.len(), 0);
     }
@@ -222,7 +227,7 @@ mod tests {
         let pool = IdlePool::new(4);
         let (sender, instance) = ready_sender().await;
         pool.checkin(sender);
-        assert!(pool.checkout(Duration::ZERO).is_none());
+        assert!(pool.checkout(Instant::now(), Duration::ZERO).is_none());
         assert_eq!(pool.len(), 0);
         // Dropping the only sender closes the connection: the instance sees EOF and its task ends.
         tokio::time::timeout(Duration::from_secs(20), instance)

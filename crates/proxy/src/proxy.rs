@@ -35,6 +35,8 @@ impl std::fmt::Debug for Proxy {
 
 impl Proxy {
     pub fn new(options: ProxyOptions) -> Proxy {
+        // hyper's defaults (vectored writes when the socket supports them) measured best; flattening
+        // head and body into one buffer cost more user time than the `writev` it saves.
         let client = hyper::client::conn::http1::Builder::new();
         Proxy {
             shared: Arc::new(Shared {
