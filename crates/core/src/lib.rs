@@ -5,6 +5,7 @@
 //! no IO, no clock and no async here: time is an input. That is what lets the rollout logic be tested
 //! with thousands of simulated rollouts in milliseconds, and lets every runtime share the same logic.
 
+pub mod analysis;
 pub mod release;
 pub mod rollout;
 pub mod spec;
