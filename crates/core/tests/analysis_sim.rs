@@ -1,0 +1,327 @@
+//! Simulated canaries judged the way the controller judges them: cumulative counts since the analysis
+//! started, re-judged every simulated second, rolled back at the first Fail. Seeded and deterministic.
+//!
+//! Prints the measured false-alarm rates and detection times that docs/analysis.md quotes:
+//! `cargo test -p slipway-core --test analysis_sim -- --nocapture --test-threads 1`
+
+use slipway_core::analysis::{Judgement, Window, judge_error_rate, judge_latency};
+use slipway_core::verdict::Verdict;
+use std::time::Duration;
+
+/// xorshift64* — small, fast, good enough for simulation.
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in (0, 1).
+    fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    /// Binomial(n, p) by inversion (p is small in these scenarios, so the walk is short).
+    fn binomial(&mut self, n: u64, p: f64) -> u64 {
+        let u = self.unit();
+        let mut pk = (1.0 - p).powf(n as f64);
+        let mut cdf = pk;
+        let mut k = 0;
+        while cdf < u && k < n {
+            pk *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+            k += 1;
+            cdf += pk;
+        }
+        k
+    }
+    /// A standard normal (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos()
+    }
+    /// A log-normal latency in µs with the given median (ms) and log-scale spread.
+    fn latency_micros(&mut self, median_ms: f64, sigma: f64) -> u64 {
+        (median_ms * 1000.0 * (sigma * self.normal()).exp()) as u64
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Release {
+    rps: u64,
+    error_rate: f64,
+    /// Median latency (ms) and log-scale spread; `None`: latencies are not simulated.
+    latency: Option<(f64, f64)>,
+}
+
+impl Release {
+    fn serve_one_second(&self, rng: &mut Rng, w: &mut Window) {
+        match self.latency {
+            None => {
+                w.requests += self.rps;
+                w.errors += rng.binomial(self.rps, self.error_rate);
+            }
+            Some((median, sigma)) => {
+                for _ in 0..self.rps {
+                    let error = self.error_rate > 0.0 && rng.unit() < self.error_rate;
+                    w.record(rng.latency_micros(median, sigma), error);
+                }
+            }
+        }
+    }
+}
+
+struct Run {
+    /// Second of the first Fail and canary errors served by then.
+    failed: Option<(u64, u64)>,
+    ever_passed: bool,
+    last: Verdict,
+}
+
+fn simulate(
+    seed: u64,
+    canary: Release,
+    stable: Release,
+    seconds: u64,
+    judge: &dyn Fn(&Window, &Window) -> Judgement,
+) -> Run {
+    let mut rng = Rng::new(seed);
+    let (mut c, mut s) = (Window::default(), Window::default());
+    let mut run = Run {
+        failed: None,
+        ever_passed: false,
+        last: Verdict::Inconclusive,
+    };
+    for second in 1..=seconds {
+        canary.serve_one_second(&mut rng, &mut c);
+        stable.serve_one_second(&mut rng, &mut s);
+        let j = judge(&c, &s);
+        run.last = j.verdict;
+        match j.verdict {
+            Verdict::Fail => {
+                run.failed = Some((second, c.errors));
+                return run;
+            }
+            Verdict::Pass => run.ever_passed = true,
+            Verdict::Inconclusive => {}
+        }
+    }
+    run
+}
+
+fn errors_vs_stable(max: f64) -> impl Fn(&Window, &Window) -> Judgement {
+    move |c, s| judge_error_rate(c, Some(s), max, true)
+}
+
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn errors(rps: u64, error_rate: f64) -> Release {
+    Release {
+        rps,
+        error_rate,
+        latency: None,
+    }
+}
+
+/// Runs `runs` canaries and counts (false) Fails, passes at the end, and passes ever seen.
+fn tally(
+    runs: u64,
+    seed: u64,
+    canary: Release,
+    stable: Release,
+    judge: &dyn Fn(&Window, &Window) -> Judgement,
+) -> (u64, u64, u64) {
+    let (mut fails, mut passes_at_end, mut ever_passed) = (0, 0, 0);
+    for i in 0..runs {
+        let run = simulate(seed + i, canary, stable, 60, judge);
+        fails += run.failed.is_some() as u64;
+        passes_at_end += (run.last == Verdict::Pass) as u64;
+        ever_passed += run.ever_passed as u64;
+    }
+    (fails, passes_at_end, ever_passed)
+}
+
+#[test]
+fn a_healthy_canaries_almost_never_fail_and_mostly_pass() {
+    let (fails, passes, _) = tally(
+        1000,
+        1,
+        errors(100, 0.003),
+        errors(900, 0.003),
+        &errors_vs_stable(0.01),
+    );
+    println!(
+        "(a) healthy canary 0.3% vs stable 0.3%, max +1%, 100/900 rps, 60 s, judged every second: \
+         {fails}/1000 false Fails, {passes}/1000 Pass at 60 s"
+    );
+    assert!(fails <= 10, "{fails} false Fails in 1000 healthy rollouts");
+    assert!(
+        passes >= 900,
+        "only {passes} of 1000 healthy canaries passed"
+    );
+}
+
+#[test]
+fn a_canaries_exactly_at_the_bound_rarely_fail() {
+    // The hardest case for the false-alarm guarantee: exactly stable + max (still acceptable, so a Pass
+    // is fine). Ville's bound is 1 %; the stable release's estimated rate matters most at a 50/50 split.
+    let mut lines = Vec::new();
+    for (canary_rps, stable_rps) in [(100, 900), (500, 500)] {
+        let (fails, _, passes) = tally(
+            1000,
+            7,
+            errors(canary_rps, 0.013),
+            errors(stable_rps, 0.003),
+            &errors_vs_stable(0.01),
+        );
+        lines.push(format!(
+            "(a') canary 1.3% vs stable 0.3% (exactly at +1%), {canary_rps}/{stable_rps} rps, 60 s: \
+             {fails}/1000 Fails, {passes}/1000 ever Pass"
+        ));
+        assert!(fails <= 10, "{fails}/1000 Fails at the exact bound");
+    }
+    println!("{}", lines.join("\n"));
+}
+
+#[test]
+fn a_canaries_at_the_edge_of_the_indifference_zone_rarely_pass() {
+    // stable + 2 × max is where the pass test's guarantee (beta = 5 %) applies.
+    let mut lines = Vec::new();
+    for (canary_rps, stable_rps) in [(100, 900), (500, 500)] {
+        let (fails, _, passes) = tally(
+            1000,
+            8,
+            errors(canary_rps, 0.023),
+            errors(stable_rps, 0.003),
+            &errors_vs_stable(0.01),
+        );
+        lines.push(format!(
+            "(a'') canary 2.3% vs stable 0.3% (+2%, edge of the indifference zone), \
+             {canary_rps}/{stable_rps} rps, 60 s: {passes}/1000 ever Pass, {fails}/1000 Fail"
+        ));
+        assert!(passes <= 50, "{passes}/1000 passed at the zone's edge");
+    }
+    println!("{}", lines.join("\n"));
+}
+
+#[test]
+fn b_seed_scenario_fails_within_seconds() {
+    let mut seconds = Vec::new();
+    let mut served = Vec::new();
+    for i in 0..500 {
+        let run = simulate(
+            10_000 + i,
+            errors(100, 0.03),
+            errors(900, 0.003),
+            60,
+            &errors_vs_stable(0.01),
+        );
+        let (s, e) = run.failed.unwrap_or_else(|| panic!("run {i} never failed"));
+        seconds.push(s);
+        served.push(e);
+    }
+    seconds.sort_unstable();
+    served.sort_unstable();
+    let within_10s = seconds.iter().filter(|s| **s <= 10).count();
+    println!(
+        "(b) canary 3% vs stable 0.3%, max +1%, 100/900 rps, 500 runs: all Fail; seconds to Fail \
+         median {} p95 {} max {} ({within_10s}/500 within 10 s); canary errors served median {} p95 {} max {}",
+        quantile(&seconds, 0.5),
+        quantile(&seconds, 0.95),
+        quantile(&seconds, 1.0),
+        quantile(&served, 0.5),
+        quantile(&served, 0.95),
+        quantile(&served, 1.0),
+    );
+    assert!(quantile(&seconds, 0.5) <= 10);
+    assert!(quantile(&seconds, 0.95) <= 20);
+    assert!(quantile(&served, 0.95) <= 60);
+}
+
+#[test]
+fn c_a_trickle_of_canary_traffic_never_passes_and_healthy_never_fails() {
+    // 5 rps canary next to 45 rps stable: 300 canary requests in a minute.
+    let (fails, _, passes) = tally(
+        500,
+        20_000,
+        errors(5, 0.003),
+        errors(45, 0.003),
+        &errors_vs_stable(0.01),
+    );
+    let (bad_fails, _, bad_passes) = tally(
+        500,
+        30_000,
+        errors(5, 0.03),
+        errors(45, 0.003),
+        &errors_vs_stable(0.01),
+    );
+    println!(
+        "(c) 5 rps canary / 45 rps stable, 60 s: healthy {fails}/500 Fail, {passes}/500 ever Pass \
+         (the rest hold: Inconclusive); 3% canary {bad_fails}/500 Fail, {bad_passes}/500 ever Pass"
+    );
+    assert_eq!(fails, 0);
+    assert_eq!(passes, 0);
+    assert_eq!(bad_passes, 0);
+}
+
+fn latency_release(rps: u64, median_ms: f64) -> Release {
+    Release {
+        rps,
+        error_rate: 0.0,
+        latency: Some((median_ms, 0.5)),
+    }
+}
+
+fn p95_vs_stable(max: Duration) -> impl Fn(&Window, &Window) -> Judgement {
+    move |c, s| judge_latency(c, Some(s), 95.0, max, true)
+}
+
+#[test]
+fn d_latency_regression_fails_within_seconds() {
+    let mut seconds = Vec::new();
+    for i in 0..100 {
+        let run = simulate(
+            40_000 + i,
+            latency_release(100, 200.0),
+            latency_release(900, 100.0),
+            60,
+            &p95_vs_stable(Duration::from_millis(50)),
+        );
+        let (s, _) = run.failed.unwrap_or_else(|| panic!("run {i} never failed"));
+        seconds.push(s);
+    }
+    seconds.sort_unstable();
+    println!(
+        "(d) canary p95 2x stable (≈455 ms vs ≈228 ms), max +50 ms, 100/900 rps, 100 runs: all Fail; \
+         seconds to Fail median {} max {}",
+        quantile(&seconds, 0.5),
+        quantile(&seconds, 1.0)
+    );
+    assert!(quantile(&seconds, 1.0) <= 5);
+}
+
+#[test]
+fn d_equal_latency_rarely_fails() {
+    let mut lines = Vec::new();
+    for (max_ms, runs) in [(0, 200), (50, 100)] {
+        let (fails, passes, _) = tally(
+            runs,
+            50_000 + max_ms,
+            latency_release(100, 100.0),
+            latency_release(900, 100.0),
+            &p95_vs_stable(Duration::from_millis(max_ms)),
+        );
+        lines.push(format!(
+            "(d') canary p95 = stable p95, max +{max_ms} ms, 100/900 rps, 60 s: {fails}/{runs} false \
+             Fails, {passes}/{runs} Pass at 60 s"
+        ));
+        assert!(fails * 100 <= runs * 2, "{fails}/{runs} false Fails");
+        if max_ms > 0 {
+            assert!(passes * 10 >= runs * 9, "only {passes}/{runs} passed");
+        }
+    }
+    println!("{}", lines.join("\n"));
+}
