@@ -4,7 +4,7 @@
 //! Why it is built this way:
 //! - **Decide in seconds, re-judged every second.** The controller judges the cumulative counts since the
 //!   analysis started, as often as it likes. Every decision comes from a sequential probability ratio test
-//!   ([`sprt`]) whose false-alarm guarantee holds under that continuous monitoring (Ville's inequality), so
+//!   (`sprt.rs`) whose false-alarm guarantee holds under that continuous monitoring (Ville's inequality), so
 //!   looking every second costs nothing and a blatant failure (30 errors in 40 requests) fails at once.
 //! - **Two one-sided questions.** *Fail*: is there evidence at level `alpha` that the canary is over its
 //!   bound? *Pass*: is there evidence at level `beta` that it is not as bad as the edge of the indifference
