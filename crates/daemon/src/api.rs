@@ -4,8 +4,8 @@
 use crate::controller::{Command, ControllerHandle};
 use crate::deploy::{Deployer, Refusal};
 use crate::wire::{
-    ApiError, AppStatus, DeployRequest, PromoteRequest, RampRequest, ReleaseSummary, RetryRequest,
-    RollbackRequest, RolloutView,
+    ApiError, AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, RampRequest,
+    ReleaseSummary, RetryRequest, RollbackRequest, RolloutView,
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -72,6 +72,8 @@ pub fn router(api: Api) -> Router {
         .route("/v1/apps/{app}/resume", post(resume))
         .route("/v1/apps/{app}/ramp", post(ramp))
         .route("/v1/apps/{app}/retry", post(retry))
+        .route("/v1/apps/{app}/gate", post(gate))
+        .route("/metrics", get(metrics))
         .route("/v1/apps/{app}/abort", post(abort))
         .route("/v1/apps/{app}/rollback", post(rollback))
         .with_state(api)
@@ -246,6 +248,63 @@ async fn ramp(
         ));
     }
     signal(&api, app, Signal::SetWeight(req.weight)).await
+}
+
+async fn metrics(State(api): State<Api>) -> Answer {
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Metrics { reply })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let text = answer
+        .await
+        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn gate(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Json(req): Json<GateRequest>,
+) -> Answer {
+    if req.error_rate.is_none() && req.latency.is_none() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "a gate needs --error-rate and/or --latency-pNN",
+        ));
+    }
+    let template = crate::analysis::gate_template(
+        req.error_rate,
+        req.latency
+            .map(|(p, ms)| (p, std::time::Duration::from_millis(ms))),
+    );
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Gate {
+            app,
+            template,
+            for_ms: req.for_ms,
+            reply,
+        })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    match answer.await {
+        Ok(Ok(j)) => Ok(Json(GateAnswer {
+            verdict: j.verdict.as_str().to_string(),
+            detail: j.detail,
+        })
+        .into_response()),
+        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller stopped",
+        )),
+    }
 }
 
 async fn retry(

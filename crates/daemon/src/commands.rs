@@ -27,6 +27,33 @@ impl Controller {
             Msg::Command(Command::Status { app, reply }) => {
                 let _ = reply.send(self.status(app.as_deref()));
             }
+            Msg::Command(Command::Gate {
+                app,
+                template,
+                for_ms,
+                reply,
+            }) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                match self.start_gate(&app, template, for_ms, tx) {
+                    Ok(()) => {
+                        tokio::spawn(async move {
+                            let answer = rx.await.map_err(|_| "the gate was dropped".to_string());
+                            let _ = reply.send(answer);
+                        });
+                    }
+                    Err((_, why)) => {
+                        let _ = reply.send(Err(why));
+                    }
+                }
+            }
+            Msg::Command(Command::Metrics { reply }) => {
+                let _ = reply.send(crate::metrics_text::render(self));
+            }
+            Msg::External {
+                app,
+                session,
+                results,
+            } => self.on_external_results(&app, session, results),
             Msg::Command(Command::Shutdown { reply }) => {
                 self.shutdown = Some(reply);
             }
@@ -264,7 +291,22 @@ impl Controller {
                 app.stable = Some(to);
                 app.last_failure = None;
             }
-            _ => app.last_failure = reason.clone(),
+            _ => {
+                app.last_failure = reason.clone();
+                if let Ok(release) = self.release(app_name, to) {
+                    let text = format!(
+                        "slipway: {app_name} v{to} was {}: {}. {} keeps serving.",
+                        if outcome == Outcome::Aborted {
+                            "aborted"
+                        } else {
+                            "rolled back"
+                        },
+                        reason.as_deref().unwrap_or("no reason recorded"),
+                        r.from.map_or("nothing".to_string(), |v| format!("v{v}"))
+                    );
+                    crate::notify::send(&self.http, &release.spec.notify, text);
+                }
+            }
         }
         for (key, rel) in self.releases.iter_mut() {
             if key.0 == app_name && key.1 == to {

@@ -43,12 +43,27 @@ pub enum Command {
         app: Option<String>,
         reply: oneshot::Sender<Vec<AppStatus>>,
     },
+    /// `slipway gate`: judge the canary for this long (answers early on fail).
+    Gate {
+        app: String,
+        template: slipway_core::spec::AnalysisTemplate,
+        for_ms: u64,
+        reply: oneshot::Sender<Result<slipway_core::analysis::Judgement, String>>,
+    },
+    /// The Prometheus exposition of every app's metrics.
+    Metrics { reply: oneshot::Sender<String> },
     /// Drain and stop every instance, then answer.
     Shutdown { reply: oneshot::Sender<()> },
 }
 
 pub(crate) enum Msg {
     Command(Command),
+    /// Answers of a session's external checks.
+    External {
+        app: String,
+        session: (String, crate::analysis::Purpose),
+        results: Vec<Option<crate::providers::CheckResult>>,
+    },
     Retired {
         app: String,
         id: String,
@@ -90,6 +105,12 @@ pub(crate) struct AppRuntime {
     pub(crate) warm: Option<Warm>,
     pub(crate) instances: Vec<Managed>,
     pub(crate) last_failure: Option<String>,
+    /// The proxy's counters per release (shared with the route table).
+    pub(crate) metrics: BTreeMap<Version, Arc<slipway_proxy::ReleaseMetrics>>,
+    /// One snapshot of every release's counters per second, for sliding windows.
+    pub(crate) history:
+        std::collections::VecDeque<(u64, BTreeMap<Version, slipway_core::analysis::Window>)>,
+    pub(crate) sessions: Vec<crate::analysis::Session>,
 }
 
 pub struct Controller {
@@ -107,6 +128,9 @@ pub struct Controller {
     pub(crate) next_seq: u64,
     pub(crate) published: Option<route_table::Signature>,
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
+    pub(crate) next_analysis_at: u64,
+    /// For external checks and webhooks.
+    pub(crate) http: reqwest::Client,
 }
 
 impl Controller {
@@ -134,6 +158,8 @@ impl Controller {
             next_seq: now_ms() << 8,
             published: None,
             shutdown: None,
+            next_analysis_at: 0,
+            http: reqwest::Client::new(),
         };
         c.load()
             .map_err(|e| format!("cannot load the state store: {e}"))?;
@@ -199,6 +225,7 @@ impl Controller {
                 self.on_instance_event(event);
             }
             self.reconcile().await;
+            self.analyze();
             if self.shutdown.is_some() && self.apps.values().all(|a| a.instances.is_empty()) {
                 if let Some(reply) = self.shutdown.take() {
                     let _ = reply.send(());

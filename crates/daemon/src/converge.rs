@@ -32,6 +32,17 @@ impl Controller {
             self.converge(name, &desired, &mut retiring);
             desired_by_app.insert(name.clone(), desired);
         }
+        // Every release that may get traffic has counters, kept across tables like its backends.
+        for (name, desired) in &desired_by_app {
+            if let Some(app) = self.apps.get_mut(name) {
+                app.metrics.retain(|v, _| desired.weight.contains_key(v));
+                for v in desired.weight.keys() {
+                    app.metrics
+                        .entry(*v)
+                        .or_insert_with(slipway_proxy::ReleaseMetrics::new);
+                }
+            }
+        }
         // Publish before draining: once `publish` returns, no request can pick a retiring instance.
         let (table, signature) = route_table::build(&self.apps, &desired_by_app, &self.releases);
         if self.published.as_ref() != Some(&signature) {

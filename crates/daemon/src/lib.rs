@@ -5,6 +5,8 @@
 //! Shutting down drains everything: the proxy stops accepting and finishes in-flight requests, then every
 //! instance is drained and stopped.
 
+mod analysis;
+mod analyze;
 pub mod api;
 mod clock;
 mod commands;
@@ -13,6 +15,7 @@ mod converge;
 pub mod deploy;
 mod instance;
 mod logs;
+mod metrics_text;
 mod notify;
 pub mod paths;
 mod providers;

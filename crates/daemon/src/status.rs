@@ -1,8 +1,12 @@
 //! What `slipway status` shows: the controller's live view of each app.
 
+use crate::controller::AppRuntime;
 use crate::controller::Controller;
 use crate::instance::state_name;
-use crate::wire::{AppStatus, InstanceView, ReleaseSummary, RolloutStatus, WarmRelease};
+use crate::wire::{
+    AnalysisView, AppStatus, CanaryView, InstanceView, ReleaseSummary, ReleaseTraffic,
+    RolloutStatus, WarmRelease,
+};
 use slipway_core::rollout::Phase;
 
 pub fn phase_name(phase: &Phase) -> &'static str {
@@ -68,6 +72,28 @@ impl Controller {
                     want_to: r.to_replicas,
                     started_at: r.started_at as i64,
                     deadline: r.deadline as i64,
+                    canary: match &r.strategy {
+                        slipway_core::spec::Strategy::Canary(spec) => Some(CanaryView {
+                            step: r.canary.step + 1,
+                            steps: spec.steps.len(),
+                            weight: r.canary.weight,
+                            effective_weight: r.canary.effective_weight,
+                            paused: r.canary.paused,
+                            routes: r.canary.routes.len(),
+                            mirror: r.canary.mirror,
+                        }),
+                        _ => None,
+                    },
+                    analysis: app
+                        .sessions
+                        .iter()
+                        .map(|s| AnalysisView {
+                            template: s.name.clone(),
+                            purpose: crate::analyze::purpose_name(&s.purpose),
+                            verdict: s.last.as_ref().map(|j| j.verdict.as_str().to_string()),
+                            detail: s.last.as_ref().map(|j| j.detail.clone()),
+                        })
+                        .collect(),
                 }
             });
             let mut instances: Vec<InstanceView> = app
@@ -105,8 +131,38 @@ impl Controller {
                 }),
                 instances,
                 last_failure: app.last_failure.clone(),
+                traffic: recent_traffic(app, 10),
             });
         }
         out
     }
+}
+
+/// Each release's traffic over about the last `seconds`, from the per-second snapshots.
+fn recent_traffic(app: &AppRuntime, seconds: usize) -> Vec<ReleaseTraffic> {
+    let (Some((now, latest)), Some((then, earlier))) = (
+        app.history.back(),
+        app.history
+            .get(app.history.len().saturating_sub(seconds + 1)),
+    ) else {
+        return Vec::new();
+    };
+    let span = (now.saturating_sub(*then)).max(1);
+    latest
+        .iter()
+        .map(|(v, w)| {
+            let d = match earlier.get(v) {
+                Some(e) => w.since(e),
+                None => w.clone(),
+            };
+            ReleaseTraffic {
+                release: *v,
+                window_seconds: span / 1000,
+                requests: d.requests,
+                rps: d.requests as f64 * 1000.0 / span as f64,
+                error_rate: d.error_rate(),
+                p95_ms: d.latency.percentile(95.0).map(|us| us as f64 / 1000.0),
+            }
+        })
+        .collect()
 }

@@ -46,6 +46,9 @@ pub struct AppStatus {
     pub instances: Vec<InstanceView>,
     /// The last rollout's end, when it did not succeed: why.
     pub last_failure: Option<String>,
+    /// Per release, the last 10 seconds of traffic through the proxy.
+    #[serde(default)]
+    pub traffic: Vec<ReleaseTraffic>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +100,10 @@ pub struct RolloutStatus {
     pub want_to: u32,
     pub started_at: i64,
     pub deadline: i64,
+    #[serde(default)]
+    pub canary: Option<CanaryView>,
+    #[serde(default)]
+    pub analysis: Vec<AnalysisView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,4 +151,52 @@ pub struct RampRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RetryRequest {
     pub who: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateRequest {
+    /// Max excess error rate of the canary over stable, as a fraction (0.01 = 1 point).
+    pub error_rate: Option<f64>,
+    /// Latency percentile (e.g. 95.0) and its bound in milliseconds.
+    pub latency: Option<(f64, u64)>,
+    /// How long to judge, in milliseconds; the answer comes earlier on a fail.
+    pub for_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateAnswer {
+    /// pass / fail / inconclusive
+    pub verdict: String,
+    pub detail: String,
+}
+
+/// Traffic a release got over the last seconds, from the proxy's own counters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseTraffic {
+    pub release: Version,
+    pub window_seconds: u64,
+    pub requests: u64,
+    pub rps: f64,
+    pub error_rate: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnalysisView {
+    pub template: String,
+    pub purpose: String,
+    pub verdict: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanaryView {
+    /// 1-based step being run; steps + 1 while promoting.
+    pub step: usize,
+    pub steps: usize,
+    pub weight: u32,
+    pub effective_weight: u32,
+    pub paused: bool,
+    pub routes: usize,
+    pub mirror: u32,
 }

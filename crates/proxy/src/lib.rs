@@ -26,6 +26,7 @@ mod pages;
 mod pick;
 mod pool;
 mod proxy;
+mod release_metrics;
 mod route_handle;
 mod route_table;
 
@@ -34,5 +35,6 @@ pub use body::ResponseBody;
 pub use drain::{DrainOutcome, drain};
 pub use options::ProxyOptions;
 pub use proxy::Proxy;
+pub use release_metrics::ReleaseMetrics;
 pub use route_handle::RouteHandle;
 pub use route_table::{AppRoute, ReleaseGroup, RouteTable};
