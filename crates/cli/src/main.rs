@@ -110,6 +110,20 @@ enum Command {
     Resume,
     /// Set the canary's weight to PERCENT and hold there.
     Ramp { percent: u32 },
+    /// Judge the canary against the stable release for a while: exit 0 pass, 1 fail, 3 inconclusive.
+    Gate {
+        /// Max excess error rate over stable, e.g. `1%`.
+        #[arg(long)]
+        error_rate: Option<String>,
+        /// Max latency at a percentile: `--latency-p95 300ms` (also p50, p90, p99).
+        #[arg(long = "latency-p95", value_name = "DURATION")]
+        latency_p95: Option<String>,
+        #[arg(long = "latency-p99", value_name = "DURATION")]
+        latency_p99: Option<String>,
+        /// How long to judge (a fail answers at once).
+        #[arg(long = "for", default_value = "60s")]
+        for_: String,
+    },
     /// Roll out again the newest release after its rollout failed or was aborted.
     Retry {
         #[arg(long)]
@@ -211,6 +225,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ramp { percent } => {
             commands::control::simple(&ctx, "ramp", serde_json::json!({ "weight": percent })).await
         }
+        Command::Gate {
+            error_rate,
+            latency_p95,
+            latency_p99,
+            for_,
+        } => commands::gate::run(&ctx, error_rate, latency_p95, latency_p99, for_).await,
         Command::Retry { detach } => commands::control::retry(&ctx, detach).await,
         Command::Abort { reason } => commands::control::abort(&ctx, reason).await,
         Command::Logs {

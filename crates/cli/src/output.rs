@@ -18,3 +18,57 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
     t.set_header(header.to_vec());
     t
 }
+
+/// One line saying where a rollout is: phase, canary step and weight, each release's recent traffic
+/// (requests/s, error rate, p95), and the analyses' verdicts.
+pub fn rollout_line(
+    r: &slipway_daemon::wire::RolloutStatus,
+    traffic: &[slipway_daemon::wire::ReleaseTraffic],
+) -> String {
+    let mut line = format!(
+        "  [{}] v{} ready {}/{}",
+        r.phase, r.to, r.ready_to, r.want_to
+    );
+    match &r.canary {
+        Some(c) => {
+            let step = if c.step > c.steps {
+                "promoting".to_string()
+            } else {
+                format!("step {}/{}", c.step, c.steps)
+            };
+            line.push_str(&format!(
+                ", {step}, weight {}% (given {}%)",
+                c.weight, c.effective_weight
+            ));
+            if c.paused {
+                line.push_str(", paused");
+            }
+            if c.routes > 0 {
+                line.push_str(&format!(", {} route(s)", c.routes));
+            }
+            if c.mirror > 0 {
+                line.push_str(&format!(", mirror {}%", c.mirror));
+            }
+        }
+        None => line.push_str(&format!(", traffic {}% → v{}", r.weight_to, r.to)),
+    }
+    for t in traffic.iter().filter(|t| t.requests > 0) {
+        line.push_str(&format!(
+            " | v{}: {:.0} rps, {} errors, p95 {}",
+            t.release,
+            t.rps,
+            t.error_rate
+                .map_or("-".to_string(), |e| format!("{:.2}%", e * 100.0)),
+            t.p95_ms.map_or("-".to_string(), |p| format!("{p:.1}ms"))
+        ));
+    }
+    for a in &r.analysis {
+        line.push_str(&format!(
+            " | {} ({}): {}",
+            a.template,
+            a.purpose,
+            a.verdict.as_deref().unwrap_or("starting")
+        ));
+    }
+    line
+}

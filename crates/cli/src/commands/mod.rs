@@ -2,6 +2,7 @@
 
 pub mod control;
 pub mod deploy;
+pub mod gate;
 pub mod history;
 pub mod logs;
 pub mod progress;

@@ -58,10 +58,7 @@ async fn follow_until(
         }
         let status: AppStatus = ctx.client.get(&format!("/v1/apps/{app}")).await?;
         if let Some(r) = status.rollout.as_ref().filter(|r| r.id == accepted.rollout) {
-            let split = format!(
-                "  [{}] ready v{}: {}/{}  traffic: {}% → v{}",
-                r.phase, r.to, r.ready_to, r.want_to, r.weight_to, r.to
-            );
+            let split = crate::output::rollout_line(r, &status.traffic);
             if split != last_split {
                 println!("{split}");
                 last_split = split;

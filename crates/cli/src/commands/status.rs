@@ -28,18 +28,13 @@ pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     }
     if let Some(r) = &status.rollout {
         let from = r.from.map_or("nothing".to_string(), |v| format!("v{v}"));
-        println!(
-            "rollout #{}: {from} → v{} ({}), {}; v{} ready {}/{}; traffic {}% / {}%",
-            r.id,
-            r.to,
-            r.strategy,
-            r.phase,
-            r.to,
-            r.ready_to,
-            r.want_to,
-            r.weight_from,
-            r.weight_to
-        );
+        println!("rollout #{}: {from} → v{} ({})", r.id, r.to, r.strategy);
+        println!("{}", crate::output::rollout_line(r, &status.traffic));
+        for a in &r.analysis {
+            if let Some(d) = &a.detail {
+                println!("  analysis {} ({}): {}", a.template, a.purpose, d);
+            }
+        }
         if let Some(reason) = &r.reason {
             println!("  because: {reason}");
         }
