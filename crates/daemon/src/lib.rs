@@ -122,10 +122,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             api::require_token,
         ));
         let stop = api_stop.clone();
-        eprintln!(
-            "slipway: API on http://{} (token required)",
-            tcp.local_addr()?
-        );
+        let api_addr = tcp.local_addr()?;
+        std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;
+        eprintln!("slipway: API on http://{api_addr} (token required)");
         tcp_api = Some(tokio::spawn(
             axum::serve(tcp, guarded)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
