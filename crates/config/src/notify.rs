@@ -7,7 +7,7 @@
 use crate::report::Report;
 use crate::table::Section;
 use crate::url;
-use slipway_core::spec::Webhook;
+use slipway_core::spec::{SecretSource, Webhook, WebhookUrl};
 use std::collections::BTreeSet;
 use toml::de::DeValue;
 
@@ -51,6 +51,14 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> Vec<Webhook> {
             continue;
         };
         r.redact(url_value.span());
+        if let DeValue::Table(_) = url_value.get_ref() {
+            if let Some(source) = secret_source(r, &s, url_value) {
+                out.push(Webhook {
+                    url: WebhookUrl::Secret(source),
+                });
+            }
+            continue;
+        }
         let Some(text) = s.string(r, "url") else {
             continue;
         };
@@ -70,9 +78,45 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> Vec<Webhook> {
             .help("remove the duplicate, or it is called twice per rollback");
             continue;
         }
+        r.warning(
+            text.span(),
+            format!("{name}: this webhook URL is stored with every release"),
+        )
+        .help("a webhook URL is a credential: keep it out of slipway.toml with url = { env = \"SLACK_WEBHOOK_URL\" } or url = { file = \"/run/secrets/slack-webhook\" }");
         out.push(Webhook {
-            url: text.into_inner(),
+            url: WebhookUrl::Plain(text.into_inner()),
         });
     }
     out
+}
+
+/// `url = { env = "NAME" }` or `url = { file = "path" }`: resolved by the daemon when it sends.
+fn secret_source(
+    r: &mut Report,
+    s: &Section,
+    value: &toml::Spanned<DeValue>,
+) -> Option<SecretSource> {
+    let source = s.as_table(r, "url", value, "notify.url")?;
+    source.check_keys(r, &["file", "env"]);
+    let file = source.text(r, "file", "\"/run/secrets/slack-webhook\"");
+    let var = source.text(r, "env", "\"SLACK_WEBHOOK_URL\"");
+    match (file, var) {
+        (Some(f), None) => Some(SecretSource::File(std::path::PathBuf::from(f.into_inner()))),
+        (None, Some(v)) if crate::env::valid_var_name(v.get_ref()) => {
+            Some(SecretSource::Env(v.into_inner()))
+        }
+        (None, Some(v)) => {
+            r.error(
+                v.span(),
+                "notify url: `env` must name a variable".to_string(),
+            )
+            .help("name the daemon's environment variable, e.g. env = \"SLACK_WEBHOOK_URL\"");
+            None
+        }
+        _ => {
+            r.error(value.span(), "notify url: give exactly one of `env` or `file`".to_string())
+                .help("url = { env = \"SLACK_WEBHOOK_URL\" } or url = { file = \"/run/secrets/slack-webhook\" }");
+            None
+        }
+    }
 }

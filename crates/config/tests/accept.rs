@@ -126,7 +126,9 @@ fn full_example_parses() {
     assert_eq!(
         spec.notify,
         [Webhook {
-            url: "https://hooks.slack.com/services/T000/B000/XXX".into()
+            url: slipway_core::spec::WebhookUrl::Secret(slipway_core::spec::SecretSource::Env(
+                "SLACK_WEBHOOK_URL".into()
+            ))
         }]
     );
 }

@@ -4,6 +4,7 @@
 use slipway_config::{ConfigIssue, parse, parse_with_warnings};
 use slipway_core::spec::{
     AnalysisTemplate, CanarySpec, CanaryStep, Check, RouteMatch, Sticky, Strategy, Webhook,
+    WebhookUrl,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,7 +142,9 @@ fn the_canary_example_parses_to_its_spec() {
     assert_eq!(
         spec.notify,
         [Webhook {
-            url: "https://hooks.slack.com/services/T000/B000/XXX".into()
+            url: WebhookUrl::Secret(slipway_core::spec::SecretSource::Env(
+                "SLACK_WEBHOOK_URL".into()
+            ))
         }]
     );
 }
@@ -293,7 +296,10 @@ fn notify_accepts_inline_arrays_and_a_single_table() {
     ] {
         let spec = parse(&text, Path::new("slipway.toml")).expect(&text);
         assert_eq!(spec.notify.len(), 2, "{text}");
-        assert_eq!(spec.notify[1].url, "http://127.0.0.1:8080/hook");
+        assert_eq!(
+            spec.notify[1].url,
+            WebhookUrl::Plain("http://127.0.0.1:8080/hook".into())
+        );
     }
     let spec = parse(
         &format!("{base}[notify]\nurl = \"https://h.example/1\"\n"),
@@ -768,11 +774,18 @@ fn a_webhook_listed_twice_warns_with_its_host_only() {
     );
     let parsed = parse_with_warnings(&text, Path::new("slipway.toml")).expect("valid");
     assert_eq!(parsed.spec.notify.len(), 1);
-    assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
-    let warning = parsed.warnings[0].to_string();
+    // One "stored with every release" warning for the kept URL, one for the duplicate.
+    assert_eq!(parsed.warnings.len(), 2, "{:?}", parsed.warnings);
+    let warning = parsed.warnings[1].to_string();
     assert!(
         warning.contains("https://hooks.slack.com") && !warning.contains("s3cr3t"),
         "{warning}"
+    );
+    assert!(
+        parsed
+            .warnings
+            .iter()
+            .all(|w| !w.to_string().contains("s3cr3t"))
     );
 }
 

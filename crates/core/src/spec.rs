@@ -216,7 +216,16 @@ pub enum Check {
 /// A Slack-compatible incoming webhook: POSTed `{"text": ...}` when a release is rolled back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
-    pub url: String,
+    pub url: WebhookUrl,
+}
+
+/// A webhook URL is a credential (whoever has it can post): given as a secret source it is resolved
+/// when sending and never stored; a plain URL is kept with the release like any other setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WebhookUrl {
+    Plain(String),
+    Secret(SecretSource),
 }
 
 impl Strategy {

@@ -1,7 +1,8 @@
 //! Tells people when a release was rolled back: a Slack-compatible `{"text": ...}` POST to every
 //! configured webhook. Webhook URLs carry credentials, so messages name only their host.
 
-use slipway_core::spec::Webhook;
+use slipway_core::spec::{Webhook, WebhookUrl};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `https://hooks.slack.com/…` for logs: never the path or query, which hold the token.
@@ -16,7 +17,20 @@ pub fn redacted(url: &str) -> String {
 pub fn send(client: &reqwest::Client, hooks: &[Webhook], text: String) {
     for hook in hooks {
         let client = client.clone();
-        let url = hook.url.clone();
+        let url = match &hook.url {
+            WebhookUrl::Plain(url) => url.clone(),
+            WebhookUrl::Secret(source) => {
+                // Resolved now, like an instance's secrets: the value is never stored.
+                let one = BTreeMap::from([("webhook url".to_string(), source.clone())]);
+                match crate::secrets::resolve(&one) {
+                    Ok(mut v) => v.remove("webhook url").unwrap_or_default(),
+                    Err(e) => {
+                        tracing::warn!("cannot send a rollback webhook: {e}");
+                        continue;
+                    }
+                }
+            }
+        };
         let body = serde_json::json!({ "text": text });
         tokio::spawn(async move {
             let answer = client
