@@ -5,7 +5,7 @@
 use crate::controller::AppRuntime;
 use crate::converge::Desired;
 use slipway_core::release::{Release, Version};
-use slipway_proxy::{AppRoute, ReleaseGroup, RouteTable};
+use slipway_proxy::{AppRoute, ReleaseGroup, ReleaseMetrics, RouteTable};
 use std::collections::{BTreeMap, HashMap};
 
 /// What a table routes, to publish only when it changed.
@@ -53,6 +53,11 @@ pub fn build(
                 release: version,
                 weight,
                 backends,
+                metrics: app
+                    .metrics
+                    .get(&version)
+                    .cloned()
+                    .unwrap_or_else(ReleaseMetrics::new),
             });
         }
         signature.push((
@@ -66,6 +71,9 @@ pub fn build(
             hosts: routing.hosts,
             path_prefix: routing.path_prefix,
             groups,
+            routes: vec![],
+            sticky: None,
+            mirror: None,
         });
     }
     (table, signature)

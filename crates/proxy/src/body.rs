@@ -4,7 +4,8 @@
 //! response body carries the backend's [`Lease`], released when the body ends or is dropped: `in_flight`
 //! therefore counts requests that are still streaming their response. It also carries the connection the
 //! response came on, handed back to the backend's idle pool as soon as the body has ended (never when it
-//! was cut short: hyper closes such a connection).
+//! was cut short: hyper closes such a connection). For a mirrored request it also carries the primary's
+//! [`PrimaryTap`], which digests the chunks going by for the shadow comparison.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,6 +15,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::backend::Lease;
 use crate::pool::Sender;
+use crate::shadow::PrimaryTap;
 
 /// A request body on its way to an instance.
 #[derive(Debug)]
@@ -65,17 +67,25 @@ enum Inner {
         lease: Lease,
         /// The connection, until it goes back to the pool.
         connection: Option<Sender>,
+        /// Only on mirrored requests (boxed: the common case pays one pointer).
+        tap: Option<Box<PrimaryTap>>,
     },
     Full(Option<Bytes>),
 }
 
 impl ResponseBody {
-    pub(crate) fn upstream(body: Incoming, lease: Lease, connection: Sender) -> ResponseBody {
+    pub(crate) fn upstream(
+        body: Incoming,
+        lease: Lease,
+        connection: Sender,
+        tap: Option<Box<PrimaryTap>>,
+    ) -> ResponseBody {
         let mut body = ResponseBody {
             inner: Inner::Upstream {
                 body,
                 lease,
                 connection: Some(connection),
+                tap,
             },
         };
         // A body-less response (HEAD, 204, 304, `content-length: 0`) may never be polled.
@@ -89,10 +99,11 @@ impl ResponseBody {
             body,
             lease,
             connection,
+            tap,
         } = &mut self.inner
             && body.is_end_stream()
         {
-            finish(lease, connection);
+            finish(lease, connection, tap);
         }
     }
 
@@ -109,7 +120,10 @@ impl ResponseBody {
     }
 }
 
-fn finish(lease: &mut Lease, connection: &mut Option<Sender>) {
+fn finish(lease: &mut Lease, connection: &mut Option<Sender>, tap: &mut Option<Box<PrimaryTap>>) {
+    if let Some(tap) = tap {
+        tap.end(true);
+    }
     lease.release();
     if let Some(sender) = connection.take() {
         lease.backend().pool.checkin(sender);
@@ -137,12 +151,25 @@ impl Body for ResponseBody {
                 body,
                 lease,
                 connection,
+                tap,
             } => {
                 let polled = Pin::new(&mut *body).poll_frame(cx);
                 match &polled {
-                    Poll::Ready(None) => finish(lease, connection),
-                    Poll::Ready(Some(Ok(_))) if body.is_end_stream() => finish(lease, connection),
+                    Poll::Ready(None) => finish(lease, connection, tap),
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(tap) = tap
+                            && let Some(data) = frame.data_ref()
+                        {
+                            tap.observe(data);
+                        }
+                        if body.is_end_stream() {
+                            finish(lease, connection, tap);
+                        }
+                    }
                     Poll::Ready(Some(Err(_))) => {
+                        if let Some(tap) = tap {
+                            tap.end(false);
+                        }
                         lease.release();
                         *connection = None;
                     }

@@ -10,12 +10,16 @@
 //! - a body-less idempotent request that failed on a connection idle for a while (the instance's own
 //!   keep-alive timeout may have closed it just as we wrote) is sent once more on a new connection. Only
 //!   then is a copy of the request kept, so the common case (a connection used moments ago) copies nothing.
+//!
+//! Every request that got a target is counted in that target's [`ReleaseMetrics`](crate::ReleaseMetrics) when its response head
+//! is handed to the client (status, and time since the request arrived; proxy error pages as failures).
+//! A mirrored request also spawns its shadow copy here, before the primary is sent.
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http::header::{CONTENT_TYPE, HOST, HeaderValue};
+use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
@@ -31,7 +35,11 @@ use crate::options::ProxyOptions;
 use crate::pages::page;
 use crate::pool::{self, Sender};
 use crate::route_handle::RouteHandle;
-use crate::route_table::{Choice, Target, host_without_port, parse_release};
+use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
+use crate::shadow::{self, Pair, PrimaryTap};
+
+/// Marks the copies sent to a mirror release, so an instance can tell shadow traffic apart.
+static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
 
 /// A pooled connection idle at least this long may have been closed by the instance's keep-alive timeout
 /// while we were writing to it, so a replayable request sent on it keeps a copy for one more try.
@@ -63,7 +71,14 @@ pub(crate) async fn serve_request(
     Ok(forward(&conn, req).await)
 }
 
+/// Microseconds since `start`, saturating.
+pub(crate) fn micros_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
 async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<ResponseBody> {
+    // One clock read serves the latency metrics, the deadline and the pool's idle check.
+    let arrived = tokio::time::Instant::now();
     let shared = &*conn.shared;
     let host_value = match req.headers().get(HOST) {
         Some(host) => Some(host.clone()),
@@ -90,12 +105,23 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         },
     };
 
+    let is_upgrade = req.version() <= Version::HTTP_11 && headers::wants_upgrade(req.headers());
+    let body_less = req.body().is_end_stream() && !is_upgrade;
+
     // Hold the table guard only until the chosen backend's in_flight is counted.
     let choice = {
         let table = shared.routes.inner.load();
-        table.choose(host, req.uri().path(), preview)
+        table.choose(&RequestView {
+            host,
+            path: req.uri().path(),
+            preview,
+            headers: req.headers(),
+            method: req.method(),
+            body_less,
+            client_ip: &conn.client_ip,
+        })
     };
-    let target = match choice {
+    let mut target = match choice {
         Choice::Chosen(target) => target,
         Choice::NoApp => {
             return page(
@@ -120,7 +146,6 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         }
     };
 
-    let is_upgrade = req.version() <= Version::HTTP_11 && headers::wants_upgrade(req.headers());
     let client_upgrade = if is_upgrade {
         Some(hyper::upgrade::on(&mut req))
     } else {
@@ -142,7 +167,6 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         .into_parts()
         .path_and_query
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let body_less = body.is_end_stream() && !is_upgrade;
     let replayable = body_less && is_idempotent(&parts.method);
 
     let mut request = Request::new(RequestBody::Incoming(body));
@@ -152,11 +176,30 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = parts.headers;
 
+    // The shadow copy leaves first, so it sees the request at about the same time as the primary.
+    let mut tap = target.shadow.take().map(|plan| {
+        let pair = Pair::new(plan.report.clone());
+        plan.report.count_mirrored();
+        let mut copy = copy_of(&request);
+        copy.headers_mut()
+            .insert(X_SLIPWAY_SHADOW.clone(), HeaderValue::from_static("1"));
+        if host_is_instance {
+            copy.headers_mut()
+                .insert(HOST, authority_value(plan.lease.backend()));
+        }
+        tokio::spawn(shadow::run(
+            Arc::clone(&conn.shared),
+            plan.lease,
+            copy,
+            arrived.into_std(),
+            pair.clone(),
+        ));
+        Box::new(PrimaryTap::new(pair))
+    });
+
     let options = &shared.options;
-    // One clock read serves the deadline and the pool's idle check.
-    let now = tokio::time::Instant::now();
+    let now = arrived;
     let deadline = now + options.response_timeout;
-    let mut target = target;
     let mut connect_retried = !body_less;
     let mut fresh_only = false;
     let mut unsent = 0u32;
@@ -174,7 +217,10 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
             None => {
                 let connect = pool::connect(&shared.client, backend.addr, options.connect_timeout);
                 match tokio::time::timeout_at(deadline, connect).await {
-                    Err(_) => return gateway_timeout(&target, options.response_timeout),
+                    Err(_) => {
+                        let page = gateway_timeout(&target, options.response_timeout);
+                        return failed(&target, arrived, tap, page);
+                    }
                     Ok(Ok(sender)) => (sender, None),
                     Ok(Err(error)) => {
                         if !connect_retried {
@@ -191,7 +237,7 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                             if let Some(next) = next {
                                 debug!(app = %target.app, instance = %backend.id, retry = %next.lease.backend().id,
                                     "instance refused the connection; retrying on another instance");
-                                target = next;
+                                target = carry_over(target, next);
                                 if host_is_instance {
                                     let host = authority_value(target.lease.backend());
                                     request.headers_mut().insert(HOST, host);
@@ -200,7 +246,8 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                                 continue;
                             }
                         }
-                        return bad_gateway(&target, error.describe());
+                        let page = bad_gateway(&target, error.describe());
+                        return failed(&target, arrived, tap, page);
                     }
                 }
             }
@@ -210,8 +257,18 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
             _ => None,
         };
         match tokio::time::timeout_at(deadline, sender.try_send_request(request)).await {
-            Err(_) => return gateway_timeout(&target, options.response_timeout),
-            Ok(Ok(response)) => return respond(target, response, client_upgrade, sender),
+            Err(_) => {
+                let page = gateway_timeout(&target, options.response_timeout);
+                return failed(&target, arrived, tap, page);
+            }
+            Ok(Ok(response)) => {
+                let micros = micros_since(arrived.into_std());
+                target.metrics.record(response.status().as_u16(), micros);
+                if let Some(tap) = &mut tap {
+                    tap.head(response.status(), micros);
+                }
+                return respond(target, response, client_upgrade, sender, tap);
+            }
             Ok(Err(mut error)) => {
                 if let Some(back) = error.take_message() {
                     // Nothing was written: the pooled connection had closed. Use another one.
@@ -228,10 +285,45 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                     fresh_only = true;
                     continue;
                 }
-                return bad_gateway(&target, failure(&error.into_error()));
+                let page = bad_gateway(&target, failure(&error.into_error()));
+                return failed(&target, arrived, tap, page);
             }
         }
     }
+}
+
+/// Counts a proxy error page after a pick as a failure of the target's release (and the primary side of a
+/// mirrored request).
+fn failed(
+    target: &Target,
+    arrived: tokio::time::Instant,
+    tap: Option<Box<PrimaryTap>>,
+    page: Response<ResponseBody>,
+) -> Response<ResponseBody> {
+    let micros = micros_since(arrived.into_std());
+    target
+        .metrics
+        .record_failure(page.status().as_u16(), micros);
+    if let Some(mut tap) = tap {
+        tap.head(page.status(), micros);
+        tap.end(false);
+    }
+    page
+}
+
+/// The retry target, keeping the first pick's metrics (a route rule's) and sticky cookie when it stays in
+/// the same release.
+fn carry_over(first: Target, mut next: Target) -> Target {
+    if next.release == first.release {
+        let Target {
+            metrics,
+            set_cookie,
+            ..
+        } = first;
+        next.metrics = metrics;
+        next.set_cookie = set_cookie;
+    }
+    next
 }
 
 /// Methods whose repetition has no extra effect (RFC 9110 §9.2.2).
@@ -242,8 +334,8 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// A body-less copy of a request, for a replay.
-fn copy_of(request: &Request<RequestBody>) -> Request<RequestBody> {
+/// A body-less copy of a request, for a replay (or a shadow).
+pub(crate) fn copy_of(request: &Request<RequestBody>) -> Request<RequestBody> {
     let mut copy = Request::new(RequestBody::Empty);
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
@@ -263,8 +355,16 @@ fn respond(
     mut response: Response<Incoming>,
     client_upgrade: Option<OnUpgrade>,
     connection: Sender,
+    tap: Option<Box<PrimaryTap>>,
 ) -> Response<ResponseBody> {
-    let Target { mut lease, .. } = target;
+    let Target {
+        mut lease,
+        set_cookie,
+        ..
+    } = target;
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // The connection now belongs to the tunnel (or to nobody): never back to the pool.
         drop(connection);
@@ -287,7 +387,7 @@ fn respond(
     {
         lease.become_stream();
     }
-    Response::from_parts(parts, ResponseBody::upstream(body, lease, connection))
+    Response::from_parts(parts, ResponseBody::upstream(body, lease, connection, tap))
 }
 
 /// Copies bytes both ways between an upgraded client connection and the instance, counted as a stream until

@@ -28,7 +28,11 @@ mod pool;
 mod proxy;
 mod release_metrics;
 mod route_handle;
+mod route_match;
 mod route_table;
+mod shadow;
+mod shadow_report;
+mod sticky;
 
 pub use backend::Backend;
 pub use body::ResponseBody;
@@ -37,4 +41,7 @@ pub use options::ProxyOptions;
 pub use proxy::Proxy;
 pub use release_metrics::ReleaseMetrics;
 pub use route_handle::RouteHandle;
-pub use route_table::{AppRoute, ReleaseGroup, RouteTable};
+pub use route_table::{AppRoute, Mirror, ReleaseGroup, RouteRule, RouteTable};
+pub use shadow_report::{ShadowReport, ShadowSummary};
+/// The spec types routing uses, re-exported so the table can be built without naming `slipway_core`.
+pub use slipway_core::spec::{RouteMatch, Sticky};

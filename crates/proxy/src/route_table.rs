@@ -2,13 +2,30 @@
 //! serve it.
 //!
 //! The controller builds a [`RouteTable`] (plain data) and publishes it; the proxy compiles it once into a
-//! [`CompiledTable`] (hosts lowercased, apps ordered by specificity, cumulative weights), so the per-request
-//! lookup is a short scan with no allocation.
+//! [`CompiledTable`] (hosts lowercased, apps ordered by specificity, cumulative weights, rules' header names
+//! parsed, sticky buckets laid out), so the per-request lookup is a short scan with no allocation.
+//!
+//! Within an app, a request's release is decided in this order:
+//! 1. a preview (`X-Slipway-Release: vN` or a `vN.` host), any release, even at weight 0;
+//! 2. the first [`RouteRule`] whose headers and cookies all match and whose release has instances;
+//! 3. the app's [`Sticky`] setting, if the request carries what it needs (cookie, header);
+//! 4. a weighted random pick among releases with weight > 0.
+//!
+//! Each group and rule carries its own [`ReleaseMetrics`], recorded when the response head goes out, and a
+//! [`Mirror`] may copy some requests to a shadow release (see `shadow`).
 
 use std::sync::Arc;
 
+use http::Method;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use slipway_core::spec::{RouteMatch, Sticky};
+
 use crate::backend::{Backend, Lease};
 use crate::pick;
+use crate::release_metrics::ReleaseMetrics;
+use crate::route_match::{CompiledMatch, cookie};
+use crate::shadow_report::ShadowReport;
+use crate::sticky::{BucketMap, bucket_of};
 
 /// Everything the proxy routes, as published by the controller. Immutable once published.
 #[derive(Debug, Clone, Default)]
@@ -26,16 +43,25 @@ pub struct AppRoute {
     /// not `/apix`). The longest matching prefix wins among apps matching the host.
     pub path_prefix: String,
     pub groups: Vec<ReleaseGroup>,
+    /// Checked in order before the weighted pick: a matching request goes to the rule's release.
+    pub routes: Vec<RouteRule>,
+    /// Keeps a user on one release while several get traffic.
+    pub sticky: Option<Sticky>,
+    /// Copies some requests to a shadow release, whose answers are compared and discarded.
+    pub mirror: Option<Mirror>,
 }
 
 impl AppRoute {
-    /// An app on any host and every path, with no releases yet.
+    /// An app on any host and every path, with no releases, rules, stickiness or mirror yet.
     pub fn new(app: impl Into<String>) -> AppRoute {
         AppRoute {
             app: app.into(),
             hosts: Vec::new(),
             path_prefix: "/".to_owned(),
             groups: Vec::new(),
+            routes: Vec::new(),
+            sticky: None,
+            mirror: None,
         }
     }
 }
@@ -44,13 +70,61 @@ impl AppRoute {
 #[derive(Debug, Clone)]
 pub struct ReleaseGroup {
     pub release: u64,
-    /// Relative share of ordinary traffic; 0 = reachable only by preview (header or `vN.` host).
+    /// Relative share of ordinary traffic; 0 = reachable only by preview (header or `vN.` host) or a rule.
     pub weight: u32,
     pub backends: Vec<Arc<Backend>>,
+    /// Where this release's answers are counted (weighted, sticky and preview requests; not rule-routed or
+    /// shadow ones). Shared across tables, so counts survive table swaps.
+    pub metrics: Arc<ReleaseMetrics>,
 }
 
-/// A request's destination: the backend (already counted in its `in_flight`), and for messages, the app and
-/// release.
+impl ReleaseGroup {
+    /// A group with fresh metrics.
+    pub fn new(release: u64, weight: u32, backends: Vec<Arc<Backend>>) -> ReleaseGroup {
+        ReleaseGroup {
+            release,
+            weight,
+            backends,
+            metrics: ReleaseMetrics::new(),
+        }
+    }
+}
+
+/// Requests matching `matcher` go to `release` (A/B tests, internal testing), counted in the rule's own
+/// `metrics` (the per-variant split).
+#[derive(Debug, Clone)]
+pub struct RouteRule {
+    pub matcher: RouteMatch,
+    pub release: u64,
+    pub metrics: Arc<ReleaseMetrics>,
+}
+
+/// Copy `percent` % of body-less GET/HEAD/OPTIONS requests to `release`; results go to `report`.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub release: u64,
+    pub percent: u32,
+    pub report: Arc<ShadowReport>,
+}
+
+/// What routing needs to know about a request.
+#[derive(Debug)]
+pub(crate) struct RequestView<'a> {
+    /// Port already stripped.
+    pub(crate) host: &'a str,
+    pub(crate) path: &'a str,
+    /// From the `X-Slipway-Release` header.
+    pub(crate) preview: Option<u64>,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) method: &'a Method,
+    /// No body and no upgrade: a candidate for mirroring.
+    pub(crate) body_less: bool,
+    /// The client's address, as sent in `X-Forwarded-For`.
+    pub(crate) client_ip: &'a HeaderValue,
+}
+
+/// A request's destination: the backend (already counted in its `in_flight`), where its answer is counted,
+/// and for messages, the app and release.
 #[derive(Debug)]
 pub(crate) struct Target {
     pub(crate) lease: Lease,
@@ -58,6 +132,18 @@ pub(crate) struct Target {
     pub(crate) release: u64,
     /// Chosen by preview (header or host prefix): retries stay within this release.
     pub(crate) preview: bool,
+    pub(crate) metrics: Arc<ReleaseMetrics>,
+    /// A sticky cookie to set on the response (`name=vN; ...`).
+    pub(crate) set_cookie: Option<HeaderValue>,
+    /// A shadow copy to send, with its backend already counted.
+    pub(crate) shadow: Option<ShadowPlan>,
+}
+
+/// Where a mirrored request's copy goes.
+#[derive(Debug)]
+pub(crate) struct ShadowPlan {
+    pub(crate) lease: Lease,
+    pub(crate) report: Arc<ShadowReport>,
 }
 
 /// The outcome of routing one request.
@@ -87,6 +173,114 @@ struct CompiledApp {
     /// Indexes of groups with weight > 0 and at least one backend, with their cumulative weights.
     serving: Vec<usize>,
     cumulative: Vec<u64>,
+    /// Rules whose release has instances, in order.
+    rules: Vec<CompiledRule>,
+    sticky: CompiledSticky,
+    /// Mirror group index and percentage, when the mirror release has instances.
+    mirror: Option<(usize, u32)>,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    /// Index into the app's `routes`.
+    index: usize,
+    /// Index of the rule's release group.
+    group: usize,
+    matcher: CompiledMatch,
+}
+
+#[derive(Debug)]
+enum CompiledSticky {
+    None,
+    /// The cookie's name, and per serving group the `Set-Cookie` value naming it (`None` if unencodable).
+    Cookie(String, Vec<Option<HeaderValue>>),
+    /// Hash of a header / of the client address, laid out over the serving groups (items: `serving`
+    /// positions).
+    Header(HeaderName, BucketMap),
+    ClientAddr(BucketMap),
+}
+
+impl CompiledApp {
+    fn compile(index: usize, route: &AppRoute) -> CompiledApp {
+        let mut serving = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut total = 0u64;
+        for (g, group) in route.groups.iter().enumerate() {
+            if group.weight > 0 && !group.backends.is_empty() {
+                total += u64::from(group.weight);
+                serving.push(g);
+                cumulative.push(total);
+            }
+        }
+        let live_group = |release: u64| {
+            route
+                .groups
+                .iter()
+                .position(|g| g.release == release && !g.backends.is_empty())
+        };
+        let rules = route
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(index, rule)| {
+                Some(CompiledRule {
+                    index,
+                    group: live_group(rule.release)?,
+                    matcher: CompiledMatch::compile(&rule.matcher)?,
+                })
+            })
+            .collect();
+        let buckets = || {
+            BucketMap::new(serving.iter().enumerate().map(|(i, &g)| {
+                let group = &route.groups[g];
+                (group.release, group.weight, i)
+            }))
+        };
+        let sticky = match &route.sticky {
+            None => CompiledSticky::None,
+            Some(Sticky::Cookie(name)) => CompiledSticky::Cookie(
+                name.clone(),
+                serving
+                    .iter()
+                    .map(|&g| {
+                        let value = format!(
+                            "{name}=v{}; Path=/; HttpOnly; SameSite=Lax",
+                            route.groups[g].release
+                        );
+                        HeaderValue::from_str(&value).ok()
+                    })
+                    .collect(),
+            ),
+            Some(Sticky::Header(name)) => {
+                match HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) {
+                    Ok(header) => CompiledSticky::Header(header, buckets()),
+                    Err(_) => CompiledSticky::None,
+                }
+            }
+            Some(Sticky::ClientAddr) => CompiledSticky::ClientAddr(buckets()),
+        };
+        let mirror = route.mirror.as_ref().and_then(|m| {
+            (m.percent > 0)
+                .then(|| live_group(m.release))
+                .flatten()
+                .map(|g| (g, m.percent))
+        });
+        CompiledApp {
+            index,
+            name: Arc::from(route.app.as_str()),
+            hosts: route
+                .hosts
+                .iter()
+                .map(|h| host_without_port(h).to_ascii_lowercase())
+                .collect(),
+            prefix: normalize_prefix(&route.path_prefix),
+            serving,
+            cumulative,
+            rules,
+            sticky,
+            mirror,
+        }
+    }
 }
 
 impl CompiledTable {
@@ -95,30 +289,7 @@ impl CompiledTable {
             .apps
             .iter()
             .enumerate()
-            .map(|(index, route)| {
-                let mut serving = Vec::new();
-                let mut cumulative = Vec::new();
-                let mut total = 0u64;
-                for (g, group) in route.groups.iter().enumerate() {
-                    if group.weight > 0 && !group.backends.is_empty() {
-                        total += u64::from(group.weight);
-                        serving.push(g);
-                        cumulative.push(total);
-                    }
-                }
-                CompiledApp {
-                    index,
-                    name: Arc::from(route.app.as_str()),
-                    hosts: route
-                        .hosts
-                        .iter()
-                        .map(|h| host_without_port(h).to_ascii_lowercase())
-                        .collect(),
-                    prefix: normalize_prefix(&route.path_prefix),
-                    serving,
-                    cumulative,
-                }
-            })
+            .map(|(index, route)| CompiledApp::compile(index, route))
             .collect();
         apps.sort_by(|a, b| {
             b.prefix
@@ -129,24 +300,25 @@ impl CompiledTable {
         CompiledTable { table, apps }
     }
 
-    /// Routes a request for `host` (port already stripped) and `path`; `preview` comes from the
-    /// `X-Slipway-Release` header. A `vN.` host prefix also previews release N when the rest of the host
-    /// routes to an app.
-    pub(crate) fn choose(&self, host: &str, path: &str, preview: Option<u64>) -> Choice {
-        if preview.is_none()
-            && let Some((release, rest)) = split_preview_host(host)
-            && let Some(app) = self.find(rest, path)
+    /// Routes a request. A `vN.` host prefix previews release N when the rest of the host routes to an app.
+    pub(crate) fn choose(&self, req: &RequestView<'_>) -> Choice {
+        if req.preview.is_none()
+            && let Some((release, rest)) = split_preview_host(req.host)
+            && let Some(app) = self.find(rest, req.path)
         {
-            return self.choose_in(app, Some(release));
+            return self.choose_preview(app, release);
         }
-        match self.find(host, path) {
-            Some(app) => self.choose_in(app, preview),
+        match self.find(req.host, req.path) {
+            Some(app) => match req.preview {
+                Some(release) => self.choose_preview(app, release),
+                None => self.choose_in(app, req),
+            },
             None => Choice::NoApp,
         }
     }
 
     /// Another backend for a request whose first backend refused the connection: same release first, then
-    /// (unless the request was a preview) any serving release.
+    /// (unless the request was a preview) any serving release. The target counts into its group's metrics.
     pub(crate) fn choose_retry(
         &self,
         app: &str,
@@ -156,16 +328,19 @@ impl CompiledTable {
     ) -> Option<Target> {
         let compiled = self.apps.iter().find(|a| &*a.name == app)?;
         let route = &self.table.apps[compiled.index];
-        let target = |backend: &Arc<Backend>, release: u64| Target {
+        let target = |backend: &Arc<Backend>, group: &ReleaseGroup| Target {
             lease: Lease::acquire(backend),
             app: compiled.name.clone(),
-            release,
+            release: group.release,
             preview,
+            metrics: group.metrics.clone(),
+            set_cookie: None,
+            shadow: None,
         };
         if let Some(group) = route.groups.iter().find(|g| g.release == release)
             && let Some(backend) = pick::least_outstanding(&group.backends, Some(failed))
         {
-            return Some(target(backend, release));
+            return Some(target(backend, group));
         }
         if preview {
             return None;
@@ -175,8 +350,7 @@ impl CompiledTable {
             .iter()
             .map(|&g| &route.groups[g])
             .find_map(|group| {
-                pick::least_outstanding(&group.backends, Some(failed))
-                    .map(|b| target(b, group.release))
+                pick::least_outstanding(&group.backends, Some(failed)).map(|b| target(b, group))
             })
     }
 
@@ -187,39 +361,135 @@ impl CompiledTable {
         })
     }
 
-    fn choose_in(&self, app: &CompiledApp, preview: Option<u64>) -> Choice {
+    fn choose_preview(&self, app: &CompiledApp, release: u64) -> Choice {
         let route = &self.table.apps[app.index];
-        let group = match preview {
-            Some(release) => match route.groups.iter().find(|g| g.release == release) {
-                Some(group) => group,
-                None => {
-                    return Choice::UnknownRelease {
-                        app: app.name.clone(),
-                        release,
-                    };
-                }
-            },
-            None => match pick::weighted(&app.cumulative) {
-                Some(i) => &route.groups[app.serving[i]],
-                None => {
-                    return Choice::NotReady {
-                        app: app.name.clone(),
-                    };
-                }
-            },
+        let Some(group) = route.groups.iter().find(|g| g.release == release) else {
+            return Choice::UnknownRelease {
+                app: app.name.clone(),
+                release,
+            };
         };
         match pick::least_outstanding(&group.backends, None) {
             Some(backend) => Choice::Chosen(Target {
                 lease: Lease::acquire(backend),
                 app: app.name.clone(),
-                release: group.release,
-                preview: preview.is_some(),
+                release,
+                preview: true,
+                metrics: group.metrics.clone(),
+                set_cookie: None,
+                shadow: None,
             }),
             None => Choice::NotReady {
                 app: app.name.clone(),
             },
         }
     }
+
+    fn choose_in(&self, app: &CompiledApp, req: &RequestView<'_>) -> Choice {
+        let route = &self.table.apps[app.index];
+        let mut set_cookie = None;
+        let (group, metrics) = match app
+            .rules
+            .iter()
+            .find(|rule| rule.matcher.matches(req.headers))
+        {
+            Some(rule) => (&route.groups[rule.group], &route.routes[rule.index].metrics),
+            None => {
+                let Some(i) = self.pick_serving(app, req, &mut set_cookie) else {
+                    return Choice::NotReady {
+                        app: app.name.clone(),
+                    };
+                };
+                let group = &route.groups[app.serving[i]];
+                (group, &group.metrics)
+            }
+        };
+        // Rule groups and serving groups have backends, so this always finds one.
+        let Some(backend) = pick::least_outstanding(&group.backends, None) else {
+            return Choice::NotReady {
+                app: app.name.clone(),
+            };
+        };
+        let shadow = match app.mirror {
+            Some((g, percent)) if route.groups[g].release != group.release => {
+                shadow_for(route, g, percent, req)
+            }
+            _ => None,
+        };
+        Choice::Chosen(Target {
+            lease: Lease::acquire(backend),
+            app: app.name.clone(),
+            release: group.release,
+            preview: false,
+            metrics: metrics.clone(),
+            set_cookie,
+            shadow,
+        })
+    }
+
+    /// A position in `app.serving`: by the sticky setting when the request carries what it needs, else by
+    /// weight. A cookie-sticky pick in a table with several serving releases also sets the cookie.
+    fn pick_serving(
+        &self,
+        app: &CompiledApp,
+        req: &RequestView<'_>,
+        set_cookie: &mut Option<HeaderValue>,
+    ) -> Option<usize> {
+        match &app.sticky {
+            CompiledSticky::None => pick::weighted(&app.cumulative),
+            CompiledSticky::Header(name, buckets) => match req.headers.get(name) {
+                Some(value) => buckets.pick(bucket_of(value.as_bytes())),
+                None => pick::weighted(&app.cumulative),
+            },
+            CompiledSticky::ClientAddr(buckets) => {
+                buckets.pick(bucket_of(req.client_ip.as_bytes()))
+            }
+            CompiledSticky::Cookie(name, values) => {
+                let route = &self.table.apps[app.index];
+                let remembered =
+                    cookie(req.headers, name)
+                        .and_then(parse_release)
+                        .and_then(|release| {
+                            app.serving
+                                .iter()
+                                .position(|&g| route.groups[g].release == release)
+                        });
+                if remembered.is_some() {
+                    return remembered;
+                }
+                let i = pick::weighted(&app.cumulative)?;
+                if app.serving.len() > 1 {
+                    *set_cookie = values.get(i).cloned().flatten();
+                }
+                Some(i)
+            }
+        }
+    }
+}
+
+/// Decides whether this request is copied to the mirror group `g`, and if so counts the shadow backend.
+fn shadow_for(
+    route: &AppRoute,
+    g: usize,
+    percent: u32,
+    req: &RequestView<'_>,
+) -> Option<ShadowPlan> {
+    let mirror = route.mirror.as_ref()?;
+    if percent < 100 && pick::below(100) >= u64::from(percent) {
+        return None;
+    }
+    if !matches!(*req.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        mirror.report.count_skipped();
+        return None;
+    }
+    if !req.body_less {
+        return None;
+    }
+    let backend = pick::least_outstanding(&route.groups[g].backends, None)?;
+    Some(ShadowPlan {
+        lease: Lease::acquire(backend),
+        report: mirror.report.clone(),
+    })
 }
 
 /// `"Example.com:8080"` → `"Example.com"`, `"[::1]:80"` → `"[::1]"`.
@@ -294,15 +564,35 @@ mod tests {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             path_prefix: prefix.to_owned(),
             groups,
+            ..AppRoute::new(name)
         }
     }
 
     fn group(release: u64, weight: u32, backends: Vec<Arc<Backend>>) -> ReleaseGroup {
-        ReleaseGroup {
-            release,
-            weight,
-            backends,
+        ReleaseGroup::new(release, weight, backends)
+    }
+
+    static NO_IP: HeaderValue = HeaderValue::from_static("127.0.0.1");
+
+    fn view<'a>(
+        host: &'a str,
+        path: &'a str,
+        preview: Option<u64>,
+        headers: &'a HeaderMap,
+    ) -> RequestView<'a> {
+        RequestView {
+            host,
+            path,
+            preview,
+            headers,
+            method: &Method::GET,
+            body_less: true,
+            client_ip: &NO_IP,
         }
+    }
+
+    fn choose(t: &CompiledTable, host: &str, path: &str, preview: Option<u64>) -> Choice {
+        t.choose(&view(host, path, preview, &HeaderMap::new()))
     }
 
     fn compiled(apps: Vec<AppRoute>) -> CompiledTable {
@@ -334,12 +624,15 @@ mod tests {
             app("any", &[], "/", vec![group(1, 1, vec![backend(3)])]),
         ]);
         assert_eq!(
-            &*chosen(t.choose("EXAMPLE.com", "/api/users", None)).app,
+            &*chosen(choose(&t, "EXAMPLE.com", "/api/users", None)).app,
             "api"
         );
-        assert_eq!(&*chosen(t.choose("example.com", "/api", None)).app, "api");
-        assert_eq!(&*chosen(t.choose("example.com", "/apix", None)).app, "site");
-        assert_eq!(&*chosen(t.choose("other.org", "/api", None)).app, "any");
+        assert_eq!(&*chosen(choose(&t, "example.com", "/api", None)).app, "api");
+        assert_eq!(
+            &*chosen(choose(&t, "example.com", "/apix", None)).app,
+            "site"
+        );
+        assert_eq!(&*chosen(choose(&t, "other.org", "/api", None)).app, "any");
     }
 
     #[test]
@@ -350,9 +643,9 @@ mod tests {
             "/",
             vec![group(1, 0, vec![backend(1)])],
         )]);
-        assert!(matches!(t.choose("b.test", "/", None), Choice::NoApp));
+        assert!(matches!(choose(&t, "b.test", "/", None), Choice::NoApp));
         assert!(matches!(
-            t.choose("a.test", "/", None),
+            choose(&t, "a.test", "/", None),
             Choice::NotReady { .. }
         ));
     }
@@ -368,15 +661,15 @@ mod tests {
                 group(7, 0, vec![backend(2)]),
             ],
         )]);
-        assert_eq!(chosen(t.choose("a.test", "/", Some(7))).release, 7);
-        assert_eq!(chosen(t.choose("v7.a.test", "/", None)).release, 7);
-        assert_eq!(chosen(t.choose("a.test", "/", None)).release, 6);
+        assert_eq!(chosen(choose(&t, "a.test", "/", Some(7))).release, 7);
+        assert_eq!(chosen(choose(&t, "v7.a.test", "/", None)).release, 7);
+        assert_eq!(chosen(choose(&t, "a.test", "/", None)).release, 6);
         assert!(matches!(
-            t.choose("a.test", "/", Some(9)),
+            choose(&t, "a.test", "/", Some(9)),
             Choice::UnknownRelease { release: 9, .. }
         ));
         assert!(matches!(
-            t.choose("v9.a.test", "/", None),
+            choose(&t, "v9.a.test", "/", None),
             Choice::UnknownRelease { release: 9, .. }
         ));
     }

@@ -57,11 +57,12 @@ fn parse(args: &[String]) -> Result<(SocketAddr, SocketAddr), String> {
 async fn run(listen: SocketAddr, instance: SocketAddr) -> std::io::Result<()> {
     let proxy = Proxy::new(ProxyOptions::default());
     let mut app = AppRoute::new("bench");
-    app.groups = vec![ReleaseGroup {
-        release: 1,
-        weight: 100,
-        backends: vec![Backend::new("bench-1", instance)],
-    }];
+    // Fresh metrics: recording is on, as in the daemon.
+    app.groups = vec![ReleaseGroup::new(
+        1,
+        100,
+        vec![Backend::new("bench-1", instance)],
+    )];
     proxy.routes().publish(RouteTable { apps: vec![app] }).await;
 
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -176,11 +176,11 @@ pub async fn proxy(options: ProxyOptions) -> TestProxy {
 }
 
 pub fn group(release: u64, weight: u32, backends: &[&Arc<Backend>]) -> ReleaseGroup {
-    ReleaseGroup {
+    ReleaseGroup::new(
         release,
         weight,
-        backends: backends.iter().map(|b| Arc::clone(b)).collect(),
-    }
+        backends.iter().map(|b| Arc::clone(b)).collect(),
+    )
 }
 
 pub fn instance(name: &str, backend: &TestBackend) -> Arc<Backend> {
