@@ -48,6 +48,17 @@ pub struct Load {
 impl Load {
     /// `clients` threads sending `GET path` to `addr` back to back.
     pub fn start(addr: SocketAddr, clients: usize, path: &str) -> Load {
+        Load::run(addr, clients, path, None)
+    }
+
+    /// Like [`Load::start`], each client sending at most `rps_per_client` requests a second (a request
+    /// slower than its slot just delays the next one: the rate is a ceiling, never a burst to catch up).
+    pub fn paced(addr: SocketAddr, clients: usize, path: &str, rps_per_client: u32) -> Load {
+        let interval = Duration::from_secs(1) / rps_per_client.max(1);
+        Load::run(addr, clients, path, Some(interval))
+    }
+
+    fn run(addr: SocketAddr, clients: usize, path: &str, interval: Option<Duration>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let epoch = Arc::new(AtomicU32::new(0));
         let done = Arc::new(AtomicU64::new(0));
@@ -59,10 +70,18 @@ impl Load {
                 std::thread::spawn(move || {
                     let mut conn = Conn::new(addr);
                     let mut records = Vec::new();
+                    let mut next = Instant::now();
                     while !stop.load(Ordering::SeqCst)
                         && (records.len() as u64) < MAX_REQUESTS
                         && started.elapsed() < HARD_STOP
                     {
+                        if let Some(interval) = interval {
+                            let now = Instant::now();
+                            if next > now {
+                                std::thread::sleep(next - now);
+                            }
+                            next = next.max(now) + interval;
+                        }
                         let e = epoch.load(Ordering::SeqCst);
                         let sent = Instant::now();
                         let result = match conn.get(&path, &[]) {
@@ -165,6 +184,23 @@ impl Tally {
                 .map(|r| format!("epoch {}: {}", r.epoch, r.result.as_ref().unwrap_err()))
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// Failed requests by kind: `HTTP 500`, `HTTP 502`, `connect failed`, `idle connection closed`,
+    /// `broken exchange`.
+    pub fn failures_by_kind(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for r in self.records.iter() {
+            let kind = match &r.result {
+                Ok(_) => continue,
+                Err(Outcome::Status(code, _)) => format!("HTTP {code}"),
+                Err(Outcome::Failed(Failure::Refused(_))) => "connect failed".into(),
+                Err(Outcome::Failed(Failure::ClosedIdle(_))) => "idle connection closed".into(),
+                Err(Outcome::Failed(Failure::Broken(_))) => "broken exchange".into(),
+            };
+            *out.entry(kind).or_insert(0) += 1;
+        }
+        out
     }
 
     pub fn summary(&self) -> String {
