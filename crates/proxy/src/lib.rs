@@ -15,6 +15,15 @@
 //!
 //! Preview traffic reaches any release (even at weight 0) with `X-Slipway-Release: v7` or the host
 //! `v7.<app host>`.
+//!
+//! The canary features are data in the same table, so the controller drives them by publishing:
+//! - each [`ReleaseGroup`] (and each [`RouteRule`]) carries [`ReleaseMetrics`], recorded when a response
+//!   head goes out (a few relaxed atomic adds), which the controller's analysis snapshots;
+//! - [`RouteRule`]s send requests with given headers/cookies to one release (A/B tests, internal users);
+//! - [`Sticky`] keeps a user on one release while the weights move (cookie, or a hash of a header or of
+//!   the client address laid out so a canary user stays on the canary as its weight grows);
+//! - a [`Mirror`] copies some safe requests to a shadow release and compares its answers into a
+//!   [`ShadowReport`], without the client ever seeing them or the canary's metrics counting them.
 
 mod backend;
 mod body;

@@ -99,7 +99,8 @@ pub struct RouteRule {
     pub metrics: Arc<ReleaseMetrics>,
 }
 
-/// Copy `percent` % of body-less GET/HEAD/OPTIONS requests to `release`; results go to `report`.
+/// Copy `percent` % of body-less GET/HEAD/OPTIONS requests to `release`; results go to `report`. Requests
+/// already routed to `release`, and previews, are not copied.
 #[derive(Debug, Clone)]
 pub struct Mirror {
     pub release: u64,
