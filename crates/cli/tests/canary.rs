@@ -254,8 +254,6 @@ impl CookieClient {
 }
 
 #[test]
-#[ignore = "bug: the daemon never gives the proxy the canary's routes/sticky/mirror: \
-            crates/daemon/src/route_table.rs builds every AppRoute with routes: vec![], sticky: None, mirror: None"]
 fn sticky_users_stay_on_the_canary_while_its_weight_rises() {
     let world = World::new();
     world.deploy_ok(&Conf::demo("v1").replicas(2));
@@ -317,8 +315,6 @@ fn sticky_users_stay_on_the_canary_while_its_weight_rises() {
 }
 
 #[test]
-#[ignore = "bug: the daemon never gives the proxy the canary's routes/sticky/mirror: \
-            crates/daemon/src/route_table.rs builds every AppRoute with routes: vec![], sticky: None, mirror: None"]
 fn header_route_always_reaches_the_canary() {
     let world = World::new();
     world.deploy_ok(&Conf::demo("v1").replicas(2));
@@ -348,8 +344,6 @@ fn header_route_always_reaches_the_canary() {
 }
 
 #[test]
-#[ignore = "bug: the daemon never gives the proxy the canary's routes/sticky/mirror: \
-            crates/daemon/src/route_table.rs builds every AppRoute with routes: vec![], sticky: None, mirror: None"]
 fn mirrored_traffic_reaches_the_canary_but_users_only_see_stable() {
     let world = World::new();
     world.deploy_ok(&Conf::demo("v1").replicas(2));
@@ -384,8 +378,6 @@ fn mirrored_traffic_reaches_the_canary_but_users_only_see_stable() {
 }
 
 #[test]
-#[ignore = "not exposed yet: status --json has no shadow report (RolloutStatus in crates/daemon/src/wire.rs has \
-            no field for the proxy's ShadowReport)"]
 fn status_shows_the_shadow_diff_report() {
     let world = World::new();
     world.deploy_ok(&Conf::demo("v1").replicas(2));

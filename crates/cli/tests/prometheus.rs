@@ -28,7 +28,11 @@ impl Drop for Prometheus {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_prometheus(dir: &Path, target: SocketAddr, token_file: &Path) -> Prometheus {
@@ -45,7 +49,10 @@ fn start_prometheus(dir: &Path, target: SocketAddr, token_file: &Path) -> Promet
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address={addr}"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
@@ -81,8 +88,7 @@ fn webhook() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             // Read the head, then as much body as Content-Length says.
-            loop {
-                let Ok(n) = stream.read(&mut chunk) else { break };
+            while let Ok(n) = stream.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
@@ -91,7 +97,11 @@ fn webhook() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                 if let Some(head_end) = text.find("\r\n\r\n") {
                     let len = text[..head_end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if buf.len() >= head_end + 4 + len {
                         seen.lock().unwrap().push(text[head_end + 4..].to_string());
@@ -99,7 +109,8 @@ fn webhook() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                     }
                 }
             }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         }
     });
     (addr, bodies)
@@ -109,7 +120,11 @@ fn webhook() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
 fn prometheus_scrapes_slipway_and_its_answer_rolls_a_bad_canary_back() {
     let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
     let api: SocketAddr = wait_for(Duration::from_secs(30), "the API address", || {
-        std::fs::read_to_string(world.daemon.state.join("api.addr")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(world.daemon.state.join("api.addr"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     });
     let prom = start_prometheus(world.root(), api, &world.daemon.state.join("api-token"));
     let (hook, bodies) = webhook();
@@ -117,9 +132,17 @@ fn prometheus_scrapes_slipway_and_its_answer_rolls_a_bad_canary_back() {
     world.deploy_ok(&Conf::demo("v1"));
     let load = Load::start(world.daemon.proxy, 2, "/");
     // Prometheus really scrapes slipway: the counter of v1's answers shows up in a query.
-    wait_until(Duration::from_secs(60), "Prometheus to see v1's requests", || {
-        query(prom.addr, "sum(slipway_requests_total{app=\"shop\",release=\"v1\",class=\"2xx\"})").is_some_and(|v| v > 0.0)
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "Prometheus to see v1's requests",
+        || {
+            query(
+                prom.addr,
+                "sum(slipway_requests_total{app=\"shop\",release=\"v1\",class=\"2xx\"})",
+            )
+            .is_some_and(|v| v > 0.0)
+        },
+    );
 
     let analysis = format!(
         "[analysis.prom]\nprometheus = {{ address = \"http://{}\", query = 'sum(slipway_requests_total{{app=\"{{{{app}}}}\",release=\"{{{{release}}}}\",class=\"5xx\"}}) or vector(0)', max = 5 }}\n\n[[notify]]\nurl = \"http://{hook}/hooks/secret-token\"\n",
@@ -132,19 +155,40 @@ fn prometheus_scrapes_slipway_and_its_answer_rolls_a_bad_canary_back() {
     world.write(&bad);
     let run = world.slipway(&["deploy"]);
     let tally = load.finish();
-    assert!(!run.success(), "the bad canary must not go live:\n{}", run.stdout);
+    assert!(
+        !run.success(),
+        "the bad canary must not go live:\n{}",
+        run.stdout
+    );
     let status = world.status();
     assert_eq!(status["stable"]["version"], 1, "v1 still stable: {status}");
-    let reason = status["last_failure"].as_str().unwrap_or_default().to_string();
-    assert!(reason.contains("prom") && reason.contains("above the maximum"), "reason names the check: {reason}");
+    let reason = status["last_failure"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("prom") && reason.contains("above the maximum"),
+        "reason names the check: {reason}"
+    );
     // Only the app's own 500s failed: the switch itself failed nothing.
     for f in tally.failures() {
-        assert!(format!("{:?}", f.result).contains("500"), "a failure not from the app: {f:?}");
+        assert!(
+            format!("{:?}", f.result).contains("500"),
+            "a failure not from the app: {f:?}"
+        );
     }
-    wait_until(Duration::from_secs(30), "the webhook", || !bodies.lock().unwrap().is_empty());
+    wait_until(Duration::from_secs(30), "the webhook", || {
+        !bodies.lock().unwrap().is_empty()
+    });
     let body = bodies.lock().unwrap()[0].clone();
     let json: serde_json::Value = serde_json::from_str(&body).expect("Slack-compatible JSON");
     let text = json["text"].as_str().unwrap_or_default();
-    assert!(text.contains("v2") && text.contains("rolled back"), "webhook text: {text}");
-    assert!(!world.daemon.log_text().contains("secret-token"), "the webhook's path never reaches the log");
+    assert!(
+        text.contains("v2") && text.contains("rolled back"),
+        "webhook text: {text}"
+    );
+    assert!(
+        !world.daemon.log_text().contains("secret-token"),
+        "the webhook's path never reaches the log"
+    );
 }

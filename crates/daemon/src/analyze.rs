@@ -33,11 +33,21 @@ impl Controller {
         let Some(app) = self.apps.get_mut(name) else {
             return;
         };
-        let windows: BTreeMap<Version, Window> = app
+        let mut windows: BTreeMap<Version, Window> = app
             .metrics
             .iter()
             .map(|(v, m)| (*v, m.snapshot()))
             .collect();
+        // Requests a canary route sent to the canary are the canary's traffic too.
+        if let Some(r) = &app.rollout {
+            let canary = windows.entry(r.machine.to).or_default();
+            for rule in &r.rule_metrics {
+                let w = rule.snapshot();
+                canary.requests += w.requests;
+                canary.errors += w.errors;
+                canary.latency.merge(&w.latency);
+            }
+        }
         app.history.push_back((now, windows.clone()));
         while app.history.len() > HISTORY_SECONDS + 1 {
             app.history.pop_front();

@@ -195,6 +195,8 @@ impl Controller {
             rollback,
             traffic: Traffic::ALL_FROM,
             seen: Observed::default(),
+            rule_metrics: Vec::new(),
+            shadow: None,
         });
         app.last_failure = None;
         let from_text = stable.map_or("nothing".to_string(), |v| format!("v{v}"));

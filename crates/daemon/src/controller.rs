@@ -91,6 +91,10 @@ pub(crate) struct ActiveRollout {
     /// The last plan's traffic, for `status`.
     pub(crate) traffic: Traffic,
     pub(crate) seen: Observed,
+    /// Counters of each canary route rule (the A/B split), in the rules' order.
+    pub(crate) rule_metrics: Vec<Arc<slipway_proxy::ReleaseMetrics>>,
+    /// What mirroring found, once a `mirror` step ran.
+    pub(crate) shadow: Option<Arc<slipway_proxy::ShadowReport>>,
 }
 
 pub(crate) struct Warm {
@@ -193,6 +197,8 @@ impl Controller {
                 rollback,
                 traffic: Traffic::ALL_FROM,
                 seen: Observed::default(),
+                rule_metrics: Vec::new(),
+                shadow: None,
             });
             self.store.add_event(
                 &record.app,

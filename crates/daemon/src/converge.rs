@@ -35,11 +35,23 @@ impl Controller {
         // Every release that may get traffic has counters, kept across tables like its backends.
         for (name, desired) in &desired_by_app {
             if let Some(app) = self.apps.get_mut(name) {
-                app.metrics.retain(|v, _| desired.weight.contains_key(v));
+                // Counters outlive a release's traffic a little, so a scrape still sees a rolled-back
+                // canary's last errors: kept while routed, or among the app's 4 newest releases.
+                let newest = app.metrics.keys().next_back().copied().unwrap_or(0);
+                app.metrics
+                    .retain(|v, _| desired.weight.contains_key(v) || *v + 3 >= newest);
                 for v in desired.weight.keys() {
                     app.metrics
                         .entry(*v)
                         .or_insert_with(slipway_proxy::ReleaseMetrics::new);
+                }
+                if let Some(r) = app.rollout.as_mut() {
+                    while r.rule_metrics.len() < r.machine.canary.routes.len() {
+                        r.rule_metrics.push(slipway_proxy::ReleaseMetrics::new());
+                    }
+                    if r.machine.canary.mirror > 0 && r.shadow.is_none() {
+                        r.shadow = Some(slipway_proxy::ShadowReport::new());
+                    }
                 }
             }
         }

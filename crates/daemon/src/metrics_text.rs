@@ -135,6 +135,47 @@ pub fn render(c: &Controller) -> String {
     }
     let _ = writeln!(
         w,
+        "# HELP slipway_route_requests_total Requests a canary route (header/cookie) sent to the canary, by status class."
+    );
+    let _ = writeln!(w, "# TYPE slipway_route_requests_total counter");
+    let _ = writeln!(
+        w,
+        "# HELP slipway_shadow_requests_total Mirrored requests and what comparing them found."
+    );
+    let _ = writeln!(w, "# TYPE slipway_shadow_requests_total counter");
+    for (app, a) in &c.apps {
+        let Some(r) = &a.rollout else { continue };
+        let to = r.machine.to;
+        for (i, m) in r.rule_metrics.iter().enumerate() {
+            for (k, n) in m.by_class().iter().enumerate() {
+                let _ = writeln!(
+                    w,
+                    "slipway_route_requests_total{{app=\"{}\",release=\"v{to}\",route=\"{}\",class=\"{}xx\"}} {n}",
+                    esc(app),
+                    i + 1,
+                    k + 1
+                );
+            }
+        }
+        if let Some(report) = &r.shadow {
+            let s = report.snapshot();
+            for (what, n) in [
+                ("mirrored", s.mirrored),
+                ("compared", s.compared),
+                ("status_class_mismatch", s.status_class_mismatches),
+                ("shadow_failure", s.shadow_failures),
+                ("body_mismatch", s.body_mismatches),
+            ] {
+                let _ = writeln!(
+                    w,
+                    "slipway_shadow_requests_total{{app=\"{}\",release=\"v{to}\",outcome=\"{what}\"}} {n}",
+                    esc(app)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        w,
         "# HELP slipway_stable_release The release serving when no rollout is in progress."
     );
     let _ = writeln!(w, "# TYPE slipway_stable_release gauge");

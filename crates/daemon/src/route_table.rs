@@ -5,7 +5,8 @@
 use crate::controller::AppRuntime;
 use crate::converge::Desired;
 use slipway_core::release::{Release, Version};
-use slipway_proxy::{AppRoute, ReleaseGroup, ReleaseMetrics, RouteTable};
+use slipway_core::spec::Strategy;
+use slipway_proxy::{AppRoute, Mirror, ReleaseGroup, ReleaseMetrics, RouteRule, RouteTable};
 use std::collections::{BTreeMap, HashMap};
 
 /// What a table routes, to publish only when it changed.
@@ -14,6 +15,7 @@ pub type Signature = Vec<(
     Vec<String>,
     String,
     Vec<(Version, u32, Vec<String>)>,
+    String,
 )>;
 
 pub fn build(
@@ -60,20 +62,54 @@ pub fn build(
                     .unwrap_or_else(ReleaseMetrics::new),
             });
         }
+        // A canary's routes (A/B, internal testing), sticky users and mirror.
+        let (mut routes, mut sticky, mut mirror) = (Vec::new(), None, None);
+        if let Some(r) = &app.rollout {
+            let to = r.machine.to;
+            routes = r
+                .machine
+                .canary
+                .routes
+                .iter()
+                .zip(&r.rule_metrics)
+                .map(|(matcher, metrics)| RouteRule {
+                    matcher: matcher.clone(),
+                    release: to,
+                    metrics: metrics.clone(),
+                })
+                .collect();
+            if let Strategy::Canary(spec) = &r.machine.strategy {
+                sticky = spec.sticky.clone();
+            }
+            if let (true, Some(report)) = (r.machine.canary.mirror > 0, &r.shadow) {
+                mirror = Some(Mirror {
+                    release: to,
+                    percent: r.machine.canary.mirror,
+                    report: report.clone(),
+                });
+            }
+        }
+        let extras = format!(
+            "{:?} {:?} {:?}",
+            routes.iter().map(|r| &r.matcher).collect::<Vec<_>>(),
+            sticky,
+            mirror.as_ref().map(|m| m.percent)
+        );
         signature.push((
             name.clone(),
             routing.hosts.clone(),
             routing.path_prefix.clone(),
             sig_groups,
+            extras,
         ));
         table.apps.push(AppRoute {
             app: name.clone(),
             hosts: routing.hosts,
             path_prefix: routing.path_prefix,
             groups,
-            routes: vec![],
-            sticky: None,
-            mirror: None,
+            routes,
+            sticky,
+            mirror,
         });
     }
     (table, signature)

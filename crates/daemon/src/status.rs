@@ -5,7 +5,7 @@ use crate::controller::Controller;
 use crate::instance::state_name;
 use crate::wire::{
     AnalysisView, AppStatus, CanaryView, InstanceView, ReleaseSummary, ReleaseTraffic,
-    RolloutStatus, WarmRelease,
+    RolloutStatus, ShadowView, WarmRelease,
 };
 use slipway_core::rollout::Phase;
 
@@ -84,6 +84,19 @@ impl Controller {
                         }),
                         _ => None,
                     },
+                    shadow: a.shadow.as_ref().map(|report| {
+                        let s = report.snapshot();
+                        ShadowView {
+                            mirrored: s.mirrored,
+                            compared: s.compared,
+                            status_class_mismatches: s.status_class_mismatches,
+                            shadow_failures: s.shadow_failures,
+                            latency_diff_mean_ms: s.latency_diff_mean_micros as f64 / 1000.0,
+                            body_compared: s.body_compared,
+                            body_mismatches: s.body_mismatches,
+                            skipped_non_idempotent: s.skipped_non_idempotent,
+                        }
+                    }),
                     analysis: app
                         .sessions
                         .iter()

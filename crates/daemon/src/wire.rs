@@ -104,6 +104,21 @@ pub struct RolloutStatus {
     pub canary: Option<CanaryView>,
     #[serde(default)]
     pub analysis: Vec<AnalysisView>,
+    /// What mirroring found so far (shadow answers compared with the stable's).
+    #[serde(default)]
+    pub shadow: Option<ShadowView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShadowView {
+    pub mirrored: u64,
+    pub compared: u64,
+    pub status_class_mismatches: u64,
+    pub shadow_failures: u64,
+    pub latency_diff_mean_ms: f64,
+    pub body_compared: u64,
+    pub body_mismatches: u64,
+    pub skipped_non_idempotent: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -35,6 +35,20 @@ pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
                 println!("  analysis {} ({}): {}", a.template, a.purpose, d);
             }
         }
+        if let Some(s) = &r.shadow {
+            println!(
+                "  shadow: {} mirrored, {} compared: {} status-class mismatches, {} shadow failures, \
+                 latency {:+.1} ms on average, bodies {} of {} differ ({} skipped: not idempotent)",
+                s.mirrored,
+                s.compared,
+                s.status_class_mismatches,
+                s.shadow_failures,
+                s.latency_diff_mean_ms,
+                s.body_mismatches,
+                s.body_compared,
+                s.skipped_non_idempotent
+            );
+        }
         if let Some(reason) = &r.reason {
             println!("  because: {reason}");
         }

@@ -65,6 +65,10 @@ fn instances_for(weight: u32, n: u32) -> u32 {
 
 pub(crate) fn step(r: &mut Rollout, seen: Observed, spec: &CanarySpec, now: Millis) -> Plan {
     let n = r.to_replicas.max(1);
+    // An app's first release has nobody to compare with and no traffic to protect: straight to 100 %.
+    if r.from.is_none() {
+        r.canary.step = spec.steps.len();
+    }
     // Advance through every step that is complete now (weights and routes complete at once when the
     // canary has the capacity; pauses and analyses take their time).
     loop {
