@@ -9,10 +9,6 @@ mod output;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: measurably less CPU per proxied request than glibc's malloc, and no `brk` churn under load
-/// (bench/proxy.sh; docs/benchmarks.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

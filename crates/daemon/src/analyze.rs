@@ -159,6 +159,14 @@ impl Controller {
     /// Starts the external checks of every session that is due, in the background.
     fn run_external_checks(&mut self, name: &str, now: u64) {
         let canary_url = self.canary_url(name);
+        let needed = self
+            .apps
+            .get(name)
+            .is_some_and(|a| a.sessions.iter().any(|s| s.has_external()));
+        if !needed {
+            return;
+        }
+        let http = self.http();
         let Some(app) = self.apps.get_mut(name) else {
             return;
         };
@@ -180,7 +188,7 @@ impl Controller {
             let checks = s.template.checks.clone();
             let (key_name, key_purpose) = (s.name.clone(), s.purpose.clone());
             let ctx = ctx.clone();
-            let client = self.http.clone();
+            let client = http.clone();
             let tx = self.tx.clone();
             let app_name = name.to_string();
             tokio::spawn(async move {

@@ -306,7 +306,7 @@ impl Controller {
                         reason.as_deref().unwrap_or("no reason recorded"),
                         r.from.map_or("nothing".to_string(), |v| format!("v{v}"))
                     );
-                    crate::notify::send(&self.http, &release.spec.notify, text);
+                    crate::notify::send(&self.http(), &release.spec.notify, text);
                 }
             }
         }

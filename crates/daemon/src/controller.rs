@@ -133,8 +133,8 @@ pub struct Controller {
     pub(crate) published: Option<route_table::Signature>,
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
     pub(crate) next_analysis_at: u64,
-    /// For external checks and webhooks.
-    pub(crate) http: reqwest::Client,
+    /// For external checks and webhooks; made on first use (loading TLS roots costs memory).
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Controller {
@@ -163,7 +163,7 @@ impl Controller {
             published: None,
             shutdown: None,
             next_analysis_at: 0,
-            http: reqwest::Client::new(),
+            http: std::sync::OnceLock::new(),
         };
         c.load()
             .map_err(|e| format!("cannot load the state store: {e}"))?;
@@ -239,5 +239,11 @@ impl Controller {
                 return;
             }
         }
+    }
+}
+
+impl Controller {
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.http.get_or_init(reqwest::Client::new).clone()
     }
 }
