@@ -37,7 +37,7 @@ scale_down_delay = "1s"
 T
 }
 S="--state-dir $W/state --config $W/app/slipway.toml"
-"$BIN" serve --state-dir "$W/state" --listen 127.0.0.1:0 >"$W/daemon.log" 2>&1 & echo $! > "$W/daemon.pid"
+"$BIN" serve --threads "${THREADS:-2}" --state-dir "$W/state" --listen 127.0.0.1:0 >"$W/daemon.log" 2>&1 & echo $! > "$W/daemon.pid"
 for _ in $(seq 300); do [ -S "$W/state/slipway.sock" ] && [ -s "$W/state/proxy.addr" ] && break; sleep 0.1; done
 ADDR=$(cat "$W/state/proxy.addr")
 write_app v0; "$BIN" $S deploy >/dev/null

@@ -167,10 +167,17 @@ fn main() -> ExitCode {
         Command::Serve { threads, .. } => (*threads).max(1),
         _ => 2,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build();
+    // One worker: a current-thread runtime, with no cross-thread wake-ups on the proxy's path.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {

@@ -41,6 +41,21 @@ fn blue_green_under_load_fails_no_request() {
 }
 
 #[test]
+fn one_worker_thread_daemon_deploys_under_load_without_failures() {
+    // `--threads 1` runs everything (proxy, controller, API) on a current-thread runtime.
+    let world = World::with_daemon_args(&["--threads", "1"]);
+    let tally = deploy_under_load(&world, &Conf::demo("v1"), &Conf::demo("v2"));
+    tally.assert_no_failures();
+    let after = tally.versions(1..);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        ["v2"],
+        "{}",
+        tally.summary()
+    );
+}
+
+#[test]
 fn rolling_under_load_fails_no_request() {
     let world = World::new();
     let rolling =
