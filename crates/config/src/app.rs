@@ -33,7 +33,7 @@ pub(crate) fn read(r: &mut Report, doc: &DeTable, base_dir: &Path) -> Option<App
     let routing = routing::read(r, &root);
     let analysis = analysis::read(r, &root);
     let deploy = deploy::read(r, &root, &analysis.declared);
-    let notify = notify::read(r, &root);
+    let notify = notify::read(r, &root, base_dir);
     let retention = releases(r, &root);
 
     if !routing.hosts.is_empty()

@@ -14,7 +14,7 @@ use toml::de::DeValue;
 const EXAMPLE: &str = "[[notify]]\nurl = \"https://hooks.slack.com/services/...\"";
 
 /// Reads `notify`: an array of tables (`[[notify]]`), or a single `[notify]` table.
-pub(crate) fn read(r: &mut Report, root: &Section) -> Vec<Webhook> {
+pub(crate) fn read(r: &mut Report, root: &Section, base_dir: &std::path::Path) -> Vec<Webhook> {
     let mut out = Vec::new();
     let Some(value) = root.get("notify") else {
         return out;
@@ -52,7 +52,7 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> Vec<Webhook> {
         };
         r.redact(url_value.span());
         if let DeValue::Table(_) = url_value.get_ref() {
-            if let Some(source) = secret_source(r, &s, url_value) {
+            if let Some(source) = secret_source(r, &s, url_value, base_dir) {
                 out.push(Webhook {
                     url: WebhookUrl::Secret(source),
                 });
@@ -95,13 +95,20 @@ fn secret_source(
     r: &mut Report,
     s: &Section,
     value: &toml::Spanned<DeValue>,
+    base_dir: &std::path::Path,
 ) -> Option<SecretSource> {
     let source = s.as_table(r, "url", value, "notify.url")?;
     source.check_keys(r, &["file", "env"]);
     let file = source.text(r, "file", "\"/run/secrets/slack-webhook\"");
     let var = source.text(r, "env", "\"SLACK_WEBHOOK_URL\"");
     match (file, var) {
-        (Some(f), None) => Some(SecretSource::File(std::path::PathBuf::from(f.into_inner()))),
+        (Some(f), None) => {
+            // Relative to the config's folder, like [secrets] files.
+            let path = base_dir.join(f.get_ref());
+            Some(SecretSource::File(
+                std::path::absolute(&path).unwrap_or(path),
+            ))
+        }
         (None, Some(v)) if crate::env::valid_var_name(v.get_ref()) => {
             Some(SecretSource::Env(v.into_inner()))
         }

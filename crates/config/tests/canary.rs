@@ -798,3 +798,20 @@ fn every_canary_problem_is_reported_at_once() {
     let lines: Vec<usize> = issues(&text).iter().map(|i| i.line).collect();
     assert_eq!(lines, [12, 13, 13, 14, 16, 18]);
 }
+
+#[test]
+fn a_webhook_url_from_a_file_or_env_is_a_secret_source() {
+    let text = "app = \"a\"\nnotify = [{ url = { file = \"hook.txt\" } }, { url = { env = \"HOOK\" } }]\n[processes.web]\ncmd = \"x\"\n";
+    let parsed = parse_with_warnings(text, Path::new("/srv/shop/slipway.toml")).expect("valid");
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    assert_eq!(
+        parsed.spec.notify[0].url,
+        WebhookUrl::Secret(slipway_core::spec::SecretSource::File(
+            "/srv/shop/hook.txt".into()
+        ))
+    );
+    assert_eq!(
+        parsed.spec.notify[1].url,
+        WebhookUrl::Secret(slipway_core::spec::SecretSource::Env("HOOK".into()))
+    );
+}
