@@ -18,14 +18,21 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A metric family's `# HELP` and `# TYPE` lines.
+fn family(w: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(w, "# HELP {name} {help}");
+    let _ = writeln!(w, "# TYPE {name} {kind}");
+}
+
 pub fn render(c: &Controller) -> String {
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_requests_total Requests answered through the proxy, by status class."
+        "slipway_requests_total",
+        "counter",
+        "Requests answered through the proxy, by status class.",
     );
-    let _ = writeln!(w, "# TYPE slipway_requests_total counter");
     for (app, a) in &c.apps {
         for (v, m) in &a.metrics {
             for (i, n) in m.by_class().iter().enumerate() {
@@ -38,11 +45,12 @@ pub fn render(c: &Controller) -> String {
             }
         }
     }
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_upstream_failures_total Requests an instance never answered (connect error, reset, timeout)."
+        "slipway_upstream_failures_total",
+        "counter",
+        "Requests an instance never answered (connect error, reset, timeout).",
     );
-    let _ = writeln!(w, "# TYPE slipway_upstream_failures_total counter");
     for (app, a) in &c.apps {
         for (v, m) in &a.metrics {
             let _ = writeln!(
@@ -53,11 +61,12 @@ pub fn render(c: &Controller) -> String {
             );
         }
     }
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_request_duration_seconds Time to the response head, per release."
+        "slipway_request_duration_seconds",
+        "histogram",
+        "Time to the response head, per release.",
     );
-    let _ = writeln!(w, "# TYPE slipway_request_duration_seconds histogram");
     for (app, a) in &c.apps {
         for (v, m) in &a.metrics {
             let snap = m.snapshot();
@@ -100,16 +109,18 @@ pub fn render(c: &Controller) -> String {
             );
         }
     }
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_in_flight_requests Requests being served right now, per release (saturation)."
+        "slipway_in_flight_requests",
+        "gauge",
+        "Requests being served right now, per release (saturation).",
     );
-    let _ = writeln!(w, "# TYPE slipway_in_flight_requests gauge");
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_ready_instances Instances in the route table, per release."
+        "slipway_ready_instances",
+        "gauge",
+        "Instances in the route table, per release.",
     );
-    let _ = writeln!(w, "# TYPE slipway_ready_instances gauge");
     for (app, a) in &c.apps {
         let mut per: std::collections::BTreeMap<u64, (usize, u32)> = Default::default();
         for m in a.instances.iter().filter(|m| m.is_web()) {
@@ -133,16 +144,18 @@ pub fn render(c: &Controller) -> String {
             );
         }
     }
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_route_requests_total Requests a canary route (header/cookie) sent to the canary, by status class."
+        "slipway_route_requests_total",
+        "counter",
+        "Requests a canary route (header/cookie) sent to the canary, by status class.",
     );
-    let _ = writeln!(w, "# TYPE slipway_route_requests_total counter");
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_shadow_requests_total Mirrored requests and what comparing them found."
+        "slipway_shadow_requests_total",
+        "counter",
+        "Mirrored requests and what comparing them found.",
     );
-    let _ = writeln!(w, "# TYPE slipway_shadow_requests_total counter");
     for (app, a) in &c.apps {
         let Some(r) = &a.rollout else { continue };
         let to = r.machine.to;
@@ -174,26 +187,30 @@ pub fn render(c: &Controller) -> String {
             }
         }
     }
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_stable_release The release serving when no rollout is in progress."
+        "slipway_stable_release",
+        "gauge",
+        "The release serving when no rollout is in progress.",
     );
-    let _ = writeln!(w, "# TYPE slipway_stable_release gauge");
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_rollout_weight Percent of traffic a release gets from the current rollout."
+        "slipway_rollout_weight",
+        "gauge",
+        "Percent of traffic a release gets from the current rollout.",
     );
-    let _ = writeln!(w, "# TYPE slipway_rollout_weight gauge");
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_rollout_phase 1 for the phase the app's rollout is in."
+        "slipway_rollout_phase",
+        "gauge",
+        "1 for the phase the app's rollout is in.",
     );
-    let _ = writeln!(w, "# TYPE slipway_rollout_phase gauge");
-    let _ = writeln!(
+    family(
         w,
-        "# HELP slipway_analysis_verdict 1 for the latest verdict of each running analysis."
+        "slipway_analysis_verdict",
+        "gauge",
+        "1 for the latest verdict of each running analysis.",
     );
-    let _ = writeln!(w, "# TYPE slipway_analysis_verdict gauge");
     for (app, a) in &c.apps {
         if let Some(v) = a.stable {
             let _ = writeln!(w, "slipway_stable_release{{app=\"{}\"}} {v}", esc(app));
