@@ -56,17 +56,28 @@ impl Deployer {
             req.who,
             label.as_deref().unwrap_or("no label")
         );
-        self.lock(&app, &holder)?;
-        let result = self.freeze_and_record(spec, &req).await;
         let strategy = req.canary.map(|weight| canary_hold(weight, &spec_sticky));
-        let accepted = match result {
-            Ok(release) => self.hand_over(release, false, strategy).await,
-            Err(e) => Err(e),
-        };
-        if accepted.is_err() {
-            let _ = self.store.release_lock(&lock_name(&app));
+        self.under_lock(&app, &holder, async {
+            let release = self.freeze_and_record(spec, &req).await?;
+            self.hand_over(release, false, strategy).await
+        })
+        .await
+    }
+
+    /// Runs `work` holding the app's deploy lock, and gives the lock back if `work` fails: a refused or
+    /// failed request never leaves the app locked. On success the rollout owns the lock until it ends.
+    async fn under_lock(
+        &self,
+        app: &str,
+        holder: &str,
+        work: impl std::future::Future<Output = Result<DeployAccepted, Refusal>>,
+    ) -> Result<DeployAccepted, Refusal> {
+        self.lock(app, holder)?;
+        let result = work.await;
+        if result.is_err() {
+            let _ = self.store.release_lock(&lock_name(app));
         }
-        accepted
+        result
     }
 
     pub async fn rollback(
@@ -76,40 +87,38 @@ impl Deployer {
     ) -> Result<DeployAccepted, Refusal> {
         let target = self.rollback_target(app, req.to)?;
         let holder = format!("rollback to v{} by {}", target.version, req.who);
-        self.lock(app, &holder)?;
-        let artifacts = self.artifacts.clone();
-        let digest = target.artifact.clone();
-        let exists = tokio::task::spawn_blocking(move || artifacts.exists(&digest))
-            .await
-            .unwrap_or(false);
-        let result = if !exists {
-            Err(Refusal::Conflict(format!(
-                "the artifact of v{} ({}) is no longer in the store; it was pruned",
-                target.version, target.artifact
-            )))
-        } else {
-            let new = NewRelease {
-                app: app.to_string(),
-                label: target.label.clone(),
-                artifact: target.artifact.clone(),
-                spec: target.spec.clone(),
-                created_at: now_ms() as i64,
-                created_by: req.who.clone(),
-                message: req
-                    .message
-                    .clone()
-                    .or(Some(format!("rollback to v{}", target.version))),
-                rollback_of: Some(target.version),
-            };
-            match self.store.create_release(new) {
-                Ok(release) => self.hand_over(release, true, None).await,
-                Err(e) => Err(Refusal::Internal(e.to_string())),
+        self.under_lock(app, &holder, async {
+            let artifacts = self.artifacts.clone();
+            let digest = target.artifact.clone();
+            let exists = tokio::task::spawn_blocking(move || artifacts.exists(&digest))
+                .await
+                .unwrap_or(false);
+            if !exists {
+                Err(Refusal::Conflict(format!(
+                    "the artifact of v{} ({}) is no longer in the store; it was pruned",
+                    target.version, target.artifact
+                )))
+            } else {
+                let new = NewRelease {
+                    app: app.to_string(),
+                    label: target.label.clone(),
+                    artifact: target.artifact.clone(),
+                    spec: target.spec.clone(),
+                    created_at: now_ms() as i64,
+                    created_by: req.who.clone(),
+                    message: req
+                        .message
+                        .clone()
+                        .or(Some(format!("rollback to v{}", target.version))),
+                    rollback_of: Some(target.version),
+                };
+                match self.store.create_release(new) {
+                    Ok(release) => self.hand_over(release, true, None).await,
+                    Err(e) => Err(Refusal::Internal(e.to_string())),
+                }
             }
-        };
-        if result.is_err() {
-            let _ = self.store.release_lock(&lock_name(app));
-        }
-        result
+        })
+        .await
     }
 
     /// `retry`: roll out again the newest release, when its rollout failed or was aborted.
@@ -131,19 +140,14 @@ impl Deployer {
             )));
         };
         let holder = format!("retry of v{} by {}", release.version, req.who);
-        self.lock(app, &holder)?;
         let version = release.version;
-        let result = match self
-            .store
-            .set_release_status(app, version, ReleaseStatus::Pending, None)
-        {
-            Ok(()) => self.hand_over(release, false, None).await,
-            Err(e) => Err(Refusal::Internal(e.to_string())),
-        };
-        if result.is_err() {
-            let _ = self.store.release_lock(&lock_name(app));
-        }
-        result
+        self.under_lock(app, &holder, async {
+            self.store
+                .set_release_status(app, version, ReleaseStatus::Pending, None)
+                .map_err(|e| Refusal::Internal(e.to_string()))?;
+            self.hand_over(release, false, None).await
+        })
+        .await
     }
 
     /// `rollback` without `--to`: the release that was stable before the current one.

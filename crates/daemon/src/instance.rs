@@ -38,12 +38,8 @@ impl Managed {
 /// A short, human name for an instance state (`status`, events).
 pub fn state_name(state: &InstanceState) -> String {
     match state {
-        InstanceState::Starting => "starting".into(),
-        InstanceState::Ready => "ready".into(),
-        InstanceState::Unready => "unready".into(),
         InstanceState::Backoff { restarts, .. } => format!("restarting (#{restarts})"),
         InstanceState::CrashLoop { restarts, .. } => format!("crash-looping ({restarts} restarts)"),
-        InstanceState::Stopping => "stopping".into(),
-        InstanceState::Stopped { .. } => "stopped".into(),
+        other => other.name().to_string(),
     }
 }
