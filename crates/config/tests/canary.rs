@@ -1,7 +1,9 @@
 //! Canary rollouts, analysis templates and webhooks: what they parse to, and each mistake at its line
 //! with a help.
 
-use slipway_config::{ConfigIssue, parse, parse_with_warnings};
+mod support;
+
+use slipway_config::{parse, parse_with_warnings};
 use slipway_core::spec::{
     AnalysisTemplate, CanarySpec, CanaryStep, Check, RouteMatch, Sticky, Strategy, Webhook,
     WebhookUrl,
@@ -9,6 +11,7 @@ use slipway_core::spec::{
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+use support::{issues, rejects};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -29,33 +32,6 @@ fn canary(text: &str) -> CanarySpec {
         },
         Err(e) => panic!("rejected:\n{text}\n{e}"),
     }
-}
-
-fn issues(text: &str) -> Vec<ConfigIssue> {
-    match parse(text, Path::new("slipway.toml")) {
-        Ok(spec) => panic!("accepted:\n{text}\n{spec:#?}"),
-        Err(e) => e.issues().to_vec(),
-    }
-}
-
-/// The single issue of a config that must fail, checked for line, message and help.
-#[track_caller]
-fn rejects(text: &str, line: usize, message: &str, help: &str) -> ConfigIssue {
-    let all = issues(text);
-    assert_eq!(all.len(), 1, "expected one issue, got {all:#?}");
-    let issue = all.into_iter().next().expect("one issue");
-    assert_eq!(issue.line, line, "{issue}");
-    assert!(
-        issue.message.contains(message),
-        "message {:?} lacks {message:?}",
-        issue.message
-    );
-    let got = issue
-        .help
-        .as_deref()
-        .unwrap_or_else(|| panic!("no help: {issue}"));
-    assert!(got.contains(help), "help {got:?} lacks {help:?}");
-    issue
 }
 
 #[test]
