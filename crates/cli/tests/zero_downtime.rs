@@ -19,6 +19,18 @@ fn deploy_under_load(world: &World, first: &Conf, next: &Conf) -> support::Tally
     load.finish()
 }
 
+/// Once the command returned (epoch 1 on), only `version` answered.
+#[track_caller]
+fn assert_only_after(tally: &support::Tally, version: &str) {
+    let after = tally.versions(1..);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        [version],
+        "{}",
+        tally.summary()
+    );
+}
+
 #[test]
 fn blue_green_under_load_fails_no_request() {
     let world = World::new();
@@ -31,13 +43,7 @@ fn blue_green_under_load_fails_no_request() {
         "{}",
         tally.summary()
     );
-    let after = tally.versions(1..);
-    assert_eq!(
-        after.keys().collect::<Vec<_>>(),
-        ["v2"],
-        "{}",
-        tally.summary()
-    );
+    assert_only_after(&tally, "v2");
 }
 
 #[test]
@@ -46,13 +52,7 @@ fn one_worker_thread_daemon_deploys_under_load_without_failures() {
     let world = World::with_daemon_args(&["--threads", "1"]);
     let tally = deploy_under_load(&world, &Conf::demo("v1"), &Conf::demo("v2"));
     tally.assert_no_failures();
-    let after = tally.versions(1..);
-    assert_eq!(
-        after.keys().collect::<Vec<_>>(),
-        ["v2"],
-        "{}",
-        tally.summary()
-    );
+    assert_only_after(&tally, "v2");
 }
 
 #[test]
@@ -71,13 +71,7 @@ fn rolling_under_load_fails_no_request() {
         "{}",
         tally.summary()
     );
-    let after = tally.versions(1..);
-    assert_eq!(
-        after.keys().collect::<Vec<_>>(),
-        ["v2"],
-        "{}",
-        tally.summary()
-    );
+    assert_only_after(&tally, "v2");
     let status = world.settled();
     assert_eq!(status["stable"]["version"], 2);
     assert_eq!(status["stable"]["strategy"], "rolling");
