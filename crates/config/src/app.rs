@@ -2,7 +2,8 @@
 
 use crate::report::Report;
 use crate::table::Section;
-use crate::{analysis, artifact, deploy, env, notify, process, routing};
+use crate::procfile::Procfile;
+use crate::{analysis, artifact, cron, deploy, env, notify, process, release_phase, routing};
 use slipway_core::spec::{AppSpec, RetentionSpec};
 use std::path::Path;
 use toml::de::{DeTable, DeValue};
@@ -18,18 +19,27 @@ const KEYS: &[&str] = &[
     "releases",
     "analysis",
     "notify",
+    "release",
+    "cron",
 ];
 const DEFAULT_KEEP: u32 = 10;
 
 /// Walks the whole document; returns a spec whenever nothing was reported as an error.
-pub(crate) fn read(r: &mut Report, doc: &DeTable, base_dir: &Path) -> Option<AppSpec> {
+pub(crate) fn read(
+    r: &mut Report,
+    doc: &DeTable,
+    base_dir: &Path,
+    procfile: Option<&Procfile>,
+) -> Option<AppSpec> {
     let root = Section::new("", 0..0, doc);
     root.check_keys(r, KEYS);
     let app = app_name(r, &root);
     let artifact = artifact::read(r, &root, base_dir);
     let env = env::read_env(r, &root);
     let secrets = env::read_secrets(r, &root, &env, base_dir);
-    let processes = process::read_all(r, &root);
+    let processes = process::read_all(r, &root, procfile);
+    let release_phase = release_phase::read(r, &root, procfile);
+    let cron = cron::read(r, &root);
     let routing = routing::read(r, &root);
     let analysis = analysis::read(r, &root);
     let deploy = deploy::read(r, &root, &analysis.declared);
@@ -58,6 +68,8 @@ pub(crate) fn read(r: &mut Report, doc: &DeTable, base_dir: &Path) -> Option<App
         retention,
         analysis: analysis.specs,
         notify,
+        release_phase,
+        cron,
     })
 }
 

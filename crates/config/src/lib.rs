@@ -25,6 +25,7 @@ mod app;
 mod artifact;
 mod canary;
 mod check;
+mod cron;
 mod deploy;
 mod duration;
 mod env;
@@ -33,6 +34,8 @@ mod notify;
 mod percent;
 mod probe;
 mod process;
+mod procfile;
+mod release_phase;
 mod report;
 mod routing;
 mod suggest;
@@ -88,8 +91,10 @@ pub fn parse(text: &str, path: &Path) -> Result<AppSpec, ConfigError> {
 pub fn parse_with_warnings(text: &str, path: &Path) -> Result<Parsed, ConfigError> {
     let mut report = Report::new(text, path);
     let base_dir = path.parent().unwrap_or(Path::new(""));
+    // A Procfile's mistakes are reported first, against the Procfile itself.
+    let procfile = procfile::load(base_dir)?;
     let spec = match toml::de::DeTable::parse(text) {
-        Ok(doc) => app::read(&mut report, doc.get_ref(), base_dir),
+        Ok(doc) => app::read(&mut report, doc.get_ref(), base_dir, procfile.as_ref()),
         Err(_) => {
             syntax_error(&mut report, text);
             None

@@ -1,9 +1,10 @@
 //! `[processes.<name>]`: the process types of the app, their formation, shutdown timings and probes.
 
 use crate::probe::{self, ProbeKind};
+use crate::procfile::Procfile;
 use crate::report::Report;
 use crate::table::Section;
-use slipway_core::spec::ProcessSpec;
+use slipway_core::spec::{ProcessSpec, StopSignal};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use toml::Spanned;
@@ -17,6 +18,7 @@ const KEYS: &[&str] = &[
     "readiness",
     "liveness",
     "startup",
+    "stop_signal",
 ];
 pub(crate) const MAX_REPLICAS: u32 = 64;
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
@@ -25,15 +27,32 @@ const DEFAULT_STREAM_DRAIN: Duration = Duration::from_secs(300);
 
 const EXAMPLE: &str = "[processes.web]\ncmd = \"python3 -m http.server $PORT --bind 127.0.0.1\"";
 
-/// Reads the `processes` table of the top level; reports a missing or empty one.
-pub(crate) fn read_all(r: &mut Report, root: &Section) -> BTreeMap<String, ProcessSpec> {
+/// Reads the `processes` table of the top level, with the Procfile's types (a table refines a type
+/// and may leave out its `cmd`); reports an app with no process at all.
+pub(crate) fn read_all(
+    r: &mut Report,
+    root: &Section,
+    procfile: Option<&Procfile>,
+) -> BTreeMap<String, ProcessSpec> {
     let mut out = BTreeMap::new();
+    let from_procfile = |out: &mut BTreeMap<String, ProcessSpec>| {
+        for entry in procfile.iter().flat_map(|p| p.processes()) {
+            out.entry(entry.name.clone())
+                .or_insert_with(|| defaults(entry.cmd.clone()));
+        }
+    };
     let Some(value) = root.get("processes") else {
-        root.missing(
-            r,
-            "processes",
-            format!("an app runs at least one process; add:\n{EXAMPLE}"),
-        );
+        if procfile.is_some_and(|p| p.processes().next().is_some()) {
+            from_procfile(&mut out);
+        } else {
+            root.missing(
+                r,
+                "processes",
+                format!(
+                    "an app runs at least one process; add:\n{EXAMPLE}\nor a Procfile beside slipway.toml with a line like `web: ./server --port $PORT`"
+                ),
+            );
+        }
         return out;
     };
     let Some(processes) = root.as_table(r, "processes", value, "processes") else {
@@ -64,11 +83,32 @@ pub(crate) fn read_all(r: &mut Report, root: &Section) -> BTreeMap<String, Proce
             continue;
         };
         let section = Section::new(&path, value.span(), table);
-        if let Some(spec) = read_one(r, &section, name) {
+        let procfile_cmd = procfile.and_then(|p| p.get(name)).map(|e| e.cmd.clone());
+        if name == "release" && procfile.is_some_and(|p| p.get("release").is_some()) {
+            r.warning(key_span.clone(), "[processes.release] is a process; the Procfile's `release:` line is the release phase")
+                .help("rename the process, or move the release command to [release] cmd");
+        }
+        if let Some(spec) = read_one(r, &section, name, procfile_cmd) {
             out.insert(name.to_string(), spec);
         }
     }
+    from_procfile(&mut out);
     out
+}
+
+/// A process type known only from its Procfile line.
+fn defaults(cmd: String) -> ProcessSpec {
+    ProcessSpec {
+        cmd,
+        replicas: 1,
+        grace: DEFAULT_GRACE,
+        drain_timeout: DEFAULT_DRAIN,
+        stream_drain_timeout: DEFAULT_STREAM_DRAIN,
+        readiness: None,
+        liveness: None,
+        startup: None,
+        stop_signal: StopSignal::default(),
+    }
 }
 
 /// `[a-z][a-z0-9_-]*`, at most 63 characters (also the rule for analysis template names).
@@ -79,12 +119,34 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-fn read_one(r: &mut Report, p: &Section, name: &str) -> Option<ProcessSpec> {
+fn read_one(
+    r: &mut Report,
+    p: &Section,
+    name: &str,
+    procfile_cmd: Option<String>,
+) -> Option<ProcessSpec> {
     p.check_keys(r, KEYS);
-    let cmd = p.text(r, "cmd", "\"./server --port $PORT\"");
-    if p.get("cmd").is_none() {
-        p.missing(r, "cmd", "add the command that starts it, run with `sh -c`, e.g.\ncmd = \"./server --port $PORT\"");
-    }
+    let cmd = match (p.get("cmd"), procfile_cmd) {
+        (None, Some(cmd)) => Some(Spanned::new(0..0, cmd)),
+        (None, None) => {
+            p.missing(r, "cmd", format!("add the command that starts it, run with `sh -c`, e.g.\ncmd = \"./server --port $PORT\"\n(or a line `{name}: <command>` in a Procfile beside slipway.toml)"));
+            None
+        }
+        (Some(_), _) => p.text(r, "cmd", "\"./server --port $PORT\""),
+    };
+    let stop_signal = match p.string(r, "stop_signal") {
+        None => StopSignal::default(),
+        Some(s) => match StopSignal::parse(s.get_ref()) {
+            Some(signal) => signal,
+            None => {
+                let names: Vec<&str> = StopSignal::ALL.iter().map(|s| s.name()).collect();
+                r.error(s.span(), format!("[processes.{name}]: unknown stop_signal \"{}\"", s.get_ref()))
+                    .label("unknown signal")
+                    .help(format!("use one of {}", names.join(", ")));
+                StopSignal::default()
+            }
+        },
+    };
     let is_web = ProcessSpec::is_web(name);
     let replicas = p.integer(r, "replicas", 0..=MAX_REPLICAS);
     if let Some(n) = &replicas
@@ -132,6 +194,7 @@ fn read_one(r: &mut Report, p: &Section, name: &str) -> Option<ProcessSpec> {
         readiness,
         liveness,
         startup,
+        stop_signal,
     })
 }
 

@@ -30,8 +30,11 @@ const HOMES: &[(&str, &[&str])] = &[
             "readiness",
             "liveness",
             "startup",
+            "stop_signal",
         ],
     ),
+    ("[release]", &["rollback_cmd", "migrations"]),
+    ("[cron.<name>]", &["schedule", "concurrency", "history"]),
     (
         "a probe",
         &[

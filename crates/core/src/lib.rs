@@ -6,8 +6,10 @@
 //! with thousands of simulated rollouts in milliseconds, and lets every runtime share the same logic.
 
 pub mod analysis;
+pub mod migration_guard;
 pub mod release;
 pub mod rollout;
+pub mod schedule;
 pub mod spec;
 pub mod strategy;
 pub mod verdict;

@@ -30,6 +30,71 @@ pub struct AppSpec {
     /// Where to tell people that a release was rolled back (Slack-compatible JSON webhooks).
     #[serde(default)]
     pub notify: Vec<Webhook>,
+    /// The release phase: a command run once per release before any of its instances gets traffic.
+    #[serde(default)]
+    pub release_phase: ReleasePhaseSpec,
+    /// Scheduled jobs by name, run in the stable release's artifact and env.
+    #[serde(default)]
+    pub cron: BTreeMap<String, CronSpec>,
+}
+
+/// `[release]`: migrations and other once-per-release work (Heroku's release phase).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleasePhaseSpec {
+    /// Run with `sh -c` in the new release's artifact and env, under the app's migration lock.
+    pub cmd: Option<String>,
+    /// Run on `rollback` (in the release being rolled back from), e.g. a down migration.
+    pub rollback_cmd: Option<String>,
+    /// The phase fails (and the deploy with it) if the command has not exited by then.
+    pub timeout: Duration,
+    /// Glob patterns (relative to the artifact) of migration files checked for destructive statements.
+    pub migrations: Vec<String>,
+}
+
+impl Default for ReleasePhaseSpec {
+    fn default() -> Self {
+        ReleasePhaseSpec {
+            cmd: None,
+            rollback_cmd: None,
+            timeout: Duration::from_secs(600),
+            migrations: vec!["migrations/**/*.sql".into()],
+        }
+    }
+}
+
+/// `[cron.<name>]`: a command run on a schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronSpec {
+    /// Five-field cron expression, in UTC (`*/5 * * * *`).
+    pub schedule: String,
+    pub cmd: String,
+    pub concurrency: Concurrency,
+    /// How many finished runs (exit code, output) are kept.
+    pub history: u32,
+    /// A run still going after this long is stopped (SIGTERM, then SIGKILL after 10 s).
+    pub timeout: Duration,
+}
+
+/// What to do when a run is due while the previous one is still going (Kubernetes CronJob's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Concurrency {
+    /// Skip the new run.
+    Forbid,
+    /// Start it beside the old one.
+    Allow,
+    /// Stop the old run, then start the new one.
+    Replace,
+}
+
+impl Concurrency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concurrency::Forbid => "forbid",
+            Concurrency::Allow => "allow",
+            Concurrency::Replace => "replace",
+        }
+    }
 }
 
 /// The folder frozen into every release.
@@ -65,6 +130,58 @@ pub struct ProcessSpec {
     pub readiness: Option<ProbeSpec>,
     pub liveness: Option<ProbeSpec>,
     pub startup: Option<ProbeSpec>,
+    /// The signal that asks an instance to stop (SIGKILL follows after `grace`).
+    #[serde(default)]
+    pub stop_signal: StopSignal,
+}
+
+/// The signals an app may ask to be stopped with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StopSignal {
+    #[default]
+    Sigterm,
+    Sigint,
+    Sigquit,
+    Sighup,
+    Sigusr1,
+    Sigusr2,
+    Sigwinch,
+}
+
+impl StopSignal {
+    pub const ALL: [StopSignal; 7] = [
+        StopSignal::Sigterm,
+        StopSignal::Sigint,
+        StopSignal::Sigquit,
+        StopSignal::Sighup,
+        StopSignal::Sigusr1,
+        StopSignal::Sigusr2,
+        StopSignal::Sigwinch,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Sigterm => "SIGTERM",
+            StopSignal::Sigint => "SIGINT",
+            StopSignal::Sigquit => "SIGQUIT",
+            StopSignal::Sighup => "SIGHUP",
+            StopSignal::Sigusr1 => "SIGUSR1",
+            StopSignal::Sigusr2 => "SIGUSR2",
+            StopSignal::Sigwinch => "SIGWINCH",
+        }
+    }
+
+    /// `SIGINT`, `INT` or `sigint`.
+    pub fn parse(text: &str) -> Option<StopSignal> {
+        let upper = text.to_ascii_uppercase();
+        let full = if upper.starts_with("SIG") {
+            upper
+        } else {
+            format!("SIG{upper}")
+        };
+        StopSignal::ALL.into_iter().find(|s| s.name() == full)
+    }
 }
 
 /// A health check of an instance.
@@ -292,6 +409,27 @@ impl ProcessSpec {
     /// Whether this process type receives traffic.
     pub fn is_web(name: &str) -> bool {
         name == "web"
+    }
+}
+
+impl AppSpec {
+    /// Whether instances of `self` and `other` would run exactly the same way, replica counts aside:
+    /// then a formation change (`slipway scale`) can keep the running instances instead of replacing them.
+    pub fn same_but_formation(&self, other: &AppSpec) -> bool {
+        let mut a = self.clone();
+        let mut b = other.clone();
+        for p in a.processes.values_mut().chain(b.processes.values_mut()) {
+            p.replicas = 0;
+        }
+        a == b
+    }
+
+    /// The process counts, e.g. `web=2 worker=1`.
+    pub fn formation(&self) -> BTreeMap<String, u32> {
+        self.processes
+            .iter()
+            .map(|(name, p)| (name.clone(), p.replicas))
+            .collect()
     }
 }
 

@@ -24,6 +24,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         readiness: None,
         liveness: None,
         startup: None,
+        stop_signal: Default::default(),
     };
     AppSpec {
         app: app.into(),
@@ -48,6 +49,8 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         retention: RetentionSpec { keep_releases: 5 },
         analysis: Default::default(),
         notify: Vec::new(),
+        release_phase: Default::default(),
+        cron: Default::default(),
     }
 }
 
