@@ -153,6 +153,7 @@ async fn deploy(ctx: &Context, config: &Path, message: &str) -> anyhow::Result<(
         message: Some(message.into()),
         who: who(),
         canary: None,
+        strict: false,
     };
     let accepted: DeployAccepted = ctx.client.post("/v1/deploy", &request).await?;
     println!("   release v{} recorded", accepted.release);

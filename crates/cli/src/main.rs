@@ -79,6 +79,10 @@ enum Command {
         /// Returns once the canary carries its weight.
         #[arg(long, value_name = "PERCENT")]
         canary: Option<u32>,
+        /// Refuse when the new migrations would break the release still serving (DROP, RENAME, NOT NULL
+        /// without DEFAULT); without it they are warnings.
+        #[arg(long)]
+        strict: bool,
     },
     /// The app's stable release, rollout in progress, and instances.
     Status {
@@ -141,9 +145,35 @@ enum Command {
         follow: bool,
         #[arg(long)]
         release: Option<String>,
+        /// Only this process type (`web`, `worker`...), `release`, `rollback`, `cron` or `cron-<job>`.
+        #[arg(long)]
+        process: Option<String>,
+        /// Only lines from this long ago (`10m`, `2h`) or since this UTC time (`2026-11-30T10:00:00Z`).
+        #[arg(long)]
+        since: Option<String>,
         /// How many lines of history to show first.
         #[arg(long, short = 'n', default_value_t = 100)]
         lines: usize,
+    },
+    /// Change the formation: `slipway scale web=4 worker=2`. Running instances are kept; only the
+    /// difference starts or drains. Later deploys keep this formation.
+    Scale {
+        /// PROCESS=COUNT pairs.
+        #[arg(required = true, value_name = "PROCESS=COUNT")]
+        formation: Vec<String>,
+    },
+    /// Config vars: list them (secrets by name only), or `set KEY=VALUE...` / `unset KEY...`, which
+    /// roll out a new release with the app's strategy.
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigAction>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scheduled jobs: `cron list`, or `cron run NAME` to run one now.
+    Cron {
+        #[command(subcommand)]
+        action: CronAction,
     },
     /// Check a slipway.toml without deploying.
     Validate,
@@ -154,15 +184,39 @@ enum Command {
     DemoApp,
 }
 
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Set vars (a new release, rolled out): `slipway config set MODE=fast COLOR=blue`.
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Remove vars set with `config set` (a new release, rolled out).
+    Unset {
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CronAction {
+    /// Every job: schedule, next run, recent runs.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job now (its concurrency policy applies); prints the run's output when it ends.
+    Run {
+        name: String,
+        /// Return once the run started.
+        #[arg(long)]
+        detach: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(matches!(cli.command, Command::Serve { .. }));
     let threads = match &cli.command {
         Command::Serve { threads, .. } => (*threads).max(1),
         _ => 2,
@@ -194,6 +248,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// The daemon's own logs are an event stream (12-factor): JSON lines on stdout for a log collector, or
+/// human-readable when stdout is a terminal. Other commands log to stderr, for people.
+fn init_logging(daemon: bool) {
+    use std::io::IsTerminal;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| "info".into())
+    };
+    if daemon && !std::io::stdout().is_terminal() {
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(filter())
+            .with_writer(std::io::stdout)
+            .init();
+    } else if daemon {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stdout)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = commands::Context::new(
         cli.state_dir.clone(),
@@ -219,7 +301,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             message,
             detach,
             canary,
-        } => commands::deploy::run(&ctx, label, message, detach, canary).await,
+            strict,
+        } => commands::deploy::run(&ctx, label, message, detach, canary, strict).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::History { json } => commands::history::run(&ctx, json).await,
         Command::Rollback {
@@ -244,8 +327,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs {
             follow,
             release,
+            process,
+            since,
             lines,
-        } => commands::logs::run(&ctx, follow, release, lines).await,
+        } => {
+            let filter = commands::logs::Filter {
+                release,
+                process,
+                since,
+            };
+            commands::logs::run(&ctx, follow, filter, lines).await
+        }
+        Command::Scale { formation } => commands::scale::run(&ctx, formation).await,
+        Command::Config { action, json } => match action {
+            None => commands::config::list(&ctx, json).await,
+            Some(ConfigAction::Set { pairs }) => commands::config::set(&ctx, pairs).await,
+            Some(ConfigAction::Unset { keys }) => commands::config::unset(&ctx, keys).await,
+        },
+        Command::Cron { action } => match action {
+            CronAction::List { json } => commands::cron::list(&ctx, json).await,
+            CronAction::Run { name, detach } => commands::cron::run(&ctx, &name, detach).await,
+        },
         Command::Validate => commands::validate::run(&ctx),
         Command::Demo => demo::run().await,
         Command::DemoApp => match slipway_demo_app::run().await {

@@ -89,19 +89,11 @@ fn logs_follow_streams_new_lines() {
 #[test]
 fn tcp_api_requires_the_token() {
     let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
-    let api = wait_for(
-        Duration::from_secs(30),
-        "the API address in the daemon log",
-        || {
-            world
-                .daemon
-                .log_text()
-                .lines()
-                .find_map(|l| l.strip_prefix("slipway: API on http://"))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-        },
-    );
+    let api = wait_for(Duration::from_secs(30), "the API address file", || {
+        std::fs::read_to_string(world.daemon.state.join("api.addr"))
+            .ok()
+            .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+    });
     world.deploy_ok(&Conf::demo("v1"));
     let token = std::fs::read_to_string(world.daemon.state.join("api-token"))
         .expect("the daemon made a token")

@@ -1,8 +1,8 @@
 //! The top level of `slipway.toml`: the app's name, and each section read into one [`AppSpec`].
 
+use crate::procfile::Procfile;
 use crate::report::Report;
 use crate::table::Section;
-use crate::procfile::Procfile;
 use crate::{analysis, artifact, cron, deploy, env, notify, process, release_phase, routing};
 use slipway_core::spec::{AppSpec, RetentionSpec};
 use std::path::Path;
@@ -61,6 +61,7 @@ pub(crate) fn read(
         app: app?,
         artifact,
         env,
+        config_vars: Default::default(),
         secrets,
         processes,
         routing,

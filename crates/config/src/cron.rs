@@ -33,7 +33,11 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> BTreeMap<String, CronSpec>
         job.check_keys(r, KEYS);
         let schedule = job.text(r, "schedule", "\"*/5 * * * *\"");
         if job.get("schedule").is_none() {
-            job.missing(r, "schedule", "add when it runs (five cron fields, UTC), e.g. schedule = \"*/5 * * * *\"");
+            job.missing(
+                r,
+                "schedule",
+                "add when it runs (five cron fields, UTC), e.g. schedule = \"*/5 * * * *\"",
+            );
         }
         if let Some(s) = &schedule
             && let Err(e) = Schedule::parse(s.get_ref())
@@ -44,7 +48,11 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> BTreeMap<String, CronSpec>
         }
         let cmd = job.text(r, "cmd", "\"./cleanup\"");
         if job.get("cmd").is_none() {
-            job.missing(r, "cmd", "add the command to run, with `sh -c`, e.g. cmd = \"./cleanup\"");
+            job.missing(
+                r,
+                "cmd",
+                "add the command to run, with `sh -c`, e.g. cmd = \"./cleanup\"",
+            );
         }
         let concurrency = match job.string(r, "concurrency") {
             None => Concurrency::Forbid,
@@ -57,9 +65,12 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> BTreeMap<String, CronSpec>
                         Some(near) => format!("did you mean \"{near}\"?"),
                         None => "use \"forbid\" (skip a run while one is going), \"allow\" or \"replace\"".into(),
                     };
-                    r.error(c.span(), format!("[cron.{name}]: unknown concurrency \"{other}\""))
-                        .label("unknown")
-                        .help(help);
+                    r.error(
+                        c.span(),
+                        format!("[cron.{name}]: unknown concurrency \"{other}\""),
+                    )
+                    .label("unknown")
+                    .help(help);
                     Concurrency::Forbid
                 }
             },

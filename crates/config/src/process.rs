@@ -140,9 +140,15 @@ fn read_one(
             Some(signal) => signal,
             None => {
                 let names: Vec<&str> = StopSignal::ALL.iter().map(|s| s.name()).collect();
-                r.error(s.span(), format!("[processes.{name}]: unknown stop_signal \"{}\"", s.get_ref()))
-                    .label("unknown signal")
-                    .help(format!("use one of {}", names.join(", ")));
+                r.error(
+                    s.span(),
+                    format!(
+                        "[processes.{name}]: unknown stop_signal \"{}\"",
+                        s.get_ref()
+                    ),
+                )
+                .label("unknown signal")
+                .help(format!("use one of {}", names.join(", ")));
                 StopSignal::default()
             }
         },

@@ -40,7 +40,13 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Procfile>, ConfigError> {
         Ok(text) => parse(&text, &path).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ConfigError::new(
-            vec![issue(&path, 0, 0..0, format!("cannot read the Procfile: {e}"), None)],
+            vec![issue(
+                &path,
+                0,
+                0..0,
+                format!("cannot read the Procfile: {e}"),
+                None,
+            )],
             None,
         )),
     }
@@ -89,7 +95,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Procfile, ConfigError> {
                 line_no,
                 span,
                 format!("the Procfile's `{name}` has no command"),
-                Some(format!("write the command after the colon, e.g.\n{name}: ./run-{name}")),
+                Some(format!(
+                    "write the command after the colon, e.g.\n{name}: ./run-{name}"
+                )),
             ));
             continue;
         }
@@ -161,6 +169,9 @@ mod tests {
         let e = parse(text, Path::new("/app/Procfile")).unwrap_err();
         let lines: Vec<_> = e.issues().iter().map(|i| i.line).collect();
         assert_eq!(lines, [2, 3, 4, 5]);
-        assert!(e.to_string().contains("/app/Procfile:4:1: the Procfile names `web` twice"));
+        assert!(
+            e.to_string()
+                .contains("/app/Procfile:4:1: the Procfile names `web` twice")
+        );
     }
 }

@@ -9,7 +9,11 @@ use toml::Spanned;
 
 const KEYS: &[&str] = &["cmd", "rollback_cmd", "timeout", "migrations"];
 
-pub(crate) fn read(r: &mut Report, root: &Section, procfile: Option<&Procfile>) -> ReleasePhaseSpec {
+pub(crate) fn read(
+    r: &mut Report,
+    root: &Section,
+    procfile: Option<&Procfile>,
+) -> ReleasePhaseSpec {
     let mut spec = ReleasePhaseSpec {
         cmd: procfile
             .and_then(|p| p.get("release"))
@@ -22,8 +26,11 @@ pub(crate) fn read(r: &mut Report, root: &Section, procfile: Option<&Procfile>) 
     section.check_keys(r, KEYS);
     if let Some(cmd) = section.text(r, "cmd", "\"./manage.py migrate\"") {
         if spec.cmd.is_some() {
-            r.warning(cmd.span(), "[release] cmd replaces the Procfile's `release:` line")
-                .help("keep the release command in one place: remove one of the two");
+            r.warning(
+                cmd.span(),
+                "[release] cmd replaces the Procfile's `release:` line",
+            )
+            .help("keep the release command in one place: remove one of the two");
         }
         spec.cmd = Some(cmd.into_inner());
     }

@@ -50,15 +50,31 @@ fn procfile_mistakes_point_at_the_procfile_line() {
     let issue = &e.issues()[0];
     assert_eq!(issue.file, dir.path().join("Procfile"));
     assert_eq!(issue.line, 2);
-    assert!(issue.help.as_deref().unwrap().contains("web: ./server --port $PORT"));
+    assert!(
+        issue
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("web: ./server --port $PORT")
+    );
 }
 
 #[test]
 fn a_type_missing_from_both_files_needs_a_cmd() {
-    let (_dir, path) = app_dir("web: ./server\n", "app = \"shop\"\n[processes.worker]\nreplicas = 1\n");
+    let (_dir, path) = app_dir(
+        "web: ./server\n",
+        "app = \"shop\"\n[processes.worker]\nreplicas = 1\n",
+    );
     let e = slipway_config::load(&path).unwrap_err();
-    assert!(e.to_string().contains("missing `cmd` in [processes.worker]"), "{e}");
-    assert!(e.to_string().contains("`worker: <command>` in a Procfile"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("missing `cmd` in [processes.worker]"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("`worker: <command>` in a Procfile"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -84,7 +100,9 @@ fn bad_schedules_and_signals_are_explained() {
         "minute hour day-of-month month day-of-week",
     );
     rejects(
-        &format!("{base}[cron.x]\nschedule = \"@daily\"\ncmd = \"./x\"\nconcurrency = \"forbidd\"\n"),
+        &format!(
+            "{base}[cron.x]\nschedule = \"@daily\"\ncmd = \"./x\"\nconcurrency = \"forbidd\"\n"
+        ),
         7,
         "unknown concurrency",
         "did you mean \"forbid\"?",

@@ -74,7 +74,10 @@ pub fn scan(sql: &str) -> Vec<Finding> {
 }
 
 fn rules_of(w: &[String]) -> Vec<Rule> {
-    let has = |seq: &[&str]| w.windows(seq.len()).any(|win| win.iter().zip(seq).all(|(a, b)| a == b));
+    let has = |seq: &[&str]| {
+        w.windows(seq.len())
+            .any(|win| win.iter().zip(seq).all(|(a, b)| a == b))
+    };
     let mut rules = Vec::new();
     if has(&["DROP", "TABLE"]) {
         rules.push(Rule::DropTable);
@@ -87,8 +90,18 @@ fn rules_of(w: &[String]) -> Vec<Rule> {
                 p[0] == "DROP"
                     && !matches!(
                         p[1].as_str(),
-                        "CONSTRAINT" | "INDEX" | "KEY" | "DEFAULT" | "NOT" | "PRIMARY" | "FOREIGN"
-                            | "CHECK" | "TABLE" | "COLUMN" | "IDENTITY" | "EXPRESSION"
+                        "CONSTRAINT"
+                            | "INDEX"
+                            | "KEY"
+                            | "DEFAULT"
+                            | "NOT"
+                            | "PRIMARY"
+                            | "FOREIGN"
+                            | "CHECK"
+                            | "TABLE"
+                            | "COLUMN"
+                            | "IDENTITY"
+                            | "EXPRESSION"
                     )
             }));
     if drops_column {
@@ -99,7 +112,8 @@ fn rules_of(w: &[String]) -> Vec<Rule> {
     } else if alter_table && has(&["RENAME", "TO"]) {
         rules.push(Rule::RenameTable);
     } else if alter_table
-        && w.windows(4).any(|p| p[0] == "RENAME" && p[2] == "TO" && p[1] != "CONSTRAINT" && p[1] != "INDEX")
+        && w.windows(4)
+            .any(|p| p[0] == "RENAME" && p[2] == "TO" && p[1] != "CONSTRAINT" && p[1] != "INDEX")
     {
         rules.push(Rule::RenameColumn);
     }
@@ -205,14 +219,23 @@ mod tests {
     #[test]
     fn destructive_statements_are_found() {
         assert_eq!(rules("DROP TABLE users;"), [Rule::DropTable]);
-        assert_eq!(rules("alter table users drop column email;"), [Rule::DropColumn]);
+        assert_eq!(
+            rules("alter table users drop column email;"),
+            [Rule::DropColumn]
+        );
         assert_eq!(rules("ALTER TABLE users DROP email"), [Rule::DropColumn]);
         assert_eq!(
             rules("ALTER TABLE users RENAME COLUMN email TO mail;"),
             [Rule::RenameColumn]
         );
-        assert_eq!(rules("ALTER TABLE users RENAME email TO mail"), [Rule::RenameColumn]);
-        assert_eq!(rules("ALTER TABLE users RENAME TO people"), [Rule::RenameTable]);
+        assert_eq!(
+            rules("ALTER TABLE users RENAME email TO mail"),
+            [Rule::RenameColumn]
+        );
+        assert_eq!(
+            rules("ALTER TABLE users RENAME TO people"),
+            [Rule::RenameTable]
+        );
         assert_eq!(rules("RENAME TABLE users TO people"), [Rule::RenameTable]);
         assert_eq!(
             rules("ALTER TABLE users ADD COLUMN age int NOT NULL;"),
@@ -245,7 +268,8 @@ mod tests {
 
     #[test]
     fn findings_name_the_line() {
-        let sql = "CREATE TABLE a (id int);\n\n-- contract\nALTER TABLE users\n  DROP COLUMN email;\n";
+        let sql =
+            "CREATE TABLE a (id int);\n\n-- contract\nALTER TABLE users\n  DROP COLUMN email;\n";
         let found = scan(sql);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].line, 4);

@@ -266,7 +266,10 @@ mod tests {
         // Next Sunday 00:00 is 2026-12-06.
         assert_eq!(next("@weekly", T), midnight + 5 * 86_400);
         assert_eq!(next("0 9 * * mon-fri", T), midnight + 9 * 3600);
-        assert_eq!(next("30 12 * * 1", T), (T / 86_400 + 7) * 86_400 + 12 * 3600 + 1800);
+        assert_eq!(
+            next("30 12 * * 1", T),
+            (T / 86_400 + 7) * 86_400 + 12 * 3600 + 1800
+        );
     }
 
     #[test]
@@ -275,7 +278,12 @@ mod tests {
         let dec1 = (T / 86_400 + 1) * 86_400;
         assert_eq!(next("0 0 1 * fri", T), dec1);
         assert_eq!(next("0 0 1 jan *", T), 1_798_761_600); // 2027-01-01
-        assert!(Schedule::parse("0 0 31 2 *").unwrap().next_after(T).is_none());
+        assert!(
+            Schedule::parse("0 0 31 2 *")
+                .unwrap()
+                .next_after(T)
+                .is_none()
+        );
         assert_eq!(next("0 0 * * 7", T), next("0 0 * * 0", T));
     }
 

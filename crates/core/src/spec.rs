@@ -15,8 +15,12 @@ pub struct AppSpec {
     /// The app's name: `[a-z0-9-]`, at most 63 characters.
     pub app: String,
     pub artifact: ArtifactSpec,
-    /// Plain environment, part of the release.
+    /// Plain environment from `slipway.toml`, part of the release.
     pub env: BTreeMap<String, String>,
+    /// Config vars set with `slipway config set`: part of the release too, and they win over `env`.
+    /// Kept apart so `config unset` brings back the file's value and `slipway config` shows the origin.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config_vars: BTreeMap<String, String>,
     /// Secret sources, resolved when an instance starts; the values are never stored.
     pub secrets: BTreeMap<String, SecretSource>,
     /// Process types by name. The one named `web` gets `$PORT` and traffic.
@@ -422,6 +426,13 @@ impl AppSpec {
             p.replicas = 0;
         }
         a == b
+    }
+
+    /// The plain environment instances get: the file's `env`, then the config vars over it.
+    pub fn environment(&self) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        env.extend(self.config_vars.clone());
+        env
     }
 
     /// The process counts, e.g. `web=2 worker=1`.

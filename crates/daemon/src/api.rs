@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 #[derive(Clone)]
 pub struct Api {
     pub deployer: Arc<Deployer>,
+    pub cron: Arc<crate::cron::Cron>,
     pub controller: ControllerHandle,
     pub store: Arc<Store>,
     pub logs_dir: PathBuf,
@@ -73,6 +74,13 @@ pub fn router(api: Api) -> Router {
         .route("/v1/apps/{app}/ramp", post(ramp))
         .route("/v1/apps/{app}/retry", post(retry))
         .route("/v1/apps/{app}/gate", post(gate))
+        .route("/v1/apps/{app}/scale", post(scale))
+        .route(
+            "/v1/apps/{app}/config",
+            get(config_view).post(config_change),
+        )
+        .route("/v1/apps/{app}/cron", get(cron_list))
+        .route("/v1/apps/{app}/cron/{job}/run", post(cron_run))
         .route("/metrics", get(metrics))
         .route("/v1/apps/{app}/abort", post(abort))
         .route("/v1/apps/{app}/rollback", post(rollback))
@@ -107,7 +115,11 @@ pub async fn require_token(
 }
 
 async fn deploy(State(api): State<Api>, Json(req): Json<DeployRequest>) -> Answer {
-    let accepted = api.deployer.deploy(req).await?;
+    // Its own task: a client that disconnects must not cut a release phase (a migration) in half.
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.deploy(req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
@@ -116,7 +128,10 @@ async fn rollback(
     Path(app): Path<String>,
     Json(req): Json<RollbackRequest>,
 ) -> Answer {
-    let accepted = api.deployer.rollback(&app, req).await?;
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.rollback(&app, req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
@@ -312,7 +327,10 @@ async fn retry(
     Path(app): Path<String>,
     Json(req): Json<RetryRequest>,
 ) -> Answer {
-    let accepted = api.deployer.retry(&app, req).await?;
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.retry(&app, req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
@@ -335,6 +353,9 @@ async fn abort(
 #[derive(Deserialize)]
 struct LogsQuery {
     release: Option<u64>,
+    process: Option<String>,
+    /// RFC 3339 UTC, e.g. `2026-11-30T10:00:00Z`.
+    since: Option<String>,
     follow: Option<bool>,
     tail: Option<usize>,
 }
@@ -349,10 +370,16 @@ async fn logs(
     }
     let dir = api.logs_dir.join(&app);
     let tail = q.tail.unwrap_or(100);
-    let release = q.release;
+    let filter = crate::logs::LogFilter {
+        release: q.release,
+        process: q.process,
+        // `Z` and fractions are left out so that a plain prefix comparison with the lines works.
+        since: q.since.map(|s| s.trim_end_matches('Z').to_string()),
+    };
     let read_dir = dir.clone();
+    let read_filter = filter.clone();
     let (text, offsets) =
-        tokio::task::spawn_blocking(move || crate::logs::read(&read_dir, release, tail))
+        tokio::task::spawn_blocking(move || crate::logs::read(&read_dir, &read_filter, tail))
             .await
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     if !q.follow.unwrap_or(false) {
@@ -360,7 +387,7 @@ async fn logs(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(256);
     let _ = tx.send(text).await;
-    tokio::spawn(crate::logs::follow(dir, release, offsets, tx));
+    tokio::spawn(crate::logs::follow(dir, filter, offsets, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
@@ -371,4 +398,54 @@ async fn logs(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+async fn scale(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Json(req): Json<crate::wire::ScaleRequest>,
+) -> Answer {
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.scale(&app, req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn config_view(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    Ok(Json(api.deployer.config_view(&app)?).into_response())
+}
+
+async fn config_change(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Json(change): Json<crate::wire::ConfigChange>,
+) -> Answer {
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.config_change(&app, change).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn cron_list(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    Ok(Json(api.cron.view(&app)?).into_response())
+}
+
+async fn cron_run(
+    State(api): State<Api>,
+    Path((app, job)): Path<(String, String)>,
+    Json(req): Json<crate::wire::CronRunRequest>,
+) -> Answer {
+    let answer = match api.cron.run_now(&app, &job, &req.who)? {
+        crate::cron::Triggered::Started(run) => crate::wire::CronRunAnswer {
+            run: Some(run),
+            skipped: None,
+        },
+        crate::cron::Triggered::Skipped(why) => crate::wire::CronRunAnswer {
+            run: None,
+            skipped: Some(why),
+        },
+    };
+    Ok(Json(answer).into_response())
 }

@@ -21,6 +21,9 @@ impl Controller {
             }) => {
                 let _ = reply.send(self.start_rollout(*release, rollback, strategy));
             }
+            Msg::Command(Command::Adopt { release, reply }) => {
+                let _ = reply.send(self.adopt(*release));
+            }
             Msg::Command(Command::Signal { app, signal, reply }) => {
                 let _ = reply.send(self.signal(&app, signal));
             }
@@ -208,6 +211,62 @@ impl Controller {
         };
         self.event(&app_name, Some(version), "rollout_started", &text);
         Ok(record.id)
+    }
+
+    /// A formation change: the new release runs exactly like the stable one, so its instances become the
+    /// new release's (no restart), and the release becomes stable in one transaction with the lock.
+    fn adopt(&mut self, release: Release) -> Result<(), String> {
+        let name = release.app.clone();
+        let version = release.version;
+        let Some(stable) = self.apps.get(&name).and_then(|a| a.stable) else {
+            return Err(format!("{name} has no stable release to scale"));
+        };
+        if self.apps.get(&name).is_some_and(|a| a.rollout.is_some()) {
+            return Err(format!(
+                "a rollout of {name} is in progress; scale when it has ended"
+            ));
+        }
+        let old = self.release(&name, stable)?;
+        if old.artifact != release.artifact || !old.spec.same_but_formation(&release.spec) {
+            return Err(format!(
+                "v{version} differs from v{stable} in more than its formation; deploy it instead"
+            ));
+        }
+        self.store
+            .transaction(|tx| {
+                tx.set_stable(&name, version)?;
+                tx.release_lock(&crate::deploy::lock_name(&name))
+            })
+            .map_err(|e| e.to_string())?;
+        self.releases
+            .insert((name.clone(), version), release.clone());
+        if let Some(r) = self.releases.get_mut(&(name.clone(), version)) {
+            r.status = ReleaseStatus::Active;
+        }
+        if let Some(r) = self.releases.get_mut(&(name.clone(), stable)) {
+            r.status = ReleaseStatus::Superseded;
+        }
+        let app = self.apps.entry(name.clone()).or_default();
+        for m in app
+            .instances
+            .iter_mut()
+            .filter(|m| m.release == stable && !m.retiring)
+        {
+            m.release = version;
+        }
+        // The counters follow the instances, so rates and analysis windows do not restart at zero.
+        if let Some(metrics) = app.metrics.remove(&stable) {
+            app.metrics.insert(version, metrics);
+        }
+        app.stable = Some(version);
+        let formation = crate::scale::formation_text(&release.spec.formation());
+        self.event(
+            &name,
+            Some(version),
+            "scaled",
+            &format!("v{version} ({formation}) replaces v{stable}: same bits and config, running instances kept"),
+        );
+        Ok(())
     }
 
     fn signal(&mut self, app: &str, signal: Signal) -> Result<(), String> {

@@ -34,6 +34,12 @@ pub enum Command {
         strategy: Option<slipway_core::spec::Strategy>,
         reply: oneshot::Sender<Result<i64, String>>,
     },
+    /// `slipway scale`: make `release` (the stable release with another formation) stable at once,
+    /// keeping the running instances; converge then starts or retires the difference.
+    Adopt {
+        release: Box<Release>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     Signal {
         app: String,
         signal: Signal,

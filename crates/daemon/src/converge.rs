@@ -239,7 +239,7 @@ impl Controller {
             .artifacts
             .checkout(&release.artifact)
             .map_err(|e| format!("cannot check out the artifact of v{version}: {e}"))?;
-        let mut env = release.spec.env.clone();
+        let mut env = release.spec.environment();
         env.extend(crate::secrets::resolve(&release.spec.secrets)?);
         let web = process == "web";
         let port = if web {
@@ -263,6 +263,7 @@ impl Controller {
             liveness: spec.liveness.clone(),
             startup: spec.startup.clone(),
             grace: spec.grace,
+            stop_signal: spec.stop_signal,
             log_path: self.paths.instance_log(name, version, &id),
         };
         let status = self

@@ -37,7 +37,9 @@ pub struct Deployer {
 impl Deployer {
     pub async fn deploy(&self, req: DeployRequest) -> Result<DeployAccepted, Refusal> {
         let path = PathBuf::from(&req.config);
-        let spec = slipway_config::load(&path).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        let mut spec =
+            slipway_config::load(&path).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        let overrides = self.apply_overrides(&mut spec)?;
         let label = req.label.clone();
         let app = spec.app.clone();
         if let Some(w) = req.canary
@@ -59,14 +61,87 @@ impl Deployer {
         let strategy = req.canary.map(|weight| canary_hold(weight, &spec_sticky));
         self.under_lock(&app, &holder, async {
             let release = self.freeze_and_record(spec, &req).await?;
-            self.hand_over(release, false, strategy).await
+            let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
+            let mut accepted = self.hand_over(release, false, strategy).await?;
+            accepted.warnings = overrides;
+            accepted.warnings.extend(warnings);
+            accepted.phase = phase;
+            Ok(accepted)
         })
         .await
     }
 
+    /// Rolls out a recorded release with its own strategy, after the guard and the release phase.
+    pub(crate) async fn roll_out(
+        &self,
+        release: slipway_core::release::Release,
+        who: &str,
+    ) -> Result<DeployAccepted, Refusal> {
+        let (warnings, phase) = self.before_traffic(&release, who, false).await?;
+        let mut accepted = self.hand_over(release, false, None).await?;
+        accepted.warnings = warnings;
+        accepted.phase = phase;
+        Ok(accepted)
+    }
+
+    /// What happens between recording a release and starting any instance of it: the migration guard,
+    /// then the release phase. A failure marks the release failed (the stable release is untouched).
+    async fn before_traffic(
+        &self,
+        release: &slipway_core::release::Release,
+        who: &str,
+        strict: bool,
+    ) -> Result<(Vec<String>, Option<crate::wire::PhaseReport>), Refusal> {
+        let app = &release.app;
+        let version = release.version;
+        let result = async {
+            let stable = self.stable_release(app)?;
+            let warnings = self.check_migrations(release, stable.as_ref()).await?;
+            for w in &warnings {
+                self.store
+                    .add_event(app, Some(version), "migration_guard", w, now_ms() as i64)
+                    .map_err(|e| Refusal::Internal(e.to_string()))?;
+            }
+            if strict && !warnings.is_empty() {
+                return Err(Refusal::Conflict(format!(
+                    "--strict: v{version}'s migrations would break the release still serving:\n{}\n\
+                     split them: expand now (add, backfill), contract in a later release; or deploy without --strict",
+                    warnings.join("\n")
+                )));
+            }
+            let phase = self.release_phase(release, who).await?;
+            Ok((warnings, phase))
+        }
+        .await;
+        if let Err(refusal) = &result {
+            let reason = match refusal {
+                Refusal::BadRequest(m)
+                | Refusal::Conflict(m)
+                | Refusal::NotFound(m)
+                | Refusal::Internal(m) => m.lines().next().unwrap_or_default().to_string(),
+            };
+            let _ =
+                self.store
+                    .set_release_status(app, version, ReleaseStatus::Failed, Some(&reason));
+        }
+        result
+    }
+
+    /// The app's stable release, if it has one.
+    pub(crate) fn stable_release(
+        &self,
+        app: &str,
+    ) -> Result<Option<slipway_core::release::Release>, Refusal> {
+        let internal = |e: StoreError| Refusal::Internal(e.to_string());
+        match self.store.stable(app).map_err(internal)? {
+            Some(v) => self.store.release(app, v).map_err(internal),
+            None => Ok(None),
+        }
+    }
+
     /// Runs `work` holding the app's deploy lock, and gives the lock back if `work` fails: a refused or
     /// failed request never leaves the app locked. On success the rollout owns the lock until it ends.
-    async fn under_lock(
+    pub(crate) async fn under_lock(
         &self,
         app: &str,
         holder: &str,
@@ -112,13 +187,48 @@ impl Deployer {
                         .or(Some(format!("rollback to v{}", target.version))),
                     rollback_of: Some(target.version),
                 };
-                match self.store.create_release(new) {
-                    Ok(release) => self.hand_over(release, true, None).await,
-                    Err(e) => Err(Refusal::Internal(e.to_string())),
-                }
+                let release = self
+                    .store
+                    .create_release(new)
+                    .map_err(|e| Refusal::Internal(e.to_string()))?;
+                let (warnings, phase) = self.before_rollback(&release, &req.who).await?;
+                let mut accepted = self.hand_over(release, true, None).await?;
+                accepted.warnings = warnings;
+                accepted.phase = phase;
+                Ok(accepted)
             }
         })
         .await
+    }
+
+    /// Before a rollback switches: the down migration of the release being left, if it declares one;
+    /// otherwise a warning when that release had a release phase (its schema changes stay).
+    async fn before_rollback(
+        &self,
+        release: &slipway_core::release::Release,
+        who: &str,
+    ) -> Result<(Vec<String>, Option<crate::wire::PhaseReport>), Refusal> {
+        let Some(from) = self.stable_release(&release.app)? else {
+            return Ok((Vec::new(), None));
+        };
+        let phase = self.rollback_phase(&from, release.version, who).await;
+        if let Err(Refusal::Conflict(m)) = &phase {
+            let _ = self.store.set_release_status(
+                &release.app,
+                release.version,
+                ReleaseStatus::Failed,
+                m.lines().next(),
+            );
+        }
+        let phase = phase?;
+        let mut warnings = Vec::new();
+        if phase.is_none() && from.spec.release_phase.cmd.is_some() {
+            warnings.push(format!(
+                "v{} has a release phase but no [release] rollback_cmd: the database schema stays as v{} left it",
+                from.version, from.version
+            ));
+        }
+        Ok((warnings, phase))
     }
 
     /// `retry`: roll out again the newest release, when its rollout failed or was aborted.
@@ -145,7 +255,7 @@ impl Deployer {
             self.store
                 .set_release_status(app, version, ReleaseStatus::Pending, None)
                 .map_err(|e| Refusal::Internal(e.to_string()))?;
-            self.hand_over(release, false, None).await
+            self.roll_out(release, &req.who).await
         })
         .await
     }
@@ -234,7 +344,7 @@ impl Deployer {
             .map_err(|e| Refusal::Internal(e.to_string()))
     }
 
-    async fn hand_over(
+    pub(crate) async fn hand_over(
         &self,
         release: slipway_core::release::Release,
         rollback: bool,
@@ -256,6 +366,8 @@ impl Deployer {
                 app,
                 release: version,
                 rollout,
+                warnings: Vec::new(),
+                phase: None,
             }),
             Ok(Err(e)) => {
                 let _ =

@@ -10,17 +10,22 @@ mod analyze;
 pub mod api;
 mod clock;
 mod commands;
+mod config_vars;
 pub mod controller;
 mod converge;
+mod cron;
 pub mod deploy;
 mod instance;
 mod logs;
 mod metrics_text;
+mod migration_check;
 mod notify;
 pub mod paths;
 mod providers;
+mod release_phase;
 mod retention;
 mod route_table;
+mod scale;
 mod secrets;
 mod status;
 pub mod wire;
@@ -82,7 +87,16 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     let controller_task = tokio::spawn(controller.run(events));
 
+    let cron = cron::Cron::new(
+        store.clone(),
+        artifacts.clone(),
+        artifact_gate.clone(),
+        paths.logs(),
+    );
+    let cron_stop = CancellationToken::new();
+    let cron_task = tokio::spawn(cron.clone().run(cron_stop.clone()));
     let api = api::Api {
+        cron,
         deployer: Arc::new(deploy::Deployer {
             store: store.clone(),
             artifacts,
@@ -124,7 +138,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let stop = api_stop.clone();
         let api_addr = tcp.local_addr()?;
         std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;
-        eprintln!("slipway: API on http://{api_addr} (token required)");
+        tracing::info!(api = %api_addr, "API on http://{api_addr} (token required)");
         tcp_api = Some(tokio::spawn(
             axum::serve(tcp, guarded)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -137,14 +151,16 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let stop = proxy_stop.clone();
         tokio::spawn(async move { proxy.serve(listener, stop).await })
     };
-    eprintln!(
-        "slipway: serving on http://{proxy_addr}, state in {}, local API on {}",
+    tracing::info!(
+        proxy = %proxy_addr,
+        "serving on http://{proxy_addr}, state in {}, local API on {}",
         paths.root.display(),
         socket.display()
     );
 
     wait_for_shutdown_signal().await;
-    eprintln!("slipway: shutting down: finishing in-flight requests, then draining instances");
+    tracing::info!("shutting down: finishing in-flight requests, then draining instances");
+    cron_stop.cancel();
     proxy_stop.cancel();
     // In-flight requests finish first; long-lived streams get a bounded wait.
     if tokio::time::timeout(Duration::from_secs(60), proxy_task)
@@ -158,13 +174,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let _ = done.await;
     }
     let _ = controller_task.await;
+    let _ = cron_task.await;
     api_stop.cancel();
     let _ = local_api.await;
     if let Some(t) = tcp_api {
         let _ = t.await;
     }
     let _ = std::fs::remove_file(&socket);
-    eprintln!("slipway: stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 

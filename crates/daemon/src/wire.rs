@@ -14,6 +14,9 @@ pub struct DeployRequest {
     /// `deploy --canary N`: start a canary at N % and hold there (for CI pipelines: gate, ramp, promote).
     #[serde(default)]
     pub canary: Option<u32>,
+    /// `deploy --strict`: refuse when the migration guard finds destructive statements.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +24,26 @@ pub struct DeployAccepted {
     pub app: String,
     pub release: Version,
     pub rollout: i64,
+    /// Things the user should know (destructive migrations, a rollback without a down migration).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The release phase (or, for a rollback, the rollback command), when one ran.
+    #[serde(default)]
+    pub phase: Option<PhaseReport>,
+}
+
+/// How a release phase (or a rollback command) went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseReport {
+    pub cmd: String,
+    /// "succeeded", "failed: exited with status 1", "timed out after 600s and was stopped".
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub seconds: f64,
+    /// Its last lines.
+    pub output: String,
+    /// Where all of its output is.
+    pub log: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,4 +237,72 @@ pub struct CanaryView {
     pub paused: bool,
     pub routes: usize,
     pub mirror: u32,
+}
+
+/// `slipway scale web=4 worker=2`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub formation: std::collections::BTreeMap<String, u32>,
+    pub who: String,
+}
+
+/// `slipway config set A=1 B=2` / `unset C`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigChange {
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub unset: Vec<String>,
+    pub who: String,
+}
+
+/// `slipway config`: the stable release's variables and where each comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigView {
+    pub app: String,
+    pub release: Version,
+    pub vars: Vec<ConfigEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigEntry {
+    pub key: String,
+    /// `None` for secrets: only their names are ever shown.
+    pub value: Option<String>,
+    /// "slipway.toml", "config set by alice@laptop", "secret (from a file)".
+    pub origin: String,
+}
+
+/// `slipway cron list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronView {
+    pub app: String,
+    /// The release whose jobs these are (the stable one).
+    pub release: Version,
+    pub jobs: Vec<CronJobView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronJobView {
+    pub name: String,
+    pub schedule: String,
+    pub cmd: String,
+    pub concurrency: String,
+    /// Unix milliseconds.
+    pub next_run_at: Option<i64>,
+    /// Newest first; a run without `finished_at` is still going.
+    pub runs: Vec<slipway_store::CronRun>,
+}
+
+/// `slipway cron run NAME`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronRunRequest {
+    pub who: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronRunAnswer {
+    /// The run started, or `None` when the policy skipped it.
+    pub run: Option<i64>,
+    pub skipped: Option<String>,
 }

@@ -29,8 +29,9 @@ pub struct InstanceSpec {
     pub readiness: Option<ProbeSpec>,
     pub liveness: Option<ProbeSpec>,
     pub startup: Option<ProbeSpec>,
-    /// SIGTERM, then this long, then SIGKILL.
+    /// `stop_signal`, then this long, then SIGKILL.
     pub grace: Duration,
+    pub stop_signal: slipway_core::spec::StopSignal,
     /// Output is appended here, one timestamped and stream-tagged line per line; parent dirs are created.
     pub log_path: PathBuf,
 }
@@ -183,6 +184,7 @@ mod tests {
             liveness: None,
             startup: None,
             grace: Duration::from_secs(1),
+            stop_signal: Default::default(),
             log_path: PathBuf::from("/tmp/x.log"),
         }
     }

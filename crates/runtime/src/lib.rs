@@ -17,6 +17,7 @@
 //! Linux only: it relies on `/proc`, process groups and `PR_SET_PDEATHSIG`.
 
 mod instance;
+mod job;
 mod logs;
 mod orphans;
 mod probe;
@@ -25,6 +26,7 @@ pub mod restart;
 mod supervisor;
 
 pub use instance::{InstanceEvent, InstanceSpec, InstanceState, InstanceStatus};
+pub use job::{JobEnd, JobOutcome, JobSpec, run_job};
 pub use supervisor::Supervisor;
 
 use std::io;

@@ -23,6 +23,9 @@ use tokio::task::JoinHandle;
 const MAX_LINE: usize = 16 * 1024;
 /// Output lines kept for exit messages.
 const TAIL_LINES: usize = 3;
+/// A log file is rotated to `<name>.1` (replacing the older one) when it reaches this size, so an
+/// instance keeps at most twice this much: a bounded ring, however chatty the app is.
+pub const LOG_ROTATE_BYTES: u64 = 8 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stream {
@@ -49,6 +52,9 @@ pub(crate) struct LogSink {
 
 struct SinkInner {
     file: File,
+    path: std::path::PathBuf,
+    size: u64,
+    limit: u64,
     tail: VecDeque<String>,
     write_failed: bool,
 }
@@ -56,13 +62,21 @@ struct SinkInner {
 impl LogSink {
     /// Opens `path` for appending, creating it and its parent folders.
     pub fn open(path: &Path) -> io::Result<Arc<LogSink>> {
+        Self::open_with_limit(path, LOG_ROTATE_BYTES)
+    }
+
+    pub(crate) fn open_with_limit(path: &Path, limit: u64) -> io::Result<Arc<LogSink>> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
         Ok(Arc::new(LogSink {
             inner: Mutex::new(SinkInner {
                 file,
+                path: path.to_path_buf(),
+                size,
+                limit,
                 tail: VecDeque::new(),
                 write_failed: false,
             }),
@@ -88,6 +102,10 @@ impl LogSink {
             }
             inner.tail.push_back(line.to_owned());
         }
+        if inner.size + formatted.len() as u64 > inner.limit && inner.size > 0 {
+            inner.rotate();
+        }
+        inner.size += formatted.len() as u64;
         if let Err(err) = inner.file.write_all(formatted.as_bytes()) {
             if !inner.write_failed {
                 tracing::warn!(error = %err, "cannot write instance log; further errors are not reported");
@@ -104,6 +122,31 @@ impl LogSink {
     /// The last (up to 3) output lines of the current run, oldest first.
     pub fn tail(&self) -> Vec<String> {
         self.lock().tail.iter().cloned().collect()
+    }
+}
+
+impl SinkInner {
+    /// `x.log` becomes `x.log.1` (dropping the previous one) and a new `x.log` starts.
+    fn rotate(&mut self) {
+        let mut older = self.path.clone().into_os_string();
+        older.push(".1");
+        let reopened = std::fs::rename(&self.path, &older).and_then(|()| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        });
+        match reopened {
+            Ok(file) => {
+                self.file = file;
+                self.size = 0;
+            }
+            Err(err) => {
+                if !self.write_failed {
+                    tracing::warn!(error = %err, "cannot rotate an instance log");
+                }
+            }
+        }
     }
 }
 
@@ -207,6 +250,21 @@ mod tests {
         );
         sink.clear_tail();
         assert!(sink.tail().is_empty());
+    }
+
+    #[test]
+    fn files_rotate_into_a_bounded_ring() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("i.log");
+        let sink = LogSink::open_with_limit(&path, 200).expect("open");
+        for i in 0..40 {
+            sink.write_line(Stream::Stdout, &format!("line {i}"));
+        }
+        let current = std::fs::read_to_string(&path).expect("current");
+        let older = std::fs::read_to_string(dir.path().join("i.log.1")).expect("older");
+        assert!(current.len() <= 200 && older.len() <= 200);
+        assert!(current.contains("line 39"));
+        assert!(!older.contains("line 0\n"), "the oldest lines are gone");
     }
 
     #[tokio::test]

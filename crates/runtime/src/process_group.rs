@@ -117,13 +117,19 @@ pub(crate) struct Termination {
     pub killed: bool,
 }
 
-/// SIGTERM to the group; after `grace`, SIGKILL to whatever is left of it. Always reaps the leader.
+/// `stop` (SIGTERM unless the app asked for another signal) to the group; after `grace`, SIGKILL to
+/// whatever is left of it. Always reaps the leader.
 ///
 /// The grace period covers the whole group: if the leader exits but a grandchild ignores SIGTERM, that
 /// grandchild is SIGKILLed when the grace period ends.
-pub(crate) async fn terminate(child: &mut Child, pgid: u32, grace: Duration) -> Termination {
+pub(crate) async fn terminate(
+    child: &mut Child,
+    pgid: u32,
+    stop: Signal,
+    grace: Duration,
+) -> Termination {
     let deadline = Instant::now() + grace;
-    signal_group(pgid, Signal::SIGTERM);
+    signal_group(pgid, stop);
     let mut killed = false;
     let status = match tokio::time::timeout_at(deadline, child.wait()).await {
         Ok(status) => status.ok(),
@@ -195,6 +201,20 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
+/// The signal a stop sends, from the app's `stop_signal`.
+pub(crate) fn stop_signal(signal: slipway_core::spec::StopSignal) -> Signal {
+    use slipway_core::spec::StopSignal as S;
+    match signal {
+        S::Sigterm => Signal::SIGTERM,
+        S::Sigint => Signal::SIGINT,
+        S::Sigquit => Signal::SIGQUIT,
+        S::Sighup => Signal::SIGHUP,
+        S::Sigusr1 => Signal::SIGUSR1,
+        S::Sigusr2 => Signal::SIGUSR2,
+        S::Sigwinch => Signal::SIGWINCH,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +254,7 @@ mod tests {
             assert!(Instant::now() < deadline, "sleep never started");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let done = terminate(&mut child, pgid, Duration::from_secs(10)).await;
+        let done = terminate(&mut child, pgid, Signal::SIGTERM, Duration::from_secs(10)).await;
         assert!(!done.killed, "SIGTERM should have been enough");
         assert!(live_members(pgid).is_empty());
     }
@@ -252,7 +272,13 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(line.trim(), "trapped");
-        let done = terminate(&mut child, pgid, Duration::from_millis(300)).await;
+        let done = terminate(
+            &mut child,
+            pgid,
+            Signal::SIGTERM,
+            Duration::from_millis(300),
+        )
+        .await;
         assert!(done.killed);
         assert!(live_members(pgid).is_empty());
     }

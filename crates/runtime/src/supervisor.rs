@@ -14,7 +14,7 @@ use crate::probe::{
     spawn_probe,
 };
 use crate::process_group::{
-    describe_exit, group_command, live_members, signal_group, spawn, terminate,
+    describe_exit, group_command, live_members, signal_group, spawn, stop_signal, terminate,
 };
 use crate::restart::{RestartPolicy, STABLE_AFTER};
 use nix::sys::signal::Signal;
@@ -403,7 +403,7 @@ impl InstanceTask {
                     };
                     // The shell is gone; whatever it left behind in its group would hold the port.
                     if !live_members(pid).is_empty() {
-                        terminate(&mut child, pid, self.spec.grace).await;
+                        terminate(&mut child, pid, stop_signal(self.spec.stop_signal), self.spec.grace).await;
                     }
                     drain_output(output).await;
                     let mut message = format!("{exit} after {}", fmt_duration(spawned.elapsed()));
@@ -558,7 +558,13 @@ impl InstanceTask {
 
     /// SIGTERM, grace, SIGKILL; describes how it ended.
     async fn kill(&self, child: &mut Child, pid: u32) -> String {
-        let done = terminate(child, pid, self.spec.grace).await;
+        let done = terminate(
+            child,
+            pid,
+            stop_signal(self.spec.stop_signal),
+            self.spec.grace,
+        )
+        .await;
         let exit = done
             .status
             .map_or_else(|| "exited".to_owned(), describe_exit);

@@ -13,7 +13,9 @@
 //!
 //! The API is synchronous (rusqlite and file IO); async callers run it from `spawn_blocking`.
 
+mod app_config;
 mod artifact;
+mod cron_runs;
 mod error;
 mod events;
 mod locks;
@@ -23,7 +25,9 @@ mod store;
 #[cfg(test)]
 mod test_support;
 
+pub use app_config::ConfigVar;
 pub use artifact::{ArtifactStore, FrozenArtifact, PruneReport};
+pub use cron_runs::CronRun;
 pub use error::{Result, StoreError};
 pub use events::Event;
 pub use locks::Lock;

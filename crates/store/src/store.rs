@@ -69,6 +69,38 @@ const MIGRATIONS: &[&str] = &[
         since_ms  INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: the process model: config vars and formation set from the CLI, cron runs.
+    r#"
+    CREATE TABLE config_vars (
+        app    TEXT    NOT NULL,
+        key    TEXT    NOT NULL,
+        value  TEXT    NOT NULL,
+        set_at INTEGER NOT NULL,
+        set_by TEXT    NOT NULL,
+        PRIMARY KEY (app, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE formation (
+        app      TEXT    NOT NULL,
+        process  TEXT    NOT NULL,
+        replicas INTEGER NOT NULL CHECK (replicas >= 0),
+        PRIMARY KEY (app, process)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE cron_runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        app         TEXT    NOT NULL,
+        job         TEXT    NOT NULL,
+        release     INTEGER NOT NULL,
+        trigger     TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome     TEXT,
+        exit_code   INTEGER,
+        output      TEXT
+    );
+    CREATE INDEX cron_runs_by_job ON cron_runs (app, job, id);
+    "#,
 ];
 
 /// The daemon's durable state. `Send + Sync`: share it behind an `Arc`; calls are serialized on one

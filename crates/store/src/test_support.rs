@@ -49,6 +49,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         retention: RetentionSpec { keep_releases: 5 },
         analysis: Default::default(),
         notify: Vec::new(),
+        config_vars: Default::default(),
         release_phase: Default::default(),
         cron: Default::default(),
     }

@@ -28,6 +28,7 @@ pub async fn rollback(
             return Ok(ExitCode::from(1));
         }
     };
+    super::print_notes(&accepted);
     println!("{app}: rolling back with release v{}", accepted.release);
     if detach {
         return Ok(ExitCode::SUCCESS);

@@ -1,7 +1,7 @@
 //! `slipway deploy`: check the config here (errors with file:line before anything is sent), ask the
 //! daemon for a new release, then follow its rollout until it ends.
 
-use super::{Context, progress, who};
+use super::{Context, print_notes, progress, who};
 use slipway_daemon::wire::{DeployAccepted, DeployRequest};
 use std::process::ExitCode;
 
@@ -11,6 +11,7 @@ pub async fn run(
     message: Option<String>,
     detach: bool,
     canary: Option<u32>,
+    strict: bool,
 ) -> anyhow::Result<ExitCode> {
     let spec = match slipway_config::load(&ctx.config) {
         Ok(spec) => spec,
@@ -27,6 +28,7 @@ pub async fn run(
         message,
         who: who(),
         canary,
+        strict,
     };
     let accepted: DeployAccepted = match ctx.client.post("/v1/deploy", &request).await {
         Ok(a) => a,
@@ -35,6 +37,7 @@ pub async fn run(
             return Ok(ExitCode::from(1));
         }
     };
+    print_notes(&accepted);
     println!(
         "{}: release v{} recorded; rolling out ({})",
         accepted.app,

@@ -1,11 +1,14 @@
 //! One module per CLI command; this one holds what they share: which daemon, which app.
 
+pub mod config;
 pub mod control;
+pub mod cron;
 pub mod deploy;
 pub mod gate;
 pub mod history;
 pub mod logs;
 pub mod progress;
+pub mod scale;
 pub mod status;
 pub mod validate;
 
@@ -91,5 +94,18 @@ pub fn parse_version(text: &str) -> anyhow::Result<u64> {
     match slipway_core::release::parse_version(text) {
         Some(v) => Ok(v),
         None => bail!("`{text}` is not a release: write it like v3"),
+    }
+}
+
+/// What the daemon said besides "accepted": warnings, and how a release phase went.
+pub fn print_notes(accepted: &slipway_daemon::wire::DeployAccepted) {
+    for w in &accepted.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(phase) = &accepted.phase {
+        println!(
+            "{}: `{}` {} in {:.1}s (output: {})",
+            accepted.app, phase.cmd, phase.outcome, phase.seconds, phase.log
+        );
     }
 }

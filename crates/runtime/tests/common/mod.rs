@@ -27,6 +27,7 @@ pub fn spec(dir: &Path, id: &str, cmd: &str) -> InstanceSpec {
         liveness: None,
         startup: None,
         grace: Duration::from_secs(5),
+        stop_signal: Default::default(),
         log_path: dir.join("logs").join(format!("{id}.log")),
     }
 }

@@ -1,0 +1,91 @@
+//! `slipway cron list | run NAME`.
+
+use super::{Context, who};
+use slipway_daemon::wire::{CronRunAnswer, CronRunRequest, CronView};
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    let app = ctx.app().await?;
+    let view: CronView = ctx.client.get(&format!("/v1/apps/{app}/cron")).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if view.jobs.is_empty() {
+        println!("{app} v{} has no [cron] jobs", view.release);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = crate::output::table(&[
+        "JOB",
+        "SCHEDULE (UTC)",
+        "CONCURRENCY",
+        "NEXT RUN",
+        "LAST RUN",
+    ]);
+    for job in &view.jobs {
+        let last = job.runs.first().map_or("-".to_string(), |r| {
+            format!(
+                "#{} {} {}",
+                r.id,
+                crate::output::time(r.started_at),
+                r.outcome.as_deref().unwrap_or("running")
+            )
+        });
+        table.add_row(vec![
+            job.name.clone(),
+            job.schedule.clone(),
+            job.concurrency.clone(),
+            job.next_run_at.map_or("never".into(), crate::output::time),
+            last,
+        ]);
+    }
+    println!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(ctx: &Context, name: &str, detach: bool) -> anyhow::Result<ExitCode> {
+    let app = ctx.app().await?;
+    let answer: CronRunAnswer = match ctx
+        .client
+        .post(
+            &format!("/v1/apps/{app}/cron/{name}/run"),
+            &CronRunRequest { who: who() },
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let Some(run) = answer.run else {
+        eprintln!("{app}: {name} {}", answer.skipped.unwrap_or_default());
+        return Ok(ExitCode::from(3));
+    };
+    println!("{app}: cron run #{run} of {name} started");
+    if detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let view: CronView = ctx.client.get(&format!("/v1/apps/{app}/cron")).await?;
+        let done = view
+            .jobs
+            .iter()
+            .flat_map(|j| &j.runs)
+            .find(|r| r.id == run && r.finished_at.is_some())
+            .cloned();
+        if let Some(r) = done {
+            print!("{}", r.output.unwrap_or_default());
+            let outcome = r.outcome.unwrap_or_default();
+            println!("{app}: cron run #{run} of {name} {outcome}");
+            return Ok(if outcome == "succeeded" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
