@@ -86,7 +86,7 @@ pub(crate) fn evaluate<'a>(
     flag: &'a Flag,
     rule: Option<&'a Result<Rule, RuleError>>,
     metadata: &'a Metadata,
-    context: &'a EvaluationContext,
+    context: &EvaluationContext,
     now_unix: i64,
 ) -> Evaluation<'a> {
     if flag.state == FlagState::Disabled {

@@ -111,7 +111,7 @@ impl FlagSet {
     }
 
     /// Evaluates one flag. `now_unix` is what the rule sees as `$flagd.timestamp`.
-    pub fn evaluate<'a>(&'a self, key: &'a str, context: &'a EvaluationContext, now_unix: i64) -> Evaluation<'a> {
+    pub fn evaluate<'a>(&'a self, key: &str, context: &EvaluationContext, now_unix: i64) -> Evaluation<'a> {
         match self.entries.get_key_value(key) {
             Some((key, entry)) => evaluation::evaluate(key, &entry.flag, entry.rule.as_ref(), &entry.metadata, context, now_unix),
             None => Evaluation::not_found(key),
@@ -121,9 +121,9 @@ impl FlagSet {
     /// Evaluates one flag for a caller that wants a value of one type (OpenFeature's typed methods).
     pub fn evaluate_as<'a>(
         &'a self,
-        key: &'a str,
+        key: &str,
         requested: RequestedType,
-        context: &'a EvaluationContext,
+        context: &EvaluationContext,
         now_unix: i64,
     ) -> Evaluation<'a> {
         self.evaluate(key, context, now_unix).expecting(requested)
