@@ -7,7 +7,7 @@
 //! older float formula (`abs(signed hash) / i32::MAX * 100`) is gone from flagd and not implemented.
 
 use std::borrow::Cow;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use serde_json::Value;
 
@@ -19,14 +19,11 @@ const MAX_TOTAL_WEIGHT: u64 = i32::MAX as u64;
 /// key, a malformed bucket, or weights that add up to nothing or too much.
 pub fn pick<'v>(args: &[Cow<'v, Value>], targeting_key: Option<&str>, flag_key: &str) -> Option<Cow<'v, Value>> {
     let (first, rest) = args.split_first()?;
-    let (key, buckets): (Cow<'_, str>, &[Cow<'v, Value>]) = match first.as_ref() {
-        Value::String(key) => (Cow::Borrowed(key.as_str()), rest),
-        _ => {
-            let targeting_key = targeting_key.filter(|key| !key.is_empty())?;
-            (Cow::Owned(format!("{flag_key}{targeting_key}")), args)
-        }
+    let (key, buckets): ([&str; 2], &[Cow<'v, Value>]) = match first.as_ref() {
+        Value::String(key) => ([key.as_str(), ""], rest),
+        _ => ([flag_key, targeting_key.filter(|key| !key.is_empty())?], args),
     };
-    if key.is_empty() {
+    if key.iter().all(|part| part.is_empty()) {
         return None;
     }
 
@@ -38,7 +35,7 @@ pub fn pick<'v>(args: &[Cow<'v, Value>], targeting_key: Option<&str>, flag_key: 
         return None;
     }
 
-    let point = (u64::from(hash(&key)) * total) >> 32;
+    let point = (u64::from(hash_parts(key)) * total) >> 32;
     let mut end = 0;
     for bucket in buckets {
         end += weight(bucket)?;
@@ -51,7 +48,13 @@ pub fn pick<'v>(args: &[Cow<'v, Value>], targeting_key: Option<&str>, flag_key: 
 
 /// MurmurHash3 x86_32 with seed 0, the hash every flagd implementation uses.
 pub fn hash(key: &str) -> u32 {
-    murmur3::murmur3_32(&mut Cursor::new(key.as_bytes()), 0).expect("reading from memory cannot fail")
+    hash_parts([key, ""])
+}
+
+/// The hash of two strings one after the other, without joining them first.
+fn hash_parts([first, second]: [&str; 2]) -> u32 {
+    let mut bytes = Cursor::new(first.as_bytes()).chain(Cursor::new(second.as_bytes()));
+    murmur3::murmur3_32(&mut bytes, 0).expect("reading from memory cannot fail")
 }
 
 /// A bucket is `[variant]` (weight 1) or `[variant, weight]` with an integer weight; a negative weight
@@ -91,6 +94,15 @@ mod tests {
         assert_eq!(hash("6LvT0"), 2_147_483_648);
         assert_eq!(hash("ceQdGm"), 4_294_967_295);
         assert_eq!(hash("ejOoVL"), 0);
+    }
+
+    #[test]
+    fn hashing_two_parts_equals_hashing_them_joined() {
+        let joined = "fractional-flag-shorthandjon@company.com";
+        for split in 0..=joined.len() {
+            let (a, b) = joined.split_at(split);
+            assert_eq!(hash_parts([a, b]), hash(joined), "split at {split}");
+        }
     }
 
     #[test]

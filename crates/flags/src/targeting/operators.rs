@@ -54,9 +54,11 @@ pub fn apply<'a>(op: Operator, args: &'a [Node], scope: &Scope<'a>) -> Cow<'a, V
             let (targeting_key, flag_key) = scope.bucketing_keys();
             fractional::pick(&all(), targeting_key.as_deref(), &flag_key).unwrap_or(Cow::Borrowed(&NULL))
         }
-        Operator::SemVer => nullable(sem_ver::compare(&all().iter().map(|v| v.as_ref()).collect::<Vec<_>>())),
-        Operator::StartsWith => nullable(string_match::starts_with(&all())),
-        Operator::EndsWith => nullable(string_match::ends_with(&all())),
+        // flagd's operators insist on their argument count; checking it first spares collecting them.
+        Operator::SemVer if args.len() == 3 => nullable(sem_ver::compare(&[&arg(0), &arg(1), &arg(2)])),
+        Operator::StartsWith if args.len() == 2 => nullable(string_match::starts_with(&arg(0), &arg(1))),
+        Operator::EndsWith if args.len() == 2 => nullable(string_match::ends_with(&arg(0), &arg(1))),
+        Operator::SemVer | Operator::StartsWith | Operator::EndsWith => Cow::Borrowed(&NULL),
     }
 }
 

@@ -5,6 +5,7 @@
 //! `1.2`, padded with zeros); numbers in the context are read as their decimal text. Build metadata
 //! never affects the comparison. Anything malformed gives `null`, so the flag serves its default.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use semver::Version;
@@ -30,19 +31,21 @@ pub fn compare(args: &[&Value]) -> Option<bool> {
 }
 
 fn parse(value: &Value) -> Option<Version> {
-    let text = match value {
-        Value::String(s) => s.clone(),
+    let text: Cow<'_, str> = match value {
+        Value::String(s) => Cow::Borrowed(s),
         // Python's `str()` of a float keeps one decimal (`1.0`), which Rust's `{:?}` also does.
-        Value::Number(n) if n.is_f64() => format!("{:?}", n.as_f64()?),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) if n.is_f64() => Cow::Owned(format!("{:?}", n.as_f64()?)),
+        Value::Number(n) => Cow::Owned(n.to_string()),
         _ => return None,
     };
     let text = text.strip_prefix(['v', 'V']).unwrap_or(&text);
     // Pad `1` and `1.2` to three parts, keeping any `-pre` or `+build` suffix.
     let core_end = text.find(['-', '+']).unwrap_or(text.len());
     let (core, suffix) = text.split_at(core_end);
-    let padding = 2usize.saturating_sub(core.matches('.').count());
-    Version::parse(&format!("{core}{}{suffix}", ".0".repeat(padding))).ok()
+    match 2usize.saturating_sub(core.matches('.').count()) {
+        0 => Version::parse(text).ok(),
+        padding => Version::parse(&format!("{core}{}{suffix}", ".0".repeat(padding))).ok(),
+    }
 }
 
 #[cfg(test)]
