@@ -42,7 +42,9 @@ fn evaluate(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("evaluate");
     for key in ["static", "targeting", "fractional"] {
-        group.bench_function(key, |b| b.iter(|| black_box(flags.evaluate(black_box(key), &context, now).variant)));
+        group.bench_function(key, |b| {
+            b.iter(|| black_box(flags.evaluate(black_box(key), &context, now).variant))
+        });
     }
     group.finish();
 }

@@ -23,15 +23,23 @@ impl EvaluationContext {
     /// Reads a context as OFREP sends it: a JSON object whose `targetingKey`, if present, is a string.
     pub fn from_json(value: &Value) -> Result<Self, EvaluationError> {
         let Value::Object(attributes) = value else {
-            return Err(invalid(format!("the context must be a JSON object, not {}", json_kind(value))));
+            return Err(invalid(format!(
+                "the context must be a JSON object, not {}",
+                json_kind(value)
+            )));
         };
         match attributes.get(TARGETING_KEY) {
             None | Some(Value::String(_)) => {}
             Some(other) => {
-                return Err(invalid(format!("`targetingKey` must be a string, not {}", json_kind(other))));
+                return Err(invalid(format!(
+                    "`targetingKey` must be a string, not {}",
+                    json_kind(other)
+                )));
             }
         }
-        Ok(EvaluationContext { attributes: attributes.clone() })
+        Ok(EvaluationContext {
+            attributes: attributes.clone(),
+        })
     }
 
     pub fn with_targeting_key(self, key: impl Into<String>) -> Self {
@@ -53,7 +61,10 @@ impl EvaluationContext {
 }
 
 fn invalid(message: String) -> EvaluationError {
-    EvaluationError { code: ErrorCode::InvalidContext, message }
+    EvaluationError {
+        code: ErrorCode::InvalidContext,
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -63,7 +74,8 @@ mod tests {
 
     #[test]
     fn a_context_is_an_object_with_a_string_targeting_key() {
-        let context = EvaluationContext::from_json(&json!({"targetingKey": "u1", "plan": "pro"})).unwrap();
+        let context =
+            EvaluationContext::from_json(&json!({"targetingKey": "u1", "plan": "pro"})).unwrap();
         assert_eq!(context.targeting_key(), Some("u1"));
         let error = EvaluationContext::from_json(&json!([1])).unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidContext);

@@ -13,7 +13,9 @@ pub enum DefinitionError {
     Document(String),
     #[error("flag \"{flag}\": {problem}")]
     Flag { flag: String, problem: FlagProblem },
-    #[error("evaluator \"{name}\" in \"$evaluators\" must be a JSONLogic rule (a JSON object), not {found}")]
+    #[error(
+        "evaluator \"{name}\" in \"$evaluators\" must be a JSONLogic rule (a JSON object), not {found}"
+    )]
     Evaluator { name: String, found: &'static str },
     #[error("flag set metadata \"{key}\" must be a string, number or boolean, not {found}")]
     SetMetadata { key: String, found: &'static str },
@@ -36,10 +38,22 @@ pub enum FlagProblem {
     NoVariants,
     #[error("variant names must not be empty")]
     EmptyVariantName,
-    #[error("variant \"{variant}\" is {found}; variants are booleans, strings, numbers or objects (integers within ±(2^53-1))")]
-    UnsupportedValue { variant: String, found: &'static str },
-    #[error("variant \"{variant}\" is a {found} but variant \"{first}\" is a {expected}; all variants of a flag have one type")]
-    MixedTypes { first: String, expected: VariantType, variant: String, found: VariantType },
+    #[error(
+        "variant \"{variant}\" is {found}; variants are booleans, strings, numbers or objects (integers within ±(2^53-1))"
+    )]
+    UnsupportedValue {
+        variant: String,
+        found: &'static str,
+    },
+    #[error(
+        "variant \"{variant}\" is a {found} but variant \"{first}\" is a {expected}; all variants of a flag have one type"
+    )]
+    MixedTypes {
+        first: String,
+        expected: VariantType,
+        variant: String,
+        found: VariantType,
+    },
     #[error("\"defaultVariant\" must be a variant name or null, not {0}")]
     InvalidDefaultVariant(&'static str),
     #[error("\"defaultVariant\" is \"{name}\", which is not one of the variants ({known})")]

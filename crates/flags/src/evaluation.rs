@@ -58,12 +58,25 @@ static NO_METADATA: Metadata = BTreeMap::new();
 
 impl<'a> Evaluation<'a> {
     pub fn failed(code: ErrorCode, message: impl Into<String>, metadata: &'a Metadata) -> Self {
-        let error = Some(EvaluationError { code, message: message.into() });
-        Evaluation { value: None, variant: None, reason: Reason::Error, error, metadata }
+        let error = Some(EvaluationError {
+            code,
+            message: message.into(),
+        });
+        Evaluation {
+            value: None,
+            variant: None,
+            reason: Reason::Error,
+            error,
+            metadata,
+        }
     }
 
     pub fn not_found(key: &str) -> Self {
-        Evaluation::failed(ErrorCode::FlagNotFound, format!("flag \"{key}\" does not exist"), &NO_METADATA)
+        Evaluation::failed(
+            ErrorCode::FlagNotFound,
+            format!("flag \"{key}\" does not exist"),
+            &NO_METADATA,
+        )
     }
 
     /// Checks the served value against the type the caller asked for (OpenFeature's typed resolve
@@ -90,12 +103,22 @@ pub(crate) fn evaluate<'a>(
     now_unix: i64,
 ) -> Evaluation<'a> {
     if flag.state == FlagState::Disabled {
-        return Evaluation { value: None, variant: None, reason: Reason::Disabled, error: None, metadata };
+        return Evaluation {
+            value: None,
+            variant: None,
+            reason: Reason::Disabled,
+            error: None,
+            metadata,
+        };
     }
     let rule = match rule {
         None => return default(flag, Reason::Static, metadata),
         Some(Err(problem)) => {
-            return Evaluation::failed(ErrorCode::ParseError, format!("invalid targeting: {problem}"), metadata);
+            return Evaluation::failed(
+                ErrorCode::ParseError,
+                format!("invalid targeting: {problem}"),
+                metadata,
+            );
         }
         Some(Ok(rule)) => rule,
     };
@@ -107,7 +130,10 @@ pub(crate) fn evaluate<'a>(
         Value::String(name) => Cow::Borrowed(name),
         Value::Number(n) => Cow::Owned(n.to_string()),
         other => {
-            let message = format!("targeting returned {}, not a variant name", crate::value::json_kind(other));
+            let message = format!(
+                "targeting returned {}, not a variant name",
+                crate::value::json_kind(other)
+            );
             return Evaluation::failed(ErrorCode::General, message, metadata);
         }
     };
@@ -120,7 +146,8 @@ pub(crate) fn evaluate<'a>(
             metadata,
         },
         None => {
-            let message = format!("targeting picked variant \"{name}\", which the flag does not have");
+            let message =
+                format!("targeting picked variant \"{name}\", which the flag does not have");
             Evaluation::failed(ErrorCode::General, message, metadata)
         }
     }
@@ -128,9 +155,25 @@ pub(crate) fn evaluate<'a>(
 
 fn default<'a>(flag: &'a Flag, reason: Reason, metadata: &'a Metadata) -> Evaluation<'a> {
     // Validation guarantees a named default variant exists.
-    match flag.default_variant.as_ref().and_then(|name| flag.variants.get_key_value(name)) {
-        Some((variant, value)) => Evaluation { value: Some(value), variant: Some(variant), reason, error: None, metadata },
-        None => Evaluation { value: None, variant: None, reason: Reason::Default, error: None, metadata },
+    match flag
+        .default_variant
+        .as_ref()
+        .and_then(|name| flag.variants.get_key_value(name))
+    {
+        Some((variant, value)) => Evaluation {
+            value: Some(value),
+            variant: Some(variant),
+            reason,
+            error: None,
+            metadata,
+        },
+        None => Evaluation {
+            value: None,
+            variant: None,
+            reason: Reason::Default,
+            error: None,
+            metadata,
+        },
     }
 }
 

@@ -47,7 +47,10 @@ impl Flag {
 
     /// The classic on/off flag: variants `on` (true) and `off` (false).
     pub fn boolean(default_on: bool) -> Flag {
-        let variants = BTreeMap::from([("on".to_string(), FlagValue::Bool(true)), ("off".to_string(), FlagValue::Bool(false))]);
+        let variants = BTreeMap::from([
+            ("on".to_string(), FlagValue::Bool(true)),
+            ("off".to_string(), FlagValue::Bool(false)),
+        ]);
         Flag::new(variants, Some(if default_on { "on" } else { "off" }))
     }
 
@@ -83,7 +86,9 @@ impl Flag {
     /// all of one type, and a default variant that exists.
     pub fn validate(&self) -> Result<(), FlagProblem> {
         let mut variants = self.variants.iter();
-        let Some((first, first_value)) = variants.next() else { return Err(FlagProblem::NoVariants) };
+        let Some((first, first_value)) = variants.next() else {
+            return Err(FlagProblem::NoVariants);
+        };
         let expected = first_value.variant_type();
         for (name, value) in self.variants.iter() {
             if name.is_empty() {
@@ -91,19 +96,34 @@ impl Flag {
             }
             let found = value.variant_type();
             if found != expected {
-                return Err(FlagProblem::MixedTypes { first: first.clone(), expected, variant: name.clone(), found });
+                return Err(FlagProblem::MixedTypes {
+                    first: first.clone(),
+                    expected,
+                    variant: name.clone(),
+                    found,
+                });
             }
         }
         if let Some(name) = &self.default_variant
             && !self.variants.contains_key(name)
         {
-            let known = self.variants.keys().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
-            return Err(FlagProblem::UnknownDefaultVariant { name: name.clone(), known });
+            let known = self
+                .variants
+                .keys()
+                .map(|k| format!("\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(FlagProblem::UnknownDefaultVariant {
+                name: name.clone(),
+                known,
+            });
         }
         if let Some(rule) = &self.targeting
             && !rule.is_object()
         {
-            return Err(FlagProblem::TargetingNotAnObject(crate::value::json_kind(rule)));
+            return Err(FlagProblem::TargetingNotAnObject(crate::value::json_kind(
+                rule,
+            )));
         }
         Ok(())
     }
@@ -120,11 +140,21 @@ mod tests {
         assert_eq!(flag.validate(), Ok(()));
         flag.default_variant = Some("maybe".into());
         let problem = flag.validate().unwrap_err();
-        assert_eq!(problem.to_string(), "\"defaultVariant\" is \"maybe\", which is not one of the variants (\"off\", \"on\")");
+        assert_eq!(
+            problem.to_string(),
+            "\"defaultVariant\" is \"maybe\", which is not one of the variants (\"off\", \"on\")"
+        );
         flag.default_variant = None;
-        flag.variants.insert("word".into(), FlagValue::String("x".into()));
-        assert!(matches!(flag.validate(), Err(FlagProblem::MixedTypes { .. })));
-        assert_eq!(Flag::new(BTreeMap::new(), None).validate(), Err(FlagProblem::NoVariants));
+        flag.variants
+            .insert("word".into(), FlagValue::String("x".into()));
+        assert!(matches!(
+            flag.validate(),
+            Err(FlagProblem::MixedTypes { .. })
+        ));
+        assert_eq!(
+            Flag::new(BTreeMap::new(), None).validate(),
+            Err(FlagProblem::NoVariants)
+        );
     }
 
     #[test]
@@ -134,6 +164,11 @@ mod tests {
         assert_eq!(flag.active_targeting(), None);
         flag.revive();
         assert_eq!(flag.active_targeting(), Some(&json!({"if": [true, "on"]})));
-        assert_eq!(Flag::boolean(false).with_targeting(json!({})).active_targeting(), None);
+        assert_eq!(
+            Flag::boolean(false)
+                .with_targeting(json!({}))
+                .active_targeting(),
+            None
+        );
     }
 }

@@ -45,7 +45,9 @@ impl FlagSet {
 
     /// Flags in key order.
     pub fn flags(&self) -> impl Iterator<Item = (&str, &Flag)> {
-        self.entries.iter().map(|(key, entry)| (key.as_str(), &entry.flag))
+        self.entries
+            .iter()
+            .map(|(key, entry)| (key.as_str(), &entry.flag))
     }
 
     pub fn len(&self) -> usize {
@@ -57,12 +59,22 @@ impl FlagSet {
     }
 
     /// Adds or replaces a flag; returns the one it replaced.
-    pub fn insert(&mut self, key: impl Into<String>, flag: Flag) -> Result<Option<Flag>, DefinitionError> {
+    pub fn insert(
+        &mut self,
+        key: impl Into<String>,
+        flag: Flag,
+    ) -> Result<Option<Flag>, DefinitionError> {
         let key = key.into();
         if key.is_empty() {
-            return Err(DefinitionError::Flag { flag: key, problem: FlagProblem::EmptyKey });
+            return Err(DefinitionError::Flag {
+                flag: key,
+                problem: FlagProblem::EmptyKey,
+            });
         }
-        flag.validate().map_err(|problem| DefinitionError::Flag { flag: key.clone(), problem })?;
+        flag.validate().map_err(|problem| DefinitionError::Flag {
+            flag: key.clone(),
+            problem,
+        })?;
         let entry = self.compile(&key, flag);
         Ok(self.entries.insert(key, entry).map(|old| old.flag))
     }
@@ -73,8 +85,15 @@ impl FlagSet {
 
     /// Changes one flag in place (enable, disable, kill, new targeting, …); nothing changes if the
     /// result is invalid.
-    pub fn update(&mut self, key: &str, change: impl FnOnce(&mut Flag)) -> Result<(), DefinitionError> {
-        let mut flag = self.get(key).cloned().ok_or_else(|| DefinitionError::UnknownFlag(key.to_string()))?;
+    pub fn update(
+        &mut self,
+        key: &str,
+        change: impl FnOnce(&mut Flag),
+    ) -> Result<(), DefinitionError> {
+        let mut flag = self
+            .get(key)
+            .cloned()
+            .ok_or_else(|| DefinitionError::UnknownFlag(key.to_string()))?;
         change(&mut flag);
         self.insert(key, flag).map(|_| ())
     }
@@ -84,9 +103,15 @@ impl FlagSet {
     }
 
     /// Replaces the shared rules and recompiles every flag against them.
-    pub fn set_evaluators(&mut self, evaluators: BTreeMap<String, Value>) -> Result<(), DefinitionError> {
+    pub fn set_evaluators(
+        &mut self,
+        evaluators: BTreeMap<String, Value>,
+    ) -> Result<(), DefinitionError> {
         if let Some((name, rule)) = evaluators.iter().find(|(_, rule)| !rule.is_object()) {
-            return Err(DefinitionError::Evaluator { name: name.clone(), found: crate::value::json_kind(rule) });
+            return Err(DefinitionError::Evaluator {
+                name: name.clone(),
+                found: crate::value::json_kind(rule),
+            });
         }
         self.evaluators = evaluators;
         self.recompile_all();
@@ -104,16 +129,30 @@ impl FlagSet {
 
     /// Flags whose targeting cannot compile; they evaluate to PARSE_ERROR.
     pub fn targeting_errors(&self) -> impl Iterator<Item = (&str, &RuleError)> {
-        self.entries.iter().filter_map(|(key, entry)| match &entry.rule {
-            Some(Err(error)) => Some((key.as_str(), error)),
-            _ => None,
-        })
+        self.entries
+            .iter()
+            .filter_map(|(key, entry)| match &entry.rule {
+                Some(Err(error)) => Some((key.as_str(), error)),
+                _ => None,
+            })
     }
 
     /// Evaluates one flag. `now_unix` is what the rule sees as `$flagd.timestamp`.
-    pub fn evaluate<'a>(&'a self, key: &str, context: &EvaluationContext, now_unix: i64) -> Evaluation<'a> {
+    pub fn evaluate<'a>(
+        &'a self,
+        key: &str,
+        context: &EvaluationContext,
+        now_unix: i64,
+    ) -> Evaluation<'a> {
         match self.entries.get_key_value(key) {
-            Some((key, entry)) => evaluation::evaluate(key, &entry.flag, entry.rule.as_ref(), &entry.metadata, context, now_unix),
+            Some((key, entry)) => evaluation::evaluate(
+                key,
+                &entry.flag,
+                entry.rule.as_ref(),
+                &entry.metadata,
+                context,
+                now_unix,
+            ),
             None => Evaluation::not_found(key),
         }
     }
@@ -136,19 +175,38 @@ impl FlagSet {
         now_unix: i64,
     ) -> impl Iterator<Item = (&'a str, Evaluation<'a>)> {
         self.entries.iter().map(move |(key, entry)| {
-            (key.as_str(), evaluation::evaluate(key, &entry.flag, entry.rule.as_ref(), &entry.metadata, context, now_unix))
+            (
+                key.as_str(),
+                evaluation::evaluate(
+                    key,
+                    &entry.flag,
+                    entry.rule.as_ref(),
+                    &entry.metadata,
+                    context,
+                    now_unix,
+                ),
+            )
         })
     }
 
     fn compile(&self, key: &str, flag: Flag) -> Entry {
-        let rule = flag.active_targeting().map(|rule| Rule::compile(rule, key, &self.evaluators));
+        let rule = flag
+            .active_targeting()
+            .map(|rule| Rule::compile(rule, key, &self.evaluators));
         let metadata = metadata::merged(&self.metadata, &flag.metadata);
-        Entry { flag, rule, metadata }
+        Entry {
+            flag,
+            rule,
+            metadata,
+        }
     }
 
     fn recompile_all(&mut self) {
         let entries = std::mem::take(&mut self.entries);
-        self.entries = entries.into_iter().map(|(key, entry)| (key.clone(), self.compile(&key, entry.flag))).collect();
+        self.entries = entries
+            .into_iter()
+            .map(|(key, entry)| (key.clone(), self.compile(&key, entry.flag)))
+            .collect();
     }
 }
 
@@ -158,7 +216,11 @@ impl PartialEq for FlagSet {
         self.evaluators == other.evaluators
             && self.metadata == other.metadata
             && self.entries.len() == other.entries.len()
-            && self.entries.iter().zip(&other.entries).all(|((k1, e1), (k2, e2))| k1 == k2 && e1.flag == e2.flag)
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|((k1, e1), (k2, e2))| k1 == k2 && e1.flag == e2.flag)
     }
 }
 
@@ -182,30 +244,63 @@ mod tests {
         assert_eq!(set.evaluate("f", &context, 0).variant, Some("on"));
         set.update("f", Flag::kill).unwrap();
         let killed = set.evaluate("f", &context, 0);
-        assert_eq!((killed.variant, killed.reason), (Some("off"), Reason::Static));
+        assert_eq!(
+            (killed.variant, killed.reason),
+            (Some("off"), Reason::Static)
+        );
         set.update("f", Flag::revive).unwrap();
-        assert_eq!(set.evaluate("f", &context, 0).reason, Reason::TargetingMatch);
+        assert_eq!(
+            set.evaluate("f", &context, 0).reason,
+            Reason::TargetingMatch
+        );
     }
 
     #[test]
     fn an_invalid_change_leaves_the_flag_as_it_was() {
         let mut set = set_with(Flag::boolean(true));
-        let error = set.update("f", |flag| flag.default_variant = Some("maybe".into())).unwrap_err();
-        assert!(error.to_string().starts_with("flag \"f\": \"defaultVariant\" is \"maybe\""), "{error}");
+        let error = set
+            .update("f", |flag| flag.default_variant = Some("maybe".into()))
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("flag \"f\": \"defaultVariant\" is \"maybe\""),
+            "{error}"
+        );
         assert_eq!(set.get("f").unwrap().default_variant.as_deref(), Some("on"));
-        assert_eq!(set.update("nope", Flag::kill), Err(DefinitionError::UnknownFlag("nope".into())));
+        assert_eq!(
+            set.update("nope", Flag::kill),
+            Err(DefinitionError::UnknownFlag("nope".into()))
+        );
     }
 
     #[test]
     fn evaluators_and_metadata_changes_reach_compiled_flags() {
-        let mut set = set_with(Flag::boolean(false).with_targeting(json!({"if": [{"$ref": "beta"}, "on"]})));
+        let mut set =
+            set_with(Flag::boolean(false).with_targeting(json!({"if": [{"$ref": "beta"}, "on"]})));
         assert_eq!(set.targeting_errors().count(), 1);
-        assert_eq!(set.evaluate("f", &EvaluationContext::new(), 0).error.unwrap().code, ErrorCode::ParseError);
-        set.set_evaluators(BTreeMap::from([("beta".into(), json!({"==": [{"var": "plan"}, "beta"]}))])).unwrap();
+        assert_eq!(
+            set.evaluate("f", &EvaluationContext::new(), 0)
+                .error
+                .unwrap()
+                .code,
+            ErrorCode::ParseError
+        );
+        set.set_evaluators(BTreeMap::from([(
+            "beta".into(),
+            json!({"==": [{"var": "plan"}, "beta"]}),
+        )]))
+        .unwrap();
         assert_eq!(set.targeting_errors().count(), 0);
         let beta = EvaluationContext::new().with("plan", json!("beta"));
-        assert_eq!(set.evaluate("f", &beta, 0).value, Some(&FlagValue::Bool(true)));
-        set.set_metadata(Metadata::from([("team".into(), crate::MetadataValue::String("web".into()))]));
+        assert_eq!(
+            set.evaluate("f", &beta, 0).value,
+            Some(&FlagValue::Bool(true))
+        );
+        set.set_metadata(Metadata::from([(
+            "team".into(),
+            crate::MetadataValue::String("web".into()),
+        )]));
         assert_eq!(set.evaluate("f", &beta, 0).metadata.len(), 1);
     }
 }

@@ -28,7 +28,8 @@ const SCHEMA: &str = "https://flagd.dev/schema/v0/flags.json";
 impl FlagSet {
     /// Reads a flagd flag-definition file.
     pub fn from_flagd_json(text: &str) -> Result<FlagSet, DefinitionError> {
-        let document: Value = serde_json::from_str(text).map_err(|e| DefinitionError::Json(e.to_string()))?;
+        let document: Value =
+            serde_json::from_str(text).map_err(|e| DefinitionError::Json(e.to_string()))?;
         FlagSet::from_flagd_value(&document)
     }
 
@@ -43,7 +44,10 @@ impl FlagSet {
         set.set_metadata(set_metadata(document.get("metadata"))?);
         set.set_evaluators(evaluators(document.get("$evaluators"))?)?;
         for (key, definition) in flag_definitions(document.get("flags"))? {
-            let flag = flag_from_flagd(definition).map_err(|problem| DefinitionError::Flag { flag: key.clone(), problem })?;
+            let flag = flag_from_flagd(definition).map_err(|problem| DefinitionError::Flag {
+                flag: key.clone(),
+                problem,
+            })?;
             set.insert(key, flag)?;
         }
         Ok(set)
@@ -51,16 +55,24 @@ impl FlagSet {
 
     /// Writes the set as a flagd flag-definition file (pretty-printed).
     pub fn to_flagd_json(&self) -> String {
-        serde_json::to_string_pretty(&self.to_flagd_value()).expect("a JSON value always serializes")
+        serde_json::to_string_pretty(&self.to_flagd_value())
+            .expect("a JSON value always serializes")
     }
 
     pub fn to_flagd_value(&self) -> Value {
         let mut document = Map::new();
         document.insert("$schema".into(), json!(SCHEMA));
-        let flags = self.flags().map(|(key, flag)| (key.to_string(), flag_to_flagd(flag))).collect();
+        let flags = self
+            .flags()
+            .map(|(key, flag)| (key.to_string(), flag_to_flagd(flag)))
+            .collect();
         document.insert("flags".into(), Value::Object(flags));
         if !self.evaluators().is_empty() {
-            let evaluators = self.evaluators().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let evaluators = self
+                .evaluators()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             document.insert("$evaluators".into(), Value::Object(evaluators));
         }
         if !self.metadata().is_empty() {
@@ -72,7 +84,9 @@ impl FlagSet {
 
 /// One flag's definition in flagd's format, as found under `flags`.
 pub fn flag_from_flagd(definition: &Value) -> Result<Flag, FlagProblem> {
-    let Value::Object(fields) = definition else { return Err(FlagProblem::NotAnObject(json_kind(definition))) };
+    let Value::Object(fields) = definition else {
+        return Err(FlagProblem::NotAnObject(json_kind(definition)));
+    };
     let state = match fields.get("state") {
         None => FlagState::Enabled,
         Some(Value::String(s)) if s == "ENABLED" => FlagState::Enabled,
@@ -80,12 +94,18 @@ pub fn flag_from_flagd(definition: &Value) -> Result<Flag, FlagProblem> {
         Some(other) => return Err(FlagProblem::InvalidState(other.to_string())),
     };
     let variants = match fields.get("variants") {
-        None => BTreeMap::from([("true".to_string(), FlagValue::Bool(true)), ("false".to_string(), FlagValue::Bool(false))]),
+        None => BTreeMap::from([
+            ("true".to_string(), FlagValue::Bool(true)),
+            ("false".to_string(), FlagValue::Bool(false)),
+        ]),
         Some(Value::Object(variants)) => variants
             .iter()
             .map(|(name, value)| match FlagValue::from_json(value) {
                 Some(value) => Ok((name.clone(), value)),
-                None => Err(FlagProblem::UnsupportedValue { variant: name.clone(), found: unsupported_kind(value) }),
+                None => Err(FlagProblem::UnsupportedValue {
+                    variant: name.clone(),
+                    found: unsupported_kind(value),
+                }),
             })
             .collect::<Result<_, _>>()?,
         Some(other) => return Err(FlagProblem::VariantsNotAnObject(json_kind(other))),
@@ -103,7 +123,14 @@ pub fn flag_from_flagd(definition: &Value) -> Result<Flag, FlagProblem> {
         Some(other) => return Err(FlagProblem::TargetingNotAnObject(json_kind(other))),
     };
     let metadata = flag_metadata(fields.get("metadata"))?;
-    let flag = Flag { state, variants, default_variant, targeting, metadata, killed: false };
+    let flag = Flag {
+        state,
+        variants,
+        default_variant,
+        targeting,
+        metadata,
+        killed: false,
+    };
     flag.validate()?;
     Ok(flag)
 }
@@ -116,7 +143,11 @@ pub fn flag_to_flagd(flag: &Flag) -> Value {
         FlagState::Disabled => "DISABLED",
     };
     fields.insert("state".into(), json!(state));
-    let variants = flag.variants.iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
+    let variants = flag
+        .variants
+        .iter()
+        .map(|(name, value)| (name.clone(), value.to_json()))
+        .collect();
     fields.insert("variants".into(), Value::Object(variants));
     if let Some(name) = &flag.default_variant {
         fields.insert("defaultVariant".into(), json!(name));
@@ -133,14 +164,20 @@ pub fn flag_to_flagd(flag: &Flag) -> Value {
 fn flag_definitions(flags: Option<&Value>) -> Result<Vec<(String, &Value)>, DefinitionError> {
     match flags {
         None => Ok(Vec::new()),
-        Some(Value::Object(flags)) => Ok(flags.iter().map(|(key, flag)| (key.clone(), flag)).collect()),
+        Some(Value::Object(flags)) => Ok(flags
+            .iter()
+            .map(|(key, flag)| (key.clone(), flag))
+            .collect()),
         // flagd's import format: a list of flags, each with its "key".
         Some(Value::Array(flags)) => flags
             .iter()
             .enumerate()
             .map(|(i, flag)| match flag.get("key") {
                 Some(Value::String(key)) if !key.is_empty() => Ok((key.clone(), flag)),
-                _ => Err(DefinitionError::Document(format!("flag #{} in the \"flags\" list has no \"key\" string", i + 1))),
+                _ => Err(DefinitionError::Document(format!(
+                    "flag #{} in the \"flags\" list has no \"key\" string",
+                    i + 1
+                ))),
             })
             .collect(),
         Some(other) => Err(DefinitionError::Document(format!(
@@ -153,7 +190,10 @@ fn flag_definitions(flags: Option<&Value>) -> Result<Vec<(String, &Value)>, Defi
 fn evaluators(evaluators: Option<&Value>) -> Result<BTreeMap<String, Value>, DefinitionError> {
     match evaluators {
         None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(evaluators)) => Ok(evaluators.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Some(Value::Object(evaluators)) => Ok(evaluators
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()),
         Some(other) => Err(DefinitionError::Document(format!(
             "\"$evaluators\" must be an object of names to rules, not {}",
             json_kind(other)
@@ -168,10 +208,16 @@ fn set_metadata(value: Option<&Value>) -> Result<Metadata, DefinitionError> {
             .iter()
             .map(|(key, value)| match MetadataValue::from_json(value) {
                 Some(value) => Ok((key.clone(), value)),
-                None => Err(DefinitionError::SetMetadata { key: key.clone(), found: json_kind(value) }),
+                None => Err(DefinitionError::SetMetadata {
+                    key: key.clone(),
+                    found: json_kind(value),
+                }),
             })
             .collect(),
-        Some(other) => Err(DefinitionError::Document(format!("\"metadata\" must be a JSON object, not {}", json_kind(other)))),
+        Some(other) => Err(DefinitionError::Document(format!(
+            "\"metadata\" must be a JSON object, not {}",
+            json_kind(other)
+        ))),
     }
 }
 
@@ -182,7 +228,10 @@ fn flag_metadata(value: Option<&Value>) -> Result<Metadata, FlagProblem> {
             .iter()
             .map(|(key, value)| match MetadataValue::from_json(value) {
                 Some(value) => Ok((key.clone(), value)),
-                None => Err(FlagProblem::InvalidMetadata { key: key.clone(), found: json_kind(value) }),
+                None => Err(FlagProblem::InvalidMetadata {
+                    key: key.clone(),
+                    found: json_kind(value),
+                }),
             })
             .collect(),
         Some(other) => Err(FlagProblem::MetadataNotAnObject(json_kind(other))),
@@ -201,7 +250,9 @@ mod tests {
     use super::*;
 
     fn problem(flag: Value) -> String {
-        FlagSet::from_flagd_value(&json!({"flags": {"f": flag}})).unwrap_err().to_string()
+        FlagSet::from_flagd_value(&json!({"flags": {"f": flag}}))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -214,21 +265,41 @@ mod tests {
             problem(json!({"variants": {"a": 1, "b": "two"}, "defaultVariant": "a"})),
             "flag \"f\": variant \"b\" is a string but variant \"a\" is a number; all variants of a flag have one type"
         );
-        assert!(problem(json!({"variants": {"big": 9007199254740992_i64}})).contains("beyond ±(2^53-1)"));
+        assert!(
+            problem(json!({"variants": {"big": 9007199254740992_i64}}))
+                .contains("beyond ±(2^53-1)")
+        );
         assert!(problem(json!({"variants": {}})).contains("at least one variant"));
         assert!(problem(json!({"variants": {"a": [1]}})).contains("variant \"a\" is an array"));
-        assert!(problem(json!({"variants": {"a": true}, "targeting": "a"})).contains("\"targeting\" must be"));
-        assert!(problem(json!({"variants": {"a": true}, "metadata": {"x": [1]}})).contains("metadata \"x\""));
-        assert!(FlagSet::from_flagd_json("{").unwrap_err().to_string().starts_with("the flag definition is not valid JSON"));
+        assert!(
+            problem(json!({"variants": {"a": true}, "targeting": "a"}))
+                .contains("\"targeting\" must be")
+        );
+        assert!(
+            problem(json!({"variants": {"a": true}, "metadata": {"x": [1]}}))
+                .contains("metadata \"x\"")
+        );
+        assert!(
+            FlagSet::from_flagd_json("{")
+                .unwrap_err()
+                .to_string()
+                .starts_with("the flag definition is not valid JSON")
+        );
     }
 
     #[test]
     fn newer_flagd_shorthands_are_accepted() {
-        let set = FlagSet::from_flagd_value(&json!({"flags": {"f": {"defaultVariant": "true"}}})).unwrap();
+        let set = FlagSet::from_flagd_value(&json!({"flags": {"f": {"defaultVariant": "true"}}}))
+            .unwrap();
         let flag = set.get("f").unwrap();
         assert_eq!((flag.state, flag.variants.len()), (FlagState::Enabled, 2));
         let listed = json!({"flags": [{"key": "g", "state": "ENABLED", "variants": {"a": "x"}, "defaultVariant": "a"}]});
-        assert!(FlagSet::from_flagd_value(&listed).unwrap().get("g").is_some());
+        assert!(
+            FlagSet::from_flagd_value(&listed)
+                .unwrap()
+                .get("g")
+                .is_some()
+        );
     }
 
     #[test]

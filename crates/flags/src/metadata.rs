@@ -23,7 +23,10 @@ impl MetadataValue {
             Value::String(s) => Some(MetadataValue::String(s.clone())),
             Value::Number(n) => match n.as_i64() {
                 Some(i) => Some(MetadataValue::Integer(i)),
-                None => n.as_f64().filter(|f| f.is_finite()).map(MetadataValue::Float),
+                None => n
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(MetadataValue::Float),
             },
             Value::Null | Value::Array(_) | Value::Object(_) => None,
         }
@@ -47,5 +50,10 @@ pub fn merged(set: &Metadata, flag: &Metadata) -> Metadata {
 }
 
 pub fn to_json(metadata: &Metadata) -> Value {
-    Value::Object(metadata.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    Value::Object(
+        metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect(),
+    )
 }

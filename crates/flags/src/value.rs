@@ -78,7 +78,10 @@ impl FlagValue {
             (FlagValue::Bool(_), RequestedType::Boolean)
                 | (FlagValue::String(_), RequestedType::String)
                 | (FlagValue::Integer(_), RequestedType::Integer)
-                | (FlagValue::Integer(_) | FlagValue::Float(_), RequestedType::Float)
+                | (
+                    FlagValue::Integer(_) | FlagValue::Float(_),
+                    RequestedType::Float
+                )
                 | (FlagValue::Object(_), RequestedType::Object)
         )
     }
@@ -136,10 +139,19 @@ mod tests {
 
     #[test]
     fn integers_stay_integers_and_unsafe_ones_are_refused() {
-        assert_eq!(FlagValue::from_json(&json!(10)), Some(FlagValue::Integer(10)));
-        assert_eq!(FlagValue::from_json(&json!(0.0)), Some(FlagValue::Float(0.0)));
+        assert_eq!(
+            FlagValue::from_json(&json!(10)),
+            Some(FlagValue::Integer(10))
+        );
+        assert_eq!(
+            FlagValue::from_json(&json!(0.0)),
+            Some(FlagValue::Float(0.0))
+        );
         assert_eq!(FlagValue::from_json(&json!(9007199254740992_i64)), None);
-        assert_eq!(FlagValue::from_json(&json!(9007199254740991_i64)), Some(FlagValue::Integer(MAX_SAFE_INTEGER)));
+        assert_eq!(
+            FlagValue::from_json(&json!(9007199254740991_i64)),
+            Some(FlagValue::Integer(MAX_SAFE_INTEGER))
+        );
         assert_eq!(FlagValue::from_json(&json!(null)), None);
         assert_eq!(FlagValue::from_json(&json!([1])), None);
     }

@@ -22,16 +22,27 @@ fn testbed() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     // `shared/` sits beside the repository, in a worktree and in CI alike.
     let dir = here.join("../../../shared/conformance/flagd-testbed/evaluator");
-    assert!(dir.join("flags/testkit-flags.json").exists(), "flagd-testbed not found at {}", dir.display());
+    assert!(
+        dir.join("flags/testkit-flags.json").exists(),
+        "flagd-testbed not found at {}",
+        dir.display()
+    );
     dir
 }
 
 #[test]
 fn every_testbed_scenario_passes() {
     let dir = testbed();
-    let flags = FlagSet::from_flagd_json(&std::fs::read_to_string(dir.join("flags/testkit-flags.json")).unwrap()).expect("testkit flags load");
+    let flags = FlagSet::from_flagd_json(
+        &std::fs::read_to_string(dir.join("flags/testkit-flags.json")).unwrap(),
+    )
+    .expect("testkit flags load");
 
-    let mut features: Vec<PathBuf> = std::fs::read_dir(dir.join("gherkin")).unwrap().map(|entry| entry.unwrap().path()).filter(|path| path.extension().is_some_and(|ext| ext == "feature")).collect();
+    let mut features: Vec<PathBuf> = std::fs::read_dir(dir.join("gherkin"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "feature"))
+        .collect();
     features.sort();
 
     let (mut ran, mut skipped, mut in_files, mut tagged_in_files) = (0, 0, 0, 0);
@@ -48,16 +59,35 @@ fn every_testbed_scenario_passes() {
             }
             ran += 1;
             if let Err(why) = run(&flags, &scenario) {
-                failures.push(format!("{}: {}: {why}", feature.file_name().unwrap().to_string_lossy(), scenario.name));
+                failures.push(format!(
+                    "{}: {}: {why}",
+                    feature.file_name().unwrap().to_string_lossy(),
+                    scenario.name
+                ));
             }
         }
     }
 
-    println!("flagd conformance: ran {ran} scenarios from {} feature files, skipped {skipped} tagged {SKIPPED_TAG} ({in_files} in the files)", features.len());
-    assert!(failures.is_empty(), "{} of {ran} scenarios failed:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "flagd conformance: ran {ran} scenarios from {} feature files, skipped {skipped} tagged {SKIPPED_TAG} ({in_files} in the files)",
+        features.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} scenarios failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(ran > 0, "no scenario ran");
-    assert_eq!(skipped, tagged_in_files, "skipped a different number of scenarios than the files tag {SKIPPED_TAG}");
-    assert_eq!(ran, in_files - tagged_in_files, "ran fewer scenarios than the feature files hold");
+    assert_eq!(
+        skipped, tagged_in_files,
+        "skipped a different number of scenarios than the files tag {SKIPPED_TAG}"
+    );
+    assert_eq!(
+        ran,
+        in_files - tagged_in_files,
+        "ran fewer scenarios than the feature files hold"
+    );
 }
 
 #[derive(Default)]
@@ -82,7 +112,11 @@ fn run(flags: &FlagSet, scenario: &Scenario) -> Result<(), String> {
         let args = quoted(&step.text);
         let text = step.text.as_str();
         if text == "an evaluator" {
-        } else if let Some(kind) = text.strip_prefix("a ").and_then(|rest| rest.split_once("-flag with key ")).map(|(kind, _)| kind) {
+        } else if let Some(kind) = text
+            .strip_prefix("a ")
+            .and_then(|rest| rest.split_once("-flag with key "))
+            .map(|(kind, _)| kind)
+        {
             let requested = requested_type(kind)?;
             world.key = args[0].clone();
             world.fallback = typed(requested, &args[1])?;
@@ -91,8 +125,14 @@ fn run(flags: &FlagSet, scenario: &Scenario) -> Result<(), String> {
             let value = typed(requested_type(&args[1])?, &args[2])?;
             world.context.insert(args[0].clone(), value);
         } else if text.starts_with("a context containing a nested property") {
-            let outer = world.context.entry(args[0].clone()).or_insert_with(|| json!({}));
-            outer.as_object_mut().ok_or("outer key is not an object")?.insert(args[1].clone(), json!(args[2]));
+            let outer = world
+                .context
+                .entry(args[0].clone())
+                .or_insert_with(|| json!({}));
+            outer
+                .as_object_mut()
+                .ok_or("outer key is not an object")?
+                .insert(args[1].clone(), json!(args[2]));
         } else if text.starts_with("a context containing a targeting key") {
             world.context.insert("targetingKey".into(), json!(args[0]));
         } else if text == "the flag was evaluated with details" {
@@ -116,11 +156,15 @@ fn run(flags: &FlagSet, scenario: &Scenario) -> Result<(), String> {
         } else if text == "the resolved metadata should contain" {
             let metadata = &outcome(&world)?.metadata;
             for row in step.table.iter().skip(1) {
-                let [key, kind, value] = row.as_slice() else { return Err(format!("bad metadata row {row:?}")) };
+                let [key, kind, value] = row.as_slice() else {
+                    return Err(format!("bad metadata row {row:?}"));
+                };
                 let expected = typed(requested_type(kind)?, value)?;
                 match metadata.get(key) {
                     Some(actual) if same_value(actual, &expected) => {}
-                    other => return Err(format!("metadata {key} is {other:?}, expected {expected}")),
+                    other => {
+                        return Err(format!("metadata {key} is {other:?}, expected {expected}"));
+                    }
                 }
             }
         } else if text == "the resolved metadata is empty" {
@@ -139,12 +183,24 @@ fn run(flags: &FlagSet, scenario: &Scenario) -> Result<(), String> {
 }
 
 fn evaluate(flags: &FlagSet, world: &World) -> Result<Outcome, String> {
-    let context = EvaluationContext::from_json(&Value::Object(world.context.clone())).map_err(|e| e.to_string())?;
-    let evaluation = flags.evaluate_as(&world.key, world.requested.ok_or("no flag step")?, &context, NOW);
-    let metadata = evaluation.metadata.iter().map(|(k, v)| (k.clone(), metadata_json(v))).collect();
+    let context = EvaluationContext::from_json(&Value::Object(world.context.clone()))
+        .map_err(|e| e.to_string())?;
+    let evaluation = flags.evaluate_as(
+        &world.key,
+        world.requested.ok_or("no flag step")?,
+        &context,
+        NOW,
+    );
+    let metadata = evaluation
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), metadata_json(v)))
+        .collect();
     Ok(Outcome {
         // OpenFeature hands the caller's fallback back whenever no variant value is served.
-        value: evaluation.value.map_or_else(|| world.fallback.clone(), FlagValue::to_json),
+        value: evaluation
+            .value
+            .map_or_else(|| world.fallback.clone(), FlagValue::to_json),
         reason: evaluation.reason.to_string(),
         error_code: evaluation.error.map(|error| error.code.to_string()),
         metadata,
@@ -152,7 +208,10 @@ fn evaluate(flags: &FlagSet, world: &World) -> Result<Outcome, String> {
 }
 
 fn outcome(world: &World) -> Result<&Outcome, String> {
-    world.outcome.as_ref().ok_or_else(|| "checked before evaluating".to_string())
+    world
+        .outcome
+        .as_ref()
+        .ok_or_else(|| "checked before evaluating".to_string())
 }
 
 fn metadata_json(value: &MetadataValue) -> Value {

@@ -23,8 +23,13 @@ const NOW: i64 = 1_795_996_800;
 fn same_variant_reason_and_error_as_flagd_reference_evaluator() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = here.join("tests/flagd_reference.py");
-    let testkit = here.join("../../../shared/conformance/flagd-testbed/evaluator/flags/testkit-flags.json");
-    assert!(testkit.exists(), "flagd-testbed not found at {}", testkit.display());
+    let testkit =
+        here.join("../../../shared/conformance/flagd-testbed/evaluator/flags/testkit-flags.json");
+    assert!(
+        testkit.exists(),
+        "flagd-testbed not found at {}",
+        testkit.display()
+    );
 
     if let Err(why) = reference_available() {
         if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false") {
@@ -41,12 +46,17 @@ fn same_variant_reason_and_error_as_flagd_reference_evaluator() {
         .arg(CONTEXTS.to_string())
         .output()
         .expect("run python3");
-    assert!(output.status.success(), "the reference script failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the reference script failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
     let mut lines = stdout.lines();
 
     let header: Value = serde_json::from_str(lines.next().expect("a definition line")).unwrap();
-    let flags = FlagSet::from_flagd_value(&header["definition"]).expect("the generated definition loads");
+    let flags =
+        FlagSet::from_flagd_value(&header["definition"]).expect("the generated definition loads");
 
     let (mut compared, mut mismatches) = (0, Vec::new());
     for line in lines {
@@ -66,20 +76,39 @@ fn same_variant_reason_and_error_as_flagd_reference_evaluator() {
         );
         compared += 1;
         if actual != reference {
-            mismatches.push(format!("{key} with {}: slipway {actual:?}, flagd {reference:?}", expected["context"]));
+            mismatches.push(format!(
+                "{key} with {}: slipway {actual:?}, flagd {reference:?}",
+                expected["context"]
+            ));
         }
     }
 
-    println!("differential: {compared} evaluations ({} flags x {CONTEXTS} contexts), {} differ", flags.len(), mismatches.len());
-    assert!(compared >= CONTEXTS * flags.len(), "the reference answered only {compared} evaluations");
-    assert!(mismatches.is_empty(), "{} of {compared} evaluations differ from flagd's, first ones:\n{}", mismatches.len(), mismatches[..mismatches.len().min(20)].join("\n"));
+    println!(
+        "differential: {compared} evaluations ({} flags x {CONTEXTS} contexts), {} differ",
+        flags.len(),
+        mismatches.len()
+    );
+    assert!(
+        compared >= CONTEXTS * flags.len(),
+        "the reference answered only {compared} evaluations"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} evaluations differ from flagd's, first ones:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(20)].join("\n")
+    );
 }
 
 fn reference_available() -> Result<(), String> {
-    let probe = Command::new("python3").args(["-c", "import openfeature.contrib.tools.flagd.core"]).output();
+    let probe = Command::new("python3")
+        .args(["-c", "import openfeature.contrib.tools.flagd.core"])
+        .output();
     match probe {
         Err(error) => Err(format!("python3 cannot run ({error})")),
-        Ok(output) if !output.status.success() => Err("python package openfeature-flagd-core is not installed".into()),
+        Ok(output) if !output.status.success() => {
+            Err("python package openfeature-flagd-core is not installed".into())
+        }
         Ok(_) => Ok(()),
     }
 }

@@ -6,13 +6,70 @@ use serde_json::{Map, Value, json};
 use slipway_flags::{EvaluationContext, FlagSet, Reason, RequestedType};
 
 const OPERATORS: &[&str] = &[
-    "var", "if", "?:", "==", "===", "!=", "!==", "!", "!!", "and", "or", "<", "<=", ">", ">=", "+", "-", "*", "/",
-    "%", "min", "max", "in", "cat", "substr", "merge", "missing", "missing_some", "map", "filter", "reduce", "all",
-    "some", "none", "log", "fractional", "sem_ver", "starts_with", "ends_with", "$ref", "nope",
+    "var",
+    "if",
+    "?:",
+    "==",
+    "===",
+    "!=",
+    "!==",
+    "!",
+    "!!",
+    "and",
+    "or",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "min",
+    "max",
+    "in",
+    "cat",
+    "substr",
+    "merge",
+    "missing",
+    "missing_some",
+    "map",
+    "filter",
+    "reduce",
+    "all",
+    "some",
+    "none",
+    "log",
+    "fractional",
+    "sem_ver",
+    "starts_with",
+    "ends_with",
+    "$ref",
+    "nope",
 ];
 const WORDS: &[&str] = &[
-    "", "on", "off", "true", "false", "a", "user.name", "targetingKey", "$flagd.flagKey", "$flagd.timestamp", "$flagd",
-    "1.2.3", "v2.0.0-rc.1", "^", "~", "=", "<", "shared", "length", "0", "x.0.y",
+    "",
+    "on",
+    "off",
+    "true",
+    "false",
+    "a",
+    "user.name",
+    "targetingKey",
+    "$flagd.flagKey",
+    "$flagd.timestamp",
+    "$flagd",
+    "1.2.3",
+    "v2.0.0-rc.1",
+    "^",
+    "~",
+    "=",
+    "<",
+    "shared",
+    "length",
+    "0",
+    "x.0.y",
 ];
 
 fn scalar() -> impl Strategy<Value = Value> {
@@ -21,7 +78,8 @@ fn scalar() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         (-1000i64..1000).prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         prop::sample::select(WORDS).prop_map(|w| Value::String(w.to_string())),
         "[a-z.$]{0,8}".prop_map(Value::String),
     ]
@@ -32,20 +90,29 @@ fn json_value() -> impl Strategy<Value = Value> {
     scalar().prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            (prop::sample::select(OPERATORS), inner.clone()).prop_map(|(op, args)| json!({ op: args })),
-            prop::collection::btree_map("[a-z$]{0,4}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            (prop::sample::select(OPERATORS), inner.clone())
+                .prop_map(|(op, args)| json!({ op: args })),
+            prop::collection::btree_map("[a-z$]{0,4}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 fn flag(targeting: Value, variant_names: Vec<String>) -> Value {
-    let variants: Map<String, Value> = variant_names.iter().map(|name| (name.clone(), json!(name))).collect();
+    let variants: Map<String, Value> = variant_names
+        .iter()
+        .map(|name| (name.clone(), json!(name)))
+        .collect();
     json!({"state": "ENABLED", "variants": variants, "defaultVariant": variant_names.first(), "targeting": targeting})
 }
 
 fn context() -> impl Strategy<Value = Value> {
-    prop::collection::btree_map(prop::sample::select(&["targetingKey", "user", "email", "version", "$flagd", "id"][..]), json_value(), 0..5)
-        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    prop::collection::btree_map(
+        prop::sample::select(&["targetingKey", "user", "email", "version", "$flagd", "id"][..]),
+        json_value(),
+        0..5,
+    )
+    .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
 }
 
 proptest! {
@@ -113,10 +180,18 @@ proptest! {
 
 #[test]
 fn the_testbed_flags_round_trip() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/flagd-testbed/evaluator/flags/testkit-flags.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/flagd-testbed/evaluator/flags/testkit-flags.json"
+    );
     let set = FlagSet::from_flagd_json(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(FlagSet::from_flagd_json(&set.to_flagd_json()).unwrap(), set);
-    assert_eq!(set.targeting_errors().map(|(key, _)| key).collect::<Vec<_>>(), ["ref-to-nonexistent-evaluator-flag"]);
+    assert_eq!(
+        set.targeting_errors()
+            .map(|(key, _)| key)
+            .collect::<Vec<_>>(),
+        ["ref-to-nonexistent-evaluator-flag"]
+    );
 }
 
 #[test]
@@ -128,11 +203,17 @@ fn deep_rules_are_refused_not_overflowed() {
     // Evaluators that reference each other multiply depth without deep JSON.
     let mut evaluators = Map::new();
     for i in 0..400 {
-        evaluators.insert(format!("e{i}"), json!({"!": [{"$ref": format!("e{}", i + 1)}]}));
+        evaluators.insert(
+            format!("e{i}"),
+            json!({"!": [{"$ref": format!("e{}", i + 1)}]}),
+        );
     }
     evaluators.insert("e400".into(), rule);
     let document = json!({"flags": {"f": flag(json!({"$ref": "e0"}), vec!["true".into(), "false".into()])}, "$evaluators": evaluators});
     let set = FlagSet::from_flagd_value(&document).unwrap();
     let evaluation = set.evaluate("f", &EvaluationContext::new(), 0);
-    assert_eq!(evaluation.error.map(|e| e.code), Some(slipway_flags::ErrorCode::ParseError));
+    assert_eq!(
+        evaluation.error.map(|e| e.code),
+        Some(slipway_flags::ErrorCode::ParseError)
+    );
 }

@@ -87,7 +87,13 @@ fn write_string(value: &Value, out: &mut String) {
 /// evaluator turns floats into strings: `0.1 + 0.2` reads `0.3`, `3.0` reads `3`.
 pub fn format_float(f: f64) -> String {
     if !f.is_finite() {
-        return if f.is_nan() { "nan".into() } else if f > 0.0 { "inf".into() } else { "-inf".into() };
+        return if f.is_nan() {
+            "nan".into()
+        } else if f > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if f == 0.0 {
         return "0".into();
@@ -100,7 +106,11 @@ pub fn format_float(f: f64) -> String {
         trim_zeros(format!("{f:.decimals$}"))
     } else {
         let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim_zeros(mantissa.to_string()), exponent.abs())
+        format!(
+            "{}e{sign}{:02}",
+            trim_zeros(mantissa.to_string()),
+            exponent.abs()
+        )
     }
 }
 

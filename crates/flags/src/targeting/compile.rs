@@ -20,17 +20,34 @@ pub enum Node {
     Literal(Value),
     /// An array with operations inside; evaluates to the array of their results.
     Array(Vec<Node>),
-    Var { path: VarPath, default: Option<Box<Node>> },
+    Var {
+        path: VarPath,
+        default: Option<Box<Node>>,
+    },
     /// `var` whose path is computed.
-    DynamicVar { key: Box<Node>, default: Option<Box<Node>> },
+    DynamicVar {
+        key: Box<Node>,
+        default: Option<Box<Node>>,
+    },
     If(Vec<Node>),
     And(Vec<Node>),
     Or(Vec<Node>),
     /// `map`, `filter`, `all`, `some`, `none`: a sub-rule applied to each item of an array.
-    Iterate { kind: Iteration, items: Box<Node>, rule: Box<Node> },
-    Reduce { items: Box<Node>, rule: Box<Node>, initial: Value },
+    Iterate {
+        kind: Iteration,
+        items: Box<Node>,
+        rule: Box<Node>,
+    },
+    Reduce {
+        items: Box<Node>,
+        rule: Box<Node>,
+        initial: Value,
+    },
     /// Every other operator: its arguments are evaluated first, then it is applied.
-    Call { op: Operator, args: Vec<Node> },
+    Call {
+        op: Operator,
+        args: Vec<Node>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +138,11 @@ pub struct Compiler<'a> {
 
 impl<'a> Compiler<'a> {
     pub fn new(flag_key: &'a str, evaluators: &'a BTreeMap<String, Value>) -> Self {
-        Compiler { flag_key, evaluators, expanding: Vec::new() }
+        Compiler {
+            flag_key,
+            evaluators,
+            expanding: Vec::new(),
+        }
     }
 
     pub fn compile(&mut self, rule: &'a Value, depth: usize) -> Result<Node, RuleError> {
@@ -145,7 +166,12 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn operation(&mut self, name: &'a str, args: &'a Value, depth: usize) -> Result<Node, RuleError> {
+    fn operation(
+        &mut self,
+        name: &'a str,
+        args: &'a Value,
+        depth: usize,
+    ) -> Result<Node, RuleError> {
         if name == "$ref" {
             return self.reference(args, depth);
         }
@@ -154,7 +180,9 @@ impl<'a> Compiler<'a> {
             single => std::slice::from_ref(single),
         };
         let mut compile_all = |args: &'a [Value]| -> Result<Vec<Node>, RuleError> {
-            args.iter().map(|arg| self.compile(arg, depth + 1)).collect()
+            args.iter()
+                .map(|arg| self.compile(arg, depth + 1))
+                .collect()
         };
         Ok(match name {
             "var" => self.var(args, depth)?,
@@ -171,7 +199,11 @@ impl<'a> Compiler<'a> {
                 };
                 let items = self.optional(args.first(), depth)?;
                 let rule = self.optional(args.get(1), depth)?;
-                Node::Iterate { kind, items: Box::new(items), rule: Box::new(rule) }
+                Node::Iterate {
+                    kind,
+                    items: Box::new(items),
+                    rule: Box::new(rule),
+                }
             }
             "reduce" => Node::Reduce {
                 items: Box::new(self.optional(args.first(), depth)?),
@@ -180,7 +212,10 @@ impl<'a> Compiler<'a> {
                 initial: args.get(2).cloned().unwrap_or(Value::Null),
             },
             _ => match Operator::named(name) {
-                Some(op) => Node::Call { op, args: compile_all(args)? },
+                Some(op) => Node::Call {
+                    op,
+                    args: compile_all(args)?,
+                },
                 None => return Err(RuleError::UnknownOperator(name.to_string())),
             },
         })
@@ -205,7 +240,10 @@ impl<'a> Compiler<'a> {
                 VarPath::FlagKey => Node::Literal(Value::String(self.flag_key.to_string())),
                 path => Node::Var { path, default },
             },
-            key => Node::DynamicVar { key: Box::new(key), default },
+            key => Node::DynamicVar {
+                key: Box::new(key),
+                default,
+            },
         })
     }
 

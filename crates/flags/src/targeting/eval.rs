@@ -18,7 +18,12 @@ pub static NULL: Value = Value::Null;
 pub fn evaluate<'a>(node: &'a Node, scope: &Scope<'a>) -> Cow<'a, Value> {
     match node {
         Node::Literal(value) => Cow::Borrowed(value),
-        Node::Array(items) => Cow::Owned(Value::Array(items.iter().map(|item| evaluate(item, scope).into_owned()).collect())),
+        Node::Array(items) => Cow::Owned(Value::Array(
+            items
+                .iter()
+                .map(|item| evaluate(item, scope).into_owned())
+                .collect(),
+        )),
         Node::Var { path, default } => variable(path, default.as_deref(), scope),
         Node::DynamicVar { key, default } => {
             let path = VarPath::parse(&evaluate(key, scope));
@@ -28,8 +33,14 @@ pub fn evaluate<'a>(node: &'a Node, scope: &Scope<'a>) -> Cow<'a, Value> {
         Node::And(args) => short_circuit(args, scope, false),
         Node::Or(args) => short_circuit(args, scope, true),
         Node::Iterate { kind, items, rule } => iterate(*kind, &evaluate(items, scope), rule),
-        Node::Reduce { items, rule, initial } => {
-            let Value::Array(items) = &*evaluate(items, scope) else { return Cow::Borrowed(initial) };
+        Node::Reduce {
+            items,
+            rule,
+            initial,
+        } => {
+            let Value::Array(items) = &*evaluate(items, scope) else {
+                return Cow::Borrowed(initial);
+            };
             let mut accumulator = initial.clone();
             for item in items {
                 let data = serde_json::json!({ "current": item, "accumulator": accumulator });
@@ -57,7 +68,8 @@ fn choose<'a>(args: &'a [Node], scope: &Scope<'a>) -> Cow<'a, Value> {
         }
         index += 2;
     }
-    args.get(index).map_or(Cow::Borrowed(&NULL), |otherwise| evaluate(otherwise, scope))
+    args.get(index)
+        .map_or(Cow::Borrowed(&NULL), |otherwise| evaluate(otherwise, scope))
 }
 
 /// `and` returns the first falsy value (or the last), `or` the first truthy one (or the last).
@@ -85,8 +97,14 @@ fn iterate<'a>(kind: Iteration, items: &Value, rule: &'a Node) -> Cow<'a, Value>
     };
     let passes = |item: &Value| truthy(&evaluate(rule, &Scope::Item(item)));
     Cow::Owned(match kind {
-        Iteration::Map => Value::Array(list.iter().map(|item| evaluate(rule, &Scope::Item(item)).into_owned()).collect()),
-        Iteration::Filter => Value::Array(list.iter().filter(|item| passes(item)).cloned().collect()),
+        Iteration::Map => Value::Array(
+            list.iter()
+                .map(|item| evaluate(rule, &Scope::Item(item)).into_owned())
+                .collect(),
+        ),
+        Iteration::Filter => {
+            Value::Array(list.iter().filter(|item| passes(item)).cloned().collect())
+        }
         // JSONLogic: `all` of an empty list is false.
         Iteration::All => Value::Bool(!list.is_empty() && list.iter().all(passes)),
         Iteration::Some => Value::Bool(list.iter().any(passes)),

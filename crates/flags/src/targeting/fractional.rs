@@ -17,11 +17,18 @@ const MAX_TOTAL_WEIGHT: u64 = i32::MAX as u64;
 /// Picks a bucket for `args` (already evaluated). `targeting_key` and `flag_key` make the key of the
 /// shorthand form, which has no explicit bucketing key. `None` when flagd would answer `null`: no usable
 /// key, a malformed bucket, or weights that add up to nothing or too much.
-pub fn pick<'v>(args: &[Cow<'v, Value>], targeting_key: Option<&str>, flag_key: &str) -> Option<Cow<'v, Value>> {
+pub fn pick<'v>(
+    args: &[Cow<'v, Value>],
+    targeting_key: Option<&str>,
+    flag_key: &str,
+) -> Option<Cow<'v, Value>> {
     let (first, rest) = args.split_first()?;
     let (key, buckets): ([&str; 2], &[Cow<'v, Value>]) = match first.as_ref() {
         Value::String(key) => ([key.as_str(), ""], rest),
-        _ => ([flag_key, targeting_key.filter(|key| !key.is_empty())?], args),
+        _ => (
+            [flag_key, targeting_key.filter(|key| !key.is_empty())?],
+            args,
+        ),
     };
     if key.iter().all(|part| part.is_empty()) {
         return None;
@@ -74,7 +81,13 @@ fn weight(bucket: &Value) -> Option<u64> {
 fn variant<'v>(bucket: &Cow<'v, Value>) -> Cow<'v, Value> {
     match bucket {
         Cow::Borrowed(Value::Array(items)) => Cow::Borrowed(&items[0]),
-        other => Cow::Owned(other.as_array().and_then(|items| items.first()).cloned().unwrap_or_default()),
+        other => Cow::Owned(
+            other
+                .as_array()
+                .and_then(|items| items.first())
+                .cloned()
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -84,7 +97,13 @@ mod tests {
     use serde_json::json;
 
     fn args(values: Value) -> Vec<Cow<'static, Value>> {
-        values.as_array().unwrap().iter().cloned().map(Cow::Owned).collect()
+        values
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned()
+            .map(Cow::Owned)
+            .collect()
     }
 
     #[test]
@@ -108,17 +127,27 @@ mod tests {
     #[test]
     fn boundaries_split_exactly_at_half() {
         let buckets = json!([["lower", 50], ["upper", 50]]);
-        for (key, expected) in [("SI7p-", "lower"), ("6LvT0", "upper"), ("ceQdGm", "upper"), ("ejOoVL", "lower")] {
+        for (key, expected) in [
+            ("SI7p-", "lower"),
+            ("6LvT0", "upper"),
+            ("ceQdGm", "upper"),
+            ("ejOoVL", "lower"),
+        ] {
             let mut all = vec![Cow::Owned(json!(key))];
             all.extend(args(buckets.clone()));
-            assert_eq!(pick(&all, None, "f").as_deref(), Some(&json!(expected)), "{key}");
+            assert_eq!(
+                pick(&all, None, "f").as_deref(),
+                Some(&json!(expected)),
+                "{key}"
+            );
         }
     }
 
     #[test]
     fn shorthand_hashes_flag_key_then_targeting_key() {
         let buckets = args(json!([["heads"], ["tails", 1]]));
-        let pick_for = |tk| pick(&buckets, Some(tk), "fractional-flag-shorthand").map(Cow::into_owned);
+        let pick_for =
+            |tk| pick(&buckets, Some(tk), "fractional-flag-shorthand").map(Cow::into_owned);
         assert_eq!(pick_for("jon@company.com"), Some(json!("heads")));
         assert_eq!(pick_for("jane@company.com"), Some(json!("tails")));
         assert_eq!(pick(&buckets, None, "f"), None);
@@ -126,10 +155,19 @@ mod tests {
 
     #[test]
     fn malformed_buckets_and_empty_weights_give_null() {
-        assert_eq!(pick(&args(json!(["k", ["a", 0], ["b", 0]])), None, "f"), None);
+        assert_eq!(
+            pick(&args(json!(["k", ["a", 0], ["b", 0]])), None, "f"),
+            None
+        );
         assert_eq!(pick(&args(json!(["k", ["a", 1.5]])), None, "f"), None);
         assert_eq!(pick(&args(json!(["k", "a"])), None, "f"), None);
-        assert_eq!(pick(&args(json!(["k", ["a", 2147483647], ["b", 1]])), None, "f"), None);
-        assert_eq!(pick(&args(json!(["k", ["a", -50], ["b", 100]]))[..].as_ref(), None, "f").as_deref(), Some(&json!("b")));
+        assert_eq!(
+            pick(&args(json!(["k", ["a", 2147483647], ["b", 1]])), None, "f"),
+            None
+        );
+        assert_eq!(
+            pick(&args(json!(["k", ["a", -50], ["b", 100]])), None, "f").as_deref(),
+            Some(&json!("b"))
+        );
     }
 }

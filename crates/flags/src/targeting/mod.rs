@@ -49,14 +49,27 @@ pub enum RuleError {
 
 impl Rule {
     /// Compiles `rule` for the flag `flag_key`, resolving `$ref`s against `evaluators`.
-    pub fn compile(rule: &Value, flag_key: &str, evaluators: &BTreeMap<String, Value>) -> Result<Rule, RuleError> {
+    pub fn compile(
+        rule: &Value,
+        flag_key: &str,
+        evaluators: &BTreeMap<String, Value>,
+    ) -> Result<Rule, RuleError> {
         let root = compile::Compiler::new(flag_key, evaluators).compile(rule, 0)?;
         Ok(Rule { root })
     }
 
     /// Evaluates the rule. `flag_key` and `now_unix` fill in `$flagd.flagKey` and `$flagd.timestamp`.
-    pub fn evaluate<'a>(&'a self, context: &'a EvaluationContext, flag_key: &'a str, now_unix: i64) -> Cow<'a, Value> {
-        let scope = var::Scope::Context { context, flag_key, now_unix };
+    pub fn evaluate<'a>(
+        &'a self,
+        context: &'a EvaluationContext,
+        flag_key: &'a str,
+        now_unix: i64,
+    ) -> Cow<'a, Value> {
+        let scope = var::Scope::Context {
+            context,
+            flag_key,
+            now_unix,
+        };
         eval::evaluate(&self.root, &scope)
     }
 }
@@ -68,55 +81,137 @@ mod tests {
 
     fn run(rule: Value, context: Value) -> Value {
         let context = EvaluationContext::from_json(&context).unwrap();
-        Rule::compile(&rule, "flag", &BTreeMap::new()).unwrap().evaluate(&context, "flag", 1_700_000_000).into_owned()
+        Rule::compile(&rule, "flag", &BTreeMap::new())
+            .unwrap()
+            .evaluate(&context, "flag", 1_700_000_000)
+            .into_owned()
     }
 
     #[test]
     fn jsonlogic_basics() {
-        assert_eq!(run(json!({"if": [{"==": [{"var": "a"}, 1]}, "one", "other"]}), json!({"a": "1"})), json!("one"));
+        assert_eq!(
+            run(
+                json!({"if": [{"==": [{"var": "a"}, 1]}, "one", "other"]}),
+                json!({"a": "1"})
+            ),
+            json!("one")
+        );
         assert_eq!(run(json!({"and": [true, 0, 1]}), json!({})), json!(0));
         assert_eq!(run(json!({"or": [false, "", "x"]}), json!({})), json!("x"));
         assert_eq!(run(json!({"+": [1, 2]}), json!({})), json!(3));
         assert_eq!(run(json!({"+": [1, 0.5]}), json!({})), json!(1.5));
         assert_eq!(run(json!({"/": [1, 0]}), json!({})), json!(null));
-        assert_eq!(run(json!({"cat": ["a", 1, 2.5, null, true]}), json!({})), json!("a12.5nulltrue"));
-        assert_eq!(run(json!({"in": ["b", ["a", "b"]]}), json!({})), json!(true));
+        assert_eq!(
+            run(json!({"cat": ["a", 1, 2.5, null, true]}), json!({})),
+            json!("a12.5nulltrue")
+        );
+        assert_eq!(
+            run(json!({"in": ["b", ["a", "b"]]}), json!({})),
+            json!(true)
+        );
         assert_eq!(run(json!({"in": ["ell", "hello"]}), json!({})), json!(true));
-        assert_eq!(run(json!({"<": [1, {"var": "x"}, 3]}), json!({"x": 2})), json!(true));
-        assert_eq!(run(json!({"substr": ["slipway", -3]}), json!({})), json!("way"));
-        assert_eq!(run(json!({"substr": ["slipway", 1, -3]}), json!({})), json!("lip"));
-        assert_eq!(run(json!({"merge": [[1], 2, [3, [4]]]}), json!({})), json!([1, 2, 3, [4]]));
-        assert_eq!(run(json!({"var": ["missing", "dflt"]}), json!({})), json!("dflt"));
-        assert_eq!(run(json!({"missing": ["a", "b"]}), json!({"a": 1, "b": ""})), json!(["b"]));
-        assert_eq!(run(json!({"missing_some": [1, ["a", "b"]]}), json!({"a": 1})), json!([]));
+        assert_eq!(
+            run(json!({"<": [1, {"var": "x"}, 3]}), json!({"x": 2})),
+            json!(true)
+        );
+        assert_eq!(
+            run(json!({"substr": ["slipway", -3]}), json!({})),
+            json!("way")
+        );
+        assert_eq!(
+            run(json!({"substr": ["slipway", 1, -3]}), json!({})),
+            json!("lip")
+        );
+        assert_eq!(
+            run(json!({"merge": [[1], 2, [3, [4]]]}), json!({})),
+            json!([1, 2, 3, [4]])
+        );
+        assert_eq!(
+            run(json!({"var": ["missing", "dflt"]}), json!({})),
+            json!("dflt")
+        );
+        assert_eq!(
+            run(json!({"missing": ["a", "b"]}), json!({"a": 1, "b": ""})),
+            json!(["b"])
+        );
+        assert_eq!(
+            run(json!({"missing_some": [1, ["a", "b"]]}), json!({"a": 1})),
+            json!([])
+        );
     }
 
     #[test]
     fn iteration_sees_each_item() {
-        assert_eq!(run(json!({"map": [[1, 2], {"*": [{"var": ""}, 2]}]}), json!({})), json!([2, 4]));
-        assert_eq!(run(json!({"filter": [{"var": "xs"}, {">": [{"var": ""}, 1]}]}), json!({"xs": [1, 2, 3]})), json!([2, 3]));
+        assert_eq!(
+            run(json!({"map": [[1, 2], {"*": [{"var": ""}, 2]}]}), json!({})),
+            json!([2, 4])
+        );
+        assert_eq!(
+            run(
+                json!({"filter": [{"var": "xs"}, {">": [{"var": ""}, 1]}]}),
+                json!({"xs": [1, 2, 3]})
+            ),
+            json!([2, 3])
+        );
         assert_eq!(run(json!({"all": [[], true]}), json!({})), json!(false));
-        assert_eq!(run(json!({"some": [[1, 2], {"==": [{"var": ""}, 2]}]}), json!({})), json!(true));
-        assert_eq!(run(json!({"none": [[1, 2], {"==": [{"var": ""}, 3]}]}), json!({})), json!(true));
-        let sum = json!({"reduce": [[1, 2, 3], {"+": [{"var": "current"}, {"var": "accumulator"}]}, 0]});
+        assert_eq!(
+            run(
+                json!({"some": [[1, 2], {"==": [{"var": ""}, 2]}]}),
+                json!({})
+            ),
+            json!(true)
+        );
+        assert_eq!(
+            run(
+                json!({"none": [[1, 2], {"==": [{"var": ""}, 3]}]}),
+                json!({})
+            ),
+            json!(true)
+        );
+        let sum =
+            json!({"reduce": [[1, 2, 3], {"+": [{"var": "current"}, {"var": "accumulator"}]}, 0]});
         assert_eq!(run(sum, json!({})), json!(6));
     }
 
     #[test]
     fn flagd_context_fields() {
-        assert_eq!(run(json!({"var": "$flagd.flagKey"}), json!({})), json!("flag"));
-        assert_eq!(run(json!({"var": "$flagd.timestamp"}), json!({})), json!(1_700_000_000));
-        assert_eq!(run(json!({"var": "targetingKey"}), json!({"targetingKey": "u"})), json!("u"));
-        assert_eq!(run(json!({"var": {"cat": ["$flagd.", "flagKey"]}}), json!({})), json!("flag"));
+        assert_eq!(
+            run(json!({"var": "$flagd.flagKey"}), json!({})),
+            json!("flag")
+        );
+        assert_eq!(
+            run(json!({"var": "$flagd.timestamp"}), json!({})),
+            json!(1_700_000_000)
+        );
+        assert_eq!(
+            run(json!({"var": "targetingKey"}), json!({"targetingKey": "u"})),
+            json!("u")
+        );
+        assert_eq!(
+            run(json!({"var": {"cat": ["$flagd.", "flagKey"]}}), json!({})),
+            json!("flag")
+        );
     }
 
     #[test]
     fn unknown_operators_and_references_do_not_compile() {
         let evaluators = BTreeMap::from([("loop".to_string(), json!({"$ref": "loop"}))]);
         let compile = |rule: Value| Rule::compile(&rule, "f", &evaluators).unwrap_err();
-        assert_eq!(compile(json!({"nope": [1]})), RuleError::UnknownOperator("nope".into()));
-        assert_eq!(compile(json!({"$ref": "gone"})), RuleError::UnknownEvaluator("gone".into()));
-        assert_eq!(compile(json!({"$ref": "loop"})), RuleError::CyclicEvaluator("loop".into()));
-        assert_eq!(compile(json!({"$ref": 3})), RuleError::InvalidReference("3".into()));
+        assert_eq!(
+            compile(json!({"nope": [1]})),
+            RuleError::UnknownOperator("nope".into())
+        );
+        assert_eq!(
+            compile(json!({"$ref": "gone"})),
+            RuleError::UnknownEvaluator("gone".into())
+        );
+        assert_eq!(
+            compile(json!({"$ref": "loop"})),
+            RuleError::CyclicEvaluator("loop".into())
+        );
+        assert_eq!(
+            compile(json!({"$ref": 3})),
+            RuleError::InvalidReference("3".into())
+        );
     }
 }

@@ -29,7 +29,11 @@ pub enum VarPath {
 
 /// What `var` reads from.
 pub enum Scope<'a> {
-    Context { context: &'a EvaluationContext, flag_key: &'a str, now_unix: i64 },
+    Context {
+        context: &'a EvaluationContext,
+        flag_key: &'a str,
+        now_unix: i64,
+    },
     /// Inside `map`, `filter`, `reduce`, `all`, `some`, `none`.
     Item(&'a Value),
 }
@@ -59,12 +63,18 @@ impl<'a> Scope<'a> {
             (Scope::Item(item), VarPath::Index(index)) => index_into(item, *index),
             (Scope::Item(item), VarPath::Path(segments)) => walk(item, segments),
             (Scope::Item(item), VarPath::FlagKey) => walk(item, &[FLAGD.into(), "flagKey".into()]),
-            (Scope::Item(item), VarPath::Timestamp) => walk(item, &[FLAGD.into(), "timestamp".into()]),
+            (Scope::Item(item), VarPath::Timestamp) => {
+                walk(item, &[FLAGD.into(), "timestamp".into()])
+            }
             (Scope::Context { .. }, VarPath::Whole) => Some(Cow::Owned(self.whole_context())),
             // The context is an object: a numeric key never names one of its entries.
             (Scope::Context { .. }, VarPath::Index(_)) => None,
-            (Scope::Context { flag_key, .. }, VarPath::FlagKey) => Some(Cow::Owned(Value::String(flag_key.to_string()))),
-            (Scope::Context { now_unix, .. }, VarPath::Timestamp) => Some(Cow::Owned(Value::from(*now_unix))),
+            (Scope::Context { flag_key, .. }, VarPath::FlagKey) => {
+                Some(Cow::Owned(Value::String(flag_key.to_string())))
+            }
+            (Scope::Context { now_unix, .. }, VarPath::Timestamp) => {
+                Some(Cow::Owned(Value::from(*now_unix)))
+            }
             (Scope::Context { context, .. }, VarPath::Path(segments)) => {
                 let (first, rest) = segments.split_first()?;
                 if first == FLAGD {
@@ -80,7 +90,12 @@ impl<'a> Scope<'a> {
     /// The targeting key and flag key the shorthand `fractional` hashes.
     pub fn bucketing_keys(&self) -> (Option<Cow<'a, str>>, Cow<'a, str>) {
         match self {
-            Scope::Context { context, flag_key, .. } => (context.targeting_key().map(Cow::Borrowed), Cow::Borrowed(*flag_key)),
+            Scope::Context {
+                context, flag_key, ..
+            } => (
+                context.targeting_key().map(Cow::Borrowed),
+                Cow::Borrowed(*flag_key),
+            ),
             Scope::Item(item) => {
                 let text = |path: &[&str]| {
                     let segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
@@ -89,13 +104,21 @@ impl<'a> Scope<'a> {
                         _ => None,
                     }
                 };
-                (text(&[TARGETING_KEY]), text(&[FLAGD, "flagKey"]).unwrap_or_default())
+                (
+                    text(&[TARGETING_KEY]),
+                    text(&[FLAGD, "flagKey"]).unwrap_or_default(),
+                )
             }
         }
     }
 
     fn flagd_object(&self) -> Value {
-        let Scope::Context { flag_key, now_unix, .. } = self else { return Value::Null };
+        let Scope::Context {
+            flag_key, now_unix, ..
+        } = self
+        else {
+            return Value::Null;
+        };
         let mut flagd = Map::new();
         flagd.insert("flagKey".into(), Value::String(flag_key.to_string()));
         flagd.insert("timestamp".into(), Value::from(*now_unix));
@@ -103,7 +126,9 @@ impl<'a> Scope<'a> {
     }
 
     fn whole_context(&self) -> Value {
-        let Scope::Context { context, .. } = self else { return Value::Null };
+        let Scope::Context { context, .. } = self else {
+            return Value::Null;
+        };
         let mut data = context.attributes().clone();
         data.insert(FLAGD.into(), self.flagd_object());
         data.entry(TARGETING_KEY).or_insert(Value::Null);
@@ -118,7 +143,10 @@ fn index_into(value: &Value, index: f64) -> Option<Cow<'_, Value>> {
     let index = index as usize;
     match value {
         Value::Array(items) => items.get(index).map(Cow::Borrowed),
-        Value::String(s) => s.chars().nth(index).map(|c| Cow::Owned(Value::String(c.to_string()))),
+        Value::String(s) => s
+            .chars()
+            .nth(index)
+            .map(|c| Cow::Owned(Value::String(c.to_string()))),
         _ => None,
     }
 }
@@ -153,8 +181,13 @@ fn walk<'v>(value: &'v Value, segments: &[String]) -> Option<Cow<'v, Value>> {
 
 /// `"0"`, `"12"`: an index written the way a number prints; `"01"`, `"-1"` and `" 1"` are not.
 fn canonical_index(segment: &str) -> Option<usize> {
-    let canonical = segment == "0" || (!segment.starts_with('0') && segment.bytes().all(|b| b.is_ascii_digit()));
-    if canonical { segment.parse().ok() } else { None }
+    let canonical = segment == "0"
+        || (!segment.starts_with('0') && segment.bytes().all(|b| b.is_ascii_digit()));
+    if canonical {
+        segment.parse().ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -170,21 +203,48 @@ mod tests {
     fn paths_walk_objects_arrays_and_strings() {
         let item = json!({"user": {"name": "ann", "tags": ["a", "b"]}});
         let scope = Scope::Item(&item);
-        assert_eq!(scope.lookup(&path("user.name")).as_deref(), Some(&json!("ann")));
-        assert_eq!(scope.lookup(&path("user.tags.1")).as_deref(), Some(&json!("b")));
+        assert_eq!(
+            scope.lookup(&path("user.name")).as_deref(),
+            Some(&json!("ann"))
+        );
+        assert_eq!(
+            scope.lookup(&path("user.tags.1")).as_deref(),
+            Some(&json!("b"))
+        );
         assert_eq!(scope.lookup(&path("user.tags.01")), None);
-        assert_eq!(scope.lookup(&path("user.tags.length")).as_deref(), Some(&json!(2)));
-        assert_eq!(scope.lookup(&path("user.name.0")).as_deref(), Some(&json!("a")));
+        assert_eq!(
+            scope.lookup(&path("user.tags.length")).as_deref(),
+            Some(&json!(2))
+        );
+        assert_eq!(
+            scope.lookup(&path("user.name.0")).as_deref(),
+            Some(&json!("a"))
+        );
         assert_eq!(scope.lookup(&path("user.missing")), None);
     }
 
     #[test]
     fn the_context_has_flagd_fields_and_the_targeting_key() {
-        let context = EvaluationContext::new().with_targeting_key("tk").with("email", json!("a@b"));
-        let scope = Scope::Context { context: &context, flag_key: "f", now_unix: 42 };
-        assert_eq!(scope.lookup(&path("$flagd.timestamp")).as_deref(), Some(&json!(42)));
-        assert_eq!(scope.lookup(&path("$flagd")).as_deref(), Some(&json!({"flagKey": "f", "timestamp": 42})));
-        assert_eq!(scope.lookup(&path("targetingKey")).as_deref(), Some(&json!("tk")));
+        let context = EvaluationContext::new()
+            .with_targeting_key("tk")
+            .with("email", json!("a@b"));
+        let scope = Scope::Context {
+            context: &context,
+            flag_key: "f",
+            now_unix: 42,
+        };
+        assert_eq!(
+            scope.lookup(&path("$flagd.timestamp")).as_deref(),
+            Some(&json!(42))
+        );
+        assert_eq!(
+            scope.lookup(&path("$flagd")).as_deref(),
+            Some(&json!({"flagKey": "f", "timestamp": 42}))
+        );
+        assert_eq!(
+            scope.lookup(&path("targetingKey")).as_deref(),
+            Some(&json!("tk"))
+        );
         let whole = scope.lookup(&VarPath::Whole).unwrap().into_owned();
         assert_eq!(whole["email"], json!("a@b"));
         assert_eq!(whole["$flagd"]["flagKey"], json!("f"));

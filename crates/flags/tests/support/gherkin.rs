@@ -50,26 +50,58 @@ pub fn parse(text: &str) -> Vec<Scenario> {
             feature_tags = std::mem::take(&mut pending_tags);
         } else if line.starts_with("Background:") {
             section = Section::Background;
-        } else if let Some(name) = line.strip_prefix("Scenario Outline:").or_else(|| line.strip_prefix("Scenario:")) {
+        } else if let Some(name) = line
+            .strip_prefix("Scenario Outline:")
+            .or_else(|| line.strip_prefix("Scenario:"))
+        {
             let mut tags = feature_tags.clone();
             tags.append(&mut pending_tags);
             let is_outline = line.starts_with("Scenario Outline:");
-            outlines.push(Outline { name: name.trim().to_string(), tags, steps: background.clone(), is_outline, ..Default::default() });
+            outlines.push(Outline {
+                name: name.trim().to_string(),
+                tags,
+                steps: background.clone(),
+                is_outline,
+                ..Default::default()
+            });
             section = Section::Scenario;
         } else if line.starts_with("Examples:") {
             let outline = outlines.last_mut().expect("Examples outside a scenario");
-            outline.examples.push((std::mem::take(&mut pending_tags), Vec::new()));
+            outline
+                .examples
+                .push((std::mem::take(&mut pending_tags), Vec::new()));
             section = Section::Examples;
         } else if line.starts_with('|') {
             let row = cells(line);
             match section {
-                Section::Examples => outlines.last_mut().unwrap().examples.last_mut().unwrap().1.push(row),
-                Section::Scenario => outlines.last_mut().unwrap().steps.last_mut().expect("table without a step").table.push(row),
-                Section::Background => background.last_mut().expect("table without a step").table.push(row),
+                Section::Examples => outlines
+                    .last_mut()
+                    .unwrap()
+                    .examples
+                    .last_mut()
+                    .unwrap()
+                    .1
+                    .push(row),
+                Section::Scenario => outlines
+                    .last_mut()
+                    .unwrap()
+                    .steps
+                    .last_mut()
+                    .expect("table without a step")
+                    .table
+                    .push(row),
+                Section::Background => background
+                    .last_mut()
+                    .expect("table without a step")
+                    .table
+                    .push(row),
                 Section::None => panic!("table outside a scenario: {line}"),
             }
         } else {
-            let step = Step { text: step_text(line), table: Vec::new() };
+            let step = Step {
+                text: step_text(line),
+                table: Vec::new(),
+            };
             match section {
                 Section::Background => background.push(step),
                 Section::Scenario => outlines.last_mut().unwrap().steps.push(step),
@@ -82,19 +114,41 @@ pub fn parse(text: &str) -> Vec<Scenario> {
 
 fn expand(outline: Outline) -> Vec<Scenario> {
     if !outline.is_outline {
-        return vec![Scenario { name: outline.name, tags: outline.tags, steps: outline.steps }];
+        return vec![Scenario {
+            name: outline.name,
+            tags: outline.tags,
+            steps: outline.steps,
+        }];
     }
     let mut scenarios = Vec::new();
     for (example_tags, table) in &outline.examples {
-        let Some((header, rows)) = table.split_first() else { continue };
+        let Some((header, rows)) = table.split_first() else {
+            continue;
+        };
         for row in rows {
             let fill = |text: &str| {
-                header.iter().zip(row).fold(text.to_string(), |text, (name, value)| text.replace(&format!("<{name}>"), value))
+                header
+                    .iter()
+                    .zip(row)
+                    .fold(text.to_string(), |text, (name, value)| {
+                        text.replace(&format!("<{name}>"), value)
+                    })
             };
-            let steps = outline.steps.iter().map(|step| Step { text: fill(&step.text), table: step.table.clone() }).collect();
+            let steps = outline
+                .steps
+                .iter()
+                .map(|step| Step {
+                    text: fill(&step.text),
+                    table: step.table.clone(),
+                })
+                .collect();
             let mut tags = outline.tags.clone();
             tags.extend(example_tags.iter().cloned());
-            scenarios.push(Scenario { name: format!("{} [{}]", outline.name, row.join(", ")), tags, steps });
+            scenarios.push(Scenario {
+                name: format!("{} [{}]", outline.name, row.join(", ")),
+                tags,
+                steps,
+            });
         }
     }
     scenarios
