@@ -54,6 +54,9 @@ pub struct TestEngine {
     pub engine: Engine,
     config: EngineConfig,
     apps: std::sync::Mutex<Vec<String>>,
+    /// Step images the builds printed (` ---> 0123456789ab`): the cache of non-final stages stays
+    /// behind otherwise, as with `docker build`.
+    steps: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestEngine {
@@ -72,6 +75,7 @@ impl TestEngine {
             engine,
             config,
             apps: std::sync::Mutex::new(Vec::new()),
+            steps: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -87,7 +91,8 @@ impl TestEngine {
     /// Builds `dir` as an image of `app` (removed when the test ends).
     pub async fn build(&self, dir: &Path, app: &str) -> slipway_docker::BuiltImage {
         self.apps.lock().unwrap().push(app.to_owned());
-        self.engine
+        let built = self
+            .engine
             .build(&BuildRequest {
                 context_dir: dir.to_owned(),
                 dockerfile: "Dockerfile".into(),
@@ -95,7 +100,13 @@ impl TestEngine {
                 app: app.to_owned(),
             })
             .await
-            .unwrap_or_else(|err| panic!("building {app}: {err}"))
+            .unwrap_or_else(|err| panic!("building {app}: {err}"));
+        let steps = built.output.iter().filter_map(|line| {
+            let id = line.trim().strip_prefix("---> ")?.trim();
+            (id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
+        });
+        self.steps.lock().unwrap().extend(steps);
+        built
     }
 
     /// The demo app as a FROM-scratch image answering `hello from <version>`.
@@ -137,6 +148,7 @@ impl Drop for TestEngine {
         let config = self.config.clone();
         let secrets_root = config.secrets_root.clone();
         let apps = std::mem::take(&mut *self.apps.lock().unwrap_or_else(|p| p.into_inner()));
+        let steps = std::mem::take(&mut *self.steps.lock().unwrap_or_else(|p| p.into_inner()));
         // The test's runtime may be gone (or be the one dropping us): clean up on a runtime of our own.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -157,10 +169,30 @@ impl Drop for TestEngine {
                         eprintln!("cleanup: cannot remove the images of {app}: {err}");
                     }
                 }
+                remove_step_images(config.host.as_deref().unwrap_or_default(), steps).await;
             });
             let _ = std::fs::remove_dir_all(&secrets_root);
         });
         let _ = cleanup.join();
+    }
+}
+
+/// Removes a build's leftover step images, newest first, without force: a step another test's image
+/// still builds on is refused by the engine and stays (that test removes it).
+async fn remove_step_images(host: &str, steps: Vec<String>) {
+    let Ok(docker) = bollard::Docker::connect_with_host(host) else {
+        return;
+    };
+    let Ok(docker) = docker.negotiate_version().await else {
+        return;
+    };
+    for id in steps.iter().rev() {
+        let options = bollard::query_parameters::RemoveImageOptions {
+            force: false,
+            noprune: false,
+            platforms: None,
+        };
+        let _ = docker.remove_image(id, Some(options), None).await;
     }
 }
 
