@@ -92,3 +92,34 @@ async fn output_is_read_as_lines_per_stream() {
         "{lines:?}"
     );
 }
+
+#[tokio::test]
+async fn a_replacement_can_keep_the_address_of_the_instance_it_replaces() {
+    let test = engine_or_skip!("same-port");
+    let engine = &test.engine;
+    let image = test.demo_image("same-port", "v1").await;
+    let first = engine
+        .run_instance(&support::spec(
+            &image,
+            "same-port",
+            "same-port-v1-web-1",
+            Some(8080),
+        ))
+        .await
+        .unwrap();
+    let address = first.address.unwrap();
+    support::get_ok(address, "/").await;
+    engine
+        .stop_instance(&first.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    // A restart after a crash asks for the port its predecessor had, so the proxy's backend holds.
+    let mut again = support::spec(&image, "same-port", "same-port-v1-web-1", Some(8080));
+    again.network = slipway_docker::Network::Loopback {
+        host_port: Some(address.port()),
+    };
+    let second = engine.run_instance(&again).await.unwrap();
+    assert_eq!(second.address, Some(address));
+    assert_eq!(support::get_ok(address, "/").await, "hello from v1\n");
+}
