@@ -60,6 +60,12 @@ impl Engine {
         spec.validate().map_err(DockerError::InvalidSpec)?;
         let name = spec.labels.container_name();
         let image = self.resolve_image(spec.image.as_str()).await?;
+        // Checked before touching the secrets folder, which belongs to that container if it exists.
+        match self.docker.inspect_container(&name, None).await {
+            Ok(_) => return Err(DockerError::NameInUse { name }),
+            Err(err) if has_status(&err, 404) => {}
+            Err(err) => return Err(self.error(&format!("inspect container {name}"), err)),
+        }
         let secrets = if spec.secrets.is_empty() || spec.secrets_as_env {
             None
         } else {
@@ -172,7 +178,8 @@ impl Engine {
 
     /// `docker stop` (SIGTERM, or the image's STOPSIGNAL; SIGKILL after `grace`, rounded up to whole
     /// seconds), then removes the container and its secrets. Call it after the proxy drained the
-    /// instance. Returns how it ended; an already stopped container is just removed.
+    /// instance. Returns how it ended; an already stopped container is just removed, and one that is
+    /// gone already is [`DockerError::ContainerNotFound`] (for a retiring instance: done).
     pub async fn stop_instance(
         &self,
         id: &str,

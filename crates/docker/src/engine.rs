@@ -108,9 +108,7 @@ impl Engine {
     /// The same connection with a longer request timeout, for requests that legitimately take long
     /// before answering (`docker stop` waits out the grace period).
     pub(crate) fn patient(&self, at_least: Duration) -> Docker {
-        self.docker
-            .clone()
-            .with_timeout(REQUEST_TIMEOUT.max(at_least + REQUEST_TIMEOUT))
+        self.docker.clone().with_timeout(at_least + REQUEST_TIMEOUT)
     }
 }
 

@@ -24,6 +24,13 @@ pub enum DockerError {
     )]
     ImageNotFound { reference: String, host: String },
 
+    /// A release's recorded image ID is gone from the engine (removed outside slipway).
+    #[error(
+        "image {id} of this release is no longer on the Docker engine at {host} (removed outside \
+         slipway?): deploy its source again, or load the image back (`docker load`)"
+    )]
+    ReleaseImageGone { id: String, host: String },
+
     #[error("container {id} does not exist (any more)")]
     ContainerNotFound { id: String },
 

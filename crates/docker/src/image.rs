@@ -61,14 +61,22 @@ pub struct ResolvedImage {
 }
 
 impl Engine {
-    /// Resolves `name:tag` (or an ID, or `name@sha256:…`) to the image it names now.
+    /// Resolves `name:tag` (or `name@sha256:…`) to the image it names now. Given an image ID, checks
+    /// that it is still there ([`DockerError::ReleaseImageGone`] if not).
     pub async fn resolve_image(&self, reference: &str) -> Result<ResolvedImage, DockerError> {
         let inspect = match self.docker.inspect_image(reference).await {
             Ok(inspect) => inspect,
             Err(err) if has_status(&err, 404) => {
-                return Err(DockerError::ImageNotFound {
-                    reference: reference.to_owned(),
-                    host: self.host().to_owned(),
+                let host = self.host().to_owned();
+                return Err(match ImageId::parse(reference) {
+                    Ok(_) => DockerError::ReleaseImageGone {
+                        id: reference.to_owned(),
+                        host,
+                    },
+                    Err(_) => DockerError::ImageNotFound {
+                        reference: reference.to_owned(),
+                        host,
+                    },
                 });
             }
             Err(err) => return Err(self.error(&format!("inspect image {reference}"), err)),

@@ -155,8 +155,9 @@ async fn retention_removes_only_unkept_unused_images() {
     assert_eq!(removed, vec![old.clone()]);
     assert!(engine.resolve_image(kept.as_str()).await.is_ok());
     assert!(engine.resolve_image(running_image.as_str()).await.is_ok());
-    assert!(matches!(
-        engine.resolve_image(old.as_str()).await,
-        Err(DockerError::ImageNotFound { .. })
-    ));
+    let gone = engine.resolve_image(old.as_str()).await.unwrap_err();
+    assert!(
+        matches!(gone, DockerError::ReleaseImageGone { .. }),
+        "{gone}"
+    );
 }

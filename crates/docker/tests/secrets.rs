@@ -43,6 +43,17 @@ async fn secrets_are_owner_only_files_that_inspect_never_shows() {
     let source = std::path::PathBuf::from(mount["Source"].as_str().unwrap());
     assert!(source.starts_with("/dev/shm"), "{}", source.display());
     assert!(source.exists());
+
+    // Starting the same instance again is refused, and leaves the running one's secrets alone.
+    let duplicate = engine.run_instance(&spec).await.unwrap_err();
+    assert!(
+        matches!(duplicate, slipway_docker::DockerError::NameInUse { .. }),
+        "{duplicate}"
+    );
+    assert!(
+        source.join("API_TOKEN").exists(),
+        "a duplicate start removed live secrets"
+    );
     engine
         .stop_instance(&running.id, std::time::Duration::from_secs(1))
         .await
