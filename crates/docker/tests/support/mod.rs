@@ -88,9 +88,28 @@ impl TestEngine {
         &self.config.owner
     }
 
-    /// Builds `dir` as an image of `app` (removed when the test ends).
+    /// Builds `dir` as an image of `app` (removed when the test ends). Every stage of its Dockerfile
+    /// first gets this test's own label, so no build step is shared with a parallel test, whose
+    /// cleanup could otherwise remove a cached step this build is about to use.
     pub async fn build(&self, dir: &Path, app: &str) -> slipway_docker::BuiltImage {
         self.apps.lock().unwrap().push(app.to_owned());
+        let dockerfile = dir.join("Dockerfile");
+        let text = std::fs::read_to_string(&dockerfile).unwrap();
+        // Idempotent: a folder built again keeps its content, hence its tag.
+        let own: String = if text.contains("LABEL slipway.test=") {
+            text
+        } else {
+            text.lines()
+                .map(|line| {
+                    if line.trim_start().to_ascii_uppercase().starts_with("FROM ") {
+                        format!("{line}\nLABEL slipway.test={}\n", self.owner())
+                    } else {
+                        format!("{line}\n")
+                    }
+                })
+                .collect()
+        };
+        std::fs::write(&dockerfile, own).unwrap();
         let built = self
             .engine
             .build(&BuildRequest {
