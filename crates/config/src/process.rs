@@ -1,5 +1,6 @@
 //! `[processes.<name>]`: the process types of the app, their formation, shutdown timings and probes.
 
+use crate::container;
 use crate::probe::{self, ProbeKind};
 use crate::procfile::Procfile;
 use crate::report::Report;
@@ -108,6 +109,7 @@ fn defaults(cmd: String) -> ProcessSpec {
         liveness: None,
         startup: None,
         stop_signal: StopSignal::default(),
+        container: None,
     }
 }
 
@@ -125,8 +127,35 @@ fn read_one(
     name: &str,
     procfile_cmd: Option<String>,
 ) -> Option<ProcessSpec> {
-    p.check_keys(r, KEYS);
+    let with_image = p.get("image").is_some();
+    let allowed: Vec<&str> = KEYS.iter().chain(container::KEYS).copied().collect();
+    p.check_keys(r, &allowed);
+    let is_web = ProcessSpec::is_web(name);
+    let container = if with_image {
+        if procfile_cmd.is_some() {
+            let span = p.key_span("image").unwrap_or_else(|| p.span.clone());
+            r.error(
+                span,
+                format!("[processes.{name}] has an image, and the Procfile a `{name}:` command"),
+            )
+            .label("which one runs?")
+            .help(format!("a process type runs an image or a command: remove the Procfile's `{name}:` line, or `image`"));
+        }
+        container::read(r, p, name, is_web)
+    } else {
+        container::refuse_without_image(r, p, name);
+        None
+    };
     let cmd = match (p.get("cmd"), procfile_cmd) {
+        // With an image, `cmd` is the argv override read above; kept here for messages.
+        _ if with_image => Some(Spanned::new(
+            0..0,
+            container
+                .as_ref()
+                .and_then(|c| c.command.as_ref())
+                .map(|argv| argv.join(" "))
+                .unwrap_or_default(),
+        )),
         (None, Some(cmd)) => Some(Spanned::new(0..0, cmd)),
         (None, None) => {
             p.missing(r, "cmd", format!("add the command that starts it, run with `sh -c`, e.g.\ncmd = \"./server --port $PORT\"\n(or a line `{name}: <command>` in a Procfile beside slipway.toml)"));
@@ -153,7 +182,6 @@ fn read_one(
             }
         },
     };
-    let is_web = ProcessSpec::is_web(name);
     let replicas = p.integer(r, "replicas", 0..=MAX_REPLICAS);
     if let Some(n) = &replicas
         && is_web
@@ -191,6 +219,21 @@ fn read_one(
         ));
     }
     let [readiness, liveness, startup] = ProbeKind::ALL.map(|kind| probe::read(r, p, name, kind));
+    if with_image {
+        container::refuse_exec_probes(
+            r,
+            p,
+            name,
+            [
+                ("readiness", &readiness),
+                ("liveness", &liveness),
+                ("startup", &startup),
+            ],
+        );
+    }
+    if with_image && container.is_none() {
+        return None;
+    }
     Some(ProcessSpec {
         cmd: cmd?.into_inner(),
         replicas: replicas.map_or(1, Spanned::into_inner),
@@ -201,6 +244,7 @@ fn read_one(
         liveness,
         startup,
         stop_signal,
+        container,
     })
 }
 

@@ -92,7 +92,30 @@ fn full_example_parses() {
         spec.routing.hosts,
         ["shop.example.com", "www.shop.example.com"]
     );
-    assert_eq!(spec.processes.len(), 2);
+    assert_eq!(spec.processes.len(), 3);
+    let thumbnails = spec.processes["thumbnails"]
+        .container
+        .as_ref()
+        .expect("an image process");
+    assert_eq!(thumbnails.image, "shop-thumbnails:1.4");
+    assert_eq!(
+        thumbnails.image_id, None,
+        "resolved at deploy, not by the config"
+    );
+    assert_eq!(thumbnails.memory_bytes, Some(256 << 20));
+    assert_eq!(thumbnails.nano_cpus, Some(500_000_000));
+    assert_eq!(thumbnails.cap_add, ["CHOWN"]);
+    assert!(thumbnails.read_only && thumbnails.cap_drop_all && thumbnails.no_new_privileges);
+    assert_eq!(
+        thumbnails.command.as_deref(),
+        Some(
+            &[
+                "resize-worker".to_string(),
+                "--queue".into(),
+                "thumbnails".into()
+            ][..]
+        )
+    );
     let web = &spec.processes["web"];
     assert_eq!(
         web.liveness.as_ref().map(|p| (&p.check, p.period)),
@@ -244,4 +267,18 @@ fn the_docs_embed_the_examples_verbatim() {
             "docs/config.md does not embed {example} as it is"
         );
     }
+}
+
+#[test]
+fn an_image_process_gets_the_secure_defaults() {
+    let text = "app = \"a\"\n[processes.web]\nimage = \"registry:5000/team/shop:2.1\"\n";
+    let spec = parse(text, Path::new("/a/slipway.toml")).expect("valid");
+    let web = &spec.processes["web"];
+    let container = web.container.as_ref().expect("an image process");
+    assert_eq!(
+        *container,
+        slipway_core::spec::ContainerSpec::new("registry:5000/team/shop:2.1", 8080)
+    );
+    assert!(container.cap_drop_all && container.no_new_privileges && !container.secrets_as_env);
+    assert!(spec.uses_containers());
 }

@@ -57,9 +57,9 @@ fn misplaced_keys_say_where_they_belong() {
 #[test]
 fn unrelated_keys_list_the_valid_ones() {
     rejects(
-        &web("", "[releases]\nimage = \"x\""),
+        &web("", "[releases]\ncolour = \"x\""),
         7,
-        "unknown key `image`",
+        "unknown key `colour`",
         "valid keys here: `keep`",
     );
 }
@@ -504,5 +504,77 @@ fn a_process_written_as_a_string_shows_the_table_form() {
         3,
         "expected a table",
         "[processes.web]\ncmd = \"./server\"",
+    );
+}
+
+/// A web process on Docker with `extra` lines.
+fn image_web(extra: &str) -> String {
+    format!("app = \"a\"\n\n[processes.web]\nimage = \"shop:v2\"\n{extra}\n")
+}
+
+#[test]
+fn container_keys_need_an_image() {
+    rejects(
+        &web("memory = \"256m\"", ""),
+        5,
+        "`memory` needs `image`",
+        "add image = ",
+    );
+    rejects(
+        &web("port = 8080", ""),
+        5,
+        "`port` needs `image`",
+        "slipway picks $PORT",
+    );
+}
+
+#[test]
+fn image_commands_are_argv_lists() {
+    rejects(
+        &image_web("cmd = \"serve --fast\""),
+        5,
+        "with an image, expected a list of arguments",
+        "cmd = [\"serve\", \"--fast\"]",
+    );
+}
+
+#[test]
+fn impossible_container_settings_are_refused() {
+    rejects(
+        &image_web("memory = \"1m\""),
+        5,
+        "minimum of 6m",
+        "memory = \"256m\"",
+    );
+    rejects(&image_web("cpus = 0"), 5, "more than 0", "cpus = 0.5");
+    rejects(
+        &image_web("cap_add = [\"ALL\"]"),
+        5,
+        "not a capability",
+        "cap_drop_all = false",
+    );
+    rejects(
+        &image_web("network = \"host\""),
+        5,
+        "web cannot use network",
+        "user-defined network",
+    );
+    rejects(
+        &image_web("readiness = { exec = \"curl localhost\" }"),
+        5,
+        "exec readiness probe cannot check a container",
+        "http = \"/ready\"",
+    );
+    rejects(
+        "app = \"a\"\n[processes.web]\nimage = \"Shop:V2\"\n",
+        3,
+        "uppercase letters in its repository",
+        "image = \"shop:V2\"",
+    );
+    rejects(
+        "app = \"a\"\n[processes.web]\nimage = \"shop\"\n[processes.worker]\nimage = \"shop\"\nport = 9000\n",
+        6,
+        "`port` is for web",
+        "needs no port",
     );
 }

@@ -137,6 +137,66 @@ pub struct ProcessSpec {
     /// The signal that asks an instance to stop (SIGKILL follows after `grace`).
     #[serde(default)]
     pub stop_signal: StopSignal,
+    /// Set when the process type runs an image on Docker instead of `cmd` on the host. Absent in
+    /// releases recorded before the Docker runtime existed, which therefore still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerSpec>,
+}
+
+/// `[processes.<name>] image = ...`: how a process type runs as a container. Every lock-down setting
+/// defaults to the secure choice; the config overrides each one explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    /// The image as it was named: `shop:v2` in the config, `deploy --image`, or the tag `deploy
+    /// --build` made.
+    pub image: String,
+    /// The image ID (`sha256:…`) `image` pointed at when the release was recorded. Instances run this,
+    /// so moving the tag later, or rolling back to this release, runs exactly these bits. `None` only
+    /// between parsing the config and recording the release.
+    #[serde(default)]
+    pub image_id: Option<String>,
+    /// The port the process listens on inside the container, exported as `PORT` (web only).
+    pub port: u16,
+    /// Replaces the image's `CMD` (its `ENTRYPOINT` stays); argv, no shell. `None` runs the image as built.
+    pub command: Option<Vec<String>>,
+    /// Capabilities added back after dropping all (e.g. `NET_BIND_SERVICE`).
+    pub cap_add: Vec<String>,
+    /// `false` keeps the engine's default capability set instead of dropping all.
+    pub cap_drop_all: bool,
+    pub no_new_privileges: bool,
+    /// Read-only root filesystem, with a tmpfs `/tmp`.
+    pub read_only: bool,
+    /// `uid[:gid]` or a name; `None` keeps the image's `USER`.
+    pub user: Option<String>,
+    /// Hard memory limit in bytes (no swap beyond it).
+    pub memory_bytes: Option<i64>,
+    /// CPU limit in billionths of a CPU.
+    pub nano_cpus: Option<i64>,
+    /// A user-defined network to join instead of publishing the port on 127.0.0.1.
+    pub network: Option<String>,
+    /// Secrets as plain env vars (visible in `docker inspect`) instead of files in `/run/secrets`.
+    pub secrets_as_env: bool,
+}
+
+impl ContainerSpec {
+    /// The secure defaults for `image`, listening on `port` inside.
+    pub fn new(image: impl Into<String>, port: u16) -> ContainerSpec {
+        ContainerSpec {
+            image: image.into(),
+            image_id: None,
+            port,
+            command: None,
+            cap_add: Vec::new(),
+            cap_drop_all: true,
+            no_new_privileges: true,
+            read_only: false,
+            user: None,
+            memory_bytes: None,
+            nano_cpus: None,
+            network: None,
+            secrets_as_env: false,
+        }
+    }
 }
 
 /// The signals an app may ask to be stopped with.
@@ -433,6 +493,23 @@ impl AppSpec {
         let mut env = self.env.clone();
         env.extend(self.config_vars.clone());
         env
+    }
+
+    /// Whether any process type of this spec runs on Docker.
+    pub fn uses_containers(&self) -> bool {
+        self.processes.values().any(|p| p.container.is_some())
+    }
+
+    /// The image IDs this spec's instances run (recorded at deploy), without duplicates.
+    pub fn image_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .processes
+            .values()
+            .filter_map(|p| p.container.as_ref()?.image_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// The process counts, e.g. `web=2 worker=1`.

@@ -50,7 +50,7 @@ async fn an_oom_kill_is_named() {
     let engine = &test.engine;
     let image = test.busybox_image("oom", "1000:1000").await;
     let mut spec = support::spec(&image, "oom", "oom-v1-worker-1", None);
-    spec.limits.memory_bytes = Some(slipway_docker::parse_memory("16m").unwrap());
+    spec.limits.memory_bytes = Some(16 << 20);
     // Holds 200 MB in a shell variable: far past the limit.
     spec.command = support::sh("x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived");
     let running = engine.run_instance(&spec).await.unwrap();

@@ -25,6 +25,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         liveness: None,
         startup: None,
         stop_signal: Default::default(),
+        container: None,
     };
     AppSpec {
         app: app.into(),

@@ -2,7 +2,7 @@
 //! `cpus = "0.5"`. Same units as `docker run --memory` / `--cpus`, so what users know carries over.
 
 /// `512k`, `256m`, `1g` (also `256MiB`, `1GB`, plain bytes). Binary multiples, like Docker.
-pub fn parse_memory(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_memory(text: &str) -> Result<i64, String> {
     let raw = text.trim();
     let lower = raw.to_ascii_lowercase();
     let digits_end = lower
@@ -35,7 +35,7 @@ pub fn parse_memory(text: &str) -> Result<i64, String> {
 }
 
 /// `0.5`, `2`: CPUs as a fraction, to the engine's nano-CPUs.
-pub fn parse_cpus(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_cpus(text: &str) -> Result<i64, String> {
     let raw = text.trim();
     let cpus: f64 = raw
         .parse()
