@@ -90,6 +90,7 @@ pub fn create_body(
         user: security.user.clone(),
         labels: Some(spec.labels.to_map(owner, spec.port)),
         exposed_ports: port_key.map(|key| vec![key]),
+        stop_signal: spec.stop_signal.clone(),
         host_config: Some(host),
         ..ContainerCreateBody::default()
     }
@@ -148,6 +149,7 @@ mod tests {
             network: Network::default(),
             security: Security::default(),
             limits: Limits::default(),
+            stop_signal: None,
         }
     }
 
@@ -206,6 +208,12 @@ mod tests {
         );
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(body.user.as_deref(), Some("1000:1000"));
+        assert_eq!(body.stop_signal, None, "the image's STOPSIGNAL is kept");
+        spec.stop_signal = Some("SIGINT".into());
+        assert_eq!(
+            create_body(&spec, "d1", None).stop_signal.as_deref(),
+            Some("SIGINT")
+        );
     }
 
     #[test]

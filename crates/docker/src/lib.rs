@@ -17,9 +17,13 @@
 //!   (`secrets.rs`, `user.rs`); they never appear in `docker inspect`.
 //! - Labels (`labels.rs`) name app, release, process, instance and owner; `list_owned` reads them back
 //!   for adoption (`owned.rs`).
+//! - [`ContainerSupervisor`] gives the controller the process runtime's shape for containers: start,
+//!   adopt, stop, and `InstanceEvent`s with the runtime's probes and restart policy (`supervisor.rs`);
+//!   [`Connector`] connects to the engine on first use (`connector.rs`).
 
 mod address;
 mod build;
+mod connector;
 mod container;
 mod context;
 mod create;
@@ -33,9 +37,11 @@ mod logs;
 mod owned;
 mod secrets;
 mod spec;
+mod supervisor;
 mod user;
 
 pub use build::{BuildRequest, BuiltImage, content_tag};
+pub use connector::Connector;
 pub use container::{ContainerInfo, RunningContainer};
 pub use context::{BuildContext, DockerIgnore, pack as pack_context};
 pub use create::create_body;
@@ -48,3 +54,4 @@ pub use labels::InstanceLabels;
 pub use logs::{LogLine, LogStream};
 pub use owned::OwnedContainer;
 pub use spec::{ContainerSpec, Limits, Network, SECRETS_DIR, Security};
+pub use supervisor::{ContainerInstance, ContainerStatus, ContainerSupervisor};

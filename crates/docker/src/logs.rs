@@ -32,11 +32,23 @@ impl Engine {
         id: &str,
         follow: bool,
     ) -> impl Stream<Item = Result<LogLine, DockerError>> + Send + 'static {
+        self.logs_since(id, follow, 0)
+    }
+
+    /// [`Engine::logs`] from `since` (Unix seconds) on: what an adopted container printed while no
+    /// daemon was reading it, without repeating what its log file already has.
+    pub fn logs_since(
+        &self,
+        id: &str,
+        follow: bool,
+        since: i64,
+    ) -> impl Stream<Item = Result<LogLine, DockerError>> + Send + 'static {
         let options = LogsOptions {
             follow,
             stdout: true,
             stderr: true,
             tail: "all".into(),
+            since: i32::try_from(since).unwrap_or(0),
             ..LogsOptions::default()
         };
         let engine = self.clone();

@@ -31,6 +31,9 @@ pub struct ContainerSpec {
     pub network: Network,
     pub security: Security,
     pub limits: Limits,
+    /// The signal `docker stop` sends first (`SIGINT`, ...); `None` keeps the image's `STOPSIGNAL`
+    /// (SIGTERM unless it says otherwise).
+    pub stop_signal: Option<String>,
 }
 
 /// How the instance is reached.

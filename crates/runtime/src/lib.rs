@@ -18,9 +18,9 @@
 
 mod instance;
 mod job;
-mod logs;
+pub mod logs;
 mod orphans;
-mod probe;
+pub mod probe;
 mod process_group;
 pub mod restart;
 mod supervisor;

@@ -28,7 +28,7 @@ const TAIL_LINES: usize = 3;
 pub const LOG_ROTATE_BYTES: u64 = 8 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stream {
+pub enum Stream {
     Stdout,
     Stderr,
     /// The supervisor's own notes about the instance.
@@ -46,7 +46,7 @@ impl fmt::Display for Stream {
 }
 
 /// One instance's log file plus the tail of its current run's output.
-pub(crate) struct LogSink {
+pub struct LogSink {
     inner: Mutex<SinkInner>,
 }
 

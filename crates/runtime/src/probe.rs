@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use nix::sys::signal::Signal;
 use slipway_core::spec::{ProbeCheck, ProbeSpec};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use tokio_util::task::AbortOnDropHandle;
 /// The verdict starts unknown (`None`): a readiness probe is not passing until `success_threshold` checks
 /// in a row pass, a liveness probe is not failing until `failure_threshold` checks in a row fail.
 #[derive(Debug, Clone)]
-pub(crate) struct ProbeTracker {
+pub struct ProbeTracker {
     success_threshold: u32,
     failure_threshold: u32,
     successes: u32,
@@ -80,7 +80,7 @@ impl ProbeTracker {
 }
 
 /// Readiness for a web instance that has no readiness probe: its port accepts connections.
-pub(crate) fn default_web_readiness() -> ProbeSpec {
+pub fn default_web_readiness() -> ProbeSpec {
     ProbeSpec {
         check: ProbeCheck::Tcp,
         period: Duration::from_millis(500),
@@ -91,17 +91,21 @@ pub(crate) fn default_web_readiness() -> ProbeSpec {
     }
 }
 
-/// What a probe checks: the instance's port, and for `exec` its folder and env.
+/// What a probe checks: the instance's address, and for `exec` its folder and env.
 #[derive(Debug)]
-pub(crate) struct ProbeTarget {
-    pub port: Option<u16>,
+pub struct ProbeTarget {
+    /// `127.0.0.1:$PORT` for a process; a container's published port or network address.
+    pub addr: Option<SocketAddr>,
+    /// The address is a forwarder's (Docker's userland proxy) that accepts connections even when
+    /// nothing listens behind it: a TCP check must also see the connection stay open.
+    pub forwarded: bool,
     pub workdir: PathBuf,
     /// Merged over the daemon's env, as for the instance. Contains secrets: never log it.
     pub env: BTreeMap<String, String>,
 }
 
 /// Runs one check, bounded by `timeout`. `Err` says why it failed, for events (never contains env values).
-pub(crate) async fn check(
+pub async fn check(
     check: &ProbeCheck,
     target: &ProbeTarget,
     timeout: Duration,
@@ -110,10 +114,10 @@ pub(crate) async fn check(
         // The exec check enforces its own timeout, because it must kill what it started.
         ProbeCheck::Exec { cmd } => exec_check(cmd, target, timeout).await,
         ProbeCheck::Http { path } => {
-            let port = target
-                .port
+            let addr = target
+                .addr
                 .ok_or("http probe on a process without a port")?;
-            tokio::time::timeout(timeout, http_check(port, path))
+            tokio::time::timeout(timeout, http_check(addr, path))
                 .await
                 .unwrap_or_else(|_| {
                     Err(format!(
@@ -123,38 +127,64 @@ pub(crate) async fn check(
                 })
         }
         ProbeCheck::Tcp => {
-            let port = target.port.ok_or("tcp probe on a process without a port")?;
-            match tokio::time::timeout(timeout, TcpStream::connect((Ipv4Addr::LOCALHOST, port)))
+            let addr = target.addr.ok_or("tcp probe on a process without a port")?;
+            let connect = async {
+                let stream = TcpStream::connect(addr)
+                    .await
+                    .map_err(|err| format!("connect to {addr}: {err}"))?;
+                if target.forwarded {
+                    held_open(stream, addr).await
+                } else {
+                    Ok(())
+                }
+            };
+            tokio::time::timeout(timeout, connect)
                 .await
-            {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(err)) => Err(format!("connect to 127.0.0.1:{port}: {err}")),
-                Err(_) => Err(format!(
-                    "connect to 127.0.0.1:{port} timed out after {}",
-                    fmt_duration(timeout)
-                )),
-            }
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "connect to {addr} timed out after {}",
+                        fmt_duration(timeout)
+                    ))
+                })
         }
     }
 }
 
-/// `GET http://127.0.0.1:port/path`: 2xx or 3xx passes. One connection per check, closed afterwards, so a
+/// How long a forwarded connection must stay open to count: a forwarder that cannot reach the app
+/// closes it as soon as its own connect is refused, which takes well under this on one host.
+const FORWARDED_HOLD: Duration = Duration::from_millis(150);
+
+/// A forwarder accepted: the app is there if the connection is neither closed nor reset at once.
+async fn held_open(mut stream: TcpStream, addr: SocketAddr) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(FORWARDED_HOLD, stream.read(&mut byte)).await {
+        // Silence (an HTTP server waiting for a request) or a greeting: something listens.
+        Err(_) | Ok(Ok(1..)) => Ok(()),
+        Ok(Ok(0)) => Err(format!(
+            "{addr} accepted and closed the connection at once: nothing listens behind it yet"
+        )),
+        Ok(Err(err)) => Err(format!("{addr}: {err}")),
+    }
+}
+
+/// `GET http://addr/path`: 2xx or 3xx passes. One connection per check, closed afterwards, so a
 /// probe never holds a keep-alive connection that would delay the instance's drain.
-async fn http_check(port: u16, path: &str) -> Result<(), String> {
+async fn http_check(addr: SocketAddr, path: &str) -> Result<(), String> {
     let path = if path.starts_with('/') {
         path.to_owned()
     } else {
         format!("/{path}")
     };
-    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+    let stream = TcpStream::connect(addr)
         .await
-        .map_err(|err| format!("connect to 127.0.0.1:{port}: {err}"))?;
+        .map_err(|err| format!("connect to {addr}: {err}"))?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
             .map_err(|err| format!("GET {path}: {err}"))?;
     let request = hyper::Request::get(path.as_str())
-        .header(HOST, format!("127.0.0.1:{port}"))
+        .header(HOST, addr.to_string())
         .header(USER_AGENT, "slipway-probe")
         .header(CONNECTION, "close")
         .body(Empty::new())
@@ -206,7 +236,7 @@ impl Drop for KillGroupOnDrop {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ProbeKind {
+pub enum ProbeKind {
     Startup,
     Readiness,
     Liveness,
@@ -224,14 +254,14 @@ impl ProbeKind {
 
 /// One check's result, sent to the supervisor.
 #[derive(Debug)]
-pub(crate) struct ProbeResult {
+pub struct ProbeResult {
     pub kind: ProbeKind,
     pub result: Result<(), String>,
 }
 
 /// Runs `spec` forever: `initial_delay`, then one check every `period` (measured from the start of the
 /// previous check; a slow check is followed by the next at once). Dropping the handle stops it.
-pub(crate) fn spawn_probe(
+pub fn spawn_probe(
     kind: ProbeKind,
     spec: ProbeSpec,
     target: Arc<ProbeTarget>,
@@ -251,7 +281,7 @@ pub(crate) fn spawn_probe(
 }
 
 /// `1.5s`, `250ms`: short durations for human messages.
-pub(crate) fn fmt_duration(duration: Duration) -> String {
+pub fn fmt_duration(duration: Duration) -> String {
     if duration < Duration::from_secs(1) {
         format!("{}ms", duration.as_millis())
     } else {
@@ -306,7 +336,8 @@ mod tests {
 
     fn target(port: Option<u16>) -> ProbeTarget {
         ProbeTarget {
-            port,
+            addr: port.map(|port| SocketAddr::from(([127, 0, 0, 1], port))),
+            forwarded: false,
             workdir: std::env::temp_dir(),
             env: BTreeMap::from([("PROBE_VALUE".into(), "7".into())]),
         }
@@ -314,9 +345,7 @@ mod tests {
 
     /// Answers each connection with `status_line` once.
     async fn serve(status_line: &'static str) -> u16 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind");
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
@@ -371,6 +400,30 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_port_counts_only_when_the_connection_stays_open() {
+        let timeout = Duration::from_secs(5);
+        // A forwarder with nothing behind it: accepts, then closes at once.
+        let closing = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let closing_port = closing.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = closing.accept().await {
+                drop(socket);
+            }
+        });
+        let mut forwarded = target(Some(closing_port));
+        forwarded.forwarded = true;
+        let err = check(&ProbeCheck::Tcp, &forwarded, timeout)
+            .await
+            .expect_err("closed at once");
+        assert!(err.contains("nothing listens"), "{err}");
+        // A server waiting for a request keeps it open.
+        let port = serve("200 OK").await;
+        let mut forwarded = target(Some(port));
+        forwarded.forwarded = true;
+        assert_eq!(check(&ProbeCheck::Tcp, &forwarded, timeout).await, Ok(()));
     }
 
     #[tokio::test]

@@ -6,6 +6,8 @@
 //! still retried: a rollout gives up on it by its own deadline, but a stable release that crashes because a
 //! database blipped must come back by itself.
 
+use crate::instance::InstanceState;
+use crate::probe::fmt_duration;
 use std::time::Duration;
 
 /// Consecutive restarts without reaching Ready after which the instance is reported as crash-looping.
@@ -17,7 +19,7 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 
 /// What to do after a run ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Restart {
+pub struct Restart {
     pub delay: Duration,
     /// Restarts since the instance was started, this one included.
     pub restarts: u32,
@@ -25,7 +27,7 @@ pub(crate) struct Restart {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct RestartPolicy {
+pub struct RestartPolicy {
     restarts: u32,
     backoff_step: u32,
     unready_streak: u32,
@@ -67,10 +69,40 @@ impl RestartPolicy {
     pub fn unready_streak(&self) -> u32 {
         self.unready_streak
     }
+
+    /// The state to report for `restart` (decided by [`RestartPolicy::on_exit`]) and the sentence
+    /// saying why: `message` (how the run ended), then crash-looping or not, then the delay.
+    pub fn announce(
+        &self,
+        restart: Restart,
+        last_exit: &str,
+        message: &str,
+    ) -> (InstanceState, String) {
+        if restart.crash_loop {
+            let state = InstanceState::CrashLoop {
+                restarts: restart.restarts,
+                last_exit: last_exit.to_owned(),
+            };
+            let why = format!(
+                "{message}; crash-looping ({} restarts in a row without becoming ready), restarting in {}",
+                self.unready_streak,
+                fmt_duration(restart.delay)
+            );
+            (state, why)
+        } else {
+            let state = InstanceState::Backoff {
+                restarts: restart.restarts,
+                delay: restart.delay,
+                last_exit: last_exit.to_owned(),
+            };
+            let why = format!("{message}; restarting in {}", fmt_duration(restart.delay));
+            (state, why)
+        }
+    }
 }
 
 /// 250 ms · 2^step, capped at 30 s.
-pub(crate) fn backoff_delay(step: u32) -> Duration {
+pub fn backoff_delay(step: u32) -> Duration {
     // 2^7 · 250 ms already exceeds the cap; clamping the shift keeps the multiplication from overflowing.
     BASE_DELAY
         .saturating_mul(1u32 << step.min(8))

@@ -151,7 +151,10 @@ impl Supervisor {
         let task = InstanceTask {
             inner: self.inner.clone(),
             target: Arc::new(ProbeTarget {
-                port: spec.port,
+                addr: spec
+                    .port
+                    .map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+                forwarded: false,
                 workdir: spec.workdir.clone(),
                 env: env.clone(),
             }),
@@ -164,6 +167,12 @@ impl Supervisor {
         task.announce_spawn(&run, false);
         tokio::spawn(task.run(run, done_tx));
         Ok(status)
+    }
+
+    /// The channel events go to, for another runtime (containers) whose instances the same
+    /// controller watches.
+    pub fn event_sender(&self) -> mpsc::UnboundedSender<InstanceEvent> {
+        self.inner.events.clone()
     }
 
     pub fn status(&self, id: &str) -> Option<InstanceStatus> {
@@ -292,33 +301,7 @@ impl InstanceTask {
                 break end.last_exit;
             }
             let restart = self.policy.on_exit(end.reached_ready);
-            let (state, message) = if restart.crash_loop {
-                let state = InstanceState::CrashLoop {
-                    restarts: restart.restarts,
-                    last_exit: end.last_exit.clone(),
-                };
-                let why = format!(
-                    "{}; crash-looping ({} restarts in a row without becoming ready), restarting in {}",
-                    end.message,
-                    self.policy.unready_streak(),
-                    fmt_duration(restart.delay)
-                );
-                (state, why)
-            } else {
-                let state = InstanceState::Backoff {
-                    restarts: restart.restarts,
-                    delay: restart.delay,
-                    last_exit: end.last_exit.clone(),
-                };
-                (
-                    state,
-                    format!(
-                        "{}; restarting in {}",
-                        end.message,
-                        fmt_duration(restart.delay)
-                    ),
-                )
-            };
+            let (state, message) = self.policy.announce(restart, &end.last_exit, &end.message);
             self.update(|status| {
                 status.pid = None;
                 status.restarts = restart.restarts;

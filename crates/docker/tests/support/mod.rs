@@ -84,6 +84,11 @@ impl TestEngine {
         Engine::connect(self.config.clone()).await.unwrap()
     }
 
+    /// How this test reaches the engine: for a `Connector`, or a daemon's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     pub fn owner(&self) -> &str {
         &self.config.owner
     }
@@ -264,6 +269,7 @@ pub fn spec(image: &ImageId, app: &str, instance: &str, port: Option<u16>) -> Co
         network: Network::default(),
         security: Security::default(),
         limits: Limits::default(),
+        stop_signal: None,
     }
 }
 
