@@ -154,6 +154,8 @@ async fn deploy(ctx: &Context, config: &Path, message: &str) -> anyhow::Result<(
         who: who(),
         canary: None,
         strict: false,
+        image: None,
+        build: false,
     };
     let accepted: DeployAccepted = ctx.client.post("/v1/deploy", &request).await?;
     println!("   release v{} recorded", accepted.release);

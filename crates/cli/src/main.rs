@@ -83,6 +83,13 @@ enum Command {
         /// without DEFAULT); without it they are warnings.
         #[arg(long)]
         strict: bool,
+        /// Run this image (`name:tag`, resolved to its ID) as web, instead of the one in slipway.toml.
+        #[arg(long, value_name = "REF", conflicts_with = "build")]
+        image: Option<String>,
+        /// Build the app folder's Dockerfile on the Docker engine (tagged with its content's digest) and
+        /// run that image as web.
+        #[arg(long)]
+        build: bool,
     },
     /// The app's stable release, rollout in progress, and instances.
     Status {
@@ -302,7 +309,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detach,
             canary,
             strict,
-        } => commands::deploy::run(&ctx, label, message, detach, canary, strict).await,
+            image,
+            build,
+        } => {
+            let images = commands::deploy::Images { image, build };
+            commands::deploy::run(&ctx, label, message, detach, canary, strict, images).await
+        }
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::History { json } => commands::history::run(&ctx, json).await,
         Command::Rollback {

@@ -49,6 +49,7 @@ impl From<Refusal> for Response {
             Refusal::Conflict(m) => error(StatusCode::CONFLICT, m),
             Refusal::NotFound(m) => error(StatusCode::NOT_FOUND, m),
             Refusal::Internal(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
+            Refusal::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, m),
         }
     }
 }

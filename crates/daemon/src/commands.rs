@@ -4,6 +4,7 @@
 use crate::clock::now_ms;
 use crate::controller::{ActiveRollout, Command, Controller, Msg, Warm};
 use crate::instance::state_name;
+use crate::runtimes::RuntimeKind;
 use slipway_core::release::{Release, ReleaseStatus, Version};
 use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
 use slipway_core::spec::Strategy;
@@ -72,6 +73,11 @@ impl Controller {
     }
 
     pub(crate) fn on_instance_event(&mut self, event: InstanceEvent) {
+        let container_addr = self
+            .runtimes
+            .containers
+            .status(&event.id)
+            .and_then(|s| s.address);
         let Some(app) = self.apps.get_mut(&event.app) else {
             return;
         };
@@ -79,6 +85,15 @@ impl Controller {
             return;
         };
         m.state = event.state.clone();
+        // A container's address is known once it runs, and moves when a crash replaced it.
+        if m.runtime == RuntimeKind::Container
+            && m.is_web()
+            && !m.retiring
+            && let Some(addr) = container_addr
+            && m.backend.as_ref().map(|b| b.addr) != Some(addr)
+        {
+            m.backend = Some(slipway_proxy::Backend::new(m.id.clone(), addr));
+        }
         let retiring = m.retiring;
         let is_new = app
             .rollout
@@ -434,7 +449,9 @@ impl Controller {
         let store = self.store.clone();
         let artifacts = self.artifacts.clone();
         let gate = self.artifact_gate.clone();
-        tokio::task::spawn_blocking(move || {
+        let docker = self.runtimes.containers.connector().clone();
+        let pruning = tokio::task::spawn_blocking(move || {
+            let mut images = Vec::new();
             let result = (|| -> Result<_, String> {
                 let mut all = Vec::new();
                 for app in store.apps().map_err(|e| e.to_string())? {
@@ -444,6 +461,10 @@ impl Controller {
                         .map_or(10, |r| r.spec.retention.keep_releases);
                     let used = in_use.get(&app).cloned().unwrap_or_default();
                     let kept = crate::retention::kept_versions(&releases, keep, &used);
+                    if releases.iter().any(|r| r.spec.uses_containers()) {
+                        let ids = crate::retention::kept_images(&releases, &kept);
+                        images.push((app.clone(), ids));
+                    }
                     all.push((releases, kept));
                 }
                 let digests = crate::retention::kept_digests(
@@ -462,6 +483,33 @@ impl Controller {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("cannot prune old artifacts: {e}"),
+            }
+            images
+        });
+        // Images follow the artifacts' retention: those of kept releases (stable, rollback target,
+        // running, the newest `keep`) stay; the engine refuses to remove one a container uses.
+        tokio::spawn(async move {
+            let Ok(images) = pruning.await else { return };
+            if images.is_empty() {
+                return;
+            }
+            let engine = match docker.engine().await {
+                Ok(engine) => engine,
+                Err(e) => return tracing::warn!("cannot prune old images: {e}"),
+            };
+            for (app, keep) in images {
+                let keep: Vec<slipway_docker::ImageId> = keep
+                    .iter()
+                    .filter_map(|id| slipway_docker::ImageId::parse(id).ok())
+                    .collect();
+                match engine.remove_images(&app, &keep).await {
+                    Ok(removed) if !removed.is_empty() => {
+                        let ids: Vec<&str> = removed.iter().map(|id| id.short()).collect();
+                        tracing::info!(app, "removed {} old images: {}", ids.len(), ids.join(", "));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(app, "cannot prune old images: {e}"),
+                }
             }
         });
     }

@@ -12,11 +12,12 @@ use crate::clock::now_ms;
 use crate::instance::Managed;
 use crate::paths::Paths;
 use crate::route_table;
+use crate::runtimes::Runtimes;
 use crate::wire::AppStatus;
 use slipway_core::release::{Release, Version};
 use slipway_core::rollout::{Observed, Rollout, Signal, Traffic};
 use slipway_proxy::RouteHandle;
-use slipway_runtime::{InstanceEvent, Supervisor};
+use slipway_runtime::InstanceEvent;
 use slipway_store::{ArtifactStore, RolloutOutcome, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -128,7 +129,7 @@ pub struct Controller {
     pub(crate) artifacts: Arc<ArtifactStore>,
     /// Held while freezing, checking out or pruning artifacts: prune must not race the others.
     pub(crate) artifact_gate: Arc<std::sync::Mutex<()>>,
-    pub(crate) supervisor: Supervisor,
+    pub(crate) runtimes: Runtimes,
     pub(crate) routes: RouteHandle,
     pub(crate) paths: Paths,
     pub(crate) apps: BTreeMap<String, AppRuntime>,
@@ -149,7 +150,7 @@ impl Controller {
         store: Arc<Store>,
         artifacts: Arc<ArtifactStore>,
         artifact_gate: Arc<std::sync::Mutex<()>>,
-        supervisor: Supervisor,
+        runtimes: Runtimes,
         routes: RouteHandle,
         paths: Paths,
     ) -> Result<(Controller, ControllerHandle), String> {
@@ -158,7 +159,7 @@ impl Controller {
             store,
             artifacts,
             artifact_gate,
-            supervisor,
+            runtimes,
             routes,
             paths,
             apps: BTreeMap::new(),

@@ -4,6 +4,7 @@ use crate::clock::now_ms;
 use crate::controller::{Controller, Msg};
 use crate::instance::Managed;
 use crate::route_table;
+use crate::runtimes::RuntimeKind;
 use slipway_core::release::Version;
 use slipway_core::rollout::Signal;
 use slipway_proxy::Backend;
@@ -234,6 +235,37 @@ impl Controller {
         let Some(spec) = release.spec.processes.get(process) else {
             return Err(format!("v{version} has no process {process}"));
         };
+        if let Some(container) = &spec.container {
+            self.next_seq += 1;
+            let seq = self.next_seq;
+            let id = format!("{name}-v{version}-{process}-{:x}", seq & 0xffffff);
+            let secrets = crate::secrets::resolve(&release.spec.secrets)?;
+            let log_path = self.paths.instance_log(name, version, &id);
+            let instance = crate::container_instance::build(
+                &release, process, spec, container, &id, secrets, log_path,
+            )?;
+            let status = self
+                .runtimes
+                .containers
+                .start(instance)
+                .map_err(|e| format!("cannot start {id} (image {}): {e}", container.image))?;
+            // The proxy learns its address once it is ready (see `on_instance_event`).
+            self.apps
+                .entry(name.to_string())
+                .or_default()
+                .instances
+                .push(Managed {
+                    id,
+                    release: version,
+                    process: process.to_string(),
+                    backend: None,
+                    runtime: RuntimeKind::Container,
+                    state: status.instance.state,
+                    retiring: false,
+                    seq,
+                });
+            return Ok(());
+        }
         let _held = self.artifact_gate.lock().unwrap_or_else(|e| e.into_inner());
         let workdir = self
             .artifacts
@@ -267,7 +299,8 @@ impl Controller {
             log_path: self.paths.instance_log(name, version, &id),
         };
         let status = self
-            .supervisor
+            .runtimes
+            .processes
             .start(instance)
             .map_err(|e| format!("cannot start {id} (`{}`): {e}", spec.cmd))?;
         let backend =
@@ -278,6 +311,7 @@ impl Controller {
             release: version,
             process: process.to_string(),
             backend,
+            runtime: RuntimeKind::Process,
             state: status.state,
             retiring: false,
             seq,
@@ -296,7 +330,7 @@ impl Controller {
                 std::time::Duration::from_secs(30),
                 std::time::Duration::from_secs(300),
             ));
-        let supervisor = self.supervisor.clone();
+        let runtimes = self.runtimes.clone();
         let tx = self.tx.clone();
         let app = app.to_string();
         tokio::spawn(async move {
@@ -310,8 +344,7 @@ impl Controller {
                     ));
                 }
             }
-            supervisor.stop(&m.id).await;
-            supervisor.forget(&m.id);
+            runtimes.stop(m.runtime, &m.id).await;
             let _ = tx.send(Msg::Retired {
                 app,
                 id: m.id,

@@ -23,6 +23,8 @@ pub enum Refusal {
     Conflict(String),
     NotFound(String),
     Internal(String),
+    /// Something the deploy needs does not answer (the Docker engine).
+    Unavailable(String),
 }
 
 pub struct Deployer {
@@ -32,6 +34,8 @@ pub struct Deployer {
     pub controller: ControllerHandle,
     pub daemon_id: String,
     pub state_dir: PathBuf,
+    /// The Docker engine, for image processes (connected on first use).
+    pub docker: slipway_docker::Connector,
 }
 
 impl Deployer {
@@ -59,8 +63,23 @@ impl Deployer {
             label.as_deref().unwrap_or("no label")
         );
         let strategy = req.canary.map(|weight| canary_hold(weight, &spec_sticky));
+        let over = crate::images::ImageOverride {
+            image: req.image.clone(),
+            build: req.build,
+        };
         self.under_lock(&app, &holder, async {
+            // Before anything is recorded: a missing image or engine fails the deploy here.
+            let resolved = self.resolve_images(&mut spec, &over).await?;
             let release = self.freeze_and_record(spec, &req).await?;
+            for note in &resolved.notes {
+                let _ = self.store.add_event(
+                    &app,
+                    Some(release.version),
+                    "image",
+                    note,
+                    now_ms() as i64,
+                );
+            }
             let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
             let mut accepted = self.hand_over(release, false, strategy).await?;
             accepted.warnings = overrides;
@@ -118,7 +137,8 @@ impl Deployer {
                 Refusal::BadRequest(m)
                 | Refusal::Conflict(m)
                 | Refusal::NotFound(m)
-                | Refusal::Internal(m) => m.lines().next().unwrap_or_default().to_string(),
+                | Refusal::Internal(m)
+                | Refusal::Unavailable(m) => m.lines().next().unwrap_or_default().to_string(),
             };
             let _ =
                 self.store
@@ -174,6 +194,8 @@ impl Deployer {
                     target.version, target.artifact
                 )))
             } else {
+                // The very image IDs v<target> ran, whatever their tags point at now.
+                self.check_images(&target.spec, target.version).await?;
                 let new = NewRelease {
                     app: app.to_string(),
                     label: target.label.clone(),
@@ -252,6 +274,7 @@ impl Deployer {
         let holder = format!("retry of v{} by {}", release.version, req.who);
         let version = release.version;
         self.under_lock(app, &holder, async {
+            self.check_images(&release.spec, version).await?;
             self.store
                 .set_release_status(app, version, ReleaseStatus::Pending, None)
                 .map_err(|e| Refusal::Internal(e.to_string()))?;

@@ -1,6 +1,7 @@
 //! The controller's view of one instance: which release and process it belongs to, whether it may get
 //! traffic, and whether it is on its way out (retiring: out of the route table, draining, then stopped).
 
+use crate::runtimes::RuntimeKind;
 use slipway_core::release::Version;
 use slipway_proxy::Backend;
 use slipway_runtime::InstanceState;
@@ -11,8 +12,10 @@ pub struct Managed {
     pub id: String,
     pub release: Version,
     pub process: String,
-    /// Web instances only: the proxy's handle, shared with the route table.
+    /// Web instances only: the proxy's handle, shared with the route table. A container's is set
+    /// once it is ready and its address known (and replaced if a restart moved it).
     pub backend: Option<Arc<Backend>>,
+    pub runtime: RuntimeKind,
     pub state: InstanceState,
     /// Set once the instance was chosen to go; it never gets traffic again.
     pub retiring: bool,

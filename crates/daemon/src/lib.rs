@@ -5,16 +5,19 @@
 //! Shutting down drains everything: the proxy stops accepting and finishes in-flight requests, then every
 //! instance is drained and stopped.
 
+mod adopt;
 mod analysis;
 mod analyze;
 pub mod api;
 mod clock;
 mod commands;
 mod config_vars;
+mod container_instance;
 pub mod controller;
 mod converge;
 mod cron;
 pub mod deploy;
+mod images;
 mod instance;
 mod logs;
 mod metrics_text;
@@ -25,6 +28,7 @@ mod providers;
 mod release_phase;
 mod retention;
 mod route_table;
+mod runtimes;
 mod scale;
 mod secrets;
 mod status;
@@ -66,6 +70,20 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     for id in supervisor.reap_orphans() {
         tracing::warn!("stopped {id}, left running by a daemon that did not shut down");
     }
+    // Docker ($DOCKER_HOST, else the default socket) is connected on first use: a daemon whose apps
+    // run no image never needs an engine.
+    let docker = slipway_docker::Connector::new(slipway_docker::EngineConfig {
+        host: None,
+        owner: paths.docker_owner(),
+        secrets_root: paths.docker_secrets(),
+    });
+    let runtimes = runtimes::Runtimes {
+        containers: slipway_docker::ContainerSupervisor::new(
+            docker.clone(),
+            supervisor.event_sender(),
+        ),
+        processes: supervisor,
+    };
     recover(&store, &daemon_id)?;
 
     let proxy = slipway_proxy::Proxy::new(slipway_proxy::ProxyOptions::default());
@@ -76,15 +94,17 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     // Scripts and tests that asked for port 0 learn the real address here.
     std::fs::write(paths.proxy_addr(), format!("{proxy_addr}\n"))?;
     let artifact_gate = Arc::new(std::sync::Mutex::new(()));
-    let (controller, handle) = controller::Controller::new(
+    let (mut controller, handle) = controller::Controller::new(
         store.clone(),
         artifacts.clone(),
         artifact_gate.clone(),
-        supervisor,
+        runtimes,
         proxy.routes(),
         paths.clone(),
     )
     .map_err(anyhow::Error::msg)?;
+    // Containers a killed daemon left serving are routed again before the proxy takes a request.
+    controller.adopt_containers().await;
     let controller_task = tokio::spawn(controller.run(events));
 
     let cron = cron::Cron::new(
@@ -104,6 +124,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             controller: handle.clone(),
             daemon_id,
             state_dir: paths.root.clone(),
+            docker: docker.clone(),
         }),
         controller: handle.clone(),
         store,
@@ -181,6 +202,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let _ = t.await;
     }
     let _ = std::fs::remove_file(&socket);
+    // Empty once every container is gone (it is not, if some could not be stopped).
+    let _ = std::fs::remove_dir(paths.docker_secrets());
     tracing::info!("stopped");
     Ok(())
 }

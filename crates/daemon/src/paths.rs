@@ -45,4 +45,25 @@ impl Paths {
     pub fn token(&self) -> PathBuf {
         self.root.join("api-token")
     }
+
+    /// Who this daemon is on a Docker engine (the `slipway.owner` label of its containers and builds):
+    /// derived from the state dir, so a restarted daemon recognises its own containers and two daemons
+    /// sharing an engine never touch each other's.
+    pub fn docker_owner(&self) -> String {
+        format!("slipway-{}", self.digest())
+    }
+
+    /// Where containers' secret files are written before they start: a tmpfs (never on disk),
+    /// private to this state dir, so it survives a daemon restart with its adopted containers.
+    pub fn docker_secrets(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/shm/slipway-{}", self.digest()))
+    }
+
+    /// 16 hex digits of the state dir's absolute path.
+    fn digest(&self) -> String {
+        use sha2::Digest;
+        let path = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+        hex::encode(&digest[..8])
+    }
 }

@@ -1,4 +1,4 @@
-//! Which frozen artifacts to keep. History only grows, but artifacts take disk: each app keeps the
+//! Which frozen artifacts (and the images of image processes) to keep. History only grows, but artifacts take disk: each app keeps the
 //! artifacts of its newest `[releases] keep` releases — and, whatever that says, of its stable release,
 //! its rollback target, and every release that still has instances. Nothing is pruned from under a
 //! rollback.
@@ -26,6 +26,18 @@ pub fn kept_versions(releases: &[Release], keep: u32, in_use: &[Version]) -> Has
         kept.insert(target.version);
     }
     kept
+}
+
+/// The image IDs of one app's kept releases: what image retention must not remove.
+pub fn kept_images(releases: &[Release], kept: &HashSet<Version>) -> Vec<String> {
+    let mut ids: Vec<String> = releases
+        .iter()
+        .filter(|r| kept.contains(&r.version))
+        .flat_map(|r| r.spec.image_ids())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// The digests to keep across all apps (an artifact may be shared by several releases).

@@ -49,7 +49,11 @@ pub fn build(
             sig_groups.push((
                 version,
                 weight,
-                backends.iter().map(|b| b.id.clone()).collect(),
+                // With the address: a container replaced after a crash answers elsewhere.
+                backends
+                    .iter()
+                    .map(|b| format!("{}@{}", b.id, b.addr))
+                    .collect(),
             ));
             groups.push(ReleaseGroup {
                 release: version,

@@ -113,7 +113,7 @@ impl Controller {
                 .instances
                 .iter()
                 .map(|m| {
-                    let live = self.supervisor.status(&m.id);
+                    let live = self.runtimes.live(m.runtime, &m.id);
                     InstanceView {
                         id: m.id.clone(),
                         release: m.release,

@@ -17,6 +17,12 @@ pub struct DeployRequest {
     /// `deploy --strict`: refuse when the migration guard finds destructive statements.
     #[serde(default)]
     pub strict: bool,
+    /// `deploy --image REF`: web's image for this deploy (and that of every process naming the same image).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// `deploy --build`: build the app folder's Dockerfile and deploy that image as web's.
+    #[serde(default)]
+    pub build: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -655,8 +655,11 @@ impl Task {
 
     fn become_ready(&mut self, ready_since: &mut Option<Instant>, why: &str) -> bool {
         self.policy.on_ready();
-        *ready_since = Some(Instant::now());
-        self.transition(InstanceState::Ready, format!("ready: {why}"));
+        // An adopted container is Ready from the start: its first passing probe changes nothing.
+        if self.status_state() != InstanceState::Ready {
+            *ready_since = Some(Instant::now());
+            self.transition(InstanceState::Ready, format!("ready: {why}"));
+        }
         true
     }
 

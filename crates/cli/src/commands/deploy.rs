@@ -5,6 +5,12 @@ use super::{Context, print_notes, progress, who};
 use slipway_daemon::wire::{DeployAccepted, DeployRequest};
 use std::process::ExitCode;
 
+/// `--image` / `--build`: web's image for this deploy.
+pub struct Images {
+    pub image: Option<String>,
+    pub build: bool,
+}
+
 pub async fn run(
     ctx: &Context,
     label: Option<String>,
@@ -12,6 +18,7 @@ pub async fn run(
     detach: bool,
     canary: Option<u32>,
     strict: bool,
+    images: Images,
 ) -> anyhow::Result<ExitCode> {
     let spec = match slipway_config::load(&ctx.config) {
         Ok(spec) => spec,
@@ -29,6 +36,8 @@ pub async fn run(
         who: who(),
         canary,
         strict,
+        image: images.image,
+        build: images.build,
     };
     let accepted: DeployAccepted = match ctx.client.post("/v1/deploy", &request).await {
         Ok(a) => a,
