@@ -58,7 +58,7 @@ impl Engine {
         spec: &ContainerSpec,
     ) -> Result<RunningContainer, DockerError> {
         spec.validate().map_err(DockerError::InvalidSpec)?;
-        let name = spec.labels.container_name();
+        let name = spec.labels.container_name(self.owner());
         let image = self.resolve_image(spec.image.as_str()).await?;
         // Checked before touching the secrets folder, which belongs to that container if it exists.
         match self.docker.inspect_container(&name, None).await {

@@ -91,6 +91,11 @@ impl Engine {
         &self.host
     }
 
+    /// The name this handle gives the container of `instance`.
+    pub fn container_name(&self, instance: &str) -> String {
+        crate::labels::container_name(&self.owner, instance)
+    }
+
     /// The `slipway.owner` label this handle puts on, and filters by.
     pub fn owner(&self) -> &str {
         &self.owner

@@ -59,14 +59,19 @@ impl InstanceLabels {
         })
     }
 
-    /// The container's name: `slipway-<instance>`.
-    pub fn container_name(&self) -> String {
-        container_name(&self.instance)
+    /// The container's name for `owner`: see [`container_name`].
+    pub fn container_name(&self, owner: &str) -> String {
+        container_name(owner, &self.instance)
     }
 }
 
-pub fn container_name(instance: &str) -> String {
-    format!("slipway-{instance}")
+/// `slipway-<instance>-<8 hex of the owner>`. Names are global on an engine while instance ids are
+/// only unique per daemon: without the owner's part, two daemons sharing an engine could pick the same
+/// name, and one would take (or remove) the other's container.
+pub fn container_name(owner: &str, instance: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(owner.as_bytes());
+    format!("slipway-{instance}-{}", hex::encode(&digest[..4]))
 }
 
 /// The container port recorded in the labels, if any.
@@ -101,7 +106,13 @@ mod tests {
         assert_eq!(map[OWNER], "daemon-a");
         assert_eq!(port(&map), Some(8080));
         assert_eq!(InstanceLabels::from_map(&map), Ok(labels()));
-        assert_eq!(labels().container_name(), "slipway-shop-v7-web-1f");
+        let name = labels().container_name("daemon-a");
+        assert!(name.starts_with("slipway-shop-v7-web-1f-"), "{name}");
+        assert_ne!(
+            name,
+            labels().container_name("daemon-b"),
+            "owners never share names"
+        );
     }
 
     #[test]

@@ -300,7 +300,9 @@ impl Task {
         let engine = self.inner.engine.engine().await?;
         let spec = &self.instance.spec;
         // A leftover of this instance's previous run (e.g. the engine was unreachable when it ended).
-        let _ = engine.remove_instance(&spec.labels.container_name()).await;
+        let _ = engine
+            .remove_instance(&engine.container_name(&spec.labels.instance))
+            .await;
         self.sink.clear_tail();
         let running = engine.run_instance(spec).await?;
         self.sink.write_line(

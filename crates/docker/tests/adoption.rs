@@ -29,7 +29,7 @@ async fn a_restarted_daemon_finds_its_running_instances() {
     assert_eq!(owned.len(), 2, "{owned:?}");
     let adopted = owned.iter().find(|c| c.id == web.id).unwrap();
     assert!(adopted.running);
-    assert_eq!(adopted.name, "slipway-adoption-v1-web-1");
+    assert_eq!(adopted.name, restarted.container_name("adoption-v1-web-1"));
     assert_eq!(adopted.address, web.address);
     assert_eq!(adopted.image.as_ref(), Some(&image));
     let labels = adopted.labels.as_ref().unwrap();

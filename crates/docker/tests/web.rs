@@ -15,7 +15,8 @@ async fn a_web_instance_serves_on_its_published_loopback_port_and_stops_graceful
 
     let spec = support::spec(&image, "web", "web-v1-web-1", Some(8080));
     let running = engine.run_instance(&spec).await.unwrap();
-    assert_eq!(running.name, "slipway-web-v1-web-1");
+    assert_eq!(running.name, engine.container_name("web-v1-web-1"));
+    assert!(running.name.starts_with("slipway-web-v1-web-1-"));
     assert_eq!(running.image, image);
     let address = running.address.expect("a published address");
     assert!(address.ip().is_loopback(), "{address}");
