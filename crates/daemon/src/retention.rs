@@ -101,4 +101,32 @@ mod tests {
         let kept = kept_versions(&releases, 0, &[1]);
         assert_eq!(kept, HashSet::from([3, 2, 1]));
     }
+
+    #[test]
+    fn the_images_of_kept_releases_stay() {
+        use ReleaseStatus::*;
+        let with_image = |version, status, id: &str| {
+            let mut r = release(version, status);
+            let mut container = slipway_core::spec::ContainerSpec::new("a:latest", 8080);
+            container.image_id = Some(id.into());
+            let mut web: slipway_core::spec::ProcessSpec = serde_json::from_value(serde_json::json!({
+                "cmd": "", "replicas": 1,
+                "grace": { "secs": 1, "nanos": 0 }, "drain_timeout": { "secs": 1, "nanos": 0 },
+                "stream_drain_timeout": { "secs": 1, "nanos": 0 },
+                "readiness": null, "liveness": null, "startup": null
+            }))
+            .unwrap();
+            web.container = Some(container);
+            r.spec.processes.insert("web".into(), web);
+            r
+        };
+        // v3 stable and v2 its rollback target share nothing with v1, whose image may go.
+        let releases = vec![
+            with_image(3, Active, "sha256:c"),
+            with_image(2, Superseded, "sha256:b"),
+            with_image(1, Superseded, "sha256:a"),
+        ];
+        let kept = kept_versions(&releases, 0, &[]);
+        assert_eq!(kept_images(&releases, &kept), ["sha256:b", "sha256:c"]);
+    }
 }
