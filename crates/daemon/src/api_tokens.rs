@@ -110,7 +110,10 @@ async fn revoke(
             format!("no token named {name}; `slipway token list` shows them"),
         ));
     }
-    let by = caller.map_or_else(|| "the local socket".to_string(), |c| format!("token {}", c.0.name));
+    let by = caller.map_or_else(
+        || "the local socket".to_string(),
+        |c| format!("token {}", c.0.name),
+    );
     let _ = api.store.add_event(
         AUDIT_APP,
         None,

@@ -81,8 +81,8 @@ mod tests {
 
     #[test]
     fn reads_need_a_viewer_steering_a_deployer_tokens_an_admin() {
-        let get = |p| required_role(&Method::GET, p);
-        let post = |p| required_role(&Method::POST, p);
+        let get = |p: &str| required_role(&Method::GET, p);
+        let post = |p: &str| required_role(&Method::POST, p);
         assert_eq!(get("/v1/apps"), Role::Viewer);
         assert_eq!(get("/v1/apps/shop/logs"), Role::Viewer);
         assert_eq!(get("/metrics"), Role::Viewer);

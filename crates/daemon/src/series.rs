@@ -4,9 +4,9 @@
 
 use crate::api::{Answer, Api, error};
 use crate::wire::ReleaseSeries;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use axum::response::{IntoResponse, Response};
 use slipway_core::analysis::Window;
 use slipway_core::release::Version;
@@ -153,7 +153,10 @@ mod tests {
         let p95 = p.p95_ms.unwrap();
         assert!((19.0..=21.0).contains(&p95), "{p95}");
         let quiet = point(9_000, &window(5, 0, 1), Some(&window(5, 0, 1)), 2_000);
-        assert_eq!((quiet.rps, quiet.error_rate, quiet.p95_ms), (0.0, None, None));
+        assert_eq!(
+            (quiet.rps, quiet.error_rate, quiet.p95_ms),
+            (0.0, None, None)
+        );
     }
 
     #[test]

@@ -132,12 +132,22 @@ mod tests {
     #[test]
     fn tokens_are_kept_by_hash_and_revoked_by_name() {
         let (_dir, store) = open_temp();
-        assert!(store.create_token("ci", "deployer", "ab12", "root", 5).unwrap());
         assert!(
-            !store.create_token("ci", "admin", "cd34", "root", 6).unwrap(),
+            store
+                .create_token("ci", "deployer", "ab12", "root", 5)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .create_token("ci", "admin", "cd34", "root", 6)
+                .unwrap(),
             "a name is taken once"
         );
-        assert!(store.create_token("eve", "nobody", "ef56", "root", 7).is_err());
+        assert!(
+            store
+                .create_token("eve", "nobody", "ef56", "root", 7)
+                .is_err()
+        );
         let list = store.tokens().unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].role.as_str(), list[0].created_at), ("deployer", 5));

@@ -3,9 +3,9 @@
 //! foreign Origin, or from a viewer; an accepted one is recorded in the app's events with the user's
 //! (token's) name before it runs.
 
+use super::Ui;
 use super::layout::page;
 use super::session::Session;
-use super::Ui;
 use crate::controller::Command;
 use crate::deploy::Refusal;
 use crate::wire::{AppStatus, RollbackRequest, ScaleRequest};
@@ -63,11 +63,14 @@ pub fn consequence(action: Action, s: &AppStatus) -> String {
         ),
         None => ("(no rollout)".into(), stable.to_string()),
     };
-    let step = s
-        .rollout
-        .as_ref()
-        .and_then(|r| r.canary.as_ref())
-        .map(|c| format!("step {} of {} at {} %", c.step.min(c.steps), c.steps, c.effective_weight));
+    let step = s.rollout.as_ref().and_then(|r| r.canary.as_ref()).map(|c| {
+        format!(
+            "step {} of {} at {} %",
+            c.step.min(c.steps),
+            c.steps,
+            c.effective_weight
+        )
+    });
     match action {
         Action::Promote => format!(
             "The rollout to {to} moves on: a canary leaves {} and goes to its next step; a blue-green \
@@ -78,7 +81,10 @@ pub fn consequence(action: Action, s: &AppStatus) -> String {
             "The canary {to} holds at {} until someone resumes it. A failing analysis still rolls it back.",
             step.as_deref().unwrap_or("its current step")
         ),
-        Action::Resume => format!("The canary {to} continues its steps from {}.", step.as_deref().unwrap_or("where it stopped")),
+        Action::Resume => format!(
+            "The canary {to} continues its steps from {}.",
+            step.as_deref().unwrap_or("where it stopped")
+        ),
         Action::Abort => format!(
             "All traffic goes back to {from} at once; {to}'s instances are drained and stopped and {to} is \
              marked failed."
@@ -96,14 +102,22 @@ pub fn consequence(action: Action, s: &AppStatus) -> String {
 
 fn refusal_text(r: Refusal) -> String {
     match r {
-        Refusal::BadRequest(m) | Refusal::Conflict(m) | Refusal::NotFound(m) | Refusal::Internal(m) => m,
+        Refusal::BadRequest(m)
+        | Refusal::Conflict(m)
+        | Refusal::NotFound(m)
+        | Refusal::Internal(m) => m,
     }
 }
 
 fn message(session: &Session, status: StatusCode, title: &str, text: &str) -> Response {
     (
         status,
-        page(title, Some(session), None, html! { div.card.error { h1 { (title) } p #message { (text) } } }),
+        page(
+            title,
+            Some(session),
+            None,
+            html! { div.card.error { h1 { (title) } p #message { (text) } } },
+        ),
     )
         .into_response()
 }
@@ -146,7 +160,12 @@ pub async fn confirm(
         Err(to_login) => return to_login,
     };
     if !session.can_act() {
-        return message(&session, StatusCode::FORBIDDEN, "Not allowed", "A viewer can look, not act.");
+        return message(
+            &session,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "A viewer can look, not act.",
+        );
     }
     let Some(action) = Action::parse(&action) else {
         return message(&session, StatusCode::NOT_FOUND, "No such action", &action);
@@ -194,7 +213,9 @@ async fn signal(ui: &Ui, app: &str, signal: Signal) -> Result<(), String> {
         signal,
         reply,
     })?;
-    answer.await.map_err(|_| "the controller stopped".to_string())?
+    answer
+        .await
+        .map_err(|_| "the controller stopped".to_string())?
 }
 
 pub async fn act(
@@ -209,27 +230,52 @@ pub async fn act(
     };
     let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
     if !session.csrf_ok(csrf) || foreign_origin(&headers) {
-        return message(&session, StatusCode::FORBIDDEN, "Refused", "This form did not come from this dashboard session (CSRF check failed).");
+        return message(
+            &session,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form did not come from this dashboard session (CSRF check failed).",
+        );
     }
     if !session.can_act() {
-        return message(&session, StatusCode::FORBIDDEN, "Not allowed", "A viewer can look, not act.");
+        return message(
+            &session,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "A viewer can look, not act.",
+        );
     }
     let Some(action) = Action::parse(&action) else {
         return message(&session, StatusCode::NOT_FOUND, "No such action", &action);
     };
     let who = format!("{} (dashboard)", session.name);
-    let release = ui.statuses(Some(&app)).await.pop().and_then(|s| s.rollout.map(|r| r.to).or(s.stable.map(|r| r.version)));
+    let release = ui
+        .statuses(Some(&app))
+        .await
+        .pop()
+        .and_then(|s| s.rollout.map(|r| r.to).or(s.stable.map(|r| r.version)));
     let _ = ui.api.store.add_event(
         &app,
         release,
         "audit",
-        &format!("{} requested by {} ({}) from the dashboard", action.name(), session.name, session.role.as_str()),
+        &format!(
+            "{} requested by {} ({}) from the dashboard",
+            action.name(),
+            session.name,
+            session.role.as_str()
+        ),
         crate::clock::now_ms() as i64,
     );
     let outcome: Result<String, String> = match action {
-        Action::Promote => signal(&ui, &app, Signal::Promote).await.map(|_| "Promoted.".into()),
-        Action::Pause => signal(&ui, &app, Signal::Pause).await.map(|_| "Paused.".into()),
-        Action::Resume => signal(&ui, &app, Signal::Resume).await.map(|_| "Resumed.".into()),
+        Action::Promote => signal(&ui, &app, Signal::Promote)
+            .await
+            .map(|_| "Promoted.".into()),
+        Action::Pause => signal(&ui, &app, Signal::Pause)
+            .await
+            .map(|_| "Paused.".into()),
+        Action::Resume => signal(&ui, &app, Signal::Resume)
+            .await
+            .map(|_| "Resumed.".into()),
         Action::Abort => signal(
             &ui,
             &app,
@@ -240,17 +286,32 @@ pub async fn act(
         .await
         .map(|_| "Aborted: traffic is going back to the stable release.".into()),
         Action::Rollback => {
-            let to = match form.get("to").map(|t| t.trim().trim_start_matches('v')).filter(|t| !t.is_empty()) {
+            let to = match form
+                .get("to")
+                .map(|t| t.trim().trim_start_matches('v'))
+                .filter(|t| !t.is_empty())
+            {
                 Some(t) => match t.parse() {
                     Ok(v) => Some(v),
-                    Err(_) => return message(&session, StatusCode::BAD_REQUEST, "Not a release", t),
+                    Err(_) => {
+                        return message(&session, StatusCode::BAD_REQUEST, "Not a release", t);
+                    }
                 },
                 None => None,
             };
             let deployer = ui.api.deployer.clone();
             let (app2, who2) = (app.clone(), who.clone());
             match tokio::spawn(async move {
-                deployer.rollback(&app2, RollbackRequest { to, who: who2, message: Some("from the dashboard".into()) }).await
+                deployer
+                    .rollback(
+                        &app2,
+                        RollbackRequest {
+                            to,
+                            who: who2,
+                            message: Some("from the dashboard".into()),
+                        },
+                    )
+                    .await
             })
             .await
             {
@@ -267,7 +328,9 @@ pub async fn act(
                         Ok(n) => {
                             wanted.insert(process.to_string(), n);
                         }
-                        Err(_) => return message(&session, StatusCode::BAD_REQUEST, "Not a number", v),
+                        Err(_) => {
+                            return message(&session, StatusCode::BAD_REQUEST, "Not a number", v);
+                        }
                     }
                 }
             }
@@ -275,7 +338,19 @@ pub async fn act(
             wanted.retain(|p, n| current.get(p) != Some(n));
             let deployer = ui.api.deployer.clone();
             let (app2, who2) = (app.clone(), who.clone());
-            match tokio::spawn(async move { deployer.scale(&app2, ScaleRequest { formation: wanted, who: who2 }).await }).await {
+            match tokio::spawn(async move {
+                deployer
+                    .scale(
+                        &app2,
+                        ScaleRequest {
+                            formation: wanted,
+                            who: who2,
+                        },
+                    )
+                    .await
+            })
+            .await
+            {
                 Ok(Ok(a)) => Ok(format!("Scaled: release v{}.", a.release)),
                 Ok(Err(r)) => Err(refusal_text(r)),
                 Err(e) => Err(e.to_string()),
@@ -287,7 +362,9 @@ pub async fn act(
             let q: String = done
                 .bytes()
                 .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => (b as char).to_string(),
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => {
+                        (b as char).to_string()
+                    }
                     _ => format!("%{b:02X}"),
                 })
                 .collect();
@@ -305,7 +382,10 @@ mod tests {
     fn foreign_origins_are_refused() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, "127.0.0.1:9000".parse().unwrap());
-        assert!(!foreign_origin(&h), "no Origin: not a browser's cross-site post");
+        assert!(
+            !foreign_origin(&h),
+            "no Origin: not a browser's cross-site post"
+        );
         h.insert(header::ORIGIN, "http://127.0.0.1:9000".parse().unwrap());
         assert!(!foreign_origin(&h));
         h.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
@@ -314,7 +394,14 @@ mod tests {
 
     #[test]
     fn actions_round_trip_by_name() {
-        for a in [Action::Promote, Action::Pause, Action::Resume, Action::Abort, Action::Rollback, Action::Scale] {
+        for a in [
+            Action::Promote,
+            Action::Pause,
+            Action::Resume,
+            Action::Abort,
+            Action::Rollback,
+            Action::Scale,
+        ] {
             assert_eq!(Action::parse(a.name()), Some(a));
         }
         assert_eq!(Action::parse("delete"), None);

@@ -2,12 +2,12 @@
 //! with the analysis thresholds, verdicts, the shadow report, instances, events, release history with
 //! what changed, and a live log tail. Rendering is pure over [`AppData`]; [`gather`] reads it.
 
+use super::Ui;
 use super::chart::{Line, Threshold, Unit, chart};
 use super::diff::{ReleaseDiff, diff, short_digest};
 use super::layout::{ago, duration, page};
 use super::overview::{colour, state_line, weight_bar, weights};
 use super::session::Session;
-use super::Ui;
 use crate::clock::now_ms;
 use crate::series::{EVERY_MS, POINTS};
 use crate::wire::{AppStatus, ReleaseSeries, RolloutStatus};
@@ -65,7 +65,10 @@ fn step_text(step: &CanaryStep) -> String {
         CanaryStep::Weight(w) => format!("weight {w} %"),
         CanaryStep::Pause(Some(d)) => format!("pause {}", duration(d.as_millis() as i64)),
         CanaryStep::Pause(None) => "pause until promoted".into(),
-        CanaryStep::Analysis { template, duration: d } => {
+        CanaryStep::Analysis {
+            template,
+            duration: d,
+        } => {
             format!("analysis {template} for {}", duration(d.as_millis() as i64))
         }
         CanaryStep::Route(_) => "route matching requests".into(),
@@ -180,17 +183,31 @@ fn thresholds(d: &AppData) -> (Vec<Threshold>, Vec<Threshold>) {
     for (name, template) in &target.spec.analysis {
         for check in &template.checks {
             match check {
-                Check::ErrorRate { max, compare_stable } => errors.push(Threshold {
-                    value: if *compare_stable { stable_now + max } else { *max },
+                Check::ErrorRate {
+                    max,
+                    compare_stable,
+                } => errors.push(Threshold {
+                    value: if *compare_stable {
+                        stable_now + max
+                    } else {
+                        *max
+                    },
                     label: if *compare_stable {
                         format!("{name}: stable + {}", Unit::Percent.format(*max))
                     } else {
                         format!("{name}: max {}", Unit::Percent.format(*max))
                     },
                 }),
-                Check::Latency { percentile, max, compare_stable: false } => latency.push(Threshold {
+                Check::Latency {
+                    percentile,
+                    max,
+                    compare_stable: false,
+                } => latency.push(Threshold {
                     value: max.as_secs_f64() * 1000.0,
-                    label: format!("{name}: p{percentile} max {}", Unit::Millis.format(max.as_secs_f64() * 1000.0)),
+                    label: format!(
+                        "{name}: p{percentile} max {}",
+                        Unit::Millis.format(max.as_secs_f64() * 1000.0)
+                    ),
                 }),
                 _ => {}
             }
@@ -210,27 +227,47 @@ fn charts_fragment(d: &AppData) -> Markup {
     let rps: Vec<Line> = d
         .series
         .iter()
-        .map(|s| line(s, &s.rps.iter().map(|r| Some(*r)).collect::<Vec<_>>(), "", false))
+        .map(|s| {
+            line(
+                s,
+                &s.rps.iter().map(|r| Some(*r)).collect::<Vec<_>>(),
+                "",
+                false,
+            )
+        })
         .collect();
-    let errors: Vec<Line> = d.series.iter().map(|s| line(s, &s.error_rate, "", false)).collect();
+    let errors: Vec<Line> = d
+        .series
+        .iter()
+        .map(|s| line(s, &s.error_rate, "", false))
+        .collect();
     let mut latency = Vec::new();
     for s in &d.series {
-        latency.push(line(s, &s.p50_ms, " p50", true));
-        latency.push(line(s, &s.p95_ms, " p95", false));
-        latency.push(line(s, &s.p99_ms, " p99", true));
+        let mut p50 = line(s, &s.p50_ms, "", true);
+        p50.label.clear();
+        let mut p99 = line(s, &s.p99_ms, "", true);
+        p99.label.clear();
+        latency.push(p50);
+        latency.push(line(s, &s.p95_ms, "", false));
+        latency.push(p99);
     }
     let (err_t, lat_t) = thresholds(d);
     html! {
         div.grid {
-            (chart("Requests per second", Unit::PerSecond, &rps, &[], d.now, span))
-            (chart("Error rate", Unit::Percent, &errors, &err_t, d.now, span))
-            (chart("Latency (p50, p95, p99)", Unit::Millis, &latency, &lat_t, d.now, span))
+            (chart("Requests per second", None, Unit::PerSecond, &rps, &[], d.now, span))
+            (chart("Error rate", Some("5xx and failed requests"), Unit::Percent, &errors, &err_t, d.now, span))
+            (chart("Latency", Some("solid p95, dashed p50 (lower) and p99 (upper)"), Unit::Millis, &latency, &lat_t, d.now, span))
         }
     }
 }
 
 fn verdicts_fragment(d: &AppData) -> Markup {
-    let list = d.status.rollout.as_ref().map(|r| r.analysis.as_slice()).unwrap_or(&[]);
+    let list = d
+        .status
+        .rollout
+        .as_ref()
+        .map(|r| r.analysis.as_slice())
+        .unwrap_or(&[]);
     html! {
         @if list.is_empty() {
             p.muted { "No analysis is running." }
@@ -371,7 +408,12 @@ pub async fn show(
     let Some(data) = gather(&ui, &app).await else {
         return (
             StatusCode::NOT_FOUND,
-            page("Not found", Some(&session), None, html! { p { "No app named " (app) "." } }),
+            page(
+                "Not found",
+                Some(&session),
+                None,
+                html! { p { "No app named " (app) "." } },
+            ),
         )
             .into_response();
     };

@@ -66,9 +66,10 @@ pub fn nice_ceiling(v: f64) -> f64 {
     10.0 * p
 }
 
-const W: f64 = 600.0;
-const H: f64 = 170.0;
-const LEFT: f64 = 56.0;
+// Drawn at about the size it is shown (a third of a wide page, or a phone's width), so text stays legible.
+const W: f64 = 380.0;
+const H: f64 = 190.0;
+const LEFT: f64 = 52.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 8.0;
 const BOTTOM: f64 = 22.0;
@@ -97,6 +98,7 @@ fn path(points: &[(i64, Option<f64>)], x: impl Fn(i64) -> f64, y: impl Fn(f64) -
 /// A line chart over the last `span_ms` up to `now`, with a y axis in `unit` from zero.
 pub fn chart(
     title: &str,
+    note: Option<&str>,
     unit: Unit,
     lines: &[Line],
     thresholds: &[Threshold],
@@ -117,7 +119,7 @@ pub fn chart(
     html! {
         figure.chart {
             figcaption { (title) }
-            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(title) preserveAspectRatio="none" {
+            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(title) {
                 @for i in 0..=4 {
                     @let v = ymax * i as f64 / 4.0;
                     line.grid x1=(LEFT) x2=(W - RIGHT) y1=(format!("{:.1}", y(v))) y2=(format!("{:.1}", y(v))) {}
@@ -144,12 +146,11 @@ pub fn chart(
                     text.tick x=(W / 2.0) y=(H / 2.0) text-anchor="middle" { "no traffic yet" }
                 }
             }
-            @if lines.len() > 1 || lines.iter().any(|l| !l.label.is_empty()) {
-                div.legend {
-                    @for l in lines {
-                        span { i class=(format!("swatch c{}", l.colour % 4)) {} (l.label) }
-                    }
+            div.legend {
+                @for l in lines.iter().filter(|l| !l.label.is_empty()) {
+                    span { i class=(format!("swatch c{}", l.colour % 4)) {} (l.label) }
                 }
+                @if let Some(note) = note { span { (note) } }
             }
         }
     }
@@ -216,6 +217,7 @@ mod tests {
         assert_eq!(d, "M0.0,1.0M2.0,2.0L3.0,3.0");
         let svg = chart(
             "Error rate",
+            None,
             Unit::Percent,
             &[Line {
                 label: "v2".into(),

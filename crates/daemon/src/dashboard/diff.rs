@@ -61,8 +61,16 @@ pub fn diff(before: &Release, after: &Release) -> ReleaseDiff {
         .map(|k| k.to_string())
         .collect();
     let (sa, sb) = (&before.spec.secrets, &after.spec.secrets);
-    d.secrets_added = sb.keys().filter(|k| !sa.contains_key(*k)).cloned().collect();
-    d.secrets_removed = sa.keys().filter(|k| !sb.contains_key(*k)).cloned().collect();
+    d.secrets_added = sb
+        .keys()
+        .filter(|k| !sa.contains_key(*k))
+        .cloned()
+        .collect();
+    d.secrets_removed = sa
+        .keys()
+        .filter(|k| !sb.contains_key(*k))
+        .cloned()
+        .collect();
     let (fa, fb) = (&before.spec.processes, &after.spec.processes);
     let names: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
     for name in names {
@@ -124,7 +132,10 @@ mod tests {
         b.spec.config_vars.insert("B".into(), "20".into());
         b.spec.processes.get_mut("web").unwrap().replicas = 4;
         let d = diff(&a, &b);
-        assert_eq!(short_digest(&d.artifact.as_ref().unwrap().1), "bbbbbbbbbbbb");
+        assert_eq!(
+            short_digest(&d.artifact.as_ref().unwrap().1),
+            "bbbbbbbbbbbb"
+        );
         assert_eq!(d.added, ["C"]);
         assert_eq!(d.removed, ["A"]);
         assert_eq!(d.changed, ["B"]);

@@ -21,13 +21,13 @@ main{max-width:1200px;margin:0 auto;padding:1rem}h1{font-size:1.3rem;margin:.2re
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}th{color:var(--muted);font-weight:600}
 .weights{display:flex;height:14px;border-radius:7px;overflow:hidden;background:var(--grid);margin:.3rem 0}.weights span{display:block;height:100%}
 .bg0{background:var(--c0)}.bg1{background:var(--c1)}.bg2{background:var(--c2)}.bg3{background:var(--c3)}
-.chart{margin:0}.chart figcaption{font-weight:600;margin-bottom:.2rem}.chart svg{width:100%;height:170px;display:block}
+.chart{margin:0}.chart figcaption{font-weight:600;margin-bottom:.2rem}.chart svg{width:100%;height:auto;display:block}
 .grid line,.chart .grid{stroke:var(--grid)}.axis{stroke:var(--muted)}.tick{fill:var(--muted);font-size:11px}
 .series{fill:none;stroke-width:2;vector-effect:non-scaling-stroke}.dashed{stroke-dasharray:4 3}
 .c0{stroke:var(--c0)}.c1{stroke:var(--c1)}.c2{stroke:var(--c2)}.c3{stroke:var(--c3)}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:.3rem;border:2px solid}
 .swatch.c0{border-color:var(--c0)}.swatch.c1{border-color:var(--c1)}.swatch.c2{border-color:var(--c2)}.swatch.c3{border-color:var(--c3)}
-.legend{display:flex;gap:1rem;font-size:12px;color:var(--muted)}
+.legend{display:flex;flex-wrap:wrap;gap:.2rem 1rem;font-size:12px;color:var(--muted)}
 .threshold{stroke:var(--bad);stroke-dasharray:6 4}.threshold-label{fill:var(--bad);font-size:11px}
 .spark{display:inline-flex;align-items:center;gap:.4rem}.spark svg{overflow:visible}.spark-value{font-variant-numeric:tabular-nums;min-width:4.5rem}
 ol.steps{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.4rem}
@@ -61,35 +61,42 @@ es.addEventListener('expired',function(){es.close();location.href='/ui/login?exp
 "#;
 
 /// A whole page. `stream`: the SSE address that keeps it live.
-pub fn page(title: &str, session: Option<&Session>, stream: Option<&str>, body: Markup) -> Html<String> {
-    Html(html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
-                title { (title) " · slipway" }
-                style { (PreEscaped(CSS)) }
-            }
-            body data-stream=[stream] {
-                header {
-                    a.brand href="/ui/" { "slipway" }
-                    @if stream.is_some() { span #live.off { "connecting" } }
-                    @if let Some(s) = session {
-                        span.who { (s.name) " · " (s.role.as_str()) }
-                        form method="post" action="/ui/logout" {
-                            input type="hidden" name="csrf" value=(s.csrf);
-                            button type="submit" { "Log out" }
+pub fn page(
+    title: &str,
+    session: Option<&Session>,
+    stream: Option<&str>,
+    body: Markup,
+) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    meta name="color-scheme" content="light dark";
+                    title { (title) " · slipway" }
+                    style { (PreEscaped(CSS)) }
+                }
+                body data-stream=[stream] {
+                    header {
+                        a.brand href="/ui/" { "slipway" }
+                        @if stream.is_some() { span #live.off { "connecting" } }
+                        @if let Some(s) = session {
+                            span.who { (s.name) " · " (s.role.as_str()) }
+                            form method="post" action="/ui/logout" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                button type="submit" { "Log out" }
+                            }
                         }
                     }
+                    main { (body) }
+                    @if stream.is_some() { script src="/ui/live.js" {} }
                 }
-                main { (body) }
-                @if stream.is_some() { script src="/ui/live.js" {} }
             }
         }
-    }
-    .into_string())
+        .into_string(),
+    )
 }
 
 /// "3 s ago", "2 min ago": relative times read faster during a rollout.

@@ -83,12 +83,20 @@ pub struct LogoutForm {
     csrf: String,
 }
 
-pub async fn logout(State(ui): State<Ui>, headers: HeaderMap, Form(f): Form<LogoutForm>) -> Response {
+pub async fn logout(
+    State(ui): State<Ui>,
+    headers: HeaderMap,
+    Form(f): Form<LogoutForm>,
+) -> Response {
     if let Some(id) = session::cookie_id(&headers)
         && let Some(s) = ui.sessions.get(&id, now_ms())
     {
         if !s.csrf_ok(&f.csrf) {
-            return (StatusCode::FORBIDDEN, "the form's CSRF token does not match").into_response();
+            return (
+                StatusCode::FORBIDDEN,
+                "the form's CSRF token does not match",
+            )
+                .into_response();
         }
         ui.sessions.remove(&id);
     }

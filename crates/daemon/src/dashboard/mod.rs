@@ -85,10 +85,7 @@ async fn script() -> Response {
 }
 
 /// Pages never come from a cache, never sit in a frame, and load nothing from elsewhere.
-async fn security_headers(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
@@ -101,7 +98,8 @@ async fn security_headers(
          img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "no-referrer");
+    // `same-origin`, not `no-referrer`: with the latter a browser sends `Origin: null` on our own forms.
+    set(h, "referrer-policy", "same-origin");
     set(h, "cache-control", "no-store");
     res
 }

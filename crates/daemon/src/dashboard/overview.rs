@@ -1,9 +1,9 @@
 //! The overview: every app with its stable release, rollout state and step, traffic weights per release
 //! and sparklines of request rate, error rate and p95 per release.
 
+use super::Ui;
 use super::chart::{Unit, sparkline};
 use super::layout::page;
-use super::Ui;
 use crate::wire::{AppStatus, ReleaseSeries};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -50,7 +50,12 @@ pub fn state_line(status: &AppStatus) -> String {
     match &status.rollout {
         None => "no rollout in progress".into(),
         Some(r) => {
-            let mut s = format!("{} to v{} · {}", r.strategy, r.to, r.phase.replace('_', " "));
+            let mut s = format!(
+                "{} to v{} · {}",
+                r.strategy,
+                r.to,
+                r.phase.replace('_', " ")
+            );
             if let Some(c) = &r.canary {
                 s.push_str(&format!(" · step {}/{}", c.step.min(c.steps), c.steps));
                 if c.paused {

@@ -131,10 +131,20 @@ mod tests {
         let sessions = Sessions::new(1_000);
         let (id, s) = sessions.create(alice(), 10_000);
         assert_eq!(s.expires_at, 11_000);
-        assert!(!sessions.map().contains_key(&id), "the id itself is not kept");
-        assert_eq!(sessions.get(&id, 10_999).map(|s| s.name), Some("alice".into()));
+        assert!(
+            !sessions.map().contains_key(&id),
+            "the id itself is not kept"
+        );
+        assert_eq!(
+            sessions.get(&id, 10_999).map(|s| s.name),
+            Some("alice".into())
+        );
         assert_eq!(sessions.get(&id, 11_000), None);
-        assert_eq!(sessions.get(&id, 10_500), None, "an expired session is gone");
+        assert_eq!(
+            sessions.get(&id, 10_500),
+            None,
+            "an expired session is gone"
+        );
         assert_eq!(sessions.get("made-up", 10_000), None);
     }
 
@@ -159,7 +169,10 @@ mod tests {
             assert!(c.contains(part), "{c}");
         }
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; slipway_session=xyz; b=2".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=1; slipway_session=xyz; b=2".parse().unwrap(),
+        );
         assert_eq!(cookie_id(&h).as_deref(), Some("xyz"));
         assert!(clear_cookie().contains("Max-Age=0"));
     }

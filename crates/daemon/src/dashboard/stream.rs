@@ -21,7 +21,10 @@ const EVERY: Duration = Duration::from_secs(1);
 type Tx = mpsc::Sender<Result<Event, Infallible>>;
 
 /// Fragments that differ from what this stream sent last, as one `frag` event.
-fn changed(parts: Vec<(&'static str, Markup)>, last: &mut HashMap<&'static str, String>) -> Option<Event> {
+fn changed(
+    parts: Vec<(&'static str, Markup)>,
+    last: &mut HashMap<&'static str, String>,
+) -> Option<Event> {
     let mut fresh = serde_json::Map::new();
     for (id, markup) in parts {
         let html = markup.into_string();
@@ -30,7 +33,11 @@ fn changed(parts: Vec<(&'static str, Markup)>, last: &mut HashMap<&'static str, 
             last.insert(id, html);
         }
     }
-    (!fresh.is_empty()).then(|| Event::default().event("frag").data(serde_json::Value::Object(fresh).to_string()))
+    (!fresh.is_empty()).then(|| {
+        Event::default()
+            .event("frag")
+            .data(serde_json::Value::Object(fresh).to_string())
+    })
 }
 
 /// The session, still live and with its current role; `None` once it expired or its token was revoked.
@@ -41,8 +48,11 @@ fn still_valid(ui: &Ui, id: &str) -> Option<Session> {
 }
 
 fn sse(rx: mpsc::Receiver<Result<Event, Infallible>>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 fn open(ui: &Ui, headers: &HeaderMap) -> Result<String, Response> {
@@ -53,7 +63,9 @@ fn open(ui: &Ui, headers: &HeaderMap) -> Result<String, Response> {
 }
 
 async fn expired(tx: &Tx) {
-    let _ = tx.send(Ok(Event::default().event("expired").data("session ended"))).await;
+    let _ = tx
+        .send(Ok(Event::default().event("expired").data("session ended")))
+        .await;
 }
 
 pub async fn overview(State(ui): State<Ui>, headers: HeaderMap) -> Response {
@@ -104,9 +116,13 @@ pub async fn app(State(ui): State<Ui>, Path(app): Path<String>, headers: HeaderM
                 .await
                 .unwrap_or_default()
         };
-        let _ = tx.send(Ok(Event::default().event("logreset").data(""))).await;
+        let _ = tx
+            .send(Ok(Event::default().event("logreset").data("reset")))
+            .await;
         if !text.is_empty() {
-            let _ = tx.send(Ok(Event::default().event("log").data(text.trim_end()))).await;
+            let _ = tx
+                .send(Ok(Event::default().event("log").data(text.trim_end())))
+                .await;
         }
         let (log_tx, mut log_rx) = mpsc::channel::<String>(256);
         tokio::spawn(crate::logs::follow(dir, filter, offsets, log_tx));
