@@ -261,16 +261,34 @@ fn charts_fragment(d: &AppData) -> Markup {
     }
 }
 
+/// An analysis event's parts: "analysis golden (step 2): pass — canary 0% errors …" →
+/// ("golden (step 2)", "pass", "canary 0% errors …").
+fn verdict_event(message: &str) -> Option<(&str, &str, &str)> {
+    let rest = message.strip_prefix("analysis ")?;
+    let (what, rest) = rest.split_once("): ")?;
+    let (verdict, detail) = rest.split_once(" — ")?;
+    let what = &message["analysis ".len()..="analysis ".len() + what.len()];
+    Some((what, verdict, detail))
+}
+
 fn verdicts_fragment(d: &AppData) -> Markup {
-    let list = d
+    let list = d.status.rollout.as_ref().map(|r| r.analysis.as_slice()).unwrap_or(&[]);
+    // Verdicts the analysis reached so far (the journal keeps each change of verdict).
+    let release = d
         .status
         .rollout
         .as_ref()
-        .map(|r| r.analysis.as_slice())
-        .unwrap_or(&[]);
+        .map(|r| r.to)
+        .or_else(|| d.releases.first().map(|r| r.version));
+    let past: Vec<(&Event, (&str, &str, &str))> = d
+        .events
+        .iter()
+        .filter(|e| e.kind == "analysis" && e.release == release)
+        .filter_map(|e| verdict_event(&e.message).map(|v| (e, v)))
+        .collect();
     html! {
         @if list.is_empty() {
-            p.muted { "No analysis is running." }
+            p.muted { "No analysis is running now." }
         } @else {
             table {
                 tr { th { "analysis" } th { "for" } th { "verdict" } th { "why (the numbers and the test)" } }
@@ -280,6 +298,19 @@ fn verdicts_fragment(d: &AppData) -> Markup {
                         td { (a.purpose) }
                         td { @let v = a.verdict.as_deref().unwrap_or("inconclusive"); span class=(format!("badge {v}")) { (v) } }
                         td { (a.detail.as_deref().unwrap_or("no judgement yet")) }
+                    }
+                }
+            }
+        }
+        @if !past.is_empty() {
+            h3 { "Verdicts of v" (release.unwrap_or_default()) ", newest first" }
+            table {
+                @for (e, (what, verdict, detail)) in past {
+                    tr.past-verdict {
+                        td.muted { (ago(e.at, d.now)) }
+                        td { (what) }
+                        td { span class=(format!("badge {verdict}")) { (verdict) } }
+                        td { (detail) }
                     }
                 }
             }
@@ -441,4 +472,18 @@ pub async fn show(
         },
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict_event;
+
+    #[test]
+    fn analysis_events_give_their_verdict() {
+        assert_eq!(
+            verdict_event("analysis golden (step 2): pass — canary 0% errors (0/506)"),
+            Some(("golden (step 2)", "pass", "canary 0% errors (0/506)"))
+        );
+        assert_eq!(verdict_event("instance ready"), None);
+    }
 }

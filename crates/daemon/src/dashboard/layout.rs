@@ -13,7 +13,7 @@ const CSS: &str = r#"
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
 a{color:var(--accent)}header{display:flex;gap:1rem;align-items:center;padding:.6rem 1rem;border-bottom:1px solid var(--line);background:var(--card);flex-wrap:wrap}
 header .brand{font-weight:700;text-decoration:none;color:var(--fg)}header .who{margin-left:auto;color:var(--muted)}
-main{max-width:1200px;margin:0 auto;padding:1rem}h1{font-size:1.3rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:0 0 .6rem}
+main{max-width:1200px;margin:0 auto;padding:1rem}h1{font-size:1.3rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:0 0 .6rem}h3{font-size:.95rem;margin:.8rem 0 .4rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.9rem;margin-bottom:1rem;overflow-x:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:1rem}
 .muted{color:var(--muted)}.badge{display:inline-block;padding:0 .45rem;border-radius:999px;border:1px solid var(--line);font-size:12px}
