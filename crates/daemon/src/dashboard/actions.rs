@@ -157,7 +157,7 @@ pub async fn confirm(
 ) -> Response {
     let (_, session) = match ui.session(&headers) {
         Ok(s) => s,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     if !session.can_act() {
         return message(
@@ -226,7 +226,7 @@ pub async fn act(
 ) -> Response {
     let (_, session) = match ui.session(&headers) {
         Ok(s) => s,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
     if !session.csrf_ok(csrf) || foreign_origin(&headers) {

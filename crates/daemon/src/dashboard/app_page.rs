@@ -272,7 +272,12 @@ fn verdict_event(message: &str) -> Option<(&str, &str, &str)> {
 }
 
 fn verdicts_fragment(d: &AppData) -> Markup {
-    let list = d.status.rollout.as_ref().map(|r| r.analysis.as_slice()).unwrap_or(&[]);
+    let list = d
+        .status
+        .rollout
+        .as_ref()
+        .map(|r| r.analysis.as_slice())
+        .unwrap_or(&[]);
     // Verdicts the analysis reached so far (the journal keeps each change of verdict).
     let release = d
         .status
@@ -434,7 +439,7 @@ pub async fn show(
 ) -> Response {
     let (_, session) = match ui.session(&headers) {
         Ok(s) => s,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     let Some(data) = gather(&ui, &app).await else {
         return (

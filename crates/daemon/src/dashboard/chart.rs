@@ -54,7 +54,7 @@ pub struct Threshold {
 
 /// 1, 2 or 5 times a power of ten, at least `v` (and above zero).
 pub fn nice_ceiling(v: f64) -> f64 {
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
     let p = 10f64.powf(v.log10().floor());

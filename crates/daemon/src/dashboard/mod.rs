@@ -44,11 +44,11 @@ impl Dashboard {
 
     /// The caller's live session, its role re-read from the store (a revoked token's sessions end
     /// at once). `Err`: off to the login page.
-    fn session(&self, headers: &HeaderMap) -> Result<(String, Session), Response> {
+    fn session(&self, headers: &HeaderMap) -> Result<(String, Session), Redirect> {
         let Some(id) = session::cookie_id(headers) else {
-            return Err(Redirect::to("/ui/login").into_response());
+            return Err(Redirect::to("/ui/login"));
         };
-        let expired = || Redirect::to("/ui/login?expired=1").into_response();
+        let expired = || Redirect::to("/ui/login?expired=1");
         let mut s = self.sessions.get(&id, now_ms()).ok_or_else(expired)?;
         match self.auth.role_of(&s.name) {
             Some(role) => s.role = role,

@@ -138,7 +138,7 @@ pub async fn gather(ui: &Ui) -> Vec<(AppStatus, Vec<ReleaseSeries>)> {
 pub async fn show(State(ui): State<Ui>, headers: HeaderMap) -> Response {
     let (_, session) = match ui.session(&headers) {
         Ok(s) => s,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     let list = gather(&ui).await;
     page(

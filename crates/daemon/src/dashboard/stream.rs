@@ -55,11 +55,11 @@ fn sse(rx: mpsc::Receiver<Result<Event, Infallible>>) -> Response {
         .into_response()
 }
 
-fn open(ui: &Ui, headers: &HeaderMap) -> Result<String, Response> {
+fn open(ui: &Ui, headers: &HeaderMap) -> Result<String, (StatusCode, &'static str)> {
     // EventSource cannot follow a login redirect: a plain 401 ends it, and the page reloads to the login.
     ui.session(headers)
         .map(|(id, _)| id)
-        .map_err(|_| (StatusCode::UNAUTHORIZED, "log in again").into_response())
+        .map_err(|_| (StatusCode::UNAUTHORIZED, "log in again"))
 }
 
 async fn expired(tx: &Tx) {
@@ -71,7 +71,7 @@ async fn expired(tx: &Tx) {
 pub async fn overview(State(ui): State<Ui>, headers: HeaderMap) -> Response {
     let id = match open(&ui, &headers) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -100,7 +100,7 @@ pub async fn overview(State(ui): State<Ui>, headers: HeaderMap) -> Response {
 pub async fn app(State(ui): State<Ui>, Path(app): Path<String>, headers: HeaderMap) -> Response {
     let id = match open(&ui, &headers) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if app.contains('/') || app.contains("..") {
         return (StatusCode::BAD_REQUEST, "bad app name").into_response();
