@@ -70,6 +70,12 @@ impl Client {
         serde_json::from_slice(&answer).with_context(|| format!("unexpected answer to POST {path}"))
     }
 
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let answer = self.send(Method::DELETE, path, None).await?;
+        serde_json::from_slice(&answer)
+            .with_context(|| format!("unexpected answer to DELETE {path}"))
+    }
+
     async fn send(
         &self,
         method: Method,

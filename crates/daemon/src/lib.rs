@@ -9,6 +9,8 @@ mod adopt;
 mod analysis;
 mod analyze;
 pub mod api;
+mod api_tokens;
+pub mod auth;
 mod clock;
 mod commands;
 mod config_vars;
@@ -16,6 +18,7 @@ mod container_instance;
 pub mod controller;
 mod converge;
 mod cron;
+mod dashboard;
 pub mod deploy;
 mod images;
 mod instance;
@@ -31,7 +34,9 @@ mod route_table;
 mod runtimes;
 mod scale;
 mod secrets;
+mod series;
 mod status;
+mod tokens;
 pub mod wire;
 
 use anyhow::{Context, bail};
@@ -52,6 +57,8 @@ pub struct ServeOptions {
     pub api: Option<SocketAddr>,
     /// The TCP API's token; default: `<state-dir>/api-token`, created on first use.
     pub token: Option<String>,
+    /// How long a dashboard login lasts.
+    pub session_ttl: Duration,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
@@ -136,7 +143,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let unix = tokio::net::UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
-    let router = api::router(api);
+    let router = api::router(api.clone());
     let stop = api_stop.clone();
     let local_api = tokio::spawn(
         axum::serve(unix, router.clone())
@@ -145,17 +152,25 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     );
     let mut tcp_api = None;
     if let Some(addr) = options.api {
-        let token = Arc::new(match options.token {
+        let legacy = match options.token {
             Some(t) => t,
             None => token_file(&paths)?,
-        });
+        };
+        let auth = Arc::new(tokens::Authenticator::new(legacy, api.store.clone()));
         let tcp = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} for the API"))?;
-        let guarded = router.layer(axum::middleware::from_fn_with_state(
-            token,
-            api::require_token,
-        ));
+        // The dashboard checks its own session cookie; everything else needs a bearer token.
+        let guarded = router
+            .layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                api::require_token,
+            ))
+            .merge(dashboard::router(dashboard::Dashboard::new(
+                api.clone(),
+                auth,
+                options.session_ttl,
+            )));
         let stop = api_stop.clone();
         let api_addr = tcp.local_addr()?;
         std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;

@@ -109,13 +109,14 @@ mod tests {
             let mut r = release(version, status);
             let mut container = slipway_core::spec::ContainerSpec::new("a:latest", 8080);
             container.image_id = Some(id.into());
-            let mut web: slipway_core::spec::ProcessSpec = serde_json::from_value(serde_json::json!({
-                "cmd": "", "replicas": 1,
-                "grace": { "secs": 1, "nanos": 0 }, "drain_timeout": { "secs": 1, "nanos": 0 },
-                "stream_drain_timeout": { "secs": 1, "nanos": 0 },
-                "readiness": null, "liveness": null, "startup": null
-            }))
-            .unwrap();
+            let mut web: slipway_core::spec::ProcessSpec =
+                serde_json::from_value(serde_json::json!({
+                    "cmd": "", "replicas": 1,
+                    "grace": { "secs": 1, "nanos": 0 }, "drain_timeout": { "secs": 1, "nanos": 0 },
+                    "stream_drain_timeout": { "secs": 1, "nanos": 0 },
+                    "readiness": null, "liveness": null, "startup": null
+                }))
+                .unwrap();
             web.container = Some(container);
             r.spec.processes.insert("web".into(), web);
             r

@@ -39,12 +39,11 @@ pub async fn run(
         image: images.image,
         build: images.build,
     };
-    let accepted: DeployAccepted = match ctx.client.post("/v1/deploy", &request).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+    let Some(accepted) = ctx
+        .submit::<_, DeployAccepted>("/v1/deploy", &request)
+        .await
+    else {
+        return Ok(ExitCode::from(1));
     };
     print_notes(&accepted);
     println!(

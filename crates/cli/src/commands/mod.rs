@@ -10,6 +10,7 @@ pub mod logs;
 pub mod progress;
 pub mod scale;
 pub mod status;
+pub mod token;
 pub mod validate;
 
 use crate::client::Client;
@@ -39,6 +40,21 @@ impl Context {
             config,
             app,
         })
+    }
+
+    /// POSTs a command; a refusal is printed (`error: ...`) and gives `None`, for the caller to exit 1.
+    pub async fn submit<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Option<T> {
+        match self.client.post(path, body).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                eprintln!("error: {e}");
+                None
+            }
+        }
     }
 
     /// The app meant: `--app`, else the config file's, else the daemon's only app.
