@@ -54,9 +54,13 @@ pub enum RampStatus {
     Holding,
     Completed,
     /// A step regressed: the flag went back to its definition before the ramp.
-    Reverted { reason: String },
+    Reverted {
+        reason: String,
+    },
     /// Stopped by the operator or by another change to the flag.
-    Cancelled { reason: String },
+    Cancelled {
+        reason: String,
+    },
 }
 
 /// What the daemon must do after a tick.
@@ -64,11 +68,15 @@ pub enum RampStatus {
 pub enum RampAction {
     Nothing,
     /// Give `percent` % of users the variant.
-    Apply { percent: u32 },
+    Apply {
+        percent: u32,
+    },
     /// The last step passed: make the variant the flag's default.
     Complete,
     /// Put the flag back as it was before the ramp.
-    Revert { reason: String },
+    Revert {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,7 +154,10 @@ impl FlagRamp {
             }
         };
         let during = sample.total.since(&start);
-        let judgement = self.guard.as_ref().map(|g| judge(g, &during, &self.baseline));
+        let judgement = self
+            .guard
+            .as_ref()
+            .map(|g| judge(g, &during, &self.baseline));
         self.last = judgement.clone();
         if let Some(j) = &judgement
             && j.verdict == Verdict::Fail
@@ -205,7 +216,11 @@ fn judge(guard: &RampGuard, during: &Window, baseline: &Window) -> Judgement {
     let detail = parts
         .iter()
         .filter(|j| verdict != Verdict::Fail || j.verdict == Verdict::Fail)
-        .map(|j| j.detail.replace("canary", "after").replace("stable", "before"))
+        .map(|j| {
+            j.detail
+                .replace("canary", "after")
+                .replace("stable", "before")
+        })
         .collect::<Vec<_>>()
         .join("; ");
     Judgement { verdict, detail }
@@ -292,7 +307,10 @@ mod tests {
             RampAction::Complete
         );
         assert_eq!(ramp.status, RampStatus::Completed);
-        assert_eq!(ramp.tick(999_000, &sample("a", &total)), RampAction::Nothing);
+        assert_eq!(
+            ramp.tick(999_000, &sample("a", &total)),
+            RampAction::Nothing
+        );
     }
 
     #[test]
@@ -365,7 +383,10 @@ mod tests {
         ramp.tick(0, &sample("run-1", &before_restart));
         // The new run's counters start again from zero: that is no drop in traffic.
         let mut total = Window::default();
-        assert_eq!(ramp.tick(1_000, &sample("run-2", &total)), RampAction::Nothing);
+        assert_eq!(
+            ramp.tick(1_000, &sample("run-2", &total)),
+            RampAction::Nothing
+        );
         add(&mut total, &traffic(2_000, 4));
         assert_eq!(
             ramp.tick(61_000, &sample("run-2", &total)),
@@ -378,16 +399,13 @@ mod tests {
 
     #[test]
     fn steps_must_increase_within_one_to_a_hundred() {
-        let start = |steps: Vec<u32>| {
-            FlagRamp::start(steps, EVERY, None, 0, Window::default()).map(|_| ())
-        };
+        let start =
+            |steps: Vec<u32>| FlagRamp::start(steps, EVERY, None, 0, Window::default()).map(|_| ());
         assert!(start(vec![]).unwrap_err().contains("at least one step"));
         assert!(start(vec![0, 10]).unwrap_err().contains("1% to 100%"));
         assert!(start(vec![50, 25]).unwrap_err().contains("must increase"));
         assert!(start(vec![10, 101]).unwrap_err().contains("1% to 100%"));
-        assert!(
-            FlagRamp::start(vec![10], Duration::ZERO, None, 0, Window::default()).is_err()
-        );
+        assert!(FlagRamp::start(vec![10], Duration::ZERO, None, 0, Window::default()).is_err());
         let mut ramp = guarded();
         ramp.cancel("killed by alice");
         assert!(ramp.finished());

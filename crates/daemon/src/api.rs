@@ -28,6 +28,7 @@ pub struct Api {
     pub controller: ControllerHandle,
     pub store: Arc<Store>,
     pub logs_dir: PathBuf,
+    pub flags: Arc<crate::flags::Flags>,
 }
 
 type Answer = Result<Response, Response>;
@@ -84,6 +85,7 @@ pub fn router(api: Api) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/apps/{app}/abort", post(abort))
         .route("/v1/apps/{app}/rollback", post(rollback))
+        .merge(crate::flags::admin::routes())
         .with_state(api)
 }
 

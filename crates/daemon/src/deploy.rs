@@ -18,6 +18,7 @@ pub fn lock_name(app: &str) -> String {
 }
 
 /// Why a request was refused, with the HTTP status it maps to.
+#[derive(Debug)]
 pub enum Refusal {
     BadRequest(String),
     Conflict(String),
@@ -32,6 +33,7 @@ pub struct Deployer {
     pub controller: ControllerHandle,
     pub daemon_id: String,
     pub state_dir: PathBuf,
+    pub flags: Arc<crate::flags::Flags>,
 }
 
 impl Deployer {
@@ -59,16 +61,30 @@ impl Deployer {
             label.as_deref().unwrap_or("no label")
         );
         let strategy = req.canary.map(|weight| canary_hold(weight, &spec_sticky));
-        self.under_lock(&app, &holder, async {
-            let release = self.freeze_and_record(spec, &req).await?;
-            let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
-            let mut accepted = self.hand_over(release, false, strategy).await?;
-            accepted.warnings = overrides;
-            accepted.warnings.extend(warnings);
-            accepted.phase = phase;
-            Ok(accepted)
-        })
-        .await
+        // GitOps: the folder's flags.json is checked before anything happens, applied once accepted.
+        let flag_file = crate::flags::import::app_file(&path)?;
+        let mut accepted = self
+            .under_lock(&app, &holder, async {
+                let release = self.freeze_and_record(spec, &req).await?;
+                let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
+                let mut accepted = self.hand_over(release, false, strategy).await?;
+                accepted.warnings = overrides;
+                accepted.warnings.extend(warnings);
+                accepted.phase = phase;
+                Ok(accepted)
+            })
+            .await?;
+        if let Some((_, file)) = flag_file
+            && let Err(refusal) = self.flags.apply_on_deploy(&accepted, &file, &req.who)
+        {
+            let response: axum::response::Response = refusal.into();
+            accepted.warnings.push(format!(
+                "{} was not applied ({}); the flags stay as they were",
+                crate::flags::import::APP_FILE,
+                response.status()
+            ));
+        }
+        Ok(accepted)
     }
 
     /// Rolls out a recorded release with its own strategy, after the guard and the release phase.

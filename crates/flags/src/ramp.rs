@@ -122,7 +122,10 @@ mod tests {
             }
         }
         assert_eq!(share_on(&at(100), "on").0, 2_000);
-        assert_eq!(completed(&before, "on").default_variant.as_deref(), Some("on"));
+        assert_eq!(
+            completed(&before, "on").default_variant.as_deref(),
+            Some("on")
+        );
         assert_eq!(completed(&before, "on").targeting, None);
     }
 
@@ -146,13 +149,33 @@ mod tests {
     fn refuses_what_cannot_ramp() {
         let flag = Flag::boolean(false);
         assert!(check_rampable(&flag, "on").is_ok());
-        assert!(check_rampable(&flag, "maybe").unwrap_err().0.contains("no variant"));
-        assert!(check_rampable(&flag, "off").unwrap_err().0.contains("already"));
+        assert!(
+            check_rampable(&flag, "maybe")
+                .unwrap_err()
+                .0
+                .contains("no variant")
+        );
+        assert!(
+            check_rampable(&flag, "off")
+                .unwrap_err()
+                .0
+                .contains("already")
+        );
         let mut killed = flag.clone();
         killed.kill();
-        assert!(check_rampable(&killed, "on").unwrap_err().0.contains("killed"));
+        assert!(
+            check_rampable(&killed, "on")
+                .unwrap_err()
+                .0
+                .contains("killed")
+        );
         let mut disabled = flag;
         disabled.state = FlagState::Disabled;
-        assert!(check_rampable(&disabled, "on").unwrap_err().0.contains("disabled"));
+        assert!(
+            check_rampable(&disabled, "on")
+                .unwrap_err()
+                .0
+                .contains("disabled")
+        );
     }
 }

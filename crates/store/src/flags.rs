@@ -418,6 +418,10 @@ impl Store {
     pub fn latest_flag_ramp(&self, app: &str, flag: &str) -> Result<Option<FlagRampRecord>> {
         self.read(|tx| tx.latest_flag_ramp(app, flag))
     }
+
+    pub fn active_flag_ramp(&self, app: &str, flag: &str) -> Result<Option<FlagRampRecord>> {
+        self.read(|tx| tx.active_flag_ramp(app, flag))
+    }
 }
 
 #[cfg(test)]
