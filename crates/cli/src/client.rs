@@ -70,6 +70,10 @@ impl Client {
         serde_json::from_slice(&answer).with_context(|| format!("unexpected answer to POST {path}"))
     }
 
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        self.send(Method::DELETE, path, None).await.map(|_| ())
+    }
+
     async fn send(
         &self,
         method: Method,

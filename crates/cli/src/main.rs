@@ -175,6 +175,11 @@ enum Command {
         #[command(subcommand)]
         action: CronAction,
     },
+    /// Feature flags: list, get, set, enable, disable, kill, import, export, history, revert, ramp, key.
+    Flags {
+        #[command(subcommand)]
+        action: commands::flags::FlagsCommand,
+    },
     /// Check a slipway.toml without deploying.
     Validate,
     /// Everything on a bundled demo app, in one command: deploy, blue-green under load, rollback.
@@ -348,6 +353,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             CronAction::List { json } => commands::cron::list(&ctx, json).await,
             CronAction::Run { name, detach } => commands::cron::run(&ctx, &name, detach).await,
         },
+        Command::Flags { action } => commands::flags::run(&ctx, action).await,
         Command::Validate => commands::validate::run(&ctx),
         Command::Demo => demo::run().await,
         Command::DemoApp => match slipway_demo_app::run().await {

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use slipway_store::FlagAudit;
+
 /// `GET /v1/apps/{app}/flags`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FlagList {
