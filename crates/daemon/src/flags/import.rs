@@ -124,3 +124,97 @@ impl Flags {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::Origin;
+    use slipway_store::Store;
+    use std::sync::Arc;
+
+    fn edit(action: &str) -> Edit {
+        Edit {
+            who: "alice".into(),
+            action: action.into(),
+            reason: None,
+            origin: Origin::Operator,
+        }
+    }
+
+    #[test]
+    fn an_import_keeps_kills_and_running_ramps_and_removes_what_the_file_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.db")).unwrap());
+        let flags = Flags::load(store.clone()).unwrap();
+        let file = read(
+            r#"{"flags": {
+                "a": {"variants": {"on": true, "off": false}, "defaultVariant": "off"},
+                "b": {"variants": {"on": true, "off": false}, "defaultVariant": "off"},
+                "c": {"variants": {"x": "x"}, "defaultVariant": "x"}}}"#,
+            "test",
+        )
+        .unwrap();
+        flags.import("shop", &file, false, &edit("import")).unwrap();
+        flags
+            .change(
+                "shop",
+                &edit("kill"),
+                |set| {
+                    let mut next = set.clone();
+                    next.update("a", Flag::kill).unwrap();
+                    Ok(next)
+                },
+                |_| Ok(()),
+            )
+            .unwrap();
+        // "b" is ramping: its flag now has a split, and the ramp remembers it as it was.
+        let before = stored::flag_text(file.get("b").unwrap());
+        let ramped = slipway_flags::ramp::ramped(file.get("b").unwrap(), "on", 5);
+        flags
+            .change(
+                "shop",
+                &edit("ramp"),
+                |set| {
+                    let mut next = set.clone();
+                    next.insert("b", ramped.clone()).unwrap();
+                    Ok(next)
+                },
+                |tx| {
+                    tx.start_flag_ramp("shop", "b", "on", "{}", &before, 1, "alice")
+                        .map(|_| ())
+                },
+            )
+            .unwrap();
+        let same_minus_c = read(
+            r#"{"flags": {
+                "a": {"variants": {"on": true, "off": false}, "defaultVariant": "off"},
+                "b": {"variants": {"on": true, "off": false}, "defaultVariant": "off"}}}"#,
+            "test",
+        )
+        .unwrap();
+        let done = flags
+            .import("shop", &same_minus_c, false, &edit("deploy"))
+            .unwrap();
+        assert_eq!(done.changed.len(), 1, "only c goes: {:?}", done.changed);
+        let served = flags.app("shop");
+        assert!(served.set.get("a").unwrap().killed);
+        assert_eq!(served.set.get("b").unwrap(), &ramped);
+        assert!(served.set.get("c").is_none());
+        assert!(store.active_flag_ramp("shop", "b").unwrap().is_some());
+        // A file that changes the ramping flag wins, and stops the ramp.
+        let changed = read(
+            r#"{"flags": {"b": {"variants": {"on": true, "off": false}, "defaultVariant": "on"}}}"#,
+            "test",
+        )
+        .unwrap();
+        flags
+            .import("shop", &changed, true, &edit("import"))
+            .unwrap();
+        assert_eq!(
+            flags.app("shop").set.get("b").unwrap().default_variant,
+            Some("on".into())
+        );
+        assert!(store.active_flag_ramp("shop", "b").unwrap().is_none());
+        assert!(read("{", "flags.json").is_err());
+    }
+}

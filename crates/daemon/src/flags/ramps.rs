@@ -155,6 +155,7 @@ pub async fn run(flags: Arc<Flags>, controller: ControllerHandle, stop: Cancella
             }
         };
         let mut apps: Vec<&str> = running.iter().map(|r| r.app.as_str()).collect();
+        apps.sort_unstable();
         apps.dedup();
         for app in apps {
             match self::traffic(&controller, app).await {
