@@ -12,8 +12,8 @@
 //! 500. These routes sit outside the admin token check, and the admin routes never accept these keys.
 
 use super::{EvaluationKey, Flags};
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -42,14 +42,19 @@ pub fn router(flags: Arc<Flags>) -> Router {
 async fn single(
     State(flags): State<Arc<Flags>>,
     Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let caller = match authorize(&flags, &headers) {
+    // The request taken apart by hand: the `HeaderMap` extractor would copy every header.
+    let (parts, body) = request.into_parts();
+    let caller = match authorize(&flags, &parts.headers) {
         Ok(k) => k,
         Err(r) => return r,
     };
-    let (context, _) = match read_context(&body) {
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let (context, _) = match read_context(&body, false) {
         Ok(c) => c,
         Err(e) => return failure(StatusCode::BAD_REQUEST, Some(&key), &e),
     };
@@ -69,7 +74,7 @@ async fn bulk(State(flags): State<Arc<Flags>>, headers: HeaderMap, body: Bytes) 
         Ok(k) => k,
         Err(r) => return r,
     };
-    let (context, context_hash) = match read_context(&body) {
+    let (context, context_hash) = match read_context(&body, true) {
         Ok(c) => c,
         Err(e) => return failure(StatusCode::BAD_REQUEST, None, &e),
     };
@@ -222,9 +227,28 @@ fn authorize(flags: &Flags, headers: &HeaderMap) -> Result<Arc<EvaluationKey>, R
     Ok(key)
 }
 
-/// The request's evaluation context, and a hash of it for the bulk answer's ETag. An empty body is an
-/// empty context (some clients send none).
-fn read_context(body: &[u8]) -> Result<(EvaluationContext, u64), EvaluationError> {
+/// Requests larger than this are refused: a context is a handful of attributes.
+const MAX_BODY: usize = 1 << 20;
+
+async fn read_body(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        let error = EvaluationError {
+            code: ErrorCode::InvalidContext,
+            message: format!("the request body could not be read, or is over {MAX_BODY} bytes"),
+        };
+        failure(StatusCode::BAD_REQUEST, None, &error)
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct EvaluationRequest {
+    #[serde(default)]
+    context: Value,
+}
+
+/// The request's evaluation context and, when `tag` is asked for, a hash of it for the bulk answer's
+/// ETag. An empty body is an empty context (some clients send none).
+fn read_context(body: &[u8], tag: bool) -> Result<(EvaluationContext, u64), EvaluationError> {
     let invalid = |message: String| EvaluationError {
         code: ErrorCode::InvalidContext,
         message,
@@ -232,21 +256,26 @@ fn read_context(body: &[u8]) -> Result<(EvaluationContext, u64), EvaluationError
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok((EvaluationContext::new(), 0));
     }
-    let request: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("the request body is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = request else {
-        return Err(invalid(
-            "the request body must be a JSON object like {\"context\": {...}}".into(),
-        ));
+    let request: EvaluationRequest = serde_json::from_slice(body).map_err(|e| {
+        invalid(format!(
+            "the request body must be JSON like {{\"context\": {{...}}}}: {e}"
+        ))
+    })?;
+    let attributes = match request.context {
+        Value::Null => Map::new(),
+        Value::Object(attributes) => attributes,
+        other => return Err(EvaluationContext::from_json(&other).unwrap_err()),
     };
-    let context = match fields.remove("context") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(context) => context,
+    let hash = if tag {
+        let mut hasher = std::hash::DefaultHasher::new();
+        serde_json::to_string(&attributes)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        hasher.finish()
+    } else {
+        0
     };
-    let parsed = EvaluationContext::from_json(&context)?;
-    let mut hasher = std::hash::DefaultHasher::new();
-    context.to_string().hash(&mut hasher);
-    Ok((parsed, hasher.finish()))
+    Ok((EvaluationContext::from_object(attributes)?, hash))
 }
 
 fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
@@ -323,11 +352,14 @@ mod tests {
 
     #[test]
     fn contexts_are_read_or_refused_with_invalid_context() {
-        let (context, hash) = read_context(b"").unwrap();
+        let (context, hash) = read_context(b"", true).unwrap();
         assert!(context.attributes().is_empty());
         assert_eq!(hash, 0);
-        let (context, _) =
-            read_context(br#"{"context": {"targetingKey": "u1", "plan": "pro"}}"#).unwrap();
+        let (context, _) = read_context(
+            br#"{"context": {"targetingKey": "u1", "plan": "pro"}}"#,
+            true,
+        )
+        .unwrap();
         assert_eq!(context.targeting_key(), Some("u1"));
         for bad in [
             &b"{"[..],
@@ -335,11 +367,11 @@ mod tests {
             br#"{"context": 7}"#,
             br#"{"context": {"targetingKey": 7}}"#,
         ] {
-            let error = read_context(bad).unwrap_err();
+            let error = read_context(bad, true).unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidContext, "{error}");
         }
-        let a = read_context(br#"{"context": {"a": 1}}"#).unwrap().1;
-        let b = read_context(br#"{"context": {"a": 2}}"#).unwrap().1;
+        let a = read_context(br#"{"context": {"a": 1}}"#, true).unwrap().1;
+        let b = read_context(br#"{"context": {"a": 2}}"#, true).unwrap().1;
         assert_ne!(a, b);
     }
 
