@@ -41,8 +41,11 @@ fn secrets_reach_instances_and_are_never_stored_or_printed() {
     // Outside the app folder, so the artifact does not carry it.
     let secret_file = world.root().join("db-url");
     std::fs::write(&secret_file, format!("{FILE_SECRET}\n")).unwrap();
+    // The release phase and a cron job get the secrets too (and must not leak them either).
     let conf = Conf::demo("v1").tail(&format!(
-        "[secrets]\nDATABASE_URL = {{ file = \"{}\" }}\nAPI_KEY = {{ env = \"SHOP_API_KEY\" }}\n",
+        "[secrets]\nDATABASE_URL = {{ file = \"{}\" }}\nAPI_KEY = {{ env = \"SHOP_API_KEY\" }}\n\n\
+         [release]\ncmd = \"test -n \\\"$API_KEY\\\" && echo release phase has the key\"\n\n\
+         [cron.check]\nschedule = \"@yearly\"\ncmd = \"test -n \\\"$DATABASE_URL\\\" && echo cron has the url\"\n",
         secret_file.display()
     ));
     let deploy = world.deploy_ok(&conf);
@@ -61,12 +64,26 @@ fn secrets_reach_instances_and_are_never_stored_or_printed() {
         );
     }
 
-    let mut outputs = vec![deploy.to_string()];
+    let cron = world.slipway(&["cron", "run", "check"]).ok();
+    assert!(cron.stdout.contains("cron has the url"), "{cron}");
+    let logs = world.slipway(&["logs", "--process", "release"]).ok();
+    assert!(logs.stdout.contains("release phase has the key"), "{logs}");
+    let config = world.slipway(&["config", "--json"]).ok().json();
+    let api_key = config["vars"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["key"] == "API_KEY").cloned())
+        .expect("secrets are listed by name");
+    assert!(api_key["value"].is_null(), "{api_key}");
+
+    let mut outputs = vec![deploy.to_string(), cron.to_string()];
     for args in [
         &["status", "--json"][..],
         &["history", "--json"],
         &["logs"],
         &["status"],
+        &["config"],
+        &["config", "--json"],
+        &["cron", "list", "--json"],
     ] {
         outputs.push(world.slipway(args).ok().to_string());
     }

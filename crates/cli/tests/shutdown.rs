@@ -109,7 +109,7 @@ fn sigterm_under_load_finishes_in_flight_requests_and_leaves_no_process() {
         "the socket is removed"
     );
     assert!(
-        world.daemon.log_text().contains("slipway: stopped"),
+        world.daemon.log_text().contains(r#""message":"stopped""#),
         "{}",
         world.daemon.log_text()
     );

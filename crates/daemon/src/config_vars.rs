@@ -6,7 +6,7 @@ use crate::clock::now_ms;
 use crate::deploy::{Deployer, Refusal};
 use crate::wire::{ConfigChange, ConfigEntry, ConfigView, DeployAccepted};
 use slipway_core::spec::{AppSpec, SecretSource};
-use slipway_store::{NewRelease, StoreError};
+use slipway_store::StoreError;
 
 /// Names that look like credentials: a `config set` of one is stored in the state database as text.
 const SECRET_LOOKING: &[&str] = &[
@@ -107,27 +107,15 @@ impl Deployer {
         let accepted = self
             .under_lock(app, &holder, async {
                 let now = now_ms() as i64;
-                let release = self
-                    .store
-                    .transaction(|tx| {
-                        for (k, v) in &change.set {
-                            tx.set_config_var(app, k, v, now, &change.who)?;
-                        }
-                        for k in &change.unset {
-                            tx.unset_config_var(app, k)?;
-                        }
-                        tx.create_release(NewRelease {
-                            app: app.to_string(),
-                            label: stable.label.clone(),
-                            artifact: stable.artifact.clone(),
-                            spec,
-                            created_at: now,
-                            created_by: change.who.clone(),
-                            message: Some(summary.clone()),
-                            rollback_of: None,
-                        })
-                    })
-                    .map_err(|e| Refusal::Internal(e.to_string()))?;
+                let release = self.record_derived(&stable, spec, &change.who, &summary, |tx| {
+                    for (k, v) in &change.set {
+                        tx.set_config_var(app, k, v, now, &change.who)?;
+                    }
+                    for k in &change.unset {
+                        tx.unset_config_var(app, k)?;
+                    }
+                    Ok(())
+                })?;
                 self.roll_out(release, &change.who).await
             })
             .await;

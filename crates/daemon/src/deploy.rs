@@ -143,6 +143,33 @@ impl Deployer {
         result
     }
 
+    /// A release made from the stable one (same artifact and label) with another spec, recorded in one
+    /// transaction with `settings`, the app-level change that made it (`config set`, `scale`).
+    pub(crate) fn record_derived(
+        &self,
+        stable: &slipway_core::release::Release,
+        spec: AppSpec,
+        who: &str,
+        message: &str,
+        settings: impl FnOnce(&slipway_store::Tx<'_>) -> slipway_store::Result<()>,
+    ) -> Result<slipway_core::release::Release, Refusal> {
+        self.store
+            .transaction(|tx| {
+                settings(tx)?;
+                tx.create_release(NewRelease {
+                    app: stable.app.clone(),
+                    label: stable.label.clone(),
+                    artifact: stable.artifact.clone(),
+                    spec,
+                    created_at: now_ms() as i64,
+                    created_by: who.to_string(),
+                    message: Some(message.to_string()),
+                    rollback_of: None,
+                })
+            })
+            .map_err(|e| Refusal::Internal(e.to_string()))
+    }
+
     /// The app's stable release, if it has one.
     pub(crate) fn stable_release(
         &self,

@@ -2,11 +2,9 @@
 //! applied without replacing anything: the running instances carry over to the new release, and only the
 //! difference is started (or drained and stopped). The formation is kept for later deploys.
 
-use crate::clock::now_ms;
 use crate::controller::Command;
 use crate::deploy::{Deployer, Refusal};
 use crate::wire::{DeployAccepted, ScaleRequest};
-use slipway_store::NewRelease;
 use tokio::sync::oneshot;
 
 /// The most instances of one process type (the config's limit too).
@@ -55,25 +53,12 @@ impl Deployer {
         let summary = format!("scale {}", formation_text(&req.formation));
         let holder = format!("{summary} by {}", req.who);
         self.under_lock(app, &holder, async {
-            let now = now_ms() as i64;
-            let release = self
-                .store
-                .transaction(|tx| {
-                    for (process, replicas) in &req.formation {
-                        tx.set_formation(app, process, *replicas)?;
-                    }
-                    tx.create_release(NewRelease {
-                        app: app.to_string(),
-                        label: stable.label.clone(),
-                        artifact: stable.artifact.clone(),
-                        spec,
-                        created_at: now,
-                        created_by: req.who.clone(),
-                        message: Some(summary.clone()),
-                        rollback_of: None,
-                    })
-                })
-                .map_err(|e| Refusal::Internal(e.to_string()))?;
+            let release = self.record_derived(&stable, spec, &req.who, &summary, |tx| {
+                for (process, replicas) in &req.formation {
+                    tx.set_formation(app, process, *replicas)?;
+                }
+                Ok(())
+            })?;
             let version = release.version;
             let (reply, answer) = oneshot::channel();
             self.controller

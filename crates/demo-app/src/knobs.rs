@@ -2,6 +2,7 @@
 //! release without flags: each knob simulates one way a real release can be good or bad.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Error rates are kept in parts per million so "3 %" means exactly 3 of every 100 requests.
@@ -9,8 +10,11 @@ const PPM: u64 = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Knobs {
-    /// `PORT`: listen on `127.0.0.1:$PORT` (0 picks a free port; the start line says which).
+    /// `PORT`: listen on `$DEMO_BIND:$PORT` (0 picks a free port; the start line says which).
     pub port: u16,
+    /// `DEMO_BIND`: the address to listen on, `127.0.0.1` unless set. In a container it must be
+    /// `0.0.0.0`: published ports reach the container's own interface, not its loopback.
+    pub bind: IpAddr,
     /// `DEMO_VERSION`, else the content of `version.txt` in the working folder, else `v1`.
     pub version: String,
     /// `DEMO_ERROR_RATE` (0.0–1.0) in parts per million: that fraction of `/` requests answer 500.
@@ -60,6 +64,14 @@ impl Knobs {
                 "PORT must be a port number (0-65535), got {port:?}"
             ))
         })?;
+        let bind = match var("DEMO_BIND") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(raw) => raw.parse().map_err(|_| {
+                KnobError(format!(
+                    "DEMO_BIND must be an IP address such as 0.0.0.0, got {raw:?}"
+                ))
+            })?,
+        };
         let version = var("DEMO_VERSION")
             .or_else(|| {
                 version_file
@@ -103,6 +115,7 @@ impl Knobs {
         };
         Ok(Knobs {
             port,
+            bind,
             version,
             error_rate_ppm,
             latency: millis("DEMO_LATENCY_MS")?,
@@ -141,6 +154,7 @@ mod tests {
     fn defaults() {
         let k = parse(&[("PORT", "8080")], None).unwrap();
         assert_eq!(k.port, 8080);
+        assert_eq!(k.bind, IpAddr::from([127, 0, 0, 1]));
         assert_eq!(k.version, "v1");
         assert_eq!(k.error_rate_ppm, 0);
         assert_eq!(k.latency, Duration::ZERO);
@@ -154,6 +168,7 @@ mod tests {
         let k = parse(
             &[
                 ("PORT", "0"),
+                ("DEMO_BIND", "0.0.0.0"),
                 ("DEMO_VERSION", "v2"),
                 ("DEMO_ERROR_RATE", "0.25"),
                 ("DEMO_LATENCY_MS", "15"),
@@ -164,6 +179,7 @@ mod tests {
             None,
         )
         .unwrap();
+        assert_eq!(k.bind, IpAddr::from([0, 0, 0, 0]));
         assert_eq!(k.version, "v2");
         assert_eq!(k.error_rate_ppm, 250_000);
         assert_eq!(k.latency, Duration::from_millis(15));
@@ -204,6 +220,7 @@ mod tests {
         }
         assert!(parse(&[("PORT", "1"), ("DEMO_LATENCY_MS", "1.5")], None).is_err());
         assert!(parse(&[("PORT", "1"), ("DEMO_CRASH_AFTER", "x")], None).is_err());
+        assert!(parse(&[("PORT", "1"), ("DEMO_BIND", "everywhere")], None).is_err());
     }
 
     #[test]

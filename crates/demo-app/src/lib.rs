@@ -30,9 +30,9 @@ pub async fn run() -> Result<(), String> {
         _ = sigterm.recv() => return Ok(()),
         _ = sigint.recv() => return Ok(()),
     }
-    let listener = TcpListener::bind(("127.0.0.1", knobs.port))
+    let listener = TcpListener::bind((knobs.bind, knobs.port))
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", knobs.port))?;
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", knobs.bind, knobs.port))?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;

@@ -53,16 +53,11 @@ pub async fn unset(ctx: &Context, keys: Vec<String>) -> anyhow::Result<ExitCode>
 
 async fn send(ctx: &Context, change: ConfigChange) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
-    let accepted: DeployAccepted = match ctx
-        .client
-        .post(&format!("/v1/apps/{app}/config"), &change)
+    let Some(accepted) = ctx
+        .submit::<_, DeployAccepted>(&format!("/v1/apps/{app}/config"), &change)
         .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+    else {
+        return Ok(ExitCode::from(1));
     };
     print_notes(&accepted);
     println!(

@@ -17,16 +17,11 @@ pub async fn rollback(
         who: who(),
         message,
     };
-    let accepted: DeployAccepted = match ctx
-        .client
-        .post(&format!("/v1/apps/{app}/rollback"), &request)
+    let Some(accepted) = ctx
+        .submit::<_, DeployAccepted>(&format!("/v1/apps/{app}/rollback"), &request)
         .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+    else {
+        return Ok(ExitCode::from(1));
     };
     super::print_notes(&accepted);
     println!("{app}: rolling back with release v{}", accepted.release);
@@ -43,16 +38,11 @@ pub async fn promote(ctx: &Context, full: bool) -> anyhow::Result<ExitCode> {
 pub async fn retry(ctx: &Context, detach: bool) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
     let request = slipway_daemon::wire::RetryRequest { who: who() };
-    let accepted: DeployAccepted = match ctx
-        .client
-        .post(&format!("/v1/apps/{app}/retry"), &request)
+    let Some(accepted) = ctx
+        .submit::<_, DeployAccepted>(&format!("/v1/apps/{app}/retry"), &request)
         .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+    else {
+        return Ok(ExitCode::from(1));
     };
     println!("{app}: retrying the rollout of v{}", accepted.release);
     if detach {
@@ -71,18 +61,14 @@ pub async fn simple(
     body: serde_json::Value,
 ) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
-    match ctx
-        .client
-        .post::<_, serde_json::Value>(&format!("/v1/apps/{app}/{verb}"), &body)
+    let path = format!("/v1/apps/{app}/{verb}");
+    if ctx
+        .submit::<_, serde_json::Value>(&path, &body)
         .await
+        .is_none()
     {
-        Ok(_) => {
-            println!("{app}: {verb} accepted");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(1))
-        }
+        return Ok(ExitCode::from(1));
     }
+    println!("{app}: {verb} accepted");
+    Ok(ExitCode::SUCCESS)
 }

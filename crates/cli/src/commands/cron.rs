@@ -46,19 +46,10 @@ pub async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
 
 pub async fn run(ctx: &Context, name: &str, detach: bool) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
-    let answer: CronRunAnswer = match ctx
-        .client
-        .post(
-            &format!("/v1/apps/{app}/cron/{name}/run"),
-            &CronRunRequest { who: who() },
-        )
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+    let request = CronRunRequest { who: who() };
+    let path = format!("/v1/apps/{app}/cron/{name}/run");
+    let Some(answer) = ctx.submit::<_, CronRunAnswer>(&path, &request).await else {
+        return Ok(ExitCode::from(1));
     };
     let Some(run) = answer.run else {
         eprintln!("{app}: {name} {}", answer.skipped.unwrap_or_default());

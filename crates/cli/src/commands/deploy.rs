@@ -30,12 +30,11 @@ pub async fn run(
         canary,
         strict,
     };
-    let accepted: DeployAccepted = match ctx.client.post("/v1/deploy", &request).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+    let Some(accepted) = ctx
+        .submit::<_, DeployAccepted>("/v1/deploy", &request)
+        .await
+    else {
+        return Ok(ExitCode::from(1));
     };
     print_notes(&accepted);
     println!(

@@ -42,6 +42,21 @@ impl Context {
         })
     }
 
+    /// POSTs a command; a refusal is printed (`error: ...`) and gives `None`, for the caller to exit 1.
+    pub async fn submit<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Option<T> {
+        match self.client.post(path, body).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                eprintln!("error: {e}");
+                None
+            }
+        }
+    }
+
     /// The app meant: `--app`, else the config file's, else the daemon's only app.
     pub async fn app(&self) -> anyhow::Result<String> {
         if let Some(app) = &self.app {

@@ -32,16 +32,11 @@ pub async fn run(ctx: &Context, pairs: Vec<String>) -> anyhow::Result<ExitCode> 
         formation: formation.clone(),
         who: who(),
     };
-    let accepted: DeployAccepted = match ctx
-        .client
-        .post(&format!("/v1/apps/{app}/scale"), &request)
+    let Some(accepted) = ctx
+        .submit::<_, DeployAccepted>(&format!("/v1/apps/{app}/scale"), &request)
         .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+    else {
+        return Ok(ExitCode::from(1));
     };
     println!(
         "{app}: release v{} ({}): same bits and config, running instances kept",
