@@ -48,7 +48,7 @@ async fn single(
     let (parts, body) = request.into_parts();
     let caller = match authorize(&flags, &parts.headers) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let body = match read_body(body).await {
         Ok(b) => b,
@@ -72,7 +72,7 @@ async fn single(
 async fn bulk(State(flags): State<Arc<Flags>>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = match authorize(&flags, &headers) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (context, context_hash) = match read_context(&body, true) {
         Ok(c) => c,
@@ -113,7 +113,7 @@ async fn bulk(State(flags): State<Arc<Flags>>, headers: HeaderMap, body: Bytes) 
 async fn events(State(flags): State<Arc<Flags>>, headers: HeaderMap) -> Response {
     let caller = match authorize(&flags, &headers) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let app = caller.app.clone();
     let current = flags.app(&app);
@@ -158,7 +158,7 @@ async fn events(State(flags): State<Arc<Flags>>, headers: HeaderMap) -> Response
 
 async fn configuration(State(flags): State<Arc<Flags>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorize(&flags, &headers) {
-        return r;
+        return r.into_response();
     }
     json_response(
         StatusCode::OK,
@@ -184,8 +184,42 @@ fn refetch(generation: i64, last_modified: i64) -> Event {
         .data(data.to_string())
 }
 
-/// The caller's key, or the answer refusing it.
-fn authorize(flags: &Flags, headers: &HeaderMap) -> Result<Arc<EvaluationKey>, Response> {
+/// Why a request gets no evaluation.
+enum Refused {
+    NoKey,
+    NotAKey,
+    OverRate { key: String, seconds: u64 },
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::NoKey => plain_error(
+                StatusCode::UNAUTHORIZED,
+                "an evaluation key is required: send X-API-Key: KEY or Authorization: Bearer KEY \
+                 (make one with `slipway flags key create NAME`)",
+            ),
+            Refused::NotAKey => plain_error(
+                StatusCode::FORBIDDEN,
+                "this is not an evaluation key of any app (revoked, mistyped, or an admin token, \
+                 which cannot evaluate)",
+            ),
+            Refused::OverRate { key, seconds } => {
+                let mut response = plain_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("evaluation key {key} is over its rate limit; retry in {seconds}s"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
+        }
+    }
+}
+
+/// The caller's key, or why it is refused.
+fn authorize(flags: &Flags, headers: &HeaderMap) -> Result<Arc<EvaluationKey>, Refused> {
     let presented = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -195,34 +229,15 @@ fn authorize(flags: &Flags, headers: &HeaderMap) -> Result<Arc<EvaluationKey>, R
             let (scheme, token) = value.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
-        .filter(|k| !k.is_empty());
-    let Some(presented) = presented else {
-        return Err(plain_error(
-            StatusCode::UNAUTHORIZED,
-            "an evaluation key is required: send X-API-Key: KEY or Authorization: Bearer KEY \
-             (make one with `slipway flags key create NAME`)",
-        ));
-    };
-    let Some(key) = flags.key(presented) else {
-        return Err(plain_error(
-            StatusCode::FORBIDDEN,
-            "this is not an evaluation key of any app (revoked, mistyped, or an admin token, \
-             which cannot evaluate)",
-        ));
-    };
+        .filter(|k| !k.is_empty())
+        .ok_or(Refused::NoKey)?;
+    let key = flags.key(presented).ok_or(Refused::NotAKey)?;
     if let Err(wait) = key.limiter.check() {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let mut response = plain_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "evaluation key {} is over its rate limit; retry in {seconds}s",
-                key.name
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        return Err(response);
+        return Err(Refused::OverRate {
+            key: key.name.clone(),
+            seconds: seconds.max(1),
+        });
     }
     Ok(key)
 }
