@@ -70,8 +70,10 @@ impl Client {
         serde_json::from_slice(&answer).with_context(|| format!("unexpected answer to POST {path}"))
     }
 
-    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
-        self.send(Method::DELETE, path, None).await.map(|_| ())
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let answer = self.send(Method::DELETE, path, None).await?;
+        serde_json::from_slice(&answer)
+            .with_context(|| format!("unexpected answer to DELETE {path}"))
     }
 
     async fn send(

@@ -63,6 +63,9 @@ enum Command {
         /// Worker threads (proxy and control plane share them).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// How long a dashboard login lasts (e.g. `8h`, `30m`).
+        #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
+        session_ttl: std::time::Duration,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {
@@ -175,6 +178,11 @@ enum Command {
         #[command(subcommand)]
         action: CronAction,
     },
+    /// API tokens with roles (viewer, deployer, admin) for the TCP API, the CLI over TCP and the dashboard.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Feature flags: list, get, set, enable, disable, kill, import, export, history, revert, ramp, key.
     Flags {
         #[command(subcommand)]
@@ -201,6 +209,23 @@ enum ConfigAction {
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Make a token and print it (once: only its hash is kept).
+    Create {
+        name: String,
+        #[arg(long, value_parser = ["viewer", "deployer", "admin"])]
+        role: String,
+    },
+    /// Every token's name, role and last use (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: it stops working at once, dashboard sessions made with it too.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -290,13 +315,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     )?;
     match cli.command {
         Command::Serve {
-            listen, api, token, ..
+            listen,
+            api,
+            token,
+            session_ttl,
+            ..
         } => {
             slipway_daemon::serve(slipway_daemon::ServeOptions {
                 state_dir: cli.state_dir,
                 listen,
                 api,
                 token,
+                session_ttl,
             })
             .await?;
             Ok(ExitCode::SUCCESS)
@@ -352,6 +382,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cron { action } => match action {
             CronAction::List { json } => commands::cron::list(&ctx, json).await,
             CronAction::Run { name, detach } => commands::cron::run(&ctx, &name, detach).await,
+        },
+        Command::Token { action } => match action {
+            TokenAction::Create { name, role } => commands::token::create(&ctx, &name, &role).await,
+            TokenAction::List { json } => commands::token::list(&ctx, json).await,
+            TokenAction::Revoke { name } => commands::token::revoke(&ctx, &name).await,
         },
         Command::Flags { action } => commands::flags::run(&ctx, action).await,
         Command::Validate => commands::validate::run(&ctx),

@@ -52,6 +52,7 @@ impl Controller {
         while app.history.len() > HISTORY_SECONDS + 1 {
             app.history.pop_front();
         }
+        app.series.record(&app.history);
         let Some(active) = app.rollout.as_ref() else {
             for mut s in app.sessions.drain(..) {
                 if let Some(reply) = s.reply.take() {

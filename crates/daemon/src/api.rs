@@ -31,9 +31,9 @@ pub struct Api {
     pub flags: Arc<crate::flags::Flags>,
 }
 
-type Answer = Result<Response, Response>;
+pub(crate) type Answer = Result<Response, Response>;
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
         Json(ApiError {
@@ -85,34 +85,54 @@ pub fn router(api: Api) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/apps/{app}/abort", post(abort))
         .route("/v1/apps/{app}/rollback", post(rollback))
+        .route("/v1/apps/{app}/series", get(crate::series::api))
+        .merge(crate::api_tokens::routes())
         .merge(crate::flags::admin::routes())
         .with_state(api)
 }
 
-/// Token check for the TCP listener. Compares in constant time so the token cannot be guessed byte by byte.
+/// Token check for the TCP listener: who the caller is (by their token, compared in constant time) and
+/// whether their role allows this route (`auth::required_role`). The caller's identity goes on with the
+/// request, for handlers that record who did what.
 pub async fn require_token(
-    State(token): State<Arc<String>>,
+    State(auth): State<Arc<crate::tokens::Authenticator>>,
     headers: HeaderMap,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let ok = given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !ok {
+        .unwrap_or("")
+        .to_string();
+    let Some(identity) = tokio::task::spawn_blocking({
+        let auth = auth.clone();
+        move || auth.identify(&given)
+    })
+    .await
+    .ok()
+    .flatten() else {
         return error(
             StatusCode::UNAUTHORIZED,
             "a valid token is required: set SLIPWAY_TOKEN (the daemon's token is in <state-dir>/api-token)",
         );
+    };
+    let needed = crate::auth::required_role(req.method(), req.uri().path());
+    if identity.role < needed {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {} has the role {}; {} {} needs {}",
+                identity.name,
+                identity.role.as_str(),
+                req.method(),
+                req.uri().path(),
+                needed.as_str()
+            ),
+        );
     }
+    req.extensions_mut().insert(identity);
     next.run(req).await
 }
 
@@ -137,7 +157,7 @@ async fn rollback(
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
-async fn statuses(api: &Api, app: Option<String>) -> Result<Vec<AppStatus>, Response> {
+pub(crate) async fn statuses(api: &Api, app: Option<String>) -> Result<Vec<AppStatus>, Response> {
     let (reply, answer) = oneshot::channel();
     api.controller
         .send(Command::Status { app, reply })
@@ -212,7 +232,7 @@ async fn events(
     Ok(Json(list).into_response())
 }
 
-async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
+pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
     let (reply, answer) = oneshot::channel();
     api.controller
         .send(Command::Signal { app, signal, reply })

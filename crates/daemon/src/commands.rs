@@ -49,6 +49,9 @@ impl Controller {
                     }
                 }
             }
+            Msg::Command(Command::Series { app, reply }) => {
+                let _ = reply.send(self.apps.get(&app).map(|a| a.series.view()));
+            }
             Msg::Command(Command::Metrics { reply }) => {
                 let _ = reply.send(crate::metrics_text::render(self));
             }

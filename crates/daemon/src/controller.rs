@@ -56,6 +56,11 @@ pub enum Command {
         for_ms: u64,
         reply: oneshot::Sender<Result<slipway_core::analysis::Judgement, String>>,
     },
+    /// An app's per-release time series for the dashboard (`None`: no such app).
+    Series {
+        app: String,
+        reply: oneshot::Sender<Option<Vec<crate::wire::ReleaseSeries>>>,
+    },
     /// The Prometheus exposition of every app's metrics.
     Metrics { reply: oneshot::Sender<String> },
     /// An app's traffic counters, for flag ramps.
@@ -126,6 +131,8 @@ pub(crate) struct AppRuntime {
     pub(crate) history:
         std::collections::VecDeque<(u64, BTreeMap<Version, slipway_core::analysis::Window>)>,
     pub(crate) sessions: Vec<crate::analysis::Session>,
+    /// A few minutes of per-release points, for the dashboard's charts.
+    pub(crate) series: crate::series::Series,
 }
 
 pub struct Controller {

@@ -8,12 +8,15 @@
 mod analysis;
 mod analyze;
 pub mod api;
+mod api_tokens;
+pub mod auth;
 mod clock;
 mod commands;
 mod config_vars;
 pub mod controller;
 mod converge;
 mod cron;
+mod dashboard;
 pub mod deploy;
 pub mod flags;
 mod instance;
@@ -28,7 +31,9 @@ mod retention;
 mod route_table;
 mod scale;
 mod secrets;
+mod series;
 mod status;
+mod tokens;
 pub mod wire;
 
 use anyhow::{Context, bail};
@@ -49,6 +54,8 @@ pub struct ServeOptions {
     pub api: Option<SocketAddr>,
     /// The TCP API's token; default: `<state-dir>/api-token`, created on first use.
     pub token: Option<String>,
+    /// How long a dashboard login lasts.
+    pub session_ttl: Duration,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
@@ -125,7 +132,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let unix = tokio::net::UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
-    let router = api::router(api);
+    let router = api::router(api.clone());
     let stop = api_stop.clone();
     let local_api = tokio::spawn(
         axum::serve(unix, router.clone())
@@ -134,19 +141,26 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     );
     let mut tcp_api = None;
     if let Some(addr) = options.api {
-        let token = Arc::new(match options.token {
+        let legacy = match options.token {
             Some(t) => t,
             None => token_file(&paths)?,
-        });
+        };
+        let auth = Arc::new(tokens::Authenticator::new(legacy, api.store.clone()));
         let tcp = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} for the API"))?;
-        // OFREP authenticates with evaluation keys, so it stays outside the admin token check.
+        // The dashboard checks its own session cookie; everything else needs a bearer token.
         let guarded = router
             .layer(axum::middleware::from_fn_with_state(
-                token,
+                auth.clone(),
                 api::require_token,
             ))
+            .merge(dashboard::router(dashboard::Dashboard::new(
+                api.clone(),
+                auth,
+                options.session_ttl,
+            )))
+            // OFREP authenticates with evaluation keys, so it stays outside the token check too.
             .merge(flags::ofrep::router(flags.clone()));
         let stop = api_stop.clone();
         let api_addr = tcp.local_addr()?;

@@ -81,6 +81,7 @@ impl Controller {
                             paused: r.canary.paused,
                             routes: r.canary.routes.len(),
                             mirror: r.canary.mirror,
+                            step_started_at: r.canary.step_started_at as i64,
                         }),
                         _ => None,
                     },

@@ -237,6 +237,9 @@ pub struct CanaryView {
     pub paused: bool,
     pub routes: usize,
     pub mirror: u32,
+    /// When the current step began (unix ms): with the step's length, the time left.
+    #[serde(default)]
+    pub step_started_at: i64,
 }
 
 /// `slipway scale web=4 worker=2`.
@@ -305,4 +308,34 @@ pub struct CronRunAnswer {
     /// The run started, or `None` when the policy skipped it.
     pub run: Option<i64>,
     pub skipped: Option<String>,
+}
+
+/// `slipway token create NAME --role ROLE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub name: String,
+    /// viewer / deployer / admin
+    pub role: String,
+    pub who: String,
+}
+
+/// The one answer that carries a token: it is not kept anywhere but its hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub name: String,
+    pub role: String,
+    pub token: String,
+}
+
+/// A release's traffic over the last minutes, one point every few seconds, column by column (compact).
+/// `t` is unix milliseconds; a `None` is "no requests in that interval".
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReleaseSeries {
+    pub release: Version,
+    pub t: Vec<i64>,
+    pub rps: Vec<f64>,
+    pub error_rate: Vec<Option<f64>>,
+    pub p50_ms: Vec<Option<f64>>,
+    pub p95_ms: Vec<Option<f64>>,
+    pub p99_ms: Vec<Option<f64>>,
 }

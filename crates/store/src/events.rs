@@ -55,9 +55,33 @@ impl Tx<'_> {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    /// The newest `limit` events of one app, newest first (for a dashboard's "what just happened").
+    pub fn latest_events(&self, app: &str, limit: usize) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, app, release, kind, message, at FROM events
+             WHERE app = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![app, limit_param(limit)], |row| {
+            Ok(Event {
+                id: row.get(0)?,
+                app: row.get(1)?,
+                release: row.get(2)?,
+                kind: row.get(3)?,
+                message: row.get(4)?,
+                at: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }
 
 impl Store {
+    /// The newest `limit` events of one app, newest first.
+    pub fn latest_events(&self, app: &str, limit: usize) -> Result<Vec<Event>> {
+        self.read(|tx| tx.latest_events(app, limit))
+    }
+
     /// Appends an event and returns its id.
     pub fn add_event(
         &self,

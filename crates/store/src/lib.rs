@@ -25,6 +25,7 @@ mod rollouts;
 mod store;
 #[cfg(test)]
 mod test_support;
+mod tokens;
 
 pub use app_config::ConfigVar;
 pub use artifact::{ArtifactStore, FrozenArtifact, PruneReport};
@@ -36,3 +37,4 @@ pub use locks::Lock;
 pub use releases::NewRelease;
 pub use rollouts::{RolloutOutcome, RolloutRecord};
 pub use store::{Store, Tx};
+pub use tokens::ApiToken;

@@ -101,7 +101,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX cron_runs_by_job ON cron_runs (app, job, id);
     "#,
-    // 3: feature flags — definitions, their audit log, evaluation keys (hashes only), ramps.
+    // 3: API tokens with roles (issue 7). Only a SHA-256 of each token is kept, never the token.
+    r#"
+    CREATE TABLE api_tokens (
+        name         TEXT    PRIMARY KEY,
+        role         TEXT    NOT NULL CHECK (role IN ('viewer', 'deployer', 'admin')),
+        hash         TEXT    NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        created_by   TEXT    NOT NULL,
+        last_used_at INTEGER
+    ) WITHOUT ROWID;
+    "#,
+    // 4: feature flags — definitions, their audit log, evaluation keys (hashes only), ramps.
     r#"
     CREATE TABLE flag_sets (
         app        TEXT    PRIMARY KEY,

@@ -309,7 +309,7 @@ async fn keys(ctx: &Context, app: &str, action: KeyAction) -> anyhow::Result<()>
             println!("{table}");
         }
         KeyAction::Revoke { name } => {
-            ctx.client.delete(&format!("{base}/{}", seg(&name))).await?;
+            let _: serde_json::Value = ctx.client.delete(&format!("{base}/{}", seg(&name))).await?;
             println!("{app}: evaluation key {name} revoked");
         }
     }

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod progress;
 pub mod scale;
 pub mod status;
+pub mod token;
 pub mod validate;
 
 use crate::client::Client;
