@@ -190,6 +190,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Feature flags: list, get, set, enable, disable, kill, import, export, history, revert, ramp, key.
+    Flags {
+        #[command(subcommand)]
+        action: commands::flags::FlagsCommand,
+    },
     /// Check a slipway.toml without deploying.
     Validate,
     /// Everything on a bundled demo app, in one command: deploy, blue-green under load, rollback.
@@ -395,6 +400,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             TokenAction::List { json } => commands::token::list(&ctx, json).await,
             TokenAction::Revoke { name } => commands::token::revoke(&ctx, &name).await,
         },
+        Command::Flags { action } => commands::flags::run(&ctx, action).await,
         Command::Validate => commands::validate::run(&ctx),
         Command::Demo => demo::run().await,
         Command::DemoApp => match slipway_demo_app::run().await {

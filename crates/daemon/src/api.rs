@@ -28,6 +28,7 @@ pub struct Api {
     pub controller: ControllerHandle,
     pub store: Arc<Store>,
     pub logs_dir: PathBuf,
+    pub flags: Arc<crate::flags::Flags>,
 }
 
 pub(crate) type Answer = Result<Response, Response>;
@@ -49,7 +50,6 @@ impl From<Refusal> for Response {
             Refusal::Conflict(m) => error(StatusCode::CONFLICT, m),
             Refusal::NotFound(m) => error(StatusCode::NOT_FOUND, m),
             Refusal::Internal(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
-            Refusal::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, m),
         }
     }
 }
@@ -87,6 +87,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/apps/{app}/rollback", post(rollback))
         .route("/v1/apps/{app}/series", get(crate::series::api))
         .merge(crate::api_tokens::routes())
+        .merge(crate::flags::admin::routes())
         .with_state(api)
 }
 

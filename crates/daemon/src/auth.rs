@@ -69,6 +69,11 @@ pub fn required_role(method: &Method, path: &str) -> Role {
                 return Role::Deployer;
             }
             ["v1", "apps", _, "cron", _, "run"] => return Role::Deployer,
+            // Releasing by flag is steering too; evaluation keys stay with admins.
+            ["v1", "apps", _, "flags", _] | ["v1", "apps", _, "flag-set"] => {
+                return Role::Deployer;
+            }
+            ["v1", "apps", _, "flags", _, "revert" | "ramp"] => return Role::Deployer,
             _ => {}
         }
     }
@@ -94,6 +99,13 @@ mod tests {
             assert_eq!(post(&format!("/v1/apps/shop/{action}")), Role::Deployer);
         }
         assert_eq!(post("/v1/apps/shop/cron/report/run"), Role::Deployer);
+        assert_eq!(post("/v1/apps/shop/flags/new-checkout"), Role::Deployer);
+        assert_eq!(
+            post("/v1/apps/shop/flags/new-checkout/ramp"),
+            Role::Deployer
+        );
+        assert_eq!(post("/v1/apps/shop/flag-set"), Role::Deployer);
+        assert_eq!(post("/v1/apps/shop/flag-keys"), Role::Admin);
         // Unknown writes are closed to all but admins.
         assert_eq!(post("/v1/apps/shop/something-new"), Role::Admin);
         assert_eq!(required_role(&Method::DELETE, "/v1/apps/shop"), Role::Admin);

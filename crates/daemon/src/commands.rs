@@ -56,6 +56,9 @@ impl Controller {
             Msg::Command(Command::Metrics { reply }) => {
                 let _ = reply.send(crate::metrics_text::render(self));
             }
+            Msg::Command(Command::FlagTraffic { app, reply }) => {
+                let _ = reply.send(self.flag_traffic(&app));
+            }
             Msg::External {
                 app,
                 session,

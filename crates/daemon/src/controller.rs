@@ -64,6 +64,11 @@ pub enum Command {
     },
     /// The Prometheus exposition of every app's metrics.
     Metrics { reply: oneshot::Sender<String> },
+    /// An app's traffic counters, for flag ramps.
+    FlagTraffic {
+        app: String,
+        reply: oneshot::Sender<crate::flags::TrafficReport>,
+    },
     /// Drain and stop every instance, then answer.
     Shutdown { reply: oneshot::Sender<()> },
 }

@@ -18,13 +18,12 @@ pub fn lock_name(app: &str) -> String {
 }
 
 /// Why a request was refused, with the HTTP status it maps to.
+#[derive(Debug)]
 pub enum Refusal {
     BadRequest(String),
     Conflict(String),
     NotFound(String),
     Internal(String),
-    /// Something the deploy needs does not answer (the Docker engine).
-    Unavailable(String),
 }
 
 pub struct Deployer {
@@ -36,6 +35,7 @@ pub struct Deployer {
     pub state_dir: PathBuf,
     /// The Docker engine, for image processes (connected on first use).
     pub docker: slipway_docker::Connector,
+    pub flags: Arc<crate::flags::Flags>,
 }
 
 impl Deployer {
@@ -67,27 +67,41 @@ impl Deployer {
             image: req.image.clone(),
             build: req.build,
         };
-        self.under_lock(&app, &holder, async {
-            // Before anything is recorded: a missing image or engine fails the deploy here.
-            let resolved = self.resolve_images(&mut spec, &over).await?;
-            let release = self.freeze_and_record(spec, &req).await?;
-            for note in &resolved.notes {
-                let _ = self.store.add_event(
-                    &app,
-                    Some(release.version),
-                    "image",
-                    note,
-                    now_ms() as i64,
-                );
-            }
-            let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
-            let mut accepted = self.hand_over(release, false, strategy).await?;
-            accepted.warnings = overrides;
-            accepted.warnings.extend(warnings);
-            accepted.phase = phase;
-            Ok(accepted)
-        })
-        .await
+        // GitOps: the folder's flags.json is checked before anything happens, applied once accepted.
+        let flag_file = crate::flags::import::app_file(&path)?;
+        let mut accepted = self
+            .under_lock(&app, &holder, async {
+                // Before anything is recorded: a missing image or engine fails the deploy here.
+                let resolved = self.resolve_images(&mut spec, &over).await?;
+                let release = self.freeze_and_record(spec, &req).await?;
+                for note in &resolved.notes {
+                    let _ = self.store.add_event(
+                        &app,
+                        Some(release.version),
+                        "image",
+                        note,
+                        now_ms() as i64,
+                    );
+                }
+                let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
+                let mut accepted = self.hand_over(release, false, strategy).await?;
+                accepted.warnings = overrides;
+                accepted.warnings.extend(warnings);
+                accepted.phase = phase;
+                Ok(accepted)
+            })
+            .await?;
+        if let Some((_, file)) = flag_file
+            && let Err(refusal) = self.flags.apply_on_deploy(&accepted, &file, &req.who)
+        {
+            let response: axum::response::Response = refusal.into();
+            accepted.warnings.push(format!(
+                "{} was not applied ({}); the flags stay as they were",
+                crate::flags::import::APP_FILE,
+                response.status()
+            ));
+        }
+        Ok(accepted)
     }
 
     /// Rolls out a recorded release with its own strategy, after the guard and the release phase.
@@ -137,8 +151,7 @@ impl Deployer {
                 Refusal::BadRequest(m)
                 | Refusal::Conflict(m)
                 | Refusal::NotFound(m)
-                | Refusal::Internal(m)
-                | Refusal::Unavailable(m) => m.lines().next().unwrap_or_default().to_string(),
+                | Refusal::Internal(m) => m.lines().next().unwrap_or_default().to_string(),
             };
             let _ =
                 self.store

@@ -118,10 +118,11 @@ impl Deployer {
     }
 }
 
-/// The engine's problems are the deploy's: said as they are, nothing recorded.
+/// The engine's problems are the deploy's: said as they are, nothing recorded. An unreachable engine
+/// conflicts with what the release needs, like a held lock: try again once it answers.
 fn refusal(err: DockerError) -> Refusal {
     match err {
-        DockerError::EngineUnreachable { .. } => Refusal::Unavailable(err.to_string()),
+        DockerError::EngineUnreachable { .. } => Refusal::Conflict(err.to_string()),
         DockerError::ImageNotFound { .. }
         | DockerError::ReleaseImageGone { .. }
         | DockerError::BuildFailed { .. }

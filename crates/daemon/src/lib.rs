@@ -20,6 +20,7 @@ mod converge;
 mod cron;
 mod dashboard;
 pub mod deploy;
+pub mod flags;
 mod images;
 mod instance;
 mod logs;
@@ -122,6 +123,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     );
     let cron_stop = CancellationToken::new();
     let cron_task = tokio::spawn(cron.clone().run(cron_stop.clone()));
+    let flags =
+        Arc::new(flags::Flags::load(store.clone()).context("cannot load the feature flags")?);
+    let ramps_task = tokio::spawn(flags::ramps::run(
+        flags.clone(),
+        handle.clone(),
+        flags.closing.clone(),
+    ));
     let api = api::Api {
         cron,
         deployer: Arc::new(deploy::Deployer {
@@ -132,10 +140,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             daemon_id,
             state_dir: paths.root.clone(),
             docker: docker.clone(),
+            flags: flags.clone(),
         }),
         controller: handle.clone(),
         store,
         logs_dir: paths.logs(),
+        flags: flags.clone(),
     };
     let api_stop = CancellationToken::new();
     let socket = paths.socket();
@@ -170,7 +180,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
                 api.clone(),
                 auth,
                 options.session_ttl,
-            )));
+            )))
+            // OFREP authenticates with evaluation keys, so it stays outside the token check too.
+            .merge(flags::ofrep::router(flags.clone()));
         let stop = api_stop.clone();
         let api_addr = tcp.local_addr()?;
         std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;
@@ -197,6 +209,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     wait_for_shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests, then draining instances");
     cron_stop.cancel();
+    flags.closing.cancel();
     proxy_stop.cancel();
     // In-flight requests finish first; long-lived streams get a bounded wait.
     if tokio::time::timeout(Duration::from_secs(60), proxy_task)
@@ -211,6 +224,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     let _ = controller_task.await;
     let _ = cron_task.await;
+    let _ = ramps_task.await;
     api_stop.cancel();
     let _ = local_api.await;
     if let Some(t) = tcp_api {

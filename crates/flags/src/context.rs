@@ -22,24 +22,24 @@ impl EvaluationContext {
 
     /// Reads a context as OFREP sends it: a JSON object whose `targetingKey`, if present, is a string.
     pub fn from_json(value: &Value) -> Result<Self, EvaluationError> {
-        let Value::Object(attributes) = value else {
-            return Err(invalid(format!(
+        match value {
+            Value::Object(attributes) => EvaluationContext::from_object(attributes.clone()),
+            other => Err(invalid(format!(
                 "the context must be a JSON object, not {}",
-                json_kind(value)
-            )));
-        };
-        match attributes.get(TARGETING_KEY) {
-            None | Some(Value::String(_)) => {}
-            Some(other) => {
-                return Err(invalid(format!(
-                    "`targetingKey` must be a string, not {}",
-                    json_kind(other)
-                )));
-            }
+                json_kind(other)
+            ))),
         }
-        Ok(EvaluationContext {
-            attributes: attributes.clone(),
-        })
+    }
+
+    /// Like [`EvaluationContext::from_json`], taking the object without copying it.
+    pub fn from_object(attributes: Map<String, Value>) -> Result<Self, EvaluationError> {
+        match attributes.get(TARGETING_KEY) {
+            None | Some(Value::String(_)) => Ok(EvaluationContext { attributes }),
+            Some(other) => Err(invalid(format!(
+                "`targetingKey` must be a string, not {}",
+                json_kind(other)
+            ))),
+        }
     }
 
     pub fn with_targeting_key(self, key: impl Into<String>) -> Self {

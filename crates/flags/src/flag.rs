@@ -78,6 +78,12 @@ impl Flag {
         }
     }
 
+    /// Whether everyone gets the same answer: disabled, killed, or without targeting. Such a flag, left
+    /// so for long, is a candidate to remove from the code (`flags list` calls it stale).
+    pub fn serves_everyone_alike(&self) -> bool {
+        self.state == FlagState::Disabled || self.active_targeting().is_none()
+    }
+
     pub fn variant_type(&self) -> Option<VariantType> {
         self.variants.values().next().map(FlagValue::variant_type)
     }

@@ -27,6 +27,7 @@ mod flag;
 mod flag_set;
 mod flagd_format;
 mod metadata;
+pub mod ramp;
 pub mod targeting;
 mod value;
 

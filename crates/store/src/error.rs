@@ -60,6 +60,16 @@ pub enum StoreError {
         since_ms: i64,
     },
 
+    #[error(
+        "{app} already has an evaluation key named {name}; pick another name, or revoke it first"
+    )]
+    FlagKeyExists { app: String, name: String },
+
+    #[error(
+        "flag {flag} of {app} is already ramping (ramp #{id}); wait for it, or change the flag to stop it"
+    )]
+    FlagRampActive { app: String, flag: String, id: i64 },
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

@@ -112,6 +112,63 @@ const MIGRATIONS: &[&str] = &[
         last_used_at INTEGER
     ) WITHOUT ROWID;
     "#,
+    // 4: feature flags — definitions, their audit log, evaluation keys (hashes only), ramps.
+    r#"
+    CREATE TABLE flag_sets (
+        app        TEXT    PRIMARY KEY,
+        evaluators TEXT    NOT NULL,
+        metadata   TEXT    NOT NULL,
+        generation INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE flags (
+        app        TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        definition TEXT    NOT NULL,
+        changed_at INTEGER NOT NULL,
+        PRIMARY KEY (app, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE flag_audit (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        app    TEXT    NOT NULL,
+        flag   TEXT    NOT NULL,
+        seq    INTEGER NOT NULL,
+        at     INTEGER NOT NULL,
+        who    TEXT    NOT NULL,
+        action TEXT    NOT NULL,
+        reason TEXT,
+        before TEXT,
+        after  TEXT,
+        UNIQUE (app, flag, seq)
+    );
+
+    CREATE TABLE flag_keys (
+        app          TEXT    NOT NULL,
+        name         TEXT    NOT NULL,
+        hash         TEXT    NOT NULL UNIQUE,
+        rate_per_sec REAL    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        created_by   TEXT    NOT NULL,
+        PRIMARY KEY (app, name)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE flag_ramps (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        app         TEXT    NOT NULL,
+        flag        TEXT    NOT NULL,
+        variant     TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        before      TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        started_by  TEXT    NOT NULL,
+        finished_at INTEGER,
+        outcome     TEXT,
+        reason      TEXT
+    );
+    CREATE UNIQUE INDEX flag_ramps_one_active ON flag_ramps (app, flag) WHERE finished_at IS NULL;
+    "#,
 ];
 
 /// The daemon's durable state. `Send + Sync`: share it behind an `Arc`; calls are serialized on one

@@ -4,6 +4,7 @@ pub mod config;
 pub mod control;
 pub mod cron;
 pub mod deploy;
+pub mod flags;
 pub mod gate;
 pub mod history;
 pub mod logs;

@@ -105,8 +105,7 @@ fn refusal_text(r: Refusal) -> String {
         Refusal::BadRequest(m)
         | Refusal::Conflict(m)
         | Refusal::NotFound(m)
-        | Refusal::Internal(m)
-        | Refusal::Unavailable(m) => m,
+        | Refusal::Internal(m) => m,
     }
 }
 

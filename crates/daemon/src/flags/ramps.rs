@@ -1,0 +1,332 @@
+//! Scheduled flag ramps, the IO side: start and stop them, and once a second feed every running ramp
+//! (the core's `FlagRamp`) the app's traffic and carry out what it decides — the next step, completion,
+//! or a revert to the flag's definition before the ramp. Each decision is one change through
+//! [`Flags::change`] with the ramp's new state in the same transaction, so a restart resumes exactly
+//! where the ramp was, and a ramp stopped meanwhile (by a kill, say) can never overwrite the flag.
+
+use super::traffic::AppTraffic;
+use super::wire::{FlagChanges, FlagRampRequest, RampView};
+use super::{Edit, Flags, Origin, TrafficReport, stored};
+use crate::clock::now_ms;
+use crate::controller::{Command, ControllerHandle};
+use crate::deploy::Refusal;
+use slipway_core::flag_ramp::{FlagRamp, RampAction, RampGuard, RampStatus, TrafficSample};
+use slipway_flags::{Flag, FlagSet, ramp};
+use slipway_store::FlagRampRecord;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often running ramps look at the traffic (their sequential tests allow any rate).
+const TICK: Duration = Duration::from_secs(1);
+
+/// The app's traffic, from the controller.
+pub async fn traffic(controller: &ControllerHandle, app: &str) -> Result<TrafficReport, Refusal> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    controller
+        .send(Command::FlagTraffic {
+            app: app.to_string(),
+            reply,
+        })
+        .map_err(Refusal::Internal)?;
+    answer
+        .await
+        .map_err(|_| Refusal::Internal("the controller stopped".into()))
+}
+
+impl Flags {
+    /// `flags ramp NAME --variant V --steps … --every …`: applies the first step now.
+    pub async fn start_ramp(
+        &self,
+        app: &str,
+        key: &str,
+        req: &FlagRampRequest,
+        controller: &ControllerHandle,
+    ) -> Result<FlagChanges, Refusal> {
+        let Some(flag) = self.app(app).set.get(key).cloned() else {
+            return Err(not_found(app, key));
+        };
+        ramp::check_rampable(&flag, &req.variant).map_err(|e| Refusal::BadRequest(e.0))?;
+        let guard = (!req.unguarded).then(|| RampGuard {
+            max_error_rate_increase: req
+                .max_error_rate_increase
+                .unwrap_or(RampGuard::default().max_error_rate_increase),
+            max_latency_increase: req.max_latency_increase,
+        });
+        let baseline = traffic(controller, app).await?.last_minute;
+        let machine = FlagRamp::start(
+            req.steps.clone(),
+            Duration::from_millis(req.every_ms),
+            guard,
+            now_ms(),
+            baseline,
+        )
+        .map_err(Refusal::BadRequest)?;
+        let state =
+            serde_json::to_string(&machine).map_err(|e| Refusal::Internal(e.to_string()))?;
+        let before = RefCell::new(String::new());
+        let edit = Edit {
+            who: req.who.clone(),
+            action: "ramp".into(),
+            reason: Some(step_reason(&machine, &req.variant)),
+            origin: Origin::Operator,
+        };
+        self.change(
+            app,
+            &edit,
+            |set| {
+                let flag = set.get(key).ok_or_else(|| not_found(app, key))?;
+                ramp::check_rampable(flag, &req.variant).map_err(|e| Refusal::BadRequest(e.0))?;
+                *before.borrow_mut() = stored::flag_text(flag);
+                with_flag(
+                    set,
+                    key,
+                    ramp::ramped(flag, &req.variant, machine.percent()),
+                )
+            },
+            |tx| {
+                tx.start_flag_ramp(
+                    app,
+                    key,
+                    &req.variant,
+                    &state,
+                    &before.borrow(),
+                    now_ms() as i64,
+                    &req.who,
+                )
+                .map(|_| ())
+            },
+        )
+    }
+
+    /// `flags ramp NAME --stop`: the flag stays as it is now.
+    pub fn stop_ramp(&self, app: &str, key: &str, who: &str) -> Result<(), Refusal> {
+        let record = self
+            .store
+            .active_flag_ramp(app, key)
+            .map_err(|e| Refusal::Internal(e.to_string()))?
+            .ok_or_else(|| Refusal::NotFound(format!("flag {key} of {app} is not ramping")))?;
+        let reason = format!("stopped by {who}");
+        let state = cancelled_state(&record.state, &reason);
+        let edit = Edit {
+            who: who.to_string(),
+            action: "ramp-stop".into(),
+            reason: Some(reason.clone()),
+            origin: Origin::Ramp(record.id),
+        };
+        self.change(
+            app,
+            &edit,
+            |set| Ok(set.clone()),
+            |tx| {
+                tx.finish_flag_ramp(
+                    record.id,
+                    &state,
+                    "cancelled",
+                    Some(&reason),
+                    now_ms() as i64,
+                )
+                .map(|_| ())
+            },
+        )
+        .map(|_| ())
+    }
+}
+
+/// Runs every ramp until `stop`.
+pub async fn run(flags: Arc<Flags>, controller: ControllerHandle, stop: CancellationToken) {
+    // Counters restart with each daemon run; the ramp re-bases its step when this changes.
+    let epoch = format!("{}-{}", std::process::id(), now_ms());
+    let mut traffic: HashMap<String, AppTraffic> = HashMap::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let running = match flags.store.active_flag_ramps() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("cannot read the flag ramps: {e}");
+                continue;
+            }
+        };
+        let mut apps: Vec<&str> = running.iter().map(|r| r.app.as_str()).collect();
+        apps.sort_unstable();
+        apps.dedup();
+        for app in apps {
+            match self::traffic(&controller, app).await {
+                Ok(report) => traffic
+                    .entry(app.to_string())
+                    .or_default()
+                    .update(&report.counters),
+                Err(_) => return, // the controller stopped: the daemon is shutting down
+            }
+        }
+        traffic.retain(|app, _| running.iter().any(|r| &r.app == app));
+        for record in running {
+            let total = traffic
+                .get(&record.app)
+                .map(|t| t.total.clone())
+                .unwrap_or_default();
+            let sample = TrafficSample {
+                epoch: epoch.clone(),
+                total,
+            };
+            if let Err(e) = step(&flags, &record, &sample) {
+                tracing::warn!(app = %record.app, flag = %record.flag, "ramp #{}: {e}", record.id);
+            }
+        }
+    }
+}
+
+/// One look at one ramp, and what follows from it.
+fn step(flags: &Flags, record: &FlagRampRecord, sample: &TrafficSample) -> Result<(), String> {
+    let store = &flags.store;
+    let now = now_ms();
+    let Ok(mut machine) = serde_json::from_str::<FlagRamp>(&record.state) else {
+        let reason = "its stored state no longer reads; the flag stays as it is";
+        store
+            .transaction(|tx| {
+                tx.finish_flag_ramp(
+                    record.id,
+                    &record.state,
+                    "cancelled",
+                    Some(reason),
+                    now as i64,
+                )
+            })
+            .map_err(|e| e.to_string())?;
+        return Err(reason.into());
+    };
+    let action = machine.tick(now, sample);
+    let state = serde_json::to_string(&machine).map_err(|e| e.to_string())?;
+    let before = stored::flag_from_text(&record.before)
+        .map_err(|e| format!("the flag before the ramp no longer reads: {e}"))?;
+    let edit = |action: &str, reason: String| Edit {
+        who: format!("{} (ramp #{})", record.started_by, record.id),
+        action: action.into(),
+        reason: Some(reason),
+        origin: Origin::Ramp(record.id),
+    };
+    let (app, key) = (record.app.as_str(), record.flag.as_str());
+    let result = match action {
+        RampAction::Nothing => {
+            if state != record.state {
+                store
+                    .transaction(|tx| tx.update_flag_ramp(record.id, &state).map(|_| ()))
+                    .map_err(|e| e.to_string())?;
+            }
+            return Ok(());
+        }
+        RampAction::Apply { percent } => flags.change(
+            app,
+            &edit("ramp", step_reason(&machine, &record.variant)),
+            |set| with_flag(set, key, ramp::ramped(&before, &record.variant, percent)),
+            |tx| tx.update_flag_ramp(record.id, &state).map(|_| ()),
+        ),
+        RampAction::Complete => flags.change(
+            app,
+            &edit(
+                "ramp-complete",
+                format!("every step passed: everyone gets {}", record.variant),
+            ),
+            |set| with_flag(set, key, ramp::completed(&before, &record.variant)),
+            |tx| {
+                tx.finish_flag_ramp(record.id, &state, "completed", None, now as i64)
+                    .map(|_| ())
+            },
+        ),
+        RampAction::Revert { reason } => {
+            let result = flags.change(
+                app,
+                &edit("ramp-revert", reason.clone()),
+                |set| with_flag(set, key, before.clone()),
+                |tx| {
+                    tx.finish_flag_ramp(record.id, &state, "reverted", Some(&reason), now as i64)?;
+                    tx.add_event(
+                        app,
+                        None,
+                        "flag_ramp_reverted",
+                        &format!("flag {key}: ramp #{} reverted: {reason}", record.id),
+                        now as i64,
+                    )
+                    .map(|_| ())
+                },
+            );
+            if result.is_ok() {
+                tracing::warn!(app, flag = key, "ramp #{} reverted: {reason}", record.id);
+            }
+            result
+        }
+    };
+    result.map(|_| ()).map_err(|r| match r {
+        Refusal::BadRequest(m)
+        | Refusal::Conflict(m)
+        | Refusal::NotFound(m)
+        | Refusal::Internal(m) => m,
+    })
+}
+
+fn with_flag(set: &FlagSet, key: &str, flag: Flag) -> Result<FlagSet, Refusal> {
+    let mut next = set.clone();
+    next.insert(key, flag)
+        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    Ok(next)
+}
+
+fn step_reason(machine: &FlagRamp, variant: &str) -> String {
+    format!(
+        "step {}/{}: {}% of users get {variant}",
+        machine.step + 1,
+        machine.steps.len(),
+        machine.percent()
+    )
+}
+
+fn not_found(app: &str, key: &str) -> Refusal {
+    Refusal::NotFound(format!("{app} has no flag {key}; see `slipway flags list`"))
+}
+
+/// The stored state of a ramp stopped for `reason` (left as it was if it does not read).
+pub fn cancelled_state(state: &str, reason: &str) -> String {
+    match serde_json::from_str::<FlagRamp>(state) {
+        Ok(mut machine) => {
+            machine.cancel(reason);
+            serde_json::to_string(&machine).unwrap_or_else(|_| state.to_string())
+        }
+        Err(_) => state.to_string(),
+    }
+}
+
+/// A ramp as `flags get` shows it.
+pub fn view(record: &FlagRampRecord) -> Option<RampView> {
+    let machine: FlagRamp = serde_json::from_str(&record.state).ok()?;
+    let status = match &machine.status {
+        RampStatus::Running => "running",
+        RampStatus::Holding => "holding",
+        RampStatus::Completed => "completed",
+        RampStatus::Reverted { .. } => "reverted",
+        RampStatus::Cancelled { .. } => "cancelled",
+    };
+    Some(RampView {
+        id: record.id,
+        variant: record.variant.clone(),
+        percent: machine.percent(),
+        steps: machine.steps.clone(),
+        step: machine.step,
+        every_ms: machine.every_ms,
+        status: status.into(),
+        reason: record.reason.clone(),
+        judgement: machine
+            .last
+            .as_ref()
+            .map(|j| format!("{}: {}", j.verdict.as_str(), j.detail)),
+        started_at: record.started_at,
+        started_by: record.started_by.clone(),
+        finished_at: record.finished_at,
+    })
+}
