@@ -625,3 +625,37 @@ fn pump_requests(mut client: UnixStream, mut upstream: UnixStream, watch: Watch)
     }
     let _ = upstream.shutdown(std::net::Shutdown::Write);
 }
+
+#[test]
+fn a_container_still_starting_when_the_daemon_died_gets_traffic_only_once_ready() {
+    let host = engine_or_skip!();
+    let mut d = Docked::new("adopt-starting", &host, None);
+    d.image("v1", "v1");
+    d.image("v2", "v2");
+    d.write(&d.tag("v1"), BLUE_GREEN, "");
+    d.world.slipway(&["deploy"]).ok();
+    // v2's containers run but do not listen for a while: the daemon dies in that window.
+    d.write(&d.tag("v2"), BLUE_GREEN, "DEMO_STARTUP_DELAY_MS = \"6000\"");
+    d.world.slipway(&["deploy", "--detach"]).ok();
+    wait_until(support::DEADLINE, "v2's containers created", || {
+        let status = d.world.status();
+        support::ports(&status, 2).len() == 2
+    });
+    d.world.daemon.kill9();
+    d.world.daemon.restart();
+    let load = Load::start(d.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    let status = d.world.settled();
+    load.mark();
+    load.wait_for_more(200);
+    let tally = load.finish();
+    eprintln!("{}", tally.summary());
+    tally.assert_no_failures();
+    assert_eq!(status["stable"]["version"], 2, "{status}");
+    assert_eq!(
+        tally.versions(1..).keys().collect::<Vec<_>>(),
+        ["v2"],
+        "{}",
+        tally.summary()
+    );
+}

@@ -1,7 +1,8 @@
 //! At start-up, before the proxy accepts a request: the containers a previous daemon on this state dir
 //! left running (it was killed, or upgraded) are taken back. Those of a release that should run — the
 //! stable release, or either side of a rollout being resumed — keep running and serving: their routes
-//! are in the first table the proxy gets, no restart, and slipway's probes resume. Every other owned
+//! are in the first table the proxy gets (if their readiness check passes once, right then), no
+//! restart, and slipway's probes resume. Every other owned
 //! container (an unknown or finished release, a warm release whose window is gone with the daemon, one
 //! that exited meanwhile) is reported and removed, with its secrets.
 
@@ -10,6 +11,7 @@ use crate::instance::Managed;
 use crate::runtimes::RuntimeKind;
 use slipway_docker::{OwnedContainer, RunningContainer};
 use slipway_runtime::InstanceState;
+use slipway_runtime::probe::{ProbeTarget, check, default_web_readiness};
 
 impl Controller {
     /// Adopts or removes this daemon's containers, then publishes the first route table.
@@ -49,7 +51,8 @@ impl Controller {
             }
         };
         for container in owned {
-            match self.adopt_one(&container) {
+            let ready = self.ready_now(&container).await;
+            match self.adopt_one(&container, ready) {
                 Ok(()) => {}
                 Err(why) => {
                     let text = format!("removed container {}: {why}", container.name);
@@ -67,8 +70,33 @@ impl Controller {
         }
     }
 
+    /// Whether a container answers its readiness check right now: only then does it get traffic
+    /// before its probes have run (it may have been killed with its daemon while still starting).
+    async fn ready_now(&mut self, container: &OwnedContainer) -> bool {
+        let Some(labels) = &container.labels else {
+            return false;
+        };
+        let Ok(release) = self.release(&labels.app, labels.release) else {
+            return false;
+        };
+        let Some(spec) = release.spec.processes.get(&labels.process) else {
+            return false;
+        };
+        if labels.process != "web" {
+            return true;
+        }
+        let probe = spec.readiness.clone().unwrap_or_else(default_web_readiness);
+        let target = ProbeTarget {
+            addr: container.address,
+            forwarded: spec.container.as_ref().is_some_and(|c| c.network.is_none()),
+            workdir: "/".into(),
+            env: Default::default(),
+        };
+        check(&probe.check, &target, probe.timeout).await.is_ok()
+    }
+
     /// Takes one container back, or says why it goes.
-    fn adopt_one(&mut self, container: &OwnedContainer) -> Result<(), String> {
+    fn adopt_one(&mut self, container: &OwnedContainer, ready: bool) -> Result<(), String> {
         let labels = container
             .labels
             .as_ref()
@@ -128,7 +156,7 @@ impl Controller {
                 .unwrap_or_else(|| instance.spec.image.clone()),
             address,
         };
-        self.runtimes.containers.adopt(instance, running)?;
+        self.runtimes.containers.adopt(instance, running, ready)?;
         self.next_seq += 1;
         let backend = address
             .filter(|_| web)
@@ -143,7 +171,11 @@ impl Controller {
                 process: process.clone(),
                 backend,
                 runtime: RuntimeKind::Container,
-                state: InstanceState::Ready,
+                state: if ready {
+                    InstanceState::Ready
+                } else {
+                    InstanceState::Starting
+                },
                 retiring: false,
                 seq: self.next_seq,
             });

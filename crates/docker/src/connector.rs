@@ -10,34 +10,37 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Connector {
     config: EngineConfig,
-    engine: Arc<tokio::sync::Mutex<Option<Engine>>>,
+    /// Set once, by the first successful connection; read without waiting.
+    engine: Arc<std::sync::OnceLock<Engine>>,
+    /// Serialises connection attempts, so callers arriving together connect once.
+    connecting: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Connector {
     pub fn new(config: EngineConfig) -> Connector {
         Connector {
             config,
-            engine: Arc::new(tokio::sync::Mutex::new(None)),
+            engine: Arc::default(),
+            connecting: Arc::default(),
         }
     }
 
     /// The connected engine, connecting now if no earlier call did (within the connect timeout).
     pub async fn engine(&self) -> Result<Engine, DockerError> {
-        let mut engine = self.engine.lock().await;
-        if let Some(engine) = engine.as_ref() {
+        if let Some(engine) = self.engine.get() {
+            return Ok(engine.clone());
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(engine) = self.engine.get() {
             return Ok(engine.clone());
         }
         let connected = Engine::connect(self.config.clone()).await?;
-        *engine = Some(connected.clone());
-        Ok(connected)
+        Ok(self.engine.get_or_init(|| connected).clone())
     }
 
-    /// The engine if a call already connected it; never connects.
+    /// The engine if a call already connected it; never connects, never waits.
     pub fn connected(&self) -> Option<Engine> {
-        self.engine
-            .try_lock()
-            .ok()
-            .and_then(|engine| engine.clone())
+        self.engine.get().cloned()
     }
 
     pub fn owner(&self) -> &str {

@@ -124,20 +124,22 @@ impl ContainerSupervisor {
         self.launch(instance, None)
     }
 
-    /// Takes over a running container a previous daemon started: Ready at once (it was serving), no
-    /// restart; the probes resume and may say otherwise.
+    /// Takes over a running container a previous daemon started, without a restart. `ready`: the
+    /// caller's readiness check just passed, so it is Ready (routable) at once; otherwise it starts
+    /// unready and its probes decide, as for a new container (its startup probe is not run again).
     pub fn adopt(
         &self,
         instance: ContainerInstance,
         running: RunningContainer,
+        ready: bool,
     ) -> Result<ContainerStatus, String> {
-        self.launch(instance, Some(running))
+        self.launch(instance, Some((running, ready)))
     }
 
     fn launch(
         &self,
         instance: ContainerInstance,
-        adopted: Option<RunningContainer>,
+        adopted: Option<(RunningContainer, bool)>,
     ) -> Result<ContainerStatus, String> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err("ContainerSupervisor::start must be called within a tokio runtime".into());
@@ -162,7 +164,7 @@ impl ContainerSupervisor {
                 process: labels.process.clone(),
                 pid: None,
                 port: None,
-                state: if adopted.is_some() {
+                state: if adopted.as_ref().is_some_and(|(_, ready)| *ready) {
                     InstanceState::Ready
                 } else {
                     InstanceState::Starting
@@ -170,8 +172,8 @@ impl ContainerSupervisor {
                 restarts: 0,
                 started_at: SystemTime::now(),
             },
-            container_id: adopted.as_ref().map(|c| c.id.clone()),
-            address: adopted.as_ref().and_then(|c| c.address),
+            container_id: adopted.as_ref().map(|(c, _)| c.id.clone()),
+            address: adopted.as_ref().and_then(|(c, _)| c.address),
         };
         let stop = CancellationToken::new();
         let (done_tx, done) = watch::channel(false);
@@ -251,13 +253,13 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, adopted: Option<RunningContainer>, done: watch::Sender<bool>) {
-        let mut next = adopted.map(|running| (running, true));
+    async fn run(mut self, adopted: Option<(RunningContainer, bool)>, done: watch::Sender<bool>) {
+        let mut next = adopted;
         let last_exit = loop {
             let end = match next.take() {
-                Some((running, adopted)) => self.supervise(running, adopted).await,
+                Some((running, ready)) => self.supervise(running, Some(ready)).await,
                 None => match self.run_container().await {
-                    Ok(running) => self.supervise(running, false).await,
+                    Ok(running) => self.supervise(running, None).await,
                     Err(err) => {
                         self.sink
                             .write_line(Stream::Slipway, &format!("could not be started: {err}"));
@@ -321,8 +323,11 @@ impl Task {
         Ok(running)
     }
 
-    /// Watches one container until it ends, a probe kills it, or `stop` is called.
-    async fn supervise(&mut self, running: RunningContainer, adopted: bool) -> RunEnd {
+    /// Watches one container until it ends, a probe kills it, or `stop` is called. `adopted`: taken
+    /// over from a previous daemon, and whether it was found ready.
+    async fn supervise(&mut self, running: RunningContainer, adopted: Option<bool>) -> RunEnd {
+        let ready_at_once = adopted == Some(true);
+        let adopted = adopted.is_some();
         let started = Instant::now();
         self.update(|status| {
             status.container_id = Some(running.id.clone());
@@ -345,8 +350,10 @@ impl Task {
             "{verb} container {}{where_}",
             &running.id[..running.id.len().min(12)]
         );
-        if adopted {
+        if ready_at_once {
             self.transition(InstanceState::Ready, message);
+        } else if adopted {
+            self.transition(InstanceState::Starting, format!("{message}, not ready yet"));
         } else {
             let state = match self.status_state() {
                 state @ InstanceState::CrashLoop { .. } if self.policy.crash_looping() => state,
@@ -384,16 +391,16 @@ impl Task {
             _ => None,
         };
         let mut probes: Vec<AbortOnDropHandle<()>> = Vec::new();
-        let mut reached_ready = adopted;
-        let mut ready_since = adopted.then(Instant::now);
-        if adopted {
+        let mut reached_ready = ready_at_once;
+        let mut ready_since = ready_at_once.then(Instant::now);
+        if ready_at_once {
             self.policy.on_ready();
         }
         let mut stable = false;
         let mut ready_when_running = None;
         if startup.is_none() {
             probes = self.main_probes(&readiness_spec, &target, &results_tx);
-            if readiness.is_none() && !adopted {
+            if readiness.is_none() && !ready_at_once {
                 ready_when_running = Some(started + RUNNING_IS_READY_AFTER);
             }
         }
