@@ -65,8 +65,7 @@ impl Words<'_> {
 
     fn branches(&self, args: &[&Value], depth: usize) -> String {
         let mut parts = Vec::new();
-        let mut pairs = args.chunks(2);
-        for (i, pair) in pairs.by_ref().enumerate() {
+        for (i, pair) in args.chunks(2).enumerate() {
             match pair {
                 [cond, then] => parts.push(format!(
                     "{}if {} → {}",
@@ -78,7 +77,7 @@ impl Words<'_> {
                 _ => {}
             }
         }
-        if args.len() % 2 == 0 {
+        if args.len().is_multiple_of(2) {
             parts.push("else → the default variant".into());
         }
         parts.join("; ")
