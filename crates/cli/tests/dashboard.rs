@@ -2,12 +2,16 @@
 //! `tests/browser/`): a deployer logs in, watches a canary of the demo app progress (weights, timeline
 //! and charts update over SSE without a reload), and aborts it — checked through the CLI too; a viewer
 //! sees no action buttons and a forged POST gets 403; a wrong token and an expired session are refused;
-//! the pages fit 1280 px and 390 px. With `SLIPWAY_SCREENSHOTS=DIR` the screenshots go to DIR (the
+//! the pages fit 1280 px and 390 px. On the flags page a deployer kills a flag (OFREP then serves its
+//! default) and a viewer has no flag buttons. With `SLIPWAY_SCREENSHOTS=DIR` the screenshots go to DIR (the
 //! README's come from `SLIPWAY_SCREENSHOTS=docs/images`).
 //!
 //! Without chromium or node (or `npm ci` not run in tests/browser) the tests say so and pass, unless
 //! CI is set: then they fail.
 
+#[allow(dead_code)]
+#[path = "flags_support/ofrep_http.rs"]
+mod ofrep_http;
 mod support;
 
 use serde_json::Value;
@@ -270,4 +274,92 @@ fn viewers_wrong_tokens_forged_posts_and_expired_sessions_are_refused() {
     let status = world.status();
     assert_eq!(status["stable"]["version"], 1, "{status}");
     assert_eq!(world.history().len(), 1);
+}
+
+const FLAGS: &str = r#"{
+  "flags": {
+    "new-checkout": {
+      "variants": {"on": true, "off": false},
+      "defaultVariant": "off",
+      "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on",
+                           {"fractional": [{"var": "targetingKey"}, ["on", 25], ["off", 75]]}]}
+    },
+    "color": {"variants": {"red": "red", "blue": "blue"}, "defaultVariant": "red"}
+  }
+}"#;
+
+/// `new-checkout` for a staff member, through OFREP with the app's evaluation key.
+fn staff_checkout(api: SocketAddr, key: &str) -> Value {
+    let answer = ofrep_http::post(
+        api,
+        "/ofrep/v1/evaluate/flags/new-checkout",
+        &[("X-API-Key", key)],
+        r#"{"context": {"targetingKey": "u-1", "email": "ann@example.com"}}"#,
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.json()
+}
+
+#[test]
+fn a_deployer_kills_a_flag_from_the_flags_page_and_a_viewer_cannot() {
+    if !browser_available() {
+        return;
+    }
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    let api = api_addr(&world);
+    world.deploy_ok(&Conf::demo("v1"));
+    let file = world.root().join("flags.json");
+    std::fs::write(&file, FLAGS).unwrap();
+    world
+        .slipway(&["flags", "import", file.to_str().unwrap()])
+        .ok();
+    let key = world.slipway(&["flags", "key", "create", "web"]).ok();
+    let key = key.stdout.trim().to_string();
+    assert_eq!(staff_checkout(api, &key)["value"], true);
+
+    let mut env = ui_env(api);
+    env.push(("TOKEN", create_token(&world, "alice", "deployer")));
+    env.push(("VIEWER_TOKEN", create_token(&world, "watcher", "viewer")));
+    if let Ok(dir) = std::env::var("SLIPWAY_SCREENSHOTS") {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(dir);
+        std::fs::create_dir_all(&dir).expect("screenshots dir");
+        env.push(("SCREENSHOTS", dir.display().to_string()));
+    }
+    let mut script = Script::start("flags", &env);
+    assert_eq!(script.line(Duration::from_secs(180)), "ready");
+    world.slipway(&["flags", "disable", "color"]).ok();
+    let result = script.finish(Duration::from_secs(300));
+    eprintln!("browser result: {result}");
+
+    // The kill pressed in the browser: evaluations get the default variant, and the audit names alice.
+    let killed = staff_checkout(api, &key);
+    assert_eq!(killed["value"], false, "{killed}");
+    assert_eq!(killed["variant"], "off", "{killed}");
+    let history = world
+        .slipway(&["flags", "history", "new-checkout", "--json"])
+        .ok()
+        .json();
+    assert_eq!(history[0]["action"], "kill", "{history}");
+    assert_eq!(history[0]["who"], "alice (dashboard)", "{history}");
+    assert_eq!(history[0]["reason"], "checkout errors", "{history}");
+    // The viewer's refused posts changed nothing.
+    let list = world.slipway(&["flags", "list", "--json"]).ok().json();
+    let state = |k: &str| {
+        list["flags"]
+            .as_array()
+            .and_then(|l| l.iter().find(|f| f["key"] == k))
+            .map(|f| (f["state"].clone(), f["killed"].clone()))
+    };
+    assert_eq!(
+        state("color"),
+        Some((Value::from("DISABLED"), Value::from(false))),
+        "{list}"
+    );
+    assert_eq!(
+        state("new-checkout"),
+        Some((Value::from("ENABLED"), Value::from(true))),
+        "{list}"
+    );
 }

@@ -104,3 +104,77 @@ fn roles_decide_what_a_token_may_do_over_tcp() {
     let list = world.slipway(&["token", "list"]).ok();
     assert!(!list.stdout.contains(" ci "), "{list}");
 }
+
+#[test]
+fn changes_over_tcp_are_recorded_under_the_tokens_name() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    let api = api_addr(&world);
+    world.deploy_ok(&Conf::demo("v1"));
+    let flags = world.root().join("flags.json");
+    std::fs::write(
+        &flags,
+        r#"{"flags": {"new-checkout": {"variants": {"on": true, "off": false}, "defaultVariant": "off"}}}"#,
+    )
+    .unwrap();
+    world
+        .slipway(&["flags", "import", flags.to_str().unwrap()])
+        .ok();
+    let deployer = create_token(&world, "alice", "deployer");
+    let remote = |args: &[&str]| {
+        let mut cmd = world.command(args);
+        cmd.env("SLIPWAY_SERVER", format!("http://{api}"))
+            .env("SLIPWAY_TOKEN", &deployer)
+            .env("SLIPWAY_STATE_DIR", "/nonexistent")
+            .env("USER", "bob");
+        run_command(cmd, Duration::from_secs(120))
+    };
+    remote(&["scale", "web=3"]).ok();
+    remote(&["flags", "kill", "new-checkout", "-m", "incident"]).ok();
+    // Whether or not there is a rollout to pause, the request is recorded before it runs.
+    let _ = remote(&["pause"]);
+
+    // The release's author and the flag's audit name the token, with what the client claimed beside.
+    let history = world.history();
+    let scaled = release(&history, 2);
+    let by = scaled["created_by"].as_str().unwrap_or_default();
+    assert!(
+        by.starts_with("alice (deployer via tcp; client said bob"),
+        "{scaled}"
+    );
+    let audit = world
+        .slipway(&["flags", "history", "new-checkout", "--json"])
+        .ok()
+        .json();
+    let kill = &audit[0];
+    assert_eq!(kill["action"], "kill", "{audit}");
+    assert!(
+        kill["who"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("alice (deployer via tcp; client said bob")),
+        "{audit}"
+    );
+    // Requests that carry no name of their own are recorded in the events under the token's.
+    let bearer = format!("Bearer {deployer}");
+    let events = get(
+        api,
+        "/v1/apps/shop/events?limit=1000",
+        &[("Authorization", &bearer)],
+    )
+    .unwrap();
+    assert!(
+        events
+            .body
+            .contains("pause requested by alice (deployer via tcp)"),
+        "{}",
+        events.body
+    );
+
+    // On the local socket, the client's own name stands.
+    world.slipway(&["flags", "enable", "new-checkout"]).ok();
+    let audit = world
+        .slipway(&["flags", "history", "new-checkout", "--json"])
+        .ok()
+        .json();
+    let who = audit[0]["who"].as_str().unwrap_or_default();
+    assert!(!who.contains("via tcp") && !who.is_empty(), "{audit}");
+}

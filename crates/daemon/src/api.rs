@@ -1,6 +1,7 @@
 //! The HTTP API, served on the local unix socket (no token: the socket is mode 0600) and, when
 //! `slipway serve --api ADDR` asks for it, on TCP where every request needs `Authorization: Bearer <token>`.
 
+use crate::caller::Caller;
 use crate::controller::{Command, ControllerHandle};
 use crate::deploy::{Deployer, Refusal};
 use crate::wire::{
@@ -136,7 +137,12 @@ pub async fn require_token(
     next.run(req).await
 }
 
-async fn deploy(State(api): State<Api>, Json(req): Json<DeployRequest>) -> Answer {
+async fn deploy(
+    State(api): State<Api>,
+    caller: Caller,
+    Json(mut req): Json<DeployRequest>,
+) -> Answer {
+    req.who = caller.who(&req.who);
     // Its own task: a client that disconnects must not cut a release phase (a migration) in half.
     let deployer = api.deployer.clone();
     let accepted = tokio::spawn(async move { deployer.deploy(req).await })
@@ -148,8 +154,10 @@ async fn deploy(State(api): State<Api>, Json(req): Json<DeployRequest>) -> Answe
 async fn rollback(
     State(api): State<Api>,
     Path(app): Path<String>,
-    Json(req): Json<RollbackRequest>,
+    caller: Caller,
+    Json(mut req): Json<RollbackRequest>,
 ) -> Answer {
+    req.who = caller.who(&req.who);
     let deployer = api.deployer.clone();
     let accepted = tokio::spawn(async move { deployer.rollback(&app, req).await })
         .await
@@ -232,6 +240,20 @@ async fn events(
     Ok(Json(list).into_response())
 }
 
+/// Over TCP, a steering request that carries no `who` is recorded in the app's events with the token's
+/// name before it runs (the same `audit` events the dashboard writes).
+fn audit(api: &Api, app: &str, action: &str, caller: &Caller) {
+    if let Some(who) = caller.tcp_who() {
+        let _ = api.store.add_event(
+            app,
+            None,
+            "audit",
+            &format!("{action} requested by {who}"),
+            crate::clock::now_ms() as i64,
+        );
+    }
+}
+
 pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
     let (reply, answer) = oneshot::channel();
     api.controller
@@ -250,9 +272,16 @@ pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
 async fn promote(
     State(api): State<Api>,
     Path(app): Path<String>,
+    caller: Caller,
     body: Option<Json<PromoteRequest>>,
 ) -> Answer {
     let full = body.is_some_and(|b| b.0.full);
+    audit(
+        &api,
+        &app,
+        if full { "promote --full" } else { "promote" },
+        &caller,
+    );
     signal(
         &api,
         app,
@@ -265,17 +294,20 @@ async fn promote(
     .await
 }
 
-async fn pause(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+async fn pause(State(api): State<Api>, Path(app): Path<String>, caller: Caller) -> Answer {
+    audit(&api, &app, "pause", &caller);
     signal(&api, app, Signal::Pause).await
 }
 
-async fn resume(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+async fn resume(State(api): State<Api>, Path(app): Path<String>, caller: Caller) -> Answer {
+    audit(&api, &app, "resume", &caller);
     signal(&api, app, Signal::Resume).await
 }
 
 async fn ramp(
     State(api): State<Api>,
     Path(app): Path<String>,
+    caller: Caller,
     Json(req): Json<RampRequest>,
 ) -> Answer {
     if req.weight > 100 {
@@ -284,6 +316,7 @@ async fn ramp(
             format!("ramp {}: a weight is 0 to 100 (percent)", req.weight),
         ));
     }
+    audit(&api, &app, &format!("ramp to {} %", req.weight), &caller);
     signal(&api, app, Signal::SetWeight(req.weight)).await
 }
 
@@ -347,8 +380,10 @@ async fn gate(
 async fn retry(
     State(api): State<Api>,
     Path(app): Path<String>,
-    Json(req): Json<RetryRequest>,
+    caller: Caller,
+    Json(mut req): Json<RetryRequest>,
 ) -> Answer {
+    req.who = caller.who(&req.who);
     let deployer = api.deployer.clone();
     let accepted = tokio::spawn(async move { deployer.retry(&app, req).await })
         .await
@@ -364,11 +399,18 @@ struct AbortBody {
 async fn abort(
     State(api): State<Api>,
     Path(app): Path<String>,
+    caller: Caller,
     body: Option<Json<AbortBody>>,
 ) -> Answer {
-    let reason = body
-        .and_then(|b| b.0.reason)
-        .unwrap_or_else(|| "aborted by the operator".to_string());
+    audit(&api, &app, "abort", &caller);
+    let by = caller
+        .tcp_who()
+        .unwrap_or_else(|| "the operator".to_string());
+    let reason = match body.and_then(|b| b.0.reason) {
+        Some(reason) if caller.0.is_some() => format!("{reason} (aborted by {by})"),
+        Some(reason) => reason,
+        None => format!("aborted by {by}"),
+    };
     signal(&api, app, Signal::Abort { reason }).await
 }
 
@@ -425,8 +467,10 @@ async fn logs(
 async fn scale(
     State(api): State<Api>,
     Path(app): Path<String>,
-    Json(req): Json<crate::wire::ScaleRequest>,
+    caller: Caller,
+    Json(mut req): Json<crate::wire::ScaleRequest>,
 ) -> Answer {
+    req.who = caller.who(&req.who);
     let deployer = api.deployer.clone();
     let accepted = tokio::spawn(async move { deployer.scale(&app, req).await })
         .await
@@ -441,8 +485,10 @@ async fn config_view(State(api): State<Api>, Path(app): Path<String>) -> Answer 
 async fn config_change(
     State(api): State<Api>,
     Path(app): Path<String>,
-    Json(change): Json<crate::wire::ConfigChange>,
+    caller: Caller,
+    Json(mut change): Json<crate::wire::ConfigChange>,
 ) -> Answer {
+    change.who = caller.who(&change.who);
     let deployer = api.deployer.clone();
     let accepted = tokio::spawn(async move { deployer.config_change(&app, change).await })
         .await
@@ -457,9 +503,10 @@ async fn cron_list(State(api): State<Api>, Path(app): Path<String>) -> Answer {
 async fn cron_run(
     State(api): State<Api>,
     Path((app, job)): Path<(String, String)>,
+    caller: Caller,
     Json(req): Json<crate::wire::CronRunRequest>,
 ) -> Answer {
-    let answer = match api.cron.run_now(&app, &job, &req.who)? {
+    let answer = match api.cron.run_now(&app, &job, &caller.who(&req.who))? {
         crate::cron::Triggered::Started(run) => crate::wire::CronRunAnswer {
             run: Some(run),
             skipped: None,

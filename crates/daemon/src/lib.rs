@@ -11,6 +11,7 @@ mod analyze;
 pub mod api;
 mod api_tokens;
 pub mod auth;
+mod caller;
 mod clock;
 mod commands;
 mod config_vars;

@@ -1,7 +1,8 @@
 // Drives the slipway dashboard in a real browser (Debian's chromium through playwright-core) for
-// crates/cli/tests/dashboard.rs. Usage: node dashboard.mjs main|refusals, with SLIPWAY_UI (the
-// dashboard's base URL), TOKEN (a deployer token), VIEWER_TOKEN (refusals), SCREENSHOTS (a folder; main).
-// Prints `ready` when the main scenario waits for the canary to start, and one JSON line at the end.
+// crates/cli/tests/dashboard.rs. Usage: node dashboard.mjs main|refusals|flags, with SLIPWAY_UI (the
+// dashboard's base URL), TOKEN (a deployer token), VIEWER_TOKEN (refusals, flags), SCREENSHOTS (a
+// folder; main, flags). Prints `ready` when the main scenario waits for the canary to start (the flags
+// scenario: for a flag change made with the CLI), and one JSON line at the end.
 // Every wait has a deadline; the browser is closed (and its profile removed) however the run ends.
 
 import { chromium } from 'playwright-core';
@@ -164,10 +165,69 @@ async function refusals(page) {
   return {};
 }
 
-const scenarios = { main, refusals };
+// The flags page: live, a kill from the page with its confirmation, and a viewer without buttons.
+async function flags(page) {
+  const out = {};
+  await login(page, process.env.TOKEN);
+  await page.locator(`.card[data-app="${app}"] a.flags-link`).click();
+  await page.waitForURL((u) => u.pathname === `/ui/apps/${app}/flags`, { timeout: WAIT });
+  await page.locator('#live.on').waitFor({ timeout: WAIT });
+  const card = (flag) => page.locator(`.card.flag[data-flag="${flag}"]`);
+  check(await card('new-checkout').getAttribute('data-state') === 'enabled', 'new-checkout shows as enabled');
+  const targeting = await text(page, '.card.flag[data-flag="new-checkout"] td.targeting');
+  check(/email ends_with @example\.com → on/.test(targeting) && /fractional on targetingKey: on 25 % \/ off 75 %/.test(targeting),
+    `the targeting reads as words: "${targeting}"`);
+  check(/default/.test(await text(page, '.card.flag[data-flag="new-checkout"] td')), 'the variants show which is the default');
+  check((await page.locator('#changes tr.change').count()) >= 1, 'the recent changes come from the audit');
+  await page.evaluate(() => { window.__sameDocument = true; });
+  console.log('ready');
+
+  // The test disables `color` with the CLI: the page shows it without a reload.
+  await page.locator('.card.flag[data-flag="color"][data-state="disabled"]').waitFor({ timeout: WAIT });
+  check(await page.evaluate(() => window.__sameDocument === true), 'a change made elsewhere shows up live');
+  if (process.env.SCREENSHOTS) {
+    await page.screenshot({ path: join(process.env.SCREENSHOTS, 'dashboard-flags.png'), fullPage: true });
+  }
+
+  await page.click('a[data-flag-action="kill"][data-flag="new-checkout"]');
+  const consequence = await text(page, '#consequence');
+  check(/every evaluation returns its default variant `off` at once, everywhere/.test(consequence),
+    `the confirmation says what will happen: "${consequence}"`);
+  await page.fill('input[name=reason]', 'checkout errors');
+  await Promise.all([page.waitForNavigation(), page.click('#confirm')]);
+  check(/kill new-checkout: done/.test(await text(page, '#flash')), 'the kill was accepted');
+  await page.locator('.card.flag[data-flag="new-checkout"][data-state="killed"]').waitFor({ timeout: WAIT });
+  const last = await text(page, '.card.flag[data-flag="new-checkout"] td.changes div');
+  check(/kill by .*\(dashboard\).*killed.*checkout errors/.test(last), `the flag's last change names the user: "${last}"`);
+  check((await page.locator('a[data-flag-action="kill"][data-flag="new-checkout"]').count()) === 0,
+    'a killed flag offers enable and disable, not kill');
+  out.lastChange = last;
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await noSideScroll(page, 'flags page at 390 px');
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // A viewer: everything shown, nothing to press, and posts refused.
+  await page.context().clearCookies();
+  await login(page, process.env.VIEWER_TOKEN);
+  await page.goto(`${base}/ui/apps/${app}/flags`);
+  await card('new-checkout').waitFor({ timeout: WAIT });
+  check((await page.locator('[data-flag-action]').count()) === 0, 'a viewer sees no flag buttons');
+  const csrf = await page.locator('input[name=csrf]').first().inputValue();
+  const post = (path, body) => page.evaluate(async ([p, b]) => (await fetch(p, {
+    method: 'POST', body: new URLSearchParams(b), redirect: 'manual' })).status, [path, body]);
+  check(await post(`/ui/apps/${app}/flags/new-checkout/actions/enable`, { csrf }) === 403,
+    'a viewer\'s flag POST with its own CSRF token gets 403');
+  check(await post(`/ui/apps/${app}/flags/color/actions/enable`, { csrf: 'forged' }) === 403, 'a forged flag POST gets 403');
+  const confirm = await page.goto(`${base}/ui/apps/${app}/flags/new-checkout/confirm/enable`);
+  check(confirm.status() === 403, 'a viewer cannot open a flag confirmation page');
+  return out;
+}
+
+const scenarios = { main, refusals, flags };
 const scenario = scenarios[process.argv[2]];
 if (!scenario || !base) {
-  console.error('usage: SLIPWAY_UI=http://127.0.0.1:PORT TOKEN=... node dashboard.mjs main|refusals');
+  console.error('usage: SLIPWAY_UI=http://127.0.0.1:PORT TOKEN=... node dashboard.mjs main|refusals|flags');
   process.exit(2);
 }
 const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));

@@ -109,7 +109,7 @@ fn refusal_text(r: Refusal) -> String {
     }
 }
 
-fn message(session: &Session, status: StatusCode, title: &str, text: &str) -> Response {
+pub(super) fn message(session: &Session, status: StatusCode, title: &str, text: &str) -> Response {
     (
         status,
         page(
@@ -197,7 +197,7 @@ pub async fn confirm(
 }
 
 /// A browser sends `Origin` with every POST: when it names another site, refuse.
-fn foreign_origin(headers: &HeaderMap) -> bool {
+pub(super) fn foreign_origin(headers: &HeaderMap) -> bool {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     match (origin, host) {
@@ -229,21 +229,8 @@ pub async fn act(
         Err(to_login) => return to_login.into_response(),
     };
     let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
-    if !session.csrf_ok(csrf) || foreign_origin(&headers) {
-        return message(
-            &session,
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "This form did not come from this dashboard session (CSRF check failed).",
-        );
-    }
-    if !session.can_act() {
-        return message(
-            &session,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "A viewer can look, not act.",
-        );
+    if let Some(refused) = refuse_post(&session, csrf, &headers) {
+        return refused;
     }
     let Some(action) = Action::parse(&action) else {
         return message(&session, StatusCode::NOT_FOUND, "No such action", &action);
@@ -358,20 +345,43 @@ pub async fn act(
         }
     };
     match outcome {
-        Ok(done) => {
-            let q: String = done
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            Redirect::to(&format!("/ui/apps/{app}?done={q}")).into_response()
-        }
+        Ok(done) => done_redirect(&format!("/ui/apps/{app}"), &done),
         Err(why) => message(&session, StatusCode::CONFLICT, "Could not do that", &why),
     }
+}
+
+/// Why a dashboard POST is refused (403), if it is: a CSRF token that is not the session's, a foreign
+/// Origin, or a viewer's session.
+pub(super) fn refuse_post(session: &Session, csrf: &str, headers: &HeaderMap) -> Option<Response> {
+    if !session.csrf_ok(csrf) || foreign_origin(headers) {
+        return Some(message(
+            session,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form did not come from this dashboard session (CSRF check failed).",
+        ));
+    }
+    if !session.can_act() {
+        return Some(message(
+            session,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "A viewer can look, not act.",
+        ));
+    }
+    None
+}
+
+/// Back to `page`, which shows what was done once (`?done=`).
+pub(super) fn done_redirect(page: &str, done: &str) -> Response {
+    let q: String = done
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Redirect::to(&format!("{page}?done={q}")).into_response()
 }
 
 #[cfg(test)]

@@ -463,7 +463,7 @@ pub async fn show(
         Some(&session),
         Some(&format!("/ui/stream/apps/{app}")),
         html! {
-            p { a href="/ui/" { "← all apps" } }
+            p { a href="/ui/" { "← all apps" } " · " a #flags-link href=(format!("/ui/apps/{app}/flags")) { "feature flags →" } }
             h1 { (app) }
             @if let Some(done) = &q.done { div.card.flash #flash { (done) } }
             (section("rollout", "Rollout"))

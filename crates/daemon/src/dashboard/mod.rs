@@ -1,17 +1,21 @@
 //! The web dashboard, served under `/ui/` on the `--api` listener: server-rendered pages (maud), live
 //! over one SSE stream per page, behind a login with an API token (roles from `auth.rs`). Rendering is
-//! pure (`overview`, `app_page`, `chart`, `diff`); this file holds the routes, the session gate and the
+//! pure (`overview`, `app_page`, `flags_page`, `chart`, `diff`, `targeting`); this file holds the routes, the session gate and the
 //! reads of live state that the pages and streams share.
 
 mod actions;
 mod app_page;
 mod chart;
 mod diff;
+mod flag_actions;
+mod flag_changes;
+mod flags_page;
 mod layout;
 mod login;
 mod overview;
 pub mod session;
 mod stream;
+mod targeting;
 
 use crate::api::Api;
 use crate::clock::now_ms;
@@ -115,8 +119,18 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/ui/apps/{app}", get(app_page::show))
         .route("/ui/apps/{app}/confirm/{action}", get(actions::confirm))
         .route("/ui/apps/{app}/actions/{action}", post(actions::act))
+        .route("/ui/apps/{app}/flags", get(flags_page::show))
+        .route(
+            "/ui/apps/{app}/flags/{flag}/confirm/{action}",
+            get(flag_actions::confirm),
+        )
+        .route(
+            "/ui/apps/{app}/flags/{flag}/actions/{action}",
+            post(flag_actions::act),
+        )
         .route("/ui/stream/overview", get(stream::overview))
         .route("/ui/stream/apps/{app}", get(stream::app))
+        .route("/ui/stream/apps/{app}/flags", get(stream::flags))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(Arc::new(dashboard))
 }

@@ -93,6 +93,7 @@ fn app_card(status: &AppStatus, series: &[ReleaseSeries]) -> Markup {
                     }
                 }
                 span.muted.state { (state_line(status)) }
+                a.flags-link href=(format!("/ui/apps/{}/flags", status.app)) { "flags" }
             }
             (weight_bar(status))
             table {

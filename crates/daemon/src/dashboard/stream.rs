@@ -1,10 +1,10 @@
 //! One SSE stream per page. Once a second it re-renders the page's live fragments and sends those that
 //! changed (`frag`: a JSON object of element id → HTML); the app page's stream also tails the app's logs
-//! (`logreset`, then `log` lines). When the session ends it says `expired` and closes. EventSource
+//! (`logreset`, then `log` lines); the flags page's has its flags and their recent changes. When the session ends it says `expired` and closes. EventSource
 //! reconnects by itself, and a reconnect starts from a full set of fragments.
 
 use super::session::Session;
-use super::{Ui, app_page, overview};
+use super::{Ui, app_page, flags_page, overview};
 use crate::clock::now_ms;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -161,6 +161,35 @@ pub async fn app(State(ui): State<Ui>, Path(app): Path<String>, headers: HeaderM
                         return;
                     }
                 }
+            }
+        }
+    });
+    sse(rx)
+}
+
+pub async fn flags(State(ui): State<Ui>, Path(app): Path<String>, headers: HeaderMap) -> Response {
+    let id = match open(&ui, &headers) {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut last = HashMap::new();
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if tx.is_closed() {
+                return;
+            }
+            let Some(session) = still_valid(&ui, &id) else {
+                return expired(&tx).await;
+            };
+            let data = flags_page::gather(&ui, &app).await;
+            if let Some(e) = changed(flags_page::fragments(&data, &session), &mut last)
+                && tx.send(Ok(e)).await.is_err()
+            {
+                return;
             }
         }
     });

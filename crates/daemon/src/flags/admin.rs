@@ -8,6 +8,7 @@ use super::wire::{
 };
 use super::{Edit, Origin, import, ramps, stored};
 use crate::api::Api;
+use crate::caller::Caller;
 use crate::clock::now_ms;
 use crate::deploy::Refusal;
 use axum::extract::{Path, Query, State};
@@ -127,10 +128,11 @@ async fn view(State(api): State<Api>, Path((app, key)): Path<(String, String)>) 
 async fn edit(
     State(api): State<Api>,
     Path((app, key)): Path<(String, String)>,
+    caller: Caller,
     Json(req): Json<FlagEdit>,
 ) -> Answer {
     let change = Edit {
-        who: req.who.clone(),
+        who: caller.who(&req.who),
         action: req.action.clone(),
         reason: req.reason.clone(),
         origin: Origin::Operator,
@@ -144,8 +146,13 @@ async fn edit(
     Ok(Json(done).into_response())
 }
 
-/// The new set after one `FlagEdit`.
-fn apply(set: &FlagSet, app: &str, key: &str, req: &FlagEdit) -> Result<FlagSet, Refusal> {
+/// The new set after one `FlagEdit` (the dashboard's flag actions use it too).
+pub(crate) fn apply(
+    set: &FlagSet,
+    app: &str,
+    key: &str,
+    req: &FlagEdit,
+) -> Result<FlagSet, Refusal> {
     let bad = |e: slipway_flags::DefinitionError| Refusal::BadRequest(e.to_string());
     let mut next = set.clone();
     let existing = || {
@@ -201,11 +208,12 @@ fn apply(set: &FlagSet, app: &str, key: &str, req: &FlagEdit) -> Result<FlagSet,
 async fn import_file(
     State(api): State<Api>,
     Path(app): Path<String>,
+    caller: Caller,
     Json(req): Json<FlagImport>,
 ) -> Answer {
     let file = import::read(&req.document, "the file")?;
     let edit = Edit {
-        who: req.who.clone(),
+        who: caller.who(&req.who),
         action: "import".into(),
         reason: None,
         origin: Origin::Operator,
@@ -239,6 +247,7 @@ async fn history(
 async fn revert(
     State(api): State<Api>,
     Path((app, key)): Path<(String, String)>,
+    caller: Caller,
     Json(req): Json<FlagRevert>,
 ) -> Answer {
     let entry = api
@@ -253,7 +262,7 @@ async fn revert(
             ))
         })?;
     let edit = Edit {
-        who: req.who.clone(),
+        who: caller.who(&req.who),
         action: "revert".into(),
         reason: Some(format!(
             "back to #{} ({} by {})",
@@ -299,8 +308,10 @@ async fn revert(
 async fn ramp(
     State(api): State<Api>,
     Path((app, key)): Path<(String, String)>,
-    Json(req): Json<FlagRampRequest>,
+    caller: Caller,
+    Json(mut req): Json<FlagRampRequest>,
 ) -> Answer {
+    req.who = caller.who(&req.who);
     if req.stop {
         api.flags.stop_ramp(&app, &key, &req.who)?;
         return Ok(Json(json!({"ok": true})).into_response());
@@ -315,12 +326,15 @@ async fn ramp(
 async fn create_key(
     State(api): State<Api>,
     Path(app): Path<String>,
+    caller: Caller,
     Json(req): Json<FlagKeyCreate>,
 ) -> Answer {
     let rate = req
         .rate_per_sec
         .unwrap_or(super::keys::DEFAULT_RATE_PER_SEC);
-    let key = api.flags.create_key(&app, &req.name, rate, &req.who)?;
+    let key = api
+        .flags
+        .create_key(&app, &req.name, rate, &caller.who(&req.who))?;
     Ok(Json(FlagKeyCreated {
         app,
         name: req.name,

@@ -328,5 +328,10 @@ pub fn view(record: &FlagRampRecord) -> Option<RampView> {
         started_at: record.started_at,
         started_by: record.started_by.clone(),
         finished_at: record.finished_at,
+        step_ends_at: record
+            .finished_at
+            .is_none()
+            .then(|| (machine.step_started_ms + machine.every_ms) as i64),
+        guarded: machine.guard.is_some(),
     })
 }

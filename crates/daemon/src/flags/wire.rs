@@ -63,6 +63,12 @@ pub struct RampView {
     pub started_at: i64,
     pub started_by: String,
     pub finished_at: Option<i64>,
+    /// While it runs: unix ms when the current step's time is up (it advances then if its traffic passes).
+    #[serde(default)]
+    pub step_ends_at: Option<i64>,
+    /// Whether the app's traffic judges each step (`false`: `--unguarded`, time alone).
+    #[serde(default)]
+    pub guarded: bool,
 }
 
 /// `POST /v1/apps/{app}/flags/{key}`: one change to one flag.
