@@ -6,7 +6,7 @@
 //! published. The counters are updated through a [`Lease`], whose `Drop` makes the decrement impossible to
 //! forget on any error path.
 //!
-//! A backend also owns its idle keep-alive connections (see `pool`), so forwarding needs no pool lookup and
+//! A backend also owns its idle keep-alive connections (see `pool`, one pool per kind of connection), so forwarding needs no pool lookup and
 //! a backend that leaves every table takes its idle connections with it when dropped.
 
 use std::net::SocketAddr;
@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::uri::Authority;
 
-use crate::pool::{IDLE_CAPACITY, IdlePool};
+use crate::h1::InstanceSocket;
+use crate::pool::{IDLE_CAPACITY, IdlePool, Sender};
 
 /// One instance the proxy can send to.
 #[derive(Debug)]
@@ -26,8 +27,10 @@ pub struct Backend {
     pub addr: SocketAddr,
     /// `addr` as a URI authority, built once so forwarding does not format it per request.
     pub(crate) authority: Authority,
-    /// Idle keep-alive connections to the instance.
-    pub(crate) pool: IdlePool,
+    /// Idle keep-alive connections to the instance, driven by hyper (upgrades, h2c, mirroring).
+    pub(crate) pool: IdlePool<Sender>,
+    /// Idle keep-alive connections used by the HTTP/1.1 fast path (plain sockets).
+    pub(crate) sockets: IdlePool<InstanceSocket>,
     in_flight: AtomicUsize,
     streams: AtomicUsize,
 }
@@ -43,6 +46,7 @@ impl Backend {
             addr,
             authority,
             pool: IdlePool::new(IDLE_CAPACITY),
+            sockets: IdlePool::new(IDLE_CAPACITY),
             in_flight: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
         })

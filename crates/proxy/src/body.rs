@@ -126,7 +126,10 @@ fn finish(lease: &mut Lease, connection: &mut Option<Sender>, tap: &mut Option<B
     }
     lease.release();
     if let Some(sender) = connection.take() {
-        lease.backend().pool.checkin(sender);
+        lease
+            .backend()
+            .pool
+            .checkin(sender, std::time::Instant::now());
     }
 }
 

@@ -25,7 +25,8 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tracing::debug;
 
 use crate::backend::Backend;
@@ -39,7 +40,7 @@ use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_r
 use crate::shadow::{self, Pair, PrimaryTap};
 
 /// Marks the copies sent to a mirror release, so an instance can tell shadow traffic apart.
-static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
+pub(crate) static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
 
 /// A pooled connection idle at least this long may have been closed by the instance's keep-alive timeout
 /// while we were writing to it, so a replayable request sent on it keeps a copy for one more try.
@@ -51,6 +52,8 @@ const MAX_UNSENT: u32 = 4;
 /// State shared by every connection of one proxy.
 pub(crate) struct Shared {
     pub(crate) routes: RouteHandle,
+    /// How hyper serves the connections the fast path hands over (HTTP/1.1 and h2c).
+    pub(crate) server: auto::Builder<TokioExecutor>,
     /// How connections to instances are set up (HTTP/1.1).
     pub(crate) client: http1::Builder,
     pub(crate) options: ProxyOptions,
@@ -213,7 +216,7 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                 .checkout(now.into_std(), options.idle_pool_timeout)
         };
         let (mut sender, idle_for) = match reused {
-            Some(reused) => (reused.sender, Some(reused.idle_for)),
+            Some(reused) => (reused.conn, Some(reused.idle_for)),
             None => {
                 let connect = pool::connect(&shared.client, backend.addr, options.connect_timeout);
                 match tokio::time::timeout_at(deadline, connect).await {
@@ -313,7 +316,7 @@ fn failed(
 
 /// The retry target, keeping the first pick's metrics (a route rule's) and sticky cookie when it stays in
 /// the same release.
-fn carry_over(first: Target, mut next: Target) -> Target {
+pub(crate) fn carry_over(first: Target, mut next: Target) -> Target {
     if next.release == first.release {
         let Target {
             metrics,
@@ -327,7 +330,7 @@ fn carry_over(first: Target, mut next: Target) -> Target {
 }
 
 /// Methods whose repetition has no extra effect (RFC 9110 §9.2.2).
-fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
@@ -344,7 +347,7 @@ pub(crate) fn copy_of(request: &Request<RequestBody>) -> Request<RequestBody> {
     copy
 }
 
-fn authority_value(backend: &Backend) -> HeaderValue {
+pub(crate) fn authority_value(backend: &Backend) -> HeaderValue {
     // An authority is always a valid header value.
     HeaderValue::from_str(backend.authority.as_str())
         .unwrap_or_else(|_| HeaderValue::from_static("localhost"))
@@ -426,19 +429,26 @@ fn failure(error: &hyper::Error) -> String {
 }
 
 fn bad_gateway(target: &Target, what: String) -> Response<ResponseBody> {
-    debug!(app = %target.app, instance = %target.lease.backend().id, %what, "bad gateway");
-    page(
-        StatusCode::BAD_GATEWAY,
-        &format!("{} {what}", describe(target)),
-    )
+    page(StatusCode::BAD_GATEWAY, &bad_gateway_message(target, &what))
 }
 
 fn gateway_timeout(target: &Target, timeout: Duration) -> Response<ResponseBody> {
     page(
         StatusCode::GATEWAY_TIMEOUT,
-        &format!(
-            "{} sent no response headers within {timeout:?}",
-            describe(target)
-        ),
+        &gateway_timeout_message(target, timeout),
+    )
+}
+
+/// The 502 page's message: which instance, and what went wrong.
+pub(crate) fn bad_gateway_message(target: &Target, what: &str) -> String {
+    debug!(app = %target.app, instance = %target.lease.backend().id, %what, "bad gateway");
+    format!("{} {what}", describe(target))
+}
+
+/// The 504 page's message.
+pub(crate) fn gateway_timeout_message(target: &Target, timeout: Duration) -> String {
+    format!(
+        "{} sent no response headers within {timeout:?}",
+        describe(target)
     )
 }

@@ -122,6 +122,12 @@ static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A unique 32-hex-digit request id.
 pub(crate) fn new_request_id() -> HeaderValue {
+    // Hex digits are always a valid header value.
+    HeaderValue::from_bytes(&request_id()).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// A unique request id as 32 lowercase hex digits.
+pub(crate) fn request_id() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
     let value = (u128::from(*REQUEST_ID_PREFIX) << 64) | u128::from(n);
@@ -129,8 +135,7 @@ pub(crate) fn new_request_id() -> HeaderValue {
     for (i, byte) in buf.iter_mut().enumerate() {
         *byte = HEX[((value >> (124 - 4 * i)) & 0xf) as usize];
     }
-    // Hex digits are always a valid header value.
-    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    buf
 }
 
 #[cfg(test)]

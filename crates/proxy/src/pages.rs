@@ -10,22 +10,28 @@ use http::{Response, StatusCode};
 
 use crate::body::ResponseBody;
 
-/// `slipway: 502 Bad Gateway — <message>`.
-pub(crate) fn page(status: StatusCode, message: &str) -> Response<ResponseBody> {
-    let text = format!(
+/// The page's text: `slipway: 502 Bad Gateway — <message>`.
+pub(crate) fn text(status: StatusCode, message: &str) -> String {
+    format!(
         "slipway: {} {} \u{2014} {}\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         message
-    );
+    )
+}
+
+/// The page's headers besides framing.
+pub(crate) const CONTENT_TYPE_VALUE: &str = "text/plain; charset=utf-8";
+pub(crate) const CACHE_CONTROL_VALUE: &str = "no-store";
+
+/// The page as a response for hyper to send.
+pub(crate) fn page(status: StatusCode, message: &str) -> Response<ResponseBody> {
+    let text = text(status, message);
     let mut response = Response::new(ResponseBody::full(Bytes::from(text)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_VALUE));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL_VALUE));
     response
 }
 

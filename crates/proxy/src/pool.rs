@@ -1,4 +1,5 @@
-//! Keep-alive connections to one instance: opening them, and the bounded idle pool each [`Backend`] owns.
+//! Keep-alive connections to one instance: opening them, and the bounded idle pools each [`Backend`] owns
+//! (hyper connections for the hyper path, plain sockets for the HTTP/1.1 fast path in `h1`).
 //!
 //! Why our own pool rather than hyper-util's: that one is keyed by a hashed URI authority behind a mutex
 //! and spawns a task per request to hand a connection back. Here the pool *is* the backend (no lookup), the
@@ -32,23 +33,47 @@ pub(crate) const IDLE_CAPACITY: usize = 256;
 /// Not-ready connections a checkout puts back before it gives up and lets the caller open a new one.
 const MAX_REQUEUES: usize = 2;
 
-/// One backend's idle connections, oldest first.
-pub(crate) struct IdlePool {
-    idle: ArrayQueue<Idle>,
+/// A connection kept for reuse.
+pub(crate) trait Reusable {
+    /// The instance has closed it (or it broke): checked when it is taken from the pool.
+    fn is_closed(&self) -> bool;
+    /// Closed as far as is known without asking the socket: checked when it comes back.
+    fn is_known_closed(&self) -> bool;
+    /// Free for a new request right now.
+    fn is_ready(&self) -> bool;
 }
 
-struct Idle {
-    sender: Sender,
+impl Reusable for Sender {
+    fn is_closed(&self) -> bool {
+        SendRequest::is_closed(self)
+    }
+
+    fn is_known_closed(&self) -> bool {
+        SendRequest::is_closed(self)
+    }
+
+    fn is_ready(&self) -> bool {
+        SendRequest::is_ready(self)
+    }
+}
+
+/// One backend's idle connections, oldest first.
+pub(crate) struct IdlePool<C> {
+    idle: ArrayQueue<Idle<C>>,
+}
+
+struct Idle<C> {
+    conn: C,
     since: Instant,
 }
 
 /// A connection taken from the pool, with how long it had been idle.
-pub(crate) struct Reused {
-    pub(crate) sender: Sender,
+pub(crate) struct Reused<C> {
+    pub(crate) conn: C,
     pub(crate) idle_for: Duration,
 }
 
-impl std::fmt::Debug for IdlePool {
+impl<C> std::fmt::Debug for IdlePool<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdlePool")
             .field("idle", &self.idle.len())
@@ -56,8 +81,8 @@ impl std::fmt::Debug for IdlePool {
     }
 }
 
-impl IdlePool {
-    pub(crate) fn new(capacity: usize) -> IdlePool {
+impl<C: Reusable> IdlePool<C> {
+    pub(crate) fn new(capacity: usize) -> IdlePool<C> {
         IdlePool {
             idle: ArrayQueue::new(capacity.max(1)),
         }
@@ -72,18 +97,18 @@ impl IdlePool {
     /// A pooled connection ready for a request, idle for less than `max_idle` at `now`; `None` when the
     /// caller should open a new one. Closed and expired connections met on the way are dropped (closing
     /// them).
-    pub(crate) fn checkout(&self, now: Instant, max_idle: Duration) -> Option<Reused> {
+    pub(crate) fn checkout(&self, now: Instant, max_idle: Duration) -> Option<Reused<C>> {
         let mut requeued = 0;
         // Bounded even if other threads keep returning connections meanwhile.
         for _ in 0..self.idle.capacity() {
             let idle = self.idle.pop()?;
             let idle_for = now.saturating_duration_since(idle.since);
-            if idle_for >= max_idle || idle.sender.is_closed() {
+            if idle_for >= max_idle || idle.conn.is_closed() {
                 continue;
             }
-            if idle.sender.is_ready() {
+            if idle.conn.is_ready() {
                 return Some(Reused {
-                    sender: idle.sender,
+                    conn: idle.conn,
                     idle_for,
                 });
             }
@@ -99,14 +124,11 @@ impl IdlePool {
 
     /// Returns a connection whose response has been read completely. Dropped (closed) instead when it is
     /// already closed or the pool is full.
-    pub(crate) fn checkin(&self, sender: Sender) {
-        if sender.is_closed() {
+    pub(crate) fn checkin(&self, conn: C, now: Instant) {
+        if conn.is_known_closed() {
             return;
         }
-        let _ = self.idle.push(Idle {
-            sender,
-            since: Instant::now(),
-        });
+        let _ = self.idle.push(Idle { conn, since: now });
     }
 }
 
@@ -207,26 +229,26 @@ mod tests {
 
     #[tokio::test]
     async fn checkout_returns_what_was_checked_in() {
-        let pool = IdlePool::new(4);
+        let pool = IdlePool::<Sender>::new(4);
         assert!(
             pool.checkout(Instant::now(), Duration::from_secs(60))
                 .is_none()
         );
         let (sender, _instance) = ready_sender().await;
-        pool.checkin(sender);
+        pool.checkin(sender, Instant::now());
         assert_eq!(pool.len(), 1);
         let reused = pool
             .checkout(Instant::now(), Duration::from_secs(60))
             .expect("pooled");
-        assert!(reused.sender.is_ready());
+        assert!(reused.conn.is_ready());
         assert_eq!(pool.len(), 0);
     }
 
     #[tokio::test]
     async fn expired_connections_are_dropped_on_checkout() {
-        let pool = IdlePool::new(4);
+        let pool = IdlePool::<Sender>::new(4);
         let (sender, instance) = ready_sender().await;
-        pool.checkin(sender);
+        pool.checkin(sender, Instant::now());
         assert!(pool.checkout(Instant::now(), Duration::ZERO).is_none());
         assert_eq!(pool.len(), 0);
         // Dropping the only sender closes the connection: the instance sees EOF and its task ends.
@@ -238,11 +260,11 @@ mod tests {
 
     #[tokio::test]
     async fn full_pool_drops_extra_connections() {
-        let pool = IdlePool::new(1);
+        let pool = IdlePool::<Sender>::new(1);
         let (first, _a) = ready_sender().await;
         let (second, b) = ready_sender().await;
-        pool.checkin(first);
-        pool.checkin(second);
+        pool.checkin(first, Instant::now());
+        pool.checkin(second, Instant::now());
         assert_eq!(pool.len(), 1);
         tokio::time::timeout(Duration::from_secs(20), b)
             .await

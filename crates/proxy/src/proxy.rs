@@ -1,5 +1,5 @@
-//! The proxy server: accepts connections (HTTP/1.1 and h2c on one port), serves them with the per-request
-//! path in `forward`, and shuts down gracefully.
+//! The proxy server: accepts connections (HTTP/1.1 and h2c on one port), serves each on the HTTP/1.1 fast
+//! path (`h1`), which hands to hyper (`forward`) what it does not serve itself, and shuts down gracefully.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::HeaderValue;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::forward::{ConnState, Shared, serve_request};
+use crate::forward::{ConnState, Shared};
+use crate::h1;
 use crate::options::ProxyOptions;
 use crate::route_handle::RouteHandle;
 use crate::route_table::RouteTable;
@@ -38,9 +38,18 @@ impl Proxy {
         // hyper's defaults (vectored writes when the socket supports them) measured best; flattening
         // head and body into one buffer cost more user time than the `writev` it saves.
         let client = hyper::client::conn::http1::Builder::new();
+        let mut server = auto::Builder::new(TokioExecutor::new());
+        server
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(h1::HEAD_TIMEOUT)
+            // Pipelined requests: one flush for the responses ready together, not one each.
+            .pipeline_flush(true);
+        server.http2().timer(TokioTimer::new());
         Proxy {
             shared: Arc::new(Shared {
                 routes: RouteHandle::new(RouteTable::default()),
+                server,
                 client,
                 options,
             }),
@@ -61,15 +70,7 @@ impl Proxy {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> io::Result<()> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
-            // Pipelined requests: one flush for the responses ready together, not one each.
-            .pipeline_flush(true);
-        builder.http2().timer(TokioTimer::new());
-        let graceful = GracefulShutdown::new();
+        let connections = TaskTracker::new();
         loop {
             let (stream, peer) = tokio::select! {
                 biased;
@@ -91,19 +92,11 @@ impl Proxy {
                 shared: Arc::clone(&self.shared),
                 client_ip: client_ip(peer),
             });
-            let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    debug!(%error, %peer, "client connection ended with an error");
-                }
-            });
+            connections.spawn(h1::serve_connection(stream, conn, shutdown.clone()));
         }
         drop(listener);
-        graceful.shutdown().await;
+        connections.close();
+        connections.wait().await;
         Ok(())
     }
 }

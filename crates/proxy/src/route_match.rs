@@ -4,9 +4,10 @@
 //! Rules are compiled once per table (header names parsed), and cookies are looked up by scanning the
 //! `Cookie` header(s) in place, without building a map: only apps with rules or a cookie-sticky pay for it.
 
-use http::HeaderMap;
-use http::header::{COOKIE, HeaderName};
+use http::header::HeaderName;
 use slipway_core::spec::RouteMatch;
+
+use crate::request_headers::RequestHeaders;
 
 /// A [`RouteMatch`] ready for per-request checks.
 #[derive(Debug, Clone)]
@@ -35,11 +36,11 @@ impl CompiledMatch {
         Some(CompiledMatch { headers, cookies })
     }
 
-    pub(crate) fn matches(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn matches(&self, headers: &impl RequestHeaders) -> bool {
         self.headers.iter().all(|(name, want)| {
             headers
-                .get(name)
-                .is_some_and(|got| got.as_bytes() == want.as_bytes())
+                .first(name.as_str())
+                .is_some_and(|got| got == want.as_bytes())
         }) && self
             .cookies
             .iter()
@@ -49,9 +50,9 @@ impl CompiledMatch {
 
 /// The value of cookie `name` in the request's `Cookie` header(s) (HTTP/2 may split them), surrounding
 /// quotes removed.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else {
+pub(crate) fn cookie<'a>(headers: &'a impl RequestHeaders, name: &str) -> Option<&'a str> {
+    for value in headers.values("cookie") {
+        let Ok(value) = std::str::from_utf8(value) else {
             continue;
         };
         for pair in value.split(';') {
@@ -73,7 +74,7 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

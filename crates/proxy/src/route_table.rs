@@ -17,12 +17,13 @@
 use std::sync::Arc;
 
 use http::Method;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use slipway_core::spec::{RouteMatch, Sticky};
 
 use crate::backend::{Backend, Lease};
 use crate::pick;
 use crate::release_metrics::ReleaseMetrics;
+use crate::request_headers::RequestHeaders;
 use crate::route_match::{CompiledMatch, cookie};
 use crate::shadow_report::ShadowReport;
 use crate::sticky::{BucketMap, bucket_of};
@@ -109,14 +110,13 @@ pub struct Mirror {
 }
 
 /// What routing needs to know about a request.
-#[derive(Debug)]
-pub(crate) struct RequestView<'a> {
+pub(crate) struct RequestView<'a, H: RequestHeaders> {
     /// Port already stripped.
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
     /// From the `X-Slipway-Release` header.
     pub(crate) preview: Option<u64>,
-    pub(crate) headers: &'a HeaderMap,
+    pub(crate) headers: &'a H,
     pub(crate) method: &'a Method,
     /// No body and no upgrade: a candidate for mirroring.
     pub(crate) body_less: bool,
@@ -302,7 +302,7 @@ impl CompiledTable {
     }
 
     /// Routes a request. A `vN.` host prefix previews release N when the rest of the host routes to an app.
-    pub(crate) fn choose(&self, req: &RequestView<'_>) -> Choice {
+    pub(crate) fn choose<H: RequestHeaders>(&self, req: &RequestView<'_, H>) -> Choice {
         if req.preview.is_none()
             && let Some((release, rest)) = split_preview_host(req.host)
             && let Some(app) = self.find(rest, req.path)
@@ -386,7 +386,7 @@ impl CompiledTable {
         }
     }
 
-    fn choose_in(&self, app: &CompiledApp, req: &RequestView<'_>) -> Choice {
+    fn choose_in<H: RequestHeaders>(&self, app: &CompiledApp, req: &RequestView<'_, H>) -> Choice {
         let route = &self.table.apps[app.index];
         let mut set_cookie = None;
         let (group, metrics) = match app
@@ -430,16 +430,16 @@ impl CompiledTable {
 
     /// A position in `app.serving`: by the sticky setting when the request carries what it needs, else by
     /// weight. A cookie-sticky pick in a table with several serving releases also sets the cookie.
-    fn pick_serving(
+    fn pick_serving<H: RequestHeaders>(
         &self,
         app: &CompiledApp,
-        req: &RequestView<'_>,
+        req: &RequestView<'_, H>,
         set_cookie: &mut Option<HeaderValue>,
     ) -> Option<usize> {
         match &app.sticky {
             CompiledSticky::None => pick::weighted(&app.cumulative),
-            CompiledSticky::Header(name, buckets) => match req.headers.get(name) {
-                Some(value) => buckets.pick(bucket_of(value.as_bytes())),
+            CompiledSticky::Header(name, buckets) => match req.headers.first(name.as_str()) {
+                Some(value) => buckets.pick(bucket_of(value)),
                 None => pick::weighted(&app.cumulative),
             },
             CompiledSticky::ClientAddr(buckets) => {
@@ -469,11 +469,11 @@ impl CompiledTable {
 }
 
 /// Decides whether this request is copied to the mirror group `g`, and if so counts the shadow backend.
-fn shadow_for(
+fn shadow_for<H: RequestHeaders>(
     route: &AppRoute,
     g: usize,
     percent: u32,
-    req: &RequestView<'_>,
+    req: &RequestView<'_, H>,
 ) -> Option<ShadowPlan> {
     let mirror = route.mirror.as_ref()?;
     if percent < 100 && pick::below(100) >= u64::from(percent) {
@@ -575,12 +575,14 @@ mod tests {
 
     static NO_IP: HeaderValue = HeaderValue::from_static("127.0.0.1");
 
+    use http::HeaderMap;
+
     fn view<'a>(
         host: &'a str,
         path: &'a str,
         preview: Option<u64>,
         headers: &'a HeaderMap,
-    ) -> RequestView<'a> {
+    ) -> RequestView<'a, HeaderMap> {
         RequestView {
             host,
             path,

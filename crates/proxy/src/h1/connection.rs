@@ -1,0 +1,238 @@
+//! One client connection on the fast path: read a request head into the connection's buffer, serve the
+//! exchange (`exchange`), and go on with the next request — or hand the connection to hyper when a request
+//! needs what only the hyper path does (see `request_head`). A hand-off happens only between exchanges, so
+//! hyper starts on a fresh request, with the bytes already read given back first.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tracing::debug;
+
+use crate::forward::{ConnState, serve_request};
+use crate::h1::deadline::LazyDeadline;
+use crate::h1::request_head::{self, HeaderSpan, MAX_HEAD, Parsed};
+use crate::h1::rewind::Rewind;
+
+/// How long a client has to send a request head once its connection is idle (hyper's default, which the
+/// hyper path keeps).
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The client buffer's starting size: room for a typical head (and pipelined requests after it).
+const INPUT_SIZE: usize = 8 * 1024;
+
+/// Bytes received from the client and not yet consumed.
+pub(super) struct Input {
+    pub(super) buf: Vec<u8>,
+    /// Where the current request (or the next one) starts.
+    pub(super) start: usize,
+    /// End of the bytes received.
+    pub(super) end: usize,
+}
+
+impl Input {
+    fn new() -> Input {
+        Input {
+            buf: vec![0; INPUT_SIZE],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Moves the unread bytes to the front (between requests only: spans of the current head would move).
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// Room to read into, growing the buffer for a long head.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.end == self.buf.len() && self.buf.len() <= MAX_HEAD {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    pub(super) fn has_room(&self) -> bool {
+        self.end < self.buf.len()
+    }
+
+    /// Reads what the client sent; `Ok(0)` at end of stream.
+    pub(super) fn poll_fill(
+        &mut self,
+        stream: &mut TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let mut read = ReadBuf::new(self.spare());
+        let polled = Pin::new(stream).poll_read(cx, &mut read);
+        let n = read.filled().len();
+        match polled {
+            Poll::Ready(Ok(())) => {
+                self.end += n;
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Drops `n` bytes at `at` (request body bytes already forwarded); what follows moves up.
+    pub(super) fn remove(&mut self, at: usize, n: usize) {
+        if n > 0 {
+            self.buf.copy_within(at + n..self.end, at);
+            self.end -= n;
+        }
+    }
+}
+
+/// A client connection and the buffers its exchanges reuse.
+pub(super) struct Client {
+    pub(super) stream: TcpStream,
+    pub(super) conn: Arc<ConnState>,
+    pub(super) shutdown: CancellationToken,
+    shutdown_wait: Pin<Box<WaitForCancellationFutureOwned>>,
+    pub(super) input: Input,
+    /// The current request's headers, as offsets into `input`.
+    pub(super) headers: Vec<HeaderSpan>,
+    /// Heads being written (to the instance, then to the client).
+    pub(super) out: Vec<u8>,
+    /// What the instance sends back.
+    pub(super) reply: Vec<u8>,
+    head_timer: LazyDeadline,
+    pub(super) response_timer: LazyDeadline,
+    /// When the connection last became idle (waiting for a request head).
+    idle_since: Instant,
+    /// The client went away during an exchange.
+    pub(super) client_gone: bool,
+}
+
+/// After an exchange: serve the next request, or close.
+pub(super) enum Next {
+    KeepAlive,
+    Close,
+}
+
+/// Serves one accepted client connection until it closes (or `shutdown`, between requests).
+pub(crate) async fn serve_connection(
+    stream: TcpStream,
+    conn: Arc<ConnState>,
+    shutdown: CancellationToken,
+) {
+    let now = Instant::now();
+    let response_timeout = conn.shared.options.response_timeout;
+    let mut client = Client {
+        stream,
+        conn,
+        shutdown_wait: Box::pin(shutdown.clone().cancelled_owned()),
+        shutdown,
+        input: Input::new(),
+        headers: Vec::with_capacity(16),
+        out: Vec::with_capacity(1024),
+        reply: vec![0; super::exchange::REPLY_SIZE],
+        head_timer: LazyDeadline::new(now + HEAD_TIMEOUT),
+        response_timer: LazyDeadline::new(now + response_timeout),
+        idle_since: now,
+        client_gone: false,
+    };
+    loop {
+        client.input.compact();
+        let parsed = if client.input.end == 0 {
+            Parsed::Partial
+        } else {
+            request_head::parse(
+                &client.input.buf[..client.input.end],
+                0,
+                &mut client.headers,
+            )
+        };
+        match parsed {
+            Parsed::Complete(head) => {
+                let end = head.end;
+                match client.exchange(&head).await {
+                    Next::KeepAlive => {
+                        client.input.start = end;
+                        client.idle_since = Instant::now();
+                    }
+                    Next::Close => return,
+                }
+            }
+            Parsed::Partial => {
+                if !client.read_head_bytes().await {
+                    return;
+                }
+            }
+            Parsed::Handoff => return client.hand_off().await,
+        }
+    }
+}
+
+impl Client {
+    /// Waits for more of a request head; false when the connection should close (end of stream, head
+    /// timeout, or shutdown while idle).
+    async fn read_head_bytes(&mut self) -> bool {
+        let idle = self.input.end == 0;
+        let deadline = self.idle_since + HEAD_TIMEOUT;
+        poll_fn(|cx| {
+            match self.input.poll_fill(&mut self.stream, cx) {
+                Poll::Ready(Ok(n)) => return Poll::Ready(n > 0),
+                Poll::Ready(Err(error)) => {
+                    debug!(%error, "client connection failed");
+                    return Poll::Ready(false);
+                }
+                Poll::Pending => {}
+            }
+            if idle
+                && (self.shutdown.is_cancelled() || self.shutdown_wait.as_mut().poll(cx).is_ready())
+            {
+                return Poll::Ready(false);
+            }
+            if self.head_timer.poll_passed(cx, deadline).is_ready() {
+                debug!("client sent no complete request head in time");
+                return Poll::Ready(false);
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Serves the rest of the connection with hyper (the hyper path in `forward`), bytes already read
+    /// first; on shutdown, lets hyper finish gracefully.
+    async fn hand_off(self) {
+        let Client {
+            stream,
+            conn,
+            shutdown,
+            input,
+            ..
+        } = self;
+        let read = input.buf[input.start..input.end].to_vec();
+        let shared = Arc::clone(&conn.shared);
+        let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
+        let connection = shared
+            .server
+            .serve_connection_with_upgrades(TokioIo::new(Rewind::new(read, stream)), service);
+        tokio::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = result {
+            debug!(%error, "client connection ended with an error");
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! One request on the fast path, from its parsed head to the end of its response: route and pick as the
+//! hyper path does, send the rewritten head and the body (one `writev` when the body is already here) on a
+//! pooled socket, read the response head, record the metrics, and relay the body by its framing.
+//!
+//! Retries follow the hyper path's rules, which are about what the instance may have done:
+//! - a connection refused (nothing sent) is retried once on another instance for a body-less request;
+//! - a pooled connection that failed the first write (it had been closed: nothing was sent) is replaced
+//!   by another connection to the same instance, for any request;
+//! - a body-less idempotent request whose pooled connection closed before any byte of a response (the
+//!   instance's keep-alive timeout may have closed it as we wrote) is sent once more on a new connection;
+//! - anything else that fails before a response head is a 502 (a 504 past `response_timeout`).
+//!
+//! While waiting for the instance, the client socket is watched too: a client that goes away ends the
+//! exchange (as hyper does), so its backend's `in_flight` does not wait for an answer nobody reads.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::HeaderValue;
+use http::{Method, StatusCode};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::forward::{
+    bad_gateway_message, carry_over, gateway_timeout_message, is_idempotent, micros_since,
+};
+use crate::h1::chunked::ChunkedDecoder;
+use crate::h1::connection::{Client, Input, Next};
+use crate::h1::deadline::LazyDeadline;
+use crate::h1::forward_head::{self, Forwarding};
+use crate::h1::instance_socket::InstanceSocket;
+use crate::h1::relay::Relayed;
+use crate::h1::request_head::{RequestBody, RequestHead, SpanHeaders};
+use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead, put_header};
+use crate::h1::shadow_copy;
+use crate::headers;
+use crate::http_date;
+use crate::pages;
+use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
+use crate::shadow::{self, Pair, PrimaryTap};
+
+/// The instance buffer's starting size; a longer response head grows it up to [`MAX_REPLY_HEAD`].
+pub(crate) const REPLY_SIZE: usize = 16 * 1024;
+
+/// Longest response head accepted from an instance (hyper's client buffer limit is about this).
+const MAX_REPLY_HEAD: usize = 400 * 1024;
+
+/// Pooled connections found closed in a row before the request insists on a new connection.
+const MAX_UNSENT: u32 = 4;
+
+/// How sending the request went.
+enum Sent {
+    All,
+    /// The first write failed: nothing of the request reached the instance.
+    Nothing(io::Error),
+    Partly(io::Error),
+    /// The client's chunked body is malformed.
+    BadBody,
+    ClientGone,
+    TimedOut,
+}
+
+/// How waiting for the response head went.
+enum Head {
+    /// The head, rewritten into `out`, and how many bytes of `reply` are filled.
+    Complete(ResponseHead, usize),
+    /// The connection closed (or failed) before any byte of a response.
+    Nothing(io::Error),
+    Invalid(String),
+    ClientGone,
+    TimedOut,
+}
+
+/// What interrupted a wait on the instance.
+pub(super) enum Waited {
+    Read(io::Result<usize>),
+    ClientGone,
+    TimedOut,
+}
+
+impl Client {
+    pub(super) async fn exchange(&mut self, head: &RequestHead) -> Next {
+        // One clock read serves the latency metrics, the deadline and the pool's idle check.
+        let arrived = Instant::now();
+        let conn = Arc::clone(&self.conn);
+        let shared = &*conn.shared;
+        let buf = &self.input.buf;
+        let host = head
+            .host
+            .and_then(|h| std::str::from_utf8(h.of(buf)).ok())
+            .map_or("", host_without_port);
+        let preview = match head.preview {
+            None => None,
+            Some(value) => match std::str::from_utf8(value.of(buf))
+                .ok()
+                .and_then(parse_release)
+            {
+                Some(release) => Some(release),
+                None => {
+                    let message = "X-Slipway-Release must name a release like v7";
+                    return self.page(head, StatusCode::NOT_FOUND, message).await;
+                }
+            },
+        };
+        // The head parser only lets tokens and plain ASCII targets through.
+        let (Ok(method), Ok(path)) = (
+            Method::from_bytes(head.method.of(buf)),
+            std::str::from_utf8(head.path.of(buf)),
+        ) else {
+            return self
+                .page(head, StatusCode::BAD_REQUEST, "invalid request")
+                .await;
+        };
+        let body_less = head.body == RequestBody::None;
+        let choice = {
+            let table = shared.routes.inner.load();
+            table.choose(&RequestView {
+                host,
+                path,
+                preview,
+                headers: &SpanHeaders {
+                    buf,
+                    headers: &self.headers,
+                },
+                method: &method,
+                body_less,
+                client_ip: &conn.client_ip,
+            })
+        };
+        let mut target = match choice {
+            Choice::Chosen(target) => target,
+            Choice::NoApp => {
+                let message = format!("no app is routed for host {host:?} and path {path:?}");
+                return self.page(head, StatusCode::NOT_FOUND, &message).await;
+            }
+            Choice::UnknownRelease { app, release } => {
+                let message = format!("app {app} has no release v{release}");
+                return self.page(head, StatusCode::NOT_FOUND, &message).await;
+            }
+            Choice::NotReady { app } => {
+                let message = format!("no ready instance of app {app}");
+                return self
+                    .page(head, StatusCode::SERVICE_UNAVAILABLE, &message)
+                    .await;
+            }
+        };
+        let request_id = if head.has_request_id {
+            [0; 32]
+        } else {
+            headers::request_id()
+        };
+
+        // The shadow copy leaves first, so it sees the request at about the same time as the primary.
+        let mut tap = target.shadow.take().map(|plan| {
+            let pair = Pair::new(plan.report.clone());
+            plan.report.count_mirrored();
+            let copy = shadow_copy::request(
+                &self.input.buf,
+                head,
+                &self.headers,
+                &conn.client_ip,
+                &request_id,
+                plan.lease.backend(),
+            );
+            tokio::spawn(shadow::run(
+                Arc::clone(&conn.shared),
+                plan.lease,
+                copy,
+                arrived.into_std(),
+                pair.clone(),
+            ));
+            Box::new(PrimaryTap::new(pair))
+        });
+
+        let options = &shared.options;
+        let deadline = arrived + options.response_timeout;
+        let replayable = body_less && is_idempotent(&method);
+        let mut connect_retried = !body_less;
+        let mut fresh_only = false;
+        let mut replayed = false;
+        let mut unsent = 0u32;
+        let (mut socket, response, filled) = loop {
+            let backend = Arc::clone(target.lease.backend());
+            let pooled = if fresh_only {
+                None
+            } else {
+                backend
+                    .sockets
+                    .checkout(arrived.into_std(), options.idle_pool_timeout)
+            };
+            let (mut socket, reused) = match pooled {
+                Some(reused) => (reused.conn, true),
+                None => {
+                    let connect = InstanceSocket::connect(backend.addr, options.connect_timeout);
+                    match tokio::time::timeout_at(deadline, connect).await {
+                        Ok(Ok(socket)) => (socket, false),
+                        Err(_) => {
+                            let message =
+                                gateway_timeout_message(&target, options.response_timeout);
+                            return self
+                                .failed(
+                                    head,
+                                    &target,
+                                    arrived,
+                                    tap,
+                                    StatusCode::GATEWAY_TIMEOUT,
+                                    &message,
+                                )
+                                .await;
+                        }
+                        Ok(Err(error)) => {
+                            if !connect_retried {
+                                connect_retried = true;
+                                let next = {
+                                    let table = shared.routes.inner.load();
+                                    table.choose_retry(
+                                        &target.app,
+                                        target.release,
+                                        target.preview,
+                                        &backend,
+                                    )
+                                };
+                                if let Some(next) = next {
+                                    tracing::debug!(app = %target.app, instance = %backend.id,
+                                        retry = %next.lease.backend().id,
+                                        "instance refused the connection; retrying on another instance");
+                                    target = carry_over(target, next);
+                                    fresh_only = false;
+                                    continue;
+                                }
+                            }
+                            let message = bad_gateway_message(&target, &error.describe());
+                            return self
+                                .failed(
+                                    head,
+                                    &target,
+                                    arrived,
+                                    tap,
+                                    StatusCode::BAD_GATEWAY,
+                                    &message,
+                                )
+                                .await;
+                        }
+                    }
+                }
+            };
+            forward_head::write(
+                &mut self.out,
+                &self.input.buf,
+                head,
+                &self.headers,
+                &Forwarding {
+                    client_ip: conn.client_ip.as_bytes(),
+                    request_id: &request_id,
+                    instance_authority: backend.authority.as_str(),
+                },
+            );
+            let failure = match self.send(&mut socket, head, deadline).await {
+                Sent::All => match self
+                    .read_response_head(&mut socket, head, target.set_cookie.as_ref(), deadline)
+                    .await
+                {
+                    Head::Complete(response, filled) => break (socket, response, filled),
+                    Head::Nothing(error) if reused && replayable && !replayed => {
+                        tracing::debug!(instance = %backend.id, %error,
+                            "pooled connection closed before answering; retrying on a new connection");
+                        replayed = true;
+                        fresh_only = true;
+                        continue;
+                    }
+                    Head::Nothing(error) => closed_before_response(&error),
+                    Head::Invalid(what) => what,
+                    Head::ClientGone => return Next::Close,
+                    Head::TimedOut => {
+                        let message = gateway_timeout_message(&target, options.response_timeout);
+                        return self
+                            .failed(
+                                head,
+                                &target,
+                                arrived,
+                                tap,
+                                StatusCode::GATEWAY_TIMEOUT,
+                                &message,
+                            )
+                            .await;
+                    }
+                },
+                Sent::Nothing(_) if reused => {
+                    unsent += 1;
+                    fresh_only = unsent >= MAX_UNSENT;
+                    continue;
+                }
+                Sent::Nothing(error) | Sent::Partly(error) => closed_before_response(&error),
+                Sent::BadBody => {
+                    drop(target);
+                    let message = "malformed chunked request body";
+                    return self.page(head, StatusCode::BAD_REQUEST, message).await;
+                }
+                Sent::ClientGone => return Next::Close,
+                Sent::TimedOut => {
+                    let message = gateway_timeout_message(&target, options.response_timeout);
+                    return self
+                        .failed(
+                            head,
+                            &target,
+                            arrived,
+                            tap,
+                            StatusCode::GATEWAY_TIMEOUT,
+                            &message,
+                        )
+                        .await;
+                }
+            };
+            let message = bad_gateway_message(&target, &failure);
+            return self
+                .failed(
+                    head,
+                    &target,
+                    arrived,
+                    tap,
+                    StatusCode::BAD_GATEWAY,
+                    &message,
+                )
+                .await;
+        };
+
+        let micros = micros_since(arrived.into_std());
+        target.metrics.record(response.status, micros);
+        if let Some(tap) = &mut tap {
+            tap.head(
+                StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK),
+                micros,
+            );
+        }
+        if response.event_stream {
+            target.lease.become_stream();
+        }
+        let close = self.closes_after(head);
+        match self.relay(&mut socket, &response, filled, &mut tap).await {
+            Relayed::Complete { reusable } => {
+                if let Some(tap) = &mut tap {
+                    tap.end(true);
+                }
+                target.lease.release();
+                if reusable && !response.close {
+                    let backend = target.lease.backend();
+                    backend.sockets.checkin(socket, std::time::Instant::now());
+                }
+                if close { Next::Close } else { Next::KeepAlive }
+            }
+            Relayed::Broken => Next::Close,
+        }
+    }
+
+    /// The client connection closes after this exchange: asked by the client, or shutting down.
+    fn closes_after(&self, head: &RequestHead) -> bool {
+        head.close || self.shutdown.is_cancelled()
+    }
+
+    /// Sends the rewritten head (in `out`) and the request body, the part already received in the same
+    /// write.
+    async fn send(
+        &mut self,
+        socket: &mut InstanceSocket,
+        head: &RequestHead,
+        deadline: Instant,
+    ) -> Sent {
+        let body_start = head.end;
+        let mut left = match head.body {
+            RequestBody::Length(n) => n,
+            _ => 0,
+        };
+        let mut chunked = (head.body == RequestBody::Chunked).then(ChunkedDecoder::new);
+        let mut first = true;
+        loop {
+            let received = &self.input.buf[body_start..self.input.end];
+            let (take, done) = match (&mut chunked, head.body) {
+                (Some(decoder), _) => match decoder.feed(received, |_| {}) {
+                    Ok(n) => (n, decoder.is_done()),
+                    Err(_) => return Sent::BadBody,
+                },
+                (None, RequestBody::Length(_)) => {
+                    let n = usize::try_from(left)
+                        .unwrap_or(usize::MAX)
+                        .min(received.len());
+                    (n, left == n as u64)
+                }
+                (None, _) => (0, true),
+            };
+            let body = &self.input.buf[body_start..body_start + take];
+            let head_part: &[u8] = if first { &self.out } else { &[] };
+            let mut slices = [IoSlice::new(head_part), IoSlice::new(body)];
+            let write = write_all(&mut socket.stream, &mut slices);
+            match tokio::time::timeout_at(deadline, write).await {
+                Err(_) => return Sent::TimedOut,
+                Ok(Ok(())) => {}
+                Ok(Err((0, error))) if first => return Sent::Nothing(error),
+                Ok(Err((_, error))) => return Sent::Partly(error),
+            }
+            first = false;
+            self.input.remove(body_start, take);
+            left -= take as u64;
+            if done {
+                return Sent::All;
+            }
+            let Client {
+                stream,
+                input,
+                response_timer,
+                ..
+            } = self;
+            let read = poll_fn(|cx| {
+                if let Poll::Ready(read) = input.poll_fill(stream, cx) {
+                    return Poll::Ready(Some(read));
+                }
+                response_timer.poll_passed(cx, deadline).map(|()| None)
+            });
+            match read.await {
+                None => return Sent::TimedOut,
+                Some(Ok(n)) if n > 0 => {}
+                Some(_) => return Sent::ClientGone,
+            }
+        }
+    }
+
+    /// Reads the instance's response head into `reply` (interim 1xx responses skipped) and rewrites it
+    /// into `out`.
+    async fn read_response_head(
+        &mut self,
+        socket: &mut InstanceSocket,
+        head: &RequestHead,
+        set_cookie: Option<&HeaderValue>,
+        deadline: Instant,
+    ) -> Head {
+        let mut filled = 0;
+        loop {
+            if filled > 0 {
+                let client = ClientHead {
+                    head_request: head.method.of(&self.input.buf) == b"HEAD",
+                    set_cookie: set_cookie.map(HeaderValue::as_bytes),
+                    close: self.closes_after(head),
+                };
+                match response_head::parse(&self.reply[..filled], &client, &mut self.out) {
+                    ParsedResponse::Complete(response) => return Head::Complete(response, filled),
+                    ParsedResponse::Informational(len) => {
+                        self.reply.copy_within(len..filled, 0);
+                        filled -= len;
+                        continue;
+                    }
+                    ParsedResponse::Partial => {}
+                    ParsedResponse::Invalid(what) => return Head::Invalid(what.to_owned()),
+                }
+                if filled == self.reply.len() {
+                    if self.reply.len() >= MAX_REPLY_HEAD {
+                        return Head::Invalid("sent a response head that is too long".to_owned());
+                    }
+                    self.reply.resize(self.reply.len() * 2, 0);
+                }
+            }
+            match wait_instance(
+                &mut socket.stream,
+                &mut self.reply[filled..],
+                &mut self.stream,
+                &mut self.input,
+                Some((&mut self.response_timer, deadline)),
+            )
+            .await
+            {
+                Waited::Read(Ok(n)) if n > 0 => filled += n,
+                Waited::Read(Ok(_)) if filled == 0 => {
+                    return Head::Nothing(io::ErrorKind::UnexpectedEof.into());
+                }
+                Waited::Read(Err(error)) if filled == 0 => return Head::Nothing(error),
+                Waited::Read(_) => {
+                    return Head::Invalid(
+                        "closed the connection in the middle of the response head".to_owned(),
+                    );
+                }
+                Waited::ClientGone => return Head::ClientGone,
+                Waited::TimedOut => return Head::TimedOut,
+            }
+        }
+    }
+}
+
+/// "failed before sending a response: <cause>" — the hyper path's wording.
+fn closed_before_response(error: &io::Error) -> String {
+    let cause = if error.kind() == io::ErrorKind::UnexpectedEof {
+        "connection closed before message completed".to_owned()
+    } else {
+        error.to_string()
+    };
+    format!("failed before sending a response: {cause}")
+}
+
+/// Writes every slice, in as few `writev`s as the socket allows; on failure, says how much was written.
+pub(super) async fn write_all(
+    stream: &mut TcpStream,
+    mut slices: &mut [IoSlice<'_>],
+) -> Result<(), (usize, io::Error)> {
+    let mut written = 0;
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match stream.write_vectored(slices).await {
+            Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                written += n;
+                IoSlice::advance_slices(&mut slices, n);
+            }
+            Err(error) => return Err((written, error)),
+        }
+    }
+    Ok(())
+}
+
+/// Waits for bytes from the instance while watching the client (bytes it pipelines are kept in `input`;
+/// its end of stream ends the wait) and, when given, a deadline.
+pub(super) async fn wait_instance(
+    instance: &mut TcpStream,
+    into: &mut [u8],
+    client: &mut TcpStream,
+    input: &mut Input,
+    mut deadline: Option<(&mut LazyDeadline, Instant)>,
+) -> Waited {
+    poll_fn(|cx| {
+        let mut read = ReadBuf::new(into);
+        if let Poll::Ready(result) = std::pin::Pin::new(&mut *instance).poll_read(cx, &mut read) {
+            return Poll::Ready(Waited::Read(result.map(|()| read.filled().len())));
+        }
+        if watch_client(cx, client, input).is_ready() {
+            return Poll::Ready(Waited::ClientGone);
+        }
+        if let Some((timer, at)) = &mut deadline
+            && timer.poll_passed(cx, *at).is_ready()
+        {
+            return Poll::Ready(Waited::TimedOut);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Ready when the client has gone (end of stream or error). Bytes it sent meanwhile (pipelined requests)
+/// are appended to `input` while there is room; when there is none, the client is not read until later.
+fn watch_client(cx: &mut Context<'_>, client: &TcpStream, input: &mut Input) -> Poll<()> {
+    while input.has_room() {
+        match client.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(()),
+            Poll::Ready(Ok(())) => match client.try_read(&mut input.buf[input.end..]) {
+                Ok(0) => return Poll::Ready(()),
+                Ok(n) => input.end += n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(()),
+            },
+        }
+    }
+    Poll::Pending
+}
+
+impl Client {
+    /// Answers with one of the proxy's pages (before any instance was asked, or after it failed). A
+    /// request body that was not read closes the connection: its bytes cannot be told from the next request.
+    pub(super) async fn page(
+        &mut self,
+        head: &RequestHead,
+        status: StatusCode,
+        message: &str,
+    ) -> Next {
+        let close = self.closes_after(head) || head.body != RequestBody::None;
+        let text = pages::text(status, message);
+        let out = &mut self.out;
+        out.clear();
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+        out.extend_from_slice(b"\r\n");
+        put_header(out, b"content-type", pages::CONTENT_TYPE_VALUE.as_bytes());
+        put_header(out, b"cache-control", pages::CACHE_CONTROL_VALUE.as_bytes());
+        put_header(out, b"content-length", text.len().to_string().as_bytes());
+        put_header(out, b"date", &http_date::now());
+        if close {
+            put_header(out, b"connection", b"close");
+        }
+        out.extend_from_slice(b"\r\n");
+        let mut slices = [IoSlice::new(&self.out), IoSlice::new(text.as_bytes())];
+        match write_all(&mut self.stream, &mut slices).await {
+            Ok(()) if !close => Next::KeepAlive,
+            _ => Next::Close,
+        }
+    }
+
+    /// A proxy error page after a pick, counted as a failure of the target's release (and the primary side
+    /// of a mirrored request).
+    async fn failed(
+        &mut self,
+        head: &RequestHead,
+        target: &Target,
+        arrived: Instant,
+        tap: Option<Box<PrimaryTap>>,
+        status: StatusCode,
+        message: &str,
+    ) -> Next {
+        let micros = micros_since(arrived.into_std());
+        target.metrics.record_failure(status.as_u16(), micros);
+        if let Some(mut tap) = tap {
+            tap.head(status, micros);
+            tap.end(false);
+        }
+        self.page(head, status, message).await
+    }
+}

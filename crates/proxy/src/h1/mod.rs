@@ -1,0 +1,26 @@
+//! The HTTP/1.1 fast path: plain keep-alive requests served without hyper.
+//!
+//! hyper's generality (a task and a channel per connection on each side, header maps, boxed timers) cost
+//! about 60 % more CPU per request than nginx. For the common request — HTTP/1.1, origin-form target, no
+//! upgrade, no `Expect` — this module does the same work directly: the head is parsed in place into the
+//! connection's buffer, routed by the same table, rewritten into one buffer and written with the body in
+//! one `writev` to a pooled plain socket; the response head is parsed and rewritten the same way, and the
+//! body relayed by its framing. Metrics, leases (drain), retries, error pages, mirroring and sticky
+//! cookies behave as on the hyper path (`forward`), which still serves everything else: a connection
+//! whose request the fast path is unsure about is handed to hyper whole, before any answer to it.
+
+mod chunked;
+mod connection;
+mod deadline;
+mod exchange;
+mod forward_head;
+mod instance_socket;
+mod relay;
+mod request_head;
+mod response_head;
+mod rewind;
+mod shadow_copy;
+
+pub(crate) use connection::{HEAD_TIMEOUT, serve_connection};
+pub(crate) use instance_socket::InstanceSocket;
+pub(crate) use request_head::SpanHeaders;

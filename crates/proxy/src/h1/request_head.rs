@@ -1,0 +1,434 @@
+//! Reading a client's request head in place, and deciding whether the fast path may serve it.
+//!
+//! The head is parsed with `httparse` (as hyper does) straight from the connection's buffer; what the rest
+//! of the fast path needs is kept as offsets into that buffer, so nothing is copied or allocated. Anything
+//! this parser is not sure about is *handed off*: the whole connection goes to hyper, which then reads the
+//! same bytes and answers exactly as before (its 400, 414, 431, 505 pages, upgrades, h2c, `Expect`,
+//! HTTP/1.0, absolute-form targets...). The fast path therefore never rejects a request itself.
+
+use std::mem::MaybeUninit;
+
+/// Headers a fast-path request may have (hyper's own limit is 100, then 431).
+pub(crate) const MAX_HEADERS: usize = 64;
+
+/// Longest head the fast path waits for; a longer one goes to hyper, which allows more or answers 431.
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// Headers named by `Connection` that the fast path strips itself; more go to hyper.
+const MAX_CONNECTION_TOKENS: usize = 4;
+
+/// A byte range of the connection's buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl Span {
+    pub(crate) fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        &buf[self.start..self.end]
+    }
+
+    fn within(base: &[u8], part: &[u8], offset: usize) -> Span {
+        // `part` is a subslice of `base` (httparse returns slices of its input).
+        let start = part.as_ptr() as usize - base.as_ptr() as usize + offset;
+        Span {
+            start,
+            end: start + part.len(),
+        }
+    }
+}
+
+/// The headers the proxy reads or rewrites; everything else is forwarded untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderKind {
+    Host,
+    XForwardedFor,
+    XForwardedProto,
+    XForwardedHost,
+    XRequestId,
+    XSlipwayRelease,
+    /// Framing, re-written by the proxy.
+    TransferEncoding,
+    /// Describes this hop only (RFC 9110 §7.6.1): never forwarded.
+    HopByHop,
+    Other,
+}
+
+fn kind_of(name: &[u8]) -> HeaderKind {
+    const HOP_BY_HOP: [&[u8]; 7] = [
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    ];
+    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        4 if is(b"host") => HeaderKind::Host,
+        12 if is(b"x-request-id") => HeaderKind::XRequestId,
+        15 if is(b"x-forwarded-for") => HeaderKind::XForwardedFor,
+        16 if is(b"x-forwarded-host") => HeaderKind::XForwardedHost,
+        17 if is(b"x-forwarded-proto") => HeaderKind::XForwardedProto,
+        17 if is(b"x-slipway-release") => HeaderKind::XSlipwayRelease,
+        17 if is(b"transfer-encoding") => HeaderKind::TransferEncoding,
+        2 | 7 | 10 | 16 | 18 | 19 if HOP_BY_HOP.iter().any(|h| is(h)) => HeaderKind::HopByHop,
+        _ => HeaderKind::Other,
+    }
+}
+
+/// One header of the request, as offsets into the buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeaderSpan {
+    pub(crate) name: Span,
+    pub(crate) value: Span,
+    pub(crate) kind: HeaderKind,
+}
+
+/// A request's headers as routing reads them (see `request_headers`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpanHeaders<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) headers: &'a [HeaderSpan],
+}
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestBody {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A request head the fast path can serve.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHead {
+    /// Where the head ends in the buffer (its body, or the next request, starts there).
+    pub(crate) end: usize,
+    pub(crate) method: Span,
+    /// The origin-form target (path and query).
+    pub(crate) target: Span,
+    /// The path alone (before `?`).
+    pub(crate) path: Span,
+    pub(crate) host: Option<Span>,
+    /// The `X-Slipway-Release` value.
+    pub(crate) preview: Option<Span>,
+    pub(crate) body: RequestBody,
+    /// The client asked to close the connection after this exchange.
+    pub(crate) close: bool,
+    pub(crate) has_request_id: bool,
+    /// Extra hop-by-hop headers named by `Connection`.
+    connection_named: [Span; MAX_CONNECTION_TOKENS],
+    connection_named_len: usize,
+}
+
+impl RequestHead {
+    /// True when `Connection` named this header, so it must not be forwarded.
+    pub(crate) fn is_connection_named(&self, buf: &[u8], name: &[u8]) -> bool {
+        self.connection_named[..self.connection_named_len]
+            .iter()
+            .any(|token| token.of(buf).eq_ignore_ascii_case(name))
+    }
+}
+
+/// What the bytes received so far hold.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    Complete(RequestHead),
+    /// The head is not complete yet: read more.
+    Partial,
+    /// Let hyper serve this connection from here on.
+    Handoff,
+}
+
+/// Parses the head starting at `buf[start..]`, filling `headers` (cleared first).
+pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> Parsed {
+    let bytes = &buf[start..];
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(bytes, &mut storage) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if bytes.len() < MAX_HEAD => return Parsed::Partial,
+        // Too long, too many headers, not HTTP/1.x (an h2c preface), malformed: hyper's call.
+        Ok(httparse::Status::Partial) | Err(_) => return Parsed::Handoff,
+    };
+    let (Some(method), Some(target), Some(1)) = (request.method, request.path, request.version)
+    else {
+        return Parsed::Handoff;
+    };
+    if method == "CONNECT" || !is_plain_origin_form(target.as_bytes()) {
+        return Parsed::Handoff;
+    }
+    let path_len = target.find('?').unwrap_or(target.len());
+    let target = Span::within(bytes, target.as_bytes(), start);
+    let mut head = RequestHead {
+        end: start + len,
+        method: Span::within(bytes, method.as_bytes(), start),
+        target,
+        path: Span {
+            start: target.start,
+            end: target.start + path_len,
+        },
+        host: None,
+        preview: None,
+        body: RequestBody::None,
+        close: false,
+        has_request_id: false,
+        connection_named: [Span::default(); MAX_CONNECTION_TOKENS],
+        connection_named_len: 0,
+    };
+    headers.clear();
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    for header in request.headers.iter() {
+        let name = header.name.as_bytes();
+        let value = Span::within(bytes, header.value, start);
+        let kind = kind_of(name);
+        match kind {
+            HeaderKind::Host if head.host.is_some() => return Parsed::Handoff,
+            HeaderKind::Host => head.host = Some(value),
+            HeaderKind::XSlipwayRelease if head.preview.is_none() => head.preview = Some(value),
+            HeaderKind::XRequestId => head.has_request_id = true,
+            HeaderKind::TransferEncoding => {
+                // Only a lone `chunked`; anything else (codings, repeats) is hyper's to judge.
+                if chunked || !trim(header.value).eq_ignore_ascii_case(b"chunked") {
+                    return Parsed::Handoff;
+                }
+                chunked = true;
+            }
+            HeaderKind::HopByHop if name.eq_ignore_ascii_case(b"connection") => {
+                if !head.read_connection(header.value, bytes, start) {
+                    return Parsed::Handoff;
+                }
+            }
+            HeaderKind::Other => {
+                if name.eq_ignore_ascii_case(b"content-length") {
+                    match (length, parse_length(header.value)) {
+                        (None, Some(n)) => length = Some(n),
+                        _ => return Parsed::Handoff,
+                    }
+                } else if name.eq_ignore_ascii_case(b"expect")
+                    || name.eq_ignore_ascii_case(b"upgrade")
+                {
+                    return Parsed::Handoff;
+                }
+            }
+            _ => {}
+        }
+        headers.push(HeaderSpan {
+            name: Span::within(bytes, name, start),
+            value,
+            // Forwarded as it is.
+            kind: if kind == HeaderKind::XSlipwayRelease {
+                HeaderKind::Other
+            } else {
+                kind
+            },
+        });
+    }
+    head.body = match (chunked, length) {
+        (true, Some(_)) => return Parsed::Handoff,
+        (true, None) => RequestBody::Chunked,
+        (false, Some(0) | None) => RequestBody::None,
+        (false, Some(n)) => RequestBody::Length(n),
+    };
+    Parsed::Complete(head)
+}
+
+impl RequestHead {
+    /// Reads one `Connection` header: `close`, `keep-alive`, and the extra headers it names. False when
+    /// hyper should handle it (an upgrade, or more names than the fast path keeps).
+    fn read_connection(&mut self, value: &[u8], bytes: &[u8], start: usize) -> bool {
+        for token in value.split(|&b| b == b',') {
+            let token = trim(token);
+            if token.is_empty() || token.eq_ignore_ascii_case(b"keep-alive") {
+                continue;
+            }
+            // Naming a header the proxy itself reads or writes changes what it must send: hyper's path
+            // handles that.
+            let ours = !matches!(kind_of(token), HeaderKind::Other | HeaderKind::HopByHop)
+                || token.eq_ignore_ascii_case(b"content-length");
+            if token.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if ours
+                || token.eq_ignore_ascii_case(b"upgrade")
+                || self.connection_named_len == MAX_CONNECTION_TOKENS
+            {
+                return false;
+            } else {
+                self.connection_named[self.connection_named_len] =
+                    Span::within(bytes, token, start);
+                self.connection_named_len += 1;
+            }
+        }
+        true
+    }
+}
+
+/// A path (and query) of only the characters every parser reads the same way: unreserved, sub-delims,
+/// `:@/?%`. Anything else (fragments, quotes, braces, non-ASCII...) goes to hyper, which accepts or rejects
+/// it as before.
+fn is_plain_origin_form(target: &[u8]) -> bool {
+    target.first() == Some(&b'/')
+        && target.len() <= 8 * 1024
+        && target.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b':'
+                        | b'@'
+                        | b'/'
+                        | b'?'
+                        | b'%'
+                )
+        })
+}
+
+/// A `Content-Length` value: digits only, no sign, no list, no overflow.
+pub(crate) fn parse_length(value: &[u8]) -> Option<u64> {
+    let digits = trim(value);
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// Strips optional whitespace (SP / HTAB) around a value or list element.
+pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_ws(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(raw: &[u8]) -> (RequestHead, Vec<HeaderSpan>) {
+        let mut headers = Vec::new();
+        match parse(raw, 0, &mut headers) {
+            Parsed::Complete(head) => (head, headers),
+            other => panic!("{other:?} for {:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    fn is_handoff(raw: &[u8]) -> bool {
+        matches!(parse(raw, 0, &mut Vec::new()), Parsed::Handoff)
+    }
+
+    #[test]
+    fn plain_get_is_read_in_place() {
+        let raw = b"GET /a/b?x=1 HTTP/1.1\r\nHost: app.test:8080\r\nX-Request-Id: r1\r\nAccept: */*\r\n\r\nNEXT";
+        let (head, headers) = complete(raw);
+        assert_eq!(head.end, raw.len() - 4);
+        assert_eq!(head.method.of(raw), b"GET");
+        assert_eq!(head.target.of(raw), b"/a/b?x=1");
+        assert_eq!(head.path.of(raw), b"/a/b");
+        assert_eq!(head.host.map(|h| h.of(raw)), Some(&b"app.test:8080"[..]));
+        assert!(head.has_request_id && !head.close);
+        assert_eq!(head.body, RequestBody::None);
+        assert_eq!(headers.len(), 3);
+        assert_eq!(headers[2].kind, HeaderKind::Other);
+    }
+
+    #[test]
+    fn head_at_an_offset_keeps_absolute_spans() {
+        let raw = b"leftoverGET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut headers = Vec::new();
+        let Parsed::Complete(head) = parse(raw, 8, &mut headers) else {
+            panic!("complete");
+        };
+        assert_eq!((head.method.of(raw), head.end), (&b"GET"[..], raw.len()));
+        assert_eq!(headers[0].value.of(raw), b"h");
+    }
+
+    #[test]
+    fn partial_until_the_blank_line() {
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nHost: h\r\n", 0, &mut Vec::new()),
+            Parsed::Partial
+        ));
+        let endless = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &vec![b'a'; MAX_HEAD]].concat();
+        assert!(is_handoff(&endless));
+    }
+
+    #[test]
+    fn bodies_and_connection_options() {
+        let (head, _) =
+            complete(b"POST / HTTP/1.1\r\nContent-Length: 12\r\nConnection: close, X-Hop\r\n\r\n");
+        assert_eq!(head.body, RequestBody::Length(12));
+        assert!(head.close);
+        let raw = b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nConnection: X-Hop\r\n\r\n";
+        let (head, _) = complete(raw);
+        assert_eq!(head.body, RequestBody::Chunked);
+        assert!(head.is_connection_named(raw, b"x-hop"));
+        let (head, _) = complete(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(head.body, RequestBody::None);
+    }
+
+    #[test]
+    fn unusual_requests_go_to_hyper() {
+        for raw in [
+            &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET http://a.test/ HTTP/1.1\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\n\r\n",
+            b"CONNECT a.test:443 HTTP/1.1\r\n\r\n",
+            b"GET /a#frag HTTP/1.1\r\n\r\n",
+            b"GET /{x} HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+            b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: a, b, c, d, e\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: X-Request-Id\r\n\r\n",
+        ] {
+            assert!(is_handoff(raw), "{:?}", String::from_utf8_lossy(raw));
+        }
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
+        assert!(is_handoff(
+            format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()
+        ));
+    }
+
+    #[test]
+    fn lengths() {
+        assert_eq!(parse_length(b" 42 "), Some(42));
+        assert_eq!(parse_length(b"18446744073709551615"), None);
+        assert_eq!(
+            parse_length(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(parse_length(b"1,1"), None);
+        assert_eq!(parse_length(b""), None);
+    }
+}

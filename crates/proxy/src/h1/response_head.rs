@@ -1,0 +1,347 @@
+//! Reading an instance's response head and writing the one the client gets.
+//!
+//! The head is parsed with `httparse` and rewritten in one pass into the outgoing buffer: hop-by-hop
+//! headers (and those `Connection` names) are dropped, the framing is decided as RFC 9112 §6.3 says, and the
+//! proxy's own headers (sticky cookie, `Date` when missing, `Connection: close`) are added. A response whose
+//! framing could be read two ways (differing `Content-Length`s, an unknown transfer coding) is refused,
+//! never guessed at.
+
+use std::mem::MaybeUninit;
+
+use http::StatusCode;
+
+use crate::h1::request_head::{parse_length, trim};
+use crate::http_date;
+
+/// Response headers accepted from an instance (hyper's client limit).
+const MAX_HEADERS: usize = 100;
+
+/// Headers named by the instance's `Connection` header that are stripped; a response naming more is
+/// refused.
+const MAX_CONNECTION_TOKENS: usize = 8;
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResponseBody {
+    /// HEAD responses, 204, 304.
+    Empty,
+    Length(u64),
+    /// Relayed as it is, chunk framing included.
+    Chunked,
+    /// Until the instance closes; relayed to the client re-framed as chunks.
+    UntilClose,
+}
+
+/// A final response head, already rewritten into the outgoing buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseHead {
+    /// Where the head ends in the instance's buffer.
+    pub(crate) end: usize,
+    pub(crate) status: u16,
+    pub(crate) body: ResponseBody,
+    /// The instance closes the connection after this response (or may: HTTP/1.0).
+    pub(crate) close: bool,
+    /// `text/event-stream`: a long-lived stream for draining.
+    pub(crate) event_stream: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum ParsedResponse {
+    Complete(ResponseHead),
+    /// A 1xx interim response of this many bytes: skipped (the client never asked for it: requests with
+    /// `Expect` go to hyper).
+    Informational(usize),
+    Partial,
+    Invalid(&'static str),
+}
+
+/// What the proxy adds to the client's response head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientHead<'a> {
+    /// The request was a HEAD: no body follows whatever the headers say.
+    pub(crate) head_request: bool,
+    /// A sticky cookie to set.
+    pub(crate) set_cookie: Option<&'a [u8]>,
+    /// The client connection closes after this response.
+    pub(crate) close: bool,
+}
+
+/// Parses the response head at the start of `buf` and, when complete, writes the client's head to `out`.
+pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> ParsedResponse {
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut storage,
+    );
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return ParsedResponse::Partial,
+        Err(httparse::Error::TooManyHeaders) => {
+            return ParsedResponse::Invalid("sent too many response headers");
+        }
+        Err(_) => return ParsedResponse::Invalid("sent an invalid response head"),
+    };
+    let (Some(version), Some(status)) = (response.version, response.code) else {
+        return ParsedResponse::Invalid("sent an invalid response head");
+    };
+    if status == 101 {
+        return ParsedResponse::Invalid("switched protocols without being asked to");
+    }
+    if (100..200).contains(&status) {
+        return ParsedResponse::Informational(len);
+    }
+
+    let mut length: Option<u64> = None;
+    let mut coding: Option<&[u8]> = None;
+    // HTTP/1.0 closes unless it says keep-alive.
+    let mut close = version == 0;
+    let mut named: [&[u8]; MAX_CONNECTION_TOKENS] = [b""; MAX_CONNECTION_TOKENS];
+    let mut named_len = 0;
+    let mut has_date = false;
+    let mut event_stream = false;
+    for header in response.headers.iter() {
+        let name = header.name.as_bytes();
+        let value = header.value;
+        if name.eq_ignore_ascii_case(b"content-length") {
+            match (parse_length(value), length) {
+                (Some(n), None) => length = Some(n),
+                (Some(n), Some(m)) if n == m => {}
+                _ => return ParsedResponse::Invalid("sent an invalid Content-Length"),
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            if coding.is_some() {
+                return ParsedResponse::Invalid("sent several Transfer-Encoding headers");
+            }
+            coding = Some(trim(value));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',').map(trim) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    close &= version != 0;
+                } else if !token.is_empty() {
+                    if named_len == MAX_CONNECTION_TOKENS {
+                        return ParsedResponse::Invalid("named too many Connection options");
+                    }
+                    named[named_len] = token;
+                    named_len += 1;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"date") {
+            has_date = true;
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            event_stream =
+                value.len() >= 17 && value[..17].eq_ignore_ascii_case(b"text/event-stream");
+        }
+    }
+    let body = if client.head_request || status == 204 || status == 304 {
+        ResponseBody::Empty
+    } else if let Some(coding) = coding {
+        let last = coding.rsplit(|&b| b == b',').next().map_or(&b""[..], trim);
+        if !last.eq_ignore_ascii_case(b"chunked") {
+            return ParsedResponse::Invalid("sent a transfer coding the proxy cannot frame");
+        }
+        ResponseBody::Chunked
+    } else if let Some(n) = length {
+        ResponseBody::Length(n)
+    } else {
+        ResponseBody::UntilClose
+    };
+    let close = close || body == ResponseBody::UntilClose;
+
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&[
+        b'0' + (status / 100) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+        b' ',
+    ]);
+    match response.reason {
+        Some(reason) if !reason.is_empty() => out.extend_from_slice(reason.as_bytes()),
+        _ => out.extend_from_slice(
+            StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("")
+                .as_bytes(),
+        ),
+    }
+    out.extend_from_slice(b"\r\n");
+    let named = &named[..named_len];
+    for header in response.headers.iter() {
+        let name = header.name.as_bytes();
+        // With a transfer coding, Content-Length must not reach the client (RFC 9112 §6.3).
+        if is_hop_by_hop(name)
+            || (coding.is_some() && name.eq_ignore_ascii_case(b"content-length"))
+            || named.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        put_header(out, name, header.value);
+    }
+    if let Some(cookie) = client.set_cookie {
+        put_header(out, b"set-cookie", cookie);
+    }
+    match (body, coding) {
+        (ResponseBody::UntilClose, _) => put_header(out, b"transfer-encoding", b"chunked"),
+        (_, Some(coding)) if status != 204 && status != 304 => {
+            put_header(out, b"transfer-encoding", coding);
+        }
+        _ => {}
+    }
+    if !has_date {
+        put_header(out, b"date", &http_date::now());
+    }
+    if client.close {
+        put_header(out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    ParsedResponse::Complete(ResponseHead {
+        end: len,
+        status,
+        body,
+        close,
+        event_stream,
+    })
+}
+
+/// Response headers that describe the instance's connection, not the message.
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    const HOP_BY_HOP: [&[u8]; 7] = [
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"proxy-connection",
+    ];
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+pub(crate) fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: ClientHead<'static> = ClientHead {
+        head_request: false,
+        set_cookie: None,
+        close: false,
+    };
+
+    fn complete(raw: &[u8], client: &ClientHead<'_>) -> (ResponseHead, String) {
+        let mut out = Vec::new();
+        match parse(raw, client, &mut out) {
+            ParsedResponse::Complete(head) => (head, String::from_utf8(out).expect("ascii")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rewrites_hop_by_hop_and_adds_ours() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\nokNEXT";
+        let client = ClientHead {
+            set_cookie: Some(b"c=v2"),
+            close: true,
+            ..PLAIN
+        };
+        let (head, text) = complete(raw, &client);
+        assert_eq!(
+            (head.status, head.body, head.close),
+            (200, ResponseBody::Length(2), false)
+        );
+        assert_eq!(&raw[head.end..], b"okNEXT");
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\nset-cookie: c=v2\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let (head, text) = complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n",
+            &PLAIN,
+        );
+        assert_eq!(head.body, ResponseBody::Chunked);
+        assert!(
+            text.contains("transfer-encoding: chunked") && !text.contains("Content-Length"),
+            "{text}"
+        );
+        let (head, text) = complete(b"HTTP/1.1 200 OK\r\n\r\n", &PLAIN);
+        assert_eq!((head.body, head.close), (ResponseBody::UntilClose, true));
+        assert!(
+            text.contains("transfer-encoding: chunked\r\ndate: "),
+            "{text}"
+        );
+        let head_request = ClientHead {
+            head_request: true,
+            ..PLAIN
+        };
+        let (head, text) = complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+            &head_request,
+        );
+        assert_eq!(head.body, ResponseBody::Empty);
+        assert!(text.contains("Content-Length: 5"), "{text}");
+        for status in ["204 No Content", "304 Not Modified"] {
+            let raw = format!("HTTP/1.1 {status}\r\nDate: x\r\n\r\n");
+            assert_eq!(complete(raw.as_bytes(), &PLAIN).0.body, ResponseBody::Empty);
+        }
+        let (head, _) = complete(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", &PLAIN);
+        assert!(head.close);
+        let (head, _) = complete(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n",
+            &PLAIN,
+        );
+        assert!(!head.close);
+    }
+
+    #[test]
+    fn interim_and_invalid_responses() {
+        let mut out = Vec::new();
+        assert!(matches!(
+            parse(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200",
+                &PLAIN,
+                &mut out
+            ),
+            ParsedResponse::Informational(40)
+        ));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Le", &PLAIN, &mut out),
+            ParsedResponse::Partial
+        ));
+        for raw in [
+            &b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"SSH-2.0-OpenSSH\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse(raw, &PLAIN, &mut out), ParsedResponse::Invalid(_)),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn event_streams_are_recognised() {
+        let (head, _) = complete(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n", &PLAIN);
+        assert!(head.event_stream);
+    }
+}
