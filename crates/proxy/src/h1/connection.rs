@@ -60,7 +60,7 @@ impl Input {
     /// Room to read into, growing the buffer for a long head.
     fn spare(&mut self) -> &mut [u8] {
         if self.end == self.buf.len() && self.buf.len() <= MAX_HEAD {
-            self.buf.resize(self.buf.len() * 2, 0);
+            self.buf.resize((self.buf.len() * 2).min(MAX_HEAD + 1), 0);
         }
         &mut self.buf[self.end..]
     }
@@ -174,6 +174,10 @@ pub(crate) async fn serve_connection(
                 }
             }
             Parsed::Handoff => return client.hand_off().await,
+            Parsed::Reject(status, message) => {
+                client.reject(status, message).await;
+                return;
+            }
         }
     }
 }

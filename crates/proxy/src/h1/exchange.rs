@@ -20,7 +20,9 @@ use std::task::{Context, Poll};
 
 use http::header::HeaderValue;
 use http::{Method, StatusCode};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -402,7 +404,9 @@ impl Client {
             }
             first = false;
             self.input.remove(body_start, take);
-            left -= take as u64;
+            if chunked.is_none() {
+                left -= take as u64;
+            }
             if done {
                 return Sent::All;
             }
@@ -571,6 +575,30 @@ impl Client {
         message: &str,
     ) -> Next {
         let close = self.closes_after(head) || head.body != RequestBody::None;
+        self.write_page(status, message, close).await
+    }
+
+    /// Answers a head that cannot be read, and closes: where the next request would start is unknown.
+    /// The client may still be sending (a huge head): what it sends is read and dropped for a moment
+    /// after our answer, since closing with unread bytes would reset the connection before it reads it.
+    pub(super) async fn reject(&mut self, status: StatusCode, message: &str) {
+        const LINGER: Duration = Duration::from_secs(2);
+        if let Next::Close = self.write_page(status, message, true).await
+            && self.stream.shutdown().await.is_ok()
+        {
+            let mut discard = [0u8; 4096];
+            let drain = async {
+                while let Ok(n) = self.stream.read(&mut discard).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER, drain).await;
+        }
+    }
+
+    async fn write_page(&mut self, status: StatusCode, message: &str, close: bool) -> Next {
         let text = pages::text(status, message);
         let out = &mut self.out;
         out.clear();
