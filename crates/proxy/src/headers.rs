@@ -130,10 +130,12 @@ pub(crate) fn new_request_id() -> HeaderValue {
 pub(crate) fn request_id() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let value = (u128::from(*REQUEST_ID_PREFIX) << 64) | u128::from(n);
     let mut buf = [0u8; 32];
-    for (i, byte) in buf.iter_mut().enumerate() {
-        *byte = HEX[((value >> (124 - 4 * i)) & 0xf) as usize];
+    for (half, word) in [*REQUEST_ID_PREFIX, n].into_iter().enumerate() {
+        for (i, byte) in word.to_be_bytes().into_iter().enumerate() {
+            buf[half * 16 + 2 * i] = HEX[usize::from(byte >> 4)];
+            buf[half * 16 + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
     }
     buf
 }

@@ -101,39 +101,44 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     let mut named_len = 0;
     let mut has_date = false;
     let mut event_stream = false;
-    for header in response.headers.iter() {
-        let name = header.name.as_bytes();
+    // Each name is classified once; the rewrite below reuses it.
+    let mut kinds = [Kind::Other; MAX_HEADERS];
+    for (header, kind) in response.headers.iter().zip(kinds.iter_mut()) {
+        *kind = kind_of(header.name.as_bytes());
         let value = header.value;
-        if name.eq_ignore_ascii_case(b"content-length") {
-            match (parse_length(value), length) {
+        match kind {
+            Kind::ContentLength => match (parse_length(value), length) {
                 (Some(n), None) => length = Some(n),
                 (Some(n), Some(m)) if n == m => {}
                 _ => return ParsedResponse::Invalid("sent an invalid Content-Length"),
+            },
+            Kind::TransferEncoding => {
+                if coding.is_some() {
+                    return ParsedResponse::Invalid("sent several Transfer-Encoding headers");
+                }
+                coding = Some(trim(value));
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            if coding.is_some() {
-                return ParsedResponse::Invalid("sent several Transfer-Encoding headers");
-            }
-            coding = Some(trim(value));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&b| b == b',').map(trim) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    close &= version != 0;
-                } else if !token.is_empty() {
-                    if named_len == MAX_CONNECTION_TOKENS {
-                        return ParsedResponse::Invalid("named too many Connection options");
+            Kind::Connection => {
+                for token in value.split(|&b| b == b',').map(trim) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        close &= version != 0;
+                    } else if !token.is_empty() {
+                        if named_len == MAX_CONNECTION_TOKENS {
+                            return ParsedResponse::Invalid("named too many Connection options");
+                        }
+                        named[named_len] = token;
+                        named_len += 1;
                     }
-                    named[named_len] = token;
-                    named_len += 1;
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"date") {
-            has_date = true;
-        } else if name.eq_ignore_ascii_case(b"content-type") {
-            event_stream =
-                value.len() >= 17 && value[..17].eq_ignore_ascii_case(b"text/event-stream");
+            Kind::Date => has_date = true,
+            Kind::ContentType => {
+                event_stream =
+                    value.len() >= 17 && value[..17].eq_ignore_ascii_case(b"text/event-stream");
+            }
+            Kind::HopByHop | Kind::Other => {}
         }
     }
     let body = if client.head_request || status == 204 || status == 304 {
@@ -152,6 +157,7 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     let close = close || body == ResponseBody::UntilClose;
 
     out.clear();
+    out.reserve(len + 128);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(&[
         b'0' + (status / 100) as u8,
@@ -171,16 +177,17 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     }
     out.extend_from_slice(b"\r\n");
     let named = &named[..named_len];
-    for header in response.headers.iter() {
+    for (header, kind) in response.headers.iter().zip(kinds) {
         let name = header.name.as_bytes();
-        // With a transfer coding, Content-Length must not reach the client (RFC 9112 §6.3).
-        if is_hop_by_hop(name)
-            || (coding.is_some() && name.eq_ignore_ascii_case(b"content-length"))
-            || named.iter().any(|n| n.eq_ignore_ascii_case(name))
-        {
-            continue;
+        let dropped = match kind {
+            Kind::HopByHop | Kind::Connection | Kind::TransferEncoding => true,
+            // With a transfer coding, Content-Length must not reach the client (RFC 9112 §6.3).
+            Kind::ContentLength if coding.is_some() => true,
+            _ => !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        };
+        if !dropped {
+            put_header(out, name, header.value);
         }
-        put_header(out, name, header.value);
     }
     if let Some(cookie) = client.set_cookie {
         put_header(out, b"set-cookie", cookie);
@@ -208,18 +215,34 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     })
 }
 
-/// Response headers that describe the instance's connection, not the message.
-fn is_hop_by_hop(name: &[u8]) -> bool {
-    const HOP_BY_HOP: [&[u8]; 7] = [
-        b"connection",
-        b"keep-alive",
-        b"transfer-encoding",
-        b"upgrade",
-        b"te",
-        b"trailer",
-        b"proxy-connection",
-    ];
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+/// The response headers the proxy reads or drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    /// Describes the instance's connection, not the message: dropped.
+    HopByHop,
+    Date,
+    ContentType,
+    Other,
+}
+
+/// By length first, so most names cost one comparison at most.
+fn kind_of(name: &[u8]) -> Kind {
+    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        2 if is(b"te") => Kind::HopByHop,
+        4 if is(b"date") => Kind::Date,
+        7 if is(b"upgrade") || is(b"trailer") => Kind::HopByHop,
+        10 if is(b"connection") => Kind::Connection,
+        10 if is(b"keep-alive") => Kind::HopByHop,
+        12 if is(b"content-type") => Kind::ContentType,
+        14 if is(b"content-length") => Kind::ContentLength,
+        16 if is(b"proxy-connection") => Kind::HopByHop,
+        17 if is(b"transfer-encoding") => Kind::TransferEncoding,
+        _ => Kind::Other,
+    }
 }
 
 pub(crate) fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
