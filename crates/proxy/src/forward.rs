@@ -240,7 +240,7 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                             if let Some(next) = next {
                                 debug!(app = %target.app, instance = %backend.id, retry = %next.lease.backend().id,
                                     "instance refused the connection; retrying on another instance");
-                                target = carry_over(target, next);
+                                carry_over(&mut target, next);
                                 if host_is_instance {
                                     let host = authority_value(target.lease.backend());
                                     request.headers_mut().insert(HOST, host);
@@ -314,19 +314,19 @@ fn failed(
     page
 }
 
-/// The retry target, keeping the first pick's metrics (a route rule's) and sticky cookie when it stays in
-/// the same release.
-pub(crate) fn carry_over(first: Target, mut next: Target) -> Target {
-    if next.release == first.release {
+/// Moves `target` to the retry pick `next`, keeping the first pick's metrics (a route rule's) and sticky
+/// cookie when it stays in the same release. The first pick's lease is released.
+pub(crate) fn carry_over(target: &mut Target, next: Target) {
+    let first = std::mem::replace(target, next);
+    if target.release == first.release {
         let Target {
             metrics,
             set_cookie,
             ..
         } = first;
-        next.metrics = metrics;
-        next.set_cookie = set_cookie;
+        target.metrics = metrics;
+        target.set_cookie = set_cookie;
     }
-    next
 }
 
 /// Methods whose repetition has no extra effect (RFC 9110 §9.2.2).

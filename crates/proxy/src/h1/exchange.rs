@@ -83,78 +83,29 @@ pub(super) enum Waited {
     TimedOut,
 }
 
+/// Why no response head came from an instance.
+enum Failure {
+    /// Answered with a proxy page (502, 504) counted against the target.
+    Gateway(StatusCode, String),
+    /// The client's chunked body is malformed: 400.
+    BadBody,
+    /// The client went away: nobody to answer.
+    ClientGone,
+}
+
 impl Client {
     pub(super) async fn exchange(&mut self, head: &RequestHead) -> Next {
         // One clock read serves the latency metrics, the deadline and the pool's idle check.
         let arrived = Instant::now();
-        let conn = Arc::clone(&self.conn);
-        let shared = &*conn.shared;
-        let buf = &self.input.buf;
-        let host = head
-            .host
-            .and_then(|h| std::str::from_utf8(h.of(buf)).ok())
-            .map_or("", host_without_port);
-        let preview = match head.preview {
-            None => None,
-            Some(value) => match std::str::from_utf8(value.of(buf))
-                .ok()
-                .and_then(parse_release)
-            {
-                Some(release) => Some(release),
-                None => {
-                    let message = "X-Slipway-Release must name a release like v7";
-                    return self.page(head, StatusCode::NOT_FOUND, message).await;
-                }
-            },
-        };
-        // The head parser only lets tokens and plain ASCII targets through.
-        let (Ok(method), Ok(path)) = (
-            Method::from_bytes(head.method.of(buf)),
-            std::str::from_utf8(head.path.of(buf)),
-        ) else {
-            return self
-                .page(head, StatusCode::BAD_REQUEST, "invalid request")
-                .await;
-        };
-        let body_less = head.body == RequestBody::None;
-        let choice = {
-            let table = shared.routes.inner.load();
-            table.choose(&RequestView {
-                host,
-                path,
-                preview,
-                headers: &SpanHeaders {
-                    buf,
-                    headers: &self.headers,
-                },
-                method: &method,
-                body_less,
-                client_ip: &conn.client_ip,
-            })
-        };
-        let mut target = match choice {
-            Choice::Chosen(target) => target,
-            Choice::NoApp => {
-                let message = format!("no app is routed for host {host:?} and path {path:?}");
-                return self.page(head, StatusCode::NOT_FOUND, &message).await;
-            }
-            Choice::UnknownRelease { app, release } => {
-                let message = format!("app {app} has no release v{release}");
-                return self.page(head, StatusCode::NOT_FOUND, &message).await;
-            }
-            Choice::NotReady { app } => {
-                let message = format!("no ready instance of app {app}");
-                return self
-                    .page(head, StatusCode::SERVICE_UNAVAILABLE, &message)
-                    .await;
-            }
+        let (mut target, method) = match self.route(head) {
+            Ok(routed) => routed,
+            Err((status, message)) => return self.page(head, status, &message).await,
         };
         let request_id = if head.has_request_id {
             [0; 32]
         } else {
             headers::request_id()
         };
-
         // The shadow copy leaves first, so it sees the request at about the same time as the primary.
         let mut tap = target.shadow.take().map(|plan| {
             let pair = Pair::new(plan.report.clone());
@@ -163,12 +114,12 @@ impl Client {
                 &self.input.buf,
                 head,
                 &self.headers,
-                &conn.client_ip,
+                &self.conn.client_ip,
                 &request_id,
                 plan.lease.backend(),
             );
             tokio::spawn(shadow::run(
-                Arc::clone(&conn.shared),
+                Arc::clone(&self.conn.shared),
                 plan.lease,
                 copy,
                 arrived.into_std(),
@@ -176,157 +127,22 @@ impl Client {
             ));
             Box::new(PrimaryTap::new(pair))
         });
-
-        let options = &shared.options;
-        let deadline = arrived + options.response_timeout;
-        let replayable = body_less && is_idempotent(&method);
-        let mut connect_retried = !body_less;
-        let mut fresh_only = false;
-        let mut replayed = false;
-        let mut unsent = 0u32;
-        let (mut socket, response, filled) = loop {
-            let backend = Arc::clone(target.lease.backend());
-            let pooled = if fresh_only {
-                None
-            } else {
-                backend
-                    .sockets
-                    .checkout(arrived.into_std(), options.idle_pool_timeout)
-            };
-            let (mut socket, reused) = match pooled {
-                Some(reused) => (reused.conn, true),
-                None => {
-                    let connect = InstanceSocket::connect(backend.addr, options.connect_timeout);
-                    match tokio::time::timeout_at(deadline, connect).await {
-                        Ok(Ok(socket)) => (socket, false),
-                        Err(_) => {
-                            let message =
-                                gateway_timeout_message(&target, options.response_timeout);
-                            return self
-                                .failed(
-                                    head,
-                                    &target,
-                                    arrived,
-                                    tap,
-                                    StatusCode::GATEWAY_TIMEOUT,
-                                    &message,
-                                )
-                                .await;
-                        }
-                        Ok(Err(error)) => {
-                            if !connect_retried {
-                                connect_retried = true;
-                                let next = {
-                                    let table = shared.routes.inner.load();
-                                    table.choose_retry(
-                                        &target.app,
-                                        target.release,
-                                        target.preview,
-                                        &backend,
-                                    )
-                                };
-                                if let Some(next) = next {
-                                    tracing::debug!(app = %target.app, instance = %backend.id,
-                                        retry = %next.lease.backend().id,
-                                        "instance refused the connection; retrying on another instance");
-                                    target = carry_over(target, next);
-                                    fresh_only = false;
-                                    continue;
-                                }
-                            }
-                            let message = bad_gateway_message(&target, &error.describe());
-                            return self
-                                .failed(
-                                    head,
-                                    &target,
-                                    arrived,
-                                    tap,
-                                    StatusCode::BAD_GATEWAY,
-                                    &message,
-                                )
-                                .await;
-                        }
-                    }
-                }
-            };
-            forward_head::write(
-                &mut self.out,
-                &self.input.buf,
-                head,
-                &self.headers,
-                &Forwarding {
-                    client_ip: conn.client_ip.as_bytes(),
-                    request_id: &request_id,
-                    instance_authority: backend.authority.as_str(),
-                },
-            );
-            let failure = match self.send(&mut socket, head, deadline).await {
-                Sent::All => match self
-                    .read_response_head(&mut socket, head, target.set_cookie.as_ref(), deadline)
-                    .await
-                {
-                    Head::Complete(response, filled) => break (socket, response, filled),
-                    Head::Nothing(error) if reused && replayable && !replayed => {
-                        tracing::debug!(instance = %backend.id, %error,
-                            "pooled connection closed before answering; retrying on a new connection");
-                        replayed = true;
-                        fresh_only = true;
-                        continue;
-                    }
-                    Head::Nothing(error) => closed_before_response(&error),
-                    Head::Invalid(what) => what,
-                    Head::ClientGone => return Next::Close,
-                    Head::TimedOut => {
-                        let message = gateway_timeout_message(&target, options.response_timeout);
-                        return self
-                            .failed(
-                                head,
-                                &target,
-                                arrived,
-                                tap,
-                                StatusCode::GATEWAY_TIMEOUT,
-                                &message,
-                            )
-                            .await;
-                    }
-                },
-                Sent::Nothing(_) if reused => {
-                    unsent += 1;
-                    fresh_only = unsent >= MAX_UNSENT;
-                    continue;
-                }
-                Sent::Nothing(error) | Sent::Partly(error) => closed_before_response(&error),
-                Sent::BadBody => {
-                    drop(target);
-                    let message = "malformed chunked request body";
-                    return self.page(head, StatusCode::BAD_REQUEST, message).await;
-                }
-                Sent::ClientGone => return Next::Close,
-                Sent::TimedOut => {
-                    let message = gateway_timeout_message(&target, options.response_timeout);
-                    return self
-                        .failed(
-                            head,
-                            &target,
-                            arrived,
-                            tap,
-                            StatusCode::GATEWAY_TIMEOUT,
-                            &message,
-                        )
-                        .await;
-                }
-            };
-            let message = bad_gateway_message(&target, &failure);
-            return self
-                .failed(
-                    head,
-                    &target,
-                    arrived,
-                    tap,
-                    StatusCode::BAD_GATEWAY,
-                    &message,
-                )
-                .await;
+        let answer = self
+            .forward(head, &mut target, &method, &request_id, arrived)
+            .await;
+        let (mut socket, response, filled) = match answer {
+            Ok(answer) => answer,
+            Err(Failure::Gateway(status, message)) => {
+                return self
+                    .failed(head, &target, arrived, tap, status, &message)
+                    .await;
+            }
+            Err(Failure::BadBody) => {
+                drop((target, tap));
+                let message = "malformed chunked request body";
+                return self.page(head, StatusCode::BAD_REQUEST, message).await;
+            }
+            Err(Failure::ClientGone) => return Next::Close,
         };
 
         let micros = micros_since(arrived.into_std());
@@ -486,6 +302,171 @@ impl Client {
                 Waited::ClientGone => return Head::ClientGone,
                 Waited::TimedOut => return Head::TimedOut,
             }
+        }
+    }
+}
+
+impl Client {
+    /// Where the request goes (its backend already counted), or the page saying why nowhere.
+    fn route(&self, head: &RequestHead) -> Result<(Target, Method), (StatusCode, String)> {
+        let buf = &self.input.buf;
+        let host = head
+            .host
+            .and_then(|h| std::str::from_utf8(h.of(buf)).ok())
+            .map_or("", host_without_port);
+        let preview = match head.preview {
+            None => None,
+            Some(value) => {
+                let release = std::str::from_utf8(value.of(buf))
+                    .ok()
+                    .and_then(parse_release);
+                let message = "X-Slipway-Release must name a release like v7";
+                Some(release.ok_or((StatusCode::NOT_FOUND, message.to_owned()))?)
+            }
+        };
+        // The head parser only lets tokens and plain ASCII targets through.
+        let (Ok(method), Ok(path)) = (
+            Method::from_bytes(head.method.of(buf)),
+            std::str::from_utf8(head.path.of(buf)),
+        ) else {
+            return Err((StatusCode::BAD_REQUEST, "invalid request".to_owned()));
+        };
+        let choice = {
+            let table = self.conn.shared.routes.inner.load();
+            table.choose(&RequestView {
+                host,
+                path,
+                preview,
+                headers: &SpanHeaders {
+                    buf,
+                    headers: &self.headers,
+                },
+                method: &method,
+                body_less: head.body == RequestBody::None,
+                client_ip: &self.conn.client_ip,
+            })
+        };
+        match choice {
+            Choice::Chosen(target) => Ok((target, method)),
+            Choice::NoApp => Err((
+                StatusCode::NOT_FOUND,
+                format!("no app is routed for host {host:?} and path {path:?}"),
+            )),
+            Choice::UnknownRelease { app, release } => Err((
+                StatusCode::NOT_FOUND,
+                format!("app {app} has no release v{release}"),
+            )),
+            Choice::NotReady { app } => Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no ready instance of app {app}"),
+            )),
+        }
+    }
+
+    /// Sends the request to the target's instance (on a pooled connection when there is one, retrying
+    /// where that is safe; see the module doc) and reads the response head.
+    async fn forward(
+        &mut self,
+        head: &RequestHead,
+        target: &mut Target,
+        method: &Method,
+        request_id: &[u8; 32],
+        arrived: Instant,
+    ) -> Result<(InstanceSocket, ResponseHead, usize), Failure> {
+        let conn = Arc::clone(&self.conn);
+        let options = &conn.shared.options;
+        let deadline = arrived + options.response_timeout;
+        let timed_out = |target: &Target| {
+            let message = gateway_timeout_message(target, options.response_timeout);
+            Failure::Gateway(StatusCode::GATEWAY_TIMEOUT, message)
+        };
+        let body_less = head.body == RequestBody::None;
+        let replayable = body_less && is_idempotent(method);
+        let mut connect_retried = !body_less;
+        let mut fresh_only = false;
+        let mut replayed = false;
+        let mut unsent = 0u32;
+        loop {
+            let backend = Arc::clone(target.lease.backend());
+            let pooled = if fresh_only {
+                None
+            } else {
+                backend
+                    .sockets
+                    .checkout(arrived.into_std(), options.idle_pool_timeout)
+            };
+            let (mut socket, reused) = match pooled {
+                Some(reused) => (reused.conn, true),
+                None => {
+                    let connect = InstanceSocket::connect(backend.addr, options.connect_timeout);
+                    match tokio::time::timeout_at(deadline, connect).await {
+                        Ok(Ok(socket)) => (socket, false),
+                        Err(_) => return Err(timed_out(target)),
+                        Ok(Err(error)) => {
+                            if !connect_retried {
+                                connect_retried = true;
+                                let next = conn.shared.routes.inner.load().choose_retry(
+                                    &target.app,
+                                    target.release,
+                                    target.preview,
+                                    &backend,
+                                );
+                                if let Some(next) = next {
+                                    tracing::debug!(app = %target.app, instance = %backend.id,
+                                        retry = %next.lease.backend().id,
+                                        "instance refused the connection; retrying on another instance");
+                                    carry_over(target, next);
+                                    fresh_only = false;
+                                    continue;
+                                }
+                            }
+                            let message = bad_gateway_message(target, &error.describe());
+                            return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
+                        }
+                    }
+                }
+            };
+            forward_head::write(
+                &mut self.out,
+                &self.input.buf,
+                head,
+                &self.headers,
+                &Forwarding {
+                    client_ip: conn.client_ip.as_bytes(),
+                    request_id,
+                    instance_authority: backend.authority.as_str(),
+                },
+            );
+            let failure = match self.send(&mut socket, head, deadline).await {
+                Sent::All => match self
+                    .read_response_head(&mut socket, head, target.set_cookie.as_ref(), deadline)
+                    .await
+                {
+                    Head::Complete(response, filled) => return Ok((socket, response, filled)),
+                    Head::Nothing(error) if reused && replayable && !replayed => {
+                        tracing::debug!(instance = %backend.id, %error,
+                            "pooled connection closed before answering; retrying on a new connection");
+                        replayed = true;
+                        fresh_only = true;
+                        continue;
+                    }
+                    Head::Nothing(error) => closed_before_response(&error),
+                    Head::Invalid(what) => what,
+                    Head::ClientGone => return Err(Failure::ClientGone),
+                    Head::TimedOut => return Err(timed_out(target)),
+                },
+                Sent::Nothing(_) if reused => {
+                    unsent += 1;
+                    fresh_only = unsent >= MAX_UNSENT;
+                    continue;
+                }
+                Sent::Nothing(error) | Sent::Partly(error) => closed_before_response(&error),
+                Sent::BadBody => return Err(Failure::BadBody),
+                Sent::ClientGone => return Err(Failure::ClientGone),
+                Sent::TimedOut => return Err(timed_out(target)),
+            };
+            let message = bad_gateway_message(target, &failure);
+            return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
         }
     }
 }
