@@ -16,31 +16,25 @@
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use http::header::HeaderValue;
 use http::{Method, StatusCode};
-use std::time::Duration;
-
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::forward::{
     bad_gateway_message, carry_over, gateway_timeout_message, is_idempotent, micros_since,
 };
 use crate::h1::chunked::ChunkedDecoder;
-use crate::h1::connection::{Client, Input, Next};
-use crate::h1::deadline::LazyDeadline;
+use crate::h1::connection::{Client, Next};
 use crate::h1::forward_head::{self, Forwarding};
 use crate::h1::instance_socket::InstanceSocket;
 use crate::h1::relay::Relayed;
 use crate::h1::request_head::{RequestBody, RequestHead, SpanHeaders};
-use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead, put_header};
+use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead};
 use crate::h1::shadow_copy;
+use crate::h1::socket_io::{Waited, wait_instance, write_all};
 use crate::headers;
-use crate::http_date;
-use crate::pages;
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
 
@@ -72,13 +66,6 @@ enum Head {
     /// The connection closed (or failed) before any byte of a response.
     Nothing(io::Error),
     Invalid(String),
-    ClientGone,
-    TimedOut,
-}
-
-/// What interrupted a wait on the instance.
-pub(super) enum Waited {
-    Read(io::Result<usize>),
     ClientGone,
     TimedOut,
 }
@@ -174,7 +161,7 @@ impl Client {
     }
 
     /// The client connection closes after this exchange: asked by the client, or shutting down.
-    fn closes_after(&self, head: &RequestHead) -> bool {
+    pub(super) fn closes_after(&self, head: &RequestHead) -> bool {
         head.close || self.shutdown.is_cancelled()
     }
 
@@ -479,147 +466,4 @@ fn closed_before_response(error: &io::Error) -> String {
         error.to_string()
     };
     format!("failed before sending a response: {cause}")
-}
-
-/// Writes every slice, in as few `writev`s as the socket allows; on failure, says how much was written.
-pub(super) async fn write_all(
-    stream: &mut TcpStream,
-    mut slices: &mut [IoSlice<'_>],
-) -> Result<(), (usize, io::Error)> {
-    let mut written = 0;
-    IoSlice::advance_slices(&mut slices, 0);
-    while !slices.is_empty() {
-        match stream.write_vectored(slices).await {
-            Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
-            Ok(n) => {
-                written += n;
-                IoSlice::advance_slices(&mut slices, n);
-            }
-            Err(error) => return Err((written, error)),
-        }
-    }
-    Ok(())
-}
-
-/// Waits for bytes from the instance while watching the client (bytes it pipelines are kept in `input`;
-/// its end of stream ends the wait) and, when given, a deadline.
-pub(super) async fn wait_instance(
-    instance: &mut TcpStream,
-    into: &mut [u8],
-    client: &mut TcpStream,
-    input: &mut Input,
-    mut deadline: Option<(&mut LazyDeadline, Instant)>,
-) -> Waited {
-    poll_fn(|cx| {
-        let mut read = ReadBuf::new(into);
-        if let Poll::Ready(result) = std::pin::Pin::new(&mut *instance).poll_read(cx, &mut read) {
-            return Poll::Ready(Waited::Read(result.map(|()| read.filled().len())));
-        }
-        if watch_client(cx, client, input).is_ready() {
-            return Poll::Ready(Waited::ClientGone);
-        }
-        if let Some((timer, at)) = &mut deadline
-            && timer.poll_passed(cx, *at).is_ready()
-        {
-            return Poll::Ready(Waited::TimedOut);
-        }
-        Poll::Pending
-    })
-    .await
-}
-
-/// Ready when the client has gone (end of stream or error). Bytes it sent meanwhile (pipelined requests)
-/// are appended to `input` while there is room; when there is none, the client is not read until later.
-fn watch_client(cx: &mut Context<'_>, client: &TcpStream, input: &mut Input) -> Poll<()> {
-    while input.has_room() {
-        match client.poll_read_ready(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(_)) => return Poll::Ready(()),
-            Poll::Ready(Ok(())) => match client.try_read(&mut input.buf[input.end..]) {
-                Ok(0) => return Poll::Ready(()),
-                Ok(n) => input.end += n,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(()),
-            },
-        }
-    }
-    Poll::Pending
-}
-
-impl Client {
-    /// Answers with one of the proxy's pages (before any instance was asked, or after it failed). A
-    /// request body that was not read closes the connection: its bytes cannot be told from the next request.
-    pub(super) async fn page(
-        &mut self,
-        head: &RequestHead,
-        status: StatusCode,
-        message: &str,
-    ) -> Next {
-        let close = self.closes_after(head) || head.body != RequestBody::None;
-        self.write_page(status, message, close).await
-    }
-
-    /// Answers a head that cannot be read, and closes: where the next request would start is unknown.
-    /// The client may still be sending (a huge head): what it sends is read and dropped for a moment
-    /// after our answer, since closing with unread bytes would reset the connection before it reads it.
-    pub(super) async fn reject(&mut self, status: StatusCode, message: &str) {
-        const LINGER: Duration = Duration::from_secs(2);
-        if let Next::Close = self.write_page(status, message, true).await
-            && self.stream.shutdown().await.is_ok()
-        {
-            let mut discard = [0u8; 4096];
-            let drain = async {
-                while let Ok(n) = self.stream.read(&mut discard).await {
-                    if n == 0 {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(LINGER, drain).await;
-        }
-    }
-
-    async fn write_page(&mut self, status: StatusCode, message: &str, close: bool) -> Next {
-        let text = pages::text(status, message);
-        let out = &mut self.out;
-        out.clear();
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(status.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-        out.extend_from_slice(b"\r\n");
-        put_header(out, b"content-type", pages::CONTENT_TYPE_VALUE.as_bytes());
-        put_header(out, b"cache-control", pages::CACHE_CONTROL_VALUE.as_bytes());
-        put_header(out, b"content-length", text.len().to_string().as_bytes());
-        put_header(out, b"date", &http_date::now());
-        if close {
-            put_header(out, b"connection", b"close");
-        }
-        out.extend_from_slice(b"\r\n");
-        let mut slices = [IoSlice::new(&self.out), IoSlice::new(text.as_bytes())];
-        match write_all(&mut self.stream, &mut slices).await {
-            Ok(()) if !close => Next::KeepAlive,
-            _ => Next::Close,
-        }
-    }
-
-    /// A proxy error page after a pick, counted as a failure of the target's release (and the primary side
-    /// of a mirrored request).
-    async fn failed(
-        &mut self,
-        head: &RequestHead,
-        target: &Target,
-        arrived: Instant,
-        tap: Option<Box<PrimaryTap>>,
-        status: StatusCode,
-        message: &str,
-    ) -> Next {
-        let micros = micros_since(arrived.into_std());
-        target.metrics.record_failure(status.as_u16(), micros);
-        if let Some(mut tap) = tap {
-            tap.head(status, micros);
-            tap.end(false);
-        }
-        self.page(head, status, message).await
-    }
 }

@@ -12,6 +12,7 @@
 mod chunked;
 mod connection;
 mod deadline;
+mod error_reply;
 mod exchange;
 mod forward_head;
 mod instance_socket;
@@ -20,6 +21,7 @@ mod request_head;
 mod response_head;
 mod rewind;
 mod shadow_copy;
+mod socket_io;
 
 pub(crate) use connection::{HEAD_TIMEOUT, serve_connection};
 pub(crate) use instance_socket::InstanceSocket;

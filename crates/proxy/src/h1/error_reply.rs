@@ -1,0 +1,98 @@
+//! The proxy's own answers on the fast path: its pages (404, 502, 503, 504 and 400/431 for heads that
+//! cannot be read), written as the hyper path writes them (`pages`), and counted against the target's
+//! release when an instance was picked.
+
+use std::io::IoSlice;
+use std::time::Duration;
+
+use http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::forward::micros_since;
+use crate::h1::connection::{Client, Next};
+use crate::h1::request_head::{RequestBody, RequestHead};
+use crate::h1::response_head::put_header;
+use crate::h1::socket_io::write_all;
+use crate::http_date;
+use crate::pages;
+use crate::route_table::Target;
+use crate::shadow::PrimaryTap;
+
+impl Client {
+    /// Answers with one of the proxy's pages (before any instance was asked, or after it failed). A
+    /// request body that was not read closes the connection: its bytes cannot be told from the next request.
+    pub(super) async fn page(
+        &mut self,
+        head: &RequestHead,
+        status: StatusCode,
+        message: &str,
+    ) -> Next {
+        let close = self.closes_after(head) || head.body != RequestBody::None;
+        self.write_page(status, message, close).await
+    }
+
+    /// Answers a head that cannot be read, and closes: where the next request would start is unknown.
+    /// The client may still be sending (a huge head): what it sends is read and dropped for a moment
+    /// after our answer, since closing with unread bytes would reset the connection before it reads it.
+    pub(super) async fn reject(&mut self, status: StatusCode, message: &str) {
+        const LINGER: Duration = Duration::from_secs(2);
+        if let Next::Close = self.write_page(status, message, true).await
+            && self.stream.shutdown().await.is_ok()
+        {
+            let mut discard = [0u8; 4096];
+            let drain = async {
+                while let Ok(n) = self.stream.read(&mut discard).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER, drain).await;
+        }
+    }
+
+    async fn write_page(&mut self, status: StatusCode, message: &str, close: bool) -> Next {
+        let text = pages::text(status, message);
+        let out = &mut self.out;
+        out.clear();
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+        out.extend_from_slice(b"\r\n");
+        put_header(out, b"content-type", pages::CONTENT_TYPE_VALUE.as_bytes());
+        put_header(out, b"cache-control", pages::CACHE_CONTROL_VALUE.as_bytes());
+        put_header(out, b"content-length", text.len().to_string().as_bytes());
+        put_header(out, b"date", &http_date::now());
+        if close {
+            put_header(out, b"connection", b"close");
+        }
+        out.extend_from_slice(b"\r\n");
+        let mut slices = [IoSlice::new(&self.out), IoSlice::new(text.as_bytes())];
+        match write_all(&mut self.stream, &mut slices).await {
+            Ok(()) if !close => Next::KeepAlive,
+            _ => Next::Close,
+        }
+    }
+
+    /// A proxy error page after a pick, counted as a failure of the target's release (and the primary side
+    /// of a mirrored request).
+    pub(super) async fn failed(
+        &mut self,
+        head: &RequestHead,
+        target: &Target,
+        arrived: Instant,
+        tap: Option<Box<PrimaryTap>>,
+        status: StatusCode,
+        message: &str,
+    ) -> Next {
+        let micros = micros_since(arrived.into_std());
+        target.metrics.record_failure(status.as_u16(), micros);
+        if let Some(mut tap) = tap {
+            tap.head(status, micros);
+            tap.end(false);
+        }
+        self.page(head, status, message).await
+    }
+}
