@@ -71,6 +71,7 @@ impl Proxy {
         shutdown: CancellationToken,
     ) -> io::Result<()> {
         let connections = TaskTracker::new();
+        let stop = Arc::new(h1::StopSignal::new());
         loop {
             let (stream, peer) = tokio::select! {
                 biased;
@@ -92,9 +93,10 @@ impl Proxy {
                 shared: Arc::clone(&self.shared),
                 client_ip: client_ip(peer),
             });
-            connections.spawn(h1::serve_connection(stream, conn, shutdown.clone()));
+            connections.spawn(h1::serve_connection(stream, conn, Arc::clone(&stop)));
         }
         drop(listener);
+        stop.stop();
         connections.close();
         connections.wait().await;
         Ok(())

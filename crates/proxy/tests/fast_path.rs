@@ -464,3 +464,29 @@ async fn a_connection_moves_to_hyper_for_an_upgrade_after_plain_requests() {
     drop(stream);
     wait_until("the tunnel is no longer counted", || inst.streams() == 0).await;
 }
+
+#[tokio::test]
+async fn idle_keep_alive_connections_close_at_shutdown() {
+    let be = ok_backend().await;
+    let (mut p, _inst) = proxy_to("web-1", be.addr).await;
+    let mut stream = TcpStream::connect(p.addr).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .expect("write");
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200") && body == "ok", "{head}");
+    p.shutdown.cancel();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection is closed at shutdown")
+        .expect("read");
+    assert!(rest.is_empty());
+    let serve = p.task.take().expect("serve task");
+    tokio::time::timeout(Duration::from_secs(20), serve)
+        .await
+        .expect("serve returns")
+        .expect("serve task")
+        .expect("serve result");
+}

@@ -7,6 +7,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -97,12 +98,42 @@ impl Input {
     }
 }
 
+/// Tells connections the proxy is shutting down: they finish the exchange in progress and close.
+///
+/// Checking a `CancellationToken` takes a lock, and waiting on it one more per poll; this is checked on
+/// every request, so it is a flag, and each connection registers on the token once, only to be woken.
+pub(crate) struct StopSignal {
+    stopping: AtomicBool,
+    token: CancellationToken,
+}
+
+impl StopSignal {
+    pub(crate) fn new() -> StopSignal {
+        StopSignal {
+            stopping: AtomicBool::new(false),
+            token: CancellationToken::new(),
+        }
+    }
+
+    /// The flag first, then the wake-up: a woken connection always sees it.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    pub(super) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
 /// A client connection and the buffers its exchanges reuse.
 pub(super) struct Client {
     pub(super) stream: TcpStream,
     pub(super) conn: Arc<ConnState>,
-    pub(super) shutdown: CancellationToken,
-    shutdown_wait: Pin<Box<WaitForCancellationFutureOwned>>,
+    pub(super) stop: Arc<StopSignal>,
+    /// Polled once, while idle, so that `stop` wakes this task; later checks read the flag.
+    stop_wait: Pin<Box<WaitForCancellationFutureOwned>>,
+    stop_registered: bool,
     pub(super) input: Input,
     /// The current request's headers, as offsets into `input`.
     pub(super) headers: Vec<HeaderSpan>,
@@ -124,19 +155,20 @@ pub(super) enum Next {
     Close,
 }
 
-/// Serves one accepted client connection until it closes (or `shutdown`, between requests).
+/// Serves one accepted client connection until it closes (or `stop`, between requests).
 pub(crate) async fn serve_connection(
     stream: TcpStream,
     conn: Arc<ConnState>,
-    shutdown: CancellationToken,
+    stop: Arc<StopSignal>,
 ) {
     let now = Instant::now();
     let response_timeout = conn.shared.options.response_timeout;
     let mut client = Client {
         stream,
         conn,
-        shutdown_wait: Box::pin(shutdown.clone().cancelled_owned()),
-        shutdown,
+        stop_wait: Box::pin(stop.token.clone().cancelled_owned()),
+        stop_registered: false,
+        stop,
         input: Input::new(),
         headers: Vec::with_capacity(16),
         out: Vec::with_capacity(1024),
@@ -197,10 +229,16 @@ impl Client {
                 }
                 Poll::Pending => {}
             }
-            if idle
-                && (self.shutdown.is_cancelled() || self.shutdown_wait.as_mut().poll(cx).is_ready())
-            {
-                return Poll::Ready(false);
+            if idle {
+                if self.stop.is_stopping() {
+                    return Poll::Ready(false);
+                }
+                if !self.stop_registered {
+                    if self.stop_wait.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(false);
+                    }
+                    self.stop_registered = true;
+                }
             }
             if self.head_timer.poll_passed(cx, deadline).is_ready() {
                 debug!("client sent no complete request head in time");
@@ -217,7 +255,7 @@ impl Client {
         let Client {
             stream,
             conn,
-            shutdown,
+            stop,
             input,
             ..
         } = self;
@@ -230,7 +268,7 @@ impl Client {
         tokio::pin!(connection);
         let result = tokio::select! {
             result = connection.as_mut() => result,
-            () = shutdown.cancelled() => {
+            () = stop.token.cancelled() => {
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }

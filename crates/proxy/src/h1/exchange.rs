@@ -162,7 +162,7 @@ impl Client {
 
     /// The client connection closes after this exchange: asked by the client, or shutting down.
     pub(super) fn closes_after(&self, head: &RequestHead) -> bool {
-        head.close || self.shutdown.is_cancelled()
+        head.close || self.stop.is_stopping()
     }
 
     /// Sends the rewritten head (in `out`) and the request body, the part already received in the same

@@ -23,6 +23,6 @@ mod rewind;
 mod shadow_copy;
 mod socket_io;
 
-pub(crate) use connection::{HEAD_TIMEOUT, serve_connection};
+pub(crate) use connection::{HEAD_TIMEOUT, StopSignal, serve_connection};
 pub(crate) use instance_socket::InstanceSocket;
 pub(crate) use request_head::SpanHeaders;
