@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use slipway_flags::{EvaluationContext, FlagSet, FlagValue, MetadataValue, RequestedType};
@@ -19,15 +19,7 @@ const SKIPPED_TAG: &str = "@fractional-v1";
 const NOW: i64 = 1_795_996_800;
 
 fn testbed() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // `shared/` sits beside the repository, in a worktree and in CI alike.
-    let dir = here.join("../../../shared/conformance/flagd-testbed/evaluator");
-    assert!(
-        dir.join("flags/testkit-flags.json").exists(),
-        "flagd-testbed not found at {}",
-        dir.display()
-    );
-    dir
+    support::testbed_dir()
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //! flagd-testbed's `@fractional-v2` scenarios do. Its 2.0.0 hashes a CBOR encoding of the bucketing
 //! key instead, a newer scheme that the testbed this crate conforms to does not describe.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -23,13 +25,7 @@ const NOW: i64 = 1_795_996_800;
 fn same_variant_reason_and_error_as_flagd_reference_evaluator() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = here.join("tests/flagd_reference.py");
-    let testkit =
-        here.join("../../../shared/conformance/flagd-testbed/evaluator/flags/testkit-flags.json");
-    assert!(
-        testkit.exists(),
-        "flagd-testbed not found at {}",
-        testkit.display()
-    );
+    let testkit = support::testkit_flags();
 
     if let Err(why) = reference_available() {
         if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false") {

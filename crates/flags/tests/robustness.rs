@@ -1,6 +1,8 @@
 //! Random JSON thrown at loading and evaluation: errors come back as values, never as panics, and
 //! whatever loads exports to a file that loads back equal.
 
+mod support;
+
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use slipway_flags::{EvaluationContext, FlagSet, Reason, RequestedType};
@@ -180,10 +182,7 @@ proptest! {
 
 #[test]
 fn the_testbed_flags_round_trip() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/conformance/flagd-testbed/evaluator/flags/testkit-flags.json"
-    );
+    let path = support::testkit_flags();
     let set = FlagSet::from_flagd_json(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(FlagSet::from_flagd_json(&set.to_flagd_json()).unwrap(), set);
     assert_eq!(
