@@ -202,39 +202,42 @@ fn evaluators(evaluators: Option<&Value>) -> Result<BTreeMap<String, Value>, Def
 }
 
 fn set_metadata(value: Option<&Value>) -> Result<Metadata, DefinitionError> {
-    match value {
-        None | Some(Value::Null) => Ok(Metadata::new()),
-        Some(Value::Object(entries)) => entries
-            .iter()
-            .map(|(key, value)| match MetadataValue::from_json(value) {
-                Some(value) => Ok((key.clone(), value)),
-                None => Err(DefinitionError::SetMetadata {
-                    key: key.clone(),
-                    found: json_kind(value),
-                }),
-            })
-            .collect(),
-        Some(other) => Err(DefinitionError::Document(format!(
-            "\"metadata\" must be a JSON object, not {}",
-            json_kind(other)
-        ))),
-    }
+    metadata(value).map_err(|fault| match fault {
+        MetadataFault::Entry { key, found } => DefinitionError::SetMetadata { key, found },
+        MetadataFault::NotAnObject(found) => {
+            DefinitionError::Document(format!("\"metadata\" must be a JSON object, not {found}"))
+        }
+    })
 }
 
 fn flag_metadata(value: Option<&Value>) -> Result<Metadata, FlagProblem> {
+    metadata(value).map_err(|fault| match fault {
+        MetadataFault::Entry { key, found } => FlagProblem::InvalidMetadata { key, found },
+        MetadataFault::NotAnObject(found) => FlagProblem::MetadataNotAnObject(found),
+    })
+}
+
+/// What is wrong with a `metadata` object, before it is said at set or at flag level.
+enum MetadataFault {
+    Entry { key: String, found: &'static str },
+    NotAnObject(&'static str),
+}
+
+/// A `metadata` object (flag set or flag): absent is empty, values are strings, numbers or booleans.
+fn metadata(value: Option<&Value>) -> Result<Metadata, MetadataFault> {
     match value {
         None | Some(Value::Null) => Ok(Metadata::new()),
         Some(Value::Object(entries)) => entries
             .iter()
             .map(|(key, value)| match MetadataValue::from_json(value) {
                 Some(value) => Ok((key.clone(), value)),
-                None => Err(FlagProblem::InvalidMetadata {
+                None => Err(MetadataFault::Entry {
                     key: key.clone(),
                     found: json_kind(value),
                 }),
             })
             .collect(),
-        Some(other) => Err(FlagProblem::MetadataNotAnObject(json_kind(other))),
+        Some(other) => Err(MetadataFault::NotAnObject(json_kind(other))),
     }
 }
 
