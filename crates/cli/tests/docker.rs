@@ -293,20 +293,7 @@ fn blue_green_between_two_images_under_load_fails_no_request_and_keeps_secrets_o
     load.mark();
     load.wait_for_more(300);
     let tally = load.finish();
-    eprintln!("{}", tally.summary());
-    tally.assert_no_failures();
-    let during = tally.versions(0..=0);
-    assert!(
-        during.contains_key("v1") && during.contains_key("v2"),
-        "{}",
-        tally.summary()
-    );
-    assert_eq!(
-        tally.versions(1..).keys().collect::<Vec<_>>(),
-        ["v2"],
-        "{}",
-        tally.summary()
-    );
+    tally.assert_switched("v1", "v2");
     // Drained, stopped and removed: v1's containers are gone.
     d.world.only_instances_of(2);
     for id in &v1_containers {
@@ -334,20 +321,7 @@ fn canary_between_two_images_under_load_fails_no_request() {
     load.mark();
     load.wait_for_more(300);
     let tally = load.finish();
-    eprintln!("{}", tally.summary());
-    tally.assert_no_failures();
-    let during = tally.versions(0..=0);
-    assert!(
-        during.contains_key("v1") && during.contains_key("v2"),
-        "{}",
-        tally.summary()
-    );
-    assert_eq!(
-        tally.versions(1..).keys().collect::<Vec<_>>(),
-        ["v2"],
-        "{}",
-        tally.summary()
-    );
+    tally.assert_switched("v1", "v2");
     assert_eq!(d.world.settled()["stable"]["version"], 2);
 }
 

@@ -19,31 +19,11 @@ fn deploy_under_load(world: &World, first: &Conf, next: &Conf) -> support::Tally
     load.finish()
 }
 
-/// Once the command returned (epoch 1 on), only `version` answered.
-#[track_caller]
-fn assert_only_after(tally: &support::Tally, version: &str) {
-    let after = tally.versions(1..);
-    assert_eq!(
-        after.keys().collect::<Vec<_>>(),
-        [version],
-        "{}",
-        tally.summary()
-    );
-}
-
 #[test]
 fn blue_green_under_load_fails_no_request() {
     let world = World::new();
     let tally = deploy_under_load(&world, &Conf::demo("v1"), &Conf::demo("v2"));
-    eprintln!("{}", tally.summary());
-    tally.assert_no_failures();
-    let during = tally.versions(0..=0);
-    assert!(
-        during.contains_key("v1") && during.contains_key("v2"),
-        "{}",
-        tally.summary()
-    );
-    assert_only_after(&tally, "v2");
+    tally.assert_switched("v1", "v2");
 }
 
 #[test]
@@ -52,7 +32,7 @@ fn one_worker_thread_daemon_deploys_under_load_without_failures() {
     let world = World::with_daemon_args(&["--threads", "1"]);
     let tally = deploy_under_load(&world, &Conf::demo("v1"), &Conf::demo("v2"));
     tally.assert_no_failures();
-    assert_only_after(&tally, "v2");
+    tally.assert_only_after("v2");
 }
 
 #[test]
@@ -63,15 +43,7 @@ fn rolling_under_load_fails_no_request() {
     let v1 = Conf::demo("v1").replicas(3).deploy(rolling);
     let v2 = Conf::demo("v2").replicas(3).deploy(rolling);
     let tally = deploy_under_load(&world, &v1, &v2);
-    eprintln!("{}", tally.summary());
-    tally.assert_no_failures();
-    let during = tally.versions(0..=0);
-    assert!(
-        during.contains_key("v1") && during.contains_key("v2"),
-        "{}",
-        tally.summary()
-    );
-    assert_only_after(&tally, "v2");
+    tally.assert_switched("v1", "v2");
     let status = world.settled();
     assert_eq!(status["stable"]["version"], 2);
     assert_eq!(status["stable"]["strategy"], "rolling");
@@ -116,20 +88,7 @@ fn rollback_under_load_returns_to_v1() {
     load.mark();
     load.wait_for_more(300);
     let tally = load.finish();
-    eprintln!("{}", tally.summary());
-    tally.assert_no_failures();
-    let during = tally.versions(0..=0);
-    assert!(
-        during.contains_key("v2") && during.contains_key("v1"),
-        "{}",
-        tally.summary()
-    );
-    assert_eq!(
-        tally.versions(1..).keys().collect::<Vec<_>>(),
-        ["v1"],
-        "{}",
-        tally.summary()
-    );
+    tally.assert_switched("v2", "v1");
 
     let history = world.history();
     let v3 = release(&history, 3);

@@ -166,6 +166,33 @@ impl Tally {
         out
     }
 
+    /// Once the command returned (epoch 1 on), only `version` answered.
+    #[track_caller]
+    pub fn assert_only_after(&self, version: &str) {
+        let after = self.versions(1..);
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            [version],
+            "{}",
+            self.summary()
+        );
+    }
+
+    /// A switch under load: no request failed, both releases answered while the command ran, and only
+    /// `to` once it returned.
+    #[track_caller]
+    pub fn assert_switched(&self, from: &str, to: &str) {
+        eprintln!("{}", self.summary());
+        self.assert_no_failures();
+        let during = self.versions(0..=0);
+        assert!(
+            during.contains_key(from) && during.contains_key(to),
+            "{}",
+            self.summary()
+        );
+        self.assert_only_after(to);
+    }
+
     pub fn failures(&self) -> Vec<&Record> {
         self.records.iter().filter(|r| r.result.is_err()).collect()
     }
