@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::commands::{Context, progress, who};
 use crate::load::Load;
 use anyhow::{Context as _, bail};
-use slipway_daemon::wire::{DeployAccepted, DeployRequest, RollbackRequest};
+use slipway_api::{DeployAccepted, DeployRequest, RollbackRequest};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

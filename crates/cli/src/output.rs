@@ -22,8 +22,8 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
 /// One line saying where a rollout is: phase, canary step and weight, each release's recent traffic
 /// (requests/s, error rate, p95), and the analyses' verdicts.
 pub fn rollout_line(
-    r: &slipway_daemon::wire::RolloutStatus,
-    traffic: &[slipway_daemon::wire::ReleaseTraffic],
+    r: &slipway_api::RolloutStatus,
+    traffic: &[slipway_api::ReleaseTraffic],
 ) -> String {
     let mut line = format!(
         "  [{}] v{} ready {}/{}",

@@ -5,41 +5,22 @@
 //! Shutting down drains everything: the proxy stops accepting and finishes in-flight requests, then every
 //! instance is drained and stopped.
 
-mod adopt;
-mod analysis;
-mod analyze;
-pub mod api;
-mod api_tokens;
-pub mod auth;
-mod caller;
-mod clock;
-mod commands;
-mod config_vars;
-mod container_instance;
-pub mod controller;
-mod converge;
-mod cron;
-mod dashboard;
-pub mod deploy;
+// The layers, top to bottom: a module imports only from its own layer or the ones below
+// (tests/layers.rs keeps it so). `serve` below wires them together.
+pub mod http;
+pub mod ops;
 pub mod flags;
-mod images;
-mod instance;
-mod logs;
-mod metrics_text;
-mod migration_check;
+pub mod control;
+// Leaves: no imports from any layer above.
+mod clock;
+pub mod error;
+mod locks;
+mod log_reader;
 mod notify;
 pub mod paths;
 mod providers;
-mod release_phase;
 mod retention;
-mod route_table;
-mod runtimes;
-mod scale;
 mod secrets;
-mod series;
-mod status;
-mod tokens;
-pub mod wire;
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -86,7 +67,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         owner: paths.docker_owner(),
         secrets_root: paths.docker_secrets(),
     });
-    let runtimes = runtimes::Runtimes {
+    let runtimes = control::runtimes::Runtimes {
         containers: slipway_docker::ContainerSupervisor::new(
             docker.clone(),
             supervisor.event_sender(),
@@ -103,7 +84,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     // Scripts and tests that asked for port 0 learn the real address here.
     std::fs::write(paths.proxy_addr(), format!("{proxy_addr}\n"))?;
     let artifact_gate = Arc::new(std::sync::Mutex::new(()));
-    let (mut controller, handle) = controller::Controller::new(
+    let (mut controller, handle) = control::controller::Controller::new(
         store.clone(),
         artifacts.clone(),
         artifact_gate.clone(),
@@ -116,7 +97,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     controller.adopt_containers().await;
     let controller_task = tokio::spawn(controller.run(events));
 
-    let cron = cron::Cron::new(
+    let cron = ops::cron::Cron::new(
         store.clone(),
         artifacts.clone(),
         artifact_gate.clone(),
@@ -131,9 +112,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         handle.clone(),
         flags.closing.clone(),
     ));
-    let api = api::Api {
+    let api = http::Api {
         cron,
-        deployer: Arc::new(deploy::Deployer {
+        deployer: Arc::new(ops::deploy::Deployer {
             store: store.clone(),
             artifacts,
             artifact_gate,
@@ -154,7 +135,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let unix = tokio::net::UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
-    let router = api::router(api.clone());
+    let router = http::router(api.clone());
     let stop = api_stop.clone();
     let local_api = tokio::spawn(
         axum::serve(unix, router.clone())
@@ -167,7 +148,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             Some(t) => t,
             None => token_file(&paths)?,
         };
-        let auth = Arc::new(tokens::Authenticator::new(legacy, api.store.clone()));
+        let auth = Arc::new(http::tokens::Authenticator::new(legacy, api.store.clone()));
         let tcp = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} for the API"))?;
@@ -175,15 +156,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let guarded = router
             .layer(axum::middleware::from_fn_with_state(
                 auth.clone(),
-                api::require_token,
+                http::require_token,
             ))
-            .merge(dashboard::router(dashboard::Dashboard::new(
+            .merge(http::dashboard::router(http::dashboard::Dashboard::new(
                 api.clone(),
                 auth,
                 options.session_ttl,
             )))
             // OFREP authenticates with evaluation keys, so it stays outside the token check too.
-            .merge(flags::ofrep::router(flags.clone()));
+            .merge(http::ofrep::router(flags.clone()));
         let stop = api_stop.clone();
         let api_addr = tcp.local_addr()?;
         std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;
@@ -220,7 +201,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!("some connections were still open after 60 s; closing them");
     }
     let (reply, done) = tokio::sync::oneshot::channel();
-    if handle.send(controller::Command::Shutdown { reply }).is_ok() {
+    if handle.send(control::controller::Command::Shutdown { reply }).is_ok() {
         let _ = done.await;
     }
     let _ = controller_task.await;

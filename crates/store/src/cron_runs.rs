@@ -1,29 +1,13 @@
 //! Cron runs: one row per run of a `[cron.<name>]` job, with how it ended and the end of its output.
 //! Only the newest `history` finished runs of each job are kept.
 
+pub use slipway_api::CronRun;
 use crate::error::Result;
 use crate::rollouts::limit_param;
 use crate::store::{Store, Tx};
 use rusqlite::params;
-use serde::{Deserialize, Serialize};
-use slipway_core::release::Version;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CronRun {
-    pub id: i64,
-    pub app: String,
-    pub job: String,
-    pub release: Version,
-    /// "schedule" or "manual by <who>".
-    pub trigger: String,
-    /// Unix milliseconds.
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    /// "succeeded", "failed: ...", "timed out ...", "skipped: ..."; `None` while running.
-    pub outcome: Option<String>,
-    pub exit_code: Option<i32>,
-    pub output: Option<String>,
-}
+use slipway_core::release::Version;
 
 impl Tx<'_> {
     pub fn start_cron_run(

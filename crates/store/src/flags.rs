@@ -6,6 +6,7 @@
 //! before and after, numbered per flag so `flags revert NAME --to N` can name one. Evaluation keys are
 //! kept as a SHA-256 hash only: the key itself is shown once, when it is made, and never stored.
 
+pub use slipway_api::flags::FlagAudit;
 use crate::error::{Result, StoreError};
 use crate::rollouts::limit_param;
 use crate::store::{Store, Tx};
@@ -32,24 +33,6 @@ pub struct StoredFlagSet {
     /// Bumped on every change to the app's flags.
     pub generation: i64,
     pub changed_at: i64,
-}
-
-/// One change to one flag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlagAudit {
-    pub app: String,
-    pub flag: String,
-    /// 1, 2, 3… per flag.
-    pub seq: i64,
-    /// Unix milliseconds.
-    pub at: i64,
-    pub who: String,
-    /// `set`, `enable`, `kill`, `import`, `revert`, `ramp`…
-    pub action: String,
-    pub reason: Option<String>,
-    /// The flag before and after, as JSON; `None` when it did not exist (created / deleted).
-    pub before: Option<String>,
-    pub after: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

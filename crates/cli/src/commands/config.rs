@@ -2,7 +2,7 @@
 
 use super::{Context, print_notes, progress, who};
 use anyhow::bail;
-use slipway_daemon::wire::{ConfigChange, ConfigView, DeployAccepted};
+use slipway_api::{ConfigChange, ConfigView, DeployAccepted};
 use std::process::ExitCode;
 
 pub async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {

@@ -1,7 +1,7 @@
 //! `rollback`, `promote`, `abort`: steering a rollout.
 
 use super::{Context, parse_version, progress, who};
-use slipway_daemon::wire::{DeployAccepted, RollbackRequest};
+use slipway_api::{DeployAccepted, RollbackRequest};
 use std::process::ExitCode;
 
 pub async fn rollback(
@@ -37,7 +37,7 @@ pub async fn promote(ctx: &Context, full: bool) -> anyhow::Result<ExitCode> {
 
 pub async fn retry(ctx: &Context, detach: bool) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
-    let request = slipway_daemon::wire::RetryRequest { who: who() };
+    let request = slipway_api::RetryRequest { who: who() };
     let Some(accepted) = ctx
         .submit::<_, DeployAccepted>(&format!("/v1/apps/{app}/retry"), &request)
         .await

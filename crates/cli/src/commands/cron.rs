@@ -1,7 +1,7 @@
 //! `slipway cron list | run NAME`.
 
 use super::{Context, who};
-use slipway_daemon::wire::{CronRunAnswer, CronRunRequest, CronView};
+use slipway_api::{CronRunAnswer, CronRunRequest, CronView};
 use std::process::ExitCode;
 use std::time::Duration;
 

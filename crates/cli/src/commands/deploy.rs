@@ -2,7 +2,7 @@
 //! daemon for a new release, then follow its rollout until it ends.
 
 use super::{Context, print_notes, progress, who};
-use slipway_daemon::wire::{DeployAccepted, DeployRequest};
+use slipway_api::{DeployAccepted, DeployRequest};
 use std::process::ExitCode;
 
 /// `--image` / `--build`: web's image for this deploy.

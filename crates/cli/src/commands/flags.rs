@@ -8,7 +8,7 @@ use super::{Context, who};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use serde_json::Value;
-use slipway_daemon::flags::wire::{
+use slipway_api::flags::{
     FlagChanges, FlagEdit, FlagImport, FlagKeyCreate, FlagKeyCreated, FlagKeyView, FlagList,
     FlagRevert, FlagView,
 };
@@ -268,7 +268,7 @@ async fn keys(ctx: &Context, app: &str, action: KeyAction) -> anyhow::Result<()>
         KeyAction::Create { name, rate } => {
             let rate_per_sec = rate
                 .as_deref()
-                .map(slipway_daemon::flags::keys::parse_rate)
+                .map(slipway_api::flags::parse_rate)
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
             let created: FlagKeyCreated = ctx

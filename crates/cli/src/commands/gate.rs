@@ -4,7 +4,7 @@
 
 use super::Context;
 use anyhow::{Context as _, bail};
-use slipway_daemon::wire::{GateAnswer, GateRequest};
+use slipway_api::{GateAnswer, GateRequest};
 use std::process::ExitCode;
 
 fn percent(text: &str) -> anyhow::Result<f64> {

@@ -16,7 +16,7 @@ pub mod validate;
 
 use crate::client::Client;
 use anyhow::bail;
-use slipway_daemon::wire::AppStatus;
+use slipway_api::AppStatus;
 use std::path::PathBuf;
 
 pub struct Context {
@@ -115,7 +115,7 @@ pub fn parse_version(text: &str) -> anyhow::Result<u64> {
 }
 
 /// What the daemon said besides "accepted": warnings, and how a release phase went.
-pub fn print_notes(accepted: &slipway_daemon::wire::DeployAccepted) {
+pub fn print_notes(accepted: &slipway_api::DeployAccepted) {
     for w in &accepted.warnings {
         eprintln!("warning: {w}");
     }

@@ -2,7 +2,7 @@
 //! Interrupting this (Ctrl-C) only stops watching: the rollout carries on in the daemon.
 
 use super::Context;
-use slipway_daemon::wire::{AppStatus, DeployAccepted, RolloutView};
+use slipway_api::{AppStatus, DeployAccepted, RolloutView};
 use std::process::ExitCode;
 use std::time::Duration;
 

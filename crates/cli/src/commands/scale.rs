@@ -2,7 +2,7 @@
 
 use super::{Context, who};
 use anyhow::{Context as _, bail};
-use slipway_daemon::wire::{AppStatus, DeployAccepted, ScaleRequest};
+use slipway_api::{AppStatus, DeployAccepted, ScaleRequest};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

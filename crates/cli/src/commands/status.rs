@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::output::{table, time};
-use slipway_daemon::wire::AppStatus;
+use slipway_api::AppStatus;
 use std::process::ExitCode;
 
 pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {

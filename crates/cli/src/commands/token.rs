@@ -4,7 +4,7 @@
 use super::{Context, who};
 use crate::output::{table, time};
 use serde::Deserialize;
-use slipway_daemon::wire::{TokenCreated, TokenRequest};
+use slipway_api::{TokenCreated, TokenRequest};
 use std::process::ExitCode;
 
 #[derive(Deserialize, serde::Serialize)]

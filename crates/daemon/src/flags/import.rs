@@ -6,7 +6,7 @@
 //! defines as it was when the ramp began (redeploying unchanged code must not stop a ramp).
 
 use super::{Edit, Flags, stored};
-use crate::deploy::Refusal;
+use crate::error::Error;
 use slipway_flags::{Flag, FlagSet};
 use std::path::Path;
 
@@ -14,12 +14,12 @@ use std::path::Path;
 pub const APP_FILE: &str = "flags.json";
 
 /// Reads and checks a flagd file; the error names the file and the problem.
-pub fn read(text: &str, origin: &str) -> Result<FlagSet, Refusal> {
-    FlagSet::from_flagd_json(text).map_err(|e| Refusal::BadRequest(format!("{origin}: {e}")))
+pub fn read(text: &str, origin: &str) -> Result<FlagSet, Error> {
+    FlagSet::from_flagd_json(text).map_err(|e| Error::bad_request(format!("{origin}: {e}")))
 }
 
 /// The app folder's `flags.json`, checked, if there is one.
-pub fn app_file(config: &Path) -> Result<Option<(String, FlagSet)>, Refusal> {
+pub fn app_file(config: &Path) -> Result<Option<(String, FlagSet)>, Error> {
     let path = config
         .parent()
         .unwrap_or_else(|| Path::new("."))
@@ -28,7 +28,7 @@ pub fn app_file(config: &Path) -> Result<Option<(String, FlagSet)>, Refusal> {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(Refusal::BadRequest(format!(
+            return Err(Error::bad_request(format!(
                 "cannot read {}: {e}",
                 path.display()
             )));
@@ -43,10 +43,10 @@ impl Flags {
     /// events when it changed anything.
     pub fn apply_on_deploy(
         &self,
-        accepted: &crate::wire::DeployAccepted,
+        accepted: &slipway_api::DeployAccepted,
         file: &FlagSet,
         who: &str,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Error> {
         let edit = Edit {
             who: who.to_string(),
             action: "deploy".into(),
@@ -69,7 +69,7 @@ impl Flags {
                     &message,
                     crate::clock::now_ms() as i64,
                 )
-                .map_err(|e| Refusal::Internal(e.to_string()))?;
+                .map_err(|e| Error::internal(e.to_string()))?;
         }
         Ok(())
     }
@@ -81,21 +81,21 @@ impl Flags {
         file: &FlagSet,
         merge: bool,
         edit: &Edit,
-    ) -> Result<super::wire::FlagChanges, Refusal> {
+    ) -> Result<slipway_api::flags::FlagChanges, Error> {
         let ramps = self
             .store
             .active_flag_ramps()
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
+            .map_err(|e| Error::internal(e.to_string()))?;
         self.change(
             app,
             edit,
             |current| {
                 let mut next = if merge {
                     let mut next =
-                        stored::with_parts_of(current, file).map_err(Refusal::BadRequest)?;
+                        stored::with_parts_of(current, file).map_err(Error::bad_request)?;
                     for (key, flag) in file.flags() {
                         next.insert(key, flag.clone())
-                            .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+                            .map_err(|e| Error::bad_request(e.to_string()))?;
                     }
                     next
                 } else {
@@ -112,10 +112,10 @@ impl Flags {
                     });
                     if unchanged_since_ramp {
                         next.insert(&key, now.clone())
-                            .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+                            .map_err(|e| Error::bad_request(e.to_string()))?;
                     } else if now.killed {
                         next.update(&key, Flag::kill)
-                            .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+                            .map_err(|e| Error::bad_request(e.to_string()))?;
                     }
                 }
                 Ok(next)

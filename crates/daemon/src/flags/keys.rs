@@ -32,30 +32,6 @@ pub fn hash(key: &str) -> KeyHash {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// `100/s`, `30/min`, `1000/h`, or `unlimited` (stored as 0).
-pub fn parse_rate(text: &str) -> Result<f64, String> {
-    let text = text.trim();
-    if text == "unlimited" {
-        return Ok(0.0);
-    }
-    let (count, per) = text.split_once('/').ok_or_else(|| {
-        format!("rate {text:?}: write it like 100/s, 30/min, 1000/h or unlimited")
-    })?;
-    let count: f64 = count
-        .trim()
-        .parse()
-        .ok()
-        .filter(|c: &f64| c.is_finite() && *c > 0.0)
-        .ok_or_else(|| format!("rate {text:?}: the count must be a positive number"))?;
-    let seconds = match per.trim() {
-        "s" | "sec" | "second" => 1.0,
-        "m" | "min" | "minute" => 60.0,
-        "h" | "hour" => 3600.0,
-        other => return Err(format!("rate {text:?}: per {other:?}? use s, min or h")),
-    };
-    Ok(count / seconds)
-}
-
 /// One key's limiter. `rate_per_sec` 0 means unlimited.
 #[derive(Debug)]
 pub struct Limiter {
@@ -133,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_slow_rate_allows_one_then_says_when() {
-        let limiter = Limiter::new(parse_rate("1/min").unwrap());
+        let limiter = Limiter::new(slipway_api::flags::parse_rate("1/min").unwrap());
         assert!(limiter.check_at(5 * SECOND).is_ok());
         let wait = limiter.check_at(6 * SECOND).unwrap_err();
         assert_eq!(wait.as_secs(), 59);
@@ -142,17 +118,8 @@ mod tests {
 
     #[test]
     fn unlimited_never_refuses() {
-        let limiter = Limiter::new(parse_rate("unlimited").unwrap());
+        let limiter = Limiter::new(slipway_api::flags::parse_rate("unlimited").unwrap());
         assert!((0..10_000).all(|_| limiter.check_at(0).is_ok()));
-    }
-
-    #[test]
-    fn rates_read_as_written() {
-        assert_eq!(parse_rate("100/s"), Ok(100.0));
-        assert_eq!(parse_rate("30/min"), Ok(0.5));
-        assert!(parse_rate("fast").unwrap_err().contains("100/s"));
-        assert!(parse_rate("0/s").is_err());
-        assert!(parse_rate("5/week").is_err());
     }
 
     #[test]

@@ -8,17 +8,13 @@
 //! streams. A change that fails to validate or to commit leaves both the store and the served set as
 //! they were.
 
-pub mod admin;
 pub mod import;
 pub mod keys;
-pub mod ofrep;
 pub mod ramps;
-mod stored;
-mod traffic;
-pub mod wire;
+pub(crate) mod stored;
 
 use crate::clock::now_ms;
-use crate::deploy::Refusal;
+use crate::error::Error;
 use arc_swap::ArcSwap;
 use slipway_flags::FlagSet;
 use slipway_store::{FlagKey, Store, StoreError, Tx};
@@ -27,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-pub use traffic::TrafficReport;
 
 /// One app's flags as served.
 #[derive(Debug, Default)]
@@ -127,16 +122,16 @@ impl Flags {
         &self,
         app: &str,
         edit: &Edit,
-        edit_set: impl FnOnce(&FlagSet) -> Result<FlagSet, Refusal>,
+        edit_set: impl FnOnce(&FlagSet) -> Result<FlagSet, Error>,
         also: impl FnOnce(&Tx<'_>) -> Result<(), StoreError>,
-    ) -> Result<wire::FlagChanges, Refusal> {
+    ) -> Result<slipway_api::flags::FlagChanges, Error> {
         let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.app(app);
         let next = edit_set(&current.set)?;
         if let Origin::Ramp(id) = edit.origin {
             let flag_ramps = self.store.active_flag_ramps().map_err(internal)?;
             if !flag_ramps.iter().any(|r| r.id == id) {
-                return Err(Refusal::Conflict(format!("ramp #{id} has stopped")));
+                return Err(Error::conflict(format!("ramp #{id} has stopped")));
             }
         }
         let diffs = diff(&current.set, &next);
@@ -165,7 +160,7 @@ impl Flags {
                 if edit.origin == Origin::Operator {
                     stop_ramp(tx, app, &d.flag, &edit.who, &edit.action, now)?;
                 }
-                changed.push(wire::FlagChanged {
+                changed.push(slipway_api::flags::FlagChanged {
                     flag: d.flag.clone(),
                     seq,
                     what: d.what().into(),
@@ -178,14 +173,14 @@ impl Flags {
                 let (evaluators, metadata) = stored::set_parts(&next);
                 tx.put_flag_set(app, &evaluators, &metadata, now)?
             };
-            Ok(wire::FlagChanges {
+            Ok(slipway_api::flags::FlagChanges {
                 generation,
                 changed,
             })
         });
         let changes = committed.map_err(|e| match e {
             e @ (StoreError::FlagRampActive { .. } | StoreError::FlagKeyExists { .. }) => {
-                Refusal::Conflict(e.to_string())
+                Error::conflict(e.to_string())
             }
             e => internal(e),
         })?;
@@ -221,18 +216,18 @@ impl Flags {
         name: &str,
         rate_per_sec: f64,
         who: &str,
-    ) -> Result<String, Refusal> {
+    ) -> Result<String, Error> {
         if name.is_empty() || name.len() > 100 || name.contains('/') {
-            return Err(Refusal::BadRequest(format!(
+            return Err(Error::bad_request(format!(
                 "key name {name:?}: use 1 to 100 characters, no '/'"
             )));
         }
         if !(rate_per_sec >= 0.0 && rate_per_sec.is_finite()) {
-            return Err(Refusal::BadRequest(format!(
+            return Err(Error::bad_request(format!(
                 "rate {rate_per_sec}: requests per second, 0 for unlimited"
             )));
         }
-        let key = keys::generate().map_err(|e| Refusal::Internal(e.to_string()))?;
+        let key = keys::generate().map_err(|e| Error::internal(e.to_string()))?;
         let record = FlagKey {
             app: app.to_string(),
             name: name.to_string(),
@@ -244,20 +239,20 @@ impl Flags {
         self.store
             .transaction(|tx| tx.add_flag_key(&record))
             .map_err(|e| match e {
-                e @ StoreError::FlagKeyExists { .. } => Refusal::Conflict(e.to_string()),
+                e @ StoreError::FlagKeyExists { .. } => Error::conflict(e.to_string()),
                 e => internal(e),
             })?;
         self.reload_keys().map_err(internal)?;
         Ok(key)
     }
 
-    pub fn revoke_key(&self, app: &str, name: &str) -> Result<(), Refusal> {
+    pub fn revoke_key(&self, app: &str, name: &str) -> Result<(), Error> {
         let gone = self
             .store
             .transaction(|tx| tx.delete_flag_key(app, name))
             .map_err(internal)?;
         if !gone {
-            return Err(Refusal::NotFound(format!(
+            return Err(Error::not_found(format!(
                 "{app} has no evaluation key named {name}; see `slipway flags key list`"
             )));
         }
@@ -377,8 +372,8 @@ fn diff(before: &FlagSet, after: &FlagSet) -> Vec<Diff> {
     diffs
 }
 
-fn internal(e: StoreError) -> Refusal {
-    Refusal::Internal(e.to_string())
+fn internal(e: StoreError) -> Error {
+    Error::internal(e.to_string())
 }
 
 #[cfg(test)]
@@ -401,11 +396,11 @@ mod tests {
         }
     }
 
-    fn insert(key: &str, flag: Flag) -> impl FnOnce(&FlagSet) -> Result<FlagSet, Refusal> {
+    fn insert(key: &str, flag: Flag) -> impl FnOnce(&FlagSet) -> Result<FlagSet, Error> {
         move |set| {
             let mut next = set.clone();
             next.insert(key, flag)
-                .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+                .map_err(|e| Error::bad_request(e.to_string()))?;
             Ok(next)
         }
     }
@@ -458,7 +453,7 @@ mod tests {
         let refused = flags.change(
             "shop",
             &edit("set"),
-            |_| Err(Refusal::BadRequest("no".into())),
+            |_| Err(Error::bad_request("no")),
             |_| Ok(()),
         );
         assert!(refused.is_err());
@@ -491,7 +486,10 @@ mod tests {
         assert!(!stored[0].hash.contains(&key[4..]));
         assert!(matches!(
             flags.create_key("shop", "web", 10.0, "bob"),
-            Err(Refusal::Conflict(_))
+            Err(Error {
+                kind: crate::error::ErrorKind::Conflict,
+                ..
+            })
         ));
         flags.revoke_key("shop", "web").unwrap();
         assert!(flags.key(&key).is_none());

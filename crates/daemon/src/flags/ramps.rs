@@ -4,12 +4,12 @@
 //! [`Flags::change`] with the ramp's new state in the same transaction, so a restart resumes exactly
 //! where the ramp was, and a ramp stopped meanwhile (by a kill, say) can never overwrite the flag.
 
-use super::traffic::AppTraffic;
-use super::wire::{FlagChanges, FlagRampRequest, RampView};
-use super::{Edit, Flags, Origin, TrafficReport, stored};
+use crate::control::traffic::{AppTraffic, TrafficReport};
+use slipway_api::flags::{FlagChanges, FlagRampRequest, RampView};
+use super::{Edit, Flags, Origin, stored};
 use crate::clock::now_ms;
-use crate::controller::{Command, ControllerHandle};
-use crate::deploy::Refusal;
+use crate::control::controller::{Command, ControllerHandle};
+use crate::error::Error;
 use slipway_core::flag_ramp::{FlagRamp, RampAction, RampGuard, RampStatus, TrafficSample};
 use slipway_flags::{Flag, FlagSet, ramp};
 use slipway_store::FlagRampRecord;
@@ -23,17 +23,17 @@ use tokio_util::sync::CancellationToken;
 const TICK: Duration = Duration::from_secs(1);
 
 /// The app's traffic, from the controller.
-pub async fn traffic(controller: &ControllerHandle, app: &str) -> Result<TrafficReport, Refusal> {
+pub async fn traffic(controller: &ControllerHandle, app: &str) -> Result<TrafficReport, Error> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     controller
         .send(Command::FlagTraffic {
             app: app.to_string(),
             reply,
         })
-        .map_err(Refusal::Internal)?;
+        .map_err(Error::internal)?;
     answer
         .await
-        .map_err(|_| Refusal::Internal("the controller stopped".into()))
+        .map_err(|_| Error::internal("the controller stopped"))
 }
 
 impl Flags {
@@ -44,11 +44,11 @@ impl Flags {
         key: &str,
         req: &FlagRampRequest,
         controller: &ControllerHandle,
-    ) -> Result<FlagChanges, Refusal> {
+    ) -> Result<FlagChanges, Error> {
         let Some(flag) = self.app(app).set.get(key).cloned() else {
             return Err(not_found(app, key));
         };
-        ramp::check_rampable(&flag, &req.variant).map_err(|e| Refusal::BadRequest(e.0))?;
+        ramp::check_rampable(&flag, &req.variant).map_err(|e| Error::bad_request(e.0))?;
         let guard = (!req.unguarded).then(|| RampGuard {
             max_error_rate_increase: req
                 .max_error_rate_increase
@@ -63,9 +63,9 @@ impl Flags {
             now_ms(),
             baseline,
         )
-        .map_err(Refusal::BadRequest)?;
+        .map_err(Error::bad_request)?;
         let state =
-            serde_json::to_string(&machine).map_err(|e| Refusal::Internal(e.to_string()))?;
+            serde_json::to_string(&machine).map_err(|e| Error::internal(e.to_string()))?;
         let before = RefCell::new(String::new());
         let edit = Edit {
             who: req.who.clone(),
@@ -78,7 +78,7 @@ impl Flags {
             &edit,
             |set| {
                 let flag = set.get(key).ok_or_else(|| not_found(app, key))?;
-                ramp::check_rampable(flag, &req.variant).map_err(|e| Refusal::BadRequest(e.0))?;
+                ramp::check_rampable(flag, &req.variant).map_err(|e| Error::bad_request(e.0))?;
                 *before.borrow_mut() = stored::flag_text(flag);
                 with_flag(
                     set,
@@ -102,12 +102,12 @@ impl Flags {
     }
 
     /// `flags ramp NAME --stop`: the flag stays as it is now.
-    pub fn stop_ramp(&self, app: &str, key: &str, who: &str) -> Result<(), Refusal> {
+    pub fn stop_ramp(&self, app: &str, key: &str, who: &str) -> Result<(), Error> {
         let record = self
             .store
             .active_flag_ramp(app, key)
-            .map_err(|e| Refusal::Internal(e.to_string()))?
-            .ok_or_else(|| Refusal::NotFound(format!("flag {key} of {app} is not ramping")))?;
+            .map_err(|e| Error::internal(e.to_string()))?
+            .ok_or_else(|| Error::not_found(format!("flag {key} of {app} is not ramping")))?;
         let reason = format!("stopped by {who}");
         let state = cancelled_state(&record.state, &reason);
         let edit = Edit {
@@ -263,18 +263,13 @@ fn step(flags: &Flags, record: &FlagRampRecord, sample: &TrafficSample) -> Resul
             result
         }
     };
-    result.map(|_| ()).map_err(|r| match r {
-        Refusal::BadRequest(m)
-        | Refusal::Conflict(m)
-        | Refusal::NotFound(m)
-        | Refusal::Internal(m) => m,
-    })
+    result.map(|_| ()).map_err(|r| r.message)
 }
 
-fn with_flag(set: &FlagSet, key: &str, flag: Flag) -> Result<FlagSet, Refusal> {
+fn with_flag(set: &FlagSet, key: &str, flag: Flag) -> Result<FlagSet, Error> {
     let mut next = set.clone();
     next.insert(key, flag)
-        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        .map_err(|e| Error::bad_request(e.to_string()))?;
     Ok(next)
 }
 
@@ -287,8 +282,8 @@ fn step_reason(machine: &FlagRamp, variant: &str) -> String {
     )
 }
 
-fn not_found(app: &str, key: &str) -> Refusal {
-    Refusal::NotFound(format!("{app} has no flag {key}; see `slipway flags list`"))
+fn not_found(app: &str, key: &str) -> Error {
+    Error::not_found(format!("{app} has no flag {key}; see `slipway flags list`"))
 }
 
 /// The stored state of a ramp stopped for `reason` (left as it was if it does not read).

@@ -3,7 +3,7 @@
 
 use super::super::Context;
 use serde_json::Value;
-use slipway_daemon::flags::wire::FlagAudit;
+use slipway_api::flags::FlagAudit;
 
 pub async fn run(
     ctx: &Context,

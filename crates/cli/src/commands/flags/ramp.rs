@@ -5,7 +5,7 @@ use super::super::{Context, who};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use serde_json::Value;
-use slipway_daemon::flags::wire::{FlagChanges, FlagRampRequest};
+use slipway_api::flags::{FlagChanges, FlagRampRequest};
 use std::process::ExitCode;
 
 #[derive(Args)]

@@ -1,0 +1,359 @@
+//! The API's JSON shapes, shared by the daemon and the CLI so they cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use slipway_core::release::{Release, Version};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// Absolute path of the `slipway.toml` to deploy (the daemon runs on the same host).
+    pub config: String,
+    pub label: Option<String>,
+    pub message: Option<String>,
+    /// Who asked, e.g. `alice@laptop`; recorded with the release.
+    pub who: String,
+    /// `deploy --canary N`: start a canary at N % and hold there (for CI pipelines: gate, ramp, promote).
+    #[serde(default)]
+    pub canary: Option<u32>,
+    /// `deploy --strict`: refuse when the migration guard finds destructive statements.
+    #[serde(default)]
+    pub strict: bool,
+    /// `deploy --image REF`: web's image for this deploy (and that of every process naming the same image).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// `deploy --build`: build the app folder's Dockerfile and deploy that image as web's.
+    #[serde(default)]
+    pub build: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployAccepted {
+    pub app: String,
+    pub release: Version,
+    pub rollout: i64,
+    /// Things the user should know (destructive migrations, a rollback without a down migration).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The release phase (or, for a rollback, the rollback command), when one ran.
+    #[serde(default)]
+    pub phase: Option<PhaseReport>,
+}
+
+/// How a release phase (or a rollback command) went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseReport {
+    pub cmd: String,
+    /// "succeeded", "failed: exited with status 1", "timed out after 600s and was stopped".
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub seconds: f64,
+    /// Its last lines.
+    pub output: String,
+    /// Where all of its output is.
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub to: Option<Version>,
+    pub who: String,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    pub stable: Option<ReleaseSummary>,
+    pub rollout: Option<RolloutStatus>,
+    /// A release kept warm after a blue-green switch, and when it will be scaled down.
+    pub warm: Option<WarmRelease>,
+    pub instances: Vec<InstanceView>,
+    /// The last rollout's end, when it did not succeed: why.
+    pub last_failure: Option<String>,
+    /// Per release, the last 10 seconds of traffic through the proxy.
+    #[serde(default)]
+    pub traffic: Vec<ReleaseTraffic>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseSummary {
+    pub version: Version,
+    pub label: Option<String>,
+    pub artifact: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub message: Option<String>,
+    pub rollback_of: Option<Version>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub strategy: String,
+}
+
+impl From<&Release> for ReleaseSummary {
+    fn from(r: &Release) -> Self {
+        ReleaseSummary {
+            version: r.version,
+            label: r.label.clone(),
+            artifact: r.artifact.clone(),
+            created_at: r.created_at,
+            created_by: r.created_by.clone(),
+            message: r.message.clone(),
+            rollback_of: r.rollback_of,
+            status: r.status.as_str().to_string(),
+            reason: r.reason.clone(),
+            strategy: r.spec.deploy.strategy.name().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    pub id: i64,
+    pub from: Option<Version>,
+    pub to: Version,
+    pub strategy: String,
+    /// progressing / stopping_old / awaiting_promotion / reverting / done
+    pub phase: String,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    /// Percent of traffic to each release, from the current plan.
+    pub weight_from: u32,
+    pub weight_to: u32,
+    pub ready_from: u32,
+    pub ready_to: u32,
+    pub want_to: u32,
+    pub started_at: i64,
+    pub deadline: i64,
+    #[serde(default)]
+    pub canary: Option<CanaryView>,
+    #[serde(default)]
+    pub analysis: Vec<AnalysisView>,
+    /// What mirroring found so far (shadow answers compared with the stable's).
+    #[serde(default)]
+    pub shadow: Option<ShadowView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShadowView {
+    pub mirrored: u64,
+    pub compared: u64,
+    pub status_class_mismatches: u64,
+    pub shadow_failures: u64,
+    pub latency_diff_mean_ms: f64,
+    pub body_compared: u64,
+    pub body_mismatches: u64,
+    pub skipped_non_idempotent: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmRelease {
+    pub version: Version,
+    pub retire_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub release: Version,
+    pub process: String,
+    pub state: String,
+    pub ready: bool,
+    pub serving: bool,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    pub restarts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub id: i64,
+    pub from: Option<Version>,
+    pub to: Version,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PromoteRequest {
+    /// Skip the remaining canary steps.
+    #[serde(default)]
+    pub full: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RampRequest {
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetryRequest {
+    pub who: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateRequest {
+    /// Max excess error rate of the canary over stable, as a fraction (0.01 = 1 point).
+    pub error_rate: Option<f64>,
+    /// Latency percentile (e.g. 95.0) and its bound in milliseconds.
+    pub latency: Option<(f64, u64)>,
+    /// How long to judge, in milliseconds; the answer comes earlier on a fail.
+    pub for_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateAnswer {
+    /// pass / fail / inconclusive
+    pub verdict: String,
+    pub detail: String,
+}
+
+/// Traffic a release got over the last seconds, from the proxy's own counters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseTraffic {
+    pub release: Version,
+    pub window_seconds: u64,
+    pub requests: u64,
+    pub rps: f64,
+    pub error_rate: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnalysisView {
+    pub template: String,
+    pub purpose: String,
+    pub verdict: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanaryView {
+    /// 1-based step being run; steps + 1 while promoting.
+    pub step: usize,
+    pub steps: usize,
+    pub weight: u32,
+    pub effective_weight: u32,
+    pub paused: bool,
+    pub routes: usize,
+    pub mirror: u32,
+    /// When the current step began (unix ms): with the step's length, the time left.
+    #[serde(default)]
+    pub step_started_at: i64,
+}
+
+/// `slipway scale web=4 worker=2`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub formation: std::collections::BTreeMap<String, u32>,
+    pub who: String,
+}
+
+/// `slipway config set A=1 B=2` / `unset C`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigChange {
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub unset: Vec<String>,
+    pub who: String,
+}
+
+/// `slipway config`: the stable release's variables and where each comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigView {
+    pub app: String,
+    pub release: Version,
+    pub vars: Vec<ConfigEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigEntry {
+    pub key: String,
+    /// `None` for secrets: only their names are ever shown.
+    pub value: Option<String>,
+    /// "slipway.toml", "config set by alice@laptop", "secret (from a file)".
+    pub origin: String,
+}
+
+/// `slipway cron list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronView {
+    pub app: String,
+    /// The release whose jobs these are (the stable one).
+    pub release: Version,
+    pub jobs: Vec<CronJobView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronJobView {
+    pub name: String,
+    pub schedule: String,
+    pub cmd: String,
+    pub concurrency: String,
+    /// Unix milliseconds.
+    pub next_run_at: Option<i64>,
+    /// Newest first; a run without `finished_at` is still going.
+    pub runs: Vec<CronRun>,
+}
+
+/// `slipway cron run NAME`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronRunRequest {
+    pub who: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronRunAnswer {
+    /// The run started, or `None` when the policy skipped it.
+    pub run: Option<i64>,
+    pub skipped: Option<String>,
+}
+
+/// `slipway token create NAME --role ROLE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub name: String,
+    /// viewer / deployer / admin
+    pub role: String,
+    pub who: String,
+}
+
+/// The one answer that carries a token: it is not kept anywhere but its hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub name: String,
+    pub role: String,
+    pub token: String,
+}
+
+/// A release's traffic over the last minutes, one point every few seconds, column by column (compact).
+/// `t` is unix milliseconds; a `None` is "no requests in that interval".
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReleaseSeries {
+    pub release: Version,
+    pub t: Vec<i64>,
+    pub rps: Vec<f64>,
+    pub error_rate: Vec<Option<f64>>,
+    pub p50_ms: Vec<Option<f64>>,
+    pub p95_ms: Vec<Option<f64>>,
+    pub p99_ms: Vec<Option<f64>>,
+}
+
+/// One run of a cron job: when, why, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronRun {
+    pub id: i64,
+    pub app: String,
+    pub job: String,
+    pub release: Version,
+    /// "schedule" or "manual by <who>".
+    pub trigger: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// "succeeded", "failed: ...", "timed out ...", "skipped: ..."; `None` while running.
+    pub outcome: Option<String>,
+    pub exit_code: Option<i32>,
+    pub output: Option<String>,
+}

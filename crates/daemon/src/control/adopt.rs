@@ -1,0 +1,193 @@
+//! At start-up, before the proxy accepts a request: the containers a previous daemon on this state dir
+//! left running (it was killed, or upgraded) are taken back. Those of a release that should run — the
+//! stable release, or either side of a rollout being resumed — keep running and serving: their routes
+//! are in the first table the proxy gets (if their readiness check passes once, right then), no
+//! restart, and slipway's probes resume. Every other owned
+//! container (an unknown or finished release, a warm release whose window is gone with the daemon, one
+//! that exited meanwhile) is reported and removed, with its secrets.
+
+use crate::control::controller::Controller;
+use crate::control::managed::Managed;
+use crate::control::runtimes::RuntimeKind;
+use slipway_docker::{OwnedContainer, RunningContainer};
+use slipway_runtime::InstanceState;
+use slipway_runtime::probe::{ProbeTarget, check, default_web_readiness};
+
+impl Controller {
+    /// Adopts or removes this daemon's containers, then publishes the first route table.
+    pub async fn adopt_containers(&mut self) {
+        if self.any_release_uses_containers() {
+            self.take_back_containers().await;
+        }
+        self.reconcile().await;
+    }
+
+    fn any_release_uses_containers(&self) -> bool {
+        let apps = self.store.apps().unwrap_or_default();
+        apps.iter().any(|app| {
+            self.store
+                .releases(app)
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.spec.uses_containers())
+        })
+    }
+
+    async fn take_back_containers(&mut self) {
+        let engine = match self.runtimes.containers.connector().engine().await {
+            Ok(engine) => engine,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot look for containers to adopt: {e}; instances of image releases start once the engine answers"
+                );
+                return;
+            }
+        };
+        let owned = match engine.list_owned().await {
+            Ok(owned) => owned,
+            Err(e) => {
+                tracing::warn!("cannot list this daemon's containers: {e}");
+                return;
+            }
+        };
+        for container in owned {
+            let ready = self.ready_now(&container).await;
+            match self.adopt_one(&container, ready) {
+                Ok(()) => {}
+                Err(why) => {
+                    let text = format!("removed container {}: {why}", container.name);
+                    match &container.labels {
+                        Some(labels) if self.apps.contains_key(&labels.app) => {
+                            self.event(&labels.app, Some(labels.release), "orphan_removed", &text)
+                        }
+                        _ => tracing::warn!("{text}"),
+                    }
+                    if let Err(e) = engine.remove_instance(&container.id).await {
+                        tracing::warn!("cannot remove container {}: {e}", container.name);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a container answers its readiness check right now: only then does it get traffic
+    /// before its probes have run (it may have been killed with its daemon while still starting).
+    async fn ready_now(&mut self, container: &OwnedContainer) -> bool {
+        let Some(labels) = &container.labels else {
+            return false;
+        };
+        let Ok(release) = self.release(&labels.app, labels.release) else {
+            return false;
+        };
+        let Some(spec) = release.spec.processes.get(&labels.process) else {
+            return false;
+        };
+        if labels.process != "web" {
+            return true;
+        }
+        let probe = spec.readiness.clone().unwrap_or_else(default_web_readiness);
+        let target = ProbeTarget {
+            addr: container.address,
+            forwarded: spec.container.as_ref().is_some_and(|c| c.network.is_none()),
+            workdir: "/".into(),
+            env: Default::default(),
+        };
+        check(&probe.check, &target, probe.timeout).await.is_ok()
+    }
+
+    /// Takes one container back, or says why it goes.
+    fn adopt_one(&mut self, container: &OwnedContainer, ready: bool) -> Result<(), String> {
+        let labels = container
+            .labels
+            .as_ref()
+            .ok_or("its slipway labels are missing or malformed")?;
+        let (app, version, process) = (&labels.app, labels.release, &labels.process);
+        let wanted = self.apps.get(app).is_some_and(|a| {
+            a.stable == Some(version)
+                || a.rollout
+                    .as_ref()
+                    .is_some_and(|r| r.machine.to == version || r.machine.from == Some(version))
+        });
+        if !wanted {
+            return Err(format!(
+                "{app} v{version} is neither the stable release nor in a rollout"
+            ));
+        }
+        if !container.running {
+            return Err(format!(
+                "it {} while no daemon watched it; a fresh one replaces it",
+                container.state
+            ));
+        }
+        let release = self.release(app, version)?;
+        let spec = release
+            .spec
+            .processes
+            .get(process)
+            .ok_or_else(|| format!("v{version} has no process {process}"))?;
+        let settings = spec
+            .container
+            .as_ref()
+            .ok_or_else(|| format!("{process} of v{version} does not run an image"))?;
+        let web = process == "web";
+        let address = container.address;
+        if web && address.is_none() {
+            return Err("its published address cannot be read back".into());
+        }
+        // Only a restart of the container needs them again; a serving container is kept regardless.
+        let secrets = crate::secrets::resolve(&release.spec.secrets).unwrap_or_else(|e| {
+            tracing::warn!(
+                "adopting {}: {e}; a restart would run without secrets",
+                container.name
+            );
+            Default::default()
+        });
+        let id = labels.instance.clone();
+        let log_path = self.paths.instance_log(app, version, &id);
+        let instance = crate::control::container_instance::build(
+            &release, process, spec, settings, &id, secrets, log_path,
+        )?;
+        let running = RunningContainer {
+            id: container.id.clone(),
+            name: container.name.clone(),
+            image: container
+                .image
+                .clone()
+                .unwrap_or_else(|| instance.spec.image.clone()),
+            address,
+        };
+        self.runtimes.containers.adopt(instance, running, ready)?;
+        self.next_seq += 1;
+        let backend = address
+            .filter(|_| web)
+            .map(|addr| slipway_proxy::Backend::new(id.clone(), addr));
+        self.apps
+            .entry(app.clone())
+            .or_default()
+            .instances
+            .push(Managed {
+                id: id.clone(),
+                release: version,
+                process: process.clone(),
+                backend,
+                runtime: RuntimeKind::Container,
+                state: if ready {
+                    InstanceState::Ready
+                } else {
+                    InstanceState::Starting
+                },
+                retiring: false,
+                seq: self.next_seq,
+            });
+        self.event(
+            app,
+            Some(version),
+            "adopted",
+            &format!(
+                "adopted {id} (container {}) left running by the previous daemon",
+                container.name
+            ),
+        );
+        Ok(())
+    }
+}

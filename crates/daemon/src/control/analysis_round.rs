@@ -1,0 +1,279 @@
+//! The controller's side of analysis: once a second, snapshot every release's counters (for sliding
+//! windows and `/metrics`), keep each canary rollout's analysis sessions in step with its current step,
+//! judge them, and tell the rollout — a fail rolls back at once.
+
+use crate::control::analysis_session::{EXTERNAL_EVERY_MS, Purpose, Session};
+use crate::clock::now_ms;
+use crate::control::controller::{Controller, Msg};
+use crate::providers::{CheckContext, CheckResult};
+use slipway_core::analysis::{Judgement, Window};
+use slipway_core::release::Version;
+use slipway_core::rollout::Signal;
+use slipway_core::spec::{AnalysisTemplate, CanaryStep, Strategy};
+use slipway_core::verdict::Verdict;
+use std::collections::BTreeMap;
+
+/// Seconds of per-second snapshots kept for sliding windows.
+pub const HISTORY_SECONDS: usize = 60;
+
+impl Controller {
+    pub(crate) fn analyze(&mut self) {
+        let now = now_ms();
+        if now < self.next_analysis_at {
+            return;
+        }
+        self.next_analysis_at = now + 1_000;
+        let names: Vec<String> = self.apps.keys().cloned().collect();
+        for name in names {
+            self.analyze_app(&name, now);
+        }
+    }
+
+    fn analyze_app(&mut self, name: &str, now: u64) {
+        let Some(app) = self.apps.get_mut(name) else {
+            return;
+        };
+        let mut windows: BTreeMap<Version, Window> = app
+            .metrics
+            .iter()
+            .map(|(v, m)| (*v, m.snapshot()))
+            .collect();
+        // Requests a canary route sent to the canary are the canary's traffic too.
+        if let Some(r) = &app.rollout {
+            let canary = windows.entry(r.machine.to).or_default();
+            for rule in &r.rule_metrics {
+                let w = rule.snapshot();
+                canary.requests += w.requests;
+                canary.errors += w.errors;
+                canary.latency.merge(&w.latency);
+            }
+        }
+        app.history.push_back((now, windows.clone()));
+        while app.history.len() > HISTORY_SECONDS + 1 {
+            app.history.pop_front();
+        }
+        app.series.record(&app.history);
+        let Some(active) = app.rollout.as_ref() else {
+            for mut s in app.sessions.drain(..) {
+                if let Some(reply) = s.reply.take() {
+                    let _ = reply.send(Judgement {
+                        verdict: Verdict::Inconclusive,
+                        detail: "the rollout ended before the gate decided".into(),
+                    });
+                }
+            }
+            return;
+        };
+        let (from, to) = (active.machine.from, active.machine.to);
+        // Which sessions the rollout wants now.
+        let mut wanted: Vec<(Purpose, String)> = Vec::new();
+        if let Strategy::Canary(spec) = &active.machine.strategy {
+            if let Some(CanaryStep::Analysis { template, .. }) =
+                spec.steps.get(active.machine.canary.step)
+            {
+                wanted.push((Purpose::Step(active.machine.canary.step), template.clone()));
+            }
+            if let Some(bg) = &spec.background_analysis {
+                wanted.push((Purpose::Background, bg.clone()));
+            }
+        }
+        app.sessions.retain(|s| {
+            s.purpose == Purpose::Gate
+                || wanted.iter().any(|(p, n)| *p == s.purpose && *n == s.name)
+        });
+        let templates = self
+            .releases
+            .get(&(name.to_string(), to))
+            .map(|r| r.spec.analysis.clone())
+            .unwrap_or_default();
+        let Some(app) = self.apps.get_mut(name) else {
+            return;
+        };
+        for (purpose, template_name) in wanted {
+            if app
+                .sessions
+                .iter()
+                .any(|s| s.purpose == purpose && s.name == template_name)
+            {
+                continue;
+            }
+            let template = templates.get(&template_name).cloned().unwrap_or_default();
+            let canary = windows.get(&to).cloned().unwrap_or_default();
+            let stable = from.and_then(|v| windows.get(&v).cloned());
+            app.sessions.push(Session::new(
+                &template_name,
+                template,
+                purpose,
+                now,
+                canary,
+                stable,
+            ));
+        }
+        // Judge.
+        let canary_now = windows.get(&to).cloned().unwrap_or_default();
+        let stable_now = from.and_then(|v| windows.get(&v).cloned());
+        let mut signals = Vec::new();
+        let mut events = Vec::new();
+        let mut finished_gates = Vec::new();
+        for (i, s) in app.sessions.iter_mut().enumerate() {
+            let before = s.last.as_ref().map(|j| j.verdict);
+            let j = s.judge(&canary_now, stable_now.as_ref());
+            if before != Some(j.verdict) {
+                events.push(format!(
+                    "analysis {} ({}): {} — {}",
+                    s.name,
+                    purpose_name(&s.purpose),
+                    j.verdict.as_str(),
+                    j.detail
+                ));
+            }
+            match s.purpose {
+                Purpose::Gate => {
+                    if j.verdict == Verdict::Fail || s.ends_at.is_some_and(|end| now >= end) {
+                        finished_gates.push(i);
+                    }
+                }
+                _ => signals.push(Signal::Analysis {
+                    template: s.name.clone(),
+                    verdict: j.verdict,
+                    detail: j.detail.clone(),
+                }),
+            }
+        }
+        for i in finished_gates.into_iter().rev() {
+            let mut s = app.sessions.remove(i);
+            if let (Some(reply), Some(j)) = (s.reply.take(), s.last.take()) {
+                let _ = reply.send(j);
+            }
+        }
+        if let Some(active) = app.rollout.as_mut() {
+            for signal in signals {
+                active.machine.signal(signal);
+            }
+        }
+        for text in events {
+            self.event(name, Some(to), "analysis", &text);
+        }
+        self.run_external_checks(name, now);
+    }
+
+    /// Starts the external checks of every session that is due, in the background.
+    fn run_external_checks(&mut self, name: &str, now: u64) {
+        let canary_url = self.canary_url(name);
+        let needed = self
+            .apps
+            .get(name)
+            .is_some_and(|a| a.sessions.iter().any(|s| s.has_external()));
+        if !needed {
+            return;
+        }
+        let http = self.http();
+        let Some(app) = self.apps.get_mut(name) else {
+            return;
+        };
+        let Some(active) = app.rollout.as_ref() else {
+            return;
+        };
+        let ctx = CheckContext {
+            app: name.to_string(),
+            canary: active.machine.to,
+            stable: active.machine.from,
+            canary_url,
+        };
+        for s in app.sessions.iter_mut() {
+            if s.external_running || now < s.external_due || !s.has_external() {
+                continue;
+            }
+            s.external_running = true;
+            s.external_due = now + EXTERNAL_EVERY_MS;
+            let checks = s.template.checks.clone();
+            let (key_name, key_purpose) = (s.name.clone(), s.purpose.clone());
+            let ctx = ctx.clone();
+            let client = http.clone();
+            let tx = self.tx.clone();
+            let app_name = name.to_string();
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                for check in &checks {
+                    results.push(crate::providers::run(check, &ctx, &client).await);
+                }
+                let _ = tx.send(Msg::External {
+                    app: app_name,
+                    session: (key_name, key_purpose),
+                    results,
+                });
+            });
+        }
+    }
+
+    pub(crate) fn on_external_results(
+        &mut self,
+        app: &str,
+        session: (String, Purpose),
+        results: Vec<Option<CheckResult>>,
+    ) {
+        let Some(a) = self.apps.get_mut(app) else {
+            return;
+        };
+        if let Some(s) = a
+            .sessions
+            .iter_mut()
+            .find(|s| s.name == session.0 && s.purpose == session.1)
+        {
+            s.external_running = false;
+            for (slot, r) in s.external.iter_mut().zip(results) {
+                if r.is_some() {
+                    *slot = r;
+                }
+            }
+        }
+    }
+
+    /// `slipway gate`: judge the canary against the stable release for `for_ms`; answers early on fail.
+    pub(crate) fn start_gate(
+        &mut self,
+        app: &str,
+        template: AnalysisTemplate,
+        for_ms: u64,
+        reply: tokio::sync::oneshot::Sender<Judgement>,
+    ) -> Result<(), (tokio::sync::oneshot::Sender<Judgement>, String)> {
+        let now = now_ms();
+        let Some(a) = self.apps.get_mut(app) else {
+            return Err((reply, format!("no app named {app}")));
+        };
+        let Some(active) = a.rollout.as_ref() else {
+            return Err((
+                reply,
+                format!("{app} has no rollout in progress: there is no canary to gate"),
+            ));
+        };
+        let (from, to) = (active.machine.from, active.machine.to);
+        let metrics_of = |v: Version| a.metrics.get(&v).map(|m| m.snapshot());
+        let canary = metrics_of(to).unwrap_or_default();
+        let stable = from.and_then(metrics_of);
+        let mut s = Session::new("gate", template, Purpose::Gate, now, canary, stable);
+        s.ends_at = Some(now + for_ms);
+        s.reply = Some(reply);
+        a.sessions.push(s);
+        Ok(())
+    }
+
+    /// A ready canary instance's address, for smoke tests.
+    fn canary_url(&self, name: &str) -> Option<String> {
+        let app = self.apps.get(name)?;
+        let to = app.rollout.as_ref()?.machine.to;
+        app.instances
+            .iter()
+            .find(|m| m.release == to && m.serving())
+            .and_then(|m| m.backend.as_ref())
+            .map(|b| format!("http://{}", b.addr))
+    }
+}
+
+pub fn purpose_name(p: &Purpose) -> String {
+    match p {
+        Purpose::Step(i) => format!("step {}", i + 1),
+        Purpose::Background => "background".into(),
+        Purpose::Gate => "gate".into(),
+    }
+}

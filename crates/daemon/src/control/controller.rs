@@ -1,0 +1,268 @@
+//! The controller: one task that owns the live state of every app and makes the world match it.
+//!
+//! It is level-triggered. Each time something happens (a command, an instance event, a drain finished,
+//! a 100 ms tick) it recomputes, per app, how many instances of each release should run and how traffic
+//! is split — from the persisted rollout and what it observes — then starts, retires and re-routes
+//! instances to match. A daemon restarted after a crash reloads the rollouts from the store and carries on.
+//!
+//! The one ordering rule of the data plane lives here: an instance leaves the route table (the new table
+//! is published and no request can still pick it), drains, and only then is it stopped.
+
+use crate::clock::now_ms;
+use crate::control::managed::Managed;
+use crate::paths::Paths;
+use crate::control::proxy_table;
+use crate::control::runtimes::Runtimes;
+use slipway_api::AppStatus;
+use slipway_core::release::{Release, Version};
+use slipway_core::rollout::{Observed, Rollout, Signal, Traffic};
+use slipway_proxy::RouteHandle;
+use slipway_runtime::InstanceEvent;
+use slipway_store::{ArtifactStore, RolloutOutcome, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What the API asks of the controller.
+pub enum Command {
+    /// Roll out `release` (already recorded, its artifact frozen, the app's deploy lock held).
+    Start {
+        release: Box<Release>,
+        /// A rollback: switch as soon as the release is fully ready, whatever its strategy says.
+        rollback: bool,
+        /// `deploy --canary N`: this strategy for this rollout instead of the release's.
+        strategy: Option<slipway_core::spec::Strategy>,
+        reply: oneshot::Sender<Result<i64, String>>,
+    },
+    /// `slipway scale`: make `release` (the stable release with another formation) stable at once,
+    /// keeping the running instances; converge then starts or retires the difference.
+    Adopt {
+        release: Box<Release>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Signal {
+        app: String,
+        signal: Signal,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Status {
+        app: Option<String>,
+        reply: oneshot::Sender<Vec<AppStatus>>,
+    },
+    /// `slipway gate`: judge the canary for this long (answers early on fail).
+    Gate {
+        app: String,
+        template: slipway_core::spec::AnalysisTemplate,
+        for_ms: u64,
+        reply: oneshot::Sender<Result<slipway_core::analysis::Judgement, String>>,
+    },
+    /// An app's per-release time series for the dashboard (`None`: no such app).
+    Series {
+        app: String,
+        reply: oneshot::Sender<Option<Vec<slipway_api::ReleaseSeries>>>,
+    },
+    /// The Prometheus exposition of every app's metrics.
+    Metrics { reply: oneshot::Sender<String> },
+    /// An app's traffic counters, for flag ramps.
+    FlagTraffic {
+        app: String,
+        reply: oneshot::Sender<crate::control::traffic::TrafficReport>,
+    },
+    /// Drain and stop every instance, then answer.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+pub(crate) enum Msg {
+    Command(Command),
+    /// Answers of a session's external checks.
+    External {
+        app: String,
+        session: (String, crate::control::analysis_session::Purpose),
+        results: Vec<Option<crate::providers::CheckResult>>,
+    },
+    Retired {
+        app: String,
+        id: String,
+        note: Option<String>,
+    },
+}
+
+#[derive(Clone)]
+pub struct ControllerHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl ControllerHandle {
+    pub fn send(&self, command: Command) -> Result<(), String> {
+        self.tx
+            .send(Msg::Command(command))
+            .map_err(|_| "the controller has stopped (the daemon is shutting down)".to_string())
+    }
+}
+
+pub(crate) struct ActiveRollout {
+    pub(crate) id: i64,
+    pub(crate) machine: Rollout,
+    pub(crate) rollback: bool,
+    /// The last plan's traffic, for `status`.
+    pub(crate) traffic: Traffic,
+    pub(crate) seen: Observed,
+    /// Counters of each canary route rule (the A/B split), in the rules' order.
+    pub(crate) rule_metrics: Vec<Arc<slipway_proxy::ReleaseMetrics>>,
+    /// What mirroring found, once a `mirror` step ran.
+    pub(crate) shadow: Option<Arc<slipway_proxy::ShadowReport>>,
+}
+
+pub(crate) struct Warm {
+    pub(crate) version: Version,
+    pub(crate) retire_at: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct AppRuntime {
+    pub(crate) stable: Option<Version>,
+    pub(crate) rollout: Option<ActiveRollout>,
+    pub(crate) warm: Option<Warm>,
+    pub(crate) instances: Vec<Managed>,
+    pub(crate) last_failure: Option<String>,
+    /// The proxy's counters per release (shared with the route table).
+    pub(crate) metrics: BTreeMap<Version, Arc<slipway_proxy::ReleaseMetrics>>,
+    /// One snapshot of every release's counters per second, for sliding windows.
+    pub(crate) history:
+        std::collections::VecDeque<(u64, BTreeMap<Version, slipway_core::analysis::Window>)>,
+    pub(crate) sessions: Vec<crate::control::analysis_session::Session>,
+    /// A few minutes of per-release points, for the dashboard's charts.
+    pub(crate) series: crate::control::series::Series,
+}
+
+pub struct Controller {
+    pub(crate) store: Arc<Store>,
+    pub(crate) artifacts: Arc<ArtifactStore>,
+    /// Held while freezing, checking out or pruning artifacts: prune must not race the others.
+    pub(crate) artifact_gate: Arc<std::sync::Mutex<()>>,
+    pub(crate) runtimes: Runtimes,
+    pub(crate) routes: RouteHandle,
+    pub(crate) paths: Paths,
+    pub(crate) apps: BTreeMap<String, AppRuntime>,
+    pub(crate) releases: HashMap<(String, Version), Release>,
+    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    pub(crate) inbox: Option<mpsc::UnboundedReceiver<Msg>>,
+    pub(crate) next_seq: u64,
+    pub(crate) published: Option<proxy_table::Signature>,
+    pub(crate) shutdown: Option<oneshot::Sender<()>>,
+    pub(crate) next_analysis_at: u64,
+    /// For external checks and webhooks; made on first use (loading TLS roots costs memory).
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl Controller {
+    /// Loads every app's stable release and any rollout a previous daemon left unfinished.
+    pub fn new(
+        store: Arc<Store>,
+        artifacts: Arc<ArtifactStore>,
+        artifact_gate: Arc<std::sync::Mutex<()>>,
+        runtimes: Runtimes,
+        routes: RouteHandle,
+        paths: Paths,
+    ) -> Result<(Controller, ControllerHandle), String> {
+        let (tx, inbox) = mpsc::unbounded_channel();
+        let mut c = Controller {
+            store,
+            artifacts,
+            artifact_gate,
+            runtimes,
+            routes,
+            paths,
+            apps: BTreeMap::new(),
+            releases: HashMap::new(),
+            tx: tx.clone(),
+            inbox: Some(inbox),
+            next_seq: now_ms() << 8,
+            published: None,
+            shutdown: None,
+            next_analysis_at: 0,
+            http: std::sync::OnceLock::new(),
+        };
+        c.load()
+            .map_err(|e| format!("cannot load the state store: {e}"))?;
+        Ok((c, ControllerHandle { tx }))
+    }
+
+    fn load(&mut self) -> Result<(), slipway_store::StoreError> {
+        for app in self.store.apps()? {
+            let stable = self.store.stable(&app)?;
+            self.apps.entry(app.clone()).or_default().stable = stable;
+        }
+        for record in self.store.active_rollouts()? {
+            let machine: Rollout = match serde_json::from_value(record.state.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    let reason = format!("unreadable rollout state after restart: {e}");
+                    self.store.finish_rollout(
+                        record.id,
+                        RolloutOutcome::Failed,
+                        Some(&reason),
+                        now_ms() as i64,
+                    )?;
+                    continue;
+                }
+            };
+            let app = self.apps.entry(record.app.clone()).or_default();
+            let rollback = record.state.get("rollback").is_some();
+            app.rollout = Some(ActiveRollout {
+                id: record.id,
+                machine,
+                rollback,
+                traffic: Traffic::ALL_FROM,
+                seen: Observed::default(),
+                rule_metrics: Vec::new(),
+                shadow: None,
+            });
+            self.store.add_event(
+                &record.app,
+                Some(record.to),
+                "rollout_resumed",
+                &format!("daemon restarted: resuming the rollout to v{}", record.to),
+                now_ms() as i64,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Runs until a shutdown command has drained everything.
+    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<InstanceEvent>) {
+        let Some(mut inbox) = self.inbox.take() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                Some(msg) = inbox.recv() => self.on_message(msg),
+                Some(event) = events.recv() => self.on_instance_event(event),
+                _ = tick.tick() => {}
+            }
+            while let Ok(msg) = inbox.try_recv() {
+                self.on_message(msg);
+            }
+            while let Ok(event) = events.try_recv() {
+                self.on_instance_event(event);
+            }
+            self.reconcile().await;
+            self.analyze();
+            if self.shutdown.is_some() && self.apps.values().all(|a| a.instances.is_empty()) {
+                if let Some(reply) = self.shutdown.take() {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+        }
+    }
+}
+
+impl Controller {
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.http.get_or_init(reqwest::Client::new).clone()
+    }
+}

@@ -1,0 +1,382 @@
+//! Making the world match what the apps want: which instances run, which retire, what the proxy routes.
+
+use crate::clock::now_ms;
+use crate::control::controller::{Controller, Msg};
+use crate::control::managed::Managed;
+use crate::control::proxy_table;
+use crate::control::runtimes::RuntimeKind;
+use slipway_core::release::Version;
+use slipway_core::rollout::Signal;
+use slipway_proxy::Backend;
+use slipway_runtime::InstanceSpec;
+use std::collections::BTreeMap;
+
+/// Per release: how many web instances it should have, and its traffic weight.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Desired {
+    pub scale: BTreeMap<Version, u32>,
+    pub weight: BTreeMap<Version, u32>,
+}
+
+impl Controller {
+    pub(crate) async fn reconcile(&mut self) {
+        let now = now_ms();
+        let names: Vec<String> = self.apps.keys().cloned().collect();
+        let mut retiring = Vec::new();
+        let mut desired_by_app = BTreeMap::new();
+        for name in &names {
+            let desired = if self.shutdown.is_some() {
+                Desired::default()
+            } else {
+                self.desired(name, now)
+            };
+            self.converge(name, &desired, &mut retiring);
+            desired_by_app.insert(name.clone(), desired);
+        }
+        // Every release that may get traffic has counters, kept across tables like its backends.
+        for (name, desired) in &desired_by_app {
+            if let Some(app) = self.apps.get_mut(name) {
+                // Counters outlive a release's traffic a little, so a scrape still sees a rolled-back
+                // canary's last errors: kept while routed, or among the app's 4 newest releases.
+                let newest = app.metrics.keys().next_back().copied().unwrap_or(0);
+                app.metrics
+                    .retain(|v, _| desired.weight.contains_key(v) || *v + 3 >= newest);
+                for v in desired.weight.keys() {
+                    app.metrics
+                        .entry(*v)
+                        .or_insert_with(slipway_proxy::ReleaseMetrics::new);
+                }
+                if let Some(r) = app.rollout.as_mut() {
+                    while r.rule_metrics.len() < r.machine.canary.routes.len() {
+                        r.rule_metrics.push(slipway_proxy::ReleaseMetrics::new());
+                    }
+                    if r.machine.canary.mirror > 0 && r.shadow.is_none() {
+                        r.shadow = Some(slipway_proxy::ShadowReport::new());
+                    }
+                }
+            }
+        }
+        // Publish before draining: once `publish` returns, no request can pick a retiring instance.
+        let (table, signature) = proxy_table::build(&self.apps, &desired_by_app, &self.releases);
+        if self.published.as_ref() != Some(&signature) {
+            self.routes.publish(table).await;
+            self.published = Some(signature);
+        }
+        for (app, m) in retiring {
+            self.spawn_retire(&app, m);
+        }
+    }
+
+    /// What the app wants now: from its rollout's plan, else its stable release; plus a warm release.
+    fn desired(&mut self, name: &str, now: u64) -> Desired {
+        let mut desired = Desired::default();
+        let mut finished = false;
+        let Some(app) = self.apps.get(name) else {
+            return desired;
+        };
+        // The new release's non-web instances (workers) must all be running steadily before it goes live.
+        let rollout_to = app.rollout.as_ref().map(|r| r.machine.to);
+        let to_workers = match rollout_to {
+            Some(to) => self.release(name, to).map_or(0, |r| {
+                r.spec
+                    .processes
+                    .iter()
+                    .filter(|(p, _)| p.as_str() != "web")
+                    .map(|(_, p)| p.replicas)
+                    .sum()
+            }),
+            None => 0,
+        };
+        let Some(app) = self.apps.get_mut(name) else {
+            return desired;
+        };
+        if let Some(active) = app.rollout.as_mut() {
+            let seen = observe(
+                &app.instances,
+                active.machine.from,
+                active.machine.to,
+                to_workers,
+            );
+            let before = active.machine.clone();
+            let plan = active.machine.step(seen, now);
+            active.traffic = plan.traffic;
+            active.seen = seen;
+            if let Some(from) = active.machine.from {
+                desired.scale.insert(from, plan.scale_from);
+                desired.weight.insert(from, plan.traffic.from);
+            }
+            desired.scale.insert(active.machine.to, plan.scale_to);
+            desired.weight.insert(active.machine.to, plan.traffic.to);
+            if active.machine != before {
+                let mut state = serde_json::to_value(&active.machine).unwrap_or_default();
+                if active.rollback {
+                    state["rollback"] = serde_json::Value::Bool(true);
+                }
+                if let Err(e) = self.store.update_rollout(active.id, &state) {
+                    tracing::error!("cannot persist the rollout of {name}: {e}");
+                }
+            }
+            finished = active.machine.is_done();
+        } else if let Some(stable) = app.stable {
+            let replicas = self
+                .releases
+                .get(&(name.to_string(), stable))
+                .map(|r| r.spec.web_replicas());
+            let replicas = match replicas {
+                Some(r) => r,
+                None => self
+                    .release(name, stable)
+                    .map(|r| r.spec.web_replicas())
+                    .unwrap_or(0),
+            };
+            desired.scale.insert(stable, replicas);
+            desired.weight.insert(stable, 1);
+        }
+        let Some(app) = self.apps.get(name) else {
+            return desired;
+        };
+        let warm = app.warm.as_ref().map(|w| (w.version, w.retire_at));
+        if let Some((version, retire_at)) = warm {
+            if now >= retire_at || desired.scale.contains_key(&version) {
+                if let Some(app) = self.apps.get_mut(name) {
+                    app.warm = None;
+                }
+            } else {
+                // Kept warm at full scale, reachable only on its preview route.
+                let replicas = self
+                    .release(name, version)
+                    .map_or(0, |r| r.spec.web_replicas());
+                desired.scale.insert(version, replicas);
+                desired.weight.insert(version, 0);
+            }
+        }
+        if finished {
+            self.finish_rollout(name);
+        }
+        desired
+    }
+
+    /// Starts and retires instances of one app so each (release, process) has the count it should.
+    fn converge(&mut self, name: &str, desired: &Desired, retiring: &mut Vec<(String, Managed)>) {
+        let mut wanted: Vec<(Version, String, u32)> = Vec::new();
+        for (&version, &scale) in &desired.scale {
+            let Ok(release) = self.release(name, version) else {
+                continue;
+            };
+            let has_web = release.spec.processes.contains_key("web");
+            for (process, spec) in &release.spec.processes {
+                let count = if process == "web" {
+                    scale
+                } else if scale > 0 || !has_web {
+                    spec.replicas
+                } else {
+                    0
+                };
+                wanted.push((version, process.clone(), count));
+            }
+        }
+        let Some(app) = self.apps.get_mut(name) else {
+            return;
+        };
+        // Instances nobody wants any more.
+        for m in app.instances.iter_mut().filter(|m| !m.retiring) {
+            if !wanted
+                .iter()
+                .any(|(v, p, n)| *v == m.release && *p == m.process && *n > 0)
+            {
+                m.retiring = true;
+                retiring.push((name.to_string(), m.clone()));
+            }
+        }
+        let mut to_start = Vec::new();
+        for (version, process, count) in wanted {
+            let Some(app) = self.apps.get_mut(name) else {
+                return;
+            };
+            let mut live: Vec<&mut Managed> = app
+                .instances
+                .iter_mut()
+                .filter(|m| !m.retiring && m.release == version && m.process == process)
+                .collect();
+            let have = live.len() as u32;
+            if have > count {
+                // Retire the least useful first: not ready, then the newest.
+                live.sort_by_key(|m| (m.is_ready(), std::cmp::Reverse(m.seq)));
+                for m in live.into_iter().take((have - count) as usize) {
+                    m.retiring = true;
+                    retiring.push((name.to_string(), m.clone()));
+                }
+            } else if have < count {
+                for _ in have..count {
+                    to_start.push((version, process.clone()));
+                }
+            }
+        }
+        for (version, process) in to_start {
+            if let Err(reason) = self.start_instance(name, version, &process) {
+                self.event(name, Some(version), "instance_start_failed", &reason);
+                if let Some(r) = self.apps.get_mut(name).and_then(|a| a.rollout.as_mut())
+                    && r.machine.to == version
+                {
+                    r.machine.signal(Signal::Fail { reason });
+                }
+                break;
+            }
+        }
+    }
+
+    fn start_instance(
+        &mut self,
+        name: &str,
+        version: Version,
+        process: &str,
+    ) -> Result<(), String> {
+        let release = self.release(name, version)?;
+        let Some(spec) = release.spec.processes.get(process) else {
+            return Err(format!("v{version} has no process {process}"));
+        };
+        if let Some(container) = &spec.container {
+            self.next_seq += 1;
+            let seq = self.next_seq;
+            let id = format!("{name}-v{version}-{process}-{:x}", seq & 0xffffff);
+            let secrets = crate::secrets::resolve(&release.spec.secrets)?;
+            let log_path = self.paths.instance_log(name, version, &id);
+            let instance = crate::control::container_instance::build(
+                &release, process, spec, container, &id, secrets, log_path,
+            )?;
+            let status = self
+                .runtimes
+                .containers
+                .start(instance)
+                .map_err(|e| format!("cannot start {id} (image {}): {e}", container.image))?;
+            // The proxy learns its address once it is ready (see `on_instance_event`).
+            self.apps
+                .entry(name.to_string())
+                .or_default()
+                .instances
+                .push(Managed {
+                    id,
+                    release: version,
+                    process: process.to_string(),
+                    backend: None,
+                    runtime: RuntimeKind::Container,
+                    state: status.instance.state,
+                    retiring: false,
+                    seq,
+                });
+            return Ok(());
+        }
+        let _held = self.artifact_gate.lock().unwrap_or_else(|e| e.into_inner());
+        let workdir = self
+            .artifacts
+            .checkout(&release.artifact)
+            .map_err(|e| format!("cannot check out the artifact of v{version}: {e}"))?;
+        let mut env = release.spec.environment();
+        env.extend(crate::secrets::resolve(&release.spec.secrets)?);
+        let web = process == "web";
+        let port = if web {
+            Some(slipway_runtime::pick_free_port().map_err(|e| format!("no free port: {e}"))?)
+        } else {
+            None
+        };
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let id = format!("{name}-v{version}-{process}-{:x}", seq & 0xffffff);
+        let instance = InstanceSpec {
+            id: id.clone(),
+            app: name.to_string(),
+            release: version,
+            process: process.to_string(),
+            cmd: spec.cmd.clone(),
+            workdir,
+            env,
+            port,
+            readiness: spec.readiness.clone(),
+            liveness: spec.liveness.clone(),
+            startup: spec.startup.clone(),
+            grace: spec.grace,
+            stop_signal: spec.stop_signal,
+            log_path: self.paths.instance_log(name, version, &id),
+        };
+        let status = self
+            .runtimes
+            .processes
+            .start(instance)
+            .map_err(|e| format!("cannot start {id} (`{}`): {e}", spec.cmd))?;
+        let backend =
+            port.map(|p| Backend::new(id.clone(), std::net::SocketAddr::from(([127, 0, 0, 1], p))));
+        let app = self.apps.entry(name.to_string()).or_default();
+        app.instances.push(Managed {
+            id,
+            release: version,
+            process: process.to_string(),
+            backend,
+            runtime: RuntimeKind::Process,
+            state: status.state,
+            retiring: false,
+            seq,
+        });
+        Ok(())
+    }
+
+    /// Drains an instance that has already left the route table, then stops it.
+    fn spawn_retire(&mut self, app: &str, m: Managed) {
+        let timeouts = self
+            .releases
+            .get(&(app.to_string(), m.release))
+            .and_then(|r| r.spec.processes.get(&m.process))
+            .map(|p| (p.drain_timeout, p.stream_drain_timeout))
+            .unwrap_or((
+                std::time::Duration::from_secs(30),
+                std::time::Duration::from_secs(300),
+            ));
+        let runtimes = self.runtimes.clone();
+        let tx = self.tx.clone();
+        let app = app.to_string();
+        tokio::spawn(async move {
+            let mut note = None;
+            if let Some(backend) = &m.backend {
+                let outcome = slipway_proxy::drain(backend, timeouts.0, timeouts.1).await;
+                if !outcome.is_clean() {
+                    note = Some(format!(
+                        "{} did not drain in time: {outcome:?}; stopping it anyway",
+                        m.id
+                    ));
+                }
+            }
+            runtimes.stop(m.runtime, &m.id).await;
+            let _ = tx.send(Msg::Retired {
+                app,
+                id: m.id,
+                note,
+            });
+        });
+    }
+}
+
+/// Counts the two releases' web instances for the rollout core. Retiring instances are still "live"
+/// until they have drained and stopped (recreate waits for that), but never "ready".
+fn observe(
+    instances: &[Managed],
+    from: Option<Version>,
+    to: Version,
+    to_workers: u32,
+) -> slipway_core::rollout::Observed {
+    let mut seen = slipway_core::rollout::Observed::default();
+    let workers_ready = instances
+        .iter()
+        .filter(|m| !m.is_web() && m.release == to && !m.retiring && m.is_ready())
+        .count() as u32;
+    seen.to_workers_pending = workers_ready < to_workers;
+    for m in instances.iter().filter(|m| m.is_web()) {
+        let ready = u32::from(m.serving());
+        if Some(m.release) == from {
+            seen.ready_from += ready;
+            seen.live_from += 1;
+        } else if m.release == to {
+            seen.ready_to += ready;
+            seen.live_to += 1;
+        }
+    }
+    seen
+}

@@ -1,0 +1,522 @@
+//! What the controller does when it is told something: an operator command, an instance's state change,
+//! a drain that finished. Each handler only updates state and the store; `converge` acts on it.
+
+use crate::clock::now_ms;
+use crate::control::controller::{ActiveRollout, Command, Controller, Msg, Warm};
+use crate::control::managed::state_name;
+use crate::control::runtimes::RuntimeKind;
+use slipway_core::release::{Release, ReleaseStatus, Version};
+use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
+use slipway_core::spec::Strategy;
+use slipway_runtime::{InstanceEvent, InstanceState};
+use slipway_store::RolloutOutcome;
+
+impl Controller {
+    pub(crate) fn on_message(&mut self, msg: Msg) {
+        match msg {
+            Msg::Command(Command::Start {
+                release,
+                rollback,
+                strategy,
+                reply,
+            }) => {
+                let _ = reply.send(self.start_rollout(*release, rollback, strategy));
+            }
+            Msg::Command(Command::Adopt { release, reply }) => {
+                let _ = reply.send(self.adopt(*release));
+            }
+            Msg::Command(Command::Signal { app, signal, reply }) => {
+                let _ = reply.send(self.signal(&app, signal));
+            }
+            Msg::Command(Command::Status { app, reply }) => {
+                let _ = reply.send(self.status(app.as_deref()));
+            }
+            Msg::Command(Command::Gate {
+                app,
+                template,
+                for_ms,
+                reply,
+            }) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                match self.start_gate(&app, template, for_ms, tx) {
+                    Ok(()) => {
+                        tokio::spawn(async move {
+                            let answer = rx.await.map_err(|_| "the gate was dropped".to_string());
+                            let _ = reply.send(answer);
+                        });
+                    }
+                    Err((_, why)) => {
+                        let _ = reply.send(Err(why));
+                    }
+                }
+            }
+            Msg::Command(Command::Series { app, reply }) => {
+                let _ = reply.send(self.apps.get(&app).map(|a| a.series.view()));
+            }
+            Msg::Command(Command::Metrics { reply }) => {
+                let _ = reply.send(crate::control::metrics_text::render(self));
+            }
+            Msg::Command(Command::FlagTraffic { app, reply }) => {
+                let _ = reply.send(self.flag_traffic(&app));
+            }
+            Msg::External {
+                app,
+                session,
+                results,
+            } => self.on_external_results(&app, session, results),
+            Msg::Command(Command::Shutdown { reply }) => {
+                self.shutdown = Some(reply);
+            }
+            Msg::Retired { app, id, note } => {
+                if let Some(a) = self.apps.get_mut(&app) {
+                    a.instances.retain(|m| m.id != id);
+                }
+                if let Some(note) = note {
+                    self.event(&app, None, "drain_timeout", &note);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_instance_event(&mut self, event: InstanceEvent) {
+        let container_addr = self
+            .runtimes
+            .containers
+            .status(&event.id)
+            .and_then(|s| s.address);
+        let Some(app) = self.apps.get_mut(&event.app) else {
+            return;
+        };
+        let Some(m) = app.instances.iter_mut().find(|m| m.id == event.id) else {
+            return;
+        };
+        m.state = event.state.clone();
+        // A container's address is known once it runs, and moves when a crash replaced it.
+        if m.runtime == RuntimeKind::Container
+            && m.is_web()
+            && !m.retiring
+            && let Some(addr) = container_addr
+            && m.backend.as_ref().map(|b| b.addr) != Some(addr)
+        {
+            m.backend = Some(slipway_proxy::Backend::new(m.id.clone(), addr));
+        }
+        let retiring = m.retiring;
+        let is_new = app
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.machine.to == event.release);
+        let notable = matches!(
+            event.state,
+            InstanceState::Backoff { .. }
+                | InstanceState::CrashLoop { .. }
+                | InstanceState::Unready
+        );
+        if is_new && event.state == InstanceState::Ready && !retiring {
+            // Recorded so the time from "ready" to "serving" can be measured (bench/deploys.sh).
+            let text = format!("{} is ready", event.id);
+            self.event(&event.app, Some(event.release), "instance_ready", &text);
+        }
+        if notable && !retiring {
+            let text = format!(
+                "{} {}: {}",
+                event.id,
+                state_name(&event.state),
+                event.message
+            );
+            self.event(&event.app, Some(event.release), "instance", &text);
+        }
+        // A new release that crash-loops will not get better by waiting for the deadline.
+        if let (InstanceState::CrashLoop { .. }, true, false) = (&event.state, is_new, retiring) {
+            let reason = format!(
+                "instance {} of v{} is crash-looping: {}",
+                event.id, event.release, event.message
+            );
+            if let Some(r) = self
+                .apps
+                .get_mut(&event.app)
+                .and_then(|a| a.rollout.as_mut())
+            {
+                r.machine.signal(Signal::Fail { reason });
+            }
+        }
+    }
+
+    fn start_rollout(
+        &mut self,
+        release: Release,
+        rollback: bool,
+        strategy: Option<Strategy>,
+    ) -> Result<i64, String> {
+        let app_name = release.app.clone();
+        let now = now_ms();
+        let stable = self.apps.get(&app_name).and_then(|a| a.stable);
+        if self
+            .apps
+            .get(&app_name)
+            .is_some_and(|a| a.rollout.is_some())
+        {
+            return Err(format!("a rollout of {app_name} is already in progress"));
+        }
+        let from = match stable {
+            Some(v) => Some((v, self.release(&app_name, v)?.spec.web_replicas())),
+            None => None,
+        };
+        let spec = &release.spec;
+        let strategy = if rollback {
+            // A rollback switches as soon as the target is fully ready: the fastest safe move.
+            Strategy::BlueGreen {
+                auto_promote: true,
+                scale_down_delay: spec.scale_down_delay(),
+            }
+        } else {
+            strategy.unwrap_or_else(|| spec.deploy.strategy.clone())
+        };
+        let deadline = spec.deploy.progress_deadline.as_millis() as u64;
+        let strategy_name = strategy.name();
+        let machine = Rollout::new(
+            &app_name,
+            from,
+            release.version,
+            spec.web_replicas(),
+            strategy,
+            now,
+            deadline,
+        );
+        let mut state = serde_json::to_value(&machine).map_err(|e| e.to_string())?;
+        if rollback {
+            state["rollback"] = serde_json::Value::Bool(true);
+        }
+        let record = self
+            .store
+            .start_rollout(&app_name, stable, release.version, &state, now as i64)
+            .map_err(|e| e.to_string())?;
+        let version = release.version;
+        self.releases
+            .insert((app_name.clone(), version), release.clone());
+        let app = self.apps.entry(app_name.clone()).or_default();
+        // A rollback to the bits that are still warm after a blue-green switch is a route swap: the warm
+        // instances run exactly this artifact and config, so they serve as the new release at once.
+        if let Some(warm) = app.warm.take() {
+            let same = self
+                .releases
+                .get(&(app_name.clone(), warm.version))
+                .is_some_and(|w| w.artifact == release.artifact && w.spec == release.spec);
+            if same {
+                for m in app
+                    .instances
+                    .iter_mut()
+                    .filter(|m| m.release == warm.version && !m.retiring)
+                {
+                    m.release = version;
+                }
+            } else {
+                app.warm = Some(warm);
+            }
+        }
+        app.rollout = Some(ActiveRollout {
+            id: record.id,
+            machine,
+            rollback,
+            traffic: Traffic::ALL_FROM,
+            seen: Observed::default(),
+            rule_metrics: Vec::new(),
+            shadow: None,
+        });
+        app.last_failure = None;
+        let from_text = stable.map_or("nothing".to_string(), |v| format!("v{v}"));
+        let text = match release.rollback_of {
+            Some(old) => format!(
+                "rollback from {from_text} to v{version} (the bits and config of v{old}) started"
+            ),
+            None => format!("rollout from {from_text} to v{version} started ({strategy_name})"),
+        };
+        self.event(&app_name, Some(version), "rollout_started", &text);
+        Ok(record.id)
+    }
+
+    /// A formation change: the new release runs exactly like the stable one, so its instances become the
+    /// new release's (no restart), and the release becomes stable in one transaction with the lock.
+    fn adopt(&mut self, release: Release) -> Result<(), String> {
+        let name = release.app.clone();
+        let version = release.version;
+        let Some(stable) = self.apps.get(&name).and_then(|a| a.stable) else {
+            return Err(format!("{name} has no stable release to scale"));
+        };
+        if self.apps.get(&name).is_some_and(|a| a.rollout.is_some()) {
+            return Err(format!(
+                "a rollout of {name} is in progress; scale when it has ended"
+            ));
+        }
+        let old = self.release(&name, stable)?;
+        if old.artifact != release.artifact || !old.spec.same_but_formation(&release.spec) {
+            return Err(format!(
+                "v{version} differs from v{stable} in more than its formation; deploy it instead"
+            ));
+        }
+        self.store
+            .transaction(|tx| {
+                tx.set_stable(&name, version)?;
+                tx.release_lock(&crate::locks::lock_name(&name))
+            })
+            .map_err(|e| e.to_string())?;
+        self.releases
+            .insert((name.clone(), version), release.clone());
+        if let Some(r) = self.releases.get_mut(&(name.clone(), version)) {
+            r.status = ReleaseStatus::Active;
+        }
+        if let Some(r) = self.releases.get_mut(&(name.clone(), stable)) {
+            r.status = ReleaseStatus::Superseded;
+        }
+        let app = self.apps.entry(name.clone()).or_default();
+        for m in app
+            .instances
+            .iter_mut()
+            .filter(|m| m.release == stable && !m.retiring)
+        {
+            m.release = version;
+        }
+        // The counters follow the instances, so rates and analysis windows do not restart at zero.
+        if let Some(metrics) = app.metrics.remove(&stable) {
+            app.metrics.insert(version, metrics);
+        }
+        app.stable = Some(version);
+        let formation = crate::ops::scale::formation_text(&release.spec.formation());
+        self.event(
+            &name,
+            Some(version),
+            "scaled",
+            &format!("v{version} ({formation}) replaces v{stable}: same bits and config, running instances kept"),
+        );
+        Ok(())
+    }
+
+    fn signal(&mut self, app: &str, signal: Signal) -> Result<(), String> {
+        let Some(r) = self.apps.get_mut(app).and_then(|a| a.rollout.as_mut()) else {
+            return Err(format!("no rollout of {app} is in progress"));
+        };
+        let what = match &signal {
+            Signal::Promote => "promote",
+            Signal::PromoteFull => "promote --full",
+            Signal::Pause => "pause",
+            Signal::Resume => "resume",
+            Signal::SetWeight(_) => "ramp",
+            Signal::Analysis { .. } => "analysis",
+            Signal::Abort { .. } => "abort",
+            Signal::Fail { .. } => "fail",
+        };
+        if r.machine.signal(signal) {
+            let to = r.machine.to;
+            self.event(
+                app,
+                Some(to),
+                what,
+                &format!("{what} of the rollout to v{to} accepted"),
+            );
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot {what} now: the rollout to v{} is {}",
+                r.machine.to,
+                crate::control::status::phase_name(&r.machine.phase)
+            ))
+        }
+    }
+
+    /// Records the end of a rollout: one transaction for the rollout, the releases and the lock.
+    pub(crate) fn finish_rollout(&mut self, app_name: &str) {
+        let Some(app) = self.apps.get_mut(app_name) else {
+            return;
+        };
+        let Some(active) = app.rollout.take() else {
+            return;
+        };
+        let r = &active.machine;
+        let (outcome, reason) = match &r.phase {
+            slipway_core::rollout::Phase::Done { outcome, reason } => (*outcome, reason.clone()),
+            _ => return,
+        };
+        let now = now_ms();
+        let stored_outcome = match outcome {
+            Outcome::Succeeded => RolloutOutcome::Succeeded,
+            Outcome::Failed => RolloutOutcome::Failed,
+            Outcome::Aborted => RolloutOutcome::Aborted,
+        };
+        let to = r.to;
+        let result = self.store.transaction(|tx| {
+            tx.finish_rollout(active.id, stored_outcome, reason.as_deref(), now as i64)?;
+            match outcome {
+                Outcome::Succeeded => tx.set_stable(app_name, to)?,
+                _ => {
+                    tx.set_release_status(app_name, to, ReleaseStatus::Failed, reason.as_deref())?
+                }
+            }
+            tx.release_lock(&crate::locks::lock_name(app_name))?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::error!("cannot record the end of the rollout of {app_name}: {e}");
+        }
+        match outcome {
+            Outcome::Succeeded => {
+                if let (
+                    Some(from),
+                    Strategy::BlueGreen {
+                        scale_down_delay, ..
+                    },
+                ) = (r.from, &r.strategy)
+                {
+                    app.warm = Some(Warm {
+                        version: from,
+                        retire_at: now + scale_down_delay.as_millis() as u64,
+                    });
+                }
+                app.stable = Some(to);
+                app.last_failure = None;
+            }
+            _ => {
+                app.last_failure = reason.clone();
+                if let Ok(release) = self.release(app_name, to) {
+                    let text = format!(
+                        "slipway: {app_name} v{to} was {}: {}. {} keeps serving.",
+                        if outcome == Outcome::Aborted {
+                            "aborted"
+                        } else {
+                            "rolled back"
+                        },
+                        reason.as_deref().unwrap_or("no reason recorded"),
+                        r.from.map_or("nothing".to_string(), |v| format!("v{v}"))
+                    );
+                    crate::notify::send(&self.http(), &release.spec.notify, text);
+                }
+            }
+        }
+        for (key, rel) in self.releases.iter_mut() {
+            if key.0 == app_name && key.1 == to {
+                rel.status = if outcome == Outcome::Succeeded {
+                    ReleaseStatus::Active
+                } else {
+                    ReleaseStatus::Failed
+                };
+            }
+        }
+        let text = match (outcome, &reason) {
+            (Outcome::Succeeded, _) => format!("v{to} is serving 100% of traffic"),
+            (_, Some(why)) => format!("rollout to v{to} {}: {why}", outcome.as_str()),
+            (_, None) => format!("rollout to v{to} {}", outcome.as_str()),
+        };
+        self.event(
+            app_name,
+            Some(to),
+            &format!("rollout_{}", outcome.as_str()),
+            &text,
+        );
+        self.prune_artifacts();
+    }
+
+    /// The release, from the cache or the store.
+    pub(crate) fn release(&mut self, app: &str, version: Version) -> Result<Release, String> {
+        let key = (app.to_string(), version);
+        if let Some(r) = self.releases.get(&key) {
+            return Ok(r.clone());
+        }
+        match self.store.release(app, version) {
+            Ok(Some(r)) => {
+                self.releases.insert(key, r.clone());
+                Ok(r)
+            }
+            Ok(None) => Err(format!("{app} has no release v{version}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub(crate) fn event(&self, app: &str, release: Option<Version>, kind: &str, message: &str) {
+        tracing::info!(app, kind, "{message}");
+        if let Err(e) = self
+            .store
+            .add_event(app, release, kind, message, now_ms() as i64)
+        {
+            tracing::error!("cannot record an event: {e}");
+        }
+    }
+
+    /// Drops the artifacts no app needs any more (see `retention`), off the controller's task.
+    fn prune_artifacts(&self) {
+        let mut in_use: std::collections::HashMap<String, Vec<Version>> = Default::default();
+        for (name, app) in &self.apps {
+            let used = in_use.entry(name.clone()).or_default();
+            used.extend(app.instances.iter().map(|m| m.release));
+            used.extend(app.stable);
+            used.extend(app.warm.as_ref().map(|w| w.version));
+            if let Some(r) = &app.rollout {
+                used.push(r.machine.to);
+                used.extend(r.machine.from);
+            }
+        }
+        let store = self.store.clone();
+        let artifacts = self.artifacts.clone();
+        let gate = self.artifact_gate.clone();
+        let docker = self.runtimes.containers.connector().clone();
+        let pruning = tokio::task::spawn_blocking(move || {
+            let mut images = Vec::new();
+            let result = (|| -> Result<_, String> {
+                let mut all = Vec::new();
+                for app in store.apps().map_err(|e| e.to_string())? {
+                    let releases = store.releases(&app).map_err(|e| e.to_string())?;
+                    let keep = releases
+                        .first()
+                        .map_or(10, |r| r.spec.retention.keep_releases);
+                    let used = in_use.get(&app).cloned().unwrap_or_default();
+                    let kept = crate::retention::kept_versions(&releases, keep, &used);
+                    if releases.iter().any(|r| r.spec.uses_containers()) {
+                        let ids = crate::retention::kept_images(&releases, &kept);
+                        images.push((app.clone(), ids));
+                    }
+                    all.push((releases, kept));
+                }
+                let digests = crate::retention::kept_digests(
+                    all.iter().map(|(r, k)| (r.as_slice(), k.clone())),
+                );
+                let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
+                artifacts.prune(&digests).map_err(|e| e.to_string())
+            })();
+            match result {
+                Ok(report) if !report.artifacts.is_empty() => {
+                    tracing::info!(
+                        "pruned {} old artifacts ({} bytes)",
+                        report.artifacts.len(),
+                        report.bytes
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot prune old artifacts: {e}"),
+            }
+            images
+        });
+        // Images follow the artifacts' retention: those of kept releases (stable, rollback target,
+        // running, the newest `keep`) stay; the engine refuses to remove one a container uses.
+        tokio::spawn(async move {
+            let Ok(images) = pruning.await else { return };
+            if images.is_empty() {
+                return;
+            }
+            let engine = match docker.engine().await {
+                Ok(engine) => engine,
+                Err(e) => return tracing::warn!("cannot prune old images: {e}"),
+            };
+            for (app, keep) in images {
+                let keep: Vec<slipway_docker::ImageId> = keep
+                    .iter()
+                    .filter_map(|id| slipway_docker::ImageId::parse(id).ok())
+                    .collect();
+                match engine.remove_images(&app, &keep).await {
+                    Ok(removed) if !removed.is_empty() => {
+                        let ids: Vec<&str> = removed.iter().map(|id| id.short()).collect();
+                        tracing::info!(app, "removed {} old images: {}", ids.len(), ids.join(", "));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(app, "cannot prune old images: {e}"),
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,19 @@
+//! The control layer: the controller, one task owning every app's live state, and everything that
+//! changes that state — rollouts started and finished, instances started, drained and stopped, the
+//! proxy's table published, analysis judged. Nothing here knows about HTTP or about how a deploy was
+//! asked for; the layers above talk to it through [`controller::ControllerHandle`].
+
+pub(crate) mod adopt;
+pub(crate) mod analysis_round;
+pub(crate) mod analysis_session;
+pub(crate) mod container_instance;
+pub mod controller;
+pub(crate) mod converge;
+pub(crate) mod inbox;
+pub(crate) mod managed;
+pub(crate) mod metrics_text;
+pub(crate) mod proxy_table;
+pub(crate) mod runtimes;
+pub(crate) mod series;
+pub(crate) mod status;
+pub(crate) mod traffic;

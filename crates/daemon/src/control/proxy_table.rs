@@ -1,0 +1,120 @@
+//! Builds the proxy's route table from the apps' instances and the weights their plans ask for.
+//! Only serving instances (ready, not retiring) are in it; a release at weight 0 stays reachable on its
+//! preview route (`X-Slipway-Release: vN` or a `vN.` host prefix).
+
+use crate::control::controller::AppRuntime;
+use crate::control::converge::Desired;
+use slipway_core::release::{Release, Version};
+use slipway_core::spec::Strategy;
+use slipway_proxy::{AppRoute, Mirror, ReleaseGroup, ReleaseMetrics, RouteRule, RouteTable};
+use std::collections::{BTreeMap, HashMap};
+
+/// What a table routes, to publish only when it changed.
+pub type Signature = Vec<(
+    String,
+    Vec<String>,
+    String,
+    Vec<(Version, u32, Vec<String>)>,
+    String,
+)>;
+
+pub fn build(
+    apps: &BTreeMap<String, AppRuntime>,
+    desired: &BTreeMap<String, Desired>,
+    releases: &HashMap<(String, Version), Release>,
+) -> (RouteTable, Signature) {
+    let mut table = RouteTable { apps: Vec::new() };
+    let mut signature = Vec::new();
+    for (name, app) in apps {
+        let Some(want) = desired.get(name) else {
+            continue;
+        };
+        // The newest release's routing wins: during a rollout, the release being rolled out.
+        let newest = app.rollout.as_ref().map(|r| r.machine.to).or(app.stable);
+        let Some(routing) = newest
+            .and_then(|v| releases.get(&(name.clone(), v)))
+            .map(|r| r.spec.routing.clone())
+        else {
+            continue;
+        };
+        let mut groups = Vec::new();
+        let mut sig_groups = Vec::new();
+        for (&version, &weight) in &want.weight {
+            let backends: Vec<_> = app
+                .instances
+                .iter()
+                .filter(|m| m.release == version && m.serving())
+                .filter_map(|m| m.backend.clone())
+                .collect();
+            sig_groups.push((
+                version,
+                weight,
+                // With the address: a container replaced after a crash answers elsewhere.
+                backends
+                    .iter()
+                    .map(|b| format!("{}@{}", b.id, b.addr))
+                    .collect(),
+            ));
+            groups.push(ReleaseGroup {
+                release: version,
+                weight,
+                backends,
+                metrics: app
+                    .metrics
+                    .get(&version)
+                    .cloned()
+                    .unwrap_or_else(ReleaseMetrics::new),
+            });
+        }
+        // A canary's routes (A/B, internal testing), sticky users and mirror.
+        let (mut routes, mut sticky, mut mirror) = (Vec::new(), None, None);
+        if let Some(r) = &app.rollout {
+            let to = r.machine.to;
+            routes = r
+                .machine
+                .canary
+                .routes
+                .iter()
+                .zip(&r.rule_metrics)
+                .map(|(matcher, metrics)| RouteRule {
+                    matcher: matcher.clone(),
+                    release: to,
+                    metrics: metrics.clone(),
+                })
+                .collect();
+            if let Strategy::Canary(spec) = &r.machine.strategy {
+                sticky = spec.sticky.clone();
+            }
+            if let (true, Some(report)) = (r.machine.canary.mirror > 0, &r.shadow) {
+                mirror = Some(Mirror {
+                    release: to,
+                    percent: r.machine.canary.mirror,
+                    report: report.clone(),
+                });
+            }
+        }
+        let extras = format!(
+            "{:?} {:?} {:?}",
+            routes.iter().map(|r| &r.matcher).collect::<Vec<_>>(),
+            sticky,
+            mirror.as_ref().map(|m| m.percent)
+        );
+        signature.push((
+            name.clone(),
+            routing.hosts.clone(),
+            routing.path_prefix.clone(),
+            sig_groups,
+            extras,
+        ));
+        table.apps.push(AppRoute {
+            app: name.clone(),
+            hosts: routing.hosts,
+            path_prefix: routing.path_prefix,
+            groups,
+            routes,
+            sticky,
+            mirror,
+        });
+    }
+    (table, signature)
+}

@@ -1,0 +1,509 @@
+//! The HTTP API, served on the local unix socket (no token: the socket is mode 0600) and, when
+//! `slipway serve --api ADDR` asks for it, on TCP where every request needs `Authorization: Bearer <token>`.
+//!
+//! The top layer: it may call into `ops`, `flags` and `control`, never the other way round.
+
+pub mod auth;
+pub(crate) mod caller;
+pub(crate) mod dashboard;
+pub(crate) mod flag_admin;
+pub(crate) mod ofrep;
+pub(crate) mod reply;
+pub(crate) mod token_routes;
+pub(crate) mod tokens;
+
+pub(crate) use reply::{Answer, error};
+use crate::http::caller::Caller;
+use crate::control::controller::{Command, ControllerHandle};
+use crate::ops::deploy::Deployer;
+use slipway_api::{
+    AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, RampRequest,
+    ReleaseSummary, RetryRequest, RollbackRequest, RolloutView,
+};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use slipway_core::rollout::Signal;
+use slipway_store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+#[derive(Clone)]
+pub struct Api {
+    pub deployer: Arc<Deployer>,
+    pub cron: Arc<crate::ops::cron::Cron>,
+    pub controller: ControllerHandle,
+    pub store: Arc<Store>,
+    pub logs_dir: PathBuf,
+    pub flags: Arc<crate::flags::Flags>,
+}
+
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route(
+            "/v1/health",
+            get(|| async {
+                Json(serde_json::json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+            }),
+        )
+        .route("/v1/deploy", post(deploy))
+        .route("/v1/apps", get(apps))
+        .route("/v1/apps/{app}", get(app_status))
+        .route("/v1/apps/{app}/releases", get(releases))
+        .route("/v1/apps/{app}/rollouts", get(rollouts))
+        .route("/v1/apps/{app}/events", get(events))
+        .route("/v1/apps/{app}/logs", get(logs))
+        .route("/v1/apps/{app}/promote", post(promote))
+        .route("/v1/apps/{app}/pause", post(pause))
+        .route("/v1/apps/{app}/resume", post(resume))
+        .route("/v1/apps/{app}/ramp", post(ramp))
+        .route("/v1/apps/{app}/retry", post(retry))
+        .route("/v1/apps/{app}/gate", post(gate))
+        .route("/v1/apps/{app}/scale", post(scale))
+        .route(
+            "/v1/apps/{app}/config",
+            get(config_view).post(config_change),
+        )
+        .route("/v1/apps/{app}/cron", get(cron_list))
+        .route("/v1/apps/{app}/cron/{job}/run", post(cron_run))
+        .route("/metrics", get(metrics))
+        .route("/v1/apps/{app}/abort", post(abort))
+        .route("/v1/apps/{app}/rollback", post(rollback))
+        .route("/v1/apps/{app}/series", get(crate::control::series::api))
+        .merge(crate::http::token_routes::routes())
+        .merge(crate::http::flag_admin::routes())
+        .with_state(api)
+}
+
+/// Token check for the TCP listener: who the caller is (by their token, compared in constant time) and
+/// whether their role allows this route (`auth::required_role`). The caller's identity goes on with the
+/// request, for handlers that record who did what.
+pub async fn require_token(
+    State(auth): State<Arc<crate::http::tokens::Authenticator>>,
+    headers: HeaderMap,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
+    let Some(identity) = tokio::task::spawn_blocking({
+        let auth = auth.clone();
+        move || auth.identify(&given)
+    })
+    .await
+    .ok()
+    .flatten() else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid token is required: set SLIPWAY_TOKEN (the daemon's token is in <state-dir>/api-token)",
+        );
+    };
+    let needed = crate::http::auth::required_role(req.method(), req.uri().path());
+    if identity.role < needed {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {} has the role {}; {} {} needs {}",
+                identity.name,
+                identity.role.as_str(),
+                req.method(),
+                req.uri().path(),
+                needed.as_str()
+            ),
+        );
+    }
+    req.extensions_mut().insert(identity);
+    next.run(req).await
+}
+
+async fn deploy(
+    State(api): State<Api>,
+    caller: Caller,
+    Json(mut req): Json<DeployRequest>,
+) -> Answer {
+    req.who = caller.who(&req.who);
+    // Its own task: a client that disconnects must not cut a release phase (a migration) in half.
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.deploy(req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn rollback(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    Json(mut req): Json<RollbackRequest>,
+) -> Answer {
+    req.who = caller.who(&req.who);
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.rollback(&app, req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+pub(crate) async fn statuses(api: &Api, app: Option<String>) -> Result<Vec<AppStatus>, Response> {
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Status { app, reply })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    answer
+        .await
+        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))
+}
+
+async fn apps(State(api): State<Api>) -> Answer {
+    Ok(Json(statuses(&api, None).await?).into_response())
+}
+
+async fn app_status(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    let mut all = statuses(&api, Some(app.clone())).await?;
+    match all.pop() {
+        Some(s) => Ok(Json(s).into_response()),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no app named {app} has been deployed to this daemon"),
+        )),
+    }
+}
+
+async fn releases(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    let list = api
+        .store
+        .releases(&app)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(list.iter().map(ReleaseSummary::from).collect::<Vec<_>>()).into_response())
+}
+
+async fn rollouts(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    let list = api
+        .store
+        .rollouts(&app, 100)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let views: Vec<RolloutView> = list
+        .into_iter()
+        .map(|r| RolloutView {
+            id: r.id,
+            from: r.from,
+            to: r.to,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            outcome: r.outcome.map(|o| o.as_str().to_string()),
+            reason: r.reason,
+        })
+        .collect();
+    Ok(Json(views).into_response())
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn events(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> Answer {
+    let list = api
+        .store
+        .events(
+            Some(&app),
+            q.after.unwrap_or(0),
+            q.limit.unwrap_or(200).min(1000),
+        )
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(list).into_response())
+}
+
+/// Over TCP, a steering request that carries no `who` is recorded in the app's events with the token's
+/// name before it runs (the same `audit` events the dashboard writes).
+fn audit(api: &Api, app: &str, action: &str, caller: &Caller) {
+    if let Some(who) = caller.tcp_who() {
+        let _ = api.store.add_event(
+            app,
+            None,
+            "audit",
+            &format!("{action} requested by {who}"),
+            crate::clock::now_ms() as i64,
+        );
+    }
+}
+
+pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Signal { app, signal, reply })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    match answer.await {
+        Ok(Ok(())) => Ok(Json(serde_json::json!({ "ok": true })).into_response()),
+        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller stopped",
+        )),
+    }
+}
+
+async fn promote(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    body: Option<Json<PromoteRequest>>,
+) -> Answer {
+    let full = body.is_some_and(|b| b.0.full);
+    audit(
+        &api,
+        &app,
+        if full { "promote --full" } else { "promote" },
+        &caller,
+    );
+    signal(
+        &api,
+        app,
+        if full {
+            Signal::PromoteFull
+        } else {
+            Signal::Promote
+        },
+    )
+    .await
+}
+
+async fn pause(State(api): State<Api>, Path(app): Path<String>, caller: Caller) -> Answer {
+    audit(&api, &app, "pause", &caller);
+    signal(&api, app, Signal::Pause).await
+}
+
+async fn resume(State(api): State<Api>, Path(app): Path<String>, caller: Caller) -> Answer {
+    audit(&api, &app, "resume", &caller);
+    signal(&api, app, Signal::Resume).await
+}
+
+async fn ramp(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    Json(req): Json<RampRequest>,
+) -> Answer {
+    if req.weight > 100 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("ramp {}: a weight is 0 to 100 (percent)", req.weight),
+        ));
+    }
+    audit(&api, &app, &format!("ramp to {} %", req.weight), &caller);
+    signal(&api, app, Signal::SetWeight(req.weight)).await
+}
+
+async fn metrics(State(api): State<Api>) -> Answer {
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Metrics { reply })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let text = answer
+        .await
+        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn gate(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Json(req): Json<GateRequest>,
+) -> Answer {
+    if req.error_rate.is_none() && req.latency.is_none() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "a gate needs --error-rate and/or --latency-pNN",
+        ));
+    }
+    let template = crate::control::analysis_session::gate_template(
+        req.error_rate,
+        req.latency
+            .map(|(p, ms)| (p, std::time::Duration::from_millis(ms))),
+    );
+    let (reply, answer) = oneshot::channel();
+    api.controller
+        .send(Command::Gate {
+            app,
+            template,
+            for_ms: req.for_ms,
+            reply,
+        })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    match answer.await {
+        Ok(Ok(j)) => Ok(Json(GateAnswer {
+            verdict: j.verdict.as_str().to_string(),
+            detail: j.detail,
+        })
+        .into_response()),
+        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller stopped",
+        )),
+    }
+}
+
+async fn retry(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    Json(mut req): Json<RetryRequest>,
+) -> Answer {
+    req.who = caller.who(&req.who);
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.retry(&app, req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct AbortBody {
+    reason: Option<String>,
+}
+
+async fn abort(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    body: Option<Json<AbortBody>>,
+) -> Answer {
+    audit(&api, &app, "abort", &caller);
+    let by = caller
+        .tcp_who()
+        .unwrap_or_else(|| "the operator".to_string());
+    let reason = match body.and_then(|b| b.0.reason) {
+        Some(reason) if caller.0.is_some() => format!("{reason} (aborted by {by})"),
+        Some(reason) => reason,
+        None => format!("aborted by {by}"),
+    };
+    signal(&api, app, Signal::Abort { reason }).await
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    release: Option<u64>,
+    process: Option<String>,
+    /// RFC 3339 UTC, e.g. `2026-11-30T10:00:00Z`.
+    since: Option<String>,
+    follow: Option<bool>,
+    tail: Option<usize>,
+}
+
+async fn logs(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Answer {
+    if app.contains('/') || app.contains("..") {
+        return Err(error(StatusCode::BAD_REQUEST, "bad app name"));
+    }
+    let dir = api.logs_dir.join(&app);
+    let tail = q.tail.unwrap_or(100);
+    let filter = crate::log_reader::LogFilter {
+        release: q.release,
+        process: q.process,
+        // `Z` and fractions are left out so that a plain prefix comparison with the lines works.
+        since: q.since.map(|s| s.trim_end_matches('Z').to_string()),
+    };
+    let read_dir = dir.clone();
+    let read_filter = filter.clone();
+    let (text, offsets) =
+        tokio::task::spawn_blocking(move || crate::log_reader::read(&read_dir, &read_filter, tail))
+            .await
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if !q.follow.unwrap_or(false) {
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(256);
+    let _ = tx.send(text).await;
+    tokio::spawn(crate::log_reader::follow(dir, filter, offsets, tx));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::io::Error>(line), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn scale(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    Json(mut req): Json<slipway_api::ScaleRequest>,
+) -> Answer {
+    req.who = caller.who(&req.who);
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.scale(&app, req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn config_view(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    Ok(Json(api.deployer.config_view(&app)?).into_response())
+}
+
+async fn config_change(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    Json(mut change): Json<slipway_api::ConfigChange>,
+) -> Answer {
+    change.who = caller.who(&change.who);
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.config_change(&app, change).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn cron_list(State(api): State<Api>, Path(app): Path<String>) -> Answer {
+    Ok(Json(api.cron.view(&app)?).into_response())
+}
+
+async fn cron_run(
+    State(api): State<Api>,
+    Path((app, job)): Path<(String, String)>,
+    caller: Caller,
+    Json(req): Json<slipway_api::CronRunRequest>,
+) -> Answer {
+    let answer = match api.cron.run_now(&app, &job, &caller.who(&req.who))? {
+        crate::ops::cron::Triggered::Started(run) => slipway_api::CronRunAnswer {
+            run: Some(run),
+            skipped: None,
+        },
+        crate::ops::cron::Triggered::Skipped(why) => slipway_api::CronRunAnswer {
+            run: None,
+            skipped: Some(why),
+        },
+    };
+    Ok(Json(answer).into_response())
+}

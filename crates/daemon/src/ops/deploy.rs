@@ -1,0 +1,444 @@
+//! Starting a rollout from the API: take the app's deploy lock, freeze the artifact, record the release,
+//! hand it to the controller. Any failure before the controller has it gives the lock back, so a failed
+//! `deploy` never leaves the app locked or half-recorded.
+
+use crate::error::{Error, ErrorKind};
+use crate::locks::lock_name;
+use crate::clock::now_ms;
+use crate::control::controller::{Command, ControllerHandle};
+use slipway_api::{DeployAccepted, DeployRequest, RollbackRequest};
+use slipway_core::release::{ReleaseStatus, Version};
+use slipway_core::spec::AppSpec;
+use slipway_store::{ArtifactStore, NewRelease, Store, StoreError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+
+pub struct Deployer {
+    pub store: Arc<Store>,
+    pub artifacts: Arc<ArtifactStore>,
+    pub artifact_gate: Arc<std::sync::Mutex<()>>,
+    pub controller: ControllerHandle,
+    pub daemon_id: String,
+    pub state_dir: PathBuf,
+    /// The Docker engine, for image processes (connected on first use).
+    pub docker: slipway_docker::Connector,
+    pub flags: Arc<crate::flags::Flags>,
+}
+
+impl Deployer {
+    pub async fn deploy(&self, req: DeployRequest) -> Result<DeployAccepted, Error> {
+        let path = PathBuf::from(&req.config);
+        let mut spec =
+            slipway_config::load(&path).map_err(|e| Error::bad_request(e.to_string()))?;
+        let overrides = self.apply_overrides(&mut spec)?;
+        let label = req.label.clone();
+        let app = spec.app.clone();
+        if let Some(w) = req.canary
+            && !(1..=100).contains(&w)
+        {
+            return Err(Error::bad_request(format!(
+                "--canary {w}: the weight must be 1 to 100 (percent)"
+            )));
+        }
+        let spec_sticky = match &spec.deploy.strategy {
+            slipway_core::spec::Strategy::Canary(c) => c.sticky.clone(),
+            _ => None,
+        };
+        let holder = format!(
+            "deploy by {} ({})",
+            req.who,
+            label.as_deref().unwrap_or("no label")
+        );
+        let strategy = req.canary.map(|weight| canary_hold(weight, &spec_sticky));
+        let over = crate::ops::images::ImageOverride {
+            image: req.image.clone(),
+            build: req.build,
+        };
+        // GitOps: the folder's flags.json is checked before anything happens, applied once accepted.
+        let flag_file = crate::flags::import::app_file(&path)?;
+        let mut accepted = self
+            .under_lock(&app, &holder, async {
+                // Before anything is recorded: a missing image or engine fails the deploy here.
+                let resolved = self.resolve_images(&mut spec, &over).await?;
+                let release = self.freeze_and_record(spec, &req).await?;
+                for note in &resolved.notes {
+                    let _ = self.store.add_event(
+                        &app,
+                        Some(release.version),
+                        "image",
+                        note,
+                        now_ms() as i64,
+                    );
+                }
+                let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
+                let mut accepted = self.hand_over(release, false, strategy).await?;
+                accepted.warnings = overrides;
+                accepted.warnings.extend(warnings);
+                accepted.phase = phase;
+                Ok(accepted)
+            })
+            .await?;
+        if let Some((_, file)) = flag_file
+            && let Err(refusal) = self.flags.apply_on_deploy(&accepted, &file, &req.who)
+        {
+            accepted.warnings.push(format!(
+                "{} was not applied ({}); the flags stay as they were",
+                crate::flags::import::APP_FILE,
+                refusal.first_line()
+            ));
+        }
+        Ok(accepted)
+    }
+
+    /// Rolls out a recorded release with its own strategy, after the guard and the release phase.
+    pub(crate) async fn roll_out(
+        &self,
+        release: slipway_core::release::Release,
+        who: &str,
+    ) -> Result<DeployAccepted, Error> {
+        let (warnings, phase) = self.before_traffic(&release, who, false).await?;
+        let mut accepted = self.hand_over(release, false, None).await?;
+        accepted.warnings = warnings;
+        accepted.phase = phase;
+        Ok(accepted)
+    }
+
+    /// What happens between recording a release and starting any instance of it: the migration guard,
+    /// then the release phase. A failure marks the release failed (the stable release is untouched).
+    async fn before_traffic(
+        &self,
+        release: &slipway_core::release::Release,
+        who: &str,
+        strict: bool,
+    ) -> Result<(Vec<String>, Option<slipway_api::PhaseReport>), Error> {
+        let app = &release.app;
+        let version = release.version;
+        let result = async {
+            let stable = self.stable_release(app)?;
+            let warnings = self.check_migrations(release, stable.as_ref()).await?;
+            for w in &warnings {
+                self.store
+                    .add_event(app, Some(version), "migration_guard", w, now_ms() as i64)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+            }
+            if strict && !warnings.is_empty() {
+                return Err(Error::conflict(format!(
+                    "--strict: v{version}'s migrations would break the release still serving:\n{}\n\
+                     split them: expand now (add, backfill), contract in a later release; or deploy without --strict",
+                    warnings.join("\n")
+                )));
+            }
+            let phase = self.release_phase(release, who).await?;
+            Ok((warnings, phase))
+        }
+        .await;
+        if let Err(refusal) = &result {
+            let reason = refusal.first_line().to_string();
+            let _ =
+                self.store
+                    .set_release_status(app, version, ReleaseStatus::Failed, Some(&reason));
+        }
+        result
+    }
+
+    /// A release made from the stable one (same artifact and label) with another spec, recorded in one
+    /// transaction with `settings`, the app-level change that made it (`config set`, `scale`).
+    pub(crate) fn record_derived(
+        &self,
+        stable: &slipway_core::release::Release,
+        spec: AppSpec,
+        who: &str,
+        message: &str,
+        settings: impl FnOnce(&slipway_store::Tx<'_>) -> slipway_store::Result<()>,
+    ) -> Result<slipway_core::release::Release, Error> {
+        self.store
+            .transaction(|tx| {
+                settings(tx)?;
+                tx.create_release(NewRelease {
+                    app: stable.app.clone(),
+                    label: stable.label.clone(),
+                    artifact: stable.artifact.clone(),
+                    spec,
+                    created_at: now_ms() as i64,
+                    created_by: who.to_string(),
+                    message: Some(message.to_string()),
+                    rollback_of: None,
+                })
+            })
+            .map_err(|e| Error::internal(e.to_string()))
+    }
+
+    /// The app's stable release, if it has one.
+    pub(crate) fn stable_release(
+        &self,
+        app: &str,
+    ) -> Result<Option<slipway_core::release::Release>, Error> {
+        let internal = |e: StoreError| Error::internal(e.to_string());
+        match self.store.stable(app).map_err(internal)? {
+            Some(v) => self.store.release(app, v).map_err(internal),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `work` holding the app's deploy lock, and gives the lock back if `work` fails: a refused or
+    /// failed request never leaves the app locked. On success the rollout owns the lock until it ends.
+    pub(crate) async fn under_lock(
+        &self,
+        app: &str,
+        holder: &str,
+        work: impl std::future::Future<Output = Result<DeployAccepted, Error>>,
+    ) -> Result<DeployAccepted, Error> {
+        self.lock(app, holder)?;
+        let result = work.await;
+        if result.is_err() {
+            let _ = self.store.release_lock(&lock_name(app));
+        }
+        result
+    }
+
+    pub async fn rollback(
+        &self,
+        app: &str,
+        req: RollbackRequest,
+    ) -> Result<DeployAccepted, Error> {
+        let target = self.rollback_target(app, req.to)?;
+        let holder = format!("rollback to v{} by {}", target.version, req.who);
+        self.under_lock(app, &holder, async {
+            let artifacts = self.artifacts.clone();
+            let digest = target.artifact.clone();
+            let exists = tokio::task::spawn_blocking(move || artifacts.exists(&digest))
+                .await
+                .unwrap_or(false);
+            if !exists {
+                Err(Error::conflict(format!(
+                    "the artifact of v{} ({}) is no longer in the store; it was pruned",
+                    target.version, target.artifact
+                )))
+            } else {
+                // The very image IDs v<target> ran, whatever their tags point at now.
+                self.check_images(&target.spec, target.version).await?;
+                let new = NewRelease {
+                    app: app.to_string(),
+                    label: target.label.clone(),
+                    artifact: target.artifact.clone(),
+                    spec: target.spec.clone(),
+                    created_at: now_ms() as i64,
+                    created_by: req.who.clone(),
+                    message: req
+                        .message
+                        .clone()
+                        .or(Some(format!("rollback to v{}", target.version))),
+                    rollback_of: Some(target.version),
+                };
+                let release = self
+                    .store
+                    .create_release(new)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                let (warnings, phase) = self.before_rollback(&release, &req.who).await?;
+                let mut accepted = self.hand_over(release, true, None).await?;
+                accepted.warnings = warnings;
+                accepted.phase = phase;
+                Ok(accepted)
+            }
+        })
+        .await
+    }
+
+    /// Before a rollback switches: the down migration of the release being left, if it declares one;
+    /// otherwise a warning when that release had a release phase (its schema changes stay).
+    async fn before_rollback(
+        &self,
+        release: &slipway_core::release::Release,
+        who: &str,
+    ) -> Result<(Vec<String>, Option<slipway_api::PhaseReport>), Error> {
+        let Some(from) = self.stable_release(&release.app)? else {
+            return Ok((Vec::new(), None));
+        };
+        let phase = self.rollback_phase(&from, release.version, who).await;
+        if let Err(Error {
+            kind: ErrorKind::Conflict,
+            message: m,
+        }) = &phase
+        {
+            let _ = self.store.set_release_status(
+                &release.app,
+                release.version,
+                ReleaseStatus::Failed,
+                m.lines().next(),
+            );
+        }
+        let phase = phase?;
+        let mut warnings = Vec::new();
+        if phase.is_none() && from.spec.release_phase.cmd.is_some() {
+            warnings.push(format!(
+                "v{} has a release phase but no [release] rollback_cmd: the database schema stays as v{} left it",
+                from.version, from.version
+            ));
+        }
+        Ok((warnings, phase))
+    }
+
+    /// `retry`: roll out again the newest release, when its rollout failed or was aborted.
+    pub async fn retry(
+        &self,
+        app: &str,
+        req: slipway_api::RetryRequest,
+    ) -> Result<DeployAccepted, Error> {
+        let internal = |e: StoreError| Error::internal(e.to_string());
+        let newest = self
+            .store
+            .releases(app)
+            .map_err(internal)?
+            .into_iter()
+            .next();
+        let Some(release) = newest.filter(|r| r.status == ReleaseStatus::Failed) else {
+            return Err(Error::conflict(format!(
+                "{app}'s newest release did not fail: nothing to retry (see `slipway history`)"
+            )));
+        };
+        let holder = format!("retry of v{} by {}", release.version, req.who);
+        let version = release.version;
+        self.under_lock(app, &holder, async {
+            self.check_images(&release.spec, version).await?;
+            self.store
+                .set_release_status(app, version, ReleaseStatus::Pending, None)
+                .map_err(|e| Error::internal(e.to_string()))?;
+            self.roll_out(release, &req.who).await
+        })
+        .await
+    }
+
+    /// `rollback` without `--to`: the release that was stable before the current one.
+    fn rollback_target(
+        &self,
+        app: &str,
+        to: Option<Version>,
+    ) -> Result<slipway_core::release::Release, Error> {
+        let internal = |e: StoreError| Error::internal(e.to_string());
+        let releases = self.store.releases(app).map_err(internal)?;
+        if releases.is_empty() {
+            return Err(Error::not_found(format!("{app} has no releases")));
+        }
+        let stable = self.store.stable(app).map_err(internal)?;
+        let found = match to {
+            Some(v) => releases.into_iter().find(|r| r.version == v),
+            None => releases
+                .into_iter()
+                .find(|r| Some(r.version) != stable && r.status == ReleaseStatus::Superseded),
+        };
+        found.ok_or_else(|| {
+            Error::not_found(match to {
+                Some(v) => format!("{app} has no release v{v}; see `slipway history`"),
+                None => format!(
+                    "{app} has no earlier release that served traffic; see `slipway history`"
+                ),
+            })
+        })
+    }
+
+    fn lock(&self, app: &str, holder: &str) -> Result<(), Error> {
+        match self
+            .store
+            .acquire_lock(&lock_name(app), holder, &self.daemon_id, now_ms() as i64)
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::LockHeld {
+                holder, since_ms, ..
+            }) => Err(Error::conflict(format!(
+                "another rollout of {app} is in progress: {holder}, started {}; \
+                 wait for it, or stop it with `slipway abort`",
+                crate::clock::describe_ms(since_ms)
+            ))),
+            Err(e) => Err(Error::internal(e.to_string())),
+        }
+    }
+
+    async fn freeze_and_record(
+        &self,
+        spec: AppSpec,
+        req: &DeployRequest,
+    ) -> Result<slipway_core::release::Release, Error> {
+        let artifacts = self.artifacts.clone();
+        let dir = spec.artifact.path.clone();
+        let exclude = spec.artifact.exclude.clone();
+        let skip = vec![self.state_dir.clone()];
+        let gate = self.artifact_gate.clone();
+        let frozen = tokio::task::spawn_blocking(move || {
+            let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
+            let frozen = artifacts.freeze(&dir, &exclude, &skip)?;
+            artifacts.checkout(&frozen.digest)?;
+            Ok::<_, StoreError>(frozen)
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?
+        .map_err(|e| {
+            Error::bad_request(format!(
+                "cannot freeze {}: {e}",
+                spec.artifact.path.display()
+            ))
+        })?;
+        let new = NewRelease {
+            app: spec.app.clone(),
+            label: req.label.clone(),
+            artifact: frozen.digest,
+            spec,
+            created_at: now_ms() as i64,
+            created_by: req.who.clone(),
+            message: req.message.clone(),
+            rollback_of: None,
+        };
+        self.store
+            .create_release(new)
+            .map_err(|e| Error::internal(e.to_string()))
+    }
+
+    pub(crate) async fn hand_over(
+        &self,
+        release: slipway_core::release::Release,
+        rollback: bool,
+        strategy: Option<slipway_core::spec::Strategy>,
+    ) -> Result<DeployAccepted, Error> {
+        let (reply, answer) = oneshot::channel();
+        let app = release.app.clone();
+        let version = release.version;
+        self.controller
+            .send(Command::Start {
+                release: Box::new(release),
+                rollback,
+                strategy,
+                reply,
+            })
+            .map_err(Error::internal)?;
+        match answer.await {
+            Ok(Ok(rollout)) => Ok(DeployAccepted {
+                app,
+                release: version,
+                rollout,
+                warnings: Vec::new(),
+                phase: None,
+            }),
+            Ok(Err(e)) => {
+                let _ =
+                    self.store
+                        .set_release_status(&app, version, ReleaseStatus::Failed, Some(&e));
+                Err(Error::conflict(e))
+            }
+            Err(_) => Err(Error::internal("the controller stopped")),
+        }
+    }
+}
+
+/// `deploy --canary N`: a canary at N %, held until the pipeline ramps, promotes or rolls back.
+fn canary_hold(
+    weight: u32,
+    sticky: &Option<slipway_core::spec::Sticky>,
+) -> slipway_core::spec::Strategy {
+    use slipway_core::spec::{CanarySpec, CanaryStep, Strategy};
+    Strategy::Canary(CanarySpec {
+        steps: vec![CanaryStep::Weight(weight), CanaryStep::Pause(None)],
+        sticky: sticky.clone(),
+        background_analysis: None,
+    })
+}

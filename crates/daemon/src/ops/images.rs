@@ -1,0 +1,134 @@
+//! Images at deploy: `--build` and `--image` applied, then every image process's reference resolved to
+//! the image ID the release records. A release never runs a tag: rollback, retry, `scale` and `config
+//! set` reuse the recorded IDs, so they run exactly the bits that were deployed. Before such a reuse,
+//! the IDs are checked to still be on the engine. An unreachable engine or a missing image is a deploy
+//! error within seconds, before anything is recorded or started: the stable release keeps serving.
+
+use crate::error::Error;
+use crate::ops::deploy::Deployer;
+use slipway_core::spec::AppSpec;
+use slipway_docker::{BuildRequest, DockerError};
+
+/// What `--image` / `--build` asked for.
+#[derive(Debug, Default, Clone)]
+pub struct ImageOverride {
+    pub image: Option<String>,
+    pub build: bool,
+}
+
+/// What resolution did, for the release's events.
+pub struct Resolved {
+    pub notes: Vec<String>,
+}
+
+impl Deployer {
+    /// Applies `over` to `spec` and records each image process's image ID in it.
+    pub(crate) async fn resolve_images(
+        &self,
+        spec: &mut AppSpec,
+        over: &ImageOverride,
+    ) -> Result<Resolved, Error> {
+        let mut notes = Vec::new();
+        if over.image.is_some() || over.build {
+            let flag = if over.build { "--build" } else { "--image" };
+            if over.image.is_some() && over.build {
+                return Err(Error::bad_request(
+                    "--image and --build both name web's image: use one",
+                ));
+            }
+            let Some(web) = spec.processes.get("web").and_then(|w| w.container.as_ref()) else {
+                return Err(Error::bad_request(format!(
+                    "{flag} replaces web's image, but [processes.web] runs a command: add image = \"{}:latest\" \
+                     (with its port, limits...) to [processes.web] in slipway.toml",
+                    spec.app
+                )));
+            };
+            let configured = web.image.clone();
+            let (reference, id) = match &over.image {
+                Some(image) => (image.trim().to_owned(), None),
+                None => {
+                    let built = self.build_image(spec).await?;
+                    notes.push(format!(
+                        "built {} ({}) from {}",
+                        built.tag,
+                        built.id,
+                        spec.artifact.path.join("Dockerfile").display()
+                    ));
+                    (built.tag, Some(built.id.to_string()))
+                }
+            };
+            // Every process that runs the same image as web (a worker from the app's image) follows it.
+            for container in spec
+                .processes
+                .values_mut()
+                .filter_map(|p| p.container.as_mut())
+                .filter(|c| c.image == configured)
+            {
+                container.image = reference.clone();
+                container.image_id = id.clone();
+            }
+        }
+        if !spec.uses_containers() {
+            return Ok(Resolved { notes });
+        }
+        let engine = self.docker.engine().await.map_err(refusal)?;
+        for (name, process) in spec.processes.iter_mut() {
+            let Some(container) = process.container.as_mut() else {
+                continue;
+            };
+            if container.image_id.is_some() {
+                continue;
+            }
+            let resolved = engine
+                .resolve_image(&container.image)
+                .await
+                .map_err(refusal)?;
+            notes.push(format!("{name} runs {} = {}", container.image, resolved.id));
+            container.image_id = Some(resolved.id.to_string());
+        }
+        Ok(Resolved { notes })
+    }
+
+    /// Before a recorded spec runs again (rollback, retry): its images must still be on the engine.
+    pub(crate) async fn check_images(&self, spec: &AppSpec, version: u64) -> Result<(), Error> {
+        let ids = spec.image_ids();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let engine = self.docker.engine().await.map_err(refusal)?;
+        for id in ids {
+            engine.resolve_image(&id).await.map_err(|err| match err {
+                DockerError::ReleaseImageGone { .. } => {
+                    Error::conflict(format!("v{version} cannot run again: {err}"))
+                }
+                other => refusal(other),
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn build_image(&self, spec: &AppSpec) -> Result<slipway_docker::BuiltImage, Error> {
+        let engine = self.docker.engine().await.map_err(refusal)?;
+        let request = BuildRequest {
+            context_dir: spec.artifact.path.clone(),
+            dockerfile: "Dockerfile".into(),
+            repository: spec.app.clone(),
+            app: spec.app.clone(),
+        };
+        engine.build(&request).await.map_err(refusal)
+    }
+}
+
+/// The engine's problems are the deploy's: said as they are, nothing recorded. An unreachable engine
+/// conflicts with what the release needs, like a held lock: try again once it answers.
+fn refusal(err: DockerError) -> Error {
+    match err {
+        DockerError::EngineUnreachable { .. } => Error::conflict(err.to_string()),
+        DockerError::ImageNotFound { .. }
+        | DockerError::ReleaseImageGone { .. }
+        | DockerError::BuildFailed { .. }
+        | DockerError::BuildContext { .. }
+        | DockerError::InvalidSpec(_) => Error::bad_request(err.to_string()),
+        other => Error::internal(other.to_string()),
+    }
+}
