@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-
 /// `GET /v1/apps/{app}/flags`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FlagList {

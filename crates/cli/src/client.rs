@@ -8,6 +8,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use slipway_api::{ApiError, ErrorKind};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -23,19 +24,6 @@ pub enum Target {
 pub struct Client {
     pub target: Target,
 }
-
-/// A failed API call: the daemon's own message when it gave one.
-#[derive(Debug)]
-pub struct ApiFailure {
-    pub message: String,
-}
-
-impl std::fmt::Display for ApiFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-impl std::error::Error for ApiFailure {}
 
 impl Client {
     pub fn from_server(url: &str, token: Option<String>) -> anyhow::Result<Client> {
@@ -86,16 +74,16 @@ impl Client {
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
-            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
-                .unwrap_or_else(|| {
-                    format!(
-                        "the daemon answered {status}: {}",
-                        String::from_utf8_lossy(&bytes)
-                    )
-                });
-            return Err(ApiFailure { message }.into());
+            // The daemon's typed error (`kind` + message); anything else (a proxy in between) is
+            // reported as it came, its kind read from the status.
+            let refused = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
+                kind: Some(ErrorKind::from_status(status.as_u16())),
+                error: format!(
+                    "the daemon answered {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            });
+            return Err(refused.into());
         }
         Ok(bytes)
     }

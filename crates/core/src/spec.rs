@@ -521,6 +521,15 @@ impl AppSpec {
     }
 }
 
+/// `web=4 worker=2`.
+pub fn formation_text(formation: &BTreeMap<String, u32>) -> String {
+    formation
+        .iter()
+        .map(|(p, n)| format!("{p}={n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

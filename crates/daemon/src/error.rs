@@ -74,5 +74,4 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Conflict);
         assert_eq!(e.to_string(), "a deploy is running\nwait for it");
     }
-
 }

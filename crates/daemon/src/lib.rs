@@ -7,10 +7,10 @@
 
 // The layers, top to bottom: a module imports only from its own layer or the ones below
 // (tests/layers.rs keeps it so). `serve` below wires them together.
+pub mod control;
+pub mod flags;
 pub mod http;
 pub mod ops;
-pub mod flags;
-pub mod control;
 // Leaves: no imports from any layer above.
 mod clock;
 pub mod error;
@@ -201,7 +201,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!("some connections were still open after 60 s; closing them");
     }
     let (reply, done) = tokio::sync::oneshot::channel();
-    if handle.send(control::controller::Command::Shutdown { reply }).is_ok() {
+    if handle
+        .send(control::controller::Command::Shutdown { reply })
+        .is_ok()
+    {
         let _ = done.await;
     }
     let _ = controller_task.await;

@@ -1,11 +1,11 @@
 //! Cron runs: one row per run of a `[cron.<name>]` job, with how it ended and the end of its output.
 //! Only the newest `history` finished runs of each job are kept.
 
-pub use slipway_api::CronRun;
 use crate::error::Result;
 use crate::rollouts::limit_param;
 use crate::store::{Store, Tx};
 use rusqlite::params;
+pub use slipway_api::CronRun;
 
 use slipway_core::release::Version;
 

@@ -6,12 +6,12 @@
 //! before and after, numbered per flag so `flags revert NAME --to N` can name one. Evaluation keys are
 //! kept as a SHA-256 hash only: the key itself is shown once, when it is made, and never stored.
 
-pub use slipway_api::flags::FlagAudit;
 use crate::error::{Result, StoreError};
 use crate::rollouts::limit_param;
 use crate::store::{Store, Tx};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+pub use slipway_api::flags::FlagAudit;
 
 /// One flag's stored definition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! windows and `/metrics`), keep each canary rollout's analysis sessions in step with its current step,
 //! judge them, and tell the rollout — a fail rolls back at once.
 
-use crate::control::analysis_session::{EXTERNAL_EVERY_MS, Purpose, Session};
 use crate::clock::now_ms;
+use crate::control::analysis_session::{EXTERNAL_EVERY_MS, Purpose, Session};
 use crate::control::controller::{Controller, Msg};
 use crate::providers::{CheckContext, CheckResult};
 use slipway_core::analysis::{Judgement, Window};

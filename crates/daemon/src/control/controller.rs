@@ -10,9 +10,9 @@
 
 use crate::clock::now_ms;
 use crate::control::managed::Managed;
-use crate::paths::Paths;
 use crate::control::proxy_table;
 use crate::control::runtimes::Runtimes;
+use crate::paths::Paths;
 use slipway_api::AppStatus;
 use slipway_core::release::{Release, Version};
 use slipway_core::rollout::{Observed, Rollout, Signal, Traffic};

@@ -280,7 +280,7 @@ impl Controller {
             app.metrics.insert(version, metrics);
         }
         app.stable = Some(version);
-        let formation = crate::ops::scale::formation_text(&release.spec.formation());
+        let formation = slipway_core::spec::formation_text(&release.spec.formation());
         self.event(
             &name,
             Some(version),

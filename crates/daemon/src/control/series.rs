@@ -2,12 +2,7 @@
 //! error rate, p50/p95/p99) computed from the controller's per-second counter snapshots, kept for a few
 //! minutes. Points are made from the snapshots alone (pure); the controller calls [`Series::record`].
 
-use crate::http::{Answer, Api, error};
 use slipway_api::ReleaseSeries;
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use slipway_core::analysis::Window;
 use slipway_core::release::Version;
 use std::collections::{BTreeMap, VecDeque};
@@ -101,31 +96,6 @@ impl Series {
 /// Four significant decimals are plenty for a chart and keep the JSON short.
 fn round(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
-}
-
-/// `GET /v1/apps/{app}/series`.
-pub async fn api(State(api): State<Api>, Path(app): Path<String>) -> Answer {
-    match fetch(&api, &app).await? {
-        Some(s) => Ok(Json(s).into_response()),
-        None => Err(error(
-            StatusCode::NOT_FOUND,
-            format!("no app named {app} has been deployed to this daemon"),
-        )),
-    }
-}
-
-/// The app's series from the controller (`None`: no such app).
-pub async fn fetch(api: &Api, app: &str) -> Result<Option<Vec<ReleaseSeries>>, Response> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    api.controller
-        .send(crate::control::controller::Command::Series {
-            app: app.to_string(),
-            reply,
-        })
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    answer
-        .await
-        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))
 }
 
 #[cfg(test)]

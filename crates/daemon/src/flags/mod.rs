@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-
 /// One app's flags as served.
 #[derive(Debug, Default)]
 pub struct AppFlags {

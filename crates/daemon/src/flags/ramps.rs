@@ -4,12 +4,12 @@
 //! [`Flags::change`] with the ramp's new state in the same transaction, so a restart resumes exactly
 //! where the ramp was, and a ramp stopped meanwhile (by a kill, say) can never overwrite the flag.
 
-use crate::control::traffic::{AppTraffic, TrafficReport};
-use slipway_api::flags::{FlagChanges, FlagRampRequest, RampView};
 use super::{Edit, Flags, Origin, stored};
 use crate::clock::now_ms;
 use crate::control::controller::{Command, ControllerHandle};
+use crate::control::traffic::{AppTraffic, TrafficReport};
 use crate::error::Error;
+use slipway_api::flags::{FlagChanges, FlagRampRequest, RampView};
 use slipway_core::flag_ramp::{FlagRamp, RampAction, RampGuard, RampStatus, TrafficSample};
 use slipway_flags::{Flag, FlagSet, ramp};
 use slipway_store::FlagRampRecord;
@@ -64,8 +64,7 @@ impl Flags {
             baseline,
         )
         .map_err(Error::bad_request)?;
-        let state =
-            serde_json::to_string(&machine).map_err(|e| Error::internal(e.to_string()))?;
+        let state = serde_json::to_string(&machine).map_err(|e| Error::internal(e.to_string()))?;
         let before = RefCell::new(String::new());
         let edit = Edit {
             who: req.who.clone(),

@@ -2,21 +2,21 @@
 //! Collection-wide routes live beside `/flags/{key}` rather than under it (`/flag-set`, `/flag-history`,
 //! `/flag-keys`), so that no flag name is ever mistaken for an action.
 
-use slipway_api::flags::{
-    FlagEdit, FlagImport, FlagKeyCreate, FlagKeyCreated, FlagKeyView, FlagList, FlagRampRequest,
-    FlagRevert, FlagSummary, FlagView,
-};
+use crate::clock::now_ms;
+use crate::error::Error;
 use crate::flags::{Edit, Origin, import, ramps, stored};
 use crate::http::Api;
 use crate::http::caller::Caller;
-use crate::clock::now_ms;
-use crate::error::Error;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use slipway_api::flags::{
+    FlagEdit, FlagImport, FlagKeyCreate, FlagKeyCreated, FlagKeyView, FlagList, FlagRampRequest,
+    FlagRevert, FlagSummary, FlagView,
+};
 use slipway_flags::{Flag, FlagSet, FlagState};
 
 type Answer = Result<Response, Response>;
@@ -147,12 +147,7 @@ async fn edit(
 }
 
 /// The new set after one `FlagEdit` (the dashboard's flag actions use it too).
-pub(crate) fn apply(
-    set: &FlagSet,
-    app: &str,
-    key: &str,
-    req: &FlagEdit,
-) -> Result<FlagSet, Error> {
+pub(crate) fn apply(set: &FlagSet, app: &str, key: &str, req: &FlagEdit) -> Result<FlagSet, Error> {
     let bad = |e: slipway_flags::DefinitionError| Error::bad_request(e.to_string());
     let mut next = set.clone();
     let existing = || {

@@ -9,17 +9,13 @@ pub(crate) mod dashboard;
 pub(crate) mod flag_admin;
 pub(crate) mod ofrep;
 pub(crate) mod reply;
+pub(crate) mod series_routes;
 pub(crate) mod token_routes;
 pub(crate) mod tokens;
 
-pub(crate) use reply::{Answer, error};
-use crate::http::caller::Caller;
 use crate::control::controller::{Command, ControllerHandle};
+use crate::http::caller::Caller;
 use crate::ops::deploy::Deployer;
-use slipway_api::{
-    AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, RampRequest,
-    ReleaseSummary, RetryRequest, RollbackRequest, RolloutView,
-};
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -27,7 +23,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+pub(crate) use reply::{Answer, error};
 use serde::Deserialize;
+use slipway_api::{
+    AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, RampRequest, ReleaseSummary,
+    RetryRequest, RollbackRequest, RolloutView,
+};
 use slipway_core::rollout::Signal;
 use slipway_store::Store;
 use std::path::PathBuf;
@@ -75,7 +76,7 @@ pub fn router(api: Api) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/apps/{app}/abort", post(abort))
         .route("/v1/apps/{app}/rollback", post(rollback))
-        .route("/v1/apps/{app}/series", get(crate::control::series::api))
+        .route("/v1/apps/{app}/series", get(series_routes::api))
         .merge(crate::http::token_routes::routes())
         .merge(crate::http::flag_admin::routes())
         .with_state(api)

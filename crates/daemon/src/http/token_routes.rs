@@ -1,15 +1,15 @@
 //! `/v1/tokens`: make, list and revoke API tokens. Over TCP only an admin gets here (`auth.rs`); on the
 //! local socket, whoever can open it (mode 0600: the host's admin) can.
 
-use crate::http::{Answer, Api, error};
 use crate::http::auth::{Identity, Role};
 use crate::http::tokens;
-use slipway_api::{TokenCreated, TokenRequest};
+use crate::http::{Answer, Api, error};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
+use slipway_api::{TokenCreated, TokenRequest};
 
 /// Token changes belong to no app; the event journal files them under this name.
 pub const AUDIT_APP: &str = "-daemon";

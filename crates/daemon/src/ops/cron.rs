@@ -145,12 +145,7 @@ impl Cron {
     }
 
     /// `slipway cron run NAME`: a run now, by the job's concurrency policy.
-    pub fn run_now(
-        self: &Arc<Self>,
-        app: &str,
-        job: &str,
-        who: &str,
-    ) -> Result<Triggered, Error> {
+    pub fn run_now(self: &Arc<Self>, app: &str, job: &str, who: &str) -> Result<Triggered, Error> {
         let release = self
             .stable(app)?
             .ok_or_else(|| Error::not_found(format!("{app} has no stable release yet")))?;

@@ -2,10 +2,10 @@
 //! hand it to the controller. Any failure before the controller has it gives the lock back, so a failed
 //! `deploy` never leaves the app locked or half-recorded.
 
-use crate::error::{Error, ErrorKind};
-use crate::locks::lock_name;
 use crate::clock::now_ms;
 use crate::control::controller::{Command, ControllerHandle};
+use crate::error::{Error, ErrorKind};
+use crate::locks::lock_name;
 use slipway_api::{DeployAccepted, DeployRequest, RollbackRequest};
 use slipway_core::release::{ReleaseStatus, Version};
 use slipway_core::spec::AppSpec;
@@ -13,7 +13,6 @@ use slipway_store::{ArtifactStore, NewRelease, Store, StoreError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
-
 
 pub struct Deployer {
     pub store: Arc<Store>,
@@ -198,11 +197,7 @@ impl Deployer {
         result
     }
 
-    pub async fn rollback(
-        &self,
-        app: &str,
-        req: RollbackRequest,
-    ) -> Result<DeployAccepted, Error> {
+    pub async fn rollback(&self, app: &str, req: RollbackRequest) -> Result<DeployAccepted, Error> {
         let target = self.rollback_target(app, req.to)?;
         let holder = format!("rollback to v{} by {}", target.version, req.who);
         self.under_lock(app, &holder, async {

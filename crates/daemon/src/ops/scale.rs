@@ -39,8 +39,7 @@ impl Deployer {
             }
             if process == "web" && replicas == 0 {
                 return Err(Error::bad_request(
-                    "web=0 would leave nothing to serve the app's traffic; scale it to 1 or more"
-                        ,
+                    "web=0 would leave nothing to serve the app's traffic; scale it to 1 or more",
                 ));
             }
             p.replicas = replicas;
@@ -48,10 +47,13 @@ impl Deployer {
         if spec == stable.spec {
             return Err(Error::bad_request(format!(
                 "nothing changes: {app} already runs {}",
-                formation_text(&spec.formation())
+                slipway_core::spec::formation_text(&spec.formation())
             )));
         }
-        let summary = format!("scale {}", formation_text(&req.formation));
+        let summary = format!(
+            "scale {}",
+            slipway_core::spec::formation_text(&req.formation)
+        );
         let holder = format!("{summary} by {}", req.who);
         self.under_lock(app, &holder, async {
             let release = self.record_derived(&stable, spec, &req.who, &summary, |tx| {
@@ -90,13 +92,4 @@ impl Deployer {
         })
         .await
     }
-}
-
-/// `web=4 worker=2`.
-pub(crate) fn formation_text(formation: &std::collections::BTreeMap<String, u32>) -> String {
-    formation
-        .iter()
-        .map(|(p, n)| format!("{p}={n}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -8,12 +8,12 @@ use super::layout::page;
 use super::session::Session;
 use crate::control::controller::Command;
 use crate::error::Error;
-use slipway_api::{AppStatus, RollbackRequest, ScaleRequest};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
+use slipway_api::{AppStatus, RollbackRequest, ScaleRequest};
 use slipway_core::rollout::Signal;
 use std::collections::{BTreeMap, HashMap};
 

@@ -8,7 +8,6 @@ use super::actions::{done_redirect, message, refuse_post};
 use super::flags_page::{state_of, targeting_text};
 use super::layout::page;
 use crate::error::ErrorKind;
-use slipway_api::flags::FlagEdit;
 use crate::flags::{Edit, Origin};
 use crate::http::flag_admin as admin;
 use axum::Form;
@@ -16,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
+use slipway_api::flags::FlagEdit;
 use slipway_flags::Flag;
 use std::collections::{BTreeMap, HashMap};
 
@@ -203,7 +203,12 @@ pub async fn act(
         Ok(Err(e)) if e.kind == ErrorKind::NotFound => {
             message(&session, StatusCode::NOT_FOUND, "No such flag", &e.message)
         }
-        Ok(Err(e)) => message(&session, StatusCode::CONFLICT, "Could not do that", &e.message),
+        Ok(Err(e)) => message(
+            &session,
+            StatusCode::CONFLICT,
+            "Could not do that",
+            &e.message,
+        ),
         Err(e) => message(
             &session,
             StatusCode::INTERNAL_SERVER_ERROR,

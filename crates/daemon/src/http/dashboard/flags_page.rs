@@ -9,13 +9,13 @@ use super::session::Session;
 use super::targeting;
 use crate::clock::now_ms;
 use crate::flags::ramps;
-use slipway_api::flags::{FlagAudit, RampView};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
+use slipway_api::flags::{FlagAudit, RampView};
 use slipway_flags::{Flag, FlagState};
 use std::collections::BTreeMap;
 

@@ -17,15 +17,15 @@ pub mod session;
 mod stream;
 mod targeting;
 
-use crate::http::Api;
 use crate::clock::now_ms;
+use crate::http::Api;
 use crate::http::tokens::Authenticator;
-use slipway_api::{AppStatus, ReleaseSeries};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use session::{Session, Sessions};
+use slipway_api::{AppStatus, ReleaseSeries};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ impl Dashboard {
     }
 
     async fn series(&self, app: &str) -> Vec<ReleaseSeries> {
-        crate::control::series::fetch(&self.api, app)
+        crate::http::series_routes::fetch(&self.api, app)
             .await
             .ok()
             .flatten()

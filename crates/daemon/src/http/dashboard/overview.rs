@@ -4,11 +4,11 @@
 use super::Ui;
 use super::chart::{Unit, sparkline};
 use super::layout::page;
-use slipway_api::{AppStatus, ReleaseSeries};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
+use slipway_api::{AppStatus, ReleaseSeries};
 use slipway_core::release::Version;
 
 /// Colour of a release: the stable (or rollout's from) release first, the new one second, others after.
