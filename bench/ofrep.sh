@@ -4,19 +4,19 @@
 # Both servers get one tokio worker thread (`slipway serve --threads 1`; the hello server's runtime is
 # current-thread); wrk runs one thread with C connections, POSTing an OFREP body whose targeting key
 # changes on every request, to:
-#   hello   any path → "hello" (crates/daemon/examples/hello_server.rs: hyper http1, nothing else)
+#   hello   any path → "hello" (bench/yardstick/src/main.rs: hyper http1, nothing else)
 #   ofrep   POST /ofrep/v1/evaluate/flags/new-checkout with an evaluation key (X-API-Key, hashed and
 #           looked up, rate-limited per key) — the flag has targeting: a staff rule, then a 10 % split
 # Rounds alternate hello / ofrep so both see the same background load; medians and their ratio are
 # printed (goal: ofrep ≥ 0.5 × hello).
 #
 # Usage: bench/ofrep.sh [seconds=10] [connections=32] [rounds=3]
-#        Build first: cargo build --release -p slipway && cargo build --release -p slipway-daemon --example hello_server
+#        Build first: cargo build --release -p slipway && cargo build --release -p slipway-yardstick
 set -euo pipefail
 D=${1:-10} C=${2:-32} R=${3:-3}
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${SLIPWAY_BIN:-target/release/slipway}")
-HELLO=$(realpath "${HELLO_BIN:-target/release/examples/hello_server}")
+HELLO=$(realpath "${HELLO_BIN:-target/release/hello_server}")
 for f in "$BIN" "$HELLO"; do
   [ -x "$f" ] || { echo "missing $f: build first (see the header)"; exit 1; }
 done

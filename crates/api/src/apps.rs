@@ -181,8 +181,10 @@ pub struct PromoteRequest {
     pub full: bool,
 }
 
+/// `slipway ramp N` (`POST /v1/apps/{app}/ramp`): hold a canary at this weight. Not a flag ramp, which
+/// is a flag's scheduled rollout (`flags::FlagRampRequest`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RampRequest {
+pub struct SetWeightRequest {
     pub weight: u32,
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub struct TrafficReport {
     /// Each counter's snapshot, by the counter's identity.
     pub counters: Vec<(usize, Window)>,
-    /// What the app served in the last minute (from the per-second history): a new ramp's baseline.
+    /// What the app served in the last minute (from the per-second history): a new flag ramp's baseline.
     pub last_minute: Window,
 }
 

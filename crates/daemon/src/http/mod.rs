@@ -26,8 +26,8 @@ use axum::{Json, Router};
 pub(crate) use reply::{Answer, error};
 use serde::Deserialize;
 use slipway_api::{
-    AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, RampRequest, ReleaseSummary,
-    RetryRequest, RollbackRequest, RolloutView,
+    AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, ReleaseSummary,
+    RetryRequest, RollbackRequest, RolloutView, SetWeightRequest,
 };
 use slipway_core::rollout::Signal;
 use slipway_store::Store;
@@ -63,7 +63,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/apps/{app}/promote", post(promote))
         .route("/v1/apps/{app}/pause", post(pause))
         .route("/v1/apps/{app}/resume", post(resume))
-        .route("/v1/apps/{app}/ramp", post(ramp))
+        .route("/v1/apps/{app}/ramp", post(set_weight))
         .route("/v1/apps/{app}/retry", post(retry))
         .route("/v1/apps/{app}/gate", post(gate))
         .route("/v1/apps/{app}/scale", post(scale))
@@ -294,11 +294,11 @@ async fn resume(State(api): State<Api>, Path(app): Path<String>, caller: Caller)
     signal(&api, app, Signal::Resume).await
 }
 
-async fn ramp(
+async fn set_weight(
     State(api): State<Api>,
     Path(app): Path<String>,
     caller: Caller,
-    Json(req): Json<RampRequest>,
+    Json(req): Json<SetWeightRequest>,
 ) -> Answer {
     if req.weight > 100 {
         return Err(error(
