@@ -185,6 +185,23 @@ impl Rollout {
         }
     }
 
+    /// The earliest time at which [`Rollout::step`] may decide differently with nothing else changed:
+    /// the progress deadline (unless a planned wait holds it) or the end of a timed canary step. The
+    /// driver sleeps until then, or until something happens, instead of polling. `None`: only an event
+    /// (an instance, an operator, a verdict) can move it.
+    pub fn next_timer(&self) -> Option<Millis> {
+        let in_progress = matches!(self.phase, Phase::Progressing | Phase::StoppingOld);
+        let deadline = (in_progress && !canary::in_planned_wait(self)).then_some(self.deadline);
+        let step_end = match self.phase {
+            Phase::Progressing => canary::step_ends_at(self),
+            _ => None,
+        };
+        match (deadline, step_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Applies an operator command or an early failure. Returns false if it does not apply now
     /// (e.g. promote when nothing waits for it, abort of a finished rollout).
     pub fn signal(&mut self, signal: Signal) -> bool {

@@ -160,6 +160,21 @@ pub(crate) fn in_planned_wait(r: &Rollout) -> bool {
         )
 }
 
+/// When the current step ends by itself (a timed pause, an analysis's duration), if it does.
+pub(crate) fn step_ends_at(r: &Rollout) -> Option<Millis> {
+    let crate::spec::Strategy::Canary(spec) = &r.strategy else {
+        return None;
+    };
+    if r.canary.paused {
+        return None;
+    }
+    match spec.steps.get(r.canary.step) {
+        Some(CanaryStep::Pause(Some(d))) => Some(r.canary.step_started_at + ms(*d)),
+        Some(CanaryStep::Analysis { duration, .. }) => Some(r.canary.step_started_at + ms(*duration)),
+        _ => None,
+    }
+}
+
 /// `promote`: past an indefinite pause (or any pause / held analysis). `full`: skip every remaining step.
 pub(crate) fn promote(r: &mut Rollout, full: bool) -> bool {
     let Some(steps) = steps_len(r) else {
@@ -237,6 +252,29 @@ mod tests {
             live_to: ready_to,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_next_timer_is_the_deadline_then_the_end_of_a_timed_pause() {
+        let mut r = canary(vec![
+            CanaryStep::Weight(25),
+            CanaryStep::Pause(Some(Duration::from_secs(10))),
+            CanaryStep::Pause(None),
+        ]);
+        r.step(seen(0), 5);
+        assert_eq!(r.next_timer(), Some(60_000), "waiting for instances: the deadline");
+        r.step(seen(1), 1_000);
+        assert_eq!(r.canary.step, 1);
+        assert_eq!(r.next_timer(), Some(11_000), "a timed pause ends by itself");
+        assert_eq!(r.step(seen(1), 10_999).traffic.to, 25);
+        assert_eq!(r.canary.step, 1, "not a millisecond early");
+        r.step(seen(1), 11_000);
+        assert_eq!(r.canary.step, 2);
+        assert_eq!(r.next_timer(), None, "an open pause waits for the operator alone");
+        assert!(r.signal(Signal::Promote));
+        r.step(seen(4), 12_000);
+        assert!(r.is_done());
+        assert_eq!(r.next_timer(), None);
     }
 
     #[test]

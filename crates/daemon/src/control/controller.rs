@@ -9,7 +9,7 @@
 //! is published and no request can still pick it), drains, and only then is it stopped.
 
 use crate::clock::now_ms;
-use crate::control::managed::Managed;
+use crate::control::app_state::{ActiveRollout, AppState};
 use crate::control::proxy_table;
 use crate::control::runtimes::Runtimes;
 use crate::paths::Paths;
@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// How long to sleep when nothing is timed (no app yet): any event wakes the controller sooner.
+const IDLE: Duration = Duration::from_secs(3600);
 
 /// What the API asks of the controller.
 pub enum Command {
@@ -101,41 +104,6 @@ impl ControllerHandle {
     }
 }
 
-pub(crate) struct ActiveRollout {
-    pub(crate) id: i64,
-    pub(crate) machine: Rollout,
-    pub(crate) rollback: bool,
-    /// The last plan's traffic, for `status`.
-    pub(crate) traffic: Traffic,
-    pub(crate) seen: Observed,
-    /// Counters of each canary route rule (the A/B split), in the rules' order.
-    pub(crate) rule_metrics: Vec<Arc<slipway_proxy::ReleaseMetrics>>,
-    /// What mirroring found, once a `mirror` step ran.
-    pub(crate) shadow: Option<Arc<slipway_proxy::ShadowReport>>,
-}
-
-pub(crate) struct Warm {
-    pub(crate) version: Version,
-    pub(crate) retire_at: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct AppRuntime {
-    pub(crate) stable: Option<Version>,
-    pub(crate) rollout: Option<ActiveRollout>,
-    pub(crate) warm: Option<Warm>,
-    pub(crate) instances: Vec<Managed>,
-    pub(crate) last_failure: Option<String>,
-    /// The proxy's counters per release (shared with the route table).
-    pub(crate) metrics: BTreeMap<Version, Arc<slipway_proxy::ReleaseMetrics>>,
-    /// One snapshot of every release's counters per second, for sliding windows.
-    pub(crate) history:
-        std::collections::VecDeque<(u64, BTreeMap<Version, slipway_core::analysis::Window>)>,
-    pub(crate) sessions: Vec<crate::control::analysis_session::Session>,
-    /// A few minutes of per-release points, for the dashboard's charts.
-    pub(crate) series: crate::control::series::Series,
-}
-
 pub struct Controller {
     pub(crate) store: Arc<Store>,
     pub(crate) artifacts: Arc<ArtifactStore>,
@@ -144,7 +112,7 @@ pub struct Controller {
     pub(crate) runtimes: Runtimes,
     pub(crate) routes: RouteHandle,
     pub(crate) paths: Paths,
-    pub(crate) apps: BTreeMap<String, AppRuntime>,
+    pub(crate) apps: BTreeMap<String, AppState>,
     pub(crate) releases: HashMap<(String, Version), Release>,
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
     pub(crate) inbox: Option<mpsc::UnboundedReceiver<Msg>>,
@@ -235,13 +203,15 @@ impl Controller {
         let Some(mut inbox) = self.inbox.take() else {
             return;
         };
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_run = 0;
         loop {
+            // Sleep until the decisions' next timer (`wake`), or until something happens.
+            let wake = crate::control::wake::next_wake(&self.apps, self.next_analysis_at, last_run);
+            let sleep = wake.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
             tokio::select! {
                 Some(msg) = inbox.recv() => self.on_message(msg),
                 Some(event) = events.recv() => self.on_instance_event(event),
-                _ = tick.tick() => {}
+                _ = tokio::time::sleep(sleep.unwrap_or(IDLE)) => {}
             }
             while let Ok(msg) = inbox.try_recv() {
                 self.on_message(msg);
@@ -249,6 +219,7 @@ impl Controller {
             while let Ok(event) = events.try_recv() {
                 self.on_instance_event(event);
             }
+            last_run = now_ms();
             self.reconcile().await;
             self.analyze();
             if self.shutdown.is_some() && self.apps.values().all(|a| a.instances.is_empty()) {

@@ -2,6 +2,8 @@
 
 use crate::clock::now_ms;
 use crate::control::controller::{Controller, Msg};
+use crate::control::desired::{self, Desired};
+use crate::control::instance_plan;
 use crate::control::managed::Managed;
 use crate::control::proxy_table;
 use crate::control::runtimes::RuntimeKind;
@@ -10,13 +12,6 @@ use slipway_core::rollout::Signal;
 use slipway_proxy::Backend;
 use slipway_runtime::InstanceSpec;
 use std::collections::BTreeMap;
-
-/// Per release: how many web instances it should have, and its traffic weight.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Desired {
-    pub scale: BTreeMap<Version, u32>,
-    pub weight: BTreeMap<Version, u32>,
-}
 
 impl Controller {
     pub(crate) async fn reconcile(&mut self) {
@@ -67,152 +62,62 @@ impl Controller {
         }
     }
 
-    /// What the app wants now: from its rollout's plan, else its stable release; plus a warm release.
+    /// What the app wants now (see `desired`), with its releases loaded and the rollout's progress
+    /// persisted; a rollout that has ended is recorded.
     fn desired(&mut self, name: &str, now: u64) -> Desired {
-        let mut desired = Desired::default();
-        let mut finished = false;
-        let Some(app) = self.apps.get(name) else {
-            return desired;
-        };
-        // The new release's non-web instances (workers) must all be running steadily before it goes live.
-        let rollout_to = app.rollout.as_ref().map(|r| r.machine.to);
-        let to_workers = match rollout_to {
-            Some(to) => self.release(name, to).map_or(0, |r| {
-                r.spec
-                    .processes
-                    .iter()
-                    .filter(|(p, _)| p.as_str() != "web")
-                    .map(|(_, p)| p.replicas)
-                    .sum()
-            }),
-            None => 0,
-        };
+        self.load_releases(name);
         let Some(app) = self.apps.get_mut(name) else {
-            return desired;
+            return Desired::default();
         };
-        if let Some(active) = app.rollout.as_mut() {
-            let seen = observe(
-                &app.instances,
-                active.machine.from,
-                active.machine.to,
-                to_workers,
-            );
-            let before = active.machine.clone();
-            let plan = active.machine.step(seen, now);
-            active.traffic = plan.traffic;
-            active.seen = seen;
-            if let Some(from) = active.machine.from {
-                desired.scale.insert(from, plan.scale_from);
-                desired.weight.insert(from, plan.traffic.from);
-            }
-            desired.scale.insert(active.machine.to, plan.scale_to);
-            desired.weight.insert(active.machine.to, plan.traffic.to);
-            if active.machine != before {
-                let mut state = serde_json::to_value(&active.machine).unwrap_or_default();
-                if active.rollback {
-                    state["rollback"] = serde_json::Value::Bool(true);
-                }
-                if let Err(e) = self.store.update_rollout(active.id, &state) {
-                    tracing::error!("cannot persist the rollout of {name}: {e}");
-                }
-            }
-            finished = active.machine.is_done();
-        } else if let Some(stable) = app.stable {
-            let replicas = self
-                .releases
-                .get(&(name.to_string(), stable))
-                .map(|r| r.spec.web_replicas());
-            let replicas = match replicas {
-                Some(r) => r,
-                None => self
-                    .release(name, stable)
-                    .map(|r| r.spec.web_replicas())
-                    .unwrap_or(0),
-            };
-            desired.scale.insert(stable, replicas);
-            desired.weight.insert(stable, 1);
+        let plan = desired::plan_app(name, app, &self.releases, now);
+        if let (Some(state), Some(active)) = (&plan.persist, app.rollout.as_ref())
+            && let Err(e) = self.store.update_rollout(active.id, state)
+        {
+            tracing::error!("cannot persist the rollout of {name}: {e}");
         }
-        let Some(app) = self.apps.get(name) else {
-            return desired;
-        };
-        let warm = app.warm.as_ref().map(|w| (w.version, w.retire_at));
-        if let Some((version, retire_at)) = warm {
-            if now >= retire_at || desired.scale.contains_key(&version) {
-                if let Some(app) = self.apps.get_mut(name) {
-                    app.warm = None;
-                }
-            } else {
-                // Kept warm at full scale, reachable only on its preview route.
-                let replicas = self
-                    .release(name, version)
-                    .map_or(0, |r| r.spec.web_replicas());
-                desired.scale.insert(version, replicas);
-                desired.weight.insert(version, 0);
-            }
-        }
-        if finished {
+        if plan.finished {
             self.finish_rollout(name);
         }
-        desired
+        plan.desired
+    }
+
+    /// Caches the releases an app's decisions read: stable, rollout (both sides), warm.
+    fn load_releases(&mut self, name: &str) {
+        let Some(app) = self.apps.get(name) else {
+            return;
+        };
+        let rollout = app.rollout.as_ref().map(|r| &r.machine);
+        let versions: Vec<Version> = [
+            app.stable,
+            rollout.map(|r| r.to),
+            rollout.and_then(|r| r.from),
+            app.warm.as_ref().map(|w| w.version),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for v in versions {
+            let _ = self.release(name, v);
+        }
     }
 
     /// Starts and retires instances of one app so each (release, process) has the count it should.
     fn converge(&mut self, name: &str, desired: &Desired, retiring: &mut Vec<(String, Managed)>) {
-        let mut wanted: Vec<(Version, String, u32)> = Vec::new();
-        for (&version, &scale) in &desired.scale {
-            let Ok(release) = self.release(name, version) else {
-                continue;
-            };
-            let has_web = release.spec.processes.contains_key("web");
-            for (process, spec) in &release.spec.processes {
-                let count = if process == "web" {
-                    scale
-                } else if scale > 0 || !has_web {
-                    spec.replicas
-                } else {
-                    0
-                };
-                wanted.push((version, process.clone(), count));
-            }
+        for &version in desired.scale.keys() {
+            let _ = self.release(name, version);
         }
+        let wanted = instance_plan::wanted(name, desired, &self.releases);
         let Some(app) = self.apps.get_mut(name) else {
             return;
         };
-        // Instances nobody wants any more.
-        for m in app.instances.iter_mut().filter(|m| !m.retiring) {
-            if !wanted
-                .iter()
-                .any(|(v, p, n)| *v == m.release && *p == m.process && *n > 0)
-            {
+        let plan = instance_plan::plan(&app.instances, &wanted);
+        for m in app.instances.iter_mut() {
+            if plan.retire.contains(&m.id) {
                 m.retiring = true;
                 retiring.push((name.to_string(), m.clone()));
             }
         }
-        let mut to_start = Vec::new();
-        for (version, process, count) in wanted {
-            let Some(app) = self.apps.get_mut(name) else {
-                return;
-            };
-            let mut live: Vec<&mut Managed> = app
-                .instances
-                .iter_mut()
-                .filter(|m| !m.retiring && m.release == version && m.process == process)
-                .collect();
-            let have = live.len() as u32;
-            if have > count {
-                // Retire the least useful first: not ready, then the newest.
-                live.sort_by_key(|m| (m.is_ready(), std::cmp::Reverse(m.seq)));
-                for m in live.into_iter().take((have - count) as usize) {
-                    m.retiring = true;
-                    retiring.push((name.to_string(), m.clone()));
-                }
-            } else if have < count {
-                for _ in have..count {
-                    to_start.push((version, process.clone()));
-                }
-            }
-        }
-        for (version, process) in to_start {
+        for (version, process) in plan.start {
             if let Err(reason) = self.start_instance(name, version, &process) {
                 self.event(name, Some(version), "instance_start_failed", &reason);
                 if let Some(r) = self.apps.get_mut(name).and_then(|a| a.rollout.as_mut())
@@ -352,31 +257,4 @@ impl Controller {
             });
         });
     }
-}
-
-/// Counts the two releases' web instances for the rollout core. Retiring instances are still "live"
-/// until they have drained and stopped (recreate waits for that), but never "ready".
-fn observe(
-    instances: &[Managed],
-    from: Option<Version>,
-    to: Version,
-    to_workers: u32,
-) -> slipway_core::rollout::Observed {
-    let mut seen = slipway_core::rollout::Observed::default();
-    let workers_ready = instances
-        .iter()
-        .filter(|m| !m.is_web() && m.release == to && !m.retiring && m.is_ready())
-        .count() as u32;
-    seen.to_workers_pending = workers_ready < to_workers;
-    for m in instances.iter().filter(|m| m.is_web()) {
-        let ready = u32::from(m.serving());
-        if Some(m.release) == from {
-            seen.ready_from += ready;
-            seen.live_from += 1;
-        } else if m.release == to {
-            seen.ready_to += ready;
-            seen.live_to += 1;
-        }
-    }
-    seen
 }

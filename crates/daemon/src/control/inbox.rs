@@ -2,13 +2,12 @@
 //! a drain that finished. Each handler only updates state and the store; `converge` acts on it.
 
 use crate::clock::now_ms;
-use crate::control::controller::{ActiveRollout, Command, Controller, Msg, Warm};
-use crate::control::managed::state_name;
-use crate::control::runtimes::RuntimeKind;
+use crate::control::app_state::{ActiveRollout, Warm};
+use crate::control::controller::{Command, Controller, Msg};
 use slipway_core::release::{Release, ReleaseStatus, Version};
 use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
 use slipway_core::spec::Strategy;
-use slipway_runtime::{InstanceEvent, InstanceState};
+use slipway_runtime::InstanceEvent;
 use slipway_store::RolloutOutcome;
 
 impl Controller {
@@ -87,57 +86,9 @@ impl Controller {
         let Some(app) = self.apps.get_mut(&event.app) else {
             return;
         };
-        let Some(m) = app.instances.iter_mut().find(|m| m.id == event.id) else {
-            return;
-        };
-        m.state = event.state.clone();
-        // A container's address is known once it runs, and moves when a crash replaced it.
-        if m.runtime == RuntimeKind::Container
-            && m.is_web()
-            && !m.retiring
-            && let Some(addr) = container_addr
-            && m.backend.as_ref().map(|b| b.addr) != Some(addr)
-        {
-            m.backend = Some(slipway_proxy::Backend::new(m.id.clone(), addr));
-        }
-        let retiring = m.retiring;
-        let is_new = app
-            .rollout
-            .as_ref()
-            .is_some_and(|r| r.machine.to == event.release);
-        let notable = matches!(
-            event.state,
-            InstanceState::Backoff { .. }
-                | InstanceState::CrashLoop { .. }
-                | InstanceState::Unready
-        );
-        if is_new && event.state == InstanceState::Ready && !retiring {
-            // Recorded so the time from "ready" to "serving" can be measured (bench/deploys.sh).
-            let text = format!("{} is ready", event.id);
-            self.event(&event.app, Some(event.release), "instance_ready", &text);
-        }
-        if notable && !retiring {
-            let text = format!(
-                "{} {}: {}",
-                event.id,
-                state_name(&event.state),
-                event.message
-            );
-            self.event(&event.app, Some(event.release), "instance", &text);
-        }
-        // A new release that crash-loops will not get better by waiting for the deadline.
-        if let (InstanceState::CrashLoop { .. }, true, false) = (&event.state, is_new, retiring) {
-            let reason = format!(
-                "instance {} of v{} is crash-looping: {}",
-                event.id, event.release, event.message
-            );
-            if let Some(r) = self
-                .apps
-                .get_mut(&event.app)
-                .and_then(|a| a.rollout.as_mut())
-            {
-                r.machine.signal(Signal::Fail { reason });
-            }
+        let notes = crate::control::instance_events::on_instance_event(app, &event, container_addr);
+        for note in notes {
+            self.event(&event.app, Some(note.release), note.kind, &note.text);
         }
     }
 

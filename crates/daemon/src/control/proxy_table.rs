@@ -2,8 +2,8 @@
 //! Only serving instances (ready, not retiring) are in it; a release at weight 0 stays reachable on its
 //! preview route (`X-Slipway-Release: vN` or a `vN.` host prefix).
 
-use crate::control::controller::AppRuntime;
-use crate::control::converge::Desired;
+use crate::control::app_state::AppState;
+use crate::control::desired::Desired;
 use slipway_core::release::{Release, Version};
 use slipway_core::spec::Strategy;
 use slipway_proxy::{AppRoute, Mirror, ReleaseGroup, ReleaseMetrics, RouteRule, RouteTable};
@@ -19,7 +19,7 @@ pub type Signature = Vec<(
 )>;
 
 pub fn build(
-    apps: &BTreeMap<String, AppRuntime>,
+    apps: &BTreeMap<String, AppState>,
     desired: &BTreeMap<String, Desired>,
     releases: &HashMap<(String, Version), Release>,
 ) -> (RouteTable, Signature) {

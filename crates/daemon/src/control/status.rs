@@ -1,6 +1,6 @@
 //! What `slipway status` shows: the controller's live view of each app.
 
-use crate::control::controller::AppRuntime;
+use crate::control::app_state::AppState;
 use crate::control::controller::Controller;
 use crate::control::managed::state_name;
 use slipway_api::{
@@ -153,7 +153,7 @@ impl Controller {
 }
 
 /// Each release's traffic over about the last `seconds`, from the per-second snapshots.
-fn recent_traffic(app: &AppRuntime, seconds: usize) -> Vec<ReleaseTraffic> {
+fn recent_traffic(app: &AppState, seconds: usize) -> Vec<ReleaseTraffic> {
     let (Some((now, latest)), Some((then, earlier))) = (
         app.history.back(),
         app.history

@@ -1,0 +1,115 @@
+//! What an app wants now, decided without IO: the rollout's plan (the core's state machine stepped on
+//! what the controller observes), else the stable release at its scale; plus a release kept warm after
+//! a blue-green switch, reachable only on its preview route. The driver (`converge`) makes it so.
+
+use crate::control::app_state::AppState;
+use crate::control::managed::Managed;
+use slipway_core::release::{Release, Version};
+use slipway_core::rollout::Observed;
+use std::collections::{BTreeMap, HashMap};
+
+/// The releases the controller has loaded, by app and version.
+pub(crate) type Releases = HashMap<(String, Version), Release>;
+
+/// Per release: how many web instances it should have, and its traffic weight.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Desired {
+    pub scale: BTreeMap<Version, u32>,
+    pub weight: BTreeMap<Version, u32>,
+}
+
+/// One app's decision, and what the driver must record because of it.
+#[derive(Debug, Default)]
+pub(crate) struct AppPlan {
+    pub desired: Desired,
+    /// The rollout's state moved: persist this (its JSON, the rollback flag included).
+    pub persist: Option<serde_json::Value>,
+    /// The rollout has ended: record its outcome.
+    pub finished: bool,
+}
+
+/// Steps the app's rollout, if any, and says what should run. `releases` must hold the app's stable,
+/// rollout and warm releases (a missing one counts as zero instances).
+pub(crate) fn plan_app(name: &str, app: &mut AppState, releases: &Releases, now: u64) -> AppPlan {
+    let release = |v: Version| releases.get(&(name.to_string(), v));
+    let mut plan = AppPlan::default();
+    let desired = &mut plan.desired;
+    if let Some(active) = app.rollout.as_mut() {
+        // The new release's non-web instances (workers) must all be running steadily before it goes live.
+        let to_workers = release(active.machine.to).map_or(0, |r| {
+            r.spec
+                .processes
+                .iter()
+                .filter(|(p, _)| p.as_str() != "web")
+                .map(|(_, p)| p.replicas)
+                .sum()
+        });
+        let seen = observe(
+            &app.instances,
+            active.machine.from,
+            active.machine.to,
+            to_workers,
+        );
+        let before = active.machine.clone();
+        let step = active.machine.step(seen, now);
+        active.traffic = step.traffic;
+        active.seen = seen;
+        if let Some(from) = active.machine.from {
+            desired.scale.insert(from, step.scale_from);
+            desired.weight.insert(from, step.traffic.from);
+        }
+        desired.scale.insert(active.machine.to, step.scale_to);
+        desired.weight.insert(active.machine.to, step.traffic.to);
+        if active.machine != before {
+            let mut state = serde_json::to_value(&active.machine).unwrap_or_default();
+            if active.rollback {
+                state["rollback"] = serde_json::Value::Bool(true);
+            }
+            plan.persist = Some(state);
+        }
+        plan.finished = active.machine.is_done();
+    } else if let Some(stable) = app.stable {
+        let replicas = release(stable).map_or(0, |r| r.spec.web_replicas());
+        desired.scale.insert(stable, replicas);
+        desired.weight.insert(stable, 1);
+    }
+    if let Some(warm) = &app.warm {
+        let version = warm.version;
+        if now >= warm.retire_at || desired.scale.contains_key(&version) {
+            app.warm = None;
+        } else {
+            // Kept warm at full scale, reachable only on its preview route.
+            let replicas = release(version).map_or(0, |r| r.spec.web_replicas());
+            desired.scale.insert(version, replicas);
+            desired.weight.insert(version, 0);
+        }
+    }
+    plan
+}
+
+/// Counts the two releases' web instances for the rollout core. Retiring instances are still "live"
+/// until they have drained and stopped (recreate waits for that), but never "ready".
+pub(crate) fn observe(
+    instances: &[Managed],
+    from: Option<Version>,
+    to: Version,
+    to_workers: u32,
+) -> Observed {
+    let mut seen = Observed::default();
+    let workers_ready = instances
+        .iter()
+        .filter(|m| !m.is_web() && m.release == to && !m.retiring && m.is_ready())
+        .count() as u32;
+    seen.to_workers_pending = workers_ready < to_workers;
+    for m in instances.iter().filter(|m| m.is_web()) {
+        let ready = u32::from(m.serving());
+        if Some(m.release) == from {
+            seen.ready_from += ready;
+            seen.live_from += 1;
+        } else if m.release == to {
+            seen.ready_to += ready;
+            seen.live_to += 1;
+        }
+    }
+    seen
+}

@@ -1,0 +1,76 @@
+//! Which instances to start and which to retire so each (release, process) has the count it should,
+//! decided without IO from what the app wants ([`Desired`]) and the instances it has.
+
+use crate::control::desired::{Desired, Releases};
+use crate::control::managed::Managed;
+use slipway_core::release::Version;
+use std::collections::HashSet;
+
+/// How many instances of each (release, process) should run.
+pub(crate) type Wanted = Vec<(Version, String, u32)>;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct InstancePlan {
+    /// Instances to take out of the route table, drain, then stop.
+    pub retire: Vec<String>,
+    /// Instances to start, one entry each.
+    pub start: Vec<(Version, String)>,
+}
+
+/// Web instances follow the release's scale; other processes run their replicas while the release
+/// has any web scale (or has no web process at all). A release not loaded wants nothing.
+pub(crate) fn wanted(name: &str, desired: &Desired, releases: &Releases) -> Wanted {
+    let mut wanted = Vec::new();
+    for (&version, &scale) in &desired.scale {
+        let Some(release) = releases.get(&(name.to_string(), version)) else {
+            continue;
+        };
+        let has_web = release.spec.processes.contains_key("web");
+        for (process, spec) in &release.spec.processes {
+            let count = if process == "web" {
+                scale
+            } else if scale > 0 || !has_web {
+                spec.replicas
+            } else {
+                0
+            };
+            wanted.push((version, process.clone(), count));
+        }
+    }
+    wanted
+}
+
+pub(crate) fn plan(instances: &[Managed], wanted: &Wanted) -> InstancePlan {
+    let mut plan = InstancePlan::default();
+    let mut going: HashSet<&str> = HashSet::new();
+    // Instances nobody wants any more.
+    for m in instances.iter().filter(|m| !m.retiring) {
+        if !wanted
+            .iter()
+            .any(|(v, p, n)| *v == m.release && *p == m.process && *n > 0)
+        {
+            going.insert(&m.id);
+            plan.retire.push(m.id.clone());
+        }
+    }
+    for (version, process, count) in wanted {
+        let mut live: Vec<&Managed> = instances
+            .iter()
+            .filter(|m| !m.retiring && !going.contains(m.id.as_str()))
+            .filter(|m| m.release == *version && m.process == *process)
+            .collect();
+        let have = live.len() as u32;
+        if have > *count {
+            // Retire the least useful first: not ready, then the newest.
+            live.sort_by_key(|m| (m.is_ready(), std::cmp::Reverse(m.seq)));
+            for m in live.into_iter().take((have - count) as usize) {
+                going.insert(&m.id);
+                plan.retire.push(m.id.clone());
+            }
+        }
+        for _ in have..*count {
+            plan.start.push((*version, process.clone()));
+        }
+    }
+    plan
+}

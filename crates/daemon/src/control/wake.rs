@@ -1,0 +1,28 @@
+//! When the controller next needs to wake with nothing happening, decided without IO: the earliest
+//! timer of any app — a rollout's deadline or timed canary step (`Rollout::next_timer`), the end of a
+//! warm release's delay — or the next analysis round (counters are snapshotted once a second while
+//! any app exists, for analysis windows and the dashboard's charts). Everything else wakes it as an
+//! event: a command, an instance's state change, a drain that finished, a check's answer.
+
+use crate::control::app_state::AppState;
+use std::collections::BTreeMap;
+
+/// The earliest timer after `last_run` (the time the decisions last ran: a timer at or before it was
+/// already seen, so waking for it again would decide the same). `None`: sleep until an event.
+pub(crate) fn next_wake(
+    apps: &BTreeMap<String, AppState>,
+    next_analysis_at: u64,
+    last_run: u64,
+) -> Option<u64> {
+    let timers = apps.values().flat_map(|app| {
+        let rollout = app.rollout.as_ref().and_then(|r| r.machine.next_timer());
+        let warm = app.warm.as_ref().map(|w| w.retire_at);
+        [rollout, warm]
+    });
+    let analysis = (!apps.is_empty()).then_some(next_analysis_at);
+    timers
+        .chain([analysis])
+        .flatten()
+        .filter(|&at| at > last_run)
+        .min()
+}
