@@ -170,7 +170,9 @@ pub(crate) fn step_ends_at(r: &Rollout) -> Option<Millis> {
     }
     match spec.steps.get(r.canary.step) {
         Some(CanaryStep::Pause(Some(d))) => Some(r.canary.step_started_at + ms(*d)),
-        Some(CanaryStep::Analysis { duration, .. }) => Some(r.canary.step_started_at + ms(*duration)),
+        Some(CanaryStep::Analysis { duration, .. }) => {
+            Some(r.canary.step_started_at + ms(*duration))
+        }
         _ => None,
     }
 }
@@ -262,7 +264,11 @@ mod tests {
             CanaryStep::Pause(None),
         ]);
         r.step(seen(0), 5);
-        assert_eq!(r.next_timer(), Some(60_000), "waiting for instances: the deadline");
+        assert_eq!(
+            r.next_timer(),
+            Some(60_000),
+            "waiting for instances: the deadline"
+        );
         r.step(seen(1), 1_000);
         assert_eq!(r.canary.step, 1);
         assert_eq!(r.next_timer(), Some(11_000), "a timed pause ends by itself");
@@ -270,7 +276,11 @@ mod tests {
         assert_eq!(r.canary.step, 1, "not a millisecond early");
         r.step(seen(1), 11_000);
         assert_eq!(r.canary.step, 2);
-        assert_eq!(r.next_timer(), None, "an open pause waits for the operator alone");
+        assert_eq!(
+            r.next_timer(),
+            None,
+            "an open pause waits for the operator alone"
+        );
         assert!(r.signal(Signal::Promote));
         r.step(seen(4), 12_000);
         assert!(r.is_done());

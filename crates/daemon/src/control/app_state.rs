@@ -43,4 +43,3 @@ pub(crate) struct AppState {
     /// A few minutes of per-release points, for the dashboard's charts.
     pub(crate) series: crate::control::series::Series,
 }
-

@@ -2,7 +2,7 @@
 //! a drain that finished. Each handler only updates state and the store; `converge` acts on it.
 
 use crate::clock::now_ms;
-use crate::control::app_state::{ActiveRollout, Warm};
+use crate::control::app_state::ActiveRollout;
 use crate::control::controller::{Command, Controller, Msg};
 use slipway_core::release::{Release, ReleaseStatus, Version};
 use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
@@ -275,26 +275,21 @@ impl Controller {
 
     /// Records the end of a rollout: one transaction for the rollout, the releases and the lock.
     pub(crate) fn finish_rollout(&mut self, app_name: &str) {
+        let now = now_ms();
         let Some(app) = self.apps.get_mut(app_name) else {
             return;
         };
-        let Some(active) = app.rollout.take() else {
+        let Some(ended) = crate::control::rollout_end::end_rollout(app, now) else {
             return;
         };
-        let r = &active.machine;
-        let (outcome, reason) = match &r.phase {
-            slipway_core::rollout::Phase::Done { outcome, reason } => (*outcome, reason.clone()),
-            _ => return,
-        };
-        let now = now_ms();
+        let (outcome, reason, to) = (ended.outcome, ended.reason.clone(), ended.to);
         let stored_outcome = match outcome {
             Outcome::Succeeded => RolloutOutcome::Succeeded,
             Outcome::Failed => RolloutOutcome::Failed,
             Outcome::Aborted => RolloutOutcome::Aborted,
         };
-        let to = r.to;
         let result = self.store.transaction(|tx| {
-            tx.finish_rollout(active.id, stored_outcome, reason.as_deref(), now as i64)?;
+            tx.finish_rollout(ended.id, stored_outcome, reason.as_deref(), now as i64)?;
             match outcome {
                 Outcome::Succeeded => tx.set_stable(app_name, to)?,
                 _ => {
@@ -307,39 +302,22 @@ impl Controller {
         if let Err(e) = result {
             tracing::error!("cannot record the end of the rollout of {app_name}: {e}");
         }
-        match outcome {
-            Outcome::Succeeded => {
-                if let (
-                    Some(from),
-                    Strategy::BlueGreen {
-                        scale_down_delay, ..
-                    },
-                ) = (r.from, &r.strategy)
-                {
-                    app.warm = Some(Warm {
-                        version: from,
-                        retire_at: now + scale_down_delay.as_millis() as u64,
-                    });
-                }
-                app.stable = Some(to);
-                app.last_failure = None;
-            }
-            _ => {
-                app.last_failure = reason.clone();
-                if let Ok(release) = self.release(app_name, to) {
-                    let text = format!(
-                        "slipway: {app_name} v{to} was {}: {}. {} keeps serving.",
-                        if outcome == Outcome::Aborted {
-                            "aborted"
-                        } else {
-                            "rolled back"
-                        },
-                        reason.as_deref().unwrap_or("no reason recorded"),
-                        r.from.map_or("nothing".to_string(), |v| format!("v{v}"))
-                    );
-                    crate::notify::send(&self.http(), &release.spec.notify, text);
-                }
-            }
+        if outcome != Outcome::Succeeded
+            && let Ok(release) = self.release(app_name, to)
+        {
+            let text = format!(
+                "slipway: {app_name} v{to} was {}: {}. {} keeps serving.",
+                if outcome == Outcome::Aborted {
+                    "aborted"
+                } else {
+                    "rolled back"
+                },
+                reason.as_deref().unwrap_or("no reason recorded"),
+                ended
+                    .from
+                    .map_or("nothing".to_string(), |v| format!("v{v}"))
+            );
+            crate::notify::send(&self.http(), &release.spec.notify, text);
         }
         for (key, rel) in self.releases.iter_mut() {
             if key.0 == app_name && key.1 == to {

@@ -74,3 +74,53 @@ pub(crate) fn plan(instances: &[Managed], wanted: &Wanted) -> InstancePlan {
     }
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::runtimes::RuntimeKind;
+    use slipway_runtime::InstanceState;
+
+    fn instance(id: &str, release: Version, ready: bool, seq: u64) -> Managed {
+        Managed {
+            id: id.into(),
+            release,
+            process: "web".into(),
+            backend: None,
+            runtime: RuntimeKind::Process,
+            state: if ready {
+                InstanceState::Ready
+            } else {
+                InstanceState::Starting
+            },
+            retiring: false,
+            seq,
+        }
+    }
+
+    #[test]
+    fn surplus_goes_not_ready_first_then_newest() {
+        let have = [
+            instance("old-ready", 1, true, 1),
+            instance("new-ready", 1, true, 3),
+            instance("starting", 1, false, 2),
+        ];
+        let p = plan(&have, &vec![(1, "web".into(), 1)]);
+        assert_eq!(p.retire, ["starting", "new-ready"]);
+        assert!(p.start.is_empty());
+    }
+
+    #[test]
+    fn unwanted_releases_retire_and_missing_instances_start() {
+        let mut gone = instance("gone", 1, true, 1);
+        gone.retiring = true;
+        let have = [gone, instance("v1", 1, true, 2), instance("v2", 2, true, 3)];
+        let p = plan(&have, &vec![(1, "web".into(), 0), (2, "web".into(), 3)]);
+        assert_eq!(
+            p.retire,
+            ["v1"],
+            "an instance already retiring is not retired again"
+        );
+        assert_eq!(p.start, [(2, "web".to_string()), (2, "web".to_string())]);
+    }
+}

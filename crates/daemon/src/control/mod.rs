@@ -17,8 +17,11 @@ pub(crate) mod instance_plan;
 pub(crate) mod managed;
 pub(crate) mod metrics_text;
 pub(crate) mod proxy_table;
+pub(crate) mod rollout_end;
 pub(crate) mod runtimes;
 pub(crate) mod series;
+#[cfg(test)]
+mod simulation;
 pub(crate) mod status;
 pub(crate) mod traffic;
 pub(crate) mod wake;

@@ -26,3 +26,37 @@ pub(crate) fn next_wake(
         .filter(|&at| at > last_run)
         .min()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::app_state::Warm;
+
+    #[test]
+    fn no_app_sleeps_until_an_event() {
+        assert_eq!(next_wake(&BTreeMap::new(), 5_000, 0), None);
+    }
+
+    #[test]
+    fn the_earliest_timer_not_yet_seen() {
+        let mut apps = BTreeMap::new();
+        let app = AppState {
+            warm: Some(Warm {
+                version: 1,
+                retire_at: 3_000,
+            }),
+            ..AppState::default()
+        };
+        apps.insert("a".to_string(), app);
+        assert_eq!(
+            next_wake(&apps, 5_000, 1_000),
+            Some(3_000),
+            "the warm release's end"
+        );
+        assert_eq!(
+            next_wake(&apps, 5_000, 3_000),
+            Some(5_000),
+            "a timer already seen does not wake it again"
+        );
+    }
+}
