@@ -16,6 +16,8 @@ pub enum ErrorKind {
     NotFound,
     /// The daemon failed: its log says more.
     Internal,
+    /// The daemon cannot take it now (it is shutting down): ask again when it is back.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -26,6 +28,7 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::NotFound => 404,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 
@@ -35,6 +38,7 @@ impl ErrorKind {
             404 => ErrorKind::NotFound,
             409 | 423 | 429 => ErrorKind::Conflict,
             400..=499 => ErrorKind::BadRequest,
+            503 => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }
     }
@@ -77,6 +81,7 @@ mod tests {
             ErrorKind::Conflict,
             ErrorKind::NotFound,
             ErrorKind::Internal,
+            ErrorKind::Unavailable,
         ] {
             assert_eq!(ErrorKind::from_status(kind.status()), kind);
         }

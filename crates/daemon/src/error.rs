@@ -37,6 +37,10 @@ impl Error {
         Error::new(ErrorKind::Internal, message)
     }
 
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Unavailable, message)
+    }
+
     /// The first line, for a one-line reason (a release's failure, an event).
     pub fn first_line(&self) -> &str {
         self.message.lines().next().unwrap_or_default()

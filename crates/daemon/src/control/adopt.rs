@@ -119,7 +119,7 @@ impl Controller {
                 container.state
             ));
         }
-        let release = self.release(app, version)?;
+        let release = self.release(app, version).map_err(|e| e.message)?;
         let spec = release
             .spec
             .processes

@@ -12,6 +12,7 @@ use crate::clock::now_ms;
 use crate::control::app_state::{ActiveRollout, AppState};
 use crate::control::proxy_table;
 use crate::control::runtimes::Runtimes;
+use crate::error::Error;
 use crate::paths::Paths;
 use slipway_api::AppStatus;
 use slipway_core::release::{Release, Version};
@@ -36,18 +37,18 @@ pub enum Command {
         rollback: bool,
         /// `deploy --canary N`: this strategy for this rollout instead of the release's.
         strategy: Option<slipway_core::spec::Strategy>,
-        reply: oneshot::Sender<Result<i64, String>>,
+        reply: oneshot::Sender<Result<i64, Error>>,
     },
     /// `slipway scale`: make `release` (the stable release with another formation) stable at once,
     /// keeping the running instances; converge then starts or retires the difference.
     Adopt {
         release: Box<Release>,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     Signal {
         app: String,
         signal: Signal,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     Status {
         app: Option<String>,
@@ -58,7 +59,7 @@ pub enum Command {
         app: String,
         template: slipway_core::spec::AnalysisTemplate,
         for_ms: u64,
-        reply: oneshot::Sender<Result<slipway_core::analysis::Judgement, String>>,
+        reply: oneshot::Sender<Result<slipway_core::analysis::Judgement, Error>>,
     },
     /// An app's per-release time series for the dashboard (`None`: no such app).
     Series {
@@ -97,10 +98,10 @@ pub struct ControllerHandle {
 }
 
 impl ControllerHandle {
-    pub fn send(&self, command: Command) -> Result<(), String> {
-        self.tx
-            .send(Msg::Command(command))
-            .map_err(|_| "the controller has stopped (the daemon is shutting down)".to_string())
+    pub fn send(&self, command: Command) -> Result<(), Error> {
+        self.tx.send(Msg::Command(command)).map_err(|_| {
+            Error::unavailable("the controller has stopped (the daemon is shutting down)")
+        })
     }
 }
 

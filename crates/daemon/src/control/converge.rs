@@ -136,7 +136,7 @@ impl Controller {
         version: Version,
         process: &str,
     ) -> Result<(), String> {
-        let release = self.release(name, version)?;
+        let release = self.release(name, version).map_err(|e| e.message)?;
         let Some(spec) = release.spec.processes.get(process) else {
             return Err(format!("v{version} has no process {process}"));
         };

@@ -4,6 +4,7 @@
 use crate::clock::now_ms;
 use crate::control::app_state::ActiveRollout;
 use crate::control::controller::{Command, Controller, Msg};
+use crate::error::Error;
 use slipway_core::release::{Release, ReleaseStatus, Version};
 use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
 use slipway_core::spec::Strategy;
@@ -40,12 +41,14 @@ impl Controller {
                 match self.start_gate(&app, template, for_ms, tx) {
                     Ok(()) => {
                         tokio::spawn(async move {
-                            let answer = rx.await.map_err(|_| "the gate was dropped".to_string());
+                            let answer = rx
+                                .await
+                                .map_err(|_| Error::internal("the gate was dropped"));
                             let _ = reply.send(answer);
                         });
                     }
                     Err((_, why)) => {
-                        let _ = reply.send(Err(why));
+                        let _ = reply.send(Err(Error::conflict(why)));
                     }
                 }
             }
@@ -97,7 +100,7 @@ impl Controller {
         release: Release,
         rollback: bool,
         strategy: Option<Strategy>,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, Error> {
         let app_name = release.app.clone();
         let now = now_ms();
         let stable = self.apps.get(&app_name).and_then(|a| a.stable);
@@ -106,7 +109,9 @@ impl Controller {
             .get(&app_name)
             .is_some_and(|a| a.rollout.is_some())
         {
-            return Err(format!("a rollout of {app_name} is already in progress"));
+            return Err(Error::conflict(format!(
+                "a rollout of {app_name} is already in progress"
+            )));
         }
         let from = match stable {
             Some(v) => Some((v, self.release(&app_name, v)?.spec.web_replicas())),
@@ -133,14 +138,14 @@ impl Controller {
             now,
             deadline,
         );
-        let mut state = serde_json::to_value(&machine).map_err(|e| e.to_string())?;
+        let mut state =
+            serde_json::to_value(&machine).map_err(|e| Error::internal(e.to_string()))?;
         if rollback {
             state["rollback"] = serde_json::Value::Bool(true);
         }
-        let record = self
-            .store
-            .start_rollout(&app_name, stable, release.version, &state, now as i64)
-            .map_err(|e| e.to_string())?;
+        let record =
+            self.store
+                .start_rollout(&app_name, stable, release.version, &state, now as i64)?;
         let version = release.version;
         self.releases
             .insert((app_name.clone(), version), release.clone());
@@ -187,29 +192,29 @@ impl Controller {
 
     /// A formation change: the new release runs exactly like the stable one, so its instances become the
     /// new release's (no restart), and the release becomes stable in one transaction with the lock.
-    fn adopt(&mut self, release: Release) -> Result<(), String> {
+    fn adopt(&mut self, release: Release) -> Result<(), Error> {
         let name = release.app.clone();
         let version = release.version;
         let Some(stable) = self.apps.get(&name).and_then(|a| a.stable) else {
-            return Err(format!("{name} has no stable release to scale"));
+            return Err(Error::conflict(format!(
+                "{name} has no stable release to scale"
+            )));
         };
         if self.apps.get(&name).is_some_and(|a| a.rollout.is_some()) {
-            return Err(format!(
+            return Err(Error::conflict(format!(
                 "a rollout of {name} is in progress; scale when it has ended"
-            ));
+            )));
         }
         let old = self.release(&name, stable)?;
         if old.artifact != release.artifact || !old.spec.same_but_formation(&release.spec) {
-            return Err(format!(
+            return Err(Error::conflict(format!(
                 "v{version} differs from v{stable} in more than its formation; deploy it instead"
-            ));
+            )));
         }
-        self.store
-            .transaction(|tx| {
-                tx.set_stable(&name, version)?;
-                tx.release_lock(&crate::locks::lock_name(&name))
-            })
-            .map_err(|e| e.to_string())?;
+        self.store.transaction(|tx| {
+            tx.set_stable(&name, version)?;
+            tx.release_lock(&crate::locks::lock_name(&name))
+        })?;
         self.releases
             .insert((name.clone(), version), release.clone());
         if let Some(r) = self.releases.get_mut(&(name.clone(), version)) {
@@ -241,9 +246,11 @@ impl Controller {
         Ok(())
     }
 
-    fn signal(&mut self, app: &str, signal: Signal) -> Result<(), String> {
+    fn signal(&mut self, app: &str, signal: Signal) -> Result<(), Error> {
         let Some(r) = self.apps.get_mut(app).and_then(|a| a.rollout.as_mut()) else {
-            return Err(format!("no rollout of {app} is in progress"));
+            return Err(Error::conflict(format!(
+                "no rollout of {app} is in progress"
+            )));
         };
         let what = match &signal {
             Signal::Promote => "promote",
@@ -265,11 +272,11 @@ impl Controller {
             );
             Ok(())
         } else {
-            Err(format!(
+            Err(Error::conflict(format!(
                 "cannot {what} now: the rollout to v{} is {}",
                 r.machine.to,
                 crate::control::status::phase_name(&r.machine.phase)
-            ))
+            )))
         }
     }
 
@@ -343,7 +350,7 @@ impl Controller {
     }
 
     /// The release, from the cache or the store.
-    pub(crate) fn release(&mut self, app: &str, version: Version) -> Result<Release, String> {
+    pub(crate) fn release(&mut self, app: &str, version: Version) -> Result<Release, Error> {
         let key = (app.to_string(), version);
         if let Some(r) = self.releases.get(&key) {
             return Ok(r.clone());
@@ -353,8 +360,8 @@ impl Controller {
                 self.releases.insert(key, r.clone());
                 Ok(r)
             }
-            Ok(None) => Err(format!("{app} has no release v{version}")),
-            Err(e) => Err(e.to_string()),
+            Ok(None) => Err(Error::not_found(format!("{app} has no release v{version}"))),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -25,12 +25,10 @@ const TICK: Duration = Duration::from_secs(1);
 /// The app's traffic, from the controller.
 pub async fn traffic(controller: &ControllerHandle, app: &str) -> Result<TrafficReport, Error> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    controller
-        .send(Command::FlagTraffic {
-            app: app.to_string(),
-            reply,
-        })
-        .map_err(Error::internal)?;
+    controller.send(Command::FlagTraffic {
+        app: app.to_string(),
+        reply,
+    })?;
     answer
         .await
         .map_err(|_| Error::internal("the controller stopped"))

@@ -159,7 +159,7 @@ pub(crate) async fn statuses(api: &Api, app: Option<String>) -> Result<Vec<AppSt
     let (reply, answer) = oneshot::channel();
     api.controller
         .send(Command::Status { app, reply })
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        .map_err(Response::from)?;
     answer
         .await
         .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))
@@ -248,10 +248,10 @@ pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
     let (reply, answer) = oneshot::channel();
     api.controller
         .send(Command::Signal { app, signal, reply })
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        .map_err(Response::from)?;
     match answer.await {
         Ok(Ok(())) => Ok(Json(serde_json::json!({ "ok": true })).into_response()),
-        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the controller stopped",
@@ -314,7 +314,7 @@ async fn metrics(State(api): State<Api>) -> Answer {
     let (reply, answer) = oneshot::channel();
     api.controller
         .send(Command::Metrics { reply })
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        .map_err(Response::from)?;
     let text = answer
         .await
         .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))?;
@@ -352,14 +352,14 @@ async fn gate(
             for_ms: req.for_ms,
             reply,
         })
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        .map_err(Response::from)?;
     match answer.await {
         Ok(Ok(j)) => Ok(Json(GateAnswer {
             verdict: j.verdict.as_str().to_string(),
             detail: j.detail,
         })
         .into_response()),
-        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the controller stopped",

@@ -26,7 +26,7 @@ pub async fn fetch(api: &Api, app: &str) -> Result<Option<Vec<ReleaseSeries>>, R
             app: app.to_string(),
             reply,
         })
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        .map_err(Response::from)?;
     answer
         .await
         .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))

@@ -398,14 +398,12 @@ impl Deployer {
         let (reply, answer) = oneshot::channel();
         let app = release.app.clone();
         let version = release.version;
-        self.controller
-            .send(Command::Start {
-                release: Box::new(release),
-                rollback,
-                strategy,
-                reply,
-            })
-            .map_err(Error::internal)?;
+        self.controller.send(Command::Start {
+            release: Box::new(release),
+            rollback,
+            strategy,
+            reply,
+        })?;
         match answer.await {
             Ok(Ok(rollout)) => Ok(DeployAccepted {
                 app,
@@ -415,10 +413,13 @@ impl Deployer {
                 phase: None,
             }),
             Ok(Err(e)) => {
-                let _ =
-                    self.store
-                        .set_release_status(&app, version, ReleaseStatus::Failed, Some(&e));
-                Err(Error::conflict(e))
+                let _ = self.store.set_release_status(
+                    &app,
+                    version,
+                    ReleaseStatus::Failed,
+                    Some(&e.message),
+                );
+                Err(e)
             }
             Err(_) => Err(Error::internal("the controller stopped")),
         }

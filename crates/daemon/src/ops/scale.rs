@@ -64,12 +64,10 @@ impl Deployer {
             })?;
             let version = release.version;
             let (reply, answer) = oneshot::channel();
-            self.controller
-                .send(Command::Adopt {
-                    release: Box::new(release),
-                    reply,
-                })
-                .map_err(Error::internal)?;
+            self.controller.send(Command::Adopt {
+                release: Box::new(release),
+                reply,
+            })?;
             match answer.await {
                 Ok(Ok(())) => Ok(DeployAccepted {
                     app: app.to_string(),
@@ -83,9 +81,9 @@ impl Deployer {
                         app,
                         version,
                         slipway_core::release::ReleaseStatus::Failed,
-                        Some(&e),
+                        Some(&e.message),
                     );
-                    Err(Error::conflict(e))
+                    Err(e)
                 }
                 Err(_) => Err(Error::internal("the controller stopped")),
             }

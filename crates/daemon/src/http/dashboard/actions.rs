@@ -203,14 +203,16 @@ pub(super) fn foreign_origin(headers: &HeaderMap) -> bool {
 
 async fn signal(ui: &Ui, app: &str, signal: Signal) -> Result<(), String> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    ui.api.controller.send(Command::Signal {
+    let sent = ui.api.controller.send(Command::Signal {
         app: app.to_string(),
         signal,
         reply,
-    })?;
-    answer
-        .await
-        .map_err(|_| "the controller stopped".to_string())?
+    });
+    sent.map_err(|e| e.message)?;
+    match answer.await {
+        Ok(result) => result.map_err(|e| e.message),
+        Err(_) => Err("the controller stopped".to_string()),
+    }
 }
 
 pub async fn act(
