@@ -2,11 +2,12 @@
 //! a drain that finished. Each handler only updates state and the store; `converge` acts on it.
 
 use crate::clock::now_ms;
-use crate::control::app_state::ActiveRollout;
+use crate::control::app_state::AppState;
 use crate::control::controller::{Command, Controller, Msg};
+use crate::control::{formation_change, rollout_start};
 use crate::error::Error;
 use slipway_core::release::{Release, ReleaseStatus, Version};
-use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
+use slipway_core::rollout::{Outcome, Signal};
 use slipway_core::spec::Strategy;
 use slipway_runtime::InstanceEvent;
 use slipway_store::RolloutOutcome;
@@ -104,40 +105,15 @@ impl Controller {
         let app_name = release.app.clone();
         let now = now_ms();
         let stable = self.apps.get(&app_name).and_then(|a| a.stable);
-        if self
-            .apps
-            .get(&app_name)
-            .is_some_and(|a| a.rollout.is_some())
-        {
-            return Err(Error::conflict(format!(
-                "a rollout of {app_name} is already in progress"
-            )));
-        }
         let from = match stable {
             Some(v) => Some((v, self.release(&app_name, v)?.spec.web_replicas())),
             None => None,
         };
-        let spec = &release.spec;
-        let strategy = if rollback {
-            // A rollback switches as soon as the target is fully ready: the fastest safe move.
-            Strategy::BlueGreen {
-                auto_promote: true,
-                scale_down_delay: spec.scale_down_delay(),
-            }
-        } else {
-            strategy.unwrap_or_else(|| spec.deploy.strategy.clone())
-        };
-        let deadline = spec.deploy.progress_deadline.as_millis() as u64;
+        let strategy = rollout_start::strategy_for(&release, rollback, strategy);
         let strategy_name = strategy.name();
-        let machine = Rollout::new(
-            &app_name,
-            from,
-            release.version,
-            spec.web_replicas(),
-            strategy,
-            now,
-            deadline,
-        );
+        let none = AppState::default();
+        let app = self.apps.get(&app_name).unwrap_or(&none);
+        let machine = rollout_start::machine(app, &release, from, strategy, now)?;
         let mut state =
             serde_json::to_value(&machine).map_err(|e| Error::internal(e.to_string()))?;
         if rollback {
@@ -149,43 +125,12 @@ impl Controller {
         let version = release.version;
         self.releases
             .insert((app_name.clone(), version), release.clone());
+        let warm = self.apps.get(&app_name).and_then(|a| a.warm.as_ref());
+        let warm = warm.and_then(|w| self.releases.get(&(app_name.clone(), w.version)));
+        let warm = warm.cloned();
         let app = self.apps.entry(app_name.clone()).or_default();
-        // A rollback to the bits that are still warm after a blue-green switch is a route swap: the warm
-        // instances run exactly this artifact and config, so they serve as the new release at once.
-        if let Some(warm) = app.warm.take() {
-            let same = self
-                .releases
-                .get(&(app_name.clone(), warm.version))
-                .is_some_and(|w| w.artifact == release.artifact && w.spec == release.spec);
-            if same {
-                for m in app
-                    .instances
-                    .iter_mut()
-                    .filter(|m| m.release == warm.version && !m.retiring)
-                {
-                    m.release = version;
-                }
-            } else {
-                app.warm = Some(warm);
-            }
-        }
-        app.rollout = Some(ActiveRollout {
-            id: record.id,
-            machine,
-            rollback,
-            traffic: Traffic::ALL_FROM,
-            seen: Observed::default(),
-            rule_metrics: Vec::new(),
-            shadow: None,
-        });
-        app.last_failure = None;
-        let from_text = stable.map_or("nothing".to_string(), |v| format!("v{v}"));
-        let text = match release.rollback_of {
-            Some(old) => format!(
-                "rollback from {from_text} to v{version} (the bits and config of v{old}) started"
-            ),
-            None => format!("rollout from {from_text} to v{version} started ({strategy_name})"),
-        };
+        rollout_start::begin(app, record.id, machine, rollback, &release, warm.as_ref());
+        let text = rollout_start::started_text(stable, &release, strategy_name);
         self.event(&app_name, Some(version), "rollout_started", &text);
         Ok(record.id)
     }
@@ -195,22 +140,13 @@ impl Controller {
     fn adopt(&mut self, release: Release) -> Result<(), Error> {
         let name = release.app.clone();
         let version = release.version;
-        let Some(stable) = self.apps.get(&name).and_then(|a| a.stable) else {
-            return Err(Error::conflict(format!(
-                "{name} has no stable release to scale"
-            )));
+        let old = match self.apps.get(&name).and_then(|a| a.stable) {
+            Some(v) => Some(self.release(&name, v)?),
+            None => None,
         };
-        if self.apps.get(&name).is_some_and(|a| a.rollout.is_some()) {
-            return Err(Error::conflict(format!(
-                "a rollout of {name} is in progress; scale when it has ended"
-            )));
-        }
-        let old = self.release(&name, stable)?;
-        if old.artifact != release.artifact || !old.spec.same_but_formation(&release.spec) {
-            return Err(Error::conflict(format!(
-                "v{version} differs from v{stable} in more than its formation; deploy it instead"
-            )));
-        }
+        let none = AppState::default();
+        let app = self.apps.get(&name).unwrap_or(&none);
+        let stable = formation_change::check(app, old.as_ref(), &release)?;
         self.store.transaction(|tx| {
             tx.set_stable(&name, version)?;
             tx.release_lock(&crate::locks::lock_name(&name))
@@ -224,18 +160,7 @@ impl Controller {
             r.status = ReleaseStatus::Superseded;
         }
         let app = self.apps.entry(name.clone()).or_default();
-        for m in app
-            .instances
-            .iter_mut()
-            .filter(|m| m.release == stable && !m.retiring)
-        {
-            m.release = version;
-        }
-        // The counters follow the instances, so rates and analysis windows do not restart at zero.
-        if let Some(metrics) = app.metrics.remove(&stable) {
-            app.metrics.insert(version, metrics);
-        }
-        app.stable = Some(version);
+        formation_change::take_over(app, stable, version);
         let formation = slipway_core::spec::formation_text(&release.spec.formation());
         self.event(
             &name,

@@ -11,6 +11,7 @@ pub(crate) mod container_instance;
 pub mod controller;
 pub(crate) mod converge;
 pub(crate) mod desired;
+pub(crate) mod formation_change;
 pub(crate) mod inbox;
 pub(crate) mod instance_events;
 pub(crate) mod instance_plan;
@@ -18,10 +19,13 @@ pub(crate) mod managed;
 pub(crate) mod metrics_text;
 pub(crate) mod proxy_table;
 pub(crate) mod rollout_end;
+pub(crate) mod rollout_start;
 pub(crate) mod runtimes;
 pub(crate) mod series;
 #[cfg(test)]
 mod simulation;
 pub(crate) mod status;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod traffic;
 pub(crate) mod wake;

@@ -17,8 +17,9 @@ use crate::control::instance_plan::{plan, wanted};
 use crate::control::managed::Managed;
 use crate::control::rollout_end::end_rollout;
 use crate::control::runtimes::RuntimeKind;
+use crate::control::test_support;
 use crate::control::wake::next_wake;
-use slipway_core::release::{Release, ReleaseStatus, Version};
+use slipway_core::release::{Release, Version};
 use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
 use slipway_runtime::{InstanceEvent, InstanceState};
 use std::collections::BTreeMap;
@@ -51,25 +52,11 @@ fn release(version: Version, web: u32, worker: bool, strategy: &str) -> Release 
     } else {
         ""
     };
-    let text = format!(
-        "app = \"{APP}\"\n[processes.web]\ncmd = \"s\"\nreplicas = {web}\n{worker}\
-         [deploy]\nprogress_deadline = \"60s\"\n{strategy}\n"
+    let body = format!(
+        "[processes.web]\ncmd = \"s\"\nreplicas = {web}\n{worker}\
+         [deploy]\nprogress_deadline = \"60s\"\n{strategy}"
     );
-    let spec = slipway_config::parse(&text, std::path::Path::new("slipway.toml"))
-        .unwrap_or_else(|e| panic!("{text}: {e}"));
-    Release {
-        app: APP.into(),
-        version,
-        label: None,
-        artifact: format!("sha256:{version}"),
-        spec,
-        created_at: 0,
-        created_by: "sim".into(),
-        message: None,
-        rollback_of: None,
-        status: ReleaseStatus::Active,
-        reason: None,
-    }
+    test_support::release(APP, version, &body)
 }
 
 fn strategy(rng: &mut Rng) -> &'static str {
