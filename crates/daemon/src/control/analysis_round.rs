@@ -8,7 +8,7 @@ use crate::control::controller::{Controller, Msg};
 use crate::providers::{CheckContext, CheckResult};
 use slipway_core::analysis::{Judgement, Window};
 use slipway_core::release::Version;
-use slipway_core::rollout::Signal;
+use slipway_core::rollout::{Rollout, Signal};
 use slipway_core::spec::{AnalysisTemplate, CanaryStep, Strategy};
 use slipway_core::verdict::Verdict;
 use std::collections::BTreeMap;
@@ -38,15 +38,9 @@ impl Controller {
             .iter()
             .map(|(v, m)| (*v, m.snapshot()))
             .collect();
-        // Requests a canary route sent to the canary are the canary's traffic too.
         if let Some(r) = &app.rollout {
-            let canary = windows.entry(r.machine.to).or_default();
-            for rule in &r.rule_metrics {
-                let w = rule.snapshot();
-                canary.requests += w.requests;
-                canary.errors += w.errors;
-                canary.latency.merge(&w.latency);
-            }
+            let rules: Vec<Window> = r.rule_metrics.iter().map(|m| m.snapshot()).collect();
+            add_route_traffic(&mut windows, r.machine.to, &rules);
         }
         app.history.push_back((now, windows.clone()));
         while app.history.len() > HISTORY_SECONDS + 1 {
@@ -65,18 +59,7 @@ impl Controller {
             return;
         };
         let (from, to) = (active.machine.from, active.machine.to);
-        // Which sessions the rollout wants now.
-        let mut wanted: Vec<(Purpose, String)> = Vec::new();
-        if let Strategy::Canary(spec) = &active.machine.strategy {
-            if let Some(CanaryStep::Analysis { template, .. }) =
-                spec.steps.get(active.machine.canary.step)
-            {
-                wanted.push((Purpose::Step(active.machine.canary.step), template.clone()));
-            }
-            if let Some(bg) = &spec.background_analysis {
-                wanted.push((Purpose::Background, bg.clone()));
-            }
-        }
+        let wanted = sessions_wanted(&active.machine);
         app.sessions.retain(|s| {
             s.purpose == Purpose::Gate
                 || wanted.iter().any(|(p, n)| *p == s.purpose && *n == s.name)
@@ -270,10 +253,84 @@ impl Controller {
     }
 }
 
+/// The sessions a rollout wants now: its current `analysis` step's, and its background analysis.
+fn sessions_wanted(rollout: &Rollout) -> Vec<(Purpose, String)> {
+    let mut wanted = Vec::new();
+    if let Strategy::Canary(spec) = &rollout.strategy {
+        let step = rollout.canary.step;
+        if let Some(CanaryStep::Analysis { template, .. }) = spec.steps.get(step) {
+            wanted.push((Purpose::Step(step), template.clone()));
+        }
+        if let Some(bg) = &spec.background_analysis {
+            wanted.push((Purpose::Background, bg.clone()));
+        }
+    }
+    wanted
+}
+
+/// Requests a canary route sent to the canary are the canary's traffic too.
+fn add_route_traffic(windows: &mut BTreeMap<Version, Window>, canary: Version, rules: &[Window]) {
+    let total = windows.entry(canary).or_default();
+    for w in rules {
+        total.requests += w.requests;
+        total.errors += w.errors;
+        total.latency.merge(&w.latency);
+    }
+}
+
 pub fn purpose_name(p: &Purpose) -> String {
     match p {
         Purpose::Step(i) => format!("step {}", i + 1),
         Purpose::Background => "background".into(),
         Purpose::Gate => "gate".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::test_support::web_release;
+
+    fn rollout(deploy: &str, step: usize) -> Rollout {
+        let r = web_release("a", 2, 2, deploy);
+        let mut m = Rollout::new("a", Some((1, 2)), 2, 2, r.spec.deploy.strategy, 0, 60_000);
+        m.canary.step = step;
+        m
+    }
+
+    #[test]
+    fn an_analysis_step_and_the_background_analysis_each_get_a_session() {
+        let deploy = "strategy = \"canary\"\nbackground_analysis = \"bg\"\n\
+                      steps = [{ weight = 10 }, { analysis = \"golden\", for = \"1m\" }]\n\
+                      [analysis.golden]\nerror_rate = { max = \"1%\" }\n\
+                      [analysis.bg]\nerror_rate = { max = \"5%\" }";
+        assert_eq!(
+            sessions_wanted(&rollout(deploy, 0)),
+            [(Purpose::Background, "bg".to_string())]
+        );
+        assert_eq!(
+            sessions_wanted(&rollout(deploy, 1)),
+            [
+                (Purpose::Step(1), "golden".to_string()),
+                (Purpose::Background, "bg".to_string())
+            ]
+        );
+        assert!(sessions_wanted(&rollout("strategy = \"rolling\"", 0)).is_empty());
+    }
+
+    #[test]
+    fn route_traffic_counts_for_the_canary() {
+        let window = |requests, errors| Window {
+            requests,
+            errors,
+            ..Window::default()
+        };
+        let mut windows = BTreeMap::from([(1, window(100, 1)), (2, window(10, 0))]);
+        add_route_traffic(&mut windows, 2, &[window(5, 1), window(3, 0)]);
+        assert_eq!((windows[&2].requests, windows[&2].errors), (18, 1));
+        assert_eq!(
+            windows[&1].requests, 100,
+            "the stable release's stays its own"
+        );
     }
 }

@@ -210,57 +210,94 @@ fn step(flags: &Flags, record: &FlagRampRecord, sample: &TrafficSample) -> Resul
         origin: Origin::Ramp(record.id),
     };
     let (app, key) = (record.app.as_str(), record.flag.as_str());
-    let result = match action {
-        RampAction::Nothing => {
-            if state != record.state {
-                store
-                    .transaction(|tx| tx.update_flag_ramp(record.id, &state).map(|_| ()))
-                    .map_err(|e| e.to_string())?;
-            }
-            return Ok(());
+    let Some(change) = change_for(&action, &machine, &before, &record.variant) else {
+        if state != record.state {
+            store
+                .transaction(|tx| tx.update_flag_ramp(record.id, &state).map(|_| ()))
+                .map_err(|e| e.to_string())?;
         }
-        RampAction::Apply { percent } => flags.change(
-            app,
-            &edit("ramp", step_reason(&machine, &record.variant)),
-            |set| with_flag(set, key, ramp::ramped(&before, &record.variant, percent)),
-            |tx| tx.update_flag_ramp(record.id, &state).map(|_| ()),
-        ),
-        RampAction::Complete => flags.change(
-            app,
-            &edit(
-                "ramp-complete",
-                format!("every step passed: everyone gets {}", record.variant),
-            ),
-            |set| with_flag(set, key, ramp::completed(&before, &record.variant)),
-            |tx| {
-                tx.finish_flag_ramp(record.id, &state, "completed", None, now as i64)
-                    .map(|_| ())
-            },
-        ),
-        RampAction::Revert { reason } => {
-            let result = flags.change(
-                app,
-                &edit("ramp-revert", reason.clone()),
-                |set| with_flag(set, key, before.clone()),
-                |tx| {
-                    tx.finish_flag_ramp(record.id, &state, "reverted", Some(&reason), now as i64)?;
-                    tx.add_event(
-                        app,
-                        None,
-                        "flag_ramp_reverted",
-                        &format!("flag {key}: ramp #{} reverted: {reason}", record.id),
-                        now as i64,
-                    )
-                    .map(|_| ())
-                },
-            );
-            if result.is_ok() {
-                tracing::warn!(app, flag = key, "ramp #{} reverted: {reason}", record.id);
-            }
-            result
-        }
+        return Ok(());
     };
+    let result = flags.change(
+        app,
+        &edit(change.action, change.reason.clone()),
+        |set| with_flag(set, key, change.flag.clone()),
+        |tx| match &change.end {
+            None => tx.update_flag_ramp(record.id, &state).map(|_| ()),
+            Some(RampEnd::Completed) => tx
+                .finish_flag_ramp(record.id, &state, "completed", None, now as i64)
+                .map(|_| ()),
+            Some(RampEnd::Reverted) => {
+                let reason = &change.reason;
+                tx.finish_flag_ramp(record.id, &state, "reverted", Some(reason), now as i64)?;
+                tx.add_event(
+                    app,
+                    None,
+                    "flag_ramp_reverted",
+                    &format!("flag {key}: ramp #{} reverted: {reason}", record.id),
+                    now as i64,
+                )
+                .map(|_| ())
+            }
+        },
+    );
+    if result.is_ok() && change.end == Some(RampEnd::Reverted) {
+        tracing::warn!(
+            app,
+            flag = key,
+            "ramp #{} reverted: {}",
+            record.id,
+            change.reason
+        );
+    }
     result.map(|_| ()).map_err(|r| r.message)
+}
+
+/// How a ramp ends, when its action ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RampEnd {
+    Completed,
+    Reverted,
+}
+
+/// The flag change a ramp's decision asks for: the audit action, its reason, the flag after it, and
+/// whether the ramp ends with it.
+#[derive(Debug, PartialEq)]
+struct RampChange {
+    action: &'static str,
+    reason: String,
+    flag: Flag,
+    end: Option<RampEnd>,
+}
+
+/// `None`: nothing to change (the ramp's state may still have moved).
+fn change_for(
+    action: &RampAction,
+    machine: &FlagRamp,
+    before: &Flag,
+    variant: &str,
+) -> Option<RampChange> {
+    match action {
+        RampAction::Nothing => None,
+        RampAction::Apply { percent } => Some(RampChange {
+            action: "ramp",
+            reason: step_reason(machine, variant),
+            flag: ramp::ramped(before, variant, *percent),
+            end: None,
+        }),
+        RampAction::Complete => Some(RampChange {
+            action: "ramp-complete",
+            reason: format!("every step passed: everyone gets {variant}"),
+            flag: ramp::completed(before, variant),
+            end: Some(RampEnd::Completed),
+        }),
+        RampAction::Revert { reason } => Some(RampChange {
+            action: "ramp-revert",
+            reason: reason.clone(),
+            flag: before.clone(),
+            end: Some(RampEnd::Reverted),
+        }),
+    }
 }
 
 fn with_flag(set: &FlagSet, key: &str, flag: Flag) -> Result<FlagSet, Error> {
@@ -326,4 +363,59 @@ pub fn view(record: &FlagRampRecord) -> Option<RampView> {
             .then(|| (machine.step_started_ms + machine.every_ms) as i64),
         guarded: machine.guard.is_some(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_core::analysis::Window;
+
+    fn before() -> Flag {
+        stored::flag_from_text(
+            r#"{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}"#,
+        )
+        .unwrap()
+    }
+
+    fn machine() -> FlagRamp {
+        let every = Duration::from_secs(60);
+        FlagRamp::start(vec![5, 25, 100], every, None, 0, Window::default()).unwrap()
+    }
+
+    #[test]
+    fn each_decision_is_one_flag_change() {
+        let (m, flag) = (machine(), before());
+        assert_eq!(change_for(&RampAction::Nothing, &m, &flag, "on"), None);
+        let step = change_for(&RampAction::Apply { percent: 5 }, &m, &flag, "on").unwrap();
+        assert_eq!((step.action, step.end), ("ramp", None));
+        assert_eq!(step.reason, "step 1/3: 5% of users get on");
+        assert_eq!(step.flag, ramp::ramped(&flag, "on", 5));
+        let done = change_for(&RampAction::Complete, &m, &flag, "on").unwrap();
+        assert_eq!(done.end, Some(RampEnd::Completed));
+        assert_eq!(done.flag.default_variant.as_deref(), Some("on"));
+        let why = "error rate 9% vs 1% before".to_string();
+        let back = change_for(
+            &RampAction::Revert {
+                reason: why.clone(),
+            },
+            &m,
+            &flag,
+            "on",
+        );
+        let back = back.unwrap();
+        assert_eq!((back.end, back.reason), (Some(RampEnd::Reverted), why));
+        assert_eq!(
+            back.flag, flag,
+            "a revert restores the flag as it was before the ramp"
+        );
+    }
+
+    #[test]
+    fn a_stopped_ramp_says_why_and_an_unreadable_state_is_kept() {
+        let state = serde_json::to_string(&machine()).unwrap();
+        let stopped: FlagRamp =
+            serde_json::from_str(&cancelled_state(&state, "killed by bob")).unwrap();
+        assert!(matches!(stopped.status, RampStatus::Cancelled { .. }));
+        assert_eq!(cancelled_state("not json", "x"), "not json");
+    }
 }

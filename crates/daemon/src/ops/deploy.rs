@@ -313,24 +313,8 @@ impl Deployer {
     ) -> Result<slipway_core::release::Release, Error> {
         let internal = |e: StoreError| Error::internal(e.to_string());
         let releases = self.store.releases(app).map_err(internal)?;
-        if releases.is_empty() {
-            return Err(Error::not_found(format!("{app} has no releases")));
-        }
         let stable = self.store.stable(app).map_err(internal)?;
-        let found = match to {
-            Some(v) => releases.into_iter().find(|r| r.version == v),
-            None => releases
-                .into_iter()
-                .find(|r| Some(r.version) != stable && r.status == ReleaseStatus::Superseded),
-        };
-        found.ok_or_else(|| {
-            Error::not_found(match to {
-                Some(v) => format!("{app} has no release v{v}; see `slipway history`"),
-                None => format!(
-                    "{app} has no earlier release that served traffic; see `slipway history`"
-                ),
-            })
-        })
+        pick_rollback_target(app, releases, stable, to)
     }
 
     fn lock(&self, app: &str, holder: &str) -> Result<(), Error> {
@@ -437,4 +421,94 @@ fn canary_hold(
         sticky: sticky.clone(),
         background_analysis: None,
     })
+}
+
+/// Which release a rollback restores: `--to vN`, else the newest release that served before the
+/// current stable one (superseded, not failed).
+fn pick_rollback_target(
+    app: &str,
+    releases: Vec<slipway_core::release::Release>,
+    stable: Option<Version>,
+    to: Option<Version>,
+) -> Result<slipway_core::release::Release, Error> {
+    if releases.is_empty() {
+        return Err(Error::not_found(format!("{app} has no releases")));
+    }
+    let found = match to {
+        Some(v) => releases.into_iter().find(|r| r.version == v),
+        None => releases
+            .into_iter()
+            .find(|r| Some(r.version) != stable && r.status == ReleaseStatus::Superseded),
+    };
+    found.ok_or_else(|| {
+        Error::not_found(match to {
+            Some(v) => format!("{app} has no release v{v}; see `slipway history`"),
+            None => {
+                format!("{app} has no earlier release that served traffic; see `slipway history`")
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_core::release::Release;
+    use slipway_core::spec::{CanaryStep, Strategy};
+
+    fn release(version: Version, status: ReleaseStatus) -> Release {
+        let spec = slipway_config::parse(
+            "app = \"a\"\n[processes.web]\ncmd = \"serve\"\n",
+            std::path::Path::new("slipway.toml"),
+        )
+        .unwrap();
+        Release {
+            app: "a".into(),
+            version,
+            label: None,
+            artifact: format!("sha256:{version}"),
+            spec,
+            created_at: 0,
+            created_by: "test".into(),
+            message: None,
+            rollback_of: None,
+            status,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn rollback_goes_to_the_newest_release_that_served_before() {
+        // Newest first, as the store lists them.
+        let history = || {
+            vec![
+                release(4, ReleaseStatus::Failed),
+                release(3, ReleaseStatus::Active),
+                release(2, ReleaseStatus::Superseded),
+                release(1, ReleaseStatus::Superseded),
+            ]
+        };
+        let back = pick_rollback_target("a", history(), Some(3), None).unwrap();
+        assert_eq!(back.version, 2, "not the failed v4, not the stable v3");
+        let to = pick_rollback_target("a", history(), Some(3), Some(1)).unwrap();
+        assert_eq!(to.version, 1);
+        let none = pick_rollback_target("a", history(), Some(3), Some(9)).unwrap_err();
+        assert_eq!(none.kind, ErrorKind::NotFound);
+        assert!(none.message.contains("slipway history"));
+        let first = vec![release(1, ReleaseStatus::Active)];
+        let nothing = pick_rollback_target("a", first, Some(1), None).unwrap_err();
+        assert!(nothing.message.contains("no earlier release"), "{nothing}");
+    }
+
+    #[test]
+    fn deploy_canary_holds_at_its_weight() {
+        let Strategy::Canary(spec) = canary_hold(10, &None) else {
+            panic!("a canary");
+        };
+        assert_eq!(
+            spec.steps,
+            [CanaryStep::Weight(10), CanaryStep::Pause(None)],
+            "held until the pipeline ramps, promotes or rolls back"
+        );
+    }
 }
