@@ -27,6 +27,7 @@
 
 mod backend;
 mod body;
+mod connect;
 mod drain;
 mod forward;
 mod h1;
@@ -39,6 +40,7 @@ mod pool;
 mod proxy;
 mod release_metrics;
 mod request_headers;
+mod retry;
 mod route_handle;
 mod route_match;
 mod route_table;

@@ -331,6 +331,35 @@ async fn connection_closed_under_a_request_is_retried_only_when_safe() {
 }
 
 #[tokio::test]
+async fn the_hyper_path_replays_like_the_fast_path() {
+    // HTTP/1.0 requests go through hyper. Each instance connection answers its first request, then
+    // closes under the next one — the keep-alive race, at once rather than after a long idle time.
+    let raw = scripted(|_, n| {
+        if n == 0 {
+            Script::Reply(ok("ok"))
+        } else {
+            Script::Close
+        }
+    })
+    .await;
+    let (p, inst) = proxy_to("raw-1", raw.addr).await;
+    let get = b"GET / HTTP/1.0\r\nHost: app\r\n\r\n";
+    let first = raw_round_trip(p.addr, &[get]).await;
+    assert!(first.starts_with("HTTP/1.0 200"), "{first}");
+    // The pooled connection closes under the second GET: one rule for both paths, so it is replayed
+    // on a new connection instead of failing.
+    let second = raw_round_trip(p.addr, &[get]).await;
+    assert!(second.starts_with("HTTP/1.0 200"), "{second}");
+    assert!(second.ends_with("ok"), "{second}");
+    assert_eq!(raw.accepted.load(Ordering::SeqCst), 2);
+    // A POST may have been acted on: never replayed, on this path either.
+    let post = b"POST / HTTP/1.0\r\nHost: app\r\nContent-Length: 1\r\n\r\nx";
+    let third = raw_round_trip(p.addr, &[post]).await;
+    assert!(third.starts_with("HTTP/1.0 502"), "{third}");
+    assert_eq!(inst.in_flight(), 0);
+}
+
+#[tokio::test]
 async fn head_204_304_and_interim_responses_keep_the_connection() {
     let raw = scripted(|head, _| {
         let reply: &[u8] = if head.starts_with("HEAD ") {

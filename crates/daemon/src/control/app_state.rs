@@ -22,6 +22,21 @@ pub(crate) struct ActiveRollout {
     pub(crate) shadow: Option<Arc<slipway_proxy::ShadowReport>>,
 }
 
+impl ActiveRollout {
+    /// A rollout as it starts (or resumes after a restart): nothing observed or routed yet.
+    pub(crate) fn new(id: i64, machine: Rollout, rollback: bool) -> ActiveRollout {
+        ActiveRollout {
+            id,
+            machine,
+            rollback,
+            traffic: Traffic::ALL_FROM,
+            seen: Observed::default(),
+            rule_metrics: Vec::new(),
+            shadow: None,
+        }
+    }
+}
+
 pub(crate) struct Warm {
     pub(crate) version: Version,
     pub(crate) retire_at: u64,

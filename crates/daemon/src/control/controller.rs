@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::paths::Paths;
 use slipway_api::AppStatus;
 use slipway_core::release::{Release, Version};
-use slipway_core::rollout::{Observed, Rollout, Signal, Traffic};
+use slipway_core::rollout::{Rollout, Signal};
 use slipway_proxy::RouteHandle;
 use slipway_runtime::InstanceEvent;
 use slipway_store::{ArtifactStore, RolloutOutcome, Store};
@@ -179,15 +179,7 @@ impl Controller {
             };
             let app = self.apps.entry(record.app.clone()).or_default();
             let rollback = record.state.get("rollback").is_some();
-            app.rollout = Some(ActiveRollout {
-                id: record.id,
-                machine,
-                rollback,
-                traffic: Traffic::ALL_FROM,
-                seen: Observed::default(),
-                rule_metrics: Vec::new(),
-                shadow: None,
-            });
+            app.rollout = Some(ActiveRollout::new(record.id, machine, rollback));
             self.store.add_event(
                 &record.app,
                 Some(record.to),

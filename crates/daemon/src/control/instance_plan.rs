@@ -78,24 +78,10 @@ pub(crate) fn plan(instances: &[Managed], wanted: &Wanted) -> InstancePlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::runtimes::RuntimeKind;
-    use slipway_runtime::InstanceState;
+    use crate::control::test_support::instance as web;
 
     fn instance(id: &str, release: Version, ready: bool, seq: u64) -> Managed {
-        Managed {
-            id: id.into(),
-            release,
-            process: "web".into(),
-            backend: None,
-            runtime: RuntimeKind::Process,
-            state: if ready {
-                InstanceState::Ready
-            } else {
-                InstanceState::Starting
-            },
-            retiring: false,
-            seq,
-        }
+        web(id, release, "web", ready, seq)
     }
 
     #[test]

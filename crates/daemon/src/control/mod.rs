@@ -26,6 +26,6 @@ pub(crate) mod series;
 mod simulation;
 pub(crate) mod status;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 pub(crate) mod traffic;
 pub(crate) mod wake;

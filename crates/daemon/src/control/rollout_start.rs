@@ -5,7 +5,7 @@
 use crate::control::app_state::{ActiveRollout, AppState};
 use crate::error::Error;
 use slipway_core::release::{Release, Version};
-use slipway_core::rollout::{Observed, Rollout, Traffic};
+use slipway_core::rollout::Rollout;
 use slipway_core::spec::Strategy;
 
 /// A rollback switches as soon as its target is fully ready (the fastest safe move); otherwise
@@ -71,15 +71,7 @@ pub(crate) fn begin(
             app.warm = Some(w);
         }
     }
-    app.rollout = Some(ActiveRollout {
-        id,
-        machine,
-        rollback,
-        traffic: Traffic::ALL_FROM,
-        seen: Observed::default(),
-        rule_metrics: Vec::new(),
-        shadow: None,
-    });
+    app.rollout = Some(ActiveRollout::new(id, machine, rollback));
     app.last_failure = None;
 }
 

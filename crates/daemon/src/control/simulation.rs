@@ -20,7 +20,7 @@ use crate::control::runtimes::RuntimeKind;
 use crate::control::test_support;
 use crate::control::wake::next_wake;
 use slipway_core::release::{Release, Version};
-use slipway_core::rollout::{Observed, Outcome, Rollout, Signal, Traffic};
+use slipway_core::rollout::{Outcome, Rollout, Signal};
 use slipway_runtime::{InstanceEvent, InstanceState};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -262,15 +262,7 @@ impl Controller {
     fn restart(&mut self, world: &mut World) {
         let rollout = self.persisted.as_ref().map(|state| {
             let machine: Rollout = serde_json::from_value(state.clone()).unwrap();
-            ActiveRollout {
-                id: 1,
-                machine,
-                rollback: false,
-                traffic: Traffic::ALL_FROM,
-                seen: Observed::default(),
-                rule_metrics: Vec::new(),
-                shadow: None,
-            }
+            ActiveRollout::new(1, machine, false)
         });
         self.app = AppState {
             stable: self.app.stable,
@@ -362,15 +354,7 @@ fn scenario(seed: u64) -> (Outcome, String) {
         60_000,
     );
     c.persisted = Some(serde_json::to_value(&machine).unwrap());
-    c.app.rollout = Some(ActiveRollout {
-        id: 1,
-        machine,
-        rollback: false,
-        traffic: Traffic::ALL_FROM,
-        seen: Observed::default(),
-        rule_metrics: Vec::new(),
-        shadow: None,
-    });
+    c.app.rollout = Some(ActiveRollout::new(1, machine, false));
     let start = world.now;
     let mut operator = Operator {
         restart_at: world.rng.chance(20).then(|| start + world.rng.below(8_000)),

@@ -453,28 +453,14 @@ fn pick_rollback_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::test_support;
     use slipway_core::release::Release;
     use slipway_core::spec::{CanaryStep, Strategy};
 
     fn release(version: Version, status: ReleaseStatus) -> Release {
-        let spec = slipway_config::parse(
-            "app = \"a\"\n[processes.web]\ncmd = \"serve\"\n",
-            std::path::Path::new("slipway.toml"),
-        )
-        .unwrap();
-        Release {
-            app: "a".into(),
-            version,
-            label: None,
-            artifact: format!("sha256:{version}"),
-            spec,
-            created_at: 0,
-            created_by: "test".into(),
-            message: None,
-            rollback_of: None,
-            status,
-            reason: None,
-        }
+        let mut r = test_support::release("a", version, "[processes.web]\ncmd = \"serve\"");
+        r.status = status;
+        r
     }
 
     #[test]
