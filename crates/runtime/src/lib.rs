@@ -5,8 +5,11 @@
 //! ready, unready, or dead, and to stop it only after the proxy drained it. The runtime answers those
 //! questions and nothing else: it knows nothing of routes, rollouts or the store.
 //!
-//! - [`Supervisor`] starts, watches, restarts and stops instances, and reports every state change as an
-//!   [`InstanceEvent`] (`supervisor.rs`).
+//! - One supervisor for every kind of workload (`supervision.rs`) starts, watches, restarts and stops
+//!   instances and reports every state change as an [`InstanceEvent`]; the decisions of a run's life
+//!   (ready, unready, killed by a probe, stable) are pure (`lifecycle.rs`). A workload (`workload.rs`)
+//!   is what an instance runs on: a process here ([`Supervisor`], `process_workload.rs`), a container in
+//!   `slipway-docker`.
 //! - An instance is `sh -c cmd` leading its own process group, so signals reach everything it forked
 //!   (`process_group.rs`); its stdout/stderr go to a timestamped log file (`logs.rs`).
 //! - Startup, readiness and liveness probes (`probe.rs`) decide Ready / Unready and kill hung instances;
@@ -18,12 +21,16 @@
 
 mod instance;
 mod job;
+pub mod lifecycle;
 pub mod logs;
 mod orphans;
 pub mod probe;
 mod process_group;
+mod process_workload;
 pub mod restart;
+pub mod supervision;
 mod supervisor;
+pub mod workload;
 
 pub use instance::{InstanceEvent, InstanceSpec, InstanceState, InstanceStatus};
 pub use job::{JobEnd, JobOutcome, JobSpec, run_job};
