@@ -18,13 +18,16 @@
 //! - Labels (`labels.rs`) name app, release, process, instance and owner; `list_owned` reads them back
 //!   for adoption (`owned.rs`).
 //! - [`ContainerSupervisor`] gives the controller the process runtime's shape for containers: start,
-//!   adopt, stop, and `InstanceEvent`s with the runtime's probes and restart policy (`supervisor.rs`);
+//!   adopt, stop, and `InstanceEvent`s — the runtime's one supervisor over a container workload
+//!   (`container_supervisor.rs`, `container_workload.rs`);
 //!   [`Connector`] connects to the engine on first use (`connector.rs`).
 
 mod address;
 mod build;
 mod connector;
 mod container;
+mod container_supervisor;
+mod container_workload;
 mod context;
 mod create;
 mod engine;
@@ -37,12 +40,12 @@ mod logs;
 mod owned;
 mod secrets;
 mod spec;
-mod supervisor;
 mod user;
 
 pub use build::{BuildRequest, BuiltImage, content_tag};
 pub use connector::Connector;
 pub use container::{ContainerInfo, RunningContainer};
+pub use container_supervisor::{ContainerInstance, ContainerStatus, ContainerSupervisor};
 pub use context::{BuildContext, DockerIgnore, pack as pack_context};
 pub use create::create_body;
 pub use engine::{DEFAULT_HOST, Engine, EngineConfig};
@@ -54,4 +57,3 @@ pub use labels::InstanceLabels;
 pub use logs::{LogLine, LogStream};
 pub use owned::OwnedContainer;
 pub use spec::{ContainerSpec, Limits, Network, SECRETS_DIR, Security};
-pub use supervisor::{ContainerInstance, ContainerStatus, ContainerSupervisor};
