@@ -8,7 +8,7 @@ use crate::container::RunningContainer;
 use crate::container_workload::{ContainerDetail, ContainerWorkload};
 use crate::spec::ContainerSpec;
 use slipway_core::spec::ProbeSpec;
-use slipway_runtime::logs::LogSink;
+use slipway_runtime::log_capture::LogSink;
 use slipway_runtime::supervision::{FirstRun, Supervision};
 use slipway_runtime::{InstanceEvent, InstanceState, InstanceStatus};
 use std::net::SocketAddr;

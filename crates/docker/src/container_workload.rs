@@ -10,14 +10,14 @@
 
 use crate::connector::Connector;
 use crate::container::RunningContainer;
+use crate::container_logs::LogStream;
 use crate::container_supervisor::ContainerInstance;
 use crate::error::DockerError;
 use crate::exit::ContainerExit;
-use crate::logs::LogStream;
 use crate::spec::Network;
 use futures_util::StreamExt;
 use slipway_runtime::lifecycle::Probes;
-use slipway_runtime::logs::{LogSink, Stream};
+use slipway_runtime::log_capture::{LogSink, Stream};
 use slipway_runtime::probe::{ProbeTarget, default_web_readiness, fmt_duration};
 use slipway_runtime::workload::{Started, Workload};
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! started: the stop signal to the group, SIGKILL after the grace period. Its output (stdout and stderr
 //! interleaved, in order of arrival) goes to a log file and, bounded, into the outcome, for people.
 
-use crate::logs::{Stream, format_line};
+use crate::log_capture::{Stream, format_line};
 use crate::process_group::{describe_exit, group_command, spawn, terminate};
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;

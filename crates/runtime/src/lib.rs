@@ -11,7 +11,7 @@
 //!   is what an instance runs on: a process here ([`Supervisor`], `process_workload.rs`), a container in
 //!   `slipway-docker`.
 //! - An instance is `sh -c cmd` leading its own process group, so signals reach everything it forked
-//!   (`process_group.rs`); its stdout/stderr go to a timestamped log file (`logs.rs`).
+//!   (`process_group.rs`); its stdout/stderr go to a timestamped log file (`log_capture.rs`).
 //! - Startup, readiness and liveness probes (`probe.rs`) decide Ready / Unready and kill hung instances;
 //!   crashes are restarted with exponential backoff and crash loops are flagged (`restart.rs`).
 //! - Pid files let a daemon restarted after `kill -9` find and kill what its predecessor left running
@@ -22,7 +22,7 @@
 mod instance;
 mod job;
 pub mod lifecycle;
-pub mod logs;
+pub mod log_capture;
 mod orphans;
 pub mod probe;
 mod process_group;

@@ -4,7 +4,7 @@
 
 use crate::instance::InstanceSpec;
 use crate::lifecycle::Probes;
-use crate::logs::{LogSink, Stream, capture};
+use crate::log_capture::{LogSink, Stream, capture};
 use crate::orphans;
 use crate::probe::{ProbeTarget, default_web_readiness, fmt_duration};
 use crate::process_group::{

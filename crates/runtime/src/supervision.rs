@@ -9,7 +9,7 @@
 
 use crate::instance::{InstanceEvent, InstanceState, InstanceStatus};
 use crate::lifecycle::{Lifecycle, Probes, Step};
-use crate::logs::{LogSink, Stream};
+use crate::log_capture::{LogSink, Stream};
 use crate::probe::{ProbeKind, ProbeResult, ProbeTarget, fmt_duration, spawn_probe};
 use crate::restart::RestartPolicy;
 use crate::workload::{Started, Workload};

@@ -3,7 +3,7 @@
 //! is refused at once) and orphans of a killed daemon reaped by their pid files.
 
 use crate::instance::{InstanceEvent, InstanceSpec, InstanceStatus};
-use crate::logs::LogSink;
+use crate::log_capture::LogSink;
 use crate::orphans;
 use crate::process_group::signal_group;
 use crate::process_workload::ProcessWorkload;
