@@ -1,9 +1,13 @@
 //! The controller: one task that owns the live state of every app and makes the world match it.
 //!
 //! It is level-triggered. Each time something happens (a command, an instance event, a drain finished,
-//! a 100 ms tick) it recomputes, per app, how many instances of each release should run and how traffic
-//! is split — from the persisted rollout and what it observes — then starts, retires and re-routes
-//! instances to match. A daemon restarted after a crash reloads the rollouts from the store and carries on.
+//! a timer the decisions asked for in `wake`) it recomputes, per app, how many instances of each release
+//! should run and how traffic is split — from the persisted rollout and what it observes — then starts,
+//! retires and re-routes instances to match. A daemon restarted after a crash reloads the rollouts from
+//! the store and carries on. The decisions are pure functions in their own files (`desired`,
+//! `instance_plan`, `instance_events`, `rollout_start`, `rollout_end`, `wake`); this task and its
+//! `impl Controller` blocks (`inbox`, `converge`, `analysis_round`, `adopt`) only perform their effects.
+//! The controller's fields are private to the `control` layer.
 //!
 //! The one ordering rule of the data plane lives here: an instance leaves the route table (the new table
 //! is published and no request can still pick it), drains, and only then is it stopped.
@@ -106,21 +110,21 @@ impl ControllerHandle {
 }
 
 pub struct Controller {
-    pub(crate) store: Arc<Store>,
-    pub(crate) artifacts: Arc<ArtifactStore>,
+    pub(super) store: Arc<Store>,
+    pub(super) artifacts: Arc<ArtifactStore>,
     /// Held while freezing, checking out or pruning artifacts: prune must not race the others.
-    pub(crate) artifact_gate: Arc<std::sync::Mutex<()>>,
-    pub(crate) runtimes: Runtimes,
-    pub(crate) routes: RouteHandle,
-    pub(crate) paths: Paths,
-    pub(crate) apps: BTreeMap<String, AppState>,
-    pub(crate) releases: HashMap<(String, Version), Release>,
-    pub(crate) tx: mpsc::UnboundedSender<Msg>,
-    pub(crate) inbox: Option<mpsc::UnboundedReceiver<Msg>>,
-    pub(crate) next_seq: u64,
-    pub(crate) published: Option<proxy_table::Signature>,
-    pub(crate) shutdown: Option<oneshot::Sender<()>>,
-    pub(crate) next_analysis_at: u64,
+    pub(super) artifact_gate: Arc<std::sync::Mutex<()>>,
+    pub(super) runtimes: Runtimes,
+    pub(super) routes: RouteHandle,
+    pub(super) paths: Paths,
+    pub(super) apps: BTreeMap<String, AppState>,
+    pub(super) releases: HashMap<(String, Version), Release>,
+    pub(super) tx: mpsc::UnboundedSender<Msg>,
+    pub(super) inbox: Option<mpsc::UnboundedReceiver<Msg>>,
+    pub(super) next_seq: u64,
+    pub(super) published: Option<proxy_table::Signature>,
+    pub(super) shutdown: Option<oneshot::Sender<()>>,
+    pub(super) next_analysis_at: u64,
     /// For external checks and webhooks; made on first use (loading TLS roots costs memory).
     http: std::sync::OnceLock<reqwest::Client>,
 }
