@@ -202,6 +202,11 @@ enum Command {
     /// The bundled demo app itself (an HTTP server on $PORT with knobs; see `slipway demo`).
     #[command(hide = true)]
     DemoApp,
+    /// Shell completions on stdout, e.g. `slipway completions bash > /etc/bash_completion.d/slipway`
+    /// (zsh: into a folder of $fpath as `_slipway`; fish: ~/.config/fish/completions/slipway.fish).
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff) on stdout, e.g. `slipway man > /usr/local/share/man/man1/slipway.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -253,6 +258,12 @@ enum CronAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Generated from the command definitions themselves, so they cannot fall behind the CLI.
+    match &cli.command {
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man => return man_page(),
+        _ => {}
+    }
     init_logging(matches!(cli.command, Command::Serve { .. }));
     let threads = match &cli.command {
         Command::Serve { threads, .. } => (*threads).max(1),
@@ -280,6 +291,28 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "slipway",
+        &mut std::io::stdout(),
+    );
+    ExitCode::SUCCESS
+}
+
+fn man_page() -> ExitCode {
+    use clap::CommandFactory;
+    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the man page: {e}");
             ExitCode::from(2)
         }
     }
@@ -403,6 +436,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Flags { action } => commands::flags::run(&ctx, action).await,
         Command::Validate => commands::validate::run(&ctx),
         Command::Demo => demo::run().await,
+        // Answered in `main`, before a runtime is started.
+        Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         Command::DemoApp => match slipway_demo_app::run().await {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {

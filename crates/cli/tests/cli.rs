@@ -179,3 +179,52 @@ fn validate_accepts_a_good_config() {
         "{run}"
     );
 }
+
+/// The binary on its own: these commands need no daemon.
+fn slipway_alone(args: &[&str]) -> support::Run {
+    let mut command = std::process::Command::new(support::bin());
+    command.args(args);
+    run_command(command, Duration::from_secs(30))
+}
+
+#[test]
+fn completions_load_into_bash_and_the_man_page_names_every_command() {
+    let bash = slipway_alone(&["completions", "bash"]);
+    assert!(bash.success() && bash.stdout.contains("deploy"), "{bash}");
+    // The script really loads: bash registers a completion function for `slipway`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("slipway.bash");
+    std::fs::write(&script, &bash.stdout).expect("write the script");
+    let mut check = std::process::Command::new("bash");
+    check.arg("-c").arg(format!(
+        "source '{}' && complete -p slipway",
+        script.display()
+    ));
+    let loaded = run_command(check, Duration::from_secs(30));
+    assert!(
+        loaded.success() && loaded.stdout.contains("slipway"),
+        "{loaded}"
+    );
+    for shell in ["zsh", "fish"] {
+        let out = slipway_alone(&["completions", shell]);
+        assert!(
+            out.success() && out.stdout.contains("rollback"),
+            "{shell}: {out}"
+        );
+    }
+    let refused = slipway_alone(&["completions", "tcsh"]);
+    assert!(!refused.success(), "an unknown shell is refused: {refused}");
+
+    let man = slipway_alone(&["man"]);
+    assert!(man.success() && man.stdout.contains(".TH slipway"), "{man}");
+    for command in [
+        "deploy",
+        "rollback",
+        "promote",
+        "status",
+        "flags",
+        "completions",
+    ] {
+        assert!(man.stdout.contains(command), "the man page names {command}");
+    }
+}
