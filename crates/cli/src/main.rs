@@ -298,21 +298,29 @@ fn main() -> ExitCode {
 
 fn completions(shell: clap_complete::Shell) -> ExitCode {
     use clap::CommandFactory;
-    clap_complete::generate(
-        shell,
-        &mut Cli::command(),
-        "slipway",
-        &mut std::io::stdout(),
-    );
-    ExitCode::SUCCESS
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "slipway", &mut script);
+    print_all(&script)
 }
 
 fn man_page() -> ExitCode {
     use clap::CommandFactory;
-    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+    let mut page = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+        eprintln!("error: cannot render the man page: {e}");
+        return ExitCode::from(2);
+    }
+    print_all(&page)
+}
+
+/// Writes to stdout; a reader that stopped early (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: cannot write the man page: {e}");
+            eprintln!("error: cannot write to stdout: {e}");
             ExitCode::from(2)
         }
     }
