@@ -228,3 +228,44 @@ fn completions_load_into_bash_and_the_man_page_names_every_command() {
         assert!(man.stdout.contains(command), "the man page names {command}");
     }
 }
+
+#[test]
+fn a_release_from_a_git_checkout_records_its_author_and_commit() {
+    let world = World::new();
+    let git = |args: &[&str]| {
+        let mut command = std::process::Command::new("git");
+        command.arg("-C").arg(&world.app_dir).args(args);
+        let run = run_command(command, Duration::from_secs(30));
+        assert!(run.success(), "git {args:?}: {run}");
+        run.stdout.trim().to_string()
+    };
+    world.write(&Conf::demo("v1"));
+    git(&["init", "-q"]);
+    git(&["config", "user.name", "Ada Lovelace"]);
+    git(&["config", "user.email", "ada@example.com"]);
+    git(&["add", "slipway.toml"]);
+    git(&["commit", "-q", "-m", "v1"]);
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    world.slipway(&["deploy"]).ok();
+    // An uncommitted change to a tracked file: the release says so. `--version` still wins.
+    world.write(&Conf::demo("v2"));
+    world.slipway(&["deploy"]).ok();
+    world.slipway(&["deploy", "--version", "2.0.0"]).ok();
+
+    let history = world.history();
+    let by_version = |v: u64| {
+        history
+            .iter()
+            .find(|r| r["version"] == v)
+            .unwrap_or_else(|| panic!("v{v} in {history:?}"))
+    };
+    assert_eq!(
+        by_version(1)["created_by"],
+        "Ada Lovelace <ada@example.com>"
+    );
+    assert_eq!(by_version(1)["label"], commit.as_str());
+    assert_eq!(by_version(2)["label"], format!("{commit}-dirty"));
+    assert_eq!(by_version(3)["label"], "2.0.0");
+    let table = world.slipway(&["history"]).ok();
+    assert!(table.stdout.contains("Ada Lovelace"), "{table}");
+}

@@ -1,7 +1,7 @@
 //! `slipway deploy`: check the config here (errors with file:line before anything is sent), ask the
 //! daemon for a new release, then follow its rollout until it ends.
 
-use super::{Context, print_notes, progress, who};
+use super::{Context, git_source, print_notes, progress, who};
 use slipway_api::{DeployAccepted, DeployRequest};
 use std::process::ExitCode;
 
@@ -29,11 +29,15 @@ pub async fn run(
         }
     };
     let config = std::fs::canonicalize(&ctx.config)?;
+    // From a git checkout, the release records its author and commit (unless --version names it).
+    let source = config.parent().and_then(git_source::read);
+    let author = source.as_ref().and_then(|s| s.author.clone());
+    let label = label.or_else(|| source.as_ref().map(|s| s.label()));
     let request = DeployRequest {
         config: config.display().to_string(),
         label,
         message,
-        who: who(),
+        who: author.unwrap_or_else(who),
         canary,
         strict,
         image: images.image,

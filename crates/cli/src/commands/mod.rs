@@ -6,6 +6,7 @@ pub mod cron;
 pub mod deploy;
 pub mod flags;
 pub mod gate;
+pub mod git_source;
 pub mod history;
 pub mod logs;
 pub mod progress;
