@@ -195,6 +195,9 @@ enum Command {
         #[command(subcommand)]
         action: commands::flags::FlagsCommand,
     },
+    /// Write a commented slipway.toml for the app in this folder (Procfile, Dockerfile, package.json,
+    /// Cargo.toml, go.mod or Python files are recognised); never overwrites one.
+    Init,
     /// Check a slipway.toml without deploying.
     Validate,
     /// Everything on a bundled demo app, in one command: deploy, blue-green under load, rollback.
@@ -442,6 +445,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             TokenAction::Revoke { name } => commands::token::revoke(&ctx, &name).await,
         },
         Command::Flags { action } => commands::flags::run(&ctx, action).await,
+        Command::Init => commands::init::run(&ctx),
         Command::Validate => commands::validate::run(&ctx),
         Command::Demo => demo::run().await,
         // Answered in `main`, before a runtime is started.

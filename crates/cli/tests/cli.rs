@@ -269,3 +269,93 @@ fn a_release_from_a_git_checkout_records_its_author_and_commit() {
     let table = world.slipway(&["history"]).ok();
     assert!(table.stdout.contains("Ada Lovelace"), "{table}");
 }
+
+/// A sample app folder: its name, its files (name, text), and a line its slipway.toml must have.
+type Sample<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn init_writes_a_config_that_validates_for_each_kind_of_app_and_a_python_app_deploys() {
+    let samples: &[Sample] = &[
+        (
+            "python",
+            &[("requirements.txt", ""), ("app.py", "")],
+            "cmd = \"python3 app.py\"",
+        ),
+        (
+            "node",
+            &[(
+                "package.json",
+                r#"{"scripts": {"start": "node server.js"}}"#,
+            )],
+            "cmd = \"npm start\"",
+        ),
+        (
+            "go",
+            &[("go.mod", "module example.com/shopd\n")],
+            "cmd = \"./shopd\"",
+        ),
+        (
+            "rust",
+            &[("Cargo.toml", "[package]\nname = \"shop\"\n")],
+            "cmd = \"./target/release/shop\"",
+        ),
+        (
+            "docker",
+            &[("Dockerfile", "FROM scratch\nEXPOSE 9000\n")],
+            "port = 9000",
+        ),
+        (
+            "procfile",
+            &[("Procfile", "web: python3 -m http.server $PORT\n")],
+            "[processes.web]",
+        ),
+    ];
+    for (name, files, expect) in samples {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join(format!("{name}-app"));
+        std::fs::create_dir(&dir).expect("mkdir");
+        for (file, text) in *files {
+            std::fs::write(dir.join(file), text).expect("write");
+        }
+        let init = slipway_alone_in(&dir, &["init"]);
+        assert!(init.success(), "{name}: {init}");
+        let written = std::fs::read_to_string(dir.join("slipway.toml")).expect("slipway.toml");
+        assert!(written.contains(expect), "{name}: {written}");
+        assert!(
+            written.contains(&format!("app = \"{name}-app\"")),
+            "{written}"
+        );
+        let valid = slipway_alone_in(&dir, &["validate"]);
+        assert!(valid.success(), "{name}: {valid}");
+        let again = slipway_alone_in(&dir, &["init"]);
+        assert!(
+            !again.success() && again.stderr.contains("exists already"),
+            "{again}"
+        );
+    }
+
+    // A real app: init, then deploy, then it answers through the proxy.
+    let world = World::new();
+    std::fs::write(
+        world.app_dir.join("app.py"),
+        "import http.server, os\n\
+         class H(http.server.BaseHTTPRequestHandler):\n    \
+             def do_GET(self):\n        \
+                 self.send_response(200); self.end_headers(); self.wfile.write(b'hello from init')\n\
+         http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+    )
+    .expect("app.py");
+    world.slipway(&["init"]).ok();
+    world.slipway(&["deploy"]).ok();
+    let answer = get(world.daemon.proxy, "/", &[]).expect("GET / through the proxy");
+    assert!(answer.body.contains("hello from init"), "{answer:?}");
+}
+
+fn slipway_alone_in(dir: &std::path::Path, args: &[&str]) -> support::Run {
+    let mut command = std::process::Command::new(support::bin());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SLIPWAY_CONFIG");
+    run_command(command, Duration::from_secs(30))
+}

@@ -8,6 +8,7 @@ pub mod flags;
 pub mod gate;
 pub mod git_source;
 pub mod history;
+pub mod init;
 pub mod logs;
 pub mod progress;
 pub mod scale;
