@@ -2,9 +2,14 @@
 //! the response back.
 //!
 //! The route table guard is held only for the synchronous lookup-and-count step (see `route_handle`), and
-//! nothing here takes a lock. When an attempt fails, whether and where to try again is `retry`'s rule,
-//! shared with the fast path; hyper consumes the request it sends, so a copy is kept only while that rule
-//! could still replay it (an idempotent body-less request on a reused connection, not yet replayed).
+//! nothing here takes a lock. Retries happen only where the instance cannot have acted on the request:
+//! - a body-less request whose instance refused the connection is retried once on another instance (this
+//!   keeps a crashed instance from failing requests before the controller has removed it);
+//! - a request hyper hands back unsent because its pooled connection turned out closed is sent on another
+//!   connection to the same instance;
+//! - a body-less idempotent request that failed on a connection idle for a while (the instance's own
+//!   keep-alive timeout may have closed it just as we wrote) is sent once more on a new connection. Only
+//!   then is a copy of the request kept, so the common case (a connection used moments ago) copies nothing.
 //!
 //! Every request that got a target is counted in that target's [`ReleaseMetrics`](crate::ReleaseMetrics) when its response head
 //! is handed to the client (status, and time since the request arrived; proxy error pages as failures).
@@ -30,13 +35,19 @@ use crate::headers::{self, X_SLIPWAY_RELEASE};
 use crate::options::ProxyOptions;
 use crate::pages::page;
 use crate::pool::{self, Sender};
-use crate::retry::{self, Decision, Retries};
 use crate::route_handle::RouteHandle;
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
 
 /// Marks the copies sent to a mirror release, so an instance can tell shadow traffic apart.
 pub(crate) static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
+
+/// A pooled connection idle at least this long may have been closed by the instance's keep-alive timeout
+/// while we were writing to it, so a replayable request sent on it keeps a copy for one more try.
+const STALE_AFTER: Duration = Duration::from_millis(300);
+
+/// Pooled connections found closed in a row before the request insists on a new connection.
+const MAX_UNSENT: u32 = 4;
 
 /// State shared by every connection of one proxy.
 pub(crate) struct Shared {
@@ -159,7 +170,7 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         .into_parts()
         .path_and_query
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let idempotent = is_idempotent(&parts.method);
+    let replayable = body_less && is_idempotent(&parts.method);
 
     let mut request = Request::new(RequestBody::Incoming(body));
     *request.method_mut() = parts.method;
@@ -192,8 +203,9 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     let options = &shared.options;
     let now = arrived;
     let deadline = now + options.response_timeout;
-    let mut retries = Retries::new(body_less, idempotent);
+    let mut connect_retried = !body_less;
     let mut fresh_only = false;
+    let mut unsent = 0u32;
     loop {
         let backend = target.lease.backend();
         let reused = if fresh_only {
@@ -214,9 +226,8 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                     }
                     Ok(Ok(sender)) => (sender, None),
                     Ok(Err(error)) => {
-                        if retries.after(false, retry::Failure::ConnectFailed)
-                            == Decision::AnotherInstance
-                        {
+                        if !connect_retried {
+                            connect_retried = true;
                             let next = {
                                 let table = shared.routes.inner.load();
                                 table.choose_retry(
@@ -244,9 +255,10 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                 }
             }
         };
-        let reused = idle_for.is_some();
-        // hyper consumes the request: keep a copy while the rule could still replay it.
-        let copy = retries.may_replay(reused).then(|| copy_of(&request));
+        let copy = match idle_for {
+            Some(idle_for) if replayable && idle_for >= STALE_AFTER => Some(copy_of(&request)),
+            _ => None,
+        };
         match tokio::time::timeout_at(deadline, sender.try_send_request(request)).await {
             Err(_) => {
                 let page = gateway_timeout(&target, options.response_timeout);
@@ -261,21 +273,22 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                 return respond(target, response, client_upgrade, sender, tap);
             }
             Ok(Err(mut error)) => {
-                // hyper hands the request back when nothing of it was written.
-                let (failure, again) = match error.take_message() {
-                    Some(back) => (retry::Failure::Unsent, Some(back)),
-                    None => (retry::Failure::NoAnswer, copy),
-                };
-                if let (Decision::Again { fresh_only: fresh }, Some(again)) =
-                    (retries.after(reused, failure), again)
-                {
-                    debug!(instance = %target.lease.backend().id, error = %error.error(), ?failure,
-                        "pooled connection closed; trying again");
-                    request = again;
-                    fresh_only = fresh;
+                if let Some(back) = error.take_message() {
+                    // Nothing was written: the pooled connection had closed. Use another one.
+                    if idle_for.is_some() {
+                        request = back;
+                        unsent += 1;
+                        fresh_only = unsent >= MAX_UNSENT;
+                        continue;
+                    }
+                } else if let Some(copy) = copy {
+                    debug!(instance = %target.lease.backend().id, error = %error.error(),
+                        "stale pooled connection failed; retrying on a new connection");
+                    request = copy;
+                    fresh_only = true;
                     continue;
                 }
-                let page = bad_gateway(&target, failure_text(&error.into_error()));
+                let page = bad_gateway(&target, failure(&error.into_error()));
                 return failed(&target, arrived, tap, page);
             }
         }
@@ -405,7 +418,7 @@ fn describe(target: &Target) -> String {
 }
 
 /// "failed before sending a response: <innermost cause>".
-fn failure_text(error: &hyper::Error) -> String {
+fn failure(error: &hyper::Error) -> String {
     let mut cause = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {

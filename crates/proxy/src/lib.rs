@@ -27,7 +27,6 @@
 
 mod backend;
 mod body;
-mod connect;
 mod drain;
 mod forward;
 mod h1;
@@ -40,7 +39,6 @@ mod pool;
 mod proxy;
 mod release_metrics;
 mod request_headers;
-mod retry;
 mod route_handle;
 mod route_match;
 mod route_table;

@@ -11,16 +11,17 @@
 //!
 //! [`Backend`]: crate::backend::Backend
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::body::RequestBody;
-use crate::connect::{ConnectError, connect_tcp};
 
 /// The sending half of one HTTP/1.1 connection to an instance.
 pub(crate) type Sender = SendRequest<RequestBody>;
@@ -131,6 +132,30 @@ impl<C: Reusable> IdlePool<C> {
     }
 }
 
+/// Why a new connection could not be opened. Nothing of the request was sent in any of these cases.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    Io(io::Error),
+    TimedOut(Duration),
+    Handshake(hyper::Error),
+}
+
+impl ConnectError {
+    /// What to tell the client, after "instance X ...".
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ConnectError::Io(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
+                "refused the connection".to_owned()
+            }
+            ConnectError::Io(error) => format!("could not be connected to: {error}"),
+            ConnectError::TimedOut(timeout) => {
+                format!("could not be connected to within {timeout:?}")
+            }
+            ConnectError::Handshake(error) => format!("could not be connected to: {error}"),
+        }
+    }
+}
+
 /// Opens a connection to `addr` and spawns the task that drives it (until the instance closes it, an
 /// error, or every [`Sender`] for it is dropped). Upgrades are enabled, so a `101` response hands the raw
 /// connection over to the tunnel.
@@ -139,7 +164,14 @@ pub(crate) async fn connect(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<Sender, ConnectError> {
-    let stream = connect_tcp(addr, timeout).await?;
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ConnectError::TimedOut(timeout)),
+        Ok(Err(error)) => return Err(ConnectError::Io(error)),
+        Ok(Ok(stream)) => stream,
+    };
+    if let Err(error) = stream.set_nodelay(true) {
+        debug!(%error, %addr, "could not set TCP_NODELAY");
+    }
     let (sender, connection) = builder
         .handshake(TokioIo::new(stream))
         .await

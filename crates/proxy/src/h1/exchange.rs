@@ -35,7 +35,6 @@ use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead};
 use crate::h1::shadow_copy;
 use crate::h1::socket_io::{Waited, wait_instance, write_all};
 use crate::headers;
-use crate::retry::{self, Decision, Retries};
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
 
@@ -44,6 +43,9 @@ pub(crate) const REPLY_SIZE: usize = 16 * 1024;
 
 /// Longest response head accepted from an instance (hyper's client buffer limit is about this).
 const MAX_REPLY_HEAD: usize = 400 * 1024;
+
+/// Pooled connections found closed in a row before the request insists on a new connection.
+const MAX_UNSENT: u32 = 4;
 
 /// How sending the request went.
 enum Sent {
@@ -366,8 +368,11 @@ impl Client {
             Failure::Gateway(StatusCode::GATEWAY_TIMEOUT, message)
         };
         let body_less = head.body == RequestBody::None;
-        let mut retries = Retries::new(body_less, is_idempotent(method));
+        let replayable = body_less && is_idempotent(method);
+        let mut connect_retried = !body_less;
         let mut fresh_only = false;
+        let mut replayed = false;
+        let mut unsent = 0u32;
         loop {
             let backend = Arc::clone(target.lease.backend());
             let pooled = if fresh_only {
@@ -385,8 +390,8 @@ impl Client {
                         Ok(Ok(socket)) => (socket, false),
                         Err(_) => return Err(timed_out(target)),
                         Ok(Err(error)) => {
-                            let decided = retries.after(false, retry::Failure::ConnectFailed);
-                            if decided == Decision::AnotherInstance {
+                            if !connect_retried {
+                                connect_retried = true;
                                 let next = conn.shared.routes.inner.load().choose_retry(
                                     &target.app,
                                     target.release,
@@ -419,42 +424,36 @@ impl Client {
                     instance_authority: backend.authority.as_str(),
                 },
             );
-            let (failure, why) = match self.send(&mut socket, head, deadline).await {
+            let failure = match self.send(&mut socket, head, deadline).await {
                 Sent::All => match self
                     .read_response_head(&mut socket, head, target.set_cookie.as_ref(), deadline)
                     .await
                 {
                     Head::Complete(response, filled) => return Ok((socket, response, filled)),
-                    Head::Nothing(error) => {
-                        (retry::Failure::NoAnswer, closed_before_response(&error))
+                    Head::Nothing(error) if reused && replayable && !replayed => {
+                        tracing::debug!(instance = %backend.id, %error,
+                            "pooled connection closed before answering; retrying on a new connection");
+                        replayed = true;
+                        fresh_only = true;
+                        continue;
                     }
-                    Head::Invalid(what) => (retry::Failure::Broken, what),
+                    Head::Nothing(error) => closed_before_response(&error),
+                    Head::Invalid(what) => what,
                     Head::ClientGone => return Err(Failure::ClientGone),
                     Head::TimedOut => return Err(timed_out(target)),
                 },
-                Sent::Nothing(error) => (retry::Failure::Unsent, closed_before_response(&error)),
-                Sent::Partly(error) => (retry::Failure::Broken, closed_before_response(&error)),
+                Sent::Nothing(_) if reused => {
+                    unsent += 1;
+                    fresh_only = unsent >= MAX_UNSENT;
+                    continue;
+                }
+                Sent::Nothing(error) | Sent::Partly(error) => closed_before_response(&error),
                 Sent::BadBody => return Err(Failure::BadBody),
                 Sent::ClientGone => return Err(Failure::ClientGone),
                 Sent::TimedOut => return Err(timed_out(target)),
             };
-            match retries.after(reused, failure) {
-                Decision::Again { fresh_only: fresh } => {
-                    tracing::debug!(instance = %backend.id, ?failure, %why,
-                        "pooled connection closed; trying again");
-                    fresh_only = fresh;
-                    continue;
-                }
-                Decision::Answer(status) => {
-                    let message = bad_gateway_message(target, &why);
-                    return Err(Failure::Gateway(status, message));
-                }
-                // Only a refused connection tries another instance.
-                Decision::AnotherInstance => {
-                    let message = bad_gateway_message(target, &why);
-                    return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
-                }
-            }
+            let message = bad_gateway_message(target, &failure);
+            return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
         }
     }
 }

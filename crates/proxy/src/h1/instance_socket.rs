@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tracing::debug;
 
-use crate::connect::{ConnectError, connect_tcp};
-use crate::pool::Reusable;
+use crate::pool::{ConnectError, Reusable};
 
 #[derive(Debug)]
 pub(crate) struct InstanceSocket {
@@ -22,7 +22,14 @@ impl InstanceSocket {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<InstanceSocket, ConnectError> {
-        let stream = connect_tcp(addr, timeout).await?;
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(ConnectError::TimedOut(timeout)),
+            Ok(Err(error)) => return Err(ConnectError::Io(error)),
+            Ok(Ok(stream)) => stream,
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            debug!(%error, %addr, "could not set TCP_NODELAY");
+        }
         Ok(InstanceSocket { stream })
     }
 }
