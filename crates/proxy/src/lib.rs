@@ -39,6 +39,7 @@ mod pool;
 mod proxy;
 mod release_metrics;
 mod request_headers;
+mod retry;
 mod route_handle;
 mod route_match;
 mod route_table;

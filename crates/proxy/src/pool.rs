@@ -67,12 +67,6 @@ struct Idle<C> {
     since: Instant,
 }
 
-/// A connection taken from the pool, with how long it had been idle.
-pub(crate) struct Reused<C> {
-    pub(crate) conn: C,
-    pub(crate) idle_for: Duration,
-}
-
 impl<C> std::fmt::Debug for IdlePool<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdlePool")
@@ -97,7 +91,7 @@ impl<C: Reusable> IdlePool<C> {
     /// A pooled connection ready for a request, idle for less than `max_idle` at `now`; `None` when the
     /// caller should open a new one. Closed and expired connections met on the way are dropped (closing
     /// them).
-    pub(crate) fn checkout(&self, now: Instant, max_idle: Duration) -> Option<Reused<C>> {
+    pub(crate) fn checkout(&self, now: Instant, max_idle: Duration) -> Option<C> {
         let mut requeued = 0;
         // Bounded even if other threads keep returning connections meanwhile.
         for _ in 0..self.idle.capacity() {
@@ -107,10 +101,7 @@ impl<C: Reusable> IdlePool<C> {
                 continue;
             }
             if idle.conn.is_ready() {
-                return Some(Reused {
-                    conn: idle.conn,
-                    idle_for,
-                });
+                return Some(idle.conn);
             }
             // Still finishing its previous exchange (possible on a multi-threaded runtime): keep it for a
             // later checkout rather than closing it.
@@ -156,6 +147,23 @@ impl ConnectError {
     }
 }
 
+/// Opens a TCP connection to the instance at `addr` within `timeout` (`connect_timeout`), for either path.
+pub(crate) async fn open_stream(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ConnectError::TimedOut(timeout)),
+        Ok(Err(error)) => return Err(ConnectError::Io(error)),
+        Ok(Ok(stream)) => stream,
+    };
+    // Heads and small bodies go out in one write each: no reason to hold them back.
+    if let Err(error) = stream.set_nodelay(true) {
+        debug!(%error, %addr, "could not set TCP_NODELAY");
+    }
+    Ok(stream)
+}
+
 /// Opens a connection to `addr` and spawns the task that drives it (until the instance closes it, an
 /// error, or every [`Sender`] for it is dropped). Upgrades are enabled, so a `101` response hands the raw
 /// connection over to the tunnel.
@@ -164,14 +172,7 @@ pub(crate) async fn connect(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<Sender, ConnectError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => return Err(ConnectError::TimedOut(timeout)),
-        Ok(Err(error)) => return Err(ConnectError::Io(error)),
-        Ok(Ok(stream)) => stream,
-    };
-    if let Err(error) = stream.set_nodelay(true) {
-        debug!(%error, %addr, "could not set TCP_NODELAY");
-    }
+    let stream = open_stream(addr, timeout).await?;
     let (sender, connection) = builder
         .handshake(TokioIo::new(stream))
         .await
@@ -240,7 +241,7 @@ mod tests {
         let reused = pool
             .checkout(Instant::now(), Duration::from_secs(60))
             .expect("pooled");
-        assert!(reused.conn.is_ready());
+        assert!(reused.is_ready());
         assert_eq!(pool.len(), 0);
     }
 

@@ -204,7 +204,7 @@ async fn exchange(
     let (sender, response) = match pooled {
         Some(reused) => {
             let copy = copy_of(&request);
-            let mut sender = reused.conn;
+            let mut sender = reused;
             match sender.try_send_request(request).await {
                 Ok(response) => (sender, response),
                 // The pooled connection was closed under us; the copy is idempotent, so once more anew.
