@@ -196,34 +196,19 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     let options = &shared.options;
     let now = arrived;
     let deadline = now + options.response_timeout;
-    let mut fresh_only = false;
     // Taken by each send; given back by hyper when nothing was sent, or replaced by the copy kept for a
     // replay. `None` only after an attempt the rule never retries.
     let mut request = Some(request);
     loop {
         let backend = target.lease.backend();
-        let reused = if fresh_only {
-            None
-        } else {
-            backend
-                .pool
-                .checkout(now.into_std(), options.idle_pool_timeout)
-        };
-        attempt.pooled = reused.is_some();
         let (failure, what) = 'attempt: {
-            let mut sender = match reused {
-                Some(pooled) => pooled,
-                None => {
-                    let connect =
-                        pool::connect(&shared.client, backend.addr, options.connect_timeout);
-                    match tokio::time::timeout_at(deadline, connect).await {
-                        Err(_) => break 'attempt (retry::Failure::TimedOut, String::new()),
-                        Ok(Ok(sender)) => sender,
-                        Ok(Err(error)) => {
-                            break 'attempt (retry::Failure::Connect, error.describe());
-                        }
-                    }
-                }
+            let connect = || pool::connect(&shared.client, backend.addr, options.connect_timeout);
+            let connection = backend
+                .pool
+                .connection_for(&mut attempt, now, options, connect);
+            let mut sender = match connection.await {
+                Ok(sender) => sender,
+                Err(failed) => break 'attempt failed,
             };
             let Some(sending) = request.take() else {
                 break 'attempt (
@@ -257,7 +242,8 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                 }
             }
         };
-        match attempt.decide(failure) {
+        let decision = attempt.decide(failure);
+        match decision {
             // (Moving fails when the release has no other ready instance: then 502.)
             Decision::OtherInstance if move_to_other_instance(&shared.routes, &mut target) => {
                 if host_is_instance {
@@ -266,12 +252,10 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                         request.headers_mut().insert(HOST, host);
                     }
                 }
-                fresh_only = false;
             }
             Decision::SameInstance { fresh } if request.is_some() => {
                 debug!(instance = %target.lease.backend().id, %what, ?failure, fresh,
                     "no response on a pooled connection; trying again");
-                fresh_only = fresh;
             }
             Decision::Answer(StatusCode::GATEWAY_TIMEOUT) => {
                 let page = gateway_timeout(&target, options.response_timeout);
@@ -282,7 +266,7 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                 return failed(&target, arrived, tap, page);
             }
         }
-        attempt = attempt.next(failure);
+        attempt = attempt.next(failure, decision);
     }
 }
 

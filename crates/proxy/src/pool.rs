@@ -22,6 +22,8 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::body::RequestBody;
+use crate::options::ProxyOptions;
+use crate::retry::{Attempt, Failure};
 
 /// The sending half of one HTTP/1.1 connection to an instance.
 pub(crate) type Sender = SendRequest<RequestBody>;
@@ -111,6 +113,36 @@ impl<C: Reusable> IdlePool<C> {
             }
         }
         None
+    }
+
+    /// A connection for `attempt` of a request that arrived at `arrived`: a pooled one unless the retry
+    /// rule asked for a new one, else one that `connect` opens within the request's `response_timeout`.
+    /// Sets `attempt.pooled`; on failure, why (with what to tell the client after "instance X ...").
+    pub(crate) async fn connection_for<F>(
+        &self,
+        attempt: &mut Attempt,
+        arrived: tokio::time::Instant,
+        options: &ProxyOptions,
+        connect: impl FnOnce() -> F,
+    ) -> Result<C, (Failure, String)>
+    where
+        F: Future<Output = Result<C, ConnectError>>,
+    {
+        let pooled = if attempt.fresh {
+            None
+        } else {
+            self.checkout(arrived.into_std(), options.idle_pool_timeout)
+        };
+        attempt.pooled = pooled.is_some();
+        if let Some(conn) = pooled {
+            return Ok(conn);
+        }
+        let deadline = arrived + options.response_timeout;
+        match tokio::time::timeout_at(deadline, connect()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) => Err((Failure::Connect, error.describe())),
+            Err(_) => Err((Failure::TimedOut, String::new())),
+        }
     }
 
     /// Returns a connection whose response has been read completely. Dropped (closed) instead when it is

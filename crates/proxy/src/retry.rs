@@ -45,6 +45,8 @@ pub(crate) struct Attempt {
     pub(crate) request: Replayable,
     /// The connection came from the pool (the instance may have closed it while it sat idle).
     pub(crate) pooled: bool,
+    /// The rule asked for a new connection (see [`crate::pool::IdlePool::connection_for`]).
+    pub(crate) fresh: bool,
     /// A connect failure already moved the request to another instance.
     pub(crate) moved: bool,
     /// The request was already sent once and replayed.
@@ -84,6 +86,7 @@ impl Attempt {
         Attempt {
             request,
             pooled: false,
+            fresh: false,
             moved: false,
             replayed: false,
             unsent: 0,
@@ -112,9 +115,10 @@ impl Attempt {
         }
     }
 
-    /// The attempt after a retry decided for `failure` (its connection, pooled or new, set by the caller).
-    pub(crate) fn next(&self, failure: Failure) -> Attempt {
+    /// The attempt after `decision` (a retry) for `failure`.
+    pub(crate) fn next(&self, failure: Failure, decision: Decision) -> Attempt {
         let mut next = *self;
+        next.fresh = decision == Decision::SameInstance { fresh: true };
         match failure {
             Failure::Connect => next.moved = true,
             Failure::Closed { sent: false } => next.unsent += 1,
@@ -220,11 +224,14 @@ mod tests {
     #[test]
     fn next_counts_what_was_retried() {
         let get = attempt(GET, true);
-        let count = |a: Attempt| (a.moved, a.unsent, a.replayed);
-        assert_eq!(count(get.next(Failure::Connect)), (true, 0, false));
-        assert_eq!(count(get.next(closed(false))), (false, 1, false));
-        assert_eq!(count(get.next(closed(true))), (false, 0, true));
-        assert_eq!(count(get.next(Failure::BadResponse)), (false, 0, false));
-        assert_eq!(count(get.next(Failure::TimedOut)), (false, 0, false));
+        let count = |failure, decision| {
+            let a = get.next(failure, decision);
+            (a.fresh, a.moved, a.unsent, a.replayed)
+        };
+        let other = Decision::OtherInstance;
+        assert_eq!(count(Failure::Connect, other), (false, true, 0, false));
+        assert_eq!(count(closed(false), ANY), (false, false, 1, false));
+        assert_eq!(count(closed(false), FRESH), (true, false, 1, false));
+        assert_eq!(count(closed(true), FRESH), (true, false, 0, true));
     }
 }

@@ -365,31 +365,17 @@ impl Client {
             body_less: head.body == RequestBody::None,
             idempotent: is_idempotent(method),
         });
-        let mut fresh_only = false;
         loop {
             let backend = Arc::clone(target.lease.backend());
-            let pooled = if fresh_only {
-                None
-            } else {
-                backend
-                    .sockets
-                    .checkout(arrived.into_std(), options.idle_pool_timeout)
-            };
-            attempt.pooled = pooled.is_some();
             let (failure, what) = 'attempt: {
-                let mut socket = match pooled {
-                    Some(pooled) => pooled,
-                    None => {
-                        let connect =
-                            InstanceSocket::connect(backend.addr, options.connect_timeout);
-                        match tokio::time::timeout_at(deadline, connect).await {
-                            Ok(Ok(socket)) => socket,
-                            Err(_) => break 'attempt (retry::Failure::TimedOut, String::new()),
-                            Ok(Err(error)) => {
-                                break 'attempt (retry::Failure::Connect, error.describe());
-                            }
-                        }
-                    }
+                let connect = || InstanceSocket::connect(backend.addr, options.connect_timeout);
+                let connection =
+                    backend
+                        .sockets
+                        .connection_for(&mut attempt, arrived, options, connect);
+                let mut socket = match connection.await {
+                    Ok(socket) => socket,
+                    Err(failed) => break 'attempt failed,
                 };
                 forward_head::write(
                     &mut self.out,
@@ -425,15 +411,13 @@ impl Client {
                     Head::TimedOut => (retry::Failure::TimedOut, String::new()),
                 }
             };
-            match attempt.decide(failure) {
+            let decision = attempt.decide(failure);
+            match decision {
                 // (Moving fails when the release has no other ready instance: then 502.)
-                Decision::OtherInstance if move_to_other_instance(&conn.shared.routes, target) => {
-                    fresh_only = false;
-                }
+                Decision::OtherInstance if move_to_other_instance(&conn.shared.routes, target) => {}
                 Decision::SameInstance { fresh } => {
                     tracing::debug!(instance = %backend.id, %what, ?failure, fresh,
                         "no response on a pooled connection; trying again");
-                    fresh_only = fresh;
                 }
                 Decision::Answer(StatusCode::GATEWAY_TIMEOUT) => return Err(timed_out(target)),
                 Decision::OtherInstance | Decision::Answer(_) => {
@@ -441,7 +425,7 @@ impl Client {
                     return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
                 }
             }
-            attempt = attempt.next(failure);
+            attempt = attempt.next(failure, decision);
         }
     }
 }
