@@ -13,48 +13,31 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tracing::debug;
 
 use crate::backend::Backend;
-use crate::body::{RequestBody, ResponseBody};
+use crate::body::ResponseBody;
 use crate::headers::{self, X_SLIPWAY_RELEASE};
-use crate::options::ProxyOptions;
 use crate::pages::page;
 use crate::pool::{self, Sender};
+use crate::release_metrics::micros_since;
+use crate::request_body::{RequestBody, copy_of};
 use crate::retry::{self, Attempt, Decision, Replayable};
 use crate::route_handle::RouteHandle;
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
+use crate::shared::ConnState;
 
 /// Marks the copies sent to a mirror release, so an instance can tell shadow traffic apart.
 pub(crate) static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
-
-/// State shared by every connection of one proxy.
-pub(crate) struct Shared {
-    pub(crate) routes: RouteHandle,
-    /// How hyper serves the connections the fast path hands over (HTTP/1.1 and h2c).
-    pub(crate) server: auto::Builder<TokioExecutor>,
-    /// How connections to instances are set up (HTTP/1.1).
-    pub(crate) client: http1::Builder,
-    pub(crate) options: ProxyOptions,
-}
-
-/// State of one client connection.
-pub(crate) struct ConnState {
-    pub(crate) shared: Arc<Shared>,
-    /// The client's IP, formatted once per connection for `X-Forwarded-For`.
-    pub(crate) client_ip: HeaderValue,
-}
 
 /// The hyper service function.
 pub(crate) async fn serve_request(
@@ -62,11 +45,6 @@ pub(crate) async fn serve_request(
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     Ok(forward(&conn, req).await)
-}
-
-/// Microseconds since `start`, saturating.
-pub(crate) fn micros_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<ResponseBody> {
@@ -328,16 +306,6 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
     )
-}
-
-/// A body-less copy of a request, for a replay (or a shadow).
-pub(crate) fn copy_of(request: &Request<RequestBody>) -> Request<RequestBody> {
-    let mut copy = Request::new(RequestBody::Empty);
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = Version::HTTP_11;
-    *copy.headers_mut() = request.headers().clone();
-    copy
 }
 
 pub(crate) fn authority_value(backend: &Backend) -> HeaderValue {

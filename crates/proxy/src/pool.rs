@@ -21,8 +21,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use crate::body::RequestBody;
 use crate::options::ProxyOptions;
+use crate::request_body::RequestBody;
 use crate::retry::{Attempt, Failure};
 
 /// The sending half of one HTTP/1.1 connection to an instance.

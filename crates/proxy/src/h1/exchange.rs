@@ -18,19 +18,19 @@ use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::forward::{
-    bad_gateway_message, gateway_timeout_message, is_idempotent, micros_since,
-    move_to_other_instance,
+    bad_gateway_message, gateway_timeout_message, is_idempotent, move_to_other_instance,
 };
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::{Client, Next};
 use crate::h1::forward_head::{self, Forwarding};
-use crate::h1::instance_socket::InstanceSocket;
 use crate::h1::relay::Relayed;
 use crate::h1::request_head::{RequestBody, RequestHead, SpanHeaders};
 use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead};
 use crate::h1::shadow_copy;
 use crate::h1::socket_io::{Waited, wait_instance, write_all};
 use crate::headers;
+use crate::instance_socket::InstanceSocket;
+use crate::release_metrics::micros_since;
 use crate::retry::{self, Attempt, Decision, Replayable};
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
