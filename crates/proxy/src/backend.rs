@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::uri::Authority;
 
-use crate::h1::InstanceSocket;
+use crate::instance_socket::InstanceSocket;
 use crate::pool::{IDLE_CAPACITY, IdlePool, Sender};
 
 /// One instance the proxy can send to.

@@ -1,6 +1,6 @@
-//! Body types: what the proxy sends to instances and what it returns to clients.
+//! The body the proxy returns to clients (the one it sends to instances is in `request_body`).
 //!
-//! Both are small enums rather than boxed trait objects, so forwarding allocates nothing for bodies. The
+//! A small enum rather than a boxed trait object, so forwarding allocates nothing for bodies. The
 //! response body carries the backend's [`Lease`], released when the body ends or is dropped: `in_flight`
 //! therefore counts requests that are still streaming their response. It also carries the connection the
 //! response came on, handed back to the backend's idle pool as soon as the body has ended (never when it
@@ -16,43 +16,6 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use crate::backend::Lease;
 use crate::pool::Sender;
 use crate::shadow::PrimaryTap;
-
-/// A request body on its way to an instance.
-#[derive(Debug)]
-pub(crate) enum RequestBody {
-    Incoming(Incoming),
-    /// A body-less request rebuilt for a retry.
-    Empty,
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            RequestBody::Incoming(body) => Pin::new(body).poll_frame(cx),
-            RequestBody::Empty => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            RequestBody::Incoming(body) => body.is_end_stream(),
-            RequestBody::Empty => true,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            RequestBody::Incoming(body) => body.size_hint(),
-            RequestBody::Empty => SizeHint::with_exact(0),
-        }
-    }
-}
 
 /// A response body on its way to the client: an instance's streamed body, or one of our own pages.
 #[derive(Debug)]

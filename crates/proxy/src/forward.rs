@@ -2,14 +2,10 @@
 //! the response back.
 //!
 //! The route table guard is held only for the synchronous lookup-and-count step (see `route_handle`), and
-//! nothing here takes a lock. Retries happen only where the instance cannot have acted on the request:
-//! - a body-less request whose instance refused the connection is retried once on another instance (this
-//!   keeps a crashed instance from failing requests before the controller has removed it);
-//! - a request hyper hands back unsent because its pooled connection turned out closed is sent on another
-//!   connection to the same instance;
-//! - a body-less idempotent request that failed on a connection idle for a while (the instance's own
-//!   keep-alive timeout may have closed it just as we wrote) is sent once more on a new connection. Only
-//!   then is a copy of the request kept, so the common case (a connection used moments ago) copies nothing.
+//! nothing here takes a lock. Whether a request that got no response head is tried again is decided by
+//! the rule in `retry`, which the fast path follows too; hyper consumes a request as it sends it, so a copy
+//! is kept only for an attempt the rule could replay (a body-less idempotent request on a pooled
+//! connection, the first time).
 //!
 //! Every request that got a target is counted in that target's [`ReleaseMetrics`](crate::ReleaseMetrics) when its response head
 //! is handed to the client (status, and time since the request arrived; proxy error pages as failures).
@@ -17,54 +13,31 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tracing::debug;
 
 use crate::backend::Backend;
-use crate::body::{RequestBody, ResponseBody};
+use crate::body::ResponseBody;
 use crate::headers::{self, X_SLIPWAY_RELEASE};
-use crate::options::ProxyOptions;
 use crate::pages::page;
 use crate::pool::{self, Sender};
+use crate::release_metrics::micros_since;
+use crate::request_body::{RequestBody, copy_of};
+use crate::retry::{self, Attempt, Decision, Replayable};
 use crate::route_handle::RouteHandle;
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
+use crate::shared::ConnState;
 
 /// Marks the copies sent to a mirror release, so an instance can tell shadow traffic apart.
 pub(crate) static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
-
-/// A pooled connection idle at least this long may have been closed by the instance's keep-alive timeout
-/// while we were writing to it, so a replayable request sent on it keeps a copy for one more try.
-const STALE_AFTER: Duration = Duration::from_millis(300);
-
-/// Pooled connections found closed in a row before the request insists on a new connection.
-const MAX_UNSENT: u32 = 4;
-
-/// State shared by every connection of one proxy.
-pub(crate) struct Shared {
-    pub(crate) routes: RouteHandle,
-    /// How hyper serves the connections the fast path hands over (HTTP/1.1 and h2c).
-    pub(crate) server: auto::Builder<TokioExecutor>,
-    /// How connections to instances are set up (HTTP/1.1).
-    pub(crate) client: http1::Builder,
-    pub(crate) options: ProxyOptions,
-}
-
-/// State of one client connection.
-pub(crate) struct ConnState {
-    pub(crate) shared: Arc<Shared>,
-    /// The client's IP, formatted once per connection for `X-Forwarded-For`.
-    pub(crate) client_ip: HeaderValue,
-}
 
 /// The hyper service function.
 pub(crate) async fn serve_request(
@@ -72,11 +45,6 @@ pub(crate) async fn serve_request(
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     Ok(forward(&conn, req).await)
-}
-
-/// Microseconds since `start`, saturating.
-pub(crate) fn micros_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<ResponseBody> {
@@ -170,7 +138,10 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         .into_parts()
         .path_and_query
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let replayable = body_less && is_idempotent(&parts.method);
+    let mut attempt = Attempt::first(Replayable {
+        body_less,
+        idempotent: is_idempotent(&parts.method),
+    });
 
     let mut request = Request::new(RequestBody::Incoming(body));
     *request.method_mut() = parts.method;
@@ -203,95 +174,77 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     let options = &shared.options;
     let now = arrived;
     let deadline = now + options.response_timeout;
-    let mut connect_retried = !body_less;
-    let mut fresh_only = false;
-    let mut unsent = 0u32;
+    // Taken by each send; given back by hyper when nothing was sent, or replaced by the copy kept for a
+    // replay. `None` only after an attempt the rule never retries.
+    let mut request = Some(request);
     loop {
         let backend = target.lease.backend();
-        let reused = if fresh_only {
-            None
-        } else {
-            backend
+        let (failure, what) = 'attempt: {
+            let connect = || pool::connect(&shared.client, backend.addr, options.connect_timeout);
+            let connection = backend
                 .pool
-                .checkout(now.into_std(), options.idle_pool_timeout)
-        };
-        let (mut sender, idle_for) = match reused {
-            Some(reused) => (reused.conn, Some(reused.idle_for)),
-            None => {
-                let connect = pool::connect(&shared.client, backend.addr, options.connect_timeout);
-                match tokio::time::timeout_at(deadline, connect).await {
-                    Err(_) => {
-                        let page = gateway_timeout(&target, options.response_timeout);
-                        return failed(&target, arrived, tap, page);
+                .connection_for(&mut attempt, now, options, connect);
+            let mut sender = match connection.await {
+                Ok(sender) => sender,
+                Err(failed) => break 'attempt failed,
+            };
+            let Some(sending) = request.take() else {
+                break 'attempt (
+                    retry::Failure::BadResponse,
+                    "kept no copy of the request to send again".to_owned(),
+                );
+            };
+            // hyper consumes what it sends: a copy, only where the rule could replay it.
+            let copy = attempt.may_replay().then(|| copy_of(&sending));
+            match tokio::time::timeout_at(deadline, sender.try_send_request(sending)).await {
+                Err(_) => (retry::Failure::TimedOut, String::new()),
+                Ok(Ok(response)) => {
+                    let micros = micros_since(arrived.into_std());
+                    target.metrics.record(response.status().as_u16(), micros);
+                    if let Some(tap) = &mut tap {
+                        tap.head(response.status(), micros);
                     }
-                    Ok(Ok(sender)) => (sender, None),
-                    Ok(Err(error)) => {
-                        if !connect_retried {
-                            connect_retried = true;
-                            let next = {
-                                let table = shared.routes.inner.load();
-                                table.choose_retry(
-                                    &target.app,
-                                    target.release,
-                                    target.preview,
-                                    backend,
-                                )
-                            };
-                            if let Some(next) = next {
-                                debug!(app = %target.app, instance = %backend.id, retry = %next.lease.backend().id,
-                                    "instance refused the connection; retrying on another instance");
-                                carry_over(&mut target, next);
-                                if host_is_instance {
-                                    let host = authority_value(target.lease.backend());
-                                    request.headers_mut().insert(HOST, host);
-                                }
-                                fresh_only = false;
-                                continue;
-                            }
-                        }
-                        let page = bad_gateway(&target, error.describe());
-                        return failed(&target, arrived, tap, page);
-                    }
+                    return respond(target, response, client_upgrade, sender, tap);
+                }
+                Ok(Err(mut error)) => {
+                    let unsent = error.take_message();
+                    let sent = unsent.is_none();
+                    request = unsent.or(copy);
+                    let error = error.into_error();
+                    let failure = if error.is_parse() {
+                        retry::Failure::BadResponse
+                    } else {
+                        retry::Failure::Closed { sent }
+                    };
+                    (failure, failure_cause(&error))
                 }
             }
         };
-        let copy = match idle_for {
-            Some(idle_for) if replayable && idle_for >= STALE_AFTER => Some(copy_of(&request)),
-            _ => None,
-        };
-        match tokio::time::timeout_at(deadline, sender.try_send_request(request)).await {
-            Err(_) => {
+        let decision = attempt.decide(failure);
+        match decision {
+            // (Moving fails when the release has no other ready instance: then 502.)
+            Decision::OtherInstance if move_to_other_instance(&shared.routes, &mut target) => {
+                if host_is_instance {
+                    let host = authority_value(target.lease.backend());
+                    if let Some(request) = &mut request {
+                        request.headers_mut().insert(HOST, host);
+                    }
+                }
+            }
+            Decision::SameInstance { fresh } if request.is_some() => {
+                debug!(instance = %target.lease.backend().id, %what, ?failure, fresh,
+                    "no response on a pooled connection; trying again");
+            }
+            Decision::Answer(StatusCode::GATEWAY_TIMEOUT) => {
                 let page = gateway_timeout(&target, options.response_timeout);
                 return failed(&target, arrived, tap, page);
             }
-            Ok(Ok(response)) => {
-                let micros = micros_since(arrived.into_std());
-                target.metrics.record(response.status().as_u16(), micros);
-                if let Some(tap) = &mut tap {
-                    tap.head(response.status(), micros);
-                }
-                return respond(target, response, client_upgrade, sender, tap);
-            }
-            Ok(Err(mut error)) => {
-                if let Some(back) = error.take_message() {
-                    // Nothing was written: the pooled connection had closed. Use another one.
-                    if idle_for.is_some() {
-                        request = back;
-                        unsent += 1;
-                        fresh_only = unsent >= MAX_UNSENT;
-                        continue;
-                    }
-                } else if let Some(copy) = copy {
-                    debug!(instance = %target.lease.backend().id, error = %error.error(),
-                        "stale pooled connection failed; retrying on a new connection");
-                    request = copy;
-                    fresh_only = true;
-                    continue;
-                }
-                let page = bad_gateway(&target, failure(&error.into_error()));
+            Decision::OtherInstance | Decision::SameInstance { .. } | Decision::Answer(_) => {
+                let page = bad_gateway(&target, what);
                 return failed(&target, arrived, tap, page);
             }
         }
+        attempt = attempt.next(failure, decision);
     }
 }
 
@@ -312,6 +265,24 @@ fn failed(
         tap.end(false);
     }
     page
+}
+
+/// Moves `target` to another instance of its release after a failed connect (see `retry`); false when
+/// there is none.
+pub(crate) fn move_to_other_instance(routes: &RouteHandle, target: &mut Target) -> bool {
+    let backend = target.lease.backend();
+    let next =
+        routes
+            .inner
+            .load()
+            .choose_retry(&target.app, target.release, target.preview, backend);
+    let Some(next) = next else {
+        return false;
+    };
+    debug!(app = %target.app, instance = %backend.id, retry = %next.lease.backend().id,
+        "instance refused the connection; retrying on another instance");
+    carry_over(target, next);
+    true
 }
 
 /// Moves `target` to the retry pick `next`, keeping the first pick's metrics (a route rule's) and sticky
@@ -335,16 +306,6 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
     )
-}
-
-/// A body-less copy of a request, for a replay (or a shadow).
-pub(crate) fn copy_of(request: &Request<RequestBody>) -> Request<RequestBody> {
-    let mut copy = Request::new(RequestBody::Empty);
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = Version::HTTP_11;
-    *copy.headers_mut() = request.headers().clone();
-    copy
 }
 
 pub(crate) fn authority_value(backend: &Backend) -> HeaderValue {
@@ -418,7 +379,7 @@ fn describe(target: &Target) -> String {
 }
 
 /// "failed before sending a response: <innermost cause>".
-fn failure(error: &hyper::Error) -> String {
+fn failure_cause(error: &hyper::Error) -> String {
     let mut cause = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {

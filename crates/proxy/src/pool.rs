@@ -21,7 +21,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use crate::body::RequestBody;
+use crate::options::ProxyOptions;
+use crate::request_body::RequestBody;
+use crate::retry::{Attempt, Failure};
 
 /// The sending half of one HTTP/1.1 connection to an instance.
 pub(crate) type Sender = SendRequest<RequestBody>;
@@ -67,12 +69,6 @@ struct Idle<C> {
     since: Instant,
 }
 
-/// A connection taken from the pool, with how long it had been idle.
-pub(crate) struct Reused<C> {
-    pub(crate) conn: C,
-    pub(crate) idle_for: Duration,
-}
-
 impl<C> std::fmt::Debug for IdlePool<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdlePool")
@@ -97,7 +93,7 @@ impl<C: Reusable> IdlePool<C> {
     /// A pooled connection ready for a request, idle for less than `max_idle` at `now`; `None` when the
     /// caller should open a new one. Closed and expired connections met on the way are dropped (closing
     /// them).
-    pub(crate) fn checkout(&self, now: Instant, max_idle: Duration) -> Option<Reused<C>> {
+    pub(crate) fn checkout(&self, now: Instant, max_idle: Duration) -> Option<C> {
         let mut requeued = 0;
         // Bounded even if other threads keep returning connections meanwhile.
         for _ in 0..self.idle.capacity() {
@@ -107,10 +103,7 @@ impl<C: Reusable> IdlePool<C> {
                 continue;
             }
             if idle.conn.is_ready() {
-                return Some(Reused {
-                    conn: idle.conn,
-                    idle_for,
-                });
+                return Some(idle.conn);
             }
             // Still finishing its previous exchange (possible on a multi-threaded runtime): keep it for a
             // later checkout rather than closing it.
@@ -120,6 +113,36 @@ impl<C: Reusable> IdlePool<C> {
             }
         }
         None
+    }
+
+    /// A connection for `attempt` of a request that arrived at `arrived`: a pooled one unless the retry
+    /// rule asked for a new one, else one that `connect` opens within the request's `response_timeout`.
+    /// Sets `attempt.pooled`; on failure, why (with what to tell the client after "instance X ...").
+    pub(crate) async fn connection_for<F>(
+        &self,
+        attempt: &mut Attempt,
+        arrived: tokio::time::Instant,
+        options: &ProxyOptions,
+        connect: impl FnOnce() -> F,
+    ) -> Result<C, (Failure, String)>
+    where
+        F: Future<Output = Result<C, ConnectError>>,
+    {
+        let pooled = if attempt.fresh {
+            None
+        } else {
+            self.checkout(arrived.into_std(), options.idle_pool_timeout)
+        };
+        attempt.pooled = pooled.is_some();
+        if let Some(conn) = pooled {
+            return Ok(conn);
+        }
+        let deadline = arrived + options.response_timeout;
+        match tokio::time::timeout_at(deadline, connect()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) => Err((Failure::Connect, error.describe())),
+            Err(_) => Err((Failure::TimedOut, String::new())),
+        }
     }
 
     /// Returns a connection whose response has been read completely. Dropped (closed) instead when it is
@@ -156,6 +179,23 @@ impl ConnectError {
     }
 }
 
+/// Opens a TCP connection to the instance at `addr` within `timeout` (`connect_timeout`), for either path.
+pub(crate) async fn open_stream(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ConnectError::TimedOut(timeout)),
+        Ok(Err(error)) => return Err(ConnectError::Io(error)),
+        Ok(Ok(stream)) => stream,
+    };
+    // Heads and small bodies go out in one write each: no reason to hold them back.
+    if let Err(error) = stream.set_nodelay(true) {
+        debug!(%error, %addr, "could not set TCP_NODELAY");
+    }
+    Ok(stream)
+}
+
 /// Opens a connection to `addr` and spawns the task that drives it (until the instance closes it, an
 /// error, or every [`Sender`] for it is dropped). Upgrades are enabled, so a `101` response hands the raw
 /// connection over to the tunnel.
@@ -164,14 +204,7 @@ pub(crate) async fn connect(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<Sender, ConnectError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => return Err(ConnectError::TimedOut(timeout)),
-        Ok(Err(error)) => return Err(ConnectError::Io(error)),
-        Ok(Ok(stream)) => stream,
-    };
-    if let Err(error) = stream.set_nodelay(true) {
-        debug!(%error, %addr, "could not set TCP_NODELAY");
-    }
+    let stream = open_stream(addr, timeout).await?;
     let (sender, connection) = builder
         .handshake(TokioIo::new(stream))
         .await
@@ -240,7 +273,7 @@ mod tests {
         let reused = pool
             .checkout(Instant::now(), Duration::from_secs(60))
             .expect("pooled");
-        assert!(reused.conn.is_ready());
+        assert!(reused.is_ready());
         assert_eq!(pool.len(), 0);
     }
 

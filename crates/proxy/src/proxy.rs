@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::forward::{ConnState, Shared};
 use crate::h1;
 use crate::options::ProxyOptions;
 use crate::route_handle::RouteHandle;
 use crate::route_table::RouteTable;
+use crate::shared::{ConnState, Shared};
 
 /// A reverse proxy routing by its [`RouteHandle`]'s table. Starts with an empty table (every request 404s).
 pub struct Proxy {

@@ -6,6 +6,7 @@
 use slipway_core::analysis::{LatencyHistogram, Window};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
 
 pub struct ReleaseMetrics {
     /// Answers by status class: index 0 for 1xx … 4 for 5xx. Proxy error pages count as 5xx.
@@ -68,6 +69,11 @@ impl ReleaseMetrics {
             ),
         }
     }
+}
+
+/// Microseconds since `start`, saturating.
+pub(crate) fn micros_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -2,9 +2,6 @@
 //! path's offsets into its buffer (which would cost a map build per request to turn into a `HeaderMap`).
 
 use http::HeaderMap;
-
-use crate::h1::SpanHeaders;
-
 /// The headers of one request, by lowercase name.
 pub(crate) trait RequestHeaders {
     /// Every value of `name`, in order.
@@ -19,14 +16,5 @@ pub(crate) trait RequestHeaders {
 impl RequestHeaders for HeaderMap {
     fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
         self.get_all(name).into_iter().map(|value| value.as_bytes())
-    }
-}
-
-impl RequestHeaders for SpanHeaders<'_> {
-    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.of(self.buf).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| h.value.of(self.buf))
     }
 }

@@ -16,10 +16,11 @@ use http_body_util::BodyExt;
 use tracing::debug;
 
 use crate::backend::{Backend, Lease};
-use crate::body::RequestBody;
-use crate::forward::{Shared, copy_of, micros_since};
 use crate::pool;
+use crate::release_metrics::micros_since;
+use crate::request_body::{RequestBody, copy_of};
 use crate::shadow_report::ShadowReport;
+use crate::shared::Shared;
 
 /// The most of a shadow's body that is read; a longer body is cut off (and not compared).
 const MAX_SHADOW_BODY: u64 = 1 << 20;
@@ -204,7 +205,7 @@ async fn exchange(
     let (sender, response) = match pooled {
         Some(reused) => {
             let copy = copy_of(&request);
-            let mut sender = reused.conn;
+            let mut sender = reused;
             match sender.try_send_request(request).await {
                 Ok(response) => (sender, response),
                 // The pooled connection was closed under us; the copy is idempotent, so once more anew.

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use http::{Request, StatusCode};
+use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use slipway_proxy::{ProxyOptions, RouteTable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -106,10 +108,12 @@ enum Rude {
     DropSecondRequest,
 }
 
-/// A hand-written HTTP/1.1 instance answering "ok", counting accepted connections; stopped on drop.
+/// A hand-written HTTP/1.1 instance answering "ok", counting accepted connections and requests it closed
+/// a connection under without an answer; stopped on drop.
 struct RawInstance {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
+    unanswered: Arc<AtomicUsize>,
     stop: CancellationToken,
 }
 
@@ -123,8 +127,9 @@ async fn raw_instance(rude: Rude) -> RawInstance {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let accepted = Arc::new(AtomicUsize::new(0));
+    let unanswered = Arc::new(AtomicUsize::new(0));
     let stop = CancellationToken::new();
-    let (count, token) = (accepted.clone(), stop.clone());
+    let (count, token, dropped) = (accepted.clone(), stop.clone(), unanswered.clone());
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -132,11 +137,11 @@ async fn raw_instance(rude: Rude) -> RawInstance {
                 accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
             };
             count.fetch_add(1, Ordering::SeqCst);
-            let token = token.clone();
+            let (token, dropped) = (token.clone(), dropped.clone());
             tokio::spawn(async move {
                 tokio::select! {
                     () = token.cancelled() => {}
-                    () = serve_rudely(stream, rude) => {}
+                    () = serve_rudely(stream, rude, &dropped) => {}
                 }
             });
         }
@@ -144,11 +149,12 @@ async fn raw_instance(rude: Rude) -> RawInstance {
     RawInstance {
         addr,
         accepted,
+        unanswered,
         stop,
     }
 }
 
-async fn serve_rudely(mut stream: TcpStream, rude: Rude) {
+async fn serve_rudely(mut stream: TcpStream, rude: Rude, unanswered: &AtomicUsize) {
     if !read_head(&mut stream).await {
         return;
     }
@@ -156,8 +162,10 @@ async fn serve_rudely(mut stream: TcpStream, rude: Rude) {
     if stream.write_all(reply).await.is_err() {
         return;
     }
-    if let Rude::DropSecondRequest = rude {
-        read_head(&mut stream).await;
+    if let Rude::DropSecondRequest = rude
+        && read_head(&mut stream).await
+    {
+        unanswered.fetch_add(1, Ordering::SeqCst);
     }
     // Dropping the stream closes it.
 }
@@ -215,6 +223,49 @@ async fn request_lost_on_a_stale_connection_is_replayed_on_a_new_one() {
     }
     // Each later request went first to the previous (now dropping) connection, then to a new one.
     assert_eq!(raw.accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(inst.in_flight(), 0);
+}
+
+/// The hyper path (here for an h2c client) follows the fast path's rule: an idempotent request whose
+/// pooled connection closed before any byte of a response is replayed at once, however briefly the
+/// connection sat idle; a POST that may have reached the instance is not.
+#[tokio::test]
+async fn hyper_path_replays_only_idempotent_requests_lost_on_a_pooled_connection() {
+    let raw = raw_instance(Rude::DropSecondRequest).await;
+    let inst = slipway_proxy::Backend::new("rude-1", raw.addr);
+    let p = proxy(ProxyOptions::default()).await;
+    p.routes
+        .publish(one_app("web", vec![group(1, 1, &[&inst])]))
+        .await;
+    let h2: TestClient = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let send = |method: Method| {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}/", p.addr))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let h2 = h2.clone();
+        async move {
+            let response = h2.request(request).await.expect("h2 response");
+            assert_eq!(response.version(), Version::HTTP_2);
+            let status = response.status();
+            response.into_body().collect().await.expect("body");
+            status
+        }
+    };
+    for i in 0..4 {
+        assert_eq!(send(Method::GET).await, StatusCode::OK, "request {i}");
+    }
+    // Each GET after the first went to the previous connection, which closed under it, then to a new one.
+    assert_eq!(raw.unanswered.load(Ordering::SeqCst), 3);
+    assert_eq!(raw.accepted.load(Ordering::SeqCst), 4);
+
+    // The body-less POST meets the same fate, but the instance may have acted on it: not replayed.
+    assert_eq!(send(Method::POST).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(raw.unanswered.load(Ordering::SeqCst), 4);
+    assert_eq!(raw.accepted.load(Ordering::SeqCst), 4);
     assert_eq!(inst.in_flight(), 0);
 }
 

@@ -19,10 +19,11 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::debug;
 
-use crate::forward::{ConnState, serve_request};
+use crate::forward::serve_request;
 use crate::h1::deadline::LazyDeadline;
 use crate::h1::request_head::{self, HeaderSpan, MAX_HEAD, Parsed};
 use crate::h1::rewind::Rewind;
+use crate::shared::ConnState;
 
 /// How long a client has to send a request head once its connection is idle (hyper's default, which the
 /// hyper path keeps).

@@ -9,13 +9,13 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::forward::micros_since;
 use crate::h1::connection::{Client, Next};
 use crate::h1::request_head::{RequestBody, RequestHead};
 use crate::h1::response_head::put_header;
 use crate::h1::socket_io::write_all;
 use crate::http_date;
 use crate::pages;
+use crate::release_metrics::micros_since;
 use crate::route_table::Target;
 use crate::shadow::PrimaryTap;
 

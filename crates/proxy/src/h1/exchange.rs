@@ -2,13 +2,8 @@
 //! hyper path does, send the rewritten head and the body (one `writev` when the body is already here) on a
 //! pooled socket, read the response head, record the metrics, and relay the body by its framing.
 //!
-//! Retries follow the hyper path's rules, which are about what the instance may have done:
-//! - a connection refused (nothing sent) is retried once on another instance for a body-less request;
-//! - a pooled connection that failed the first write (it had been closed: nothing was sent) is replaced
-//!   by another connection to the same instance, for any request;
-//! - a body-less idempotent request whose pooled connection closed before any byte of a response (the
-//!   instance's keep-alive timeout may have closed it as we wrote) is sent once more on a new connection;
-//! - anything else that fails before a response head is a 502 (a 504 past `response_timeout`).
+//! Whether a request that got no response head is tried again is decided by the rule in `retry`, which
+//! the hyper path follows too.
 //!
 //! While waiting for the instance, the client socket is watched too: a client that goes away ends the
 //! exchange (as hyper does), so its backend's `in_flight` does not wait for an answer nobody reads.
@@ -23,18 +18,20 @@ use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::forward::{
-    bad_gateway_message, carry_over, gateway_timeout_message, is_idempotent, micros_since,
+    bad_gateway_message, gateway_timeout_message, is_idempotent, move_to_other_instance,
 };
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::{Client, Next};
 use crate::h1::forward_head::{self, Forwarding};
-use crate::h1::instance_socket::InstanceSocket;
 use crate::h1::relay::Relayed;
 use crate::h1::request_head::{RequestBody, RequestHead, SpanHeaders};
 use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead};
 use crate::h1::shadow_copy;
 use crate::h1::socket_io::{Waited, wait_instance, write_all};
 use crate::headers;
+use crate::instance_socket::InstanceSocket;
+use crate::release_metrics::micros_since;
+use crate::retry::{self, Attempt, Decision, Replayable};
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
 
@@ -43,9 +40,6 @@ pub(crate) const REPLY_SIZE: usize = 16 * 1024;
 
 /// Longest response head accepted from an instance (hyper's client buffer limit is about this).
 const MAX_REPLY_HEAD: usize = 400 * 1024;
-
-/// Pooled connections found closed in a row before the request insists on a new connection.
-const MAX_UNSENT: u32 = 4;
 
 /// How sending the request went.
 enum Sent {
@@ -367,95 +361,77 @@ impl Client {
             let message = gateway_timeout_message(target, options.response_timeout);
             Failure::Gateway(StatusCode::GATEWAY_TIMEOUT, message)
         };
-        let body_less = head.body == RequestBody::None;
-        let replayable = body_less && is_idempotent(method);
-        let mut connect_retried = !body_less;
-        let mut fresh_only = false;
-        let mut replayed = false;
-        let mut unsent = 0u32;
+        let mut attempt = Attempt::first(Replayable {
+            body_less: head.body == RequestBody::None,
+            idempotent: is_idempotent(method),
+        });
         loop {
             let backend = Arc::clone(target.lease.backend());
-            let pooled = if fresh_only {
-                None
-            } else {
-                backend
-                    .sockets
-                    .checkout(arrived.into_std(), options.idle_pool_timeout)
-            };
-            let (mut socket, reused) = match pooled {
-                Some(reused) => (reused.conn, true),
-                None => {
-                    let connect = InstanceSocket::connect(backend.addr, options.connect_timeout);
-                    match tokio::time::timeout_at(deadline, connect).await {
-                        Ok(Ok(socket)) => (socket, false),
-                        Err(_) => return Err(timed_out(target)),
-                        Ok(Err(error)) => {
-                            if !connect_retried {
-                                connect_retried = true;
-                                let next = conn.shared.routes.inner.load().choose_retry(
-                                    &target.app,
-                                    target.release,
-                                    target.preview,
-                                    &backend,
-                                );
-                                if let Some(next) = next {
-                                    tracing::debug!(app = %target.app, instance = %backend.id,
-                                        retry = %next.lease.backend().id,
-                                        "instance refused the connection; retrying on another instance");
-                                    carry_over(target, next);
-                                    fresh_only = false;
-                                    continue;
-                                }
-                            }
-                            let message = bad_gateway_message(target, &error.describe());
-                            return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
-                        }
+            let (failure, what) = 'attempt: {
+                let connect = || InstanceSocket::connect(backend.addr, options.connect_timeout);
+                let connection =
+                    backend
+                        .sockets
+                        .connection_for(&mut attempt, arrived, options, connect);
+                let mut socket = match connection.await {
+                    Ok(socket) => socket,
+                    Err(failed) => break 'attempt failed,
+                };
+                forward_head::write(
+                    &mut self.out,
+                    &self.input.buf,
+                    head,
+                    &self.headers,
+                    &Forwarding {
+                        client_ip: conn.client_ip.as_bytes(),
+                        request_id,
+                        instance_authority: backend.authority.as_str(),
+                    },
+                );
+                match self.send(&mut socket, head, deadline).await {
+                    Sent::All => {}
+                    Sent::Nothing(error) => {
+                        break 'attempt (closed(false), closed_before_response(&error));
                     }
+                    Sent::Partly(error) => {
+                        break 'attempt (closed(true), closed_before_response(&error));
+                    }
+                    Sent::BadBody => return Err(Failure::BadBody),
+                    Sent::ClientGone => return Err(Failure::ClientGone),
+                    Sent::TimedOut => break 'attempt (retry::Failure::TimedOut, String::new()),
                 }
-            };
-            forward_head::write(
-                &mut self.out,
-                &self.input.buf,
-                head,
-                &self.headers,
-                &Forwarding {
-                    client_ip: conn.client_ip.as_bytes(),
-                    request_id,
-                    instance_authority: backend.authority.as_str(),
-                },
-            );
-            let failure = match self.send(&mut socket, head, deadline).await {
-                Sent::All => match self
+                match self
                     .read_response_head(&mut socket, head, target.set_cookie.as_ref(), deadline)
                     .await
                 {
                     Head::Complete(response, filled) => return Ok((socket, response, filled)),
-                    Head::Nothing(error) if reused && replayable && !replayed => {
-                        tracing::debug!(instance = %backend.id, %error,
-                            "pooled connection closed before answering; retrying on a new connection");
-                        replayed = true;
-                        fresh_only = true;
-                        continue;
-                    }
-                    Head::Nothing(error) => closed_before_response(&error),
-                    Head::Invalid(what) => what,
+                    Head::Nothing(error) => (closed(true), closed_before_response(&error)),
+                    Head::Invalid(what) => (retry::Failure::BadResponse, what),
                     Head::ClientGone => return Err(Failure::ClientGone),
-                    Head::TimedOut => return Err(timed_out(target)),
-                },
-                Sent::Nothing(_) if reused => {
-                    unsent += 1;
-                    fresh_only = unsent >= MAX_UNSENT;
-                    continue;
+                    Head::TimedOut => (retry::Failure::TimedOut, String::new()),
                 }
-                Sent::Nothing(error) | Sent::Partly(error) => closed_before_response(&error),
-                Sent::BadBody => return Err(Failure::BadBody),
-                Sent::ClientGone => return Err(Failure::ClientGone),
-                Sent::TimedOut => return Err(timed_out(target)),
             };
-            let message = bad_gateway_message(target, &failure);
-            return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
+            let decision = attempt.decide(failure);
+            match decision {
+                // (Moving fails when the release has no other ready instance: then 502.)
+                Decision::OtherInstance if move_to_other_instance(&conn.shared.routes, target) => {}
+                Decision::SameInstance { fresh } => {
+                    tracing::debug!(instance = %backend.id, %what, ?failure, fresh,
+                        "no response on a pooled connection; trying again");
+                }
+                Decision::Answer(StatusCode::GATEWAY_TIMEOUT) => return Err(timed_out(target)),
+                Decision::OtherInstance | Decision::Answer(_) => {
+                    let message = bad_gateway_message(target, &what);
+                    return Err(Failure::Gateway(StatusCode::BAD_GATEWAY, message));
+                }
+            }
+            attempt = attempt.next(failure, decision);
         }
     }
+}
+
+fn closed(sent: bool) -> retry::Failure {
+    retry::Failure::Closed { sent }
 }
 
 /// "failed before sending a response: <cause>" — the hyper path's wording.

@@ -15,7 +15,6 @@ mod deadline;
 mod error_reply;
 mod exchange;
 mod forward_head;
-mod instance_socket;
 mod relay;
 mod request_head;
 mod response_head;
@@ -24,5 +23,3 @@ mod shadow_copy;
 mod socket_io;
 
 pub(crate) use connection::{HEAD_TIMEOUT, StopSignal, serve_connection};
-pub(crate) use instance_socket::InstanceSocket;
-pub(crate) use request_head::SpanHeaders;

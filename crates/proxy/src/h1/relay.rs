@@ -10,9 +10,9 @@ use std::io::IoSlice;
 
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::Client;
-use crate::h1::instance_socket::InstanceSocket;
 use crate::h1::response_head::{ResponseBody, ResponseHead};
 use crate::h1::socket_io::{Waited, wait_instance, write_all};
+use crate::instance_socket::InstanceSocket;
 use crate::shadow::PrimaryTap;
 
 /// How relaying the body went.

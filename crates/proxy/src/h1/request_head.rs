@@ -7,9 +7,11 @@
 //! *handed off*: the whole connection goes to hyper, which then reads the same bytes (upgrades, h2c,
 //! `Expect`, HTTP/1.0, absolute-form targets, unusual framing headers...).
 
+use std::mem::MaybeUninit;
+
 use http::StatusCode;
 
-use std::mem::MaybeUninit;
+use crate::request_headers::RequestHeaders;
 
 /// Headers a request may have (hyper's limit); more is a 431.
 pub(crate) const MAX_HEADERS: usize = 100;
@@ -339,6 +341,15 @@ pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
         .rposition(|b| !is_ws(b))
         .map_or(start, |i| i + 1);
     &bytes[start..end]
+}
+
+impl RequestHeaders for SpanHeaders<'_> {
+    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.of(self.buf).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| h.value.of(self.buf))
+    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@ use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Uri, Version};
 
 use crate::backend::Backend;
-use crate::body::RequestBody;
 use crate::forward::{X_SLIPWAY_SHADOW, authority_value};
 use crate::h1::request_head::{HeaderKind, HeaderSpan, RequestHead};
 use crate::headers::{self, X_REQUEST_ID};
+use crate::request_body::RequestBody;
 
 pub(crate) fn request(
     buf: &[u8],

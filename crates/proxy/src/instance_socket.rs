@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tracing::debug;
 
-use crate::pool::{ConnectError, Reusable};
+use crate::pool::{ConnectError, Reusable, open_stream};
 
 #[derive(Debug)]
 pub(crate) struct InstanceSocket {
@@ -22,14 +21,7 @@ impl InstanceSocket {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<InstanceSocket, ConnectError> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Err(_) => return Err(ConnectError::TimedOut(timeout)),
-            Ok(Err(error)) => return Err(ConnectError::Io(error)),
-            Ok(Ok(stream)) => stream,
-        };
-        if let Err(error) = stream.set_nodelay(true) {
-            debug!(%error, %addr, "could not set TCP_NODELAY");
-        }
+        let stream = open_stream(addr, timeout).await?;
         Ok(InstanceSocket { stream })
     }
 }
