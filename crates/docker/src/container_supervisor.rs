@@ -5,30 +5,13 @@
 
 use crate::connector::Connector;
 use crate::container::RunningContainer;
-use crate::container_workload::{ContainerDetail, ContainerWorkload};
-use crate::spec::ContainerSpec;
-use slipway_core::spec::ProbeSpec;
+use crate::container_workload::{ContainerDetail, ContainerInstance, ContainerWorkload};
 use slipway_runtime::log_capture::LogSink;
 use slipway_runtime::supervision::{FirstRun, Supervision};
 use slipway_runtime::{InstanceEvent, InstanceState, InstanceStatus};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::mpsc;
-
-/// What to run for one container instance: the container, and how slipway watches it.
-#[derive(Clone, Debug)]
-pub struct ContainerInstance {
-    /// Its `labels.instance` is the instance id.
-    pub spec: ContainerSpec,
-    pub readiness: Option<ProbeSpec>,
-    pub liveness: Option<ProbeSpec>,
-    pub startup: Option<ProbeSpec>,
-    /// `docker stop`'s time between the stop signal and SIGKILL.
-    pub grace: Duration,
-    /// Output is appended here, as for processes (`slipway logs` reads it).
-    pub log_path: PathBuf,
-}
 
 /// A snapshot of one container instance.
 #[derive(Clone, Debug)]

@@ -11,11 +11,11 @@
 use crate::connector::Connector;
 use crate::container::RunningContainer;
 use crate::container_logs::LogStream;
-use crate::container_supervisor::ContainerInstance;
 use crate::error::DockerError;
 use crate::exit::ContainerExit;
-use crate::spec::Network;
+use crate::spec::{ContainerSpec, Network};
 use futures_util::StreamExt;
+use slipway_core::spec::ProbeSpec;
 use slipway_runtime::lifecycle::Probes;
 use slipway_runtime::log_capture::{LogSink, Stream};
 use slipway_runtime::probe::{ProbeTarget, default_web_readiness, fmt_duration};
@@ -37,6 +37,20 @@ const ENGINE_RETRY: Duration = Duration::from_secs(2);
 const STOP_PATIENCE: Duration = Duration::from_secs(30);
 /// After a container ended, how long its log stream may take to deliver the last lines.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
+
+/// What to run for one container instance: the container, and how slipway watches it.
+#[derive(Clone, Debug)]
+pub struct ContainerInstance {
+    /// Its `labels.instance` is the instance id.
+    pub spec: ContainerSpec,
+    pub readiness: Option<ProbeSpec>,
+    pub liveness: Option<ProbeSpec>,
+    pub startup: Option<ProbeSpec>,
+    /// `docker stop`'s time between the stop signal and SIGKILL.
+    pub grace: Duration,
+    /// Output is appended here, as for processes (`slipway logs` reads it).
+    pub log_path: PathBuf,
+}
 
 /// What status shows of a container instance beyond the common fields.
 #[derive(Clone, Debug, Default)]
