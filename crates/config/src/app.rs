@@ -93,21 +93,7 @@ fn app_name(r: &mut Report, root: &Section) -> Option<String> {
     if valid {
         return Some(name.into_inner());
     }
-    let fixed: String = n
-        .trim()
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .trim_matches('-')
-        .chars()
-        .take(63)
-        .collect();
-    let example = if fixed.is_empty() {
-        "hello".to_string()
-    } else {
-        fixed
-    };
+    let example = app_name_like(n).unwrap_or_else(|| "hello".to_string());
     let why = if n.len() > 63 {
         "is longer than 63 characters"
     } else {
@@ -141,4 +127,20 @@ fn releases(r: &mut Report, root: &Section) -> RetentionSpec {
         spec.keep_releases = keep.into_inner();
     }
     spec
+}
+
+/// A valid app name made from any text (a folder's name, a mistyped name): lowercase letters and digits
+/// kept, everything else `-`, at most 63 characters. `None` when nothing usable is left.
+pub fn app_name_like(text: &str) -> Option<String> {
+    let name: String = text
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .chars()
+        .take(63)
+        .collect();
+    (!name.is_empty()).then_some(name)
 }

@@ -44,6 +44,7 @@ mod suggest;
 mod table;
 mod url;
 
+pub use app::app_name_like;
 pub use artifact::DEFAULT_EXCLUDE;
 pub use error::{ConfigError, ConfigIssue};
 

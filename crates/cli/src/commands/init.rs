@@ -153,21 +153,13 @@ pub fn detect(dir: &Path) -> Found {
     }
 }
 
-/// The folder's name as an app name: lowercase letters, digits and `-`.
+/// The folder's name as an app name (the rule `app = "..."` has), `app` when nothing is left of it.
 pub fn app_name(dir: &Path) -> String {
-    let raw = dir
+    let folder = dir
         .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let name: String = raw
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .trim_matches('-')
-        .chars()
-        .take(63)
-        .collect();
-    if name.is_empty() { "app".into() } else { name }
+    slipway_config::app_name_like(&folder).unwrap_or_else(|| "app".into())
 }
 
 pub fn render(app: &str, found: &Found) -> String {

@@ -203,7 +203,11 @@ impl Controller {
         let mut last_run = 0;
         loop {
             // Sleep until the decisions' next timer (`wake`), or until something happens.
-            let wake = crate::control::wake::next_wake(&self.apps, self.next_analysis_at, last_run);
+            let wake = crate::control::wake::next_wake(
+                self.apps.values(),
+                self.next_analysis_at,
+                last_run,
+            );
             let sleep = wake.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
             tokio::select! {
                 Some(msg) = inbox.recv() => self.on_message(msg),

@@ -103,9 +103,7 @@ impl Controller {
 
     /// Starts and retires instances of one app so each (release, process) has the count it should.
     fn converge(&mut self, name: &str, desired: &Desired, retiring: &mut Vec<(String, Managed)>) {
-        for &version in desired.scale.keys() {
-            let _ = self.release(name, version);
-        }
+        // `desired` loaded every release it names (stable, rollout, warm).
         let wanted = instance_plan::wanted(name, desired, &self.releases);
         let Some(app) = self.apps.get_mut(name) else {
             return;

@@ -443,7 +443,7 @@ fn run_until(
             return;
         }
         operator.notice(c, world.now);
-        let wake = next_wake(&once(&c.app), c.next_analysis_at, c.last_run);
+        let wake = next_wake([&c.app], c.next_analysis_at, c.last_run);
         let next = [
             wake,
             world.next_event_at(),
@@ -486,32 +486,6 @@ fn run_until(
         world.now = next;
         deliver(c, world);
     }
-}
-
-/// The app as the map `next_wake` reads (the simulation has one app).
-fn once(app: &AppState) -> BTreeMap<String, AppState> {
-    let mut apps = BTreeMap::new();
-    apps.insert(
-        APP.to_string(),
-        AppState {
-            stable: app.stable,
-            rollout: app.rollout.as_ref().map(|r| ActiveRollout {
-                id: r.id,
-                machine: r.machine.clone(),
-                rollback: r.rollback,
-                traffic: r.traffic,
-                seen: r.seen,
-                rule_metrics: Vec::new(),
-                shadow: None,
-            }),
-            warm: app.warm.as_ref().map(|w| crate::control::app_state::Warm {
-                version: w.version,
-                retire_at: w.retire_at,
-            }),
-            ..AppState::default()
-        },
-    );
-    apps
 }
 
 /// Hands the controller every world event due now: instance states, drains that finished.

@@ -5,36 +5,38 @@
 //! event: a command, an instance's state change, a drain that finished, a check's answer.
 
 use crate::control::app_state::AppState;
-use std::collections::BTreeMap;
 
 /// The earliest timer after `last_run` (the time the decisions last ran: a timer at or before it was
 /// already seen, so waking for it again would decide the same). `None`: sleep until an event.
-pub(crate) fn next_wake(
-    apps: &BTreeMap<String, AppState>,
+pub(crate) fn next_wake<'a>(
+    apps: impl IntoIterator<Item = &'a AppState>,
     next_analysis_at: u64,
     last_run: u64,
 ) -> Option<u64> {
-    let timers = apps.values().flat_map(|app| {
+    let mut any_app = false;
+    let timers = apps.into_iter().flat_map(|app| {
+        any_app = true;
         let rollout = app.rollout.as_ref().and_then(|r| r.machine.next_timer());
         let warm = app.warm.as_ref().map(|w| w.retire_at);
         [rollout, warm]
     });
-    let analysis = (!apps.is_empty()).then_some(next_analysis_at);
-    timers
-        .chain([analysis])
-        .flatten()
-        .filter(|&at| at > last_run)
-        .min()
+    let earliest = timers.flatten().filter(|&at| at > last_run).min();
+    let analysis = (any_app && next_analysis_at > last_run).then_some(next_analysis_at);
+    earliest.into_iter().chain(analysis).min()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::control::app_state::Warm;
+    use std::collections::BTreeMap;
 
     #[test]
     fn no_app_sleeps_until_an_event() {
-        assert_eq!(next_wake(&BTreeMap::new(), 5_000, 0), None);
+        assert_eq!(
+            next_wake(BTreeMap::<String, AppState>::new().values(), 5_000, 0),
+            None
+        );
     }
 
     #[test]
@@ -49,12 +51,12 @@ mod tests {
         };
         apps.insert("a".to_string(), app);
         assert_eq!(
-            next_wake(&apps, 5_000, 1_000),
+            next_wake(apps.values(), 5_000, 1_000),
             Some(3_000),
             "the warm release's end"
         );
         assert_eq!(
-            next_wake(&apps, 5_000, 3_000),
+            next_wake(apps.values(), 5_000, 3_000),
             Some(5_000),
             "a timer already seen does not wake it again"
         );
