@@ -19,6 +19,7 @@ use crate::control::rollout_end::end_rollout;
 use crate::control::runtimes::RuntimeKind;
 use crate::control::test_support;
 use crate::control::wake::next_wake;
+use rand::{Rng as _, SeedableRng};
 use slipway_core::release::{Release, Version};
 use slipway_core::rollout::{Outcome, Rollout, Signal};
 use slipway_runtime::{InstanceEvent, InstanceState};
@@ -26,20 +27,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+/// Seeded, so every run of the simulation is the same.
+type Rng = rand::rngs::StdRng;
+
+fn below(rng: &mut Rng, n: u64) -> u64 {
+    rng.random_range(0..n)
+}
+
+fn chance(rng: &mut Rng, percent: u64) -> bool {
+    below(rng, 100) < percent
 }
 
 const APP: &str = "sim";
@@ -69,7 +65,7 @@ fn strategy(rng: &mut Rng) -> &'static str {
         "strategy = \"canary\"\nsteps = [{ weight = 25 }, { pause = \"10s\" }, { weight = 50 }]",
         "strategy = \"canary\"\nsteps = [{ weight = 50 }, { pause = {} }]",
     ];
-    STRATEGIES[rng.below(STRATEGIES.len() as u64) as usize]
+    STRATEGIES[below(rng, STRATEGIES.len() as u64) as usize]
 }
 
 /// How one simulated instance behaves once started.
@@ -110,12 +106,12 @@ impl World {
         if new && let Some(f) = self.bad_new_release {
             return f;
         }
-        let after = 100 + self.rng.below(3_000);
-        match self.rng.below(20) {
+        let after = 100 + below(&mut self.rng, 3_000);
+        match below(&mut self.rng, 20) {
             0 if new => Fate::CrashOnce { after },
             1 => Fate::Ready {
                 after,
-                flap_at: Some(after + 500 + self.rng.below(2_000)),
+                flap_at: Some(after + 500 + below(&mut self.rng, 2_000)),
             },
             _ => Fate::Ready {
                 after,
@@ -226,7 +222,7 @@ impl Controller {
             if instance_plan.retire.contains(&m.id) {
                 assert!(!m.retiring, "{} retired twice", m.id);
                 m.retiring = true;
-                let drain = now + 1 + world.rng.below(1_500);
+                let drain = now + 1 + below(&mut world.rng, 1_500);
                 world.draining.push((drain, m.id.clone()));
             }
         }
@@ -297,13 +293,13 @@ fn check_traffic_goes_to_ready_instances(app: &AppState, weight: &BTreeMap<Versi
 
 /// One scenario: v1 stable and serving, then a rollout to v2 with faults; returns the outcome.
 fn scenario(seed: u64) -> (Outcome, String) {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let web = 1 + rng.below(4) as u32;
-    let worker = rng.chance(30);
+    let mut rng = Rng::seed_from_u64(seed);
+    let web = 1 + below(&mut rng, 4) as u32;
+    let worker = chance(&mut rng, 30);
     let strategy = strategy(&mut rng);
-    let bad = match rng.below(10) {
+    let bad = match below(&mut rng, 10) {
         0 => Some(Fate::CrashLoop {
-            after: 500 + rng.below(2_000),
+            after: 500 + below(&mut rng, 2_000),
         }),
         1 => Some(Fate::NeverReady),
         _ => None,
@@ -318,7 +314,7 @@ fn scenario(seed: u64) -> (Outcome, String) {
         bad_new_release: None,
     };
     let v1 = release(1, web, worker, "strategy = \"rolling\"");
-    let v2 = release(2, 1 + world.rng.below(4) as u32, worker, strategy);
+    let v2 = release(2, 1 + below(&mut world.rng, 4) as u32, worker, strategy);
     let mut c = Controller {
         app: AppState {
             stable: Some(1),
@@ -341,8 +337,8 @@ fn scenario(seed: u64) -> (Outcome, String) {
     });
     // The rollout to v2 starts, with its faults.
     world.bad_new_release = bad;
-    if world.rng.chance(15) {
-        world.engine_down_until = world.now + world.rng.below(5_000);
+    if chance(&mut world.rng, 15) {
+        world.engine_down_until = world.now + below(&mut world.rng, 5_000);
     }
     let machine = Rollout::new(
         APP,
@@ -357,8 +353,8 @@ fn scenario(seed: u64) -> (Outcome, String) {
     c.app.rollout = Some(ActiveRollout::new(1, machine, false));
     let start = world.now;
     let mut operator = Operator {
-        restart_at: world.rng.chance(20).then(|| start + world.rng.below(8_000)),
-        abort_at: world.rng.chance(10).then(|| start + world.rng.below(8_000)),
+        restart_at: chance(&mut world.rng, 20).then(|| start + below(&mut world.rng, 8_000)),
+        abort_at: chance(&mut world.rng, 10).then(|| start + below(&mut world.rng, 8_000)),
         next_promote: 0,
     };
     run_until(&mut c, &mut world, &mut operator, |c| {
