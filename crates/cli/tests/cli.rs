@@ -182,9 +182,7 @@ fn validate_accepts_a_good_config() {
 
 /// The binary on its own: these commands need no daemon.
 fn slipway_alone(args: &[&str]) -> support::Run {
-    let mut command = std::process::Command::new(support::bin());
-    command.args(args);
-    run_command(command, Duration::from_secs(30))
+    slipway_alone_in(&std::env::current_dir().expect("cwd"), args)
 }
 
 #[test]

@@ -288,17 +288,23 @@ async fn instance_connection_close_is_not_pooled() {
     assert_eq!(inst.in_flight(), 0);
 }
 
-#[tokio::test]
-async fn connection_closed_under_a_request_is_retried_only_when_safe() {
-    // Each connection answers its first request, then reads the next one and closes without an answer.
-    let raw = scripted(|_, n| {
+/// An instance whose every connection answers its first request ("ok"), then reads the next one and
+/// closes without an answer: the keep-alive race, on demand.
+async fn closes_under_the_second_request() -> ScriptedInstance {
+    scripted(|_, n| {
         if n == 0 {
             Script::Reply(ok("ok"))
         } else {
             Script::Close
         }
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn connection_closed_under_a_request_is_retried_only_when_safe() {
+    // Each connection answers its first request, then reads the next one and closes without an answer.
+    let raw = closes_under_the_second_request().await;
     let (p, inst) = proxy_to("raw-1", raw.addr).await;
     let c = client();
     let post = |body: &'static str| {
@@ -334,14 +340,7 @@ async fn connection_closed_under_a_request_is_retried_only_when_safe() {
 async fn the_hyper_path_replays_like_the_fast_path() {
     // HTTP/1.0 requests go through hyper. Each instance connection answers its first request, then
     // closes under the next one — the keep-alive race, at once rather than after a long idle time.
-    let raw = scripted(|_, n| {
-        if n == 0 {
-            Script::Reply(ok("ok"))
-        } else {
-            Script::Close
-        }
-    })
-    .await;
+    let raw = closes_under_the_second_request().await;
     let (p, inst) = proxy_to("raw-1", raw.addr).await;
     let get = b"GET / HTTP/1.0\r\nHost: app\r\n\r\n";
     let first = raw_round_trip(p.addr, &[get]).await;

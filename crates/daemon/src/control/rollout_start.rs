@@ -127,20 +127,25 @@ mod tests {
         assert_eq!(again.kind, crate::error::ErrorKind::Conflict);
     }
 
-    #[test]
-    fn a_rollback_to_the_warm_bits_takes_over_their_instances() {
-        let warm = web_release("a", 1, 1, "strategy = \"blue-green\"");
-        let mut back = warm.clone();
-        back.version = 3;
-        back.rollback_of = Some(1);
-        let mut app = AppState {
+    /// v1 kept warm after a blue-green switch, with its one instance.
+    fn v1_kept_warm() -> AppState {
+        AppState {
             warm: Some(Warm {
                 version: 1,
                 retire_at: 9_000,
             }),
             instances: vec![instance("w", 1, "web", true, 1)],
             ..AppState::default()
-        };
+        }
+    }
+
+    #[test]
+    fn a_rollback_to_the_warm_bits_takes_over_their_instances() {
+        let warm = web_release("a", 1, 1, "strategy = \"blue-green\"");
+        let mut back = warm.clone();
+        back.version = 3;
+        back.rollback_of = Some(1);
+        let mut app = v1_kept_warm();
         let m = machine(&app, &back, Some((2, 1)), Strategy::Recreate, 0).unwrap();
         begin(&mut app, 1, m, true, &back, Some(&warm));
         assert_eq!(
@@ -158,14 +163,7 @@ mod tests {
     fn other_bits_leave_the_warm_release_alone() {
         let warm = web_release("a", 1, 1, "strategy = \"blue-green\"");
         let new = web_release("a", 3, 1, "strategy = \"blue-green\"");
-        let mut app = AppState {
-            warm: Some(Warm {
-                version: 1,
-                retire_at: 9_000,
-            }),
-            instances: vec![instance("w", 1, "web", true, 1)],
-            ..AppState::default()
-        };
+        let mut app = v1_kept_warm();
         let m = machine(&app, &new, Some((2, 1)), Strategy::Recreate, 0).unwrap();
         begin(&mut app, 1, m, false, &new, Some(&warm));
         assert_eq!(app.instances[0].release, 1);
