@@ -211,6 +211,14 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                     let sent = unsent.is_none();
                     request = unsent.or(copy);
                     let error = error.into_error();
+                    if error.is_user() {
+                        // The client's body failed (a malformed chunked body, which the gate cut
+                        // short, or a client gone): the instance is not at fault, and got no whole
+                        // request. As on the fast path, a 400 not counted against the release.
+                        drop((target, tap));
+                        debug!(%error, "the request body could not be read");
+                        return page(StatusCode::BAD_REQUEST, "malformed request body");
+                    }
                     let failure = if error.is_parse() {
                         retry::Failure::BadResponse
                     } else {

@@ -1,4 +1,4 @@
-//! Timeouts for the proxy's connections to instances.
+//! Timeouts for the proxy's connections to instances, and which HTTP/1.1 path serves clients.
 
 use std::time::Duration;
 
@@ -12,6 +12,10 @@ pub struct ProxyOptions {
     pub response_timeout: Duration,
     /// How long an idle keep-alive connection to an instance stays in the pool.
     pub idle_pool_timeout: Duration,
+    /// Serve plain HTTP/1.1 requests on the fast path (`h1`). Off, hyper serves every request (slower);
+    /// the same checks of each request head apply either way. For comparisons, and as a way out should the
+    /// fast path misbehave.
+    pub fast_path: bool,
 }
 
 impl Default for ProxyOptions {
@@ -20,6 +24,7 @@ impl Default for ProxyOptions {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
             idle_pool_timeout: Duration::from_secs(90),
+            fast_path: true,
         }
     }
 }

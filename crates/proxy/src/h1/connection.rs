@@ -15,14 +15,15 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::debug;
 
 use crate::forward::serve_request;
 use crate::h1::deadline::LazyDeadline;
+use crate::h1::gate::Gate;
 use crate::h1::request_head::{self, HeaderSpan, MAX_HEAD, Parsed};
-use crate::h1::rewind::Rewind;
 use crate::shared::ConnState;
 
 /// How long a client has to send a request head once its connection is idle (hyper's default, which the
@@ -179,6 +180,9 @@ pub(crate) async fn serve_connection(
         idle_since: now,
         client_gone: false,
     };
+    if !client.conn.shared.options.fast_path {
+        return client.hand_off().await;
+    }
     loop {
         client.input.compact();
         let parsed = if client.input.end == 0 {
@@ -206,11 +210,8 @@ pub(crate) async fn serve_connection(
                     return;
                 }
             }
-            Parsed::Handoff => return client.hand_off().await,
-            Parsed::Reject(status, message) => {
-                client.reject(status, message).await;
-                return;
-            }
+            Parsed::Handoff(_) => return client.hand_off().await,
+            Parsed::Reject(status, message) => return client.reject(status, message).await,
         }
     }
 }
@@ -251,7 +252,8 @@ impl Client {
     }
 
     /// Serves the rest of the connection with hyper (the hyper path in `forward`), bytes already read
-    /// first; on shutdown, lets hyper finish gracefully.
+    /// first, every request head still checked here (`gate`); on shutdown, or when a head is refused, lets
+    /// hyper finish gracefully.
     async fn hand_off(self) {
         let Client {
             stream,
@@ -261,15 +263,21 @@ impl Client {
             ..
         } = self;
         let read = input.buf[input.start..input.end].to_vec();
+        let refused = Arc::new(Notify::new());
+        let gate = Gate::new(read, stream, Arc::clone(&refused));
         let shared = Arc::clone(&conn.shared);
         let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
         let connection = shared
             .server
-            .serve_connection_with_upgrades(TokioIo::new(Rewind::new(read, stream)), service);
+            .serve_connection_with_upgrades(TokioIo::new(gate), service);
         tokio::pin!(connection);
         let result = tokio::select! {
             result = connection.as_mut() => result,
             () = stop.token.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+            () = refused.notified() => {
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }

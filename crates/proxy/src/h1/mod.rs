@@ -15,10 +15,11 @@ mod deadline;
 mod error_reply;
 mod exchange;
 mod forward_head;
+mod framing;
+mod gate;
 mod relay;
 mod request_head;
 mod response_head;
-mod rewind;
 mod shadow_copy;
 mod socket_io;
 
