@@ -29,6 +29,7 @@ use crate::headers::{self, X_SLIPWAY_RELEASE};
 use crate::pages::page;
 use crate::pool::{self, Sender};
 use crate::release_metrics::micros_since;
+use crate::request_body::TooLarge;
 use crate::request_body::{RequestBody, copy_of};
 use crate::retry::{self, Attempt, Decision, Replayable};
 use crate::route_handle::RouteHandle;
@@ -143,7 +144,12 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         idempotent: is_idempotent(&parts.method),
     });
 
-    let mut request = Request::new(RequestBody::Incoming(body));
+    let max_body = target.max_body.unwrap_or(u64::MAX);
+    if body.size_hint().lower() > max_body {
+        drop(target);
+        return page(StatusCode::PAYLOAD_TOO_LARGE, &too_large(max_body));
+    }
+    let mut request = Request::new(RequestBody::Incoming(body, max_body));
     *request.method_mut() = parts.method;
     // Origin form: the connection already says which instance this is.
     *request.uri_mut() = Uri::from(path_and_query);
@@ -211,6 +217,10 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                     let sent = unsent.is_none();
                     request = unsent.or(copy);
                     let error = error.into_error();
+                    if error.is_user() && is_too_large(&error) {
+                        drop((target, tap));
+                        return page(StatusCode::PAYLOAD_TOO_LARGE, &too_large(max_body));
+                    }
                     if error.is_user() {
                         // The client's body failed (a malformed chunked body, which the gate cut
                         // short, or a client gone): the instance is not at fault, and got no whole
@@ -420,4 +430,20 @@ pub(crate) fn gateway_timeout_message(target: &Target, timeout: Duration) -> Str
         "{} sent no response headers within {timeout:?}",
         describe(target)
     )
+}
+
+/// The 413 page's words (the fast path's too).
+pub(crate) fn too_large(max: u64) -> String {
+    format!("the request body is larger than this app accepts ({max} bytes)")
+}
+
+fn is_too_large(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if inner.is::<TooLarge>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
 }

@@ -557,3 +557,112 @@ async fn a_request_after_a_hand_off_is_checked_too() {
     assert_eq!((statuses, targets), (vec![200, 400], vec!["/first"]));
     assert!(record.violations.is_empty(), "{:?}", record.violations);
 }
+
+/// An instance that answers the first request on each connection with `first`, and any later one with
+/// `REUSED` — which a client must only ever see if `first` left the connection in a clear state.
+async fn answers_first_with(
+    first: &'static [u8],
+) -> (SocketAddr, Arc<Mutex<usize>>, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(Mutex::new(0));
+    let stop = CancellationToken::new();
+    let (count, token) = (Arc::clone(&accepted), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            let mut stream = tokio::select! {
+                () = token.cancelled() => return,
+                accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+            };
+            *count.lock().expect("count") += 1;
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                for n in 0.. {
+                    let head_end = loop {
+                        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break end + 4;
+                        }
+                        let mut buf = [0u8; 4096];
+                        match stream.read(&mut buf).await {
+                            Ok(read) if read > 0 => pending.extend_from_slice(&buf[..read]),
+                            _ => return,
+                        }
+                    };
+                    pending.drain(..head_end);
+                    let answer: &[u8] = if n == 0 {
+                        first
+                    } else {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nREUSED"
+                    };
+                    // A response without a length ends when the connection does.
+                    let framed = String::from_utf8_lossy(answer).contains("-Length:")
+                        || String::from_utf8_lossy(answer).contains("Transfer-Encoding:");
+                    if stream.write_all(answer).await.is_err() || !framed {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted, stop)
+}
+
+/// The status and body of one GET through the proxy, on a new client connection.
+async fn get_once(proxy: SocketAddr) -> (u16, String) {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect");
+    let request = b"GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n";
+    stream.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer));
+    let _ = read.await.expect("the proxy answers and closes");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn an_ambiguous_response_never_poisons_a_pooled_connection() {
+    // (response, what the client gets): whatever the instance sent, the connection is not used again,
+    // so the next request never reads the leftovers (or `REUSED`) as its response.
+    let cases: [(&'static [u8], u16); 6] = [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled", 200),
+        (b"HTTP/1.1 200 OK\r\n\r\nok", 200),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok", 502),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n folded\r\n\r\nok", 502),
+    ];
+    for fast_path in [true, false] {
+        for (response, status) in cases {
+            let (addr, accepted, stop) = answers_first_with(response).await;
+            let p = proxy(ProxyOptions {
+                fast_path,
+                ..ProxyOptions::default()
+            })
+            .await;
+            p.routes
+                .publish(one_app(
+                    "web",
+                    vec![group(1, 1, &[&Backend::new("inst", addr)])],
+                ))
+                .await;
+            let what = format!(
+                "fast path {fast_path}, {:?}",
+                String::from_utf8_lossy(response)
+            );
+            for _ in 0..2 {
+                let (got, body) = get_once(p.addr).await;
+                assert_eq!(got, status, "{what}");
+                assert!(
+                    !body.contains("REUSED") && !body.contains("smuggled"),
+                    "{what}: {body}"
+                );
+            }
+            if status == 200 {
+                assert_eq!(*accepted.lock().expect("count"), 2, "{what}");
+            }
+            stop.cancel();
+        }
+    }
+}

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::admission::Full;
 use crate::h1::connection::{Client, Next};
 use crate::h1::request_head::{RequestBody, RequestHead};
 use crate::h1::response_head::put_header;
@@ -113,5 +114,18 @@ pub(super) async fn linger_and_close(mut stream: TcpStream) {
             }
         };
         let _ = tokio::time::timeout(LINGER, drain).await;
+    }
+}
+
+/// Answers a connection over a limit (`admission`) with a 503 and closes it, without reading a request.
+pub(crate) async fn refuse_connection(mut stream: TcpStream, full: Full) {
+    let message = match full {
+        Full::Total => "the proxy holds as many connections as it may; try again shortly",
+        Full::Client => "too many connections from your address; try again shortly",
+    };
+    let page = page_bytes(StatusCode::SERVICE_UNAVAILABLE, message);
+    let write = tokio::time::timeout(Duration::from_millis(500), stream.write_all(&page));
+    if matches!(write.await, Ok(Ok(()))) {
+        linger_and_close(stream).await;
     }
 }

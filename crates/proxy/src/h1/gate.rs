@@ -18,14 +18,15 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
+use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::h1::chunked::ChunkedDecoder;
-use crate::h1::connection::HEAD_TIMEOUT;
 use crate::h1::deadline::LazyDeadline;
 use crate::h1::error_reply::{linger_and_close, page_bytes};
 use crate::h1::request_head::{self, MAX_HEAD, Parsed, RequestBody};
@@ -54,12 +55,18 @@ pub(crate) struct Gate {
     refused: Arc<Notify>,
     /// When the connection last wrote a response byte or started waiting for a head.
     idle_since: Instant,
+    head_timeout: Duration,
     head_timer: LazyDeadline,
 }
 
 impl Gate {
     /// `read` holds what the fast path received and did not serve (from the start of a request head).
-    pub(crate) fn new(read: Vec<u8>, stream: TcpStream, refused: Arc<Notify>) -> Gate {
+    pub(crate) fn new(
+        read: Vec<u8>,
+        stream: TcpStream,
+        refused: Arc<Notify>,
+        head_timeout: Duration,
+    ) -> Gate {
         let now = Instant::now();
         let end = read.len();
         let mut buf = read;
@@ -74,7 +81,8 @@ impl Gate {
             refusal: None,
             refused,
             idle_since: now,
-            head_timer: LazyDeadline::new(now + HEAD_TIMEOUT),
+            head_timeout,
+            head_timer: LazyDeadline::new(now + head_timeout),
         }
     }
 
@@ -190,9 +198,14 @@ impl AsyncRead for Gate {
                 Some(Poll::Ready(Err(error))) => return Poll::Ready(Err(error)),
                 Some(Poll::Pending) | None => {
                     if waiting_for_head {
-                        let deadline = gate.idle_since + HEAD_TIMEOUT;
+                        let deadline = gate.idle_since + gate.head_timeout;
                         ready!(gate.head_timer.poll_passed(cx, deadline));
-                        // No complete head in time: end of stream, which hyper closes on.
+                        // No complete head in time: end of stream, which hyper closes on — with a 408
+                        // first when a head was begun (slowloris), as on the fast path.
+                        if gate.start < gate.end {
+                            let message = "the request head did not arrive in time";
+                            gate.refusal = Some(page_bytes(StatusCode::REQUEST_TIMEOUT, message));
+                        }
                         return Poll::Ready(Ok(()));
                     }
                     return Poll::Pending;

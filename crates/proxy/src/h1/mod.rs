@@ -23,4 +23,5 @@ mod response_head;
 mod shadow_copy;
 mod socket_io;
 
-pub(crate) use connection::{HEAD_TIMEOUT, StopSignal, serve_connection};
+pub(crate) use connection::{StopSignal, serve_connection};
+pub(crate) use error_reply::refuse_connection;
