@@ -60,6 +60,9 @@ struct ProxyLimits {
     /// Time an instance has to send its response headers (then 504).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     response_timeout: std::time::Duration,
+    /// How long a WebSocket or an event stream may carry no bytes before it is closed.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    stream_idle_timeout: std::time::Duration,
     /// Client connections the proxy holds at once (more are answered 503).
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
@@ -74,6 +77,7 @@ impl ProxyLimits {
             head_timeout: self.head_timeout,
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
+            stream_idle_timeout: self.stream_idle_timeout,
             max_connections: self.max_connections,
             max_connections_per_client: self.max_connections_per_client,
             ..slipway_daemon::ProxyOptions::default()

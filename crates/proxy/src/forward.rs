@@ -36,6 +36,7 @@ use crate::route_handle::RouteHandle;
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
 use crate::shared::ConnState;
+use crate::tunnel::copy_until_idle;
 
 /// Marks the copies sent to a mirror release, so an instance can tell shadow traffic apart.
 pub(crate) static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
@@ -210,7 +211,8 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                     if let Some(tap) = &mut tap {
                         tap.head(response.status(), micros);
                     }
-                    return respond(target, response, client_upgrade, sender, tap);
+                    let idle = options.stream_idle_timeout;
+                    return respond(target, response, client_upgrade, sender, tap, idle);
                 }
                 Ok(Err(mut error)) => {
                     let unsent = error.take_message();
@@ -338,6 +340,7 @@ fn respond(
     client_upgrade: Option<OnUpgrade>,
     connection: Sender,
     tap: Option<Box<PrimaryTap>>,
+    idle: Duration,
 ) -> Response<ResponseBody> {
     let Target {
         mut lease,
@@ -356,7 +359,7 @@ fn respond(
         };
         let instance_upgrade = hyper::upgrade::on(&mut response);
         lease.become_stream();
-        tokio::spawn(tunnel(client_upgrade, instance_upgrade, lease));
+        tokio::spawn(tunnel(client_upgrade, instance_upgrade, lease, idle));
         let (parts, _) = response.into_parts();
         return Response::from_parts(parts, ResponseBody::empty());
     }
@@ -374,12 +377,17 @@ fn respond(
 
 /// Copies bytes both ways between an upgraded client connection and the instance, counted as a stream until
 /// either side closes.
-async fn tunnel(client: OnUpgrade, instance: OnUpgrade, lease: crate::backend::Lease) {
+async fn tunnel(
+    client: OnUpgrade,
+    instance: OnUpgrade,
+    lease: crate::backend::Lease,
+    idle: Duration,
+) {
     match tokio::try_join!(client, instance) {
         Ok((client, instance)) => {
             let mut client = TokioIo::new(client);
             let mut instance = TokioIo::new(instance);
-            if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut instance).await {
+            if let Err(error) = copy_until_idle(&mut client, &mut instance, idle).await {
                 debug!(instance = %lease.backend().id, %error, "upgraded connection ended with an error");
             }
         }

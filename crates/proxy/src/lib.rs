@@ -50,6 +50,7 @@ mod shadow;
 mod shadow_report;
 mod shared;
 mod sticky;
+mod tunnel;
 
 pub use backend::Backend;
 pub use body::ResponseBody;

@@ -16,6 +16,9 @@ pub struct ProxyOptions {
     /// or its last response sent). A head begun and not finished then gets a 408 (slowloris); an idle
     /// keep-alive connection just closes.
     pub head_timeout: Duration,
+    /// How long a stream may carry no bytes before the proxy closes it: a WebSocket (either way), or a
+    /// response body (an event stream) the instance sends nothing of.
+    pub stream_idle_timeout: Duration,
     /// Client connections open at once; one more is answered 503 and closed.
     pub max_connections: usize,
     /// Client connections open at once from one IP address; one more is answered 503 and closed.
@@ -33,6 +36,7 @@ impl Default for ProxyOptions {
             response_timeout: Duration::from_secs(60),
             idle_pool_timeout: Duration::from_secs(90),
             head_timeout: Duration::from_secs(30),
+            stream_idle_timeout: Duration::from_secs(600),
             max_connections: 10_000,
             max_connections_per_client: 1_000,
             fast_path: true,

@@ -261,3 +261,41 @@ async fn hundreds_of_slow_clients_do_not_stop_others_and_cost_little_memory() {
     // None of them reached the instance.
     assert_eq!(backend.hits(), 51);
 }
+
+#[tokio::test]
+async fn an_event_stream_that_goes_quiet_is_closed_after_the_idle_limit() {
+    // An instance that sends one event and then holds the stream open, silent.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n8\r\ndata: 1\n\r\n";
+            let _ = stream.write_all(head).await;
+            held.push(stream);
+        }
+    });
+    let p = proxy(ProxyOptions {
+        stream_idle_timeout: Duration::from_millis(300),
+        ..ProxyOptions::default()
+    })
+    .await;
+    p.routes
+        .publish(one_app(
+            "web",
+            vec![group(1, 1, &[&slipway_proxy::Backend::new("quiet", addr)])],
+        ))
+        .await;
+    let answer = send_raw(p.addr, b"GET /events HTTP/1.1\r\nHost: app\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("data: 1"),
+        "{answer}"
+    );
+    // Cut short: the last chunk never came, so the client can tell the stream did not end normally.
+    assert!(!answer.ends_with("0\r\n\r\n"), "{answer}");
+    silent.abort();
+}

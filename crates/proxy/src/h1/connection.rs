@@ -141,6 +141,8 @@ pub(super) struct Client {
     pub(super) reply: Vec<u8>,
     head_timer: LazyDeadline,
     pub(super) response_timer: LazyDeadline,
+    /// For response bodies that go quiet (`stream_idle_timeout`); made on first use.
+    pub(super) stream_timer: Option<LazyDeadline>,
     /// When the connection last became idle (waiting for a request head).
     idle_since: Instant,
     /// The client went away during an exchange.
@@ -183,6 +185,7 @@ pub(crate) async fn serve_connection(
         reply: vec![0; super::exchange::REPLY_SIZE],
         head_timer: LazyDeadline::new(now + head_timeout),
         response_timer: LazyDeadline::new(now + response_timeout),
+        stream_timer: None,
         idle_since: now,
         client_gone: false,
     };
