@@ -317,30 +317,24 @@ fn check_host(count: usize, value: Option<&[u8]>, minor_version: u8) -> Result<(
 /// A `Host` value: a reg-name, IPv4 or bracketed IPv6 literal, and an optional port (RFC 3986 §3.2.2). Empty
 /// is allowed (a target without authority).
 fn is_valid_host(host: &[u8]) -> bool {
-    host.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-                    | b'%'
-            )
-    })
+    const HOST: [bool; 256] = byte_set(b"-._~!$&'()*+,;=:[]%");
+    host.iter().all(|&b| HOST[usize::from(b)])
+}
+
+/// The bytes in `others` plus ASCII letters and digits, as a table (one lookup per byte on the hot path).
+const fn byte_set(others: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        set[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < others.len() {
+        set[others[i] as usize] = true;
+        i += 1;
+    }
+    set
 }
 
 /// The request line names a version after HTTP/1 (`HTTP/2.0`, `HTTP/3`): 505 rather than 400.
@@ -389,33 +383,10 @@ impl RequestHead {
 /// `:@/?%`. Anything else (fragments, quotes, braces, non-ASCII...) goes to hyper, which accepts or rejects
 /// it as before.
 fn is_plain_origin_form(target: &[u8]) -> bool {
+    const PLAIN: [bool; 256] = byte_set(b"-._~!$&'()*+,;=:@/?%");
     target.first() == Some(&b'/')
         && target.len() <= 8 * 1024
-        && target.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b':'
-                        | b'@'
-                        | b'/'
-                        | b'?'
-                        | b'%'
-                )
-        })
+        && target.iter().all(|&b| PLAIN[usize::from(b)])
 }
 
 /// Strips optional whitespace (SP / HTAB) around a value or list element.

