@@ -154,12 +154,12 @@ impl Gate {
         }
     }
 
-    fn stream(&mut self) -> Pin<&mut TcpStream> {
-        Pin::new(
-            self.stream
-                .as_mut()
-                .expect("the stream is only taken on drop"),
-        )
+    /// The client's stream (only taken on drop: never missing while hyper polls).
+    fn stream(&mut self) -> io::Result<Pin<&mut TcpStream>> {
+        self.stream
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 }
 
@@ -222,7 +222,7 @@ impl AsyncWrite for Gate {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let gate = self.get_mut();
-        let written = ready!(gate.stream().poll_write(cx, data));
+        let written = ready!(gate.stream()?.poll_write(cx, data));
         if matches!(gate.expect, Expect::Head) {
             gate.idle_since = Instant::now();
         }
@@ -235,7 +235,7 @@ impl AsyncWrite for Gate {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let gate = self.get_mut();
-        let written = ready!(gate.stream().poll_write_vectored(cx, bufs));
+        let written = ready!(gate.stream()?.poll_write_vectored(cx, bufs));
         if matches!(gate.expect, Expect::Head) {
             gate.idle_since = Instant::now();
         }
@@ -247,24 +247,23 @@ impl AsyncWrite for Gate {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().stream().poll_flush(cx)
+        self.get_mut().stream()?.poll_flush(cx)
     }
 
     /// Writes a refused head's page first: hyper has finished the responses before it.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let gate = self.get_mut();
-        while let Some(page) = &gate.refusal {
+        while let (Some(page), Some(stream)) = (&mut gate.refusal, &mut gate.stream) {
             if page.is_empty() {
                 break;
             }
-            let stream = Pin::new(gate.stream.as_mut().expect("stream"));
-            let n = ready!(stream.poll_write(cx, page))?;
+            let n = ready!(Pin::new(stream).poll_write(cx, page))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            gate.refusal.as_mut().expect("page").drain(..n);
+            page.drain(..n);
         }
-        gate.stream().poll_shutdown(cx)
+        gate.stream()?.poll_shutdown(cx)
     }
 }
 
