@@ -22,6 +22,7 @@ pub mod paths;
 mod providers;
 mod retention;
 mod secrets;
+mod state_permissions;
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct ServeOptions {
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let paths = Paths::new(&options.state_dir);
+    // Before anything is read from it: a state dir others can write is not the daemon's own.
+    state_permissions::check(&paths)?;
     std::fs::create_dir_all(&paths.root)
         .with_context(|| format!("cannot create the state dir {}", paths.root.display()))?;
     std::fs::set_permissions(&paths.root, std::fs::Permissions::from_mode(0o700))?;
@@ -150,6 +153,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&socket);
     let unix = tokio::net::UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    // No window for others between bind and chmod: the state dir around it is already 0700.
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     let router = http::router(api.clone());
     let stop = api_stop.clone();
