@@ -91,7 +91,11 @@ fn a_deploy_leaves_out_fifos_and_sockets_and_refuses_a_link_out_of_the_folder() 
     assert_eq!(world.answer(), "v1");
 
     for (link, target, why) in [
-        ("passwd", "/etc/passwd", "an absolute path, outside the folder"),
+        (
+            "passwd",
+            "/etc/passwd",
+            "an absolute path, outside the folder",
+        ),
         ("parent", "..", "a path that climbs out of the folder"),
     ] {
         let path = world.app_dir.join(link);
@@ -103,7 +107,10 @@ fn a_deploy_leaves_out_fifos_and_sockets_and_refuses_a_link_out_of_the_folder() 
                 .contains(&format!("{link} is a symlink to {target}: {why}")),
             "{run}"
         );
-        assert!(run.stderr.contains(&format!("exclude = [\"{link}\"]")), "{run}");
+        assert!(
+            run.stderr.contains(&format!("exclude = [\"{link}\"]")),
+            "{run}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
     // Nothing was recorded and v1 serves on.

@@ -133,5 +133,8 @@ fn a_link_to_a_secret_outside_the_folder_is_refused_and_its_content_goes_nowhere
     assert!(!run.to_string().contains(FILE_SECRET), "{run}");
     assert!(!world.daemon.log_text().contains(FILE_SECRET));
     let files = files_containing(&world.daemon.state, FILE_SECRET);
-    assert!(files.is_empty(), "the secret frozen into the state dir: {files:?}");
+    assert!(
+        files.is_empty(),
+        "the secret frozen into the state dir: {files:?}"
+    );
 }

@@ -180,7 +180,7 @@ async fn gate(State(ui): State<Ui>, req: Request, next: Next) -> Response {
             StatusCode::FORBIDDEN,
             "Not allowed",
             &format!(
-                "This needs the {} role; {} is a {}. A viewer can look, not act.",
+                "This needs the {} role; {} is a {}.",
                 needed.as_str(),
                 s.name,
                 s.role.as_str()
