@@ -3,8 +3,8 @@
 # systemd): install it; check its files, its user and state dir, and the unit (`systemd-analyze
 # verify` when available); start the daemon exactly as the unit's ExecStart says, as the unit's
 # User, with its environment; deploy the bundled demo app over the TCP API and through the socket,
-# and curl it through the proxy; stop the daemon (SIGTERM: it drains); then `dpkg -r` (state, user
-# and config stay) and `dpkg -P` (all gone).
+# and curl it through the proxy; stop the daemon (SIGTERM: it drains); install the package again (the
+# upgrade path); then `dpkg -r` (state, user and config stay) and `dpkg -P` (all gone).
 #
 #   packaging/test-deb.sh [slipway.deb]      without a path it builds one with packaging/build-deb.sh
 #
@@ -254,6 +254,14 @@ for pid in $instance_pids; do
   fi
 done
 grep -q '"message":"stopped"' "$work/daemon.log" || fail "the daemon's log does not end with stopped"
+
+say "dpkg -i again (the upgrade path, to the same version): the state, the user and the config stay"
+uid_before=$(id -u slipway)
+dpkg -i "$deb" >&2
+[ "$(id -u slipway)" = "$uid_before" ] || fail "the upgrade made a new slipway user"
+grep -q '^SLIPWAY_LISTEN=127.0.0.1:0' /etc/default/slipway || fail "the upgrade reset /etc/default/slipway"
+[ -f /var/lib/slipway/slipway.db ] || fail "the upgrade lost the state"
+[ "$(stat -c '%U %a' /var/lib/slipway)" = "slipway 700" ] || fail "the upgrade changed /var/lib/slipway"
 
 say "dpkg -r slipway: the state, the user and the config stay"
 dpkg -r slipway >&2
