@@ -324,6 +324,16 @@ enum CronAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serves = matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Demo | Command::DemoApp
+    );
+    if !serves {
+        // A command's output piped into `head` ends quietly when the pipe closes, as other tools do,
+        // instead of panicking on the failed write. (Not the daemon: its sockets must get EPIPE.)
+        // SAFETY: setting a signal's disposition to the default before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // Generated from the command definitions themselves, so they cannot fall behind the CLI.
     match &cli.command {
         Command::Completions { shell } => return completions(*shell),

@@ -269,6 +269,28 @@ fn a_release_from_a_git_checkout_records_its_author_and_commit() {
 }
 
 #[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `slipway ... | head`: the reader goes away first. The CLI ends as other tools do (SIGPIPE), not
+    // with a panic message.
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(support::bin())
+        .arg("man")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        output.status
+    );
+}
+
+#[test]
 fn without_user_in_the_environment_a_release_records_the_accounts_name() {
     // Shells from `su`, cron and CI runners often set no $USER: the account's own name stands in.
     let world = World::new();

@@ -68,7 +68,7 @@ async fn follow_until(
                 && r.weight_to >= w
             {
                 println!(
-                    "{app}: canary v{} holds at {}% — next: `slipway gate`, `ramp`, `promote` or `rollback`",
+                    "{app}: canary v{} holds at {}% — next: `slipway gate`, `ramp`, `promote` or `abort`",
                     r.to, r.weight_to
                 );
                 return Ok(ExitCode::SUCCESS);
