@@ -50,6 +50,10 @@ mod shadow_report;
 mod shared;
 mod sticky;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use backend::Backend;
 pub use body::ResponseBody;
 pub use drain::{DrainOutcome, drain};
