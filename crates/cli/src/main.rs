@@ -47,6 +47,44 @@ struct Cli {
     command: Command,
 }
 
+/// The proxy's timeouts and limits (`slipway serve`); the defaults are in `docs/security.md`.
+#[derive(clap::Args)]
+struct ProxyLimits {
+    /// Time a client has to send a request head once its connection is idle (then 408, or a quiet close
+    /// for an idle keep-alive connection).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    head_timeout: std::time::Duration,
+    /// Time an instance has to accept a connection (then 502).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    connect_timeout: std::time::Duration,
+    /// Time an instance has to send its response headers (then 504).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    response_timeout: std::time::Duration,
+    /// How long a WebSocket or an event stream may carry no bytes before it is closed.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    stream_idle_timeout: std::time::Duration,
+    /// Client connections the proxy holds at once (more are answered 503).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Client connections from one IP address at once (more are answered 503).
+    #[arg(long, default_value_t = 1_000)]
+    max_connections_per_client: usize,
+}
+
+impl ProxyLimits {
+    fn options(&self) -> slipway_daemon::ProxyOptions {
+        slipway_daemon::ProxyOptions {
+            head_timeout: self.head_timeout,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            stream_idle_timeout: self.stream_idle_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
+            ..slipway_daemon::ProxyOptions::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: proxy, supervisor, controller and API. Foreground; SIGTERM/SIGINT drain and stop.
@@ -66,6 +104,8 @@ enum Command {
         /// How long a dashboard login lasts (e.g. `8h`, `30m`).
         #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
         session_ttl: std::time::Duration,
+        #[command(flatten)]
+        limits: ProxyLimits,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {
@@ -370,6 +410,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             api,
             token,
             session_ttl,
+            limits,
             ..
         } => {
             slipway_daemon::serve(slipway_daemon::ServeOptions {
@@ -378,6 +419,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 api,
                 token,
                 session_ttl,
+                proxy: limits.options(),
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -4,34 +4,37 @@
 /// `512k`, `256m`, `1g` (also `256MiB`, `1GB`, plain bytes). Binary multiples, like Docker.
 pub(crate) fn parse_memory(text: &str) -> Result<i64, String> {
     let raw = text.trim();
+    let bytes = parse_size("memory", raw)?;
+    // Docker refuses limits under 6 MiB; say so here, with the value the user wrote.
+    if bytes < 6 << 20 {
+        return Err(format!("memory {raw:?} is below Docker's minimum of 6m"));
+    }
+    i64::try_from(bytes).map_err(|_| format!("memory {raw:?} is too large"))
+}
+
+/// A size in bytes for the setting `what`: `512k`, `10m`, `1g`, `1.5m` (also `10MiB`, `10MB`, plain
+/// bytes). Binary multiples, like Docker.
+pub(crate) fn parse_size(what: &str, text: &str) -> Result<u64, String> {
+    let raw = text.trim();
     let lower = raw.to_ascii_lowercase();
     let digits_end = lower
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(lower.len());
     let (number, unit) = lower.split_at(digits_end);
+    let unclear = || format!("{what} {raw:?}: use a size like 512k, 10m, 256MiB or 1g");
     let shift = match unit.trim() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
-        _ => {
-            return Err(format!(
-                "memory {raw:?}: use a size like 256m, 512MiB or 1g"
-            ));
-        }
+        _ => return Err(unclear()),
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("memory {raw:?}: use a size like 256m, 512MiB or 1g"))?;
+    let value: f64 = number.parse().map_err(|_| unclear())?;
     let bytes = value * (1u64 << shift) as f64;
-    // Docker refuses limits under 6 MiB; say so here, with the value the user wrote.
-    if bytes < (6 << 20) as f64 {
-        return Err(format!("memory {raw:?} is below Docker's minimum of 6m"));
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("{what} {raw:?} is too large"));
     }
-    if bytes > i64::MAX as f64 {
-        return Err(format!("memory {raw:?} is too large"));
-    }
-    Ok(bytes as i64)
+    Ok(bytes as u64)
 }
 
 /// `0.5`, `2`: CPUs as a fraction, to the engine's nano-CPUs.

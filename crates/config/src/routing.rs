@@ -1,16 +1,19 @@
-//! `[routing]`: which requests the proxy sends to this app (host names and a path prefix).
+//! `[routing]`: which requests the proxy sends to this app (host names and a path prefix), and the largest
+//! request body it forwards.
 
+use crate::limits::parse_size;
 use crate::report::Report;
 use crate::table::Section;
 use slipway_core::spec::RoutingSpec;
 use std::collections::BTreeSet;
 
-const KEYS: &[&str] = &["hosts", "path"];
+const KEYS: &[&str] = &["hosts", "path", "max_body_size"];
 
 pub(crate) fn read(r: &mut Report, root: &Section) -> RoutingSpec {
     let mut spec = RoutingSpec {
         hosts: Vec::new(),
         path_prefix: "/".into(),
+        max_body_size: None,
     };
     let Some(routing) = root.table(r, "routing", "routing") else {
         return spec;
@@ -49,6 +52,16 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> RoutingSpec {
             .help("e.g. path = \"/api\"");
         } else {
             spec.path_prefix = p.clone();
+        }
+    }
+    if let Some(size) = routing.string(r, "max_body_size") {
+        match parse_size("max_body_size", size.get_ref()) {
+            Ok(bytes) => spec.max_body_size = Some(bytes),
+            Err(message) => {
+                r.error(size.span(), format!("[routing]: {message}"))
+                    .label("not a size")
+                    .help("e.g. max_body_size = \"10m\" (larger request bodies get 413)");
+            }
         }
     }
     spec

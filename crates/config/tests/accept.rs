@@ -92,6 +92,7 @@ fn full_example_parses() {
         spec.routing.hosts,
         ["shop.example.com", "www.shop.example.com"]
     );
+    assert_eq!(spec.routing.max_body_size, Some(10 << 20));
     assert_eq!(spec.processes.len(), 3);
     let thumbnails = spec.processes["thumbnails"]
         .container

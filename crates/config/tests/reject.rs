@@ -397,6 +397,12 @@ fn routing_rules() {
         "must start with `/`",
         "path = \"/api\"",
     );
+    rejects(
+        &web("", "[routing]\nmax_body_size = \"ten megs\""),
+        7,
+        "use a size like 512k, 10m",
+        "max_body_size = \"10m\"",
+    );
 }
 
 #[test]

@@ -279,6 +279,9 @@ pub struct RoutingSpec {
     pub hosts: Vec<String>,
     /// Path prefix this app answers, `/` by default. The longest matching prefix wins.
     pub path_prefix: String,
+    /// The largest request body the proxy forwards to this app (413 beyond); `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod ops;
 // Leaves: no imports from any layer above.
 mod clock;
 pub mod error;
+mod fd_limit;
 mod locks;
 mod log_reader;
 mod notify;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use paths::Paths;
+pub use slipway_proxy::ProxyOptions;
 
 pub struct ServeOptions {
     pub state_dir: PathBuf,
@@ -42,6 +44,8 @@ pub struct ServeOptions {
     pub token: Option<String>,
     /// How long a dashboard login lasts.
     pub session_ttl: Duration,
+    /// The proxy's timeouts and connection limits.
+    pub proxy: ProxyOptions,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
@@ -76,7 +80,17 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     };
     recover(&store, &daemon_id)?;
 
-    let proxy = slipway_proxy::Proxy::new(slipway_proxy::ProxyOptions::default());
+    match fd_limit::raise() {
+        // Each proxied request holds two descriptors: the client's and the instance's.
+        Ok(files) if (files as usize) < options.proxy.max_connections * 2 => tracing::warn!(
+            "the open-file limit ({files}) is below twice --max-connections ({}): connections \
+             beyond it will fail to be accepted",
+            options.proxy.max_connections
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
+    let proxy = slipway_proxy::Proxy::new(options.proxy.clone());
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {} for the proxy", options.listen))?;

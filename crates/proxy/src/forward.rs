@@ -29,12 +29,14 @@ use crate::headers::{self, X_SLIPWAY_RELEASE};
 use crate::pages::page;
 use crate::pool::{self, Sender};
 use crate::release_metrics::micros_since;
+use crate::request_body::TooLarge;
 use crate::request_body::{RequestBody, copy_of};
 use crate::retry::{self, Attempt, Decision, Replayable};
 use crate::route_handle::RouteHandle;
 use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
 use crate::shared::ConnState;
+use crate::tunnel::copy_until_idle;
 
 /// Marks the copies sent to a mirror release, so an instance can tell shadow traffic apart.
 pub(crate) static X_SLIPWAY_SHADOW: HeaderName = HeaderName::from_static("x-slipway-shadow");
@@ -143,7 +145,12 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         idempotent: is_idempotent(&parts.method),
     });
 
-    let mut request = Request::new(RequestBody::Incoming(body));
+    let max_body = target.max_body.unwrap_or(u64::MAX);
+    if body.size_hint().lower() > max_body {
+        drop(target);
+        return page(StatusCode::PAYLOAD_TOO_LARGE, &too_large(max_body));
+    }
+    let mut request = Request::new(RequestBody::Incoming(body, max_body));
     *request.method_mut() = parts.method;
     // Origin form: the connection already says which instance this is.
     *request.uri_mut() = Uri::from(path_and_query);
@@ -204,13 +211,26 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                     if let Some(tap) = &mut tap {
                         tap.head(response.status(), micros);
                     }
-                    return respond(target, response, client_upgrade, sender, tap);
+                    let idle = options.stream_idle_timeout;
+                    return respond(target, response, client_upgrade, sender, tap, idle);
                 }
                 Ok(Err(mut error)) => {
                     let unsent = error.take_message();
                     let sent = unsent.is_none();
                     request = unsent.or(copy);
                     let error = error.into_error();
+                    if error.is_user() && is_too_large(&error) {
+                        drop((target, tap));
+                        return page(StatusCode::PAYLOAD_TOO_LARGE, &too_large(max_body));
+                    }
+                    if error.is_user() {
+                        // The client's body failed (a malformed chunked body, which the gate cut
+                        // short, or a client gone): the instance is not at fault, and got no whole
+                        // request. As on the fast path, a 400 not counted against the release.
+                        drop((target, tap));
+                        debug!(%error, "the request body could not be read");
+                        return page(StatusCode::BAD_REQUEST, "malformed request body");
+                    }
                     let failure = if error.is_parse() {
                         retry::Failure::BadResponse
                     } else {
@@ -320,6 +340,7 @@ fn respond(
     client_upgrade: Option<OnUpgrade>,
     connection: Sender,
     tap: Option<Box<PrimaryTap>>,
+    idle: Duration,
 ) -> Response<ResponseBody> {
     let Target {
         mut lease,
@@ -338,7 +359,7 @@ fn respond(
         };
         let instance_upgrade = hyper::upgrade::on(&mut response);
         lease.become_stream();
-        tokio::spawn(tunnel(client_upgrade, instance_upgrade, lease));
+        tokio::spawn(tunnel(client_upgrade, instance_upgrade, lease, idle));
         let (parts, _) = response.into_parts();
         return Response::from_parts(parts, ResponseBody::empty());
     }
@@ -356,12 +377,17 @@ fn respond(
 
 /// Copies bytes both ways between an upgraded client connection and the instance, counted as a stream until
 /// either side closes.
-async fn tunnel(client: OnUpgrade, instance: OnUpgrade, lease: crate::backend::Lease) {
+async fn tunnel(
+    client: OnUpgrade,
+    instance: OnUpgrade,
+    lease: crate::backend::Lease,
+    idle: Duration,
+) {
     match tokio::try_join!(client, instance) {
         Ok((client, instance)) => {
             let mut client = TokioIo::new(client);
             let mut instance = TokioIo::new(instance);
-            if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut instance).await {
+            if let Err(error) = copy_until_idle(&mut client, &mut instance, idle).await {
                 debug!(instance = %lease.backend().id, %error, "upgraded connection ended with an error");
             }
         }
@@ -412,4 +438,20 @@ pub(crate) fn gateway_timeout_message(target: &Target, timeout: Duration) -> Str
         "{} sent no response headers within {timeout:?}",
         describe(target)
     )
+}
+
+/// The 413 page's words (the fast path's too).
+pub(crate) fn too_large(max: u64) -> String {
+    format!("the request body is larger than this app accepts ({max} bytes)")
+}
+
+fn is_too_large(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if inner.is::<TooLarge>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
 }

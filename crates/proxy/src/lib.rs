@@ -25,6 +25,7 @@
 //! - a [`Mirror`] copies some safe requests to a shadow release and compares its answers into a
 //!   [`ShadowReport`], without the client ever seeing them or the canary's metrics counting them.
 
+mod admission;
 mod backend;
 mod body;
 mod drain;
@@ -49,6 +50,7 @@ mod shadow;
 mod shadow_report;
 mod shared;
 mod sticky;
+mod tunnel;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use crate::admission::Admission;
 use crate::h1;
 use crate::options::ProxyOptions;
 use crate::route_handle::RouteHandle;
@@ -42,7 +43,7 @@ impl Proxy {
         server
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(h1::HEAD_TIMEOUT)
+            .header_read_timeout(options.head_timeout)
             // Pipelined requests: one flush for the responses ready together, not one each.
             .pipeline_flush(true);
         server.http2().timer(TokioTimer::new());
@@ -72,6 +73,8 @@ impl Proxy {
     ) -> io::Result<()> {
         let connections = TaskTracker::new();
         let stop = Arc::new(h1::StopSignal::new());
+        let options = &self.shared.options;
+        let admission = Admission::new(options.max_connections, options.max_connections_per_client);
         loop {
             let (stream, peer) = tokio::select! {
                 biased;
@@ -86,6 +89,14 @@ impl Proxy {
                     }
                 },
             };
+            let ticket = match admission.admit(peer.ip()) {
+                Ok(ticket) => ticket,
+                Err(full) => {
+                    // Not tracked: shutdown does not wait for a refusal.
+                    tokio::spawn(h1::refuse_connection(stream, full));
+                    continue;
+                }
+            };
             if let Err(error) = stream.set_nodelay(true) {
                 debug!(%error, "could not set TCP_NODELAY");
             }
@@ -93,7 +104,11 @@ impl Proxy {
                 shared: Arc::clone(&self.shared),
                 client_ip: client_ip(peer),
             });
-            connections.spawn(h1::serve_connection(stream, conn, Arc::clone(&stop)));
+            let served = h1::serve_connection(stream, conn, Arc::clone(&stop));
+            connections.spawn(async move {
+                served.await;
+                drop(ticket);
+            });
         }
         drop(listener);
         stop.stop();

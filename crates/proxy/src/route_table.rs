@@ -50,6 +50,8 @@ pub struct AppRoute {
     pub sticky: Option<Sticky>,
     /// Copies some requests to a shadow release, whose answers are compared and discarded.
     pub mirror: Option<Mirror>,
+    /// The largest request body forwarded (413 beyond); `None`: no limit.
+    pub max_body_size: Option<u64>,
 }
 
 impl AppRoute {
@@ -63,6 +65,7 @@ impl AppRoute {
             routes: Vec::new(),
             sticky: None,
             mirror: None,
+            max_body_size: None,
         }
     }
 }
@@ -138,6 +141,8 @@ pub(crate) struct Target {
     pub(crate) set_cookie: Option<HeaderValue>,
     /// A shadow copy to send, with its backend already counted.
     pub(crate) shadow: Option<ShadowPlan>,
+    /// The app's largest request body (`AppRoute::max_body_size`).
+    pub(crate) max_body: Option<u64>,
 }
 
 /// Where a mirrored request's copy goes.
@@ -337,6 +342,7 @@ impl CompiledTable {
             metrics: group.metrics.clone(),
             set_cookie: None,
             shadow: None,
+            max_body: route.max_body_size,
         };
         if let Some(group) = route.groups.iter().find(|g| g.release == release)
             && let Some(backend) = pick::least_outstanding(&group.backends, Some(failed))
@@ -379,6 +385,7 @@ impl CompiledTable {
                 metrics: group.metrics.clone(),
                 set_cookie: None,
                 shadow: None,
+                max_body: route.max_body_size,
             }),
             None => Choice::NotReady {
                 app: app.name.clone(),
@@ -425,6 +432,7 @@ impl CompiledTable {
             metrics: metrics.clone(),
             set_cookie,
             shadow,
+            max_body: route.max_body_size,
         })
     }
 

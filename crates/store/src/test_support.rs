@@ -39,6 +39,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         routing: RoutingSpec {
             hosts: vec![],
             path_prefix: "/".into(),
+            max_body_size: None,
         },
         deploy: DeploySpec {
             strategy: Strategy::BlueGreen {

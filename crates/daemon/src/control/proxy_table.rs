@@ -94,10 +94,11 @@ pub fn build(
             }
         }
         let extras = format!(
-            "{:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?}",
             routes.iter().map(|r| &r.matcher).collect::<Vec<_>>(),
             sticky,
-            mirror.as_ref().map(|m| m.percent)
+            mirror.as_ref().map(|m| m.percent),
+            routing.max_body_size,
         );
         signature.push((
             name.clone(),
@@ -114,6 +115,7 @@ pub fn build(
             routes,
             sticky,
             mirror,
+            max_body_size: routing.max_body_size,
         });
     }
     (table, signature)

@@ -4,7 +4,9 @@
 //! needs to know which bytes belong to the message and which payload bytes are in them (for the shadow
 //! comparison). The decoder is strict about framing — a malformed body must never let the next message's
 //! boundary be guessed differently by us and by the peer — and bounds what it accepts outside the data
-//! (extensions and trailers), like hyper.
+//! (extensions and trailers), like hyper. Since extensions and trailers are forwarded, their syntax is
+//! checked too: a quoted extension value holding a line end, or a trailer line that is not a field, would
+//! let a parser that reads them differently find another end.
 
 /// Bytes of chunk extensions and of trailers accepted per message.
 const MAX_OVERHEAD: usize = 16 * 1024;
@@ -17,15 +19,19 @@ pub(crate) struct ChunkedError;
 enum State {
     /// Hex digits of a chunk size (`digits` so far).
     Size,
-    /// After the size: optional whitespace and `;ext`, until CR.
+    /// After the size: optional whitespace and `;name=value` extensions, until CR.
     Extension,
+    /// Inside a quoted extension value, and just after a backslash in one.
+    Quoted,
+    QuotedEscape,
     SizeLf,
     Data,
     DataCr,
     DataLf,
     /// After the last chunk: a trailer field line, or the CR of the empty line ending the message.
     TrailerStart,
-    TrailerLine,
+    TrailerName,
+    TrailerValue,
     TrailerLf,
     EndLf,
     Done,
@@ -98,9 +104,14 @@ impl ChunkedDecoder {
                 self.overhead(State::Extension)?
             }
             (State::Extension, b'\r') => State::SizeLf,
-            // A bare LF inside the size line could be read as a line end by another parser.
-            (State::Extension, b'\n') => return Err(ChunkedError),
-            (State::Extension, _) => self.overhead(State::Extension)?,
+            (State::Extension, b'"') => self.overhead(State::Quoted)?,
+            (State::Extension, b';' | b'=' | b' ' | b'\t') => self.overhead(State::Extension)?,
+            (State::Extension, _) if is_tchar(byte) => self.overhead(State::Extension)?,
+            (State::Quoted, b'"') => self.overhead(State::Extension)?,
+            (State::Quoted, b'\\') => self.overhead(State::QuotedEscape)?,
+            (State::Quoted | State::QuotedEscape, _) if is_field_text(byte) => {
+                self.overhead(State::Quoted)?
+            }
             (State::SizeLf, b'\n') if self.size == 0 => State::TrailerStart,
             (State::SizeLf, b'\n') => State::Data,
             (State::DataCr, b'\r') => State::DataLf,
@@ -109,9 +120,14 @@ impl ChunkedDecoder {
                 State::Size
             }
             (State::TrailerStart, b'\r') => State::EndLf,
-            (State::TrailerStart | State::TrailerLine, b'\n') => return Err(ChunkedError),
-            (State::TrailerLine, b'\r') => State::TrailerLf,
-            (State::TrailerStart | State::TrailerLine, _) => self.overhead(State::TrailerLine)?,
+            (State::TrailerStart | State::TrailerName, _) if is_tchar(byte) => {
+                self.overhead(State::TrailerName)?
+            }
+            (State::TrailerName, b':') => self.overhead(State::TrailerValue)?,
+            (State::TrailerValue, b'\r') => State::TrailerLf,
+            (State::TrailerValue, _) if is_field_text(byte) => {
+                self.overhead(State::TrailerValue)?
+            }
             (State::TrailerLf, b'\n') => State::TrailerStart,
             (State::EndLf, b'\n') => State::Done,
             _ => return Err(ChunkedError),
@@ -126,6 +142,16 @@ impl ChunkedDecoder {
         }
         Ok(next)
     }
+}
+
+/// A token character (RFC 9110 §5.6.2).
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// A byte of a field value or quoted string: visible, space, tab or obs-text — no control characters.
+fn is_field_text(byte: u8) -> bool {
+    matches!(byte, b'\t' | b' '..=b'~' | 0x80..=0xff)
 }
 
 fn hex_value(byte: u8) -> u8 {
@@ -157,8 +183,7 @@ mod tests {
 
     #[test]
     fn finds_the_end_in_any_split() {
-        let body =
-            b"5\r\nhello\r\n6;name=val\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nGET / HTTP/1.1\r\n";
+        let body = b"5\r\nhello\r\n6;name=val ; q=\"a;\\\"b\"\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nGET / HTTP/1.1\r\n";
         let end = body.len() - b"GET / HTTP/1.1\r\n".len();
         for step in [1, 2, 3, 7, body.len()] {
             let (used, payload, done) = run(body, step).expect("valid");
@@ -187,6 +212,16 @@ mod tests {
             b"11111111111111111\r\n",
             b"0\r\nbad\ntrailer\r\n\r\n",
             b"1;a\nb\r\n",
+            // A quoted extension must close on its line; no control bytes in it.
+            b"1;a=\"x\r\n\"\r\nb\r\n",
+            b"1;a=\"x\x01\"\r\nb\r\n",
+            b"1;a\x00\r\nb\r\n",
+            b"1;a=b\x7f\r\nb\r\n",
+            // Trailers are fields: a name, a colon, a value without control bytes.
+            b"0\r\nno colon\r\n\r\n",
+            b"0\r\n folded: x\r\n\r\n",
+            b"0\r\nX: a\x00b\r\n\r\n",
+            b"0\r\nX : a\r\n\r\n",
         ] {
             assert_eq!(
                 run(bad, 64),

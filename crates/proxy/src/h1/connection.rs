@@ -9,25 +9,22 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
+use http::StatusCode;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::debug;
 
 use crate::forward::serve_request;
 use crate::h1::deadline::LazyDeadline;
+use crate::h1::gate::Gate;
 use crate::h1::request_head::{self, HeaderSpan, MAX_HEAD, Parsed};
-use crate::h1::rewind::Rewind;
 use crate::shared::ConnState;
-
-/// How long a client has to send a request head once its connection is idle (hyper's default, which the
-/// hyper path keeps).
-pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The client buffer's starting size: room for a typical head (and pipelined requests after it).
 const INPUT_SIZE: usize = 8 * 1024;
@@ -144,10 +141,21 @@ pub(super) struct Client {
     pub(super) reply: Vec<u8>,
     head_timer: LazyDeadline,
     pub(super) response_timer: LazyDeadline,
+    /// For response bodies that go quiet (`stream_idle_timeout`); made on first use.
+    pub(super) stream_timer: Option<LazyDeadline>,
     /// When the connection last became idle (waiting for a request head).
     idle_since: Instant,
     /// The client went away during an exchange.
     pub(super) client_gone: bool,
+}
+
+/// What waiting for more of a request head gave.
+enum HeadRead {
+    More,
+    /// End of stream, an error, shutdown while idle, or an idle connection's time is up.
+    Closed,
+    /// A head begun did not arrive whole in time.
+    TimedOut,
 }
 
 /// After an exchange: serve the next request, or close.
@@ -164,6 +172,7 @@ pub(crate) async fn serve_connection(
 ) {
     let now = Instant::now();
     let response_timeout = conn.shared.options.response_timeout;
+    let head_timeout = conn.shared.options.head_timeout;
     let mut client = Client {
         stream,
         conn,
@@ -174,11 +183,15 @@ pub(crate) async fn serve_connection(
         headers: Vec::with_capacity(16),
         out: Vec::with_capacity(1024),
         reply: vec![0; super::exchange::REPLY_SIZE],
-        head_timer: LazyDeadline::new(now + HEAD_TIMEOUT),
+        head_timer: LazyDeadline::new(now + head_timeout),
         response_timer: LazyDeadline::new(now + response_timeout),
+        stream_timer: None,
         idle_since: now,
         client_gone: false,
     };
+    if !client.conn.shared.options.fast_path {
+        return client.hand_off().await;
+    }
     loop {
         client.input.compact();
         let parsed = if client.input.end == 0 {
@@ -201,49 +214,55 @@ pub(crate) async fn serve_connection(
                     Next::Close => return,
                 }
             }
-            Parsed::Partial => {
-                if !client.read_head_bytes().await {
-                    return;
+            Parsed::Partial => match client.read_head_bytes().await {
+                HeadRead::More => {}
+                HeadRead::Closed => return,
+                HeadRead::TimedOut => {
+                    let message = "the request head did not arrive in time";
+                    return client.reject(StatusCode::REQUEST_TIMEOUT, message).await;
                 }
-            }
-            Parsed::Handoff => return client.hand_off().await,
-            Parsed::Reject(status, message) => {
-                client.reject(status, message).await;
-                return;
-            }
+            },
+            Parsed::Handoff(_) => return client.hand_off().await,
+            Parsed::Reject(status, message) => return client.reject(status, message).await,
         }
     }
 }
 
 impl Client {
-    /// Waits for more of a request head; false when the connection should close (end of stream, head
-    /// timeout, or shutdown while idle).
-    async fn read_head_bytes(&mut self) -> bool {
+    /// Waits for more of a request head.
+    async fn read_head_bytes(&mut self) -> HeadRead {
         let idle = self.input.end == 0;
-        let deadline = self.idle_since + HEAD_TIMEOUT;
+        let deadline = self.idle_since + self.conn.shared.options.head_timeout;
         poll_fn(|cx| {
             match self.input.poll_fill(&mut self.stream, cx) {
-                Poll::Ready(Ok(n)) => return Poll::Ready(n > 0),
+                Poll::Ready(Ok(0)) => return Poll::Ready(HeadRead::Closed),
+                Poll::Ready(Ok(_)) => return Poll::Ready(HeadRead::More),
                 Poll::Ready(Err(error)) => {
                     debug!(%error, "client connection failed");
-                    return Poll::Ready(false);
+                    return Poll::Ready(HeadRead::Closed);
                 }
                 Poll::Pending => {}
             }
             if idle {
                 if self.stop.is_stopping() {
-                    return Poll::Ready(false);
+                    return Poll::Ready(HeadRead::Closed);
                 }
                 if !self.stop_registered {
                     if self.stop_wait.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(false);
+                        return Poll::Ready(HeadRead::Closed);
                     }
                     self.stop_registered = true;
                 }
             }
             if self.head_timer.poll_passed(cx, deadline).is_ready() {
                 debug!("client sent no complete request head in time");
-                return Poll::Ready(false);
+                // An idle keep-alive connection just closes; a head begun and not finished (slowloris)
+                // gets its 408.
+                return Poll::Ready(if idle {
+                    HeadRead::Closed
+                } else {
+                    HeadRead::TimedOut
+                });
             }
             Poll::Pending
         })
@@ -251,7 +270,8 @@ impl Client {
     }
 
     /// Serves the rest of the connection with hyper (the hyper path in `forward`), bytes already read
-    /// first; on shutdown, lets hyper finish gracefully.
+    /// first, every request head still checked here (`gate`); on shutdown, or when a head is refused, lets
+    /// hyper finish gracefully.
     async fn hand_off(self) {
         let Client {
             stream,
@@ -261,15 +281,22 @@ impl Client {
             ..
         } = self;
         let read = input.buf[input.start..input.end].to_vec();
+        let refused = Arc::new(Notify::new());
+        let head_timeout = conn.shared.options.head_timeout;
+        let gate = Gate::new(read, stream, Arc::clone(&refused), head_timeout);
         let shared = Arc::clone(&conn.shared);
         let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
         let connection = shared
             .server
-            .serve_connection_with_upgrades(TokioIo::new(Rewind::new(read, stream)), service);
+            .serve_connection_with_upgrades(TokioIo::new(gate), service);
         tokio::pin!(connection);
         let result = tokio::select! {
             result = connection.as_mut() => result,
             () = stop.token.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+            () = refused.notified() => {
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }

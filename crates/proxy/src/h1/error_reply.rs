@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::admission::Full;
 use crate::h1::connection::{Client, Next};
 use crate::h1::request_head::{RequestBody, RequestHead};
 use crate::h1::response_head::put_header;
@@ -33,42 +35,15 @@ impl Client {
     }
 
     /// Answers a head that cannot be read, and closes: where the next request would start is unknown.
-    /// The client may still be sending (a huge head): what it sends is read and dropped for a moment
-    /// after our answer, since closing with unread bytes would reset the connection before it reads it.
-    pub(super) async fn reject(&mut self, status: StatusCode, message: &str) {
-        const LINGER: Duration = Duration::from_secs(2);
-        if let Next::Close = self.write_page(status, message, true).await
-            && self.stream.shutdown().await.is_ok()
-        {
-            let mut discard = [0u8; 4096];
-            let drain = async {
-                while let Ok(n) = self.stream.read(&mut discard).await {
-                    if n == 0 {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(LINGER, drain).await;
+    pub(super) async fn reject(mut self, status: StatusCode, message: &str) {
+        if let Next::Close = self.write_page(status, message, true).await {
+            linger_and_close(self.stream).await;
         }
     }
 
     async fn write_page(&mut self, status: StatusCode, message: &str, close: bool) -> Next {
         let text = pages::text(status, message);
-        let out = &mut self.out;
-        out.clear();
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(status.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-        out.extend_from_slice(b"\r\n");
-        put_header(out, b"content-type", pages::CONTENT_TYPE_VALUE.as_bytes());
-        put_header(out, b"cache-control", pages::CACHE_CONTROL_VALUE.as_bytes());
-        put_header(out, b"content-length", text.len().to_string().as_bytes());
-        put_header(out, b"date", &http_date::now());
-        if close {
-            put_header(out, b"connection", b"close");
-        }
-        out.extend_from_slice(b"\r\n");
+        write_page_head(&mut self.out, status, text.len(), close);
         let mut slices = [IoSlice::new(&self.out), IoSlice::new(text.as_bytes())];
         match write_all(&mut self.stream, &mut slices).await {
             Ok(()) if !close => Next::KeepAlive,
@@ -94,5 +69,63 @@ impl Client {
             tap.end(false);
         }
         self.page(head, status, message).await
+    }
+}
+
+/// A page's head (its text follows), as the hyper path writes pages.
+fn write_page_head(out: &mut Vec<u8>, status: StatusCode, text_len: usize, close: bool) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    put_header(out, b"content-type", pages::CONTENT_TYPE_VALUE.as_bytes());
+    put_header(out, b"cache-control", pages::CACHE_CONTROL_VALUE.as_bytes());
+    put_header(out, b"content-length", text_len.to_string().as_bytes());
+    put_header(out, b"date", &http_date::now());
+    if close {
+        put_header(out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The whole page refusing a request, closing the connection.
+pub(super) fn page_bytes(status: StatusCode, message: &str) -> Vec<u8> {
+    let text = pages::text(status, message);
+    let mut page = Vec::with_capacity(256 + text.len());
+    write_page_head(&mut page, status, text.len(), true);
+    page.extend_from_slice(text.as_bytes());
+    page
+}
+
+/// Closes a connection after its last answer. The client may still be sending (a huge head): what it
+/// sends is read and dropped for a moment, since closing with unread bytes would reset the connection
+/// before the client reads the answer.
+pub(super) async fn linger_and_close(mut stream: TcpStream) {
+    const LINGER: Duration = Duration::from_secs(2);
+    if stream.shutdown().await.is_ok() {
+        let mut discard = [0u8; 4096];
+        let drain = async {
+            while let Ok(n) = stream.read(&mut discard).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    }
+}
+
+/// Answers a connection over a limit (`admission`) with a 503 and closes it, without reading a request.
+pub(crate) async fn refuse_connection(mut stream: TcpStream, full: Full) {
+    let message = match full {
+        Full::Total => "the proxy holds as many connections as it may; try again shortly",
+        Full::Client => "too many connections from your address; try again shortly",
+    };
+    let page = page_bytes(StatusCode::SERVICE_UNAVAILABLE, message);
+    let write = tokio::time::timeout(Duration::from_millis(500), stream.write_all(&page));
+    if matches!(write.await, Ok(Ok(()))) {
+        linger_and_close(stream).await;
     }
 }

@@ -18,7 +18,7 @@ use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::forward::{
-    bad_gateway_message, gateway_timeout_message, is_idempotent, move_to_other_instance,
+    bad_gateway_message, gateway_timeout_message, is_idempotent, move_to_other_instance, too_large,
 };
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::{Client, Next};
@@ -49,6 +49,8 @@ enum Sent {
     Partly(io::Error),
     /// The client's chunked body is malformed.
     BadBody,
+    /// The client's chunked body went over the app's limit.
+    TooLarge,
     ClientGone,
     TimedOut,
 }
@@ -70,6 +72,8 @@ enum Failure {
     Gateway(StatusCode, String),
     /// The client's chunked body is malformed: 400.
     BadBody,
+    /// The client's chunked body went over the app's limit: 413.
+    TooLarge(u64),
     /// The client went away: nobody to answer.
     ClientGone,
 }
@@ -82,6 +86,14 @@ impl Client {
             Ok(routed) => routed,
             Err((status, message)) => return self.page(head, status, &message).await,
         };
+        if let (Some(max), RequestBody::Length(n)) = (target.max_body, head.body)
+            && n > max
+        {
+            drop(target);
+            return self
+                .page(head, StatusCode::PAYLOAD_TOO_LARGE, &too_large(max))
+                .await;
+        }
         let request_id = if head.has_request_id {
             [0; 32]
         } else {
@@ -122,6 +134,12 @@ impl Client {
                 drop((target, tap));
                 let message = "malformed chunked request body";
                 return self.page(head, StatusCode::BAD_REQUEST, message).await;
+            }
+            Err(Failure::TooLarge(max)) => {
+                drop((target, tap));
+                return self
+                    .page(head, StatusCode::PAYLOAD_TOO_LARGE, &too_large(max))
+                    .await;
             }
             Err(Failure::ClientGone) => return Next::Close,
         };
@@ -165,8 +183,11 @@ impl Client {
         &mut self,
         socket: &mut InstanceSocket,
         head: &RequestHead,
+        max_body: Option<u64>,
         deadline: Instant,
     ) -> Sent {
+        // A chunked body's payload is counted against the limit as it passes (a length was checked before).
+        let mut payload_left = max_body.unwrap_or(u64::MAX);
         let body_start = head.end;
         let mut left = match head.body {
             RequestBody::Length(n) => n,
@@ -177,10 +198,18 @@ impl Client {
         loop {
             let received = &self.input.buf[body_start..self.input.end];
             let (take, done) = match (&mut chunked, head.body) {
-                (Some(decoder), _) => match decoder.feed(received, |_| {}) {
-                    Ok(n) => (n, decoder.is_done()),
-                    Err(_) => return Sent::BadBody,
-                },
+                (Some(decoder), _) => {
+                    let mut over = false;
+                    let fed = decoder.feed(received, |data| {
+                        over |= payload_left < data.len() as u64;
+                        payload_left = payload_left.saturating_sub(data.len() as u64);
+                    });
+                    match fed {
+                        _ if over => return Sent::TooLarge,
+                        Ok(n) => (n, decoder.is_done()),
+                        Err(_) => return Sent::BadBody,
+                    }
+                }
                 (None, RequestBody::Length(_)) => {
                     let n = usize::try_from(left)
                         .unwrap_or(usize::MAX)
@@ -388,7 +417,10 @@ impl Client {
                         instance_authority: backend.authority.as_str(),
                     },
                 );
-                match self.send(&mut socket, head, deadline).await {
+                match self
+                    .send(&mut socket, head, target.max_body, deadline)
+                    .await
+                {
                     Sent::All => {}
                     Sent::Nothing(error) => {
                         break 'attempt (closed(false), closed_before_response(&error));
@@ -397,6 +429,9 @@ impl Client {
                         break 'attempt (closed(true), closed_before_response(&error));
                     }
                     Sent::BadBody => return Err(Failure::BadBody),
+                    Sent::TooLarge => {
+                        return Err(Failure::TooLarge(target.max_body.unwrap_or_default()));
+                    }
                     Sent::ClientGone => return Err(Failure::ClientGone),
                     Sent::TimedOut => break 'attempt (retry::Failure::TimedOut, String::new()),
                 }

@@ -33,6 +33,7 @@ pub(crate) fn write(
         match header.kind {
             HeaderKind::HopByHop
             | HeaderKind::TransferEncoding
+            | HeaderKind::ContentLength
             | HeaderKind::XForwardedFor
             | HeaderKind::XForwardedProto
             | HeaderKind::XForwardedHost => {
@@ -62,8 +63,11 @@ pub(crate) fn write(
     if !head.has_request_id {
         put_header(out, b"x-request-id", forwarding.request_id);
     }
+    // The framing the proxy decided on, in one header (lengths that agreed may have been several).
     if head.body == RequestBody::Chunked {
         put_header(out, b"transfer-encoding", b"chunked");
+    } else if let Some(length) = head.declared_length {
+        put_header(out, b"content-length", length.to_string().as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -98,13 +102,21 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_clients_request_id_and_reframes_chunked_bodies() {
+    fn keeps_the_clients_request_id_and_reframes_bodies() {
         let text = forwarded(
-            b"POST / HTTP/1.1\r\nX-Request-Id: abc\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nX-Request-Id: abc\r\nTransfer-Encoding: chunked\r\n\r\n",
         );
         assert_eq!(
             text,
-            "POST / HTTP/1.1\r\nX-Request-Id: abc\r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nhost: 127.0.0.1:9000\r\ntransfer-encoding: chunked\r\n\r\n"
+            "POST / HTTP/1.1\r\nHost: h\r\nX-Request-Id: abc\r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        // Lengths that agree reach the instance as one.
+        let text = forwarded(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nX-Request-Id: a\r\nContent-Length: 2\r\n\r\n",
+        );
+        assert_eq!(
+            text,
+            "POST / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\ncontent-length: 2\r\n\r\n"
         );
     }
 }

@@ -15,11 +15,13 @@ mod deadline;
 mod error_reply;
 mod exchange;
 mod forward_head;
+mod framing;
+mod gate;
 mod relay;
 mod request_head;
 mod response_head;
-mod rewind;
 mod shadow_copy;
 mod socket_io;
 
-pub(crate) use connection::{HEAD_TIMEOUT, StopSignal, serve_connection};
+pub(crate) use connection::{StopSignal, serve_connection};
+pub(crate) use error_reply::refuse_connection;

@@ -8,8 +8,11 @@
 
 use std::io::IoSlice;
 
+use tokio::time::Instant;
+
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::Client;
+use crate::h1::deadline::LazyDeadline;
 use crate::h1::response_head::{ResponseBody, ResponseHead};
 use crate::h1::socket_io::{Waited, wait_instance, write_all};
 use crate::instance_socket::InstanceSocket;
@@ -136,12 +139,17 @@ impl Client {
     /// The next bytes of the body into the start of `reply`; `None` when the instance closed or failed,
     /// or the client went away (`client_gone`).
     async fn read_more(&mut self, socket: &mut InstanceSocket) -> Option<usize> {
+        // A body the instance stops sending (an event stream gone quiet) ends after the idle limit.
+        let idle_until = Instant::now() + self.conn.shared.options.stream_idle_timeout;
+        let timer = self
+            .stream_timer
+            .get_or_insert_with(|| LazyDeadline::new(idle_until));
         let waited = wait_instance(
             &mut socket.stream,
             &mut self.reply,
             &mut self.stream,
             &mut self.input,
-            None,
+            Some((timer, idle_until)),
         )
         .await;
         match waited {

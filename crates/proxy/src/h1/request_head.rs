@@ -1,16 +1,20 @@
-//! Reading a client's request head in place, and deciding whether the fast path may serve it.
+//! Reading a client's request head in place, checking it, and deciding whether the fast path may serve it.
 //!
 //! The head is parsed with `httparse` (as hyper does) straight from the connection's buffer; what the rest
-//! of the fast path needs is kept as offsets into that buffer, so nothing is copied or allocated. A head
-//! that is not HTTP/1.1 syntax is refused with a clear 400 (431 when too large or with too many headers),
-//! where hyper closed the connection without a word. Anything valid that this parser is not sure about is
-//! *handed off*: the whole connection goes to hyper, which then reads the same bytes (upgrades, h2c,
-//! `Expect`, HTTP/1.0, absolute-form targets, unusual framing headers...).
+//! of the fast path needs is kept as offsets into that buffer, so nothing is copied or allocated. Every head
+//! on a connection passes here, also those hyper then serves: a head that is not HTTP/1.x syntax, or whose
+//! body could be framed two ways (`framing`), is refused with a clear 400 (431 when too large, 501 for an
+//! unknown transfer coding, 505 for a later HTTP version) and the connection closed — hyper would close it
+//! without a word, or guess. A valid request this parser is not sure about is *handed off*: hyper serves
+//! it (upgrades, h2c, `Expect`, HTTP/1.0, absolute-form targets, many `Connection` options...), and the
+//! next head on the connection comes back here (`gate`).
 
 use std::mem::MaybeUninit;
 
 use http::StatusCode;
 
+pub(crate) use crate::h1::framing::RequestBody;
+use crate::h1::framing::{FramingFields, Refusal};
 use crate::request_headers::RequestHeaders;
 
 /// Headers a request may have (hyper's limit); more is a 431.
@@ -55,6 +59,7 @@ pub(crate) enum HeaderKind {
     XSlipwayRelease,
     /// Framing, re-written by the proxy.
     TransferEncoding,
+    ContentLength,
     /// Describes this hop only (RFC 9110 §7.6.1): never forwarded.
     HopByHop,
     Other,
@@ -79,6 +84,7 @@ fn kind_of(name: &[u8]) -> HeaderKind {
         17 if is(b"x-forwarded-proto") => HeaderKind::XForwardedProto,
         17 if is(b"x-slipway-release") => HeaderKind::XSlipwayRelease,
         17 if is(b"transfer-encoding") => HeaderKind::TransferEncoding,
+        14 if is(b"content-length") => HeaderKind::ContentLength,
         2 | 7 | 10 | 16 | 18 | 19 if HOP_BY_HOP.iter().any(|h| is(h)) => HeaderKind::HopByHop,
         _ => HeaderKind::Other,
     }
@@ -99,14 +105,6 @@ pub(crate) struct SpanHeaders<'a> {
     pub(crate) headers: &'a [HeaderSpan],
 }
 
-/// How the request body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RequestBody {
-    None,
-    Length(u64),
-    Chunked,
-}
-
 /// A request head the fast path can serve.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestHead {
@@ -121,6 +119,8 @@ pub(crate) struct RequestHead {
     /// The `X-Slipway-Release` value.
     pub(crate) preview: Option<Span>,
     pub(crate) body: RequestBody,
+    /// The one `Content-Length` the instance gets (the client's, checked), also when it is 0.
+    pub(crate) declared_length: Option<u64>,
     /// The client asked to close the connection after this exchange.
     pub(crate) close: bool,
     pub(crate) has_request_id: bool,
@@ -136,21 +136,48 @@ impl RequestHead {
             .iter()
             .any(|token| token.of(buf).eq_ignore_ascii_case(name))
     }
+
+    pub(crate) fn framing(&self) -> Framing {
+        Framing {
+            end: self.end,
+            body: self.body,
+            opaque_after: false,
+        }
+    }
+}
+
+/// Where a valid request ends, so that the next one can be checked too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Framing {
+    /// Where the head ends in the buffer.
+    pub(crate) end: usize,
+    pub(crate) body: RequestBody,
+    /// What follows may not be HTTP/1 requests (an upgrade, `CONNECT`, an h2c preface): it is not read as
+    /// such.
+    pub(crate) opaque_after: bool,
 }
 
 /// What the bytes received so far hold.
 #[derive(Debug)]
 pub(crate) enum Parsed {
+    /// A valid request the fast path serves.
     Complete(RequestHead),
     /// The head is not complete yet: read more.
     Partial,
-    /// Let hyper serve this connection from here on.
-    Handoff,
-    /// Not a request the proxy can read: answer this and close.
+    /// A valid request hyper serves (see the module doc).
+    Handoff(Framing),
+    /// Not a request the proxy forwards: answer this and close.
     Reject(StatusCode, &'static str),
 }
 
+/// The h2c prior-knowledge preface starts this way (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
 /// Parses the head starting at `buf[start..]`, filling `headers` (cleared first).
+///
+/// Every request head is checked here, also those hyper then serves: whatever could be framed two ways is
+/// refused (`framing`), as are heads RFC 9112 says a server must answer with 400 (no `Host` in HTTP/1.1, more
+/// than one, an invalid one).
 pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> Parsed {
     let bytes = &buf[start..];
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -170,17 +197,33 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
                 "the request has too many headers",
             );
         }
-        // Not HTTP/1.x: an h2c preface (or nonsense, which hyper closes on).
-        Err(httparse::Error::Version) => return Parsed::Handoff,
+        Err(httparse::Error::Version) if bytes.starts_with(H2_PREFACE) => {
+            return Parsed::Handoff(Framing {
+                end: start,
+                body: RequestBody::None,
+                opaque_after: true,
+            });
+        }
+        Err(httparse::Error::Version) if names_a_later_http(bytes) => {
+            return Parsed::Reject(
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "only HTTP/1.0 and HTTP/1.1 are spoken here (or HTTP/2 with TLS or prior knowledge)",
+            );
+        }
+        Err(httparse::Error::Version) => {
+            return Parsed::Reject(StatusCode::BAD_REQUEST, "malformed request line");
+        }
         Err(_) => return Parsed::Reject(StatusCode::BAD_REQUEST, "malformed request head"),
     };
-    let (Some(method), Some(target), Some(1)) = (request.method, request.path, request.version)
+    let (Some(method), Some(target), Some(minor_version)) =
+        (request.method, request.path, request.version)
     else {
-        return Parsed::Handoff;
+        return Parsed::Reject(StatusCode::BAD_REQUEST, "malformed request line");
     };
-    if method == "CONNECT" || !is_plain_origin_form(target.as_bytes()) {
-        return Parsed::Handoff;
-    }
+    let is_connect = method == "CONNECT";
+    // Valid requests the fast path leaves to hyper: HTTP/1.0, other target forms, CONNECT.
+    let mut handoff = minor_version == 0 || is_connect || !is_plain_origin_form(target.as_bytes());
+    let mut opaque_after = is_connect;
     let path_len = target.find('?').unwrap_or(target.len());
     let target = Span::within(bytes, target.as_bytes(), start);
     let mut head = RequestHead {
@@ -194,47 +237,38 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
         host: None,
         preview: None,
         body: RequestBody::None,
+        declared_length: None,
         close: false,
         has_request_id: false,
         connection_named: [Span::default(); MAX_CONNECTION_TOKENS],
         connection_named_len: 0,
     };
     headers.clear();
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
+    let mut framing = FramingFields::default();
+    let mut hosts = 0;
     for header in request.headers.iter() {
         let name = header.name.as_bytes();
         let value = Span::within(bytes, header.value, start);
         let kind = kind_of(name);
         match kind {
-            HeaderKind::Host if head.host.is_some() => return Parsed::Handoff,
-            HeaderKind::Host => head.host = Some(value),
+            HeaderKind::Host => {
+                hosts += 1;
+                head.host = Some(value);
+            }
             HeaderKind::XSlipwayRelease if head.preview.is_none() => head.preview = Some(value),
             HeaderKind::XRequestId => head.has_request_id = true,
-            HeaderKind::TransferEncoding => {
-                // Only a lone `chunked`; anything else (codings, repeats) is hyper's to judge.
-                if chunked || !trim(header.value).eq_ignore_ascii_case(b"chunked") {
-                    return Parsed::Handoff;
-                }
-                chunked = true;
-            }
+            HeaderKind::TransferEncoding => framing.transfer_encoding(header.value),
+            HeaderKind::ContentLength => framing.content_length(header.value),
             HeaderKind::HopByHop
                 if name.eq_ignore_ascii_case(b"connection")
                     && !head.read_connection(header.value, bytes, start) =>
             {
-                return Parsed::Handoff;
+                handoff = true;
             }
-            HeaderKind::Other => {
-                if name.eq_ignore_ascii_case(b"content-length") {
-                    match (length, parse_length(header.value)) {
-                        (None, Some(n)) => length = Some(n),
-                        _ => return Parsed::Handoff,
-                    }
-                } else if name.eq_ignore_ascii_case(b"expect")
-                    || name.eq_ignore_ascii_case(b"upgrade")
-                {
-                    return Parsed::Handoff;
-                }
+            HeaderKind::Other if name.eq_ignore_ascii_case(b"expect") => handoff = true,
+            HeaderKind::Other if name.eq_ignore_ascii_case(b"upgrade") => {
+                handoff = true;
+                opaque_after = true;
             }
             _ => {}
         }
@@ -249,13 +283,77 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
             },
         });
     }
-    head.body = match (chunked, length) {
-        (true, Some(_)) => return Parsed::Handoff,
-        (true, None) => RequestBody::Chunked,
-        (false, Some(0) | None) => RequestBody::None,
-        (false, Some(n)) => RequestBody::Length(n),
+    if let Err((status, message)) = check_host(hosts, head.host.map(|h| h.of(buf)), minor_version) {
+        return Parsed::Reject(status, message);
+    }
+    head.declared_length = framing.declared_length();
+    head.body = match framing.body(minor_version) {
+        Ok(body) => body,
+        Err((status, message)) => return Parsed::Reject(status, message),
     };
+    if handoff {
+        return Parsed::Handoff(Framing {
+            opaque_after,
+            ..head.framing()
+        });
+    }
     Parsed::Complete(head)
+}
+
+/// RFC 9112 §3.2: exactly one `Host` in HTTP/1.1 (at most one in 1.0), with a valid value.
+fn check_host(count: usize, value: Option<&[u8]>, minor_version: u8) -> Result<(), Refusal> {
+    match (count, value) {
+        (0, _) if minor_version == 0 => Ok(()),
+        (0, _) => Err((
+            StatusCode::BAD_REQUEST,
+            "an HTTP/1.1 request needs a Host header",
+        )),
+        (1, Some(host)) if is_valid_host(host) => Ok(()),
+        (1, _) => Err((StatusCode::BAD_REQUEST, "invalid Host header")),
+        _ => Err((StatusCode::BAD_REQUEST, "more than one Host header")),
+    }
+}
+
+/// A `Host` value: a reg-name, IPv4 or bracketed IPv6 literal, and an optional port (RFC 3986 §3.2.2). Empty
+/// is allowed (a target without authority).
+fn is_valid_host(host: &[u8]) -> bool {
+    host.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'%'
+            )
+    })
+}
+
+/// The request line names a version after HTTP/1 (`HTTP/2.0`, `HTTP/3`): 505 rather than 400.
+fn names_a_later_http(bytes: &[u8]) -> bool {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or(bytes);
+    let version = trim(line.strip_suffix(b"\r").unwrap_or(line))
+        .rsplit(|&b| b == b' ')
+        .next()
+        .unwrap_or_default();
+    match version.strip_prefix(b"HTTP/") {
+        Some([major, ..]) => (b'2'..=b'9').contains(major),
+        _ => false,
+    }
 }
 
 impl RequestHead {
@@ -269,8 +367,7 @@ impl RequestHead {
             }
             // Naming a header the proxy itself reads or writes changes what it must send: hyper's path
             // handles that.
-            let ours = !matches!(kind_of(token), HeaderKind::Other | HeaderKind::HopByHop)
-                || token.eq_ignore_ascii_case(b"content-length");
+            let ours = !matches!(kind_of(token), HeaderKind::Other | HeaderKind::HopByHop);
             if token.eq_ignore_ascii_case(b"close") {
                 self.close = true;
             } else if ours
@@ -321,17 +418,6 @@ fn is_plain_origin_form(target: &[u8]) -> bool {
         })
 }
 
-/// A `Content-Length` value: digits only, no sign, no list, no overflow.
-pub(crate) fn parse_length(value: &[u8]) -> Option<u64> {
-    let digits = trim(value);
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
-}
-
 /// Strips optional whitespace (SP / HTAB) around a value or list element.
 pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
@@ -364,8 +450,18 @@ mod tests {
         }
     }
 
-    fn is_handoff(raw: &[u8]) -> bool {
-        matches!(parse(raw, 0, &mut Vec::new()), Parsed::Handoff)
+    fn handoff(raw: &[u8]) -> Option<Framing> {
+        match parse(raw, 0, &mut Vec::new()) {
+            Parsed::Handoff(framing) => Some(framing),
+            _ => None,
+        }
+    }
+
+    fn rejected(raw: &[u8]) -> Option<u16> {
+        match parse(raw, 0, &mut Vec::new()) {
+            Parsed::Reject(status, _) => Some(status.as_u16()),
+            _ => None,
+        }
     }
 
     #[test]
@@ -401,10 +497,6 @@ mod tests {
             Parsed::Partial
         ));
         let endless = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &vec![b'a'; MAX_HEAD]].concat();
-        let rejected = |raw: &[u8]| match parse(raw, 0, &mut Vec::new()) {
-            Parsed::Reject(status, _) => Some(status.as_u16()),
-            _ => None,
-        };
         assert_eq!(rejected(&endless), Some(431));
         let many: String = (0..MAX_HEADERS + 1)
             .map(|i| format!("X-{i}: v\r\n"))
@@ -413,61 +505,100 @@ mod tests {
             rejected(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()),
             Some(431)
         );
-        assert_eq!(
-            rejected(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"),
-            Some(400)
-        );
-        assert_eq!(rejected(b"G\x01T / HTTP/1.1\r\n\r\n"), Some(400));
     }
 
     #[test]
     fn bodies_and_connection_options() {
-        let (head, _) =
-            complete(b"POST / HTTP/1.1\r\nContent-Length: 12\r\nConnection: close, X-Hop\r\n\r\n");
+        let (head, _) = complete(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nConnection: close, X-Hop\r\n\r\n",
+        );
         assert_eq!(head.body, RequestBody::Length(12));
         assert!(head.close);
-        let raw = b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nConnection: X-Hop\r\n\r\n";
+        let raw = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\nConnection: X-Hop\r\n\r\n";
         let (head, _) = complete(raw);
         assert_eq!(head.body, RequestBody::Chunked);
         assert!(head.is_connection_named(raw, b"x-hop"));
-        let (head, _) = complete(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
-        assert_eq!(head.body, RequestBody::None);
+        let (head, _) = complete(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            (head.body, head.declared_length),
+            (RequestBody::None, Some(0))
+        );
+        let (head, _) = complete(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+        );
+        assert_eq!(head.body, RequestBody::Length(3));
     }
 
     #[test]
-    fn unusual_requests_go_to_hyper() {
+    fn unusual_valid_requests_go_to_hyper_with_their_framing() {
+        for raw in [
+            &b"GET / HTTP/1.0\r\n\r\n"[..],
+            b"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET /{x} HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: a, b, c, d, e\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Request-Id\r\n\r\n",
+        ] {
+            let framing = handoff(raw);
+            let expected = Framing {
+                end: raw.len(),
+                body: RequestBody::None,
+                opaque_after: false,
+            };
+            assert_eq!(
+                framing,
+                Some(expected),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let raw =
+            b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(handoff(raw).map(|f| f.body), Some(RequestBody::Length(3)));
         for raw in [
             &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
-            b"GET / HTTP/1.0\r\n\r\n",
-            b"GET http://a.test/ HTTP/1.1\r\n\r\n",
-            b"OPTIONS * HTTP/1.1\r\n\r\n",
-            b"CONNECT a.test:443 HTTP/1.1\r\n\r\n",
-            b"GET /a#frag HTTP/1.1\r\n\r\n",
-            b"GET /{x} HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-            b"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
-            b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-            b"GET / HTTP/1.1\r\nConnection: a, b, c, d, e\r\n\r\n",
-            b"GET / HTTP/1.1\r\nConnection: X-Request-Id\r\n\r\n",
+            b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n",
         ] {
-            assert!(is_handoff(raw), "{:?}", String::from_utf8_lossy(raw));
+            let opaque = handoff(raw).map(|f| f.opaque_after);
+            assert_eq!(opaque, Some(true), "{:?}", String::from_utf8_lossy(raw));
         }
     }
 
     #[test]
-    fn lengths() {
-        assert_eq!(parse_length(b" 42 "), Some(42));
-        assert_eq!(parse_length(b"18446744073709551615"), None);
-        assert_eq!(
-            parse_length(b"9999999999999999999"),
-            Some(9_999_999_999_999_999_999)
-        );
-        assert_eq!(parse_length(b"1,1"), None);
-        assert_eq!(parse_length(b""), None);
+    fn heads_rfc_9112_refuses_get_400_and_are_never_handed_on() {
+        for (raw, status) in [
+            (&b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"[..], 400),
+            (b"G\x01T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400),
+            (b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", 400),
+            (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+            (b"GET / HTTP/3\r\nHost: h\r\n\r\n", 505),
+            (b"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  folded\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x00b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            // Invalid framing is refused even where hyper would serve the request.
+            (b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nContent-Length: x\r\n\r\n", 400),
+        ] {
+            assert_eq!(rejected(raw), Some(status), "{:?}", String::from_utf8_lossy(raw));
+        }
     }
 }

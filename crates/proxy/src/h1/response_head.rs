@@ -10,7 +10,8 @@ use std::mem::MaybeUninit;
 
 use http::StatusCode;
 
-use crate::h1::request_head::{parse_length, trim};
+use crate::h1::framing::parse_length;
+use crate::h1::request_head::trim;
 use crate::http_date;
 
 /// Response headers accepted from an instance (hyper's client limit).
@@ -107,11 +108,16 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
         *kind = kind_of(header.name.as_bytes());
         let value = header.value;
         match kind {
-            Kind::ContentLength => match (parse_length(value), length) {
-                (Some(n), None) => length = Some(n),
-                (Some(n), Some(m)) if n == m => {}
-                _ => return ParsedResponse::Invalid("sent an invalid Content-Length"),
-            },
+            Kind::ContentLength => {
+                // A list of equal lengths is one length (RFC 9110 §8.6); anything else is refused.
+                for element in value.split(|&b| b == b',') {
+                    match (parse_length(element), length) {
+                        (Some(n), None) => length = Some(n),
+                        (Some(n), Some(m)) if n == m => {}
+                        _ => return ParsedResponse::Invalid("sent an invalid Content-Length"),
+                    }
+                }
+            }
             Kind::TransferEncoding => {
                 if coding.is_some() {
                     return ParsedResponse::Invalid("sent several Transfer-Encoding headers");
@@ -141,6 +147,10 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
             Kind::HopByHop | Kind::Other => {}
         }
     }
+    if coding.is_some() && version == 0 {
+        // RFC 9112 §6.1: an HTTP/1.0 message with a transfer coding has faulty framing.
+        return ParsedResponse::Invalid("sent Transfer-Encoding in an HTTP/1.0 response");
+    }
     let body = if client.head_request || status == 204 || status == 304 {
         ResponseBody::Empty
     } else if let Some(coding) = coding {
@@ -154,7 +164,9 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     } else {
         ResponseBody::UntilClose
     };
-    let close = close || body == ResponseBody::UntilClose;
+    // Both framing headers: the transfer coding wins (RFC 9112 §6.3), but an instance that sends both may
+    // frame its next response differently too, so its connection is not reused.
+    let close = close || body == ResponseBody::UntilClose || (coding.is_some() && length.is_some());
 
     out.clear();
     out.reserve(len + 128);
@@ -301,6 +313,10 @@ mod tests {
             text.contains("transfer-encoding: chunked") && !text.contains("Content-Length"),
             "{text}"
         );
+        // The instance framed ambiguously: its connection is not pooled again.
+        assert!(head.close);
+        let (head, _) = complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\n", &PLAIN);
+        assert_eq!((head.body, head.close), (ResponseBody::Length(2), false));
         let (head, text) = complete(b"HTTP/1.1 200 OK\r\n\r\n", &PLAIN);
         assert_eq!((head.body, head.close), (ResponseBody::UntilClose, true));
         assert!(
@@ -349,6 +365,10 @@ mod tests {
             &b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..],
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"HTTP/1.1 2000 OK\r\n\r\n",

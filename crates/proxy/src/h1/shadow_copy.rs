@@ -24,7 +24,7 @@ pub(crate) fn request(
         let name = span.name.of(buf);
         let dropped = matches!(
             span.kind,
-            HeaderKind::HopByHop | HeaderKind::TransferEncoding
+            HeaderKind::HopByHop | HeaderKind::TransferEncoding | HeaderKind::ContentLength
         ) || (span.kind == HeaderKind::Other && head.is_connection_named(buf, name));
         if dropped {
             continue;

@@ -1,0 +1,287 @@
+//! The client connection as hyper reads it after a hand-off: the bytes the fast path already read come
+//! first, then the socket — and every request head in them is checked by `request_head` before hyper
+//! sees a byte of it.
+//!
+//! So the rules of one parser hold for every request on every connection: hyper never reads a request
+//! the fast path would refuse (it would close such a connection without an answer, or frame the body by
+//! its own reading). The gate follows each request's framing to find where the next head starts: body
+//! bytes pass as they arrive (a `Content-Length`'s worth, or up to the last chunk), and after an upgrade,
+//! `CONNECT` or the h2c preface everything passes unread. A refused head is never given to hyper: hyper
+//! is asked to finish what it is doing and close (`refused`), and the refusal's page is written just
+//! before the connection closes. A chunked body broken in the middle ends hyper's reading with an error:
+//! the instance never receives a complete request.
+//!
+//! The gate also keeps the fast path's head timeout: hyper only starts its own once it has bytes of a
+//! head, and the gate holds those back until the head is complete.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::StatusCode;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::h1::chunked::ChunkedDecoder;
+use crate::h1::deadline::LazyDeadline;
+use crate::h1::error_reply::{linger_and_close, page_bytes};
+use crate::h1::request_head::{self, MAX_HEAD, Parsed, RequestBody};
+
+/// What the next bytes from the client are.
+enum Expect {
+    Head,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// Not HTTP/1 any more: passed on unread.
+    Opaque,
+}
+
+pub(crate) struct Gate {
+    /// Taken on drop after a refusal, to linger (see `error_reply::linger_and_close`).
+    stream: Option<TcpStream>,
+    /// Bytes received and not yet read by hyper: `buf[start..end]`, of which the first `released` may be.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    released: usize,
+    expect: Expect,
+    /// The page for a refused head, written when hyper closes the connection.
+    refusal: Option<Vec<u8>>,
+    /// Tells the hand-off to shut hyper down gracefully (a head was refused).
+    refused: Arc<Notify>,
+    /// When the connection last wrote a response byte or started waiting for a head.
+    idle_since: Instant,
+    head_timeout: Duration,
+    head_timer: LazyDeadline,
+}
+
+impl Gate {
+    /// `read` holds what the fast path received and did not serve (from the start of a request head).
+    pub(crate) fn new(
+        read: Vec<u8>,
+        stream: TcpStream,
+        refused: Arc<Notify>,
+        head_timeout: Duration,
+    ) -> Gate {
+        let now = Instant::now();
+        let end = read.len();
+        let mut buf = read;
+        buf.resize(buf.len().max(8 * 1024), 0);
+        Gate {
+            stream: Some(stream),
+            buf,
+            start: 0,
+            end,
+            released: 0,
+            expect: Expect::Head,
+            refusal: None,
+            refused,
+            idle_since: now,
+            head_timeout,
+            head_timer: LazyDeadline::new(now + head_timeout),
+        }
+    }
+
+    /// Decides what of the unread bytes hyper may read; `Err` for a broken chunked body.
+    fn classify(&mut self) -> io::Result<()> {
+        while self.released == 0 && self.start < self.end && self.refusal.is_none() {
+            let waiting = &self.buf[self.start..self.end];
+            match &mut self.expect {
+                Expect::Opaque => self.released = waiting.len(),
+                Expect::Length(left) => {
+                    let n = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(waiting.len());
+                    *left -= n as u64;
+                    self.released = n;
+                    if *left == 0 {
+                        self.expect_head();
+                    }
+                }
+                Expect::Chunked(decoder) => {
+                    let n = decoder.feed(waiting, |_| {}).map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidData, "malformed chunked body")
+                    })?;
+                    self.released = n;
+                    if decoder.is_done() {
+                        self.expect_head();
+                    }
+                }
+                Expect::Head => {
+                    let parsed =
+                        request_head::parse(&self.buf[..self.end], self.start, &mut Vec::new());
+                    let framing = match parsed {
+                        Parsed::Complete(head) => head.framing(),
+                        Parsed::Handoff(framing) => framing,
+                        Parsed::Partial => return Ok(()),
+                        Parsed::Reject(status, message) => {
+                            self.refusal = Some(page_bytes(status, message));
+                            self.refused.notify_one();
+                            return Ok(());
+                        }
+                    };
+                    self.released = framing.end - self.start;
+                    self.expect = match framing.body {
+                        _ if framing.opaque_after => Expect::Opaque,
+                        RequestBody::None => Expect::Head,
+                        RequestBody::Length(n) => Expect::Length(n),
+                        RequestBody::Chunked => Expect::Chunked(ChunkedDecoder::new()),
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn expect_head(&mut self) {
+        self.expect = Expect::Head;
+        self.idle_since = Instant::now();
+    }
+
+    /// Makes room for more bytes: unread ones moved to the front, the buffer grown for a long head.
+    fn make_room(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() && self.buf.len() <= MAX_HEAD {
+            self.buf.resize((self.buf.len() * 2).min(MAX_HEAD + 1), 0);
+        }
+    }
+
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        Pin::new(
+            self.stream
+                .as_mut()
+                .expect("the stream is only taken on drop"),
+        )
+    }
+}
+
+impl AsyncRead for Gate {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let gate = self.get_mut();
+        loop {
+            gate.classify()?;
+            if gate.released > 0 {
+                let n = gate.released.min(out.remaining());
+                out.put_slice(&gate.buf[gate.start..gate.start + n]);
+                gate.start += n;
+                gate.released -= n;
+                return Poll::Ready(Ok(()));
+            }
+            if gate.refusal.is_some() {
+                // hyper is being shut down (`refused`): nothing more to read, but no end of stream
+                // either, which would cut short a response still being written.
+                return Poll::Pending;
+            }
+            let waiting_for_head = matches!(gate.expect, Expect::Head);
+            gate.make_room();
+            let mut read = ReadBuf::new(&mut gate.buf[gate.end..]);
+            let polled = gate
+                .stream
+                .as_mut()
+                .map(|s| Pin::new(s).poll_read(cx, &mut read));
+            let n = read.filled().len();
+            match polled {
+                Some(Poll::Ready(Ok(()))) if n == 0 => return Poll::Ready(Ok(())),
+                Some(Poll::Ready(Ok(()))) => gate.end += n,
+                Some(Poll::Ready(Err(error))) => return Poll::Ready(Err(error)),
+                Some(Poll::Pending) | None => {
+                    if waiting_for_head {
+                        let deadline = gate.idle_since + gate.head_timeout;
+                        ready!(gate.head_timer.poll_passed(cx, deadline));
+                        // No complete head in time: end of stream, which hyper closes on — with a 408
+                        // first when a head was begun (slowloris), as on the fast path.
+                        if gate.start < gate.end {
+                            let message = "the request head did not arrive in time";
+                            gate.refusal = Some(page_bytes(StatusCode::REQUEST_TIMEOUT, message));
+                        }
+                        return Poll::Ready(Ok(()));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Gate {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let gate = self.get_mut();
+        let written = ready!(gate.stream().poll_write(cx, data));
+        if matches!(gate.expect, Expect::Head) {
+            gate.idle_since = Instant::now();
+        }
+        Poll::Ready(written)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let gate = self.get_mut();
+        let written = ready!(gate.stream().poll_write_vectored(cx, bufs));
+        if matches!(gate.expect, Expect::Head) {
+            gate.idle_since = Instant::now();
+        }
+        Poll::Ready(written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream().poll_flush(cx)
+    }
+
+    /// Writes a refused head's page first: hyper has finished the responses before it.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let gate = self.get_mut();
+        while let Some(page) = &gate.refusal {
+            if page.is_empty() {
+                break;
+            }
+            let stream = Pin::new(gate.stream.as_mut().expect("stream"));
+            let n = ready!(stream.poll_write(cx, page))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            gate.refusal.as_mut().expect("page").drain(..n);
+        }
+        gate.stream().poll_shutdown(cx)
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // hyper may stop without shutting the connection down (still deciding between HTTP/1 and h2c, it
+        // just stops): the page is written here then. And closing with the client's unread bytes would
+        // reset the connection before it reads the page: so it lingers.
+        if let Some(page) = self.refusal.take()
+            && let Some(mut stream) = self.stream.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if stream.write_all(&page).await.is_ok() {
+                    linger_and_close(stream).await;
+                }
+            });
+        }
+    }
+}
