@@ -47,6 +47,27 @@ struct Cli {
     command: Command,
 }
 
+/// Brute-force limits on the tokens presented over TCP (`slipway serve`); see `docs/security.md`.
+#[derive(clap::Args)]
+struct AuthLimits {
+    /// Wrong tokens (API or dashboard login) from one address within a minute before it is locked out.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    auth_failures: u32,
+    /// The first lock-out; each further wrong token doubles it, up to 15 minutes (0s: no lock-outs).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    auth_lockout: std::time::Duration,
+}
+
+impl AuthLimits {
+    fn limits(&self) -> slipway_daemon::http::throttle::Limits {
+        slipway_daemon::http::throttle::Limits {
+            failures: self.auth_failures,
+            lockout_ms: self.auth_lockout.as_millis() as u64,
+            ..Default::default()
+        }
+    }
+}
+
 /// The proxy's timeouts and limits (`slipway serve`); the defaults are in `docs/security.md`.
 #[derive(clap::Args)]
 struct ProxyLimits {
@@ -106,6 +127,8 @@ enum Command {
         session_ttl: std::time::Duration,
         #[command(flatten)]
         limits: ProxyLimits,
+        #[command(flatten)]
+        auth: AuthLimits,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {
@@ -411,6 +434,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             token,
             session_ttl,
             limits,
+            auth,
             ..
         } => {
             slipway_daemon::serve(slipway_daemon::ServeOptions {
@@ -420,6 +444,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 token,
                 session_ttl,
                 proxy: limits.options(),
+                auth_limits: auth.limits(),
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -1,5 +1,7 @@
 //! A release runs the bytes frozen when it was deployed: editing the app folder afterwards changes nothing
-//! until the next deploy, and a rollback brings back the old bytes, not what is on disk now.
+//! until the next deploy, and a rollback brings back the old bytes, not what is on disk now. Freezing
+//! reads nothing outside the folder: FIFOs and sockets are left out with a warning, a symlink leading
+//! out fails the deploy with the link named (the cases and why: crates/store/tests/hostile_files.rs).
 
 mod support;
 
@@ -70,4 +72,48 @@ fn rollback_to_a_named_release() {
     assert!(run.stderr.contains("no release v9"), "{run}");
     let run = world.slipway(&["rollback", "--to", "latest"]).failed();
     assert!(run.stderr.contains("v3"), "explains the form: {run}");
+}
+
+#[test]
+fn a_deploy_leaves_out_fifos_and_sockets_and_refuses_a_link_out_of_the_folder() {
+    let world = World::new();
+    let fifo = std::ffi::CString::new(world.app_dir.join("run.pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo(3) only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let _socket = std::os::unix::net::UnixListener::bind(world.app_dir.join("dev.sock")).unwrap();
+    let run = world.deploy_ok(&Conf::demo("v1"));
+    for note in [
+        "warning: left out run.pipe: a FIFO (named pipe) holds no content",
+        "warning: left out dev.sock: a socket holds no content",
+    ] {
+        assert!(run.stderr.contains(note), "{run}");
+    }
+    assert_eq!(world.answer(), "v1");
+
+    for (link, target, why) in [
+        (
+            "passwd",
+            "/etc/passwd",
+            "an absolute path, outside the folder",
+        ),
+        ("parent", "..", "a path that climbs out of the folder"),
+    ] {
+        let path = world.app_dir.join(link);
+        std::os::unix::fs::symlink(target, &path).unwrap();
+        world.write(&Conf::demo("v2"));
+        let run = world.slipway(&["deploy"]).failed();
+        assert!(
+            run.stderr
+                .contains(&format!("{link} is a symlink to {target}: {why}")),
+            "{run}"
+        );
+        assert!(
+            run.stderr.contains(&format!("exclude = [\"{link}\"]")),
+            "{run}"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+    // Nothing was recorded and v1 serves on.
+    assert_eq!(world.history().len(), 1);
+    assert_eq!(world.answer(), "v1");
 }

@@ -268,6 +268,33 @@ fn a_release_from_a_git_checkout_records_its_author_and_commit() {
     assert!(table.stdout.contains("Ada Lovelace"), "{table}");
 }
 
+#[test]
+fn without_user_in_the_environment_a_release_records_the_accounts_name() {
+    // Shells from `su`, cron and CI runners often set no $USER: the account's own name stands in.
+    let world = World::new();
+    world.write(&Conf::demo("v1"));
+    let mut deploy = world.command(&["deploy"]);
+    deploy.env_remove("USER").env_remove("LOGNAME");
+    run_command(deploy, Duration::from_secs(180)).ok();
+    let account = run_command(
+        {
+            let mut id = std::process::Command::new("id");
+            id.arg("-un");
+            id
+        },
+        Duration::from_secs(10),
+    );
+    let name = account.stdout.trim().to_string();
+    let by = world.history()[0]["created_by"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !name.is_empty() && by.starts_with(&name) && !by.starts_with("unknown"),
+        "recorded {by:?}, the account is {name:?}"
+    );
+}
+
 /// A sample app folder: its name, its files (name, text), and a line its slipway.toml must have.
 type Sample<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 

@@ -116,3 +116,25 @@ fn a_missing_secret_fails_the_rollout_naming_it_not_any_value() {
     assert_eq!(release(&world.history(), 2)["status"], "failed");
     assert_eq!(world.answer(), "v1");
 }
+
+#[test]
+fn a_link_to_a_secret_outside_the_folder_is_refused_and_its_content_goes_nowhere() {
+    let world = World::new();
+    let secret_file = world.root().join("db-url");
+    std::fs::write(&secret_file, format!("{FILE_SECRET}\n")).unwrap();
+    // A link in the app folder to a secret file next to it: freezing must not follow it.
+    std::os::unix::fs::symlink("../db-url", world.app_dir.join("db-url")).unwrap();
+    world.write(&Conf::demo("v1"));
+    let run = world.slipway(&["deploy"]).failed();
+    assert!(
+        run.stderr.contains("db-url is a symlink to ../db-url"),
+        "{run}"
+    );
+    assert!(!run.to_string().contains(FILE_SECRET), "{run}");
+    assert!(!world.daemon.log_text().contains(FILE_SECRET));
+    let files = files_containing(&world.daemon.state, FILE_SECRET);
+    assert!(
+        files.is_empty(),
+        "the secret frozen into the state dir: {files:?}"
+    );
+}

@@ -22,6 +22,7 @@ pub mod paths;
 mod providers;
 mod retention;
 mod secrets;
+mod state_permissions;
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -46,11 +47,15 @@ pub struct ServeOptions {
     pub session_ttl: Duration,
     /// The proxy's timeouts and connection limits.
     pub proxy: ProxyOptions,
+    /// Brute-force limits on tokens presented over TCP (API and dashboard login).
+    pub auth_limits: http::throttle::Limits,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let paths = Paths::new(&options.state_dir);
+    // Before anything is read from it: a state dir others can write is not the daemon's own.
+    state_permissions::check(&paths)?;
     std::fs::create_dir_all(&paths.root)
         .with_context(|| format!("cannot create the state dir {}", paths.root.display()))?;
     std::fs::set_permissions(&paths.root, std::fs::Permissions::from_mode(0o700))?;
@@ -148,6 +153,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&socket);
     let unix = tokio::net::UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    // No window for others between bind and chmod: the state dir around it is already 0700.
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     let router = http::router(api.clone());
     let stop = api_stop.clone();
@@ -163,18 +169,19 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             None => token_file(&paths)?,
         };
         let auth = Arc::new(http::tokens::Authenticator::new(legacy, api.store.clone()));
+        let keeper = Arc::new(http::doorkeeper::Doorkeeper::new(auth, options.auth_limits));
         let tcp = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} for the API"))?;
         // The dashboard checks its own session cookie; everything else needs a bearer token.
         let guarded = router
             .layer(axum::middleware::from_fn_with_state(
-                auth.clone(),
+                keeper.clone(),
                 http::require_token,
             ))
             .merge(http::dashboard::router(http::dashboard::Dashboard::new(
                 api.clone(),
-                auth,
+                keeper,
                 options.session_ttl,
             )))
             // OFREP authenticates with evaluation keys, so it stays outside the token check too.
@@ -184,9 +191,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;
         tracing::info!(api = %api_addr, "API on http://{api_addr} (token required)");
         tcp_api = Some(tokio::spawn(
-            axum::serve(tcp, guarded)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .into_future(),
+            // The client's address is what the brute-force limits count.
+            axum::serve(
+                tcp,
+                guarded.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .into_future(),
         ));
     }
 

@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, SET_COOKIE};
+use http::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderName, HeaderValue, SET_COOKIE};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
@@ -365,6 +365,13 @@ fn respond(
     }
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, false);
+    if client_upgrade.is_some() {
+        // The instance did not switch protocols: the client may already be sending what it meant for
+        // the new protocol, which must never be read as HTTP requests. Close after this answer.
+        parts
+            .headers
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     if parts
         .headers
         .get(CONTENT_TYPE)

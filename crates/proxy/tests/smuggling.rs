@@ -666,3 +666,34 @@ async fn an_ambiguous_response_never_poisons_a_pooled_connection() {
         }
     }
 }
+
+#[tokio::test]
+async fn what_follows_a_refused_upgrade_is_never_read_as_a_request() {
+    // The instance answers the upgrade request 200 (no switch): the bytes the client sent after it,
+    // meant for the new protocol — here a smuggling attempt — must not reach the instance.
+    let recorder = Recorder::start().await;
+    for fast_path in [true, false] {
+        let p = proxy(ProxyOptions {
+            fast_path,
+            ..ProxyOptions::default()
+        })
+        .await;
+        p.routes
+            .publish(one_app(
+                "web",
+                vec![group(1, 1, &[&Backend::new("rec", recorder.addr)])],
+            ))
+            .await;
+        let upgrade =
+            b"GET /chat HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+        let after = b"POST /probe HTTP/1.1\r\nHost: app\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        let statuses = exchange(p.addr, &[&upgrade[..], &after[..]].concat()).await;
+        let record = recorder.take();
+        let targets: Vec<&str> = record.requests.iter().map(|s| s.target.as_str()).collect();
+        assert_eq!(
+            (statuses, targets),
+            (vec![200], vec!["/chat"]),
+            "fast path {fast_path}"
+        );
+    }
+}

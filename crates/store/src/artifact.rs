@@ -13,10 +13,11 @@
 //! concurrently, but `prune` must not run while either does (the daemon serializes them with a lock).
 
 use crate::error::{Result, StoreError};
+use crate::tree_rules;
 use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -40,6 +41,9 @@ pub struct FrozenArtifact {
     pub files: usize,
     /// Their total size.
     pub bytes: u64,
+    /// What was left out and why (FIFOs, sockets, devices), for the deploy's warnings.
+    #[serde(default)]
+    pub skipped: Vec<String>,
 }
 
 /// What `prune` removed.
@@ -107,6 +111,12 @@ impl ArtifactStore {
     /// Freezes `dir` (regular files with their exec bit, symlinks as links, empty folders), leaving out
     /// paths matching `exclude` globs and anything inside `also_skip` (and this store itself, should it
     /// live inside `dir`). Returns the digest; freezing identical content again stores nothing new.
+    ///
+    /// Nothing outside `dir` is ever read: links are kept as links, never followed, and a link that
+    /// leads out of `dir` (an absolute target, or `..` past its root) fails the freeze, since the
+    /// release would run whatever it points to at the time rather than what was frozen. FIFOs,
+    /// sockets and devices are left out with a note in `skipped`: they hold no content, and reading
+    /// one would block (a FIFO) or read a device.
     pub fn freeze(
         &self,
         dir: &Path,
@@ -135,6 +145,7 @@ impl ArtifactStore {
         });
 
         let mut entries = Vec::new();
+        let mut skipped = Vec::new();
         let (mut files, mut bytes) = (0usize, 0u64);
         for entry in walker {
             let entry = entry.map_err(|e| walk_error(e, &base))?;
@@ -160,20 +171,24 @@ impl ArtifactStore {
                     .to_string();
                 entries.push(Entry::Symlink { path: rel, target });
             } else if kind.is_file() {
-                let meta = entry.metadata().map_err(|e| walk_error(e, &base))?;
-                let (sha256, size) = self.store_blob(path)?;
+                let (sha256, size, mode) = self.store_blob(path, &base)?;
                 files += 1;
                 bytes += size;
                 entries.push(Entry::File {
                     path: rel,
                     sha256,
                     size,
-                    executable: meta.permissions().mode() & 0o111 != 0,
+                    executable: mode & 0o111 != 0,
                 });
+            } else {
+                skipped.push(format!(
+                    "left out {rel}: {} holds no content to freeze",
+                    special_kind(kind)
+                ));
             }
-            // Sockets, fifos and devices are not content: left out.
         }
         entries.sort_by(|a, b| a.path().cmp(b.path()));
+        check_links_stay_inside(&entries)?;
 
         let manifest = Manifest {
             format: MANIFEST_FORMAT,
@@ -190,6 +205,7 @@ impl ArtifactStore {
             digest: format!("{DIGEST_PREFIX}{hex}"),
             files,
             bytes,
+            skipped,
         })
     }
 
@@ -291,9 +307,15 @@ impl ArtifactStore {
         Ok(report)
     }
 
-    /// Hashes `path` and copies it into `blobs/` unless that content is already there.
-    fn store_blob(&self, path: &Path) -> Result<(String, u64)> {
-        let mut source = File::open(path).map_err(StoreError::io("cannot read", path))?;
+    /// Hashes `path` and copies it into `blobs/` unless that content is already there. Returns its
+    /// hash, size and mode.
+    fn store_blob(&self, path: &Path, base: &Path) -> Result<(String, u64, u32)> {
+        let mut source = open_inside(path, base)?;
+        let mode = source
+            .metadata()
+            .map_err(StoreError::io("cannot read", path))?
+            .permissions()
+            .mode();
         let mut hasher = HashingWriter::new(io::sink());
         let size =
             io::copy(&mut source, &mut hasher).map_err(StoreError::io("cannot read", path))?;
@@ -301,7 +323,7 @@ impl ArtifactStore {
         let blob = self.root.join("blobs").join(&hex);
         if !blob.exists() {
             // Copy and hash again: if the file changed since the first read, the blob's name would lie.
-            let mut source = File::open(path).map_err(StoreError::io("cannot read", path))?;
+            let mut source = open_inside(path, base)?;
             let mut copied = None;
             self.write_atomically(&blob, |file| {
                 let mut writer = HashingWriter::new(file);
@@ -317,10 +339,11 @@ impl ArtifactStore {
             }
             let _ = fs::set_permissions(&blob, fs::Permissions::from_mode(0o444));
         }
-        Ok((hex, size))
+        Ok((hex, size, mode))
     }
 
     fn build_tree(&self, digest: &str, manifest: &Manifest, staging: &Path) -> Result<()> {
+        check_manifest(digest, manifest)?;
         fs::create_dir_all(staging).map_err(StoreError::io("cannot create", staging))?;
         for entry in &manifest.entries {
             let rel = safe_relative(digest, entry.path())?;
@@ -346,8 +369,12 @@ impl ArtifactStore {
                             digest: digest.to_string(),
                             detail: format!("the content of {path} (blob {sha256}) is missing"),
                         })?;
-                    let mut out =
-                        File::create(&dest).map_err(StoreError::io("cannot create", &dest))?;
+                    // `create_new`: never through something already there (a link of the same name).
+                    let mut out = fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&dest)
+                        .map_err(StoreError::io("cannot create", &dest))?;
                     let mut writer = HashingWriter::new(&mut out);
                     io::copy(&mut source, &mut writer)
                         .map_err(StoreError::io("cannot write", &dest))?;
@@ -439,6 +466,111 @@ fn parse_digest(digest: &str) -> Result<&str> {
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
         .ok_or_else(|| StoreError::InvalidDigest(digest.to_string()))
+}
+
+/// Opens a file being frozen without following a link in its last component and without blocking
+/// (should it have become a FIFO since the walk saw it), and checks it is still a regular file inside
+/// `base` (a folder above it swapped for a link would lead elsewhere).
+fn open_inside(path: &Path, base: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let changed = || StoreError::ChangedWhileFreezing {
+        path: path.to_path_buf(),
+    };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => changed(),
+            _ => StoreError::io("cannot read", path)(e),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(StoreError::io("cannot read", path))?;
+    if !meta.is_file() {
+        return Err(changed());
+    }
+    // Where the open file really is (Linux names it in /proc; elsewhere this check is skipped).
+    if let Ok(real) = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        && !real.starts_with(base)
+    {
+        return Err(changed());
+    }
+    Ok(file)
+}
+
+/// What a non-file, non-folder, non-link entry is, for the note that says it was left out.
+fn special_kind(kind: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device file"
+    } else {
+        "a special file"
+    }
+}
+
+/// The links of a manifest, path → target.
+fn links_of(entries: &[Entry]) -> HashMap<&str, &str> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Symlink { path, target } => Some((path.as_str(), target.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// At freeze time: every link must lead somewhere inside the folder.
+fn check_links_stay_inside(entries: &[Entry]) -> Result<()> {
+    let links = links_of(entries);
+    for (path, target) in &links {
+        if let Err(problem) = tree_rules::destination(&links, path, target) {
+            return Err(StoreError::LinkOutside {
+                path: path.to_string(),
+                target: target.to_string(),
+                why: problem.describe(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// At checkout: a manifest is read from disk, so before anything is written it is held to what a
+/// freeze could have produced. Every path stays inside the tree, appears once and lies beneath no
+/// link, and every link leads somewhere inside the tree.
+fn check_manifest(digest: &str, manifest: &Manifest) -> Result<()> {
+    let unsafe_entry = |detail: String| StoreError::ArtifactCorrupt {
+        digest: digest.to_string(),
+        detail,
+    };
+    let links = links_of(&manifest.entries);
+    let mut seen = HashSet::new();
+    for entry in &manifest.entries {
+        let path = entry.path();
+        safe_relative(digest, path)?;
+        if !seen.insert(path) {
+            return Err(unsafe_entry(format!("{path:?} appears twice")));
+        }
+        if let Some(link) = tree_rules::link_above(&links, path) {
+            return Err(unsafe_entry(format!(
+                "{path:?} lies beneath the symlink {link:?}"
+            )));
+        }
+        if let Entry::Symlink { target, .. } = entry
+            && let Err(problem) = tree_rules::destination(&links, path, target)
+        {
+            return Err(unsafe_entry(format!(
+                "unsafe symlink {path:?} -> {target:?}: {}",
+                problem.describe()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A manifest path must stay inside the tree (no `..`, no absolute path).

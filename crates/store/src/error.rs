@@ -90,6 +90,17 @@ pub enum StoreError {
     #[error("{path} is not valid UTF-8; rename it or exclude it from the artifact")]
     NonUtf8Path { path: PathBuf },
 
+    #[error(
+        "{path} is a symlink to {target}: {why}. A release runs only what was frozen, so the deploy \
+         stops here; copy what it points to into the folder, or leave the link out with \
+         `exclude = [\"{path}\"]` under [artifact] in slipway.toml"
+    )]
+    LinkOutside {
+        path: String,
+        target: String,
+        why: &'static str,
+    },
+
     #[error("{path} changed while it was being frozen; retry the deploy once the folder is stable")]
     ChangedWhileFreezing { path: PathBuf },
 

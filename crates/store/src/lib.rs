@@ -26,6 +26,7 @@ mod store;
 #[cfg(test)]
 mod test_support;
 mod tokens;
+mod tree_rules;
 
 pub use app_config::ConfigVar;
 pub use artifact::{ArtifactStore, FrozenArtifact, PruneReport};

@@ -94,11 +94,14 @@ impl Context {
     }
 }
 
-/// `alice@host`, recorded with releases.
+/// `alice@host`, recorded with releases: the login name from the environment, else the account's name in
+/// the password database (shells started by `su`, cron, CI runners and containers often set no `$USER`).
 pub fn who() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(account_name);
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
@@ -107,6 +110,23 @@ pub fn who() -> String {
     } else {
         format!("{user}@{host}")
     }
+}
+
+/// The name of the account running this process, or `uid N` when it has none.
+fn account_name() -> String {
+    // SAFETY: getuid cannot fail; getpwuid returns null or a pointer to a static record whose name is a
+    // NUL-terminated string, read at once (this CLI has one thread here).
+    let uid = unsafe { libc::getuid() };
+    let entry = unsafe { libc::getpwuid(uid) };
+    if !entry.is_null() {
+        let name = unsafe { std::ffi::CStr::from_ptr((*entry).pw_name) };
+        if let Ok(name) = name.to_str()
+            && !name.is_empty()
+        {
+            return name.to_owned();
+        }
+    }
+    format!("uid {uid}")
 }
 
 pub fn parse_version(text: &str) -> anyhow::Result<u64> {

@@ -196,3 +196,96 @@ pub fn version_of(r: &Response) -> String {
     let body = r.body.trim();
     body.strip_prefix("hello from ").unwrap_or(body).to_string()
 }
+
+/// One request of any method on its own connection (`Connection: close`). With `read_body` false only
+/// the status and headers are read (an event stream never ends), and the connection is dropped.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    read_body: bool,
+) -> Result<Response, Failure> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .map_err(|e| Failure::Refused(e.to_string()))?;
+    request_on(stream, method, path, headers, body, read_body)
+}
+
+/// [`request`] on a connection the caller opened (e.g. from another local address).
+pub fn request_on(
+    stream: TcpStream,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    read_body: bool,
+) -> Result<Response, Failure> {
+    let broken = |e: std::io::Error| Failure::Broken(e.to_string());
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let host = stream.peer_addr().map_err(broken)?;
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let mut reader = BufReader::new(stream);
+    reader
+        .get_mut()
+        .write_all(text.as_bytes())
+        .map_err(broken)?;
+    let mut status_line = String::new();
+    if reader.read_line(&mut status_line).map_err(broken)? == 0 {
+        return Err(Failure::Broken("EOF before the answer".into()));
+    }
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| Failure::Broken(format!("bad status line {status_line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_err(broken)? == 0 {
+            return Err(Failure::Broken("EOF in the headers".into()));
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut raw = Vec::new();
+    if read_body {
+        reader.read_to_end(&mut raw).map_err(broken)?;
+    }
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked { unchunk(&raw) } else { raw };
+    Ok(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// A whole chunked body, already read to its end, without its framing.
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..end])
+            .ok()
+            .and_then(|l| usize::from_str_radix(l.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        let start = end + 2;
+        if size == 0 || start + size > raw.len() {
+            break;
+        }
+        out.extend_from_slice(&raw[start..start + size]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
+    out
+}

@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod load;
+pub mod ui;
 
 use serde_json::Value;
 use std::io::Read;
@@ -522,6 +523,25 @@ impl World {
 
     pub fn root(&self) -> &Path {
         self._tmp.path()
+    }
+
+    /// The TCP API's address (a daemon started with `--api 127.0.0.1:0` writes it to `api.addr`).
+    pub fn api_addr(&self) -> SocketAddr {
+        wait_for(DEADLINE, "the API address file", || {
+            std::fs::read_to_string(self.daemon.state.join("api.addr"))
+                .ok()
+                .and_then(|a| a.trim().parse().ok())
+        })
+    }
+
+    /// `slipway token create NAME --role ROLE` on the local socket; the token it printed.
+    pub fn create_token(&self, name: &str, role: &str) -> String {
+        let run = self
+            .slipway(&["token", "create", name, "--role", role])
+            .ok();
+        let token = run.stdout.trim().to_string();
+        assert!(token.starts_with("slw_"), "{run}");
+        token
     }
 
     pub fn config_path(&self) -> PathBuf {

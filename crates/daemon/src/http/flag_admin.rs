@@ -7,10 +7,10 @@ use crate::error::Error;
 use crate::flags::{Edit, Origin, import, ramps, stored};
 use crate::http::Api;
 use crate::http::caller::Caller;
+use crate::http::route_table::{Door, Routes};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use slipway_api::flags::{
@@ -21,16 +21,19 @@ use slipway_flags::{Flag, FlagSet, FlagState};
 
 type Answer = Result<Response, Response>;
 
-pub fn routes() -> Router<Api> {
-    Router::new()
-        .route("/v1/apps/{app}/flags", get(list))
-        .route("/v1/apps/{app}/flags/{key}", get(view).post(edit))
-        .route("/v1/apps/{app}/flags/{key}/revert", post(revert))
-        .route("/v1/apps/{app}/flags/{key}/ramp", post(ramp))
-        .route("/v1/apps/{app}/flag-set", get(export).post(import_file))
-        .route("/v1/apps/{app}/flag-history", get(history))
-        .route("/v1/apps/{app}/flag-keys", get(keys).post(create_key))
-        .route("/v1/apps/{app}/flag-keys/{name}", delete(revoke_key))
+pub fn routes() -> Routes<Api> {
+    Routes::new(Door::Api)
+        .get("/v1/apps/{app}/flags", list)
+        .get("/v1/apps/{app}/flags/{key}", view)
+        .post("/v1/apps/{app}/flags/{key}", edit)
+        .post("/v1/apps/{app}/flags/{key}/revert", revert)
+        .post("/v1/apps/{app}/flags/{key}/ramp", ramp)
+        .get("/v1/apps/{app}/flag-set", export)
+        .post("/v1/apps/{app}/flag-set", import_file)
+        .get("/v1/apps/{app}/flag-history", history)
+        .get("/v1/apps/{app}/flag-keys", keys)
+        .post("/v1/apps/{app}/flag-keys", create_key)
+        .delete("/v1/apps/{app}/flag-keys/{name}", revoke_key)
 }
 
 #[derive(Deserialize)]

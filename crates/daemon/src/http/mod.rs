@@ -6,22 +6,27 @@
 pub mod auth;
 pub(crate) mod caller;
 pub(crate) mod dashboard;
+pub mod doorkeeper;
 pub(crate) mod flag_admin;
 pub(crate) mod ofrep;
 pub(crate) mod reply;
+pub mod route_table;
 pub(crate) mod series_routes;
+pub mod throttle;
 pub(crate) mod token_routes;
-pub(crate) mod tokens;
+pub mod tokens;
 
 use crate::control::controller::{Command, ControllerHandle};
+use crate::http::auth::Role;
 use crate::http::caller::Caller;
+use crate::http::doorkeeper::{ClientAddr, Doorkeeper, Refusal};
+use crate::http::route_table::{Access, Door, Needs, Routes};
 use crate::ops::deploy::Deployer;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 pub(crate) use reply::{Answer, error};
 use serde::Deserialize;
@@ -45,71 +50,80 @@ pub struct Api {
     pub flags: Arc<crate::flags::Flags>,
 }
 
-pub fn router(api: Api) -> Router {
-    Router::new()
-        .route(
-            "/v1/health",
-            get(|| async {
-                Json(serde_json::json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
-            }),
-        )
-        .route("/v1/deploy", post(deploy))
-        .route("/v1/apps", get(apps))
-        .route("/v1/apps/{app}", get(app_status))
-        .route("/v1/apps/{app}/releases", get(releases))
-        .route("/v1/apps/{app}/rollouts", get(rollouts))
-        .route("/v1/apps/{app}/events", get(events))
-        .route("/v1/apps/{app}/logs", get(logs))
-        .route("/v1/apps/{app}/promote", post(promote))
-        .route("/v1/apps/{app}/pause", post(pause))
-        .route("/v1/apps/{app}/resume", post(resume))
-        .route("/v1/apps/{app}/ramp", post(set_weight))
-        .route("/v1/apps/{app}/retry", post(retry))
-        .route("/v1/apps/{app}/gate", post(gate))
-        .route("/v1/apps/{app}/scale", post(scale))
-        .route(
-            "/v1/apps/{app}/config",
-            get(config_view).post(config_change),
-        )
-        .route("/v1/apps/{app}/cron", get(cron_list))
-        .route("/v1/apps/{app}/cron/{job}/run", post(cron_run))
-        .route("/metrics", get(metrics))
-        .route("/v1/apps/{app}/abort", post(abort))
-        .route("/v1/apps/{app}/rollback", post(rollback))
-        .route("/v1/apps/{app}/series", get(series_routes::api))
+/// The API's routes, before the state is given (so the role table's test can list them).
+pub(crate) fn api_routes() -> Routes<Api> {
+    Routes::new(Door::Api)
+        .get("/v1/health", health)
+        .post("/v1/deploy", deploy)
+        .get("/v1/apps", apps)
+        .get("/v1/apps/{app}", app_status)
+        .get("/v1/apps/{app}/releases", releases)
+        .get("/v1/apps/{app}/rollouts", rollouts)
+        .get("/v1/apps/{app}/events", events)
+        .get("/v1/apps/{app}/logs", logs)
+        .post("/v1/apps/{app}/promote", promote)
+        .post("/v1/apps/{app}/pause", pause)
+        .post("/v1/apps/{app}/resume", resume)
+        .post("/v1/apps/{app}/ramp", set_weight)
+        .post("/v1/apps/{app}/retry", retry)
+        .post("/v1/apps/{app}/gate", gate)
+        .post("/v1/apps/{app}/scale", scale)
+        .get("/v1/apps/{app}/config", config_view)
+        .post("/v1/apps/{app}/config", config_change)
+        .get("/v1/apps/{app}/cron", cron_list)
+        .post("/v1/apps/{app}/cron/{job}/run", cron_run)
+        .get("/metrics", metrics)
+        .post("/v1/apps/{app}/abort", abort)
+        .post("/v1/apps/{app}/rollback", rollback)
+        .get("/v1/apps/{app}/series", series_routes::api)
         .merge(crate::http::token_routes::routes())
         .merge(crate::http::flag_admin::routes())
-        .with_state(api)
 }
 
-/// Token check for the TCP listener: who the caller is (by their token, compared in constant time) and
-/// whether their role allows this route (`auth::required_role`). The caller's identity goes on with the
-/// request, for handlers that record who did what.
+pub fn router(api: Api) -> Router {
+    api_routes().into_router().with_state(api)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Token check for the TCP listener: who the caller is (by their token, compared in constant time,
+/// under the brute-force limits of `throttle.rs`) and whether their role allows the route, as
+/// `route_table.rs` says. The caller's identity goes on with the request, for handlers that record who
+/// did what.
 pub async fn require_token(
-    State(auth): State<Arc<crate::http::tokens::Authenticator>>,
-    headers: HeaderMap,
+    State(keeper): State<Arc<Doorkeeper>>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let given = headers
+    let given = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .to_string();
-    let Some(identity) = tokio::task::spawn_blocking({
-        let auth = auth.clone();
-        move || auth.identify(&given)
-    })
-    .await
-    .ok()
-    .flatten() else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid token is required: set SLIPWAY_TOKEN (the daemon's token is in <state-dir>/api-token)",
-        );
+    let from = ClientAddr::from_extensions(req.extensions());
+    let identity = match keeper.identify(from, given, "api").await {
+        Ok(identity) => identity,
+        Err(refusal) => return refused(refusal),
     };
-    let needed = crate::http::auth::required_role(req.method(), req.uri().path());
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+    let needed = match route_table::needs(Door::Api, req.method(), matched) {
+        Needs::Entry(Access::Role(role)) => role,
+        Needs::Entry(Access::Public) | Needs::NoRoute | Needs::OtherMethod => Role::Viewer,
+        Needs::Entry(Access::EvaluationKey) | Needs::Unlisted => {
+            return error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{} {} is not in the daemon's role table, so no one may call it",
+                    req.method(),
+                    req.uri().path()
+                ),
+            );
+        }
+    };
     if identity.role < needed {
         return error(
             StatusCode::FORBIDDEN,
@@ -125,6 +139,25 @@ pub async fn require_token(
     }
     req.extensions_mut().insert(identity);
     next.run(req).await
+}
+
+/// 401 for a missing or wrong token, 429 with `Retry-After` for an address that is locked out.
+fn refused(refusal: Refusal) -> Response {
+    match refusal.retry_after_secs() {
+        Some(secs) => {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong tokens from this address: try again in {secs} s"),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "a valid token is required: set SLIPWAY_TOKEN (the daemon's token is in <state-dir>/api-token)",
+        ),
+    }
 }
 
 async fn deploy(

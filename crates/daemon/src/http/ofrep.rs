@@ -12,12 +12,12 @@
 //! 500. These routes sit outside the admin token check, and the admin routes never accept these keys.
 
 use crate::flags::{EvaluationKey, Flags};
+use crate::http::route_table::{Door, Routes};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -30,13 +30,17 @@ use tokio::sync::broadcast::error::RecvError;
 /// How long an idle browser tab may keep the event stream (OFREP's `inactivityDelaySec`).
 const INACTIVITY_DELAY_SEC: u64 = 120;
 
+/// Before the state is given, so the role table's test can list them.
+pub(crate) fn routes() -> Routes<Arc<Flags>> {
+    Routes::new(Door::Ofrep)
+        .post("/ofrep/v1/evaluate/flags/{key}", single)
+        .post("/ofrep/v1/evaluate/flags", bulk)
+        .get("/ofrep/v1/events", events)
+        .get("/ofrep/v1/configuration", configuration)
+}
+
 pub fn router(flags: Arc<Flags>) -> Router {
-    Router::new()
-        .route("/ofrep/v1/evaluate/flags/{key}", post(single))
-        .route("/ofrep/v1/evaluate/flags", post(bulk))
-        .route("/ofrep/v1/events", get(events))
-        .route("/ofrep/v1/configuration", get(configuration))
-        .with_state(flags)
+    routes().into_router().with_state(flags)
 }
 
 async fn single(

@@ -2,22 +2,23 @@
 //! local socket, whoever can open it (mode 0600: the host's admin) can.
 
 use crate::http::auth::{Identity, Role};
+use crate::http::route_table::{Door, Routes};
 use crate::http::tokens;
 use crate::http::{Answer, Api, error};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use slipway_api::{TokenCreated, TokenRequest};
 
 /// Token changes belong to no app; the event journal files them under this name.
 pub const AUDIT_APP: &str = "-daemon";
 
-pub fn routes() -> Router<Api> {
-    Router::new()
-        .route("/v1/tokens", get(list).post(create))
-        .route("/v1/tokens/{name}", delete(revoke))
+pub fn routes() -> Routes<Api> {
+    Routes::new(Door::Api)
+        .get("/v1/tokens", list)
+        .post("/v1/tokens", create)
+        .delete("/v1/tokens/{name}", revoke)
 }
 
 async fn create(

@@ -61,7 +61,17 @@ impl Deployer {
             .under_lock(&app, &holder, async {
                 // Before anything is recorded: a missing image or engine fails the deploy here.
                 let resolved = self.resolve_images(&mut spec, &over).await?;
-                let release = self.freeze_and_record(spec, &req).await?;
+                let (release, left_out) = self.freeze_and_record(spec, &req).await?;
+                for note in &left_out {
+                    tracing::warn!(app = %app, "v{}: {note}", release.version);
+                    let _ = self.store.add_event(
+                        &app,
+                        Some(release.version),
+                        "artifact",
+                        note,
+                        now_ms() as i64,
+                    );
+                }
                 for note in &resolved.notes {
                     let _ = self.store.add_event(
                         &app,
@@ -74,6 +84,7 @@ impl Deployer {
                 let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
                 let mut accepted = self.hand_over(release, false, strategy).await?;
                 accepted.warnings = overrides;
+                accepted.warnings.extend(left_out);
                 accepted.warnings.extend(warnings);
                 accepted.phase = phase;
                 Ok(accepted)
@@ -334,11 +345,12 @@ impl Deployer {
         }
     }
 
+    /// Freezes the folder and records the release; also returns what the freeze left out, and why.
     async fn freeze_and_record(
         &self,
         spec: AppSpec,
         req: &DeployRequest,
-    ) -> Result<slipway_core::release::Release, Error> {
+    ) -> Result<(slipway_core::release::Release, Vec<String>), Error> {
         let artifacts = self.artifacts.clone();
         let dir = spec.artifact.path.clone();
         let exclude = spec.artifact.exclude.clone();
@@ -361,16 +373,18 @@ impl Deployer {
         let new = NewRelease {
             app: spec.app.clone(),
             label: req.label.clone(),
-            artifact: frozen.digest,
+            artifact: frozen.digest.clone(),
             spec,
             created_at: now_ms() as i64,
             created_by: req.who.clone(),
             message: req.message.clone(),
             rollback_of: None,
         };
-        self.store
+        let release = self
+            .store
             .create_release(new)
-            .map_err(|e| Error::internal(e.to_string()))
+            .map_err(|e| Error::internal(e.to_string()))?;
+        Ok((release, frozen.skipped))
     }
 
     pub(crate) async fn hand_over(

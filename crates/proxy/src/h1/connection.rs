@@ -190,7 +190,7 @@ pub(crate) async fn serve_connection(
         client_gone: false,
     };
     if !client.conn.shared.options.fast_path {
-        return client.hand_off().await;
+        return Box::pin(client.hand_off()).await;
     }
     loop {
         client.input.compact();
@@ -222,7 +222,9 @@ pub(crate) async fn serve_connection(
                     return client.reject(StatusCode::REQUEST_TIMEOUT, message).await;
                 }
             },
-            Parsed::Handoff(_) => return client.hand_off().await,
+            // Boxed: hyper's connection future is large, and a connection that never hands off should not carry
+            // its size (it is copied when the task is spawned and when it ends).
+            Parsed::Handoff(_) => return Box::pin(client.hand_off()).await,
             Parsed::Reject(status, message) => return client.reject(status, message).await,
         }
     }

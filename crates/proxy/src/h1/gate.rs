@@ -5,8 +5,9 @@
 //! So the rules of one parser hold for every request on every connection: hyper never reads a request
 //! the fast path would refuse (it would close such a connection without an answer, or frame the body by
 //! its own reading). The gate follows each request's framing to find where the next head starts: body
-//! bytes pass as they arrive (a `Content-Length`'s worth, or up to the last chunk), and after an upgrade,
-//! `CONNECT` or the h2c preface everything passes unread. A refused head is never given to hyper: hyper
+//! bytes pass as they arrive (a `Content-Length`'s worth, or up to the last chunk); after an upgrade
+//! request nothing more passes until hyper's answer shows the switch (a 101; otherwise the connection
+//! closes), and after a switch or the h2c preface everything passes unread. A refused head is never given to hyper: hyper
 //! is asked to finish what it is doing and close (`refused`), and the refusal's page is written just
 //! before the connection closes. A chunked body broken in the middle ends hyper's reading with an error:
 //! the instance never receives a complete request.
@@ -29,13 +30,17 @@ use tokio::time::Instant;
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::deadline::LazyDeadline;
 use crate::h1::error_reply::{linger_and_close, page_bytes};
-use crate::h1::request_head::{self, MAX_HEAD, Parsed, RequestBody};
+use crate::h1::request_head::{self, MAX_HEAD, Parsed, RequestBody, Then};
 
 /// What the next bytes from the client are.
 enum Expect {
     Head,
     Length(u64),
     Chunked(ChunkedDecoder),
+    /// After an upgrade request: nothing more is given to hyper until its answer shows whether the
+    /// protocol switched (then `Opaque`); if not, hyper closes the connection (`forward::respond`) and
+    /// what the client sent meanwhile is never read.
+    AwaitUpgrade,
     /// Not HTTP/1 any more: passed on unread.
     Opaque,
 }
@@ -51,6 +56,8 @@ pub(crate) struct Gate {
     expect: Expect,
     /// The page for a refused head, written when hyper closes the connection.
     refusal: Option<Vec<u8>>,
+    /// The request whose body is passing asked for an upgrade.
+    upgrade_after_body: bool,
     /// Tells the hand-off to shut hyper down gracefully (a head was refused).
     refused: Arc<Notify>,
     /// When the connection last wrote a response byte or started waiting for a head.
@@ -79,6 +86,7 @@ impl Gate {
             released: 0,
             expect: Expect::Head,
             refusal: None,
+            upgrade_after_body: false,
             refused,
             idle_since: now,
             head_timeout,
@@ -92,6 +100,7 @@ impl Gate {
             let waiting = &self.buf[self.start..self.end];
             match &mut self.expect {
                 Expect::Opaque => self.released = waiting.len(),
+                Expect::AwaitUpgrade => return Ok(()),
                 Expect::Length(left) => {
                     let n = usize::try_from(*left)
                         .unwrap_or(usize::MAX)
@@ -125,8 +134,10 @@ impl Gate {
                         }
                     };
                     self.released = framing.end - self.start;
+                    self.upgrade_after_body = framing.then == Then::Upgrade;
                     self.expect = match framing.body {
-                        _ if framing.opaque_after => Expect::Opaque,
+                        _ if framing.then == Then::Opaque => Expect::Opaque,
+                        RequestBody::None if self.upgrade_after_body => Expect::AwaitUpgrade,
                         RequestBody::None => Expect::Head,
                         RequestBody::Length(n) => Expect::Length(n),
                         RequestBody::Chunked => Expect::Chunked(ChunkedDecoder::new()),
@@ -137,9 +148,25 @@ impl Gate {
         Ok(())
     }
 
+    /// The request's body has passed: the next head, or the answer to an upgrade.
     fn expect_head(&mut self) {
+        if self.upgrade_after_body {
+            self.expect = Expect::AwaitUpgrade;
+            return;
+        }
         self.expect = Expect::Head;
         self.idle_since = Instant::now();
+    }
+
+    /// hyper writes `data`: the answer to an upgrade request shows whether the protocol switched.
+    fn saw_written(&mut self, data: &[u8]) {
+        match self.expect {
+            Expect::AwaitUpgrade if data.starts_with(b"HTTP/1.1 101 ") => {
+                self.expect = Expect::Opaque
+            }
+            Expect::Head => self.idle_since = Instant::now(),
+            _ => {}
+        }
     }
 
     /// Makes room for more bytes: unread ones moved to the front, the buffer grown for a long head.
@@ -154,12 +181,12 @@ impl Gate {
         }
     }
 
-    fn stream(&mut self) -> Pin<&mut TcpStream> {
-        Pin::new(
-            self.stream
-                .as_mut()
-                .expect("the stream is only taken on drop"),
-        )
+    /// The client's stream (only taken on drop: never missing while hyper polls).
+    fn stream(&mut self) -> io::Result<Pin<&mut TcpStream>> {
+        self.stream
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 }
 
@@ -186,6 +213,10 @@ impl AsyncRead for Gate {
             }
             let waiting_for_head = matches!(gate.expect, Expect::Head);
             gate.make_room();
+            if gate.end == gate.buf.len() {
+                // Full of bytes hyper may not read yet (after an upgrade request): wait for its answer.
+                return Poll::Pending;
+            }
             let mut read = ReadBuf::new(&mut gate.buf[gate.end..]);
             let polled = gate
                 .stream
@@ -222,10 +253,8 @@ impl AsyncWrite for Gate {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let gate = self.get_mut();
-        let written = ready!(gate.stream().poll_write(cx, data));
-        if matches!(gate.expect, Expect::Head) {
-            gate.idle_since = Instant::now();
-        }
+        let written = ready!(gate.stream()?.poll_write(cx, data));
+        gate.saw_written(data);
         Poll::Ready(written)
     }
 
@@ -235,9 +264,9 @@ impl AsyncWrite for Gate {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let gate = self.get_mut();
-        let written = ready!(gate.stream().poll_write_vectored(cx, bufs));
-        if matches!(gate.expect, Expect::Head) {
-            gate.idle_since = Instant::now();
+        let written = ready!(gate.stream()?.poll_write_vectored(cx, bufs));
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            gate.saw_written(first);
         }
         Poll::Ready(written)
     }
@@ -247,34 +276,35 @@ impl AsyncWrite for Gate {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().stream().poll_flush(cx)
+        self.get_mut().stream()?.poll_flush(cx)
     }
 
     /// Writes a refused head's page first: hyper has finished the responses before it.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let gate = self.get_mut();
-        while let Some(page) = &gate.refusal {
+        while let (Some(page), Some(stream)) = (&mut gate.refusal, &mut gate.stream) {
             if page.is_empty() {
                 break;
             }
-            let stream = Pin::new(gate.stream.as_mut().expect("stream"));
-            let n = ready!(stream.poll_write(cx, page))?;
+            let n = ready!(Pin::new(stream).poll_write(cx, page))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            gate.refusal.as_mut().expect("page").drain(..n);
+            page.drain(..n);
         }
-        gate.stream().poll_shutdown(cx)
+        gate.stream()?.poll_shutdown(cx)
     }
 }
 
 impl Drop for Gate {
     fn drop(&mut self) {
         // hyper may stop without shutting the connection down (still deciding between HTTP/1 and h2c, it
-        // just stops): the page is written here then. And closing with the client's unread bytes would
-        // reset the connection before it reads the page: so it lingers.
-        if let Some(page) = self.refusal.take()
-            && let Some(mut stream) = self.stream.take()
+        // just stops): a refusal's page is written here then. And the client may have sent bytes nobody
+        // read (a refused head, what followed a refused upgrade, pipelined requests after a close):
+        // closing now would reset the connection and lose the last answer, so the socket lingers first.
+        // (Handed-off connections are few; the fast path's own closes do not come here.)
+        let page = self.refusal.take().unwrap_or_default();
+        if let Some(mut stream) = self.stream.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             runtime.spawn(async move {

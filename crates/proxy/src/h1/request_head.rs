@@ -141,7 +141,7 @@ impl RequestHead {
         Framing {
             end: self.end,
             body: self.body,
-            opaque_after: false,
+            then: Then::Requests,
         }
     }
 }
@@ -152,9 +152,19 @@ pub(crate) struct Framing {
     /// Where the head ends in the buffer.
     pub(crate) end: usize,
     pub(crate) body: RequestBody,
-    /// What follows may not be HTTP/1 requests (an upgrade, `CONNECT`, an h2c preface): it is not read as
-    /// such.
-    pub(crate) opaque_after: bool,
+    /// What follows the request.
+    pub(crate) then: Then,
+}
+
+/// What follows a request on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Then {
+    /// The next request.
+    Requests,
+    /// The answer decides: after a switch of protocols, bytes that are not HTTP/1.
+    Upgrade,
+    /// Bytes that are not HTTP/1 (the h2c preface started HTTP/2).
+    Opaque,
 }
 
 /// What the bytes received so far hold.
@@ -201,7 +211,7 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
             return Parsed::Handoff(Framing {
                 end: start,
                 body: RequestBody::None,
-                opaque_after: true,
+                then: Then::Opaque,
             });
         }
         Err(httparse::Error::Version) if names_a_later_http(bytes) => {
@@ -220,10 +230,16 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
     else {
         return Parsed::Reject(StatusCode::BAD_REQUEST, "malformed request line");
     };
-    let is_connect = method == "CONNECT";
-    // Valid requests the fast path leaves to hyper: HTTP/1.0, other target forms, CONNECT.
-    let mut handoff = minor_version == 0 || is_connect || !is_plain_origin_form(target.as_bytes());
-    let mut opaque_after = is_connect;
+    if method == "CONNECT" {
+        // A tunnel through a reverse proxy to its apps has no use, and would end the checks on the
+        // connection.
+        return Parsed::Reject(StatusCode::NOT_IMPLEMENTED, "CONNECT is not supported here");
+    }
+    // Valid requests the fast path leaves to hyper: HTTP/1.0, other target forms.
+    let mut handoff = minor_version == 0 || !is_plain_origin_form(target.as_bytes());
+    // An upgrade needs both headers; only then may what follows stop being HTTP/1 (and the proxy closes
+    // the connection when the instance does not switch: `forward::respond`).
+    let (mut upgrade, mut connection_upgrade) = (false, false);
     let path_len = target.find('?').unwrap_or(target.len());
     let target = Span::within(bytes, target.as_bytes(), start);
     let mut head = RequestHead {
@@ -264,11 +280,15 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
                     && !head.read_connection(header.value, bytes, start) =>
             {
                 handoff = true;
+                connection_upgrade |= header
+                    .value
+                    .split(|&b| b == b',')
+                    .any(|token| trim(token).eq_ignore_ascii_case(b"upgrade"));
             }
             HeaderKind::Other if name.eq_ignore_ascii_case(b"expect") => handoff = true,
             HeaderKind::Other if name.eq_ignore_ascii_case(b"upgrade") => {
                 handoff = true;
-                opaque_after = true;
+                upgrade = true;
             }
             _ => {}
         }
@@ -293,7 +313,11 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
     };
     if handoff {
         return Parsed::Handoff(Framing {
-            opaque_after,
+            then: if upgrade && connection_upgrade {
+                Then::Upgrade
+            } else {
+                Then::Requests
+            },
             ..head.framing()
         });
     }
@@ -317,30 +341,24 @@ fn check_host(count: usize, value: Option<&[u8]>, minor_version: u8) -> Result<(
 /// A `Host` value: a reg-name, IPv4 or bracketed IPv6 literal, and an optional port (RFC 3986 §3.2.2). Empty
 /// is allowed (a target without authority).
 fn is_valid_host(host: &[u8]) -> bool {
-    host.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-                    | b'%'
-            )
-    })
+    const HOST: [bool; 256] = byte_set(b"-._~!$&'()*+,;=:[]%");
+    host.iter().all(|&b| HOST[usize::from(b)])
+}
+
+/// The bytes in `others` plus ASCII letters and digits, as a table (one lookup per byte on the hot path).
+const fn byte_set(others: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        set[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < others.len() {
+        set[others[i] as usize] = true;
+        i += 1;
+    }
+    set
 }
 
 /// The request line names a version after HTTP/1 (`HTTP/2.0`, `HTTP/3`): 505 rather than 400.
@@ -389,33 +407,10 @@ impl RequestHead {
 /// `:@/?%`. Anything else (fragments, quotes, braces, non-ASCII...) goes to hyper, which accepts or rejects
 /// it as before.
 fn is_plain_origin_form(target: &[u8]) -> bool {
+    const PLAIN: [bool; 256] = byte_set(b"-._~!$&'()*+,;=:@/?%");
     target.first() == Some(&b'/')
         && target.len() <= 8 * 1024
-        && target.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b':'
-                        | b'@'
-                        | b'/'
-                        | b'?'
-                        | b'%'
-                )
-        })
+        && target.iter().all(|&b| PLAIN[usize::from(b)])
 }
 
 /// Strips optional whitespace (SP / HTAB) around a value or list element.
@@ -544,7 +539,7 @@ mod tests {
             let expected = Framing {
                 end: raw.len(),
                 body: RequestBody::None,
-                opaque_after: false,
+                then: Then::Requests,
             };
             assert_eq!(
                 framing,
@@ -556,15 +551,23 @@ mod tests {
         let raw =
             b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
         assert_eq!(handoff(raw).map(|f| f.body), Some(RequestBody::Length(3)));
+        let preface = handoff(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").map(|f| (f.end, f.then));
+        assert_eq!(preface, Some((0, Then::Opaque)));
         for raw in [
-            &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
-            b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n",
+            &b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: keep-alive, upgrade\r\n\r\n",
         ] {
-            let opaque = handoff(raw).map(|f| f.opaque_after);
-            assert_eq!(opaque, Some(true), "{:?}", String::from_utf8_lossy(raw));
+            let then = handoff(raw).map(|f| f.then);
+            assert_eq!(
+                then,
+                Some(Then::Upgrade),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
         }
+        // `Upgrade` without `Connection: upgrade` asks for nothing: the next head is still checked.
+        let raw = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n";
+        assert_eq!(handoff(raw).map(|f| f.then), Some(Then::Requests));
     }
 
     #[test]
@@ -584,6 +587,7 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x00b\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n", 501),
             (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),

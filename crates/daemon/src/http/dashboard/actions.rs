@@ -28,6 +28,15 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Promote,
+        Action::Pause,
+        Action::Resume,
+        Action::Abort,
+        Action::Rollback,
+        Action::Scale,
+    ];
+
     pub fn parse(s: &str) -> Option<Action> {
         Some(match s {
             "promote" => Action::Promote,
@@ -401,14 +410,7 @@ mod tests {
 
     #[test]
     fn actions_round_trip_by_name() {
-        for a in [
-            Action::Promote,
-            Action::Pause,
-            Action::Resume,
-            Action::Abort,
-            Action::Rollback,
-            Action::Scale,
-        ] {
+        for a in Action::ALL {
             assert_eq!(Action::parse(a.name()), Some(a));
         }
         assert_eq!(Action::parse("delete"), None);

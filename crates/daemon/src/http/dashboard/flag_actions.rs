@@ -27,6 +27,8 @@ pub enum FlagAction {
 }
 
 impl FlagAction {
+    pub const ALL: [FlagAction; 3] = [FlagAction::Enable, FlagAction::Disable, FlagAction::Kill];
+
     pub fn parse(s: &str) -> Option<FlagAction> {
         Some(match s {
             "enable" => FlagAction::Enable,
@@ -239,7 +241,7 @@ mod tests {
         let enable = consequence(FlagAction::Enable, "f", &flag, &none, None);
         assert!(enable.contains("(now killed)"), "{enable}");
         assert!(enable.contains("everyone gets off"), "{enable}");
-        for a in [FlagAction::Enable, FlagAction::Disable, FlagAction::Kill] {
+        for a in FlagAction::ALL {
             assert_eq!(FlagAction::parse(a.name()), Some(a));
         }
         assert_eq!(FlagAction::parse("delete"), None);

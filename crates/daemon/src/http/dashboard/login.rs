@@ -4,9 +4,10 @@ use super::layout::page;
 use super::session::{clear_cookie, set_cookie};
 use super::{Ui, session};
 use crate::clock::now_ms;
+use crate::http::doorkeeper::ClientAddr;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -56,21 +57,41 @@ pub struct LoginForm {
     token: String,
 }
 
-pub async fn submit(State(ui): State<Ui>, Form(f): Form<LoginForm>) -> Response {
-    let auth = ui.auth.clone();
-    let who = tokio::task::spawn_blocking(move || auth.identify(f.token.trim()))
-        .await
-        .ok()
-        .flatten();
-    let Some(who) = who else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            login_page(Some(("error", "That token is not valid."))),
-        )
-            .into_response();
+/// A token in, a fresh session out. The session id the browser had before (if any) ends here: an id
+/// from before a login is never valid after it. Attempts count against the client's address
+/// (`throttle.rs`); a locked-out address gets 429 without its token being looked at.
+pub async fn submit(
+    State(ui): State<Ui>,
+    from: ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let token = f.token.trim().to_string();
+    let who = match ui.keeper.identify(from, token, "dashboard login").await {
+        Ok(who) => who,
+        Err(refusal) => {
+            let (status, text) = match refusal.retry_after_secs() {
+                Some(secs) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many failed logins from your address. Try again in {secs} s."),
+                ),
+                None => (
+                    StatusCode::UNAUTHORIZED,
+                    "That token is not valid.".to_string(),
+                ),
+            };
+            let mut r = (status, login_page(Some(("error", &text)))).into_response();
+            if let Some(secs) = refusal.retry_after_secs() {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return r;
+        }
     };
-    tracing::info!(user = %who.name, role = who.role.as_str(), "dashboard login");
-    let (id, _) = ui.sessions.create(who, now_ms());
+    let client = from.0.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+    tracing::info!(user = %who.name, role = who.role.as_str(), %client, "dashboard login");
+    let previous = session::cookie_id(&headers);
+    let (id, _) = ui.sessions.login(previous.as_deref(), who, now_ms());
     (
         [(header::SET_COOKIE, set_cookie(&id, ui.sessions.ttl_ms()))],
         Redirect::to("/ui/"),

@@ -1,5 +1,5 @@
 //! The web dashboard, served under `/ui/` on the `--api` listener: server-rendered pages (maud), live
-//! over one SSE stream per page, behind a login with an API token (roles from `auth.rs`). Rendering is
+//! over one SSE stream per page, behind a login with an API token (who may open what: `route_table.rs`). Rendering is
 //! pure (`overview`, `app_page`, `flags_page`, `chart`, `diff`, `targeting`); this file holds the routes, the session gate and the
 //! reads of live state that the pages and streams share.
 
@@ -19,11 +19,14 @@ mod targeting;
 
 use crate::clock::now_ms;
 use crate::http::Api;
+use crate::http::doorkeeper::Doorkeeper;
+use crate::http::route_table::{self, Access, Door, Needs, Routes};
 use crate::http::tokens::Authenticator;
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use session::{Session, Sessions};
 use slipway_api::{AppStatus, ReleaseSeries};
 use std::sync::Arc;
@@ -32,16 +35,19 @@ use std::time::Duration;
 pub struct Dashboard {
     api: Api,
     auth: Arc<Authenticator>,
+    /// Checks login tokens under the brute-force limits it shares with the API.
+    keeper: Arc<Doorkeeper>,
     sessions: Sessions,
 }
 
 type Ui = Arc<Dashboard>;
 
 impl Dashboard {
-    pub fn new(api: Api, auth: Arc<Authenticator>, session_ttl: Duration) -> Dashboard {
+    pub fn new(api: Api, keeper: Arc<Doorkeeper>, session_ttl: Duration) -> Dashboard {
         Dashboard {
             api,
-            auth,
+            auth: keeper.authenticator().clone(),
+            keeper,
             sessions: Sessions::new(session_ttl.as_millis() as u64),
         }
     }
@@ -108,29 +114,98 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     res
 }
 
-pub fn router(dashboard: Dashboard) -> Router {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(overview::show))
-        .route("/ui/live.js", get(script))
-        .route("/ui/login", get(login::form).post(login::submit))
-        .route("/ui/logout", post(login::logout))
-        .route("/ui/apps/{app}", get(app_page::show))
-        .route("/ui/apps/{app}/confirm/{action}", get(actions::confirm))
-        .route("/ui/apps/{app}/actions/{action}", post(actions::act))
-        .route("/ui/apps/{app}/flags", get(flags_page::show))
-        .route(
+/// The dashboard's routes, before the state is given (so the role table's test can list them).
+pub(crate) fn routes() -> Routes<Ui> {
+    Routes::new(Door::Dashboard)
+        .get("/", || async { Redirect::to("/ui/") })
+        .get("/ui", || async { Redirect::to("/ui/") })
+        .get("/ui/", overview::show)
+        .get("/ui/live.js", script)
+        .get("/ui/login", login::form)
+        .post("/ui/login", login::submit)
+        .post("/ui/logout", login::logout)
+        .get("/ui/apps/{app}", app_page::show)
+        .get("/ui/apps/{app}/confirm/{action}", actions::confirm)
+        .post("/ui/apps/{app}/actions/{action}", actions::act)
+        .get("/ui/apps/{app}/flags", flags_page::show)
+        .get(
             "/ui/apps/{app}/flags/{flag}/confirm/{action}",
-            get(flag_actions::confirm),
+            flag_actions::confirm,
         )
-        .route(
+        .post(
             "/ui/apps/{app}/flags/{flag}/actions/{action}",
-            post(flag_actions::act),
+            flag_actions::act,
         )
-        .route("/ui/stream/overview", get(stream::overview))
-        .route("/ui/stream/apps/{app}", get(stream::app))
-        .route("/ui/stream/apps/{app}/flags", get(stream::flags))
+        .get("/ui/stream/overview", stream::overview)
+        .get("/ui/stream/apps/{app}", stream::app)
+        .get("/ui/stream/apps/{app}/flags", stream::flags)
+}
+
+/// The names the `{action}` of an action route takes: the rollout actions, or a flag's.
+pub fn action_names(route: &str) -> Vec<&'static str> {
+    if route.contains("/flags/{flag}/") {
+        flag_actions::FlagAction::ALL
+            .iter()
+            .map(|a| a.name())
+            .collect()
+    } else if route.contains("{action}") {
+        actions::Action::ALL.iter().map(|a| a.name()).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Every dashboard request passes here first: the role table (`route_table.rs`) says what its route
+/// needs, and a request without a live session of that role goes no further. The pages still check
+/// their session themselves; this gate is what a new page cannot forget.
+async fn gate(State(ui): State<Ui>, req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+    let needed = match route_table::needs(Door::Dashboard, req.method(), matched) {
+        Needs::Entry(Access::Public) | Needs::NoRoute | Needs::OtherMethod => {
+            return next.run(req).await;
+        }
+        Needs::Entry(Access::Role(role)) => role,
+        Needs::Entry(Access::EvaluationKey) | Needs::Unlisted => {
+            return (
+                StatusCode::FORBIDDEN,
+                "this page is not in the daemon's role table, so no one may open it",
+            )
+                .into_response();
+        }
+    };
+    match ui.session(req.headers()) {
+        Ok((_, s)) if s.role >= needed => next.run(req).await,
+        Ok((_, s)) => actions::message(
+            &s,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &format!(
+                "This needs the {} role; {} is a {}.",
+                needed.as_str(),
+                s.name,
+                s.role.as_str()
+            ),
+        ),
+        // An event stream cannot follow a redirect to the login page: a plain 401 ends it.
+        Err(_) if wants_event_stream(req.headers()) => {
+            (StatusCode::UNAUTHORIZED, "log in again").into_response()
+        }
+        Err(to_login) => to_login.into_response(),
+    }
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+pub fn router(dashboard: Dashboard) -> Router {
+    let ui: Ui = Arc::new(dashboard);
+    routes()
+        .into_router()
+        .layer(axum::middleware::from_fn_with_state(ui.clone(), gate))
         .layer(axum::middleware::from_fn(security_headers))
-        .with_state(Arc::new(dashboard))
+        .with_state(ui)
 }

@@ -71,6 +71,16 @@ impl Sessions {
         (id, session)
     }
 
+    /// Logging in: `previous`, the session id the browser presented (if any), ends, and a new one
+    /// begins. So an id known before a login (a shared machine, a planted cookie) is never valid after
+    /// it; and since ids are only ever made here, a client cannot choose its own.
+    pub fn login(&self, previous: Option<&str>, who: Identity, now: u64) -> (String, Session) {
+        if let Some(old) = previous {
+            self.remove(old);
+        }
+        self.create(who, now)
+    }
+
     /// The live session with this id; an expired one is forgotten.
     pub fn get(&self, id: &str, now: u64) -> Option<Session> {
         let key = hash(id);
@@ -159,6 +169,21 @@ mod tests {
         sessions.remove(&a);
         assert_eq!(sessions.get(&a, 1), None);
         assert!(sessions.get(&b, 1).is_some());
+    }
+
+    #[test]
+    fn a_login_ends_the_session_the_browser_had_and_never_adopts_its_id() {
+        let sessions = Sessions::new(1_000);
+        let (before, _) = sessions.create(alice(), 0);
+        let (after, _) = sessions.login(Some(&before), alice(), 1);
+        assert_ne!(before, after);
+        assert_eq!(sessions.get(&before, 2), None, "the old id is dead");
+        assert!(sessions.get(&after, 2).is_some());
+        // An id the client made up (or planted) is not taken over: a fresh one is issued.
+        let (fresh, _) = sessions.login(Some("planted-id"), alice(), 3);
+        assert_ne!(fresh, "planted-id");
+        assert_eq!(sessions.get("planted-id", 4), None);
+        assert!(sessions.get(&after, 4).is_some(), "other sessions go on");
     }
 
     #[test]
