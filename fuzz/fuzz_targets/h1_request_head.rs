@@ -199,14 +199,10 @@ fn shift(parsed: ParsedRequest, offset: usize) -> ParsedRequest {
             }
             ParsedRequest::Complete(head)
         }
-        ParsedRequest::Handoff {
-            end,
-            body,
-            opaque_after,
-        } => ParsedRequest::Handoff {
+        ParsedRequest::Handoff { end, body, then } => ParsedRequest::Handoff {
             end: end - offset,
             body,
-            opaque_after,
+            then,
         },
         other => other,
     }

@@ -9,7 +9,7 @@ mod response_head;
 mod route;
 
 pub use chunked::{ChunkedDecoder, ChunkedError};
-pub use request_head::{ParsedRequest, RequestBody, RequestHead, parse_request_head};
+pub use request_head::{ParsedRequest, RequestBody, RequestHead, Then, parse_request_head};
 pub use response_head::{
     ClientHead, ParsedResponse, ResponseBody, ResponseHead, parse_response_head,
 };

@@ -31,15 +31,25 @@ pub struct RequestHead {
     pub forwarded: Vec<u8>,
 }
 
+/// What follows a request on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    Requests,
+    /// Depends on the answer (a switch of protocols).
+    Upgrade,
+    /// Bytes that are not HTTP/1.
+    Opaque,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParsedRequest {
     Complete(RequestHead),
     Partial,
-    /// Valid, served by hyper: where the head ends, its body, and whether non-HTTP/1 bytes follow.
+    /// Valid, served by hyper: where the head ends, its body, and what follows it.
     Handoff {
         end: usize,
         body: RequestBody,
-        opaque_after: bool,
+        then: Then,
     },
     Reject(u16, &'static str),
 }
@@ -78,7 +88,11 @@ pub fn parse_request_head(buf: &[u8], start: usize) -> ParsedRequest {
         h1::Parsed::Handoff(framing) => ParsedRequest::Handoff {
             end: framing.end,
             body: body(framing.body),
-            opaque_after: framing.opaque_after,
+            then: match framing.then {
+                h1::Then::Requests => Then::Requests,
+                h1::Then::Upgrade => Then::Upgrade,
+                h1::Then::Opaque => Then::Opaque,
+            },
         },
         h1::Parsed::Reject(status, message) => ParsedRequest::Reject(status.as_u16(), message),
     }

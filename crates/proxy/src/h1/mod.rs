@@ -32,7 +32,7 @@ pub(crate) mod fuzzing_access {
     pub(crate) use super::chunked::ChunkedDecoder;
     pub(crate) use super::forward_head::{Forwarding, write as write_forwarded_head};
     pub(crate) use super::framing::RequestBody;
-    pub(crate) use super::request_head::{Parsed, Span, parse as parse_request_head};
+    pub(crate) use super::request_head::{Parsed, Span, Then, parse as parse_request_head};
     pub(crate) use super::response_head::{
         ClientHead, ParsedResponse, ResponseBody, parse as parse_response_head,
     };
