@@ -44,6 +44,10 @@ mod suggest;
 mod table;
 mod url;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use app::app_name_like;
 pub use artifact::DEFAULT_EXCLUDE;
 pub use error::{ConfigError, ConfigIssue};

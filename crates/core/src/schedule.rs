@@ -185,7 +185,11 @@ fn parse_field(text: &str, field: &Field) -> Result<u64, ScheduleError> {
         let mut v = lo;
         while v <= hi {
             mask |= 1 << v;
-            v += step;
+            // A step past the field's end leaves one value; adding it must not wrap back into the range.
+            let Some(next) = v.checked_add(step) else {
+                break;
+            };
+            v = next;
         }
     }
     Ok(mask)
@@ -300,5 +304,21 @@ mod tests {
             let e = Schedule::parse(bad).unwrap_err().0;
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_step_beyond_the_range_keeps_only_the_start() {
+        // `59/4294967295` overflowed when stepping past 59: a panic in debug builds, and in release a
+        // wrap back into the range that made it fire every minute.
+        let huge = u32::MAX;
+        let s = Schedule::parse(&format!("59/{huge} * * * *")).unwrap();
+        assert_eq!(s.minutes, 1 << 59);
+        assert_eq!(
+            Schedule::parse(&format!("*/{huge} 1/{huge} * * *"))
+                .unwrap()
+                .hours,
+            1 << 1
+        );
+        assert_eq!(next(&format!("34/{huge} * * * *"), T), T - 56 + 60 * 60);
     }
 }

@@ -52,6 +52,10 @@ mod shared;
 mod sticky;
 mod tunnel;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use backend::Backend;
 pub use body::ResponseBody;
 pub use drain::{DrainOutcome, drain};

@@ -25,3 +25,15 @@ mod socket_io;
 
 pub(crate) use connection::{StopSignal, serve_connection};
 pub(crate) use error_reply::refuse_connection;
+
+// The fuzz targets reach the parsers through `crate::fuzzing` (feature `fuzzing` only).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing_access {
+    pub(crate) use super::chunked::ChunkedDecoder;
+    pub(crate) use super::forward_head::{Forwarding, write as write_forwarded_head};
+    pub(crate) use super::framing::RequestBody;
+    pub(crate) use super::request_head::{Parsed, Span, Then, parse as parse_request_head};
+    pub(crate) use super::response_head::{
+        ClientHead, ParsedResponse, ResponseBody, parse as parse_response_head,
+    };
+}

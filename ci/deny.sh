@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Supply chain (docs/security.md): every dependency's license, duplicate and wildcard versions, and that
+# everything comes from crates.io, as deny.toml says. Offline: it reads Cargo.lock and the local registry
+# cache (filled by any earlier cargo build) and fetches no advisory database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v cargo-deny >/dev/null || cargo install cargo-deny --locked --version 0.20.2
+cargo deny --offline --locked check --hide-inclusion-graph licenses bans sources
