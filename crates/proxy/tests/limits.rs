@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -19,28 +18,6 @@ use slipway_proxy::{AppRoute, ProxyOptions, RouteTable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Everything the proxy sends on `stream` until it closes (or 20 s pass, which fails the test).
-async fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(n) = stream.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            answer.extend_from_slice(&buf[..n]);
-        }
-    });
-    read.await.expect("the proxy closes the connection");
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-async fn send_raw(proxy: SocketAddr, bytes: &[u8]) -> String {
-    let mut stream = TcpStream::connect(proxy).await.expect("connect");
-    stream.write_all(bytes).await.expect("write");
-    read_until_closed(&mut stream).await
-}
-
 fn status_of(answer: &str) -> &str {
     answer.get(9..12).unwrap_or("")
 }
@@ -49,18 +26,15 @@ fn status_of(answer: &str) -> &str {
 async fn a_head_that_does_not_arrive_in_time_gets_408_and_an_idle_connection_just_closes() {
     let backend = ok_backend().await;
     for fast_path in [true, false] {
-        let p = proxy(ProxyOptions {
-            head_timeout: Duration::from_millis(300),
-            fast_path,
-            ..ProxyOptions::default()
-        })
+        let p = proxy_to_one(
+            ProxyOptions {
+                head_timeout: Duration::from_millis(300),
+                fast_path,
+                ..ProxyOptions::default()
+            },
+            backend.addr,
+        )
         .await;
-        p.routes
-            .publish(one_app(
-                "web",
-                vec![group(1, 1, &[&instance("a", &backend)])],
-            ))
-            .await;
         let slow = send_raw(p.addr, b"GET / HTTP/1.1\r\nHost: app\r\nX-Slow: 1").await;
         assert_eq!(status_of(&slow), "408", "fast path {fast_path}: {slow}");
         let mut idle = TcpStream::connect(p.addr).await.expect("connect");
@@ -171,13 +145,7 @@ async fn connections_over_the_limits_get_503_and_slots_come_back() {
             3,
         ),
     ] {
-        let p = proxy(options).await;
-        p.routes
-            .publish(one_app(
-                "web",
-                vec![group(1, 1, &[&instance("a", &backend)])],
-            ))
-            .await;
+        let p = proxy_to_one(options, backend.addr).await;
         let mut held = Vec::new();
         for _ in 0..allowed {
             // A request answered proves the connection was admitted before the next one is opened.
@@ -229,13 +197,7 @@ fn rss_bytes() -> u64 {
 async fn hundreds_of_slow_clients_do_not_stop_others_and_cost_little_memory() {
     const SLOW: usize = 400;
     let backend = ok_backend().await;
-    let p = proxy(ProxyOptions::default()).await;
-    p.routes
-        .publish(one_app(
-            "web",
-            vec![group(1, 1, &[&instance("a", &backend)])],
-        ))
-        .await;
+    let p = proxy_to_one(ProxyOptions::default(), backend.addr).await;
     let c = client();
     // Warm up, so the first request's one-time allocations are not counted against slow clients.
     get(&c, p.addr, "/", &[]).await.expect("warm up");
@@ -279,17 +241,14 @@ async fn an_event_stream_that_goes_quiet_is_closed_after_the_idle_limit() {
             held.push(stream);
         }
     });
-    let p = proxy(ProxyOptions {
-        stream_idle_timeout: Duration::from_millis(300),
-        ..ProxyOptions::default()
-    })
+    let p = proxy_to_one(
+        ProxyOptions {
+            stream_idle_timeout: Duration::from_millis(300),
+            ..ProxyOptions::default()
+        },
+        addr,
+    )
     .await;
-    p.routes
-        .publish(one_app(
-            "web",
-            vec![group(1, 1, &[&slipway_proxy::Backend::new("quiet", addr)])],
-        ))
-        .await;
     let answer = send_raw(p.addr, b"GET /events HTTP/1.1\r\nHost: app\r\n\r\n").await;
     assert!(
         answer.starts_with("HTTP/1.1 200") && answer.contains("data: 1"),

@@ -8,10 +8,9 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::*;
-use slipway_proxy::{Backend, ProxyOptions};
+use slipway_proxy::ProxyOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -467,22 +466,8 @@ fn probes() -> Vec<(&'static str, Vec<u8>, Expect)> {
 
 /// Sends `bytes` and a follow-up request on one connection; returns the statuses answered, in order.
 async fn exchange(proxy: SocketAddr, bytes: &[u8]) -> Vec<u16> {
-    let mut stream = TcpStream::connect(proxy).await.expect("connect");
     // Written together: a pipelined request right behind the probe.
-    let _ = stream.write_all(&[bytes, FOLLOW_UP].concat()).await;
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut buf = [0u8; 8192];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(n) if n > 0 => answer.extend_from_slice(&buf[..n]),
-                // A reset after the answer still leaves the answer read.
-                _ => return,
-            }
-        }
-    });
-    read.await.expect("the proxy closes the connection");
-    let text = String::from_utf8_lossy(&answer);
+    let text = send_raw(proxy, &[bytes, FOLLOW_UP].concat()).await;
     text.match_indices("HTTP/1.")
         .filter_map(|(at, _)| text.get(at + 9..at + 12)?.parse().ok())
         .filter(|&status| status != 100)
@@ -491,17 +476,14 @@ async fn exchange(proxy: SocketAddr, bytes: &[u8]) -> Vec<u16> {
 
 async fn run_table(fast_path: bool) {
     let recorder = Recorder::start().await;
-    let p = proxy(ProxyOptions {
-        fast_path,
-        ..ProxyOptions::default()
-    })
+    let p = proxy_to_one(
+        ProxyOptions {
+            fast_path,
+            ..ProxyOptions::default()
+        },
+        recorder.addr,
+    )
     .await;
-    p.routes
-        .publish(one_app(
-            "web",
-            vec![group(1, 1, &[&Backend::new("rec", recorder.addr)])],
-        ))
-        .await;
     let mut failures = Vec::new();
     for (name, bytes, expect) in probes() {
         let statuses = exchange(p.addr, &bytes).await;
@@ -541,13 +523,7 @@ async fn a_request_after_a_hand_off_is_checked_too() {
     // An HTTP/1.0 keep-alive request goes to hyper; the smuggling attempt behind it on the same
     // connection must still be refused, and the instance see only the first.
     let recorder = Recorder::start().await;
-    let p = proxy(ProxyOptions::default()).await;
-    p.routes
-        .publish(one_app(
-            "web",
-            vec![group(1, 1, &[&Backend::new("rec", recorder.addr)])],
-        ))
-        .await;
+    let p = proxy_to_one(ProxyOptions::default(), recorder.addr).await;
     let first = b"GET /first HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
     let smuggled =
         b"POST /probe HTTP/1.1\r\nHost: app\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: app\r\n\r\n";
@@ -609,13 +585,8 @@ async fn answers_first_with(
 
 /// The status and body of one GET through the proxy, on a new client connection.
 async fn get_once(proxy: SocketAddr) -> (u16, String) {
-    let mut stream = TcpStream::connect(proxy).await.expect("connect");
     let request = b"GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n";
-    stream.write_all(request).await.expect("write");
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer));
-    let _ = read.await.expect("the proxy answers and closes");
-    let text = String::from_utf8_lossy(&answer).into_owned();
+    let text = send_raw(proxy, request).await;
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
     (status, body)
@@ -636,17 +607,14 @@ async fn an_ambiguous_response_never_poisons_a_pooled_connection() {
     for fast_path in [true, false] {
         for (response, status) in cases {
             let (addr, accepted, stop) = answers_first_with(response).await;
-            let p = proxy(ProxyOptions {
-                fast_path,
-                ..ProxyOptions::default()
-            })
+            let p = proxy_to_one(
+                ProxyOptions {
+                    fast_path,
+                    ..ProxyOptions::default()
+                },
+                addr,
+            )
             .await;
-            p.routes
-                .publish(one_app(
-                    "web",
-                    vec![group(1, 1, &[&Backend::new("inst", addr)])],
-                ))
-                .await;
             let what = format!(
                 "fast path {fast_path}, {:?}",
                 String::from_utf8_lossy(response)
@@ -673,17 +641,14 @@ async fn what_follows_a_refused_upgrade_is_never_read_as_a_request() {
     // meant for the new protocol — here a smuggling attempt — must not reach the instance.
     let recorder = Recorder::start().await;
     for fast_path in [true, false] {
-        let p = proxy(ProxyOptions {
-            fast_path,
-            ..ProxyOptions::default()
-        })
+        let p = proxy_to_one(
+            ProxyOptions {
+                fast_path,
+                ..ProxyOptions::default()
+            },
+            recorder.addr,
+        )
         .await;
-        p.routes
-            .publish(one_app(
-                "web",
-                vec![group(1, 1, &[&Backend::new("rec", recorder.addr)])],
-            ))
-            .await;
         let upgrade =
             b"GET /chat HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
         let after = b"POST /probe HTTP/1.1\r\nHost: app\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";

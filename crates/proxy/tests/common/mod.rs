@@ -21,7 +21,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use slipway_proxy::{
     AppRoute, Backend, Proxy, ProxyOptions, ReleaseGroup, RouteHandle, RouteTable,
 };
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -175,6 +176,16 @@ pub async fn proxy(options: ProxyOptions) -> TestProxy {
     }
 }
 
+/// A proxy with `options` sending every request to the one instance at `addr` (app "web", release 1).
+pub async fn proxy_to_one(options: ProxyOptions, addr: SocketAddr) -> TestProxy {
+    let p = proxy(options).await;
+    let only = Backend::new("only", addr);
+    p.routes
+        .publish(one_app("web", vec![group(1, 1, &[&only])]))
+        .await;
+    p
+}
+
 pub fn group(release: u64, weight: u32, backends: &[&Arc<Backend>]) -> ReleaseGroup {
     ReleaseGroup::new(
         release,
@@ -278,4 +289,28 @@ pub async fn send(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
+}
+
+/// Everything the proxy sends on `stream` until it closes (or 20 s pass, which fails the test).
+pub async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        // A reset after the answer still leaves the answer read.
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+    });
+    read.await.expect("the proxy closes the connection");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+pub async fn send_raw(proxy: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect");
+    // The proxy may answer and close before all is written (a head too long): the answer is what counts.
+    let _ = stream.write_all(bytes).await;
+    read_until_closed(&mut stream).await
 }
