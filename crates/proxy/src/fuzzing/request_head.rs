@@ -63,7 +63,6 @@ pub fn parse_request_head(buf: &[u8], start: usize) -> ParsedRequest {
             let forwarding = h1::Forwarding {
                 client_ip: b"10.0.0.9",
                 request_id: b"fuzz-id",
-                instance_authority: "127.0.0.1:9000",
             };
             h1::write_forwarded_head(&mut forwarded, buf, &head, &headers, &forwarding);
             ParsedRequest::Complete(RequestHead {
@@ -71,7 +70,7 @@ pub fn parse_request_head(buf: &[u8], start: usize) -> ParsedRequest {
                 method: range(head.method),
                 target: range(head.target),
                 path: range(head.path),
-                host: head.host.map(range),
+                host: Some(range(head.host)),
                 preview: head.preview.map(range),
                 body: body(head.body),
                 declared_length: head.declared_length,

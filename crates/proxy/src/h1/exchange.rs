@@ -320,10 +320,8 @@ impl Client {
     /// Where the request goes (its backend already counted), or the page saying why nowhere.
     fn route(&self, head: &RequestHead) -> Result<(Target, Method), (StatusCode, String)> {
         let buf = &self.input.buf;
-        let host = head
-            .host
-            .and_then(|h| std::str::from_utf8(h.of(buf)).ok())
-            .map_or("", host_without_port);
+        // (Checked to be ASCII by the head parser.)
+        let host = std::str::from_utf8(head.host.of(buf)).map_or("", host_without_port);
         let preview = match head.preview {
             None => None,
             Some(value) => {
@@ -414,7 +412,6 @@ impl Client {
                     &Forwarding {
                         client_ip: conn.client_ip.as_bytes(),
                         request_id,
-                        instance_authority: backend.authority.as_str(),
                     },
                 );
                 match self

@@ -12,8 +12,6 @@ pub(crate) struct Forwarding<'a> {
     pub(crate) client_ip: &'a [u8],
     /// Sent as `X-Request-Id` when the client sent none.
     pub(crate) request_id: &'a [u8],
-    /// The `Host` to send when the request had none: the instance's address.
-    pub(crate) instance_authority: &'a str,
 }
 
 pub(crate) fn write(
@@ -55,11 +53,7 @@ pub(crate) fn write(
     }
     out.extend_from_slice(forwarding.client_ip);
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
-    match head.host {
-        Some(host) => put_header(out, b"x-forwarded-host", host.of(buf)),
-        // With neither a Host header nor an absolute URI, the instance's address is the only host there is.
-        None => put_header(out, b"host", forwarding.instance_authority.as_bytes()),
-    }
+    put_header(out, b"x-forwarded-host", head.host.of(buf));
     if !head.has_request_id {
         put_header(out, b"x-request-id", forwarding.request_id);
     }
@@ -86,7 +80,6 @@ mod tests {
         let forwarding = Forwarding {
             client_ip: b"10.0.0.9",
             request_id: b"0123456789abcdef0123456789abcdef",
-            instance_authority: "127.0.0.1:9000",
         };
         write(&mut out, raw, &head, &headers, &forwarding);
         String::from_utf8(out).expect("ascii")

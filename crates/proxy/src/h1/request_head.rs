@@ -115,7 +115,9 @@ pub(crate) struct RequestHead {
     pub(crate) target: Span,
     /// The path alone (before `?`).
     pub(crate) path: Span,
-    pub(crate) host: Option<Span>,
+    /// The `Host` value. Always there: the fast path serves HTTP/1.1 only, where it is required
+    /// (`check_host`); HTTP/1.0 goes to hyper.
+    pub(crate) host: Span,
     /// The `X-Slipway-Release` value.
     pub(crate) preview: Option<Span>,
     pub(crate) body: RequestBody,
@@ -250,7 +252,7 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
             start: target.start,
             end: target.start + path_len,
         },
-        host: None,
+        host: Span::default(),
         preview: None,
         body: RequestBody::None,
         declared_length: None,
@@ -269,7 +271,7 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
         match kind {
             HeaderKind::Host => {
                 hosts += 1;
-                head.host = Some(value);
+                head.host = value;
             }
             HeaderKind::XSlipwayRelease if head.preview.is_none() => head.preview = Some(value),
             HeaderKind::XRequestId => head.has_request_id = true,
@@ -303,7 +305,7 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
             },
         });
     }
-    if let Err((status, message)) = check_host(hosts, head.host.map(|h| h.of(buf)), minor_version) {
+    if let Err((status, message)) = check_host(hosts, head.host.of(buf), minor_version) {
         return Parsed::Reject(status, message);
     }
     head.declared_length = framing.declared_length();
@@ -325,15 +327,15 @@ pub(crate) fn parse(buf: &[u8], start: usize, headers: &mut Vec<HeaderSpan>) -> 
 }
 
 /// RFC 9112 §3.2: exactly one `Host` in HTTP/1.1 (at most one in 1.0), with a valid value.
-fn check_host(count: usize, value: Option<&[u8]>, minor_version: u8) -> Result<(), Refusal> {
-    match (count, value) {
-        (0, _) if minor_version == 0 => Ok(()),
-        (0, _) => Err((
+fn check_host(count: usize, value: &[u8], minor_version: u8) -> Result<(), Refusal> {
+    match count {
+        0 if minor_version == 0 => Ok(()),
+        0 => Err((
             StatusCode::BAD_REQUEST,
             "an HTTP/1.1 request needs a Host header",
         )),
-        (1, Some(host)) if is_valid_host(host) => Ok(()),
-        (1, _) => Err((StatusCode::BAD_REQUEST, "invalid Host header")),
+        1 if is_valid_host(value) => Ok(()),
+        1 => Err((StatusCode::BAD_REQUEST, "invalid Host header")),
         _ => Err((StatusCode::BAD_REQUEST, "more than one Host header")),
     }
 }
@@ -467,7 +469,7 @@ mod tests {
         assert_eq!(head.method.of(raw), b"GET");
         assert_eq!(head.target.of(raw), b"/a/b?x=1");
         assert_eq!(head.path.of(raw), b"/a/b");
-        assert_eq!(head.host.map(|h| h.of(raw)), Some(&b"app.test:8080"[..]));
+        assert_eq!(head.host.of(raw), b"app.test:8080");
         assert!(head.has_request_id && !head.close);
         assert_eq!(head.body, RequestBody::None);
         assert_eq!(headers.len(), 3);

@@ -37,9 +37,7 @@ pub(crate) fn request(
             map.append(name, value);
         }
     }
-    let host = head
-        .host
-        .and_then(|h| HeaderValue::from_bytes(h.of(buf)).ok());
+    let host = HeaderValue::from_bytes(head.host.of(buf)).ok();
     if !head.has_request_id
         && let Ok(id) = HeaderValue::from_bytes(request_id)
     {
