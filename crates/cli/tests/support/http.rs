@@ -118,25 +118,8 @@ impl Conn {
             Err(e) => return Err(early(e)),
         }
         let broken = |e: std::io::Error| Failure::Broken(e.to_string());
-        let status = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| Failure::Broken(format!("bad status line {status_line:?}")))?;
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).map_err(broken)? == 0 {
-                return Err(Failure::Broken("EOF in the headers".into()));
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
+        let status = status_of(&status_line)?;
+        let mut headers = read_headers(reader)?;
         let find = |name: &str| {
             headers
                 .iter()
@@ -238,25 +221,8 @@ pub fn request_on(
     if reader.read_line(&mut status_line).map_err(broken)? == 0 {
         return Err(Failure::Broken("EOF before the answer".into()));
     }
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| Failure::Broken(format!("bad status line {status_line:?}")))?;
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).map_err(broken)? == 0 {
-            return Err(Failure::Broken("EOF in the headers".into()));
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
+    let status = status_of(&status_line)?;
+    let headers = read_headers(&mut reader)?;
     let mut raw = Vec::new();
     if read_body {
         reader.read_to_end(&mut raw).map_err(broken)?;
@@ -288,4 +254,35 @@ fn unchunk(mut raw: &[u8]) -> Vec<u8> {
         raw = &raw[(start + size + 2).min(raw.len())..];
     }
     out
+}
+
+/// The status code of an HTTP/1.1 status line.
+fn status_of(status_line: &str) -> Result<u16, Failure> {
+    status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| Failure::Broken(format!("bad status line {status_line:?}")))
+}
+
+/// Header lines up to the blank line ending a head, as (name, value) pairs.
+fn read_headers(reader: &mut impl BufRead) -> Result<Vec<(String, String)>, Failure> {
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader
+            .read_line(&mut line)
+            .map_err(|e| Failure::Broken(e.to_string()))?
+            == 0
+        {
+            return Err(Failure::Broken("EOF in the headers".into()));
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Ok(headers);
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
 }
