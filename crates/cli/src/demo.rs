@@ -91,6 +91,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         client: Client::from_state_dir(state.clone()),
         config: config.clone(),
         app: Some("demo".into()),
+        format: crate::output::Format::Text,
     };
     println!("\n== slipway deploy   (v1)");
     deploy(&ctx, &config, "first deploy").await?;
@@ -126,7 +127,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let tally = load.finish().await;
 
     println!("\n== slipway history");
-    crate::commands::history::run(&ctx, false).await?;
+    crate::commands::history::run(&ctx).await?;
     println!("== what the clients saw");
     for (version, n) in &tally.ok_by_version {
         println!("   {n:>6} answers from {version}");

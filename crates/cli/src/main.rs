@@ -43,6 +43,12 @@ struct Cli {
     /// The app to act on, when not the one in the config file.
     #[arg(long, global = true, env = "SLIPWAY_APP")]
     app: Option<String>,
+    /// How commands print what they find: tables for people, or JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    format: output::Format,
+    /// Short for `--format json`.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -158,15 +164,9 @@ enum Command {
         build: bool,
     },
     /// The app's stable release, rollout in progress, and instances.
-    Status {
-        #[arg(long)]
-        json: bool,
-    },
+    Status,
     /// Every release of the app, newest first.
-    History {
-        #[arg(long)]
-        json: bool,
-    },
+    History,
     /// Roll back to the previous release (or `--to vN`): a new release with the old bits and config.
     Rollback {
         #[arg(long)]
@@ -240,8 +240,6 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: Option<ConfigAction>,
-        #[arg(long)]
-        json: bool,
     },
     /// Scheduled jobs: `cron list`, or `cron run NAME` to run one now.
     Cron {
@@ -298,10 +296,7 @@ enum TokenAction {
         role: String,
     },
     /// Every token's name, role and last use (never the tokens themselves).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Revoke a token: it stops working at once, dashboard sessions made with it too.
     Revoke { name: String },
 }
@@ -309,10 +304,7 @@ enum TokenAction {
 #[derive(Subcommand)]
 enum CronAction {
     /// Every job: schedule, next run, recent runs.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Run a job now (its concurrency policy applies); prints the run's output when it ends.
     Run {
         name: String,
@@ -436,6 +428,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli.server.clone(),
         cli.config.clone(),
         cli.app.clone(),
+        if cli.json {
+            output::Format::Json
+        } else {
+            cli.format
+        },
     )?;
     match cli.command {
         Command::Serve {
@@ -471,8 +468,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let images = commands::deploy::Images { image, build };
             commands::deploy::run(&ctx, label, message, detach, canary, strict, images).await
         }
-        Command::Status { json } => commands::status::run(&ctx, json).await,
-        Command::History { json } => commands::history::run(&ctx, json).await,
+        Command::Status => commands::status::run(&ctx).await,
+        Command::History => commands::history::run(&ctx).await,
         Command::Rollback {
             to,
             message,
@@ -507,18 +504,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::logs::run(&ctx, follow, filter, lines).await
         }
         Command::Scale { formation } => commands::scale::run(&ctx, formation).await,
-        Command::Config { action, json } => match action {
-            None => commands::config::list(&ctx, json).await,
+        Command::Config { action } => match action {
+            None => commands::config::list(&ctx).await,
             Some(ConfigAction::Set { pairs }) => commands::config::set(&ctx, pairs).await,
             Some(ConfigAction::Unset { keys }) => commands::config::unset(&ctx, keys).await,
         },
         Command::Cron { action } => match action {
-            CronAction::List { json } => commands::cron::list(&ctx, json).await,
+            CronAction::List => commands::cron::list(&ctx).await,
             CronAction::Run { name, detach } => commands::cron::run(&ctx, &name, detach).await,
         },
         Command::Token { action } => match action {
             TokenAction::Create { name, role } => commands::token::create(&ctx, &name, &role).await,
-            TokenAction::List { json } => commands::token::list(&ctx, json).await,
+            TokenAction::List => commands::token::list(&ctx).await,
             TokenAction::Revoke { name } => commands::token::revoke(&ctx, &name).await,
         },
         Command::Flags { action } => commands::flags::run(&ctx, action).await,

@@ -1,6 +1,23 @@
-//! Small formatting helpers shared by the table-printing commands.
+//! How commands print: tables and lines for people, or JSON for scripts (`--json`), and the small
+//! formatting helpers the tables share.
 
 use std::time::{Duration, UNIX_EPOCH};
+
+/// `--format text|json` (`--json` is short for `--format json`), the same on every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables and sentences on stdout.
+    Text,
+    /// One JSON document on stdout (a command that follows a rollout prints its progress on stderr
+    /// and its outcome as JSON at the end; `logs` prints one JSON object a line).
+    Json,
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
 
 /// `2026-11-22 10:00:01` (UTC) from Unix milliseconds.
 pub fn time(ms: i64) -> String {

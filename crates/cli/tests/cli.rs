@@ -406,3 +406,116 @@ fn slipway_alone_in(dir: &std::path::Path, args: &[&str]) -> support::Run {
         .env_remove("SLIPWAY_CONFIG");
     run_command(command, Duration::from_secs(30))
 }
+
+/// `--json` (or `--format json`) is the same on every command: stdout carries one JSON document (`logs`:
+/// one object a line) and the lines for people go to stderr, so `slipway deploy --json | jq .release`
+/// works while the rollout is still shown.
+#[test]
+fn every_command_answers_in_json_when_asked() {
+    let world = World::new();
+    world.write(&Conf::demo("v1"));
+    let run = world.slipway(&["deploy", "--json"]).ok();
+    let deployed = run.json();
+    assert_eq!(deployed["outcome"], "succeeded", "{run}");
+    assert_eq!(deployed["release"], 1);
+    assert_eq!(deployed["serving"], 1);
+    assert!(
+        run.stderr.contains("v1 is live"),
+        "progress on stderr: {run}"
+    );
+
+    world.write(&Conf::demo("v2"));
+    let started = world
+        .slipway(&["deploy", "--detach", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(started["outcome"], "started");
+    assert_eq!(started["release"], 2);
+    world.settled();
+
+    let back = world.slipway(&["rollback", "--json"]).ok().json();
+    assert_eq!(back["outcome"], "succeeded", "{back}");
+    assert_eq!(back["serving"], back["release"]);
+    assert_eq!(world.answer(), "v1");
+
+    let set = world
+        .slipway(&["config", "set", "COLOR=blue", "--json"])
+        .ok()
+        .json();
+    assert_eq!(set["outcome"], "succeeded", "{set}");
+    let config = world.slipway(&["config", "--json"]).ok().json();
+    assert!(
+        config["vars"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|var| var["key"] == "COLOR")),
+        "{config}"
+    );
+
+    let scaled = world.slipway(&["scale", "web=1", "--json"]).ok().json();
+    assert_eq!(scaled["running"]["web"], 1, "{scaled}");
+
+    assert!(world.slipway(&["cron", "list", "--json"]).ok().json()["jobs"].is_array());
+    assert!(world.slipway(&["flags", "list", "--json"]).ok().json()["flags"].is_array());
+
+    let token = world
+        .slipway(&["token", "create", "ci", "--role", "deployer", "--json"])
+        .ok()
+        .json();
+    assert_eq!(token["role"], "deployer");
+    assert!(token["token"].as_str().is_some_and(|t| t.len() > 20));
+    let tokens = world.slipway(&["token", "list", "--json"]).ok().json();
+    assert!(
+        tokens
+            .as_array()
+            .is_some_and(|l| l.iter().any(|t| t["name"] == "ci")),
+        "{tokens}"
+    );
+    // The list never shows a token.
+    assert!(
+        !tokens
+            .to_string()
+            .contains(token["token"].as_str().unwrap())
+    );
+
+    let logs = wait_for(
+        Duration::from_secs(30),
+        "v1's listening line in logs --json",
+        || {
+            let run = world.slipway(&["logs", "--json"]).ok();
+            let records: Vec<serde_json::Value> = run
+                .stdout
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                .collect();
+            records
+                .iter()
+                .any(|r| {
+                    r["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("demo v1 listening"))
+                })
+                .then_some(records)
+        },
+    );
+    for r in &logs {
+        assert!(
+            r["source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("shop-v")),
+            "{r}"
+        );
+        assert!(
+            r["time"].as_str().is_some_and(|t| t.starts_with("20")),
+            "{r}"
+        );
+    }
+
+    let valid = world.slipway(&["validate", "--json"]).ok().json();
+    assert_eq!(valid["valid"], true);
+    // The file's formation (`scale` changed the running one, not the file).
+    assert_eq!(valid["processes"]["web"], 2);
+    world.write_raw("app = \"shop\"\n\n[processes.web]\ncmd = \"true\"\nreplicas = \"two\"\n");
+    let invalid = world.slipway(&["validate", "--json"]).failed().json();
+    assert_eq!(invalid["valid"], false);
+    assert_eq!(invalid["problems"][0]["line"], 5, "{invalid}");
+}

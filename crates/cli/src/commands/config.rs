@@ -5,11 +5,11 @@ use anyhow::bail;
 use slipway_api::{ConfigChange, ConfigView, DeployAccepted};
 use std::process::ExitCode;
 
-pub async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
     let view: ConfigView = ctx.client.get(&format!("/v1/apps/{app}/config")).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+    if ctx.json() {
+        crate::output::json(&view)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!("{app} v{}:", view.release);
@@ -59,10 +59,10 @@ async fn send(ctx: &Context, change: ConfigChange) -> anyhow::Result<ExitCode> {
     else {
         return Ok(ExitCode::from(1));
     };
-    print_notes(&accepted);
-    println!(
+    print_notes(ctx, &accepted);
+    ctx.say(format!(
         "{app}: release v{} with the new config; rolling out",
         accepted.release
-    );
+    ));
     progress::follow(ctx, &accepted).await
 }

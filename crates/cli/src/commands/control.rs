@@ -1,6 +1,7 @@
 //! `rollback`, `promote`, `abort`: steering a rollout.
 
 use super::{Context, parse_version, progress, who};
+use progress::Outcome;
 use slipway_api::{DeployAccepted, RollbackRequest};
 use std::process::ExitCode;
 
@@ -23,10 +24,13 @@ pub async fn rollback(
     else {
         return Ok(ExitCode::from(1));
     };
-    super::print_notes(&accepted);
-    println!("{app}: rolling back with release v{}", accepted.release);
+    super::print_notes(ctx, &accepted);
+    ctx.say(format!(
+        "{app}: rolling back with release v{}",
+        accepted.release
+    ));
     if detach {
-        return Ok(ExitCode::SUCCESS);
+        return Outcome::started(&accepted).finish(ctx);
     }
     progress::follow(ctx, &accepted).await
 }
@@ -44,9 +48,12 @@ pub async fn retry(ctx: &Context, detach: bool) -> anyhow::Result<ExitCode> {
     else {
         return Ok(ExitCode::from(1));
     };
-    println!("{app}: retrying the rollout of v{}", accepted.release);
+    ctx.say(format!(
+        "{app}: retrying the rollout of v{}",
+        accepted.release
+    ));
     if detach {
-        return Ok(ExitCode::SUCCESS);
+        return Outcome::started(&accepted).finish(ctx);
     }
     progress::follow(ctx, &accepted).await
 }
@@ -69,6 +76,10 @@ pub async fn simple(
     {
         return Ok(ExitCode::from(1));
     }
-    println!("{app}: {verb} accepted");
+    if ctx.json() {
+        crate::output::json(&serde_json::json!({ "app": app, "action": verb, "accepted": true }))?;
+    } else {
+        println!("{app}: {verb} accepted");
+    }
     Ok(ExitCode::SUCCESS)
 }

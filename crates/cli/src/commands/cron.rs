@@ -5,11 +5,11 @@ use slipway_api::{CronRunAnswer, CronRunRequest, CronView};
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
     let view: CronView = ctx.client.get(&format!("/v1/apps/{app}/cron")).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+    if ctx.json() {
+        crate::output::json(&view)?;
         return Ok(ExitCode::SUCCESS);
     }
     if view.jobs.is_empty() {
@@ -52,11 +52,22 @@ pub async fn run(ctx: &Context, name: &str, detach: bool) -> anyhow::Result<Exit
         return Ok(ExitCode::from(1));
     };
     let Some(run) = answer.run else {
-        eprintln!("{app}: {name} {}", answer.skipped.unwrap_or_default());
+        let why = answer.skipped.unwrap_or_default();
+        eprintln!("{app}: {name} {why}");
+        if ctx.json() {
+            crate::output::json(&serde_json::json!({
+                "app": app, "job": name, "run": null, "outcome": "skipped", "reason": why,
+            }))?;
+        }
         return Ok(ExitCode::from(3));
     };
-    println!("{app}: cron run #{run} of {name} started");
+    ctx.say(format!("{app}: cron run #{run} of {name} started"));
     if detach {
+        if ctx.json() {
+            crate::output::json(&serde_json::json!({
+                "app": app, "job": name, "run": run, "outcome": "started",
+            }))?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     loop {
@@ -68,9 +79,15 @@ pub async fn run(ctx: &Context, name: &str, detach: bool) -> anyhow::Result<Exit
             .find(|r| r.id == run && r.finished_at.is_some())
             .cloned();
         if let Some(r) = done {
-            print!("{}", r.output.unwrap_or_default());
-            let outcome = r.outcome.unwrap_or_default();
-            println!("{app}: cron run #{run} of {name} {outcome}");
+            let outcome = r.outcome.clone().unwrap_or_default();
+            if ctx.json() {
+                crate::output::json(&serde_json::json!({
+                    "app": app, "job": name, "run": run, "outcome": outcome, "output": r.output,
+                }))?;
+            } else {
+                print!("{}", r.output.unwrap_or_default());
+                println!("{app}: cron run #{run} of {name} {outcome}");
+            }
             return Ok(if outcome == "succeeded" {
                 ExitCode::SUCCESS
             } else {

@@ -2,6 +2,7 @@
 //! daemon for a new release, then follow its rollout until it ends.
 
 use super::{Context, git_source, print_notes, progress, who};
+use progress::Outcome;
 use slipway_api::{DeployAccepted, DeployRequest};
 use std::process::ExitCode;
 
@@ -49,8 +50,8 @@ pub async fn run(
     else {
         return Ok(ExitCode::from(1));
     };
-    print_notes(&accepted);
-    println!(
+    print_notes(ctx, &accepted);
+    ctx.say(format!(
         "{}: release v{} recorded; rolling out ({})",
         accepted.app,
         accepted.release,
@@ -58,9 +59,9 @@ pub async fn run(
             Some(w) => format!("canary at {w}%"),
             None => spec.deploy.strategy.name().to_string(),
         }
-    );
+    ));
     if detach {
-        return Ok(ExitCode::SUCCESS);
+        return Outcome::started(&accepted).finish(ctx);
     }
     if let Some(weight) = canary {
         return progress::until_canary_holds(ctx, &accepted, weight).await;

@@ -22,15 +22,9 @@ pub enum FlagsCommand {
         /// A flag serving everyone alike for longer than this is stale.
         #[arg(long, default_value = "30d")]
         stale_after: String,
-        #[arg(long)]
-        json: bool,
     },
     /// One flag's definition (flagd format) and its ramp.
-    Get {
-        name: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Get { name: String },
     /// Change a flag: its default variant, its targeting, or all of it (`--definition`, which also
     /// creates it).
     Set {
@@ -90,8 +84,6 @@ pub enum FlagsCommand {
         name: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long)]
-        json: bool,
     },
     /// Put a flag back as it was after change #N of its history.
     Revert {
@@ -118,10 +110,7 @@ pub enum KeyAction {
         #[arg(long)]
         rate: Option<String>,
     },
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     Revoke {
         name: String,
     },
@@ -131,7 +120,7 @@ pub async fn run(ctx: &Context, command: FlagsCommand) -> anyhow::Result<ExitCod
     let app = ctx.app().await?;
     let base = format!("/v1/apps/{app}");
     match command {
-        FlagsCommand::List { stale_after, json } => {
+        FlagsCommand::List { stale_after } => {
             let after = humantime::parse_duration(&stale_after).with_context(|| {
                 format!("--stale-after {stale_after}: write a duration like 30d or 12h")
             })?;
@@ -142,19 +131,19 @@ pub async fn run(ctx: &Context, command: FlagsCommand) -> anyhow::Result<ExitCod
                     after.as_millis()
                 ))
                 .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+            if ctx.json() {
+                crate::output::json(&list)?;
             } else {
                 print_list(&list, &stale_after);
             }
         }
-        FlagsCommand::Get { name, json } => {
+        FlagsCommand::Get { name } => {
             let view: FlagView = ctx
                 .client
                 .get(&format!("{base}/flags/{}", seg(&name)))
                 .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
+            if ctx.json() {
+                crate::output::json(&view)?;
             } else {
                 print_flag(&view);
             }
@@ -205,7 +194,7 @@ pub async fn run(ctx: &Context, command: FlagsCommand) -> anyhow::Result<ExitCod
                 .client
                 .post(&format!("{base}/flag-set"), &request)
                 .await?;
-            print_changes(&app, &done);
+            print_changes(ctx, &app, &done)?;
         }
         FlagsCommand::Export { output } => {
             let document: Value = ctx.client.get(&format!("{base}/flag-set")).await?;
@@ -216,8 +205,8 @@ pub async fn run(ctx: &Context, command: FlagsCommand) -> anyhow::Result<ExitCod
                 None => print!("{text}"),
             }
         }
-        FlagsCommand::History { name, limit, json } => {
-            history::run(ctx, &app, name.as_deref(), limit, json).await?
+        FlagsCommand::History { name, limit } => {
+            history::run(ctx, &app, name.as_deref(), limit).await?
         }
         FlagsCommand::Revert { name, to } => {
             let done: FlagChanges = ctx
@@ -227,7 +216,7 @@ pub async fn run(ctx: &Context, command: FlagsCommand) -> anyhow::Result<ExitCod
                     &FlagRevert { who: who(), to },
                 )
                 .await?;
-            print_changes(&app, &done);
+            print_changes(ctx, &app, &done)?;
         }
         FlagsCommand::Ramp(args) => return ramp::run(ctx, &app, args).await,
         FlagsCommand::Key { action } => keys(ctx, &app, action).await?,
@@ -258,7 +247,7 @@ async fn change(ctx: &Context, app: &str, name: &str, edit: FlagEdit) -> anyhow:
         .client
         .post(&format!("/v1/apps/{app}/flags/{}", seg(name)), &edit)
         .await?;
-    print_changes(app, &done);
+    print_changes(ctx, app, &done)?;
     Ok(())
 }
 
@@ -289,13 +278,16 @@ async fn keys(ctx: &Context, app: &str, action: KeyAction) -> anyhow::Result<()>
                 created.app,
                 rate_text(created.rate_per_sec)
             );
-            println!("{}", created.key);
+            if ctx.json() {
+                crate::output::json(&created)?;
+            } else {
+                println!("{}", created.key);
+            }
         }
-        KeyAction::List { json } => {
+        KeyAction::List => {
             let list: Vec<FlagKeyView> = ctx.client.get(&base).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-                return Ok(());
+            if ctx.json() {
+                return crate::output::json(&list);
             }
             let mut table = crate::output::table(&["NAME", "RATE", "CREATED", "BY"]);
             for k in &list {
@@ -310,7 +302,11 @@ async fn keys(ctx: &Context, app: &str, action: KeyAction) -> anyhow::Result<()>
         }
         KeyAction::Revoke { name } => {
             let _: serde_json::Value = ctx.client.delete(&format!("{base}/{}", seg(&name))).await?;
-            println!("{app}: evaluation key {name} revoked");
+            if ctx.json() {
+                crate::output::json(&serde_json::json!({ "app": app, "revoked": name }))?;
+            } else {
+                println!("{app}: evaluation key {name} revoked");
+            }
         }
     }
     Ok(())
@@ -396,14 +392,17 @@ fn print_flag(view: &FlagView) {
     }
 }
 
-pub(crate) fn print_changes(app: &str, done: &FlagChanges) {
+pub(crate) fn print_changes(ctx: &Context, app: &str, done: &FlagChanges) -> anyhow::Result<()> {
+    if ctx.json() {
+        return crate::output::json(done);
+    }
     if done.changed.is_empty() {
         println!("{app}: nothing changed");
-        return;
     }
     for c in &done.changed {
         println!("{app}: {} {} (#{} in its history)", c.flag, c.what, c.seq);
     }
+    Ok(())
 }
 
 fn rate_text(rate_per_sec: f64) -> String {

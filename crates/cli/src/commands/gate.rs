@@ -46,7 +46,7 @@ pub async fn run(
         latency,
         for_ms: millis("--for", &for_)?,
     };
-    println!("{app}: judging the canary for up to {for_}…");
+    ctx.say(format!("{app}: judging the canary for up to {for_}…"));
     let answer: GateAnswer = match ctx
         .client
         .post(&format!("/v1/apps/{app}/gate"), &request)
@@ -58,7 +58,15 @@ pub async fn run(
             return Ok(ExitCode::from(2));
         }
     };
-    println!("{app}: gate {}: {}", answer.verdict, answer.detail);
+    if ctx.json() {
+        crate::output::json(&serde_json::json!({
+            "app": app,
+            "verdict": answer.verdict,
+            "detail": answer.detail,
+        }))?;
+    } else {
+        println!("{app}: gate {}: {}", answer.verdict, answer.detail);
+    }
     Ok(match answer.verdict.as_str() {
         "pass" => ExitCode::SUCCESS,
         "fail" => ExitCode::from(1),

@@ -5,11 +5,11 @@ use crate::output::{table, time};
 use slipway_api::ReleaseSummary;
 use std::process::ExitCode;
 
-pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
     let releases: Vec<ReleaseSummary> = ctx.client.get(&format!("/v1/apps/{app}/releases")).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&releases)?);
+    if ctx.json() {
+        crate::output::json(&releases)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = table(&[

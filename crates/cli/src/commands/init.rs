@@ -28,6 +28,14 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         anyhow::bail!("slipway init made a config that does not validate (a bug): {e}");
     }
     std::fs::write(path, &text)?;
+    if ctx.json() {
+        crate::output::json(&serde_json::json!({
+            "file": path,
+            "found": found.what,
+            "next": found.next,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("wrote {}: {}", path.display(), found.what);
     for next in &found.next {
         println!("  next: {next}");

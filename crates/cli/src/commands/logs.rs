@@ -1,5 +1,5 @@
 //! `slipway logs [-f] [--release vN] [--process P] [--since 10m]`: output of instances, release phases
-//! and cron runs, streamed as the daemon sends it.
+//! and cron runs, streamed as the daemon sends it (with `--json`, one JSON object a line).
 
 use super::{Context, parse_version};
 use anyhow::Context as _;
@@ -35,17 +35,55 @@ pub async fn run(
     let status = response.status();
     let mut body = response.into_body();
     let mut out = std::io::stdout().lock();
+    // With --json, only whole lines are turned into records; a line split across frames waits here.
+    let mut partial = Vec::new();
     while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        if !ctx.json() || !status.is_success() {
             out.write_all(&data)?;
-            out.flush()?;
+        } else {
+            partial.extend_from_slice(&data);
+            while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=end).collect();
+                let text = String::from_utf8_lossy(&line[..end]);
+                writeln!(out, "{}", serde_json::to_string(&record(&text))?)?;
+            }
         }
+        out.flush()?;
     }
     Ok(if status.is_success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One line as the daemon sends it, `<time> <instance> [stdout] text`, as a record for scripts.
+#[derive(Debug, PartialEq, serde::Serialize)]
+struct Record<'a> {
+    time: &'a str,
+    /// The instance (or job run) id: `<app>-v<N>-<process>-<suffix>`.
+    source: &'a str,
+    /// `stdout` or `stderr` when the runtime marked it, else `null`.
+    stream: Option<&'a str>,
+    text: &'a str,
+}
+
+fn record(line: &str) -> Record<'_> {
+    let (time, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let (source, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (stream, text) = match rest.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((s @ ("stdout" | "stderr"), text)) => (Some(s), text),
+        _ => (None, rest),
+    };
+    Record {
+        time,
+        source,
+        stream,
+        text,
+    }
 }
 
 /// `10m` (that long ago) or an RFC 3339 time, as an RFC 3339 UTC time.
@@ -73,4 +111,31 @@ fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Record, record};
+
+    #[test]
+    fn a_line_becomes_a_record() {
+        assert_eq!(
+            record("2026-12-04T10:00:00.123Z shop-v3-web-1a2b [stderr] listening on :8000 [ok]"),
+            Record {
+                time: "2026-12-04T10:00:00.123Z",
+                source: "shop-v3-web-1a2b",
+                stream: Some("stderr"),
+                text: "listening on :8000 [ok]",
+            }
+        );
+        // A line the runtime did not mark keeps its text whole.
+        assert_eq!(
+            record("2026-12-04T10:00:00Z shop-v3-release [note] migrating").stream,
+            None
+        );
+        assert_eq!(
+            record("2026-12-04T10:00:00Z shop-v3-release [note] migrating").text,
+            "[note] migrating"
+        );
+    }
 }

@@ -17,6 +17,7 @@ pub mod token;
 pub mod validate;
 
 use crate::client::Client;
+use crate::output::Format;
 use anyhow::bail;
 use slipway_api::AppStatus;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub struct Context {
     pub client: Client,
     pub config: PathBuf,
     pub app: Option<String>,
+    pub format: Format,
 }
 
 impl Context {
@@ -33,6 +35,7 @@ impl Context {
         server: Option<String>,
         config: PathBuf,
         app: Option<String>,
+        format: Format,
     ) -> anyhow::Result<Context> {
         let client = match server {
             Some(url) => Client::from_server(&url, std::env::var("SLIPWAY_TOKEN").ok())?,
@@ -42,7 +45,20 @@ impl Context {
             client,
             config,
             app,
+            format,
         })
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// A line for people: on stdout, or on stderr when stdout carries JSON.
+    pub fn say(&self, line: impl std::fmt::Display) {
+        match self.format {
+            Format::Text => println!("{line}"),
+            Format::Json => eprintln!("{line}"),
+        }
     }
 
     /// POSTs a command; a refusal is printed (`error: ...`) and gives `None`, for the caller to exit 1.
@@ -137,14 +153,14 @@ pub fn parse_version(text: &str) -> anyhow::Result<u64> {
 }
 
 /// What the daemon said besides "accepted": warnings, and how a release phase went.
-pub fn print_notes(accepted: &slipway_api::DeployAccepted) {
+pub fn print_notes(ctx: &Context, accepted: &slipway_api::DeployAccepted) {
     for w in &accepted.warnings {
         eprintln!("warning: {w}");
     }
     if let Some(phase) = &accepted.phase {
-        println!(
+        ctx.say(format!(
             "{}: `{}` {} in {:.1}s (output: {})",
             accepted.app, phase.cmd, phase.outcome, phase.seconds, phase.log
-        );
+        ));
     }
 }

@@ -38,11 +38,11 @@ pub async fn run(ctx: &Context, pairs: Vec<String>) -> anyhow::Result<ExitCode> 
     else {
         return Ok(ExitCode::from(1));
     };
-    println!(
+    ctx.say(format!(
         "{app}: release v{} ({}): same bits and config, running instances kept",
         accepted.release,
         pairs.join(" ")
-    );
+    ));
     let started = Instant::now();
     loop {
         let status: AppStatus = ctx.client.get(&format!("/v1/apps/{app}")).await?;
@@ -64,11 +64,21 @@ pub async fn run(ctx: &Context, pairs: Vec<String>) -> anyhow::Result<ExitCode> 
             .iter()
             .all(|(p, &n)| ready(p) >= n && total(p) == n);
         if done {
-            let now: Vec<String> = formation
-                .keys()
-                .map(|p| format!("{p}={}", ready(p)))
-                .collect();
-            println!("{app}: running {}", now.join(" "));
+            if ctx.json() {
+                let running: BTreeMap<&String, u32> =
+                    formation.keys().map(|p| (p, ready(p))).collect();
+                crate::output::json(&serde_json::json!({
+                    "app": app,
+                    "release": accepted.release,
+                    "running": running,
+                }))?;
+            } else {
+                let now: Vec<String> = formation
+                    .keys()
+                    .map(|p| format!("{p}={}", ready(p)))
+                    .collect();
+                println!("{app}: running {}", now.join(" "));
+            }
             return Ok(ExitCode::SUCCESS);
         }
         if started.elapsed() > WAIT {

@@ -5,11 +5,11 @@ use crate::output::{table, time};
 use slipway_api::AppStatus;
 use std::process::ExitCode;
 
-pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let app = ctx.app().await?;
     let status: AppStatus = ctx.client.get(&format!("/v1/apps/{app}")).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+    if ctx.json() {
+        crate::output::json(&status)?;
         return Ok(ExitCode::SUCCESS);
     }
     match &status.stable {

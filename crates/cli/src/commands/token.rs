@@ -33,14 +33,18 @@ pub async fn create(ctx: &Context, name: &str, role: &str) -> anyhow::Result<Exi
         "token {} ({}) created; it is shown only now, keep it somewhere safe:",
         created.name, created.role
     );
-    println!("{}", created.token);
+    if ctx.json() {
+        crate::output::json(&created)?;
+    } else {
+        println!("{}", created.token);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
     let tokens: Vec<Listed> = ctx.client.get("/v1/tokens").await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&tokens)?);
+    if ctx.json() {
+        crate::output::json(&tokens)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = table(&["NAME", "ROLE", "CREATED", "BY", "LAST USED"]);
@@ -64,7 +68,11 @@ pub async fn revoke(ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
         .await
     {
         Ok(_) => {
-            println!("token {name} revoked");
+            if ctx.json() {
+                crate::output::json(&serde_json::json!({ "revoked": name }))?;
+            } else {
+                println!("token {name} revoked");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

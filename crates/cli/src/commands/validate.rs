@@ -5,6 +5,21 @@ use std::process::ExitCode;
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     match slipway_config::load(&ctx.config) {
+        Ok(spec) if ctx.json() => {
+            let processes: std::collections::BTreeMap<&String, u32> = spec
+                .processes
+                .iter()
+                .map(|(n, p)| (n, p.replicas))
+                .collect();
+            crate::output::json(&serde_json::json!({
+                "file": ctx.config,
+                "valid": true,
+                "app": spec.app,
+                "processes": processes,
+                "strategy": spec.deploy.strategy.name(),
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(spec) => {
             let processes: Vec<String> = spec
                 .processes
@@ -19,6 +34,27 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
                 spec.deploy.strategy.name()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if ctx.json() => {
+            let problems: Vec<serde_json::Value> = e
+                .issues()
+                .iter()
+                .map(|i| {
+                    serde_json::json!({
+                        "file": i.file,
+                        "line": i.line,
+                        "column": i.column,
+                        "message": i.message,
+                        "help": i.help,
+                    })
+                })
+                .collect();
+            crate::output::json(&serde_json::json!({
+                "file": ctx.config,
+                "valid": false,
+                "problems": problems,
+            }))?;
+            Ok(ExitCode::from(1))
         }
         Err(e) => {
             eprintln!("{:?}", e.to_report());

@@ -5,21 +5,14 @@ use super::super::Context;
 use serde_json::Value;
 use slipway_api::flags::FlagAudit;
 
-pub async fn run(
-    ctx: &Context,
-    app: &str,
-    name: Option<&str>,
-    limit: usize,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn run(ctx: &Context, app: &str, name: Option<&str>, limit: usize) -> anyhow::Result<()> {
     let mut path = format!("/v1/apps/{app}/flag-history?limit={limit}");
     if let Some(name) = name {
         path.push_str(&format!("&flag={}", super::seg(name)));
     }
     let entries: Vec<FlagAudit> = ctx.client.get(&path).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(());
+    if ctx.json() {
+        return crate::output::json(&entries);
     }
     if entries.is_empty() {
         println!("{app}: no flag changes yet");

@@ -48,10 +48,16 @@ pub async fn run(ctx: &Context, app: &str, args: RampArgs) -> anyhow::Result<Exi
     };
     if args.stop {
         let _: Value = ctx.client.post(&path, &request).await?;
-        println!(
-            "{app}: the ramp of {} stopped; the flag stays as it is",
-            args.name
-        );
+        if ctx.json() {
+            crate::output::json(
+                &serde_json::json!({ "app": app, "flag": args.name, "ramp": "stopped" }),
+            )?;
+        } else {
+            println!(
+                "{app}: the ramp of {} stopped; the flag stays as it is",
+                args.name
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let (Some(variant), Some(steps), Some(every)) = (args.variant, args.steps, args.every) else {
@@ -80,8 +86,8 @@ pub async fn run(ctx: &Context, app: &str, args: RampArgs) -> anyhow::Result<Exi
         })
         .transpose()?;
     let done: FlagChanges = ctx.client.post(&path, &request).await?;
-    super::print_changes(app, &done);
-    println!(
+    super::print_changes(ctx, app, &done)?;
+    ctx.say(format!(
         "{app}: ramping {} to {} in steps {steps}, one every {every}{}; see `slipway flags get {}`",
         args.name,
         request.variant,
@@ -91,7 +97,7 @@ pub async fn run(ctx: &Context, app: &str, args: RampArgs) -> anyhow::Result<Exi
             ", each judged on the app's traffic before vs after"
         },
         args.name
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
