@@ -3,6 +3,10 @@
 # binary itself, so they match it), then `cargo deb`. Prints the .deb's path as its last line.
 #
 #   packaging/build-deb.sh              needs cargo-deb: cargo install cargo-deb --locked
+#   SLIPWAY_DEB_PROFILE=dev packaging/build-deb.sh
+#                                       packages the debug binary the tests built (stripped, fast
+#                                       compression): what CI installs to test the package's files,
+#                                       user, unit and upgrade path without a second, optimised build
 #
 # The binary links glibc dynamically (Depends is worked out by dpkg-shlibdeps); the static one is for
 # the `scratch` image (Dockerfile).
@@ -14,15 +18,31 @@ command -v cargo-deb >/dev/null || {
   exit 2
 }
 
-cargo build --release --locked -p slipway >&2
+profile=${SLIPWAY_DEB_PROFILE:-release}
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-release="$target_dir/release"
-out="$release/packaging"
+case "$profile" in
+  release)
+    cargo build --release --locked -p slipway >&2
+    bin_dir="$target_dir/release"
+    deb_flags=()
+    ;;
+  dev)
+    cargo build --locked -p slipway >&2
+    bin_dir="$target_dir/debug"
+    # cargo-deb warns that a dev build is not for releases: this one is only for testing the package.
+    deb_flags=(--profile dev --fast)
+    ;;
+  *)
+    echo "build-deb.sh: SLIPWAY_DEB_PROFILE is release or dev, not $profile" >&2
+    exit 2
+    ;;
+esac
+out="$bin_dir/packaging"
 mkdir -p "$out"
-"$release/slipway" man | gzip -9n > "$out/slipway.1.gz"
-"$release/slipway" completions bash > "$out/slipway.bash"
-"$release/slipway" completions zsh > "$out/_slipway"
-"$release/slipway" completions fish > "$out/slipway.fish"
+"$bin_dir/slipway" man | gzip -9n > "$out/slipway.1.gz"
+"$bin_dir/slipway" completions bash > "$out/slipway.bash"
+"$bin_dir/slipway" completions zsh > "$out/_slipway"
+"$bin_dir/slipway" completions fish > "$out/slipway.fish"
 
-cargo deb -p slipway --no-build --output "$target_dir/debian/" >&2
+cargo deb -p slipway --no-build "${deb_flags[@]}" --output "$target_dir/debian/" >&2
 ls -t "$target_dir"/debian/slipway_*.deb | head -n 1
