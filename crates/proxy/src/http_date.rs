@@ -27,44 +27,16 @@ pub(crate) fn now() -> [u8; DATE_LEN] {
     })
 }
 
+/// The formatting is `httpdate`'s (hyper's own, so no extra crate); the cache above is what keeps it
+/// off the request path.
 fn format(secs: u64) -> [u8; DATE_LEN] {
-    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let days = secs / 86_400;
-    let (year, month, day) = civil_from_days(days);
-    let in_day = secs % 86_400;
-    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
-    two_digits(&mut out[5..7], day);
-    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
-    two_digits(&mut out[12..14], year / 100);
-    two_digits(&mut out[14..16], year % 100);
-    two_digits(&mut out[17..19], in_day / 3600);
-    two_digits(&mut out[20..22], in_day / 60 % 60);
-    two_digits(&mut out[23..25], in_day % 60);
+    use std::io::Write;
+    let at = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let mut out = [0u8; DATE_LEN];
+    // IMF-fixdate is always 29 ASCII bytes; a year past 9999 (which httpdate refuses) cannot happen
+    // with a clock read as unix seconds today.
+    let _ = write!(&mut out[..], "{}", httpdate::HttpDate::from(at));
     out
-}
-
-fn two_digits(out: &mut [u8], n: u64) {
-    out[0] = b'0' + (n / 10 % 10) as u8;
-    out[1] = b'0' + (n % 10) as u8;
-}
-
-/// Days since 1970-01-01 → (year, month 1-12, day 1-31), proleptic Gregorian (Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
