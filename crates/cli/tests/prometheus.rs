@@ -1,6 +1,7 @@
 //! A real Prometheus (Debian's `prometheus`) scraping slipway's own `/metrics` over the token-guarded TCP
 //! API, and a canary whose analysis asks that Prometheus: a bad canary is rolled back on its answer, and
-//! the rollback is announced to a webhook (a real HTTP listener in the test).
+//! the rollback is announced to a webhook (a real HTTP listener in the test). Prometheus's own linter
+//! (`promtool check metrics`) reads the exposition too.
 
 mod support;
 
@@ -190,5 +191,38 @@ fn prometheus_scrapes_slipway_and_its_answer_rolls_a_bad_canary_back() {
     assert!(
         !world.daemon.log_text().contains("secret-token"),
         "the webhook's path never reaches the log"
+    );
+
+    // The hand-written exposition (control/metrics_text.rs), after a canary and its analysis, passes
+    // Prometheus's own linter: names, types, HELP, histogram buckets, label escaping.
+    let token = std::fs::read_to_string(world.daemon.state.join("api-token")).expect("api-token");
+    let auth = format!("Bearer {}", token.trim());
+    let metrics = get(api, "/metrics", &[("authorization", auth.as_str())]).expect("GET /metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains("slipway_requests_total"),
+        "{}",
+        metrics.body
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package) is needed");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.body.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}\n{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr),
+        metrics.body
     );
 }
