@@ -398,6 +398,106 @@ fn init_writes_a_config_that_validates_for_each_kind_of_app_and_a_python_app_dep
     assert!(answer.body.contains("hello from init"), "{answer:?}");
 }
 
+/// A Node, a Rust and a Go app, each a plain HTTP server on $PORT: built as `init` says (`npm ci` has
+/// nothing to install here; `cargo build --release`; `go build`), then `init` and `deploy` as written, and
+/// each answers through the proxy. (The Dockerfile app: `crates/cli/tests/docker.rs`; Python: above.)
+#[test]
+fn init_configs_deploy_node_rust_and_go_apps() {
+    type Build<'a> = &'a [&'a [&'a str]];
+    let apps: &[(&str, &[(&str, &str)], Build)] = &[
+        (
+            "node",
+            &[
+                (
+                    "package.json",
+                    r#"{"name": "shop", "scripts": {"start": "node server.js"}}"#,
+                ),
+                (
+                    "server.js",
+                    "const who = require('greeting');\n\
+                     require('http').createServer((q, s) => s.end('hello from ' + who))\n\
+                     .listen(Number(process.env.PORT), '127.0.0.1');\n",
+                ),
+                // The server's dependency: node_modules must be part of the release.
+                (
+                    "node_modules/greeting/index.js",
+                    "module.exports = 'node';\n",
+                ),
+            ],
+            &[],
+        ),
+        (
+            "rust",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"shop\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+                ),
+                (
+                    "src/main.rs",
+                    "use std::io::{Read, Write};\n\
+                     fn main() {\n\
+                         let port = std::env::var(\"PORT\").unwrap();\n\
+                         let listener = std::net::TcpListener::bind(format!(\"127.0.0.1:{port}\")).unwrap();\n\
+                         for stream in listener.incoming() {\n\
+                             let Ok(mut stream) = stream else { continue };\n\
+                             let mut head = [0u8; 4096];\n\
+                             let _ = stream.read(&mut head);\n\
+                             let _ = stream.write_all(b\"HTTP/1.1 200 OK\\r\\ncontent-length: 15\\r\\nconnection: close\\r\\n\\r\\nhello from rust\");\n\
+                         }\n\
+                     }\n",
+                ),
+            ],
+            &[&["cargo", "build", "--release", "--offline", "--quiet"]],
+        ),
+        (
+            "go",
+            &[
+                ("go.mod", "module example.com/shopd\n\ngo 1.19\n"),
+                (
+                    "main.go",
+                    "package main\n\n\
+                     import (\n\t\"net/http\"\n\t\"os\"\n)\n\n\
+                     func main() {\n\
+                     \thttp.HandleFunc(\"/\", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(\"hello from go\")) })\n\
+                     \tpanic(http.ListenAndServe(\"127.0.0.1:\"+os.Getenv(\"PORT\"), nil))\n\
+                     }\n",
+                ),
+            ],
+            &[&["go", "build", "-o", "shopd", "."]],
+        ),
+    ];
+    for (kind, files, build) in apps {
+        let world = World::new();
+        for (file, text) in *files {
+            let path = world.app_dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        for step in *build {
+            let mut command = std::process::Command::new(step[0]);
+            command
+                .args(&step[1..])
+                .current_dir(&world.app_dir)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("RUSTFLAGS")
+                .env("GOTOOLCHAIN", "local")
+                .env("GOFLAGS", "-mod=mod");
+            let built = run_command(command, Duration::from_secs(300));
+            assert!(built.success(), "{kind}: {step:?}: {built}");
+        }
+        let init = world.slipway(&["init"]).ok();
+        assert!(init.stdout.to_lowercase().contains(kind), "{init}");
+        world.slipway(&["deploy"]).ok();
+        let answer = get(world.daemon.proxy, "/", &[]).expect("GET / through the proxy");
+        assert_eq!(
+            answer.body,
+            format!("hello from {kind}"),
+            "{kind}: {answer:?}"
+        );
+    }
+}
+
 fn slipway_alone_in(dir: &std::path::Path, args: &[&str]) -> support::Run {
     let mut command = std::process::Command::new(support::bin());
     command

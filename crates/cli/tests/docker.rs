@@ -362,6 +362,25 @@ fn rollback_after_the_tag_moved_runs_the_old_image() {
     assert_eq!(release(&history, 3)["rollback_of"], 1);
 }
 
+/// A folder with only a Dockerfile: `slipway init` writes its config (the port from EXPOSE), and
+/// `slipway deploy --build`, as init says, builds it on the engine and serves it.
+#[test]
+fn init_writes_a_config_a_dockerfile_app_deploys_with() {
+    let host = engine_or_skip!();
+    let d = Docked::new("init", &host, None);
+    image_folder(&d.world.app_dir, "v1", &d.label);
+    let dockerfile = d.world.app_dir.join("Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, format!("{text}EXPOSE 9000/tcp\n")).unwrap();
+    let init = d.world.slipway(&["init"]).ok();
+    assert!(init.stdout.contains("--build"), "{init}");
+    let written = std::fs::read_to_string(d.world.config_path()).unwrap();
+    assert!(written.contains("port = 9000"), "{written}");
+    let run = d.world.slipway(&["deploy", "--build"]).ok();
+    assert!(run.stdout.contains("v1 is live"), "{run}");
+    assert_eq!(d.world.answer(), "v1");
+}
+
 #[test]
 fn a_crashing_image_fails_the_deploy_and_the_stable_release_keeps_serving() {
     let host = engine_or_skip!();

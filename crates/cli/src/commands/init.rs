@@ -52,6 +52,9 @@ pub struct Found {
     pub web: Web,
     /// What the user still has to do (build a binary, make the app listen on $PORT).
     pub next: Vec<String>,
+    /// An `[artifact]` table, when the default excludes (`.git`, `target`, `node_modules`, `state`)
+    /// would leave out what the command runs.
+    pub artifact: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +79,7 @@ pub fn detect(dir: &Path) -> Found {
             what: "a Procfile with a web process".into(),
             web: Web::Procfile,
             next: vec!["the web: line must listen on $PORT".into()],
+            artifact: None,
         };
     }
     if let Some(dockerfile) = read("Dockerfile") {
@@ -91,6 +95,7 @@ pub fn detect(dir: &Path) -> Found {
             next: vec![
                 "deploy with `slipway deploy --build` (builds ./Dockerfile on the engine)".into(),
             ],
+            artifact: None,
         };
     }
     if let Some(package) = read("package.json") {
@@ -105,6 +110,12 @@ pub fn detect(dir: &Path) -> Found {
             what: format!("a Node app (package.json, `{cmd}`)"),
             web: Web::Command(cmd),
             next: vec!["install its dependencies first (npm ci)".into(), port_next],
+            artifact: Some(
+                "# node_modules is part of each release (slipway leaves it out by default): run `npm ci`\n\
+                 # before `slipway deploy`, so the release runs exactly the dependencies you installed.\n\
+                 exclude = [\".git\", \"state\", \"target\"]\n"
+                    .into(),
+            ),
         };
     }
     if let Some(cargo) = read("Cargo.toml") {
@@ -116,6 +127,12 @@ pub fn detect(dir: &Path) -> Found {
             what: format!("a Rust app (Cargo.toml, package {name})"),
             web: Web::Command(format!("./target/release/{name}")),
             next: vec!["build it first: cargo build --release".into(), port_next],
+            artifact: Some(
+                "# Of target/ (left out by default), a release keeps only the files directly in\n\
+                 # target/release: the binary, not the debug build or the intermediate folders.\n\
+                 exclude = [\".git\", \"state\", \"node_modules\", \"target/debug\", \"target/release/*/\"]\n"
+                    .into(),
+            ),
         };
     }
     if let Some(gomod) = read("go.mod") {
@@ -128,6 +145,7 @@ pub fn detect(dir: &Path) -> Found {
             what: format!("a Go app (go.mod, module {module})"),
             web: Web::Command(format!("./{module}")),
             next: vec![format!("build it first: go build -o {module} ."), port_next],
+            artifact: None,
         };
     }
     let python = has("requirements.txt") || has("pyproject.toml") || has("manage.py");
@@ -152,12 +170,14 @@ pub fn detect(dir: &Path) -> Found {
             what: format!("a Python app (`{cmd}`)"),
             web: Web::Command(cmd),
             next,
+            artifact: None,
         };
     }
     Found {
         what: "nothing it knows: static files served by Python's http.server".into(),
         web: Web::Command("python3 -m http.server $PORT --bind 127.0.0.1".into()),
         next: vec!["replace [processes.web] cmd with your server's command".into()],
+        artifact: None,
     }
 }
 
@@ -199,6 +219,7 @@ pub fn render(app: &str, found: &Found) -> String {
          # Traffic reaches an instance only once GET / answers 2xx or 3xx, and leaves it when it stops\n\
          # answering. A guess: point it at a cheap health endpoint (e.g. /healthz) if your app has one.\n\
          readiness = {{ http = \"/\" }}\n\
+         {artifact}\
          \n\
          [deploy]\n\
          # Blue-green: the new release starts beside the old one, traffic switches at once when it is\n\
@@ -209,6 +230,11 @@ pub fn render(app: &str, found: &Found) -> String {
          # error_rate = {{ max = \"1%\", compare = \"stable\" }}\n\
          strategy = \"blue-green\"\n",
         what = found.what,
+        artifact = found
+            .artifact
+            .as_ref()
+            .map(|table| format!("\n[artifact]\n{table}"))
+            .unwrap_or_default(),
     )
 }
 
