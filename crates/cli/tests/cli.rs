@@ -398,13 +398,15 @@ fn init_writes_a_config_that_validates_for_each_kind_of_app_and_a_python_app_dep
     assert!(answer.body.contains("hello from init"), "{answer:?}");
 }
 
+/// A sample app: its kind, its files (name, text), and the commands that build it.
+type Buildable<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a [&'a str]]);
+
 /// A Node, a Rust and a Go app, each a plain HTTP server on $PORT: built as `init` says (`npm ci` has
 /// nothing to install here; `cargo build --release`; `go build`), then `init` and `deploy` as written, and
 /// each answers through the proxy. (The Dockerfile app: `crates/cli/tests/docker.rs`; Python: above.)
 #[test]
 fn init_configs_deploy_node_rust_and_go_apps() {
-    type Build<'a> = &'a [&'a [&'a str]];
-    let apps: &[(&str, &[(&str, &str)], Build)] = &[
+    let apps: &[Buildable] = &[
         (
             "node",
             &[
