@@ -15,6 +15,7 @@ pub mod ops;
 mod clock;
 pub mod error;
 mod fd_limit;
+mod http_client;
 mod locks;
 mod log_reader;
 mod notify;

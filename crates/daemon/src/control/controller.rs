@@ -235,6 +235,6 @@ impl Controller {
 
 impl Controller {
     pub(crate) fn http(&self) -> reqwest::Client {
-        self.http.get_or_init(reqwest::Client::new).clone()
+        self.http.get_or_init(crate::http_client::new).clone()
     }
 }
