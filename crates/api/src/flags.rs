@@ -1,10 +1,11 @@
 //! The flag admin API's JSON shapes, shared by the daemon and the CLI.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use serde_json::Value;
 
 /// `GET /v1/apps/{app}/flags`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagList {
     pub app: String,
     /// Bumped on every change (OFREP's ETag is made from it).
@@ -15,7 +16,7 @@ pub struct FlagList {
     pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagSummary {
     pub key: String,
     /// `ENABLED` / `DISABLED`.
@@ -35,7 +36,7 @@ pub struct FlagSummary {
 }
 
 /// `GET /v1/apps/{app}/flags/{key}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagView {
     pub app: String,
     pub key: String,
@@ -45,7 +46,7 @@ pub struct FlagView {
     pub ramp: Option<RampView>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RampView {
     pub id: i64,
     pub variant: String,
@@ -70,7 +71,7 @@ pub struct RampView {
 }
 
 /// `POST /v1/apps/{app}/flags/{key}`: one change to one flag.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagEdit {
     pub who: String,
     /// set, enable, disable, kill, delete.
@@ -89,7 +90,7 @@ pub struct FlagEdit {
 }
 
 /// `POST /v1/apps/{app}/flag-set`: apply a flagd file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagImport {
     pub who: String,
     /// The file's text, checked by the daemon.
@@ -100,13 +101,13 @@ pub struct FlagImport {
 }
 
 /// What a change did: each flag changed, with its new audit number.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct FlagChanges {
     pub generation: i64,
     pub changed: Vec<FlagChanged>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagChanged {
     pub flag: String,
     pub seq: i64,
@@ -115,7 +116,7 @@ pub struct FlagChanged {
 }
 
 /// `POST /v1/apps/{app}/flags/{key}/revert`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagRevert {
     pub who: String,
     /// The audit number whose "after" the flag goes back to.
@@ -123,7 +124,7 @@ pub struct FlagRevert {
 }
 
 /// `POST /v1/apps/{app}/flags/{key}/ramp`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagRampRequest {
     pub who: String,
     /// Stop the running ramp, leaving the flag as it is now.
@@ -147,7 +148,7 @@ pub struct FlagRampRequest {
 }
 
 /// `POST /v1/apps/{app}/flag-keys`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagKeyCreate {
     pub who: String,
     pub name: String,
@@ -157,7 +158,7 @@ pub struct FlagKeyCreate {
 }
 
 /// The answer to a key creation: the only time the key is ever shown.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagKeyCreated {
     pub app: String,
     pub name: String,
@@ -166,7 +167,7 @@ pub struct FlagKeyCreated {
 }
 
 /// A key as listed: never the key, nor its hash.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagKeyView {
     pub name: String,
     pub rate_per_sec: f64,
@@ -175,7 +176,7 @@ pub struct FlagKeyView {
 }
 
 /// One change to one flag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FlagAudit {
     pub app: String,
     pub flag: String,

@@ -6,9 +6,10 @@ use crate::rollouts::limit_param;
 use crate::store::{Store, Tx};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use slipway_core::release::Version;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     pub id: i64,
     pub app: String,

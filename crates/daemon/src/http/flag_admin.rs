@@ -8,11 +8,12 @@ use crate::flags::{Edit, Origin, import, ramps, stored};
 use crate::http::Api;
 use crate::http::caller::Caller;
 use crate::http::route_table::{Door, Routes};
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::http::extract::{Json, Path, Query};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use slipway_api::Accepted;
 use slipway_api::flags::{
     FlagEdit, FlagImport, FlagKeyCreate, FlagKeyCreated, FlagKeyView, FlagList, FlagRampRequest,
     FlagRevert, FlagSummary, FlagView,
@@ -312,7 +313,7 @@ async fn ramp(
     req.who = caller.who(&req.who);
     if req.stop {
         api.flags.stop_ramp(&app, &key, &req.who)?;
-        return Ok(Json(json!({"ok": true})).into_response());
+        return Ok(Json(Accepted::YES).into_response());
     }
     let done = api
         .flags
@@ -361,7 +362,7 @@ async fn keys(State(api): State<Api>, Path(app): Path<String>) -> Answer {
 
 async fn revoke_key(State(api): State<Api>, Path((app, name)): Path<(String, String)>) -> Answer {
     api.flags.revoke_key(&app, &name)?;
-    Ok(Json(json!({"ok": true})).into_response())
+    Ok(Json(Accepted::YES).into_response())
 }
 
 fn not_found_refusal(app: &str, key: &str) -> Error {

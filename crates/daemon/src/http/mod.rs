@@ -7,6 +7,7 @@ pub mod auth;
 pub(crate) mod caller;
 pub(crate) mod dashboard;
 pub mod doorkeeper;
+pub(crate) mod extract;
 pub(crate) mod flag_admin;
 pub(crate) mod ofrep;
 pub(crate) mod reply;
@@ -20,18 +21,19 @@ use crate::control::controller::{Command, ControllerHandle};
 use crate::http::auth::Role;
 use crate::http::caller::Caller;
 use crate::http::doorkeeper::{ClientAddr, Doorkeeper, Refusal};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::route_table::{Access, Door, Needs, Routes};
 use crate::ops::deploy::Deployer;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
 pub(crate) use reply::{Answer, error};
 use serde::Deserialize;
 use slipway_api::{
-    AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, ReleaseSummary,
+    Accepted, AppStatus, Health, DeployRequest, GateAnswer, GateRequest, PromoteRequest, ReleaseSummary,
     RetryRequest, RollbackRequest, RolloutView, SetWeightRequest,
 };
 use slipway_core::rollout::Signal;
@@ -84,8 +86,11 @@ pub fn router(api: Api) -> Router {
     api_routes().into_router().with_state(api)
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+async fn health() -> Json<Health> {
+    Json(Health {
+        ok: true,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
 }
 
 /// Token check for the TCP listener: who the caller is (by their token, compared in constant time,
@@ -283,7 +288,7 @@ pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
         .send(Command::Signal { app, signal, reply })
         .map_err(Response::from)?;
     match answer.await {
-        Ok(Ok(())) => Ok(Json(serde_json::json!({ "ok": true })).into_response()),
+        Ok(Ok(())) => Ok(Json(Accepted::YES).into_response()),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
