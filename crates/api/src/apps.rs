@@ -1,8 +1,8 @@
 //! The API's JSON shapes, shared by the daemon and the CLI so they cannot drift apart.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use slipway_core::release::{Release, Version};
+use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployRequest {
@@ -14,6 +14,7 @@ pub struct DeployRequest {
     pub who: String,
     /// `deploy --canary N`: start a canary at N % and hold there (for CI pipelines: gate, ramp, promote).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub canary: Option<u32>,
     /// `deploy --strict`: refuse when the migration guard finds destructive statements.
     #[serde(default)]
@@ -186,7 +187,17 @@ pub struct PromoteRequest {
 /// is a flag's scheduled rollout (`flags::FlagRampRequest`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SetWeightRequest {
+    /// Percent of the traffic, 0 to 100.
+    #[schema(maximum = 100)]
     pub weight: u32,
+}
+
+/// `slipway abort [--reason TEXT]`: the body is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct AbortRequest {
+    /// Why, recorded with the rollout's end (over TCP, with the token's name).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -316,8 +327,11 @@ pub struct CronRunAnswer {
 /// `slipway token create NAME --role ROLE`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenRequest {
+    /// 1 to 64 letters, digits, `-`, `_`, `.`, `@`; not `api-token` (the daemon's own token's name).
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub name: String,
     /// viewer / deployer / admin
+    #[schema(pattern = "^(viewer|deployer|admin)$")]
     pub role: String,
     pub who: String,
 }

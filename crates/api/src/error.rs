@@ -2,8 +2,8 @@
 //! which decides the HTTP status) and a message for a human (what happened and what to do).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use std::fmt;
+use utoipa::ToSchema;
 
 /// What sort of failure: the one thing a program acts on. The HTTP status follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

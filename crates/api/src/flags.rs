@@ -1,8 +1,8 @@
 //! The flag admin API's JSON shapes, shared by the daemon and the CLI.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// `GET /v1/apps/{app}/flags`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -75,6 +75,7 @@ pub struct RampView {
 pub struct FlagEdit {
     pub who: String,
     /// set, enable, disable, kill, delete.
+    #[schema(pattern = "^(set|enable|disable|kill|delete)$")]
     pub action: String,
     /// set: a whole flag in flagd's format (creates or replaces it).
     #[serde(default)]
@@ -151,9 +152,12 @@ pub struct FlagRampRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagKeyCreate {
     pub who: String,
+    /// 1 to 100 bytes, no `/`.
+    #[schema(min_length = 1, pattern = "^[^/]*$")]
     pub name: String,
     /// Requests per second; 0 for unlimited; default 1000.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub rate_per_sec: Option<f64>,
 }
 

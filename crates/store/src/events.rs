@@ -6,8 +6,8 @@ use crate::rollouts::limit_param;
 use crate::store::{Store, Tx};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use slipway_core::release::Version;
+use utoipa::ToSchema;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Event {

@@ -128,7 +128,11 @@ mod tests {
             .route(
                 "/v1/apps/{app}/promote",
                 post(|body: Option<Json<Weight>>| async move {
-                    if body.is_some() { "with a body" } else { "without" }
+                    if body.is_some() {
+                        "with a body"
+                    } else {
+                        "without"
+                    }
                 }),
             )
     }
@@ -166,9 +170,17 @@ mod tests {
 
         for (content_type, body, want) in [
             (json, "{not json", StatusCode::BAD_REQUEST),
-            (json, r#"{"weight": "five"}"#, StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                json,
+                r#"{"weight": "five"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
             (json, r#"{"weight": -1}"#, StatusCode::UNPROCESSABLE_ENTITY),
-            (Some("text/plain"), r#"{"weight": 5}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            (
+                Some("text/plain"),
+                r#"{"weight": 5}"#,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
             (None, r#"{"weight": 5}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE),
         ] {
             let (status, bytes) = send("/v1/apps/shop/ramp", content_type, body).await;

@@ -7,8 +7,8 @@ use crate::error::Error;
 use crate::flags::{Edit, Origin, import, ramps, stored};
 use crate::http::Api;
 use crate::http::caller::Caller;
-use crate::http::route_table::{Door, Routes};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::route_table::{Door, Routes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use slipway_api::flags::{
     FlagRevert, FlagSummary, FlagView,
 };
 use slipway_flags::{Flag, FlagSet, FlagState};
+use utoipa::IntoParams;
 
 type Answer = Result<Response, Response>;
 
@@ -37,8 +38,10 @@ pub fn routes() -> Routes<Api> {
         .delete("/v1/apps/{app}/flag-keys/{name}", revoke_key)
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
+/// `GET /v1/apps/{app}/flags`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
     /// Flags serving everyone alike for longer than this are stale.
     stale_after_ms: Option<i64>,
 }
@@ -224,9 +227,13 @@ async fn export(State(api): State<Api>, Path(app): Path<String>) -> Answer {
     Ok(Json(api.flags.app(&app).set.to_flagd_value()).into_response())
 }
 
-#[derive(Deserialize)]
-struct HistoryQuery {
+/// `GET /v1/apps/{app}/flag-history`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Only the changes of this flag.
     flag: Option<String>,
+    /// At most this many, newest first; default 100, at most 1000.
     limit: Option<usize>,
 }
 

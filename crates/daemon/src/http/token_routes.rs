@@ -2,14 +2,14 @@
 //! local socket, whoever can open it (mode 0600: the host's admin) can.
 
 use crate::http::auth::{Identity, Role};
+use crate::http::extract::{Json, Path};
 use crate::http::route_table::{Door, Routes};
 use crate::http::tokens;
 use crate::http::{Answer, Api, error};
-use crate::http::extract::{Json, Path};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Extension;
 use slipway_api::{TokenCreated, TokenRequest, TokenRevoked};
 
 /// Token changes belong to no app; the event journal files them under this name.
