@@ -106,6 +106,10 @@ local_api -X POST http://slipway/v1/apps/demo/flag-keys >/dev/null --data \
   '{"who": "ci", "name": "ci-key"}'
 
 cat >"$work/schemathesis.toml" <<'EOF'
+# Nothing is kept between runs (crash files, examples): each run stands alone and leaves no files.
+[cache]
+enabled = false
+
 # Every request carries the daemon's own admin token (it cannot be revoked, so the run keeps it).
 # Requests without it (401) are not generated (`--generation-with-security-parameters false`): the
 # door's refusals are crates/cli/tests/access.rs's and openapi.rs's; the time goes to the handlers.
