@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 use slipway_core::release::{Release, Version};
 use utoipa::ToSchema;
 
+// `Version` is an alias of `u64`: fields of it say `#[schema(value_type = u64)]`, or the OpenAPI
+// document would refer to a schema named `u64` (utoipa sees an alias as a type of its own).
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployRequest {
     /// Absolute path of the `slipway.toml` to deploy (the daemon runs on the same host).
@@ -30,6 +33,7 @@ pub struct DeployRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployAccepted {
     pub app: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     pub rollout: i64,
     /// Things the user should know (destructive migrations, a rollback without a down migration).
@@ -56,6 +60,7 @@ pub struct PhaseReport {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RollbackRequest {
+    #[schema(value_type = Option<u64>)]
     pub to: Option<Version>,
     pub who: String,
     pub message: Option<String>,
@@ -78,12 +83,14 @@ pub struct AppStatus {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReleaseSummary {
+    #[schema(value_type = u64)]
     pub version: Version,
     pub label: Option<String>,
     pub artifact: String,
     pub created_at: i64,
     pub created_by: String,
     pub message: Option<String>,
+    #[schema(value_type = Option<u64>)]
     pub rollback_of: Option<Version>,
     pub status: String,
     pub reason: Option<String>,
@@ -110,7 +117,9 @@ impl From<&Release> for ReleaseSummary {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RolloutStatus {
     pub id: i64,
+    #[schema(value_type = Option<u64>)]
     pub from: Option<Version>,
+    #[schema(value_type = u64)]
     pub to: Version,
     pub strategy: String,
     /// progressing / stopping_old / awaiting_promotion / reverting / done
@@ -148,6 +157,7 @@ pub struct ShadowView {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WarmRelease {
+    #[schema(value_type = u64)]
     pub version: Version,
     pub retire_at: i64,
 }
@@ -155,6 +165,7 @@ pub struct WarmRelease {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InstanceView {
     pub id: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     pub process: String,
     pub state: String,
@@ -168,7 +179,9 @@ pub struct InstanceView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RolloutView {
     pub id: i64,
+    #[schema(value_type = Option<u64>)]
     pub from: Option<Version>,
+    #[schema(value_type = u64)]
     pub to: Version,
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -225,6 +238,7 @@ pub struct GateAnswer {
 /// Traffic a release got over the last seconds, from the proxy's own counters.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReleaseTraffic {
+    #[schema(value_type = u64)]
     pub release: Version,
     pub window_seconds: u64,
     pub requests: u64,
@@ -277,6 +291,7 @@ pub struct ConfigChange {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConfigView {
     pub app: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     pub vars: Vec<ConfigEntry>,
 }
@@ -295,6 +310,7 @@ pub struct ConfigEntry {
 pub struct CronView {
     pub app: String,
     /// The release whose jobs these are (the stable one).
+    #[schema(value_type = u64)]
     pub release: Version,
     pub jobs: Vec<CronJobView>,
 }
@@ -348,6 +364,7 @@ pub struct TokenCreated {
 /// `t` is unix milliseconds; a `None` is "no requests in that interval".
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ReleaseSeries {
+    #[schema(value_type = u64)]
     pub release: Version,
     pub t: Vec<i64>,
     pub rps: Vec<f64>,
@@ -363,6 +380,7 @@ pub struct CronRun {
     pub id: i64,
     pub app: String,
     pub job: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     /// "schedule" or "manual by <who>".
     pub trigger: String,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 pub struct Event {
     pub id: i64,
     pub app: String,
+    #[schema(value_type = Option<u64>)]
     pub release: Option<Version>,
     /// A short machine-readable kind, e.g. `rollout.started`.
     pub kind: String,
