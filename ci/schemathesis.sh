@@ -42,8 +42,13 @@ stop_daemon() {
   fi
   daemon_pid=""
 }
+st_pid=""
 cleanup() {
   status=$?
+  if [ -n "$st_pid" ] && kill -0 "$st_pid" 2>/dev/null; then
+    kill -TERM "$st_pid"
+    wait "$st_pid" 2>/dev/null || true
+  fi
   stop_daemon
   if [ "$status" -ne 0 ] && [ -f "$work/daemon.log" ]; then
     echo "--- the daemon's log (last 40 lines) ---" >&2
@@ -52,6 +57,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A signal ends the script through the EXIT trap (background jobs ignore SIGINT: the trap stops them).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Polls `cond` every 0.1 s until it holds, or fails after $1 seconds.
 wait_for() {
@@ -151,7 +159,11 @@ schemathesis --config-file "$work/schemathesis.toml" run "$work/openapi.json" --
   --generation-database none \
   --generation-with-security-parameters false \
   --no-color \
-  "$@"
+  "$@" &
+# In the background so that a signal reaches the trap at once, not when schemathesis is done.
+st_pid=$!
+wait "$st_pid"
+st_pid=""
 echo "schemathesis: passed in $(($(date +%s) - started)) s"
 # The daemon survived all of it.
 kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited during the run"
