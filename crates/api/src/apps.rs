@@ -2,8 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 use slipway_core::release::{Release, Version};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+// `Version` is an alias of `u64`: fields of it say `#[schema(value_type = u64)]`, or the OpenAPI
+// document would refer to a schema named `u64` (utoipa sees an alias as a type of its own).
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployRequest {
     /// Absolute path of the `slipway.toml` to deploy (the daemon runs on the same host).
     pub config: String,
@@ -13,6 +17,7 @@ pub struct DeployRequest {
     pub who: String,
     /// `deploy --canary N`: start a canary at N % and hold there (for CI pipelines: gate, ramp, promote).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub canary: Option<u32>,
     /// `deploy --strict`: refuse when the migration guard finds destructive statements.
     #[serde(default)]
@@ -25,9 +30,10 @@ pub struct DeployRequest {
     pub build: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployAccepted {
     pub app: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     pub rollout: i64,
     /// Things the user should know (destructive migrations, a rollback without a down migration).
@@ -39,7 +45,7 @@ pub struct DeployAccepted {
 }
 
 /// How a release phase (or a rollback command) went.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PhaseReport {
     pub cmd: String,
     /// "succeeded", "failed: exited with status 1", "timed out after 600s and was stopped".
@@ -52,14 +58,15 @@ pub struct PhaseReport {
     pub log: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RollbackRequest {
+    #[schema(value_type = Option<u64>)]
     pub to: Option<Version>,
     pub who: String,
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AppStatus {
     pub app: String,
     pub stable: Option<ReleaseSummary>,
@@ -74,14 +81,16 @@ pub struct AppStatus {
     pub traffic: Vec<ReleaseTraffic>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReleaseSummary {
+    #[schema(value_type = u64)]
     pub version: Version,
     pub label: Option<String>,
     pub artifact: String,
     pub created_at: i64,
     pub created_by: String,
     pub message: Option<String>,
+    #[schema(value_type = Option<u64>)]
     pub rollback_of: Option<Version>,
     pub status: String,
     pub reason: Option<String>,
@@ -105,10 +114,12 @@ impl From<&Release> for ReleaseSummary {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RolloutStatus {
     pub id: i64,
+    #[schema(value_type = Option<u64>)]
     pub from: Option<Version>,
+    #[schema(value_type = u64)]
     pub to: Version,
     pub strategy: String,
     /// progressing / stopping_old / awaiting_promotion / reverting / done
@@ -132,7 +143,7 @@ pub struct RolloutStatus {
     pub shadow: Option<ShadowView>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ShadowView {
     pub mirrored: u64,
     pub compared: u64,
@@ -144,15 +155,17 @@ pub struct ShadowView {
     pub skipped_non_idempotent: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WarmRelease {
+    #[schema(value_type = u64)]
     pub version: Version,
     pub retire_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InstanceView {
     pub id: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     pub process: String,
     pub state: String,
@@ -163,10 +176,12 @@ pub struct InstanceView {
     pub restarts: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RolloutView {
     pub id: i64,
+    #[schema(value_type = Option<u64>)]
     pub from: Option<Version>,
+    #[schema(value_type = u64)]
     pub to: Version,
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -174,7 +189,7 @@ pub struct RolloutView {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
 pub struct PromoteRequest {
     /// Skip the remaining canary steps.
     #[serde(default)]
@@ -183,17 +198,27 @@ pub struct PromoteRequest {
 
 /// `slipway ramp N` (`POST /v1/apps/{app}/ramp`): hold a canary at this weight. Not a flag ramp, which
 /// is a flag's scheduled rollout (`flags::FlagRampRequest`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SetWeightRequest {
+    /// Percent of the traffic, 0 to 100.
+    #[schema(maximum = 100)]
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `slipway abort [--reason TEXT]`: the body is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct AbortRequest {
+    /// Why, recorded with the rollout's end (over TCP, with the token's name).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RetryRequest {
     pub who: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GateRequest {
     /// Max excess error rate of the canary over stable, as a fraction (0.01 = 1 point).
     pub error_rate: Option<f64>,
@@ -203,7 +228,7 @@ pub struct GateRequest {
     pub for_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GateAnswer {
     /// pass / fail / inconclusive
     pub verdict: String,
@@ -211,8 +236,9 @@ pub struct GateAnswer {
 }
 
 /// Traffic a release got over the last seconds, from the proxy's own counters.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReleaseTraffic {
+    #[schema(value_type = u64)]
     pub release: Version,
     pub window_seconds: u64,
     pub requests: u64,
@@ -221,7 +247,7 @@ pub struct ReleaseTraffic {
     pub p95_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AnalysisView {
     pub template: String,
     pub purpose: String,
@@ -229,7 +255,7 @@ pub struct AnalysisView {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CanaryView {
     /// 1-based step being run; steps + 1 while promoting.
     pub step: usize,
@@ -245,14 +271,14 @@ pub struct CanaryView {
 }
 
 /// `slipway scale web=4 worker=2`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ScaleRequest {
     pub formation: std::collections::BTreeMap<String, u32>,
     pub who: String,
 }
 
 /// `slipway config set A=1 B=2` / `unset C`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ConfigChange {
     #[serde(default)]
     pub set: std::collections::BTreeMap<String, String>,
@@ -262,14 +288,15 @@ pub struct ConfigChange {
 }
 
 /// `slipway config`: the stable release's variables and where each comes from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConfigView {
     pub app: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     pub vars: Vec<ConfigEntry>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConfigEntry {
     pub key: String,
     /// `None` for secrets: only their names are ever shown.
@@ -279,15 +306,16 @@ pub struct ConfigEntry {
 }
 
 /// `slipway cron list`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CronView {
     pub app: String,
     /// The release whose jobs these are (the stable one).
+    #[schema(value_type = u64)]
     pub release: Version,
     pub jobs: Vec<CronJobView>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CronJobView {
     pub name: String,
     pub schedule: String,
@@ -300,12 +328,12 @@ pub struct CronJobView {
 }
 
 /// `slipway cron run NAME`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CronRunRequest {
     pub who: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CronRunAnswer {
     /// The run started, or `None` when the policy skipped it.
     pub run: Option<i64>,
@@ -313,16 +341,19 @@ pub struct CronRunAnswer {
 }
 
 /// `slipway token create NAME --role ROLE`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenRequest {
+    /// 1 to 64 letters, digits, `-`, `_`, `.`, `@`; not `api-token` (the daemon's own token's name).
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub name: String,
     /// viewer / deployer / admin
+    #[schema(pattern = "^(viewer|deployer|admin)$")]
     pub role: String,
     pub who: String,
 }
 
 /// The one answer that carries a token: it is not kept anywhere but its hash.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenCreated {
     pub name: String,
     pub role: String,
@@ -331,8 +362,9 @@ pub struct TokenCreated {
 
 /// A release's traffic over the last minutes, one point every few seconds, column by column (compact).
 /// `t` is unix milliseconds; a `None` is "no requests in that interval".
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ReleaseSeries {
+    #[schema(value_type = u64)]
     pub release: Version,
     pub t: Vec<i64>,
     pub rps: Vec<f64>,
@@ -343,11 +375,12 @@ pub struct ReleaseSeries {
 }
 
 /// One run of a cron job: when, why, and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CronRun {
     pub id: i64,
     pub app: String,
     pub job: String,
+    #[schema(value_type = u64)]
     pub release: Version,
     /// "schedule" or "manual by <who>".
     pub trigger: String,
@@ -358,4 +391,32 @@ pub struct CronRun {
     pub outcome: Option<String>,
     pub exit_code: Option<i32>,
     pub output: Option<String>,
+}
+
+/// `GET /v1/health`: the daemon answers, and which version it is.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `true`: a daemon that answers is up.
+    pub ok: bool,
+    /// The daemon's version, e.g. `0.1.0`.
+    pub version: String,
+}
+
+/// The answer to a request that has nothing more to say than that it was accepted (promote, pause,
+/// resume, ramp, abort; stopping a flag ramp; revoking an evaluation key).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// Always `true`.
+    pub ok: bool,
+}
+
+impl Accepted {
+    pub const YES: Accepted = Accepted { ok: true };
+}
+
+/// `DELETE /v1/tokens/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenRevoked {
+    /// The name of the token that no longer opens anything.
+    pub revoked: String,
 }

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use utoipa::ToSchema;
 
 /// What sort of failure: the one thing a program acts on. The HTTP status follows from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The request is wrong: fix it and ask again.
@@ -45,7 +46,7 @@ impl ErrorKind {
 }
 
 /// The body of every error answer: `{"kind": "conflict", "error": "app shop is being deployed by ..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// Absent in answers that are not the daemon's own (a proxy in between, an older daemon).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// `GET /v1/apps/{app}/flags`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagList {
     pub app: String,
     /// Bumped on every change (OFREP's ETag is made from it).
@@ -15,7 +16,7 @@ pub struct FlagList {
     pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagSummary {
     pub key: String,
     /// `ENABLED` / `DISABLED`.
@@ -35,7 +36,7 @@ pub struct FlagSummary {
 }
 
 /// `GET /v1/apps/{app}/flags/{key}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagView {
     pub app: String,
     pub key: String,
@@ -45,7 +46,7 @@ pub struct FlagView {
     pub ramp: Option<RampView>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RampView {
     pub id: i64,
     pub variant: String,
@@ -70,10 +71,11 @@ pub struct RampView {
 }
 
 /// `POST /v1/apps/{app}/flags/{key}`: one change to one flag.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagEdit {
     pub who: String,
     /// set, enable, disable, kill, delete.
+    #[schema(pattern = "^(set|enable|disable|kill|delete)$")]
     pub action: String,
     /// set: a whole flag in flagd's format (creates or replaces it).
     #[serde(default)]
@@ -89,7 +91,7 @@ pub struct FlagEdit {
 }
 
 /// `POST /v1/apps/{app}/flag-set`: apply a flagd file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagImport {
     pub who: String,
     /// The file's text, checked by the daemon.
@@ -100,13 +102,13 @@ pub struct FlagImport {
 }
 
 /// What a change did: each flag changed, with its new audit number.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct FlagChanges {
     pub generation: i64,
     pub changed: Vec<FlagChanged>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagChanged {
     pub flag: String,
     pub seq: i64,
@@ -115,7 +117,7 @@ pub struct FlagChanged {
 }
 
 /// `POST /v1/apps/{app}/flags/{key}/revert`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagRevert {
     pub who: String,
     /// The audit number whose "after" the flag goes back to.
@@ -123,7 +125,7 @@ pub struct FlagRevert {
 }
 
 /// `POST /v1/apps/{app}/flags/{key}/ramp`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagRampRequest {
     pub who: String,
     /// Stop the running ramp, leaving the flag as it is now.
@@ -147,17 +149,20 @@ pub struct FlagRampRequest {
 }
 
 /// `POST /v1/apps/{app}/flag-keys`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagKeyCreate {
     pub who: String,
+    /// 1 to 100 bytes, no `/`.
+    #[schema(min_length = 1, pattern = "^[^/]*$")]
     pub name: String,
     /// Requests per second; 0 for unlimited; default 1000.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub rate_per_sec: Option<f64>,
 }
 
 /// The answer to a key creation: the only time the key is ever shown.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagKeyCreated {
     pub app: String,
     pub name: String,
@@ -166,7 +171,7 @@ pub struct FlagKeyCreated {
 }
 
 /// A key as listed: never the key, nor its hash.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FlagKeyView {
     pub name: String,
     pub rate_per_sec: f64,
@@ -175,7 +180,7 @@ pub struct FlagKeyView {
 }
 
 /// One change to one flag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FlagAudit {
     pub app: String,
     pub flag: String,

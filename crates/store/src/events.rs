@@ -7,11 +7,13 @@ use crate::store::{Store, Tx};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use slipway_core::release::Version;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     pub id: i64,
     pub app: String,
+    #[schema(value_type = Option<u64>)]
     pub release: Option<Version>,
     /// A short machine-readable kind, e.g. `rollout.started`.
     pub kind: String,

@@ -5,9 +5,10 @@ use crate::error::Result;
 use crate::store::{Store, Tx};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A token as listed: everything but the secret (whose hash is not listed either).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiToken {
     pub name: String,
     /// `viewer`, `deployer` or `admin`.

@@ -7,17 +7,19 @@ use crate::error::Error;
 use crate::flags::{Edit, Origin, import, ramps, stored};
 use crate::http::Api;
 use crate::http::caller::Caller;
+use crate::http::extract::{Json, Path, Query};
 use crate::http::route_table::{Door, Routes};
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use slipway_api::Accepted;
 use slipway_api::flags::{
     FlagEdit, FlagImport, FlagKeyCreate, FlagKeyCreated, FlagKeyView, FlagList, FlagRampRequest,
     FlagRevert, FlagSummary, FlagView,
 };
 use slipway_flags::{Flag, FlagSet, FlagState};
+use utoipa::IntoParams;
 
 type Answer = Result<Response, Response>;
 
@@ -36,8 +38,10 @@ pub fn routes() -> Routes<Api> {
         .delete("/v1/apps/{app}/flag-keys/{name}", revoke_key)
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
+/// `GET /v1/apps/{app}/flags`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
     /// Flags serving everyone alike for longer than this are stale.
     stale_after_ms: Option<i64>,
 }
@@ -223,9 +227,13 @@ async fn export(State(api): State<Api>, Path(app): Path<String>) -> Answer {
     Ok(Json(api.flags.app(&app).set.to_flagd_value()).into_response())
 }
 
-#[derive(Deserialize)]
-struct HistoryQuery {
+/// `GET /v1/apps/{app}/flag-history`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Only the changes of this flag.
     flag: Option<String>,
+    /// At most this many, newest first; default 100, at most 1000.
     limit: Option<usize>,
 }
 
@@ -312,7 +320,7 @@ async fn ramp(
     req.who = caller.who(&req.who);
     if req.stop {
         api.flags.stop_ramp(&app, &key, &req.who)?;
-        return Ok(Json(json!({"ok": true})).into_response());
+        return Ok(Json(Accepted::YES).into_response());
     }
     let done = api
         .flags
@@ -361,7 +369,7 @@ async fn keys(State(api): State<Api>, Path(app): Path<String>) -> Answer {
 
 async fn revoke_key(State(api): State<Api>, Path((app, name)): Path<(String, String)>) -> Answer {
     api.flags.revoke_key(&app, &name)?;
-    Ok(Json(json!({"ok": true})).into_response())
+    Ok(Json(Accepted::YES).into_response())
 }
 
 fn not_found_refusal(app: &str, key: &str) -> Error {

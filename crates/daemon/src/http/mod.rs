@@ -7,8 +7,10 @@ pub mod auth;
 pub(crate) mod caller;
 pub(crate) mod dashboard;
 pub mod doorkeeper;
+pub(crate) mod extract;
 pub(crate) mod flag_admin;
 pub(crate) mod ofrep;
+pub mod openapi;
 pub(crate) mod reply;
 pub mod route_table;
 pub(crate) mod series_routes;
@@ -20,25 +22,27 @@ use crate::control::controller::{Command, ControllerHandle};
 use crate::http::auth::Role;
 use crate::http::caller::Caller;
 use crate::http::doorkeeper::{ClientAddr, Doorkeeper, Refusal};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::route_table::{Access, Door, Needs, Routes};
 use crate::ops::deploy::Deployer;
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
 pub(crate) use reply::{Answer, error};
 use serde::Deserialize;
 use slipway_api::{
-    AppStatus, DeployRequest, GateAnswer, GateRequest, PromoteRequest, ReleaseSummary,
-    RetryRequest, RollbackRequest, RolloutView, SetWeightRequest,
+    AbortRequest, Accepted, AppStatus, DeployRequest, GateAnswer, GateRequest, Health,
+    PromoteRequest, ReleaseSummary, RetryRequest, RollbackRequest, RolloutView, SetWeightRequest,
 };
 use slipway_core::rollout::Signal;
 use slipway_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
+use utoipa::IntoParams;
 
 #[derive(Clone)]
 pub struct Api {
@@ -54,6 +58,7 @@ pub struct Api {
 pub(crate) fn api_routes() -> Routes<Api> {
     Routes::new(Door::Api)
         .get("/v1/health", health)
+        .get("/v1/openapi.json", openapi::serve)
         .post("/v1/deploy", deploy)
         .get("/v1/apps", apps)
         .get("/v1/apps/{app}", app_status)
@@ -84,8 +89,11 @@ pub fn router(api: Api) -> Router {
     api_routes().into_router().with_state(api)
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+async fn health() -> Json<Health> {
+    Json(Health {
+        ok: true,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
 }
 
 /// Token check for the TCP listener: who the caller is (by their token, compared in constant time,
@@ -241,9 +249,13 @@ async fn rollouts(State(api): State<Api>, Path(app): Path<String>) -> Answer {
     Ok(Json(views).into_response())
 }
 
-#[derive(Deserialize)]
-struct EventsQuery {
+/// `GET /v1/apps/{app}/events`: a cursor over the journal.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// Only events with a greater id (the last id seen): follow the journal like a cursor. Default 0.
     after: Option<i64>,
+    /// At most this many, oldest first; default 200, at most 1000.
     limit: Option<usize>,
 }
 
@@ -283,7 +295,7 @@ pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
         .send(Command::Signal { app, signal, reply })
         .map_err(Response::from)?;
     match answer.await {
-        Ok(Ok(())) => Ok(Json(serde_json::json!({ "ok": true })).into_response()),
+        Ok(Ok(())) => Ok(Json(Accepted::YES).into_response()),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -414,16 +426,11 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
-#[derive(Deserialize, Default)]
-struct AbortBody {
-    reason: Option<String>,
-}
-
 async fn abort(
     State(api): State<Api>,
     Path(app): Path<String>,
     caller: Caller,
-    body: Option<Json<AbortBody>>,
+    body: Option<Json<AbortRequest>>,
 ) -> Answer {
     audit(&api, &app, "abort", &caller);
     let by = caller
@@ -437,13 +444,19 @@ async fn abort(
     signal(&api, app, Signal::Abort { reason }).await
 }
 
-#[derive(Deserialize)]
-struct LogsQuery {
+/// `GET /v1/apps/{app}/logs`: which lines.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LogsQuery {
+    /// Only the lines of this release.
     release: Option<u64>,
+    /// Only the lines of this process type (`web`, `worker`…).
     process: Option<String>,
-    /// RFC 3339 UTC, e.g. `2026-11-30T10:00:00Z`.
+    /// Only lines from this time on: RFC 3339 UTC, e.g. `2026-11-30T10:00:00Z`.
     since: Option<String>,
+    /// Keep the answer open and send new lines as they are written (the body never ends).
     follow: Option<bool>,
+    /// The last this many lines; default 100.
     tail: Option<usize>,
 }
 

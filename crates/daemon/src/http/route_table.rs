@@ -106,6 +106,8 @@ use Verb::{Delete, Get, Post};
 /// an admin's.
 pub const ROUTES: &[Route] = &[
     api(Get, "/v1/health", Viewer),
+    // The API's OpenAPI document (`openapi.rs`): any valid token may read it.
+    api(Get, "/v1/openapi.json", Viewer),
     api(Get, "/metrics", Viewer),
     api(Post, "/v1/deploy", Deployer),
     api(Get, "/v1/apps", Viewer),

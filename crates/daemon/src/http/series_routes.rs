@@ -1,8 +1,8 @@
 //! `GET /v1/apps/{app}/series`: the dashboard's per-release time series, asked of the controller.
 
 use super::{Answer, Api, error};
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::http::extract::{Json, Path};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use slipway_api::ReleaseSeries;

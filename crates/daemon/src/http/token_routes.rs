@@ -2,14 +2,15 @@
 //! local socket, whoever can open it (mode 0600: the host's admin) can.
 
 use crate::http::auth::{Identity, Role};
+use crate::http::extract::{Json, Path};
 use crate::http::route_table::{Door, Routes};
 use crate::http::tokens;
 use crate::http::{Answer, Api, error};
-use axum::extract::{Path, State};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::{Extension, Json};
-use slipway_api::{TokenCreated, TokenRequest};
+use slipway_api::{TokenCreated, TokenRequest, TokenRevoked};
 
 /// Token changes belong to no app; the event journal files them under this name.
 pub const AUDIT_APP: &str = "-daemon";
@@ -122,5 +123,5 @@ async fn revoke(
         &format!("token {name} revoked by {by}"),
         crate::clock::now_ms() as i64,
     );
-    Ok(Json(serde_json::json!({ "revoked": name })).into_response())
+    Ok(Json(TokenRevoked { revoked: name }).into_response())
 }
