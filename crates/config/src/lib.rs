@@ -70,9 +70,30 @@ pub fn load(path: &Path) -> Result<AppSpec, ConfigError> {
     load_with_warnings(path).map(|p| p.spec)
 }
 
+/// A config file is a few KB: anything else at that path (a device, a FIFO, a huge file) is refused
+/// before it is read, so a deploy pointed at `/dev/zero` fails at once instead of reading forever.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            "larger than 1 MiB, which no slipway.toml is",
+        ));
+    }
+    Ok(text)
+}
+
 /// [`load`], keeping the warnings.
 pub fn load_with_warnings(path: &Path) -> Result<Parsed, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_bounded(path).map_err(|e| {
         let issue = ConfigIssue {
             file: path.to_path_buf(),
             line: 0,

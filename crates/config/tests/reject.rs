@@ -584,3 +584,16 @@ fn impossible_container_settings_are_refused() {
         "needs no port",
     );
 }
+
+/// A config path that names a device or a huge file is refused before it is read (a deploy pointed at
+/// `/dev/zero` would otherwise read forever).
+#[test]
+fn a_config_path_that_is_not_a_small_regular_file_is_refused() {
+    let err = slipway_config::load(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("slipway.toml");
+    std::fs::write(&big, format!("app = \"a\"\n#{}\n", "x".repeat(2 << 20))).unwrap();
+    let err = slipway_config::load(&big).unwrap_err();
+    assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+}
