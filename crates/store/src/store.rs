@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Each entry is one schema version; `PRAGMA user_version` records how many were applied.
 /// Never edit an entry once released: add a new one.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     r#"
     CREATE TABLE releases (
@@ -175,6 +175,8 @@ const MIGRATIONS: &[&str] = &[
 /// connection, which is plenty for a control plane and keeps transactions simple.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Where the database file is, for connections of their own (a backup's snapshot).
+    pub(crate) path: std::path::PathBuf,
 }
 
 /// One unit of work on the database. Inside [`Store::transaction`] everything done through it commits
@@ -217,6 +219,7 @@ impl Store {
         migrate(&mut conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            path: path.to_path_buf(),
         })
     }
 
@@ -238,7 +241,15 @@ impl Store {
         f(&Tx { conn: &conn })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// A store over a connection opened elsewhere (a read-only copy), its schema left as it is.
+    pub(crate) fn over(conn: Connection, path: &Path) -> Store {
+        Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        }
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: the open transaction (if any) was
         // rolled back when it was dropped during unwinding.
         self.conn
