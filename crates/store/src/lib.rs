@@ -36,8 +36,8 @@ mod tree_rules;
 
 pub use app_config::ConfigVar;
 pub use archive::{
-    AppContents, BackupIndex, BackupParts, CheckOnly, IntoFolder, Sum, Unpack, read_backup, sum_of,
-    write_backup,
+    AppContents, BackupIndex, BackupParts, CheckOnly, FORMAT as BACKUP_FORMAT, IntoFolder, Sum,
+    Unpack, read_backup, sum_of, write_backup,
 };
 pub use artifact::{ArtifactStore, FrozenArtifact, PruneReport};
 pub use cron_runs::CronRun;

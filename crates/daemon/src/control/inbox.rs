@@ -323,9 +323,7 @@ impl Controller {
                 let mut all = Vec::new();
                 for app in store.apps().map_err(|e| e.to_string())? {
                     let releases = store.releases(&app).map_err(|e| e.to_string())?;
-                    let keep = releases
-                        .first()
-                        .map_or(10, |r| r.spec.retention.keep_releases);
+                    let keep = crate::retention::keep_of(&releases);
                     let used = in_use.get(&app).cloned().unwrap_or_default();
                     let kept = crate::retention::kept_versions(&releases, keep, &used);
                     if releases.iter().any(|r| r.spec.uses_containers()) {
