@@ -12,6 +12,7 @@ pub mod flags;
 pub mod http;
 pub mod ops;
 // Leaves: no imports from any layer above.
+mod allocator;
 mod clock;
 pub mod error;
 mod fd_limit;
