@@ -96,3 +96,15 @@ for d in pruned kept; do
   read -r b0 r0 <<<"${HALF[$d]}"; read -r b1 r1 <<<"${LAST[$d]}"
   echo "# $d, over the second half of the run: slipway.db $(( (b1 - b0) / 1024 )) KB, rss $(( (r1 - r0) / 1024 )) MB"
 done
+# Where the bytes are at the end: the biggest tables and indexes (SQLite's dbstat).
+for d in pruned kept; do
+  python3 - "$W/$d/state/slipway.db" "$d" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=10)
+try:
+    rows = c.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 4").fetchall()
+    print(f"# {sys.argv[2]}, biggest: " + ", ".join(f"{n} {b // 1024} KB" for n, b in rows))
+except sqlite3.OperationalError as e:
+    print(f"# {sys.argv[2]}: no per-table sizes ({e})")
+PY
+done

@@ -340,10 +340,19 @@ impl Controller {
             let result = (|| -> Result<_, String> {
                 let mut all = Vec::new();
                 for app in store.apps().map_err(|e| e.to_string())? {
-                    let releases = store.releases(&app).map_err(|e| e.to_string())?;
-                    let keep = crate::retention::keep_of(&releases);
+                    // Not the whole history (it only grows, and this runs after every rollout):
+                    // the releases retention decides on, which give the same answer.
+                    let newest = store
+                        .releases_for_retention(&app, 1, &[])
+                        .map_err(|e| e.to_string())?;
+                    let keep = crate::retention::keep_of(&newest);
                     let used = in_use.get(&app).cloned().unwrap_or_default();
+                    let releases = store
+                        .releases_for_retention(&app, keep, &used)
+                        .map_err(|e| e.to_string())?;
                     let kept = crate::retention::kept_versions(&releases, keep, &used);
+                    // (An app none of whose releases here runs an image has its images left
+                    // alone, as before it ever ran one.)
                     if releases.iter().any(|r| r.spec.uses_containers()) {
                         let ids = crate::retention::kept_images(&releases, &kept);
                         images.push((app.clone(), ids));

@@ -71,10 +71,14 @@ pub async fn round(
         let needed = {
             let app = app.clone();
             blocking(store, move |s| {
-                let releases = s.releases(&app)?;
                 let rollout = s
                     .active_rollout(&app)?
                     .map(|r| (r.started_at, r.from, r.to));
+                let in_use: Vec<_> = rollout
+                    .iter()
+                    .flat_map(|(_, from, to)| from.iter().copied().chain([*to]))
+                    .collect();
+                let releases = s.releases_for_retention(&app, 0, &in_use)?;
                 Ok(history_retention::needed(&releases, rollout))
             })
             .await?
