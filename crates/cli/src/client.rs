@@ -74,18 +74,26 @@ impl Client {
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
-            // The daemon's typed error (`kind` + message); anything else (a proxy in between) is
-            // reported as it came, its kind read from the status.
-            let refused = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
-                kind: Some(ErrorKind::from_status(status.as_u16())),
-                error: format!(
-                    "the daemon answered {status}: {}",
-                    String::from_utf8_lossy(&bytes)
-                ),
-            });
-            return Err(refused.into());
+            return Err(refusal(status, &bytes).into());
         }
         Ok(bytes)
+    }
+
+    /// Sends a request whose answer is a stream of bytes (a backup): the response, its body still
+    /// streaming, if the daemon accepted; its error if not.
+    pub async fn stream(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let response = self.request(method, path, body).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Err(refusal(status, &bytes).into())
     }
 
     /// Sends a request and returns the response with its body still streaming (for `logs -f`).
@@ -132,6 +140,18 @@ impl Client {
             }
         }
     }
+}
+
+/// The daemon's typed error (`kind` + message); anything else (a proxy in between) is reported as it
+/// came, its kind read from the status.
+fn refusal(status: StatusCode, bytes: &[u8]) -> ApiError {
+    serde_json::from_slice::<ApiError>(bytes).unwrap_or_else(|_| ApiError {
+        kind: Some(ErrorKind::from_status(status.as_u16())),
+        error: format!(
+            "the daemon answered {status}: {}",
+            String::from_utf8_lossy(bytes)
+        ),
+    })
 }
 
 async fn send_on<S>(

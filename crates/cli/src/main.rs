@@ -112,6 +112,65 @@ impl ProxyLimits {
     }
 }
 
+/// How long the history that grows with every deploy is kept (`slipway serve`); see
+/// `docs/operations.md`. What the daemon still needs stays whatever these say.
+#[derive(clap::Args)]
+struct RetentionFlags {
+    /// Events kept per app (instance ready, rollout steps…): the newest N…
+    #[arg(long, default_value_t = 100_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep_events: u64,
+    /// …and none older than this.
+    #[arg(long, default_value = "30days", value_name = "AGE", value_parser = positive_duration)]
+    keep_events_for: std::time::Duration,
+    /// Finished rollouts kept per app (those that made the stable release and its rollback target
+    /// always stay)…
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep_rollouts: u64,
+    /// …and none older than this.
+    #[arg(long, default_value = "180days", value_name = "AGE", value_parser = positive_duration)]
+    keep_rollouts_for: std::time::Duration,
+    /// Audit entries kept per app (who asked for what; tokens made and revoked; flag changes and
+    /// ramps)…
+    #[arg(long, default_value_t = 100_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep_audit: u64,
+    /// …and none older than this.
+    #[arg(long, default_value = "365days", value_name = "AGE", value_parser = positive_duration)]
+    keep_audit_for: std::time::Duration,
+    /// How often old history is pruned (in the background, in small batches).
+    #[arg(long, default_value = "10m", value_name = "EVERY", value_parser = positive_duration)]
+    prune_every: std::time::Duration,
+}
+
+impl RetentionFlags {
+    fn policy(&self) -> slipway_daemon::history_retention::HistoryRetention {
+        use slipway_daemon::history_retention::{HistoryRetention, Keep};
+        HistoryRetention {
+            events: Keep {
+                rows: self.keep_events,
+                age: self.keep_events_for,
+            },
+            rollouts: Keep {
+                rows: self.keep_rollouts,
+                age: self.keep_rollouts_for,
+            },
+            audit: Keep {
+                rows: self.keep_audit,
+                age: self.keep_audit_for,
+            },
+            every: self.prune_every,
+            ..HistoryRetention::default()
+        }
+    }
+}
+
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (write it like 30days, 12h or 10m)")),
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: proxy, supervisor, controller and API. Foreground; SIGTERM/SIGINT drain and stop.
@@ -135,6 +194,8 @@ enum Command {
         limits: ProxyLimits,
         #[command(flatten)]
         auth: AuthLimits,
+        #[command(flatten)]
+        retention: RetentionFlags,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {
@@ -256,6 +317,18 @@ enum Command {
         #[command(subcommand)]
         action: commands::flags::FlagsCommand,
     },
+    /// Back up the running daemon's state into FILE: its database (a consistent copy, made while it
+    /// serves) and the artifacts of every release it can roll back to. Over TCP it needs an admin token.
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists (only once the new backup has arrived whole and been checked).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a backup into an empty or new state dir (--state-dir), offline: every entry is checked
+    /// first, and a dir that holds anything is refused. Then `slipway serve` on it serves the same
+    /// releases.
+    Restore { file: PathBuf },
     /// Write a commented slipway.toml for the app in this folder (Procfile, Dockerfile, package.json,
     /// Cargo.toml, go.mod or Python files are recognised); never overwrites one.
     Init,
@@ -442,6 +515,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session_ttl,
             limits,
             auth,
+            retention,
             ..
         } => {
             slipway_daemon::serve(slipway_daemon::ServeOptions {
@@ -452,6 +526,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 session_ttl,
                 proxy: limits.options(),
                 auth_limits: auth.limits(),
+                retention: retention.policy(),
             })
             .await?;
             Ok(ExitCode::SUCCESS)
@@ -519,6 +594,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             TokenAction::Revoke { name } => commands::token::revoke(&ctx, &name).await,
         },
         Command::Flags { action } => commands::flags::run(&ctx, action).await,
+        Command::Backup { file, force } => commands::backup::backup(&ctx, &file, force).await,
+        Command::Restore { file } => commands::backup::restore(&ctx, &file, &cli.state_dir),
         Command::Init => commands::init::run(&ctx),
         Command::Validate => commands::validate::run(&ctx),
         Command::Demo => demo::run().await,

@@ -12,15 +12,18 @@ pub mod flags;
 pub mod http;
 pub mod ops;
 // Leaves: no imports from any layer above.
+mod allocator;
 mod clock;
 pub mod error;
 mod fd_limit;
+pub mod history_retention;
 mod http_client;
 mod locks;
 mod log_reader;
 mod notify;
 pub mod paths;
 mod providers;
+pub mod restore;
 mod retention;
 mod secrets;
 mod state_permissions;
@@ -50,6 +53,8 @@ pub struct ServeOptions {
     pub proxy: ProxyOptions,
     /// Brute-force limits on tokens presented over TCP (API and dashboard login).
     pub auth_limits: http::throttle::Limits,
+    /// How long events, rollouts and audit are kept.
+    pub retention: history_retention::HistoryRetention,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
@@ -65,6 +70,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let store =
         Arc::new(slipway_store::Store::open(&paths.db()).context("cannot open the state store")?);
     let artifacts = Arc::new(slipway_store::ArtifactStore::open(&paths.artifacts())?);
+    // What a backup interrupted by a crash left (links and a database copy, nothing else).
+    let _ = std::fs::remove_dir_all(paths.backup_staging());
     let daemon_id = format!("{}-{}", std::process::id(), clock::now_ms());
     let (supervisor, events) = slipway_runtime::Supervisor::new(paths.run())?;
     for id in supervisor.reap_orphans() {
@@ -132,7 +139,20 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         handle.clone(),
         flags.closing.clone(),
     ));
+    let pruning_stop = CancellationToken::new();
+    let pruning_task = tokio::spawn(ops::history_pruning::run(
+        store.clone(),
+        options.retention,
+        pruning_stop.clone(),
+    ));
+    let backups = Arc::new(ops::backup::Backups {
+        store: store.clone(),
+        artifacts: artifacts.clone(),
+        artifact_gate: artifact_gate.clone(),
+        staging: paths.backup_staging(),
+    });
     let api = http::Api {
+        backups,
         cron,
         deployer: Arc::new(ops::deploy::Deployer {
             store: store.clone(),
@@ -217,6 +237,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     wait_for_shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests, then draining instances");
     cron_stop.cancel();
+    pruning_stop.cancel();
     flags.closing.cancel();
     proxy_stop.cancel();
     // In-flight requests finish first; long-lived streams get a bounded wait.
@@ -235,6 +256,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     let _ = controller_task.await;
     let _ = cron_task.await;
+    let _ = pruning_task.await;
     let _ = ramps_task.await;
     api_stop.cancel();
     let _ = local_api.await;

@@ -41,6 +41,10 @@ impl Paths {
             .join(format!("v{release}"))
             .join(format!("{instance}.log"))
     }
+    /// Backups being written: one folder each, of links to the files they hold (`ops/backup.rs`).
+    pub fn backup_staging(&self) -> PathBuf {
+        self.root.join("backup-tmp")
+    }
     /// The token the TCP API requires, when none is given (mode 0600).
     pub fn token(&self) -> PathBuf {
         self.root.join("api-token")

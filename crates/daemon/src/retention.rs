@@ -6,6 +6,13 @@
 use slipway_core::release::{Release, ReleaseStatus, Version};
 use std::collections::HashSet;
 
+/// An app's `[releases] keep`, as its newest release says (10 for an app without releases).
+pub fn keep_of(releases: &[Release]) -> u32 {
+    releases
+        .first()
+        .map_or(10, |r| r.spec.retention.keep_releases)
+}
+
 /// The versions of one app whose artifacts stay. `releases` is newest first; `in_use` are releases
 /// with instances or in a rollout.
 pub fn kept_versions(releases: &[Release], keep: u32, in_use: &[Version]) -> HashSet<Version> {

@@ -242,6 +242,50 @@ impl ArtifactStore {
         parse_digest(digest).is_ok_and(|hex| self.manifest_path(hex).is_file())
     }
 
+    /// The manifest file of an artifact (checked against its digest) and the content blobs it names,
+    /// each once, as (sha256 hex, size): what a backup copies of the artifact. Trees are left out:
+    /// they are made again from these on first use.
+    pub fn files_of(&self, digest: &str) -> Result<(PathBuf, Vec<(String, u64)>)> {
+        let hex = parse_digest(digest)?;
+        let manifest = self.read_manifest(digest, hex)?;
+        Ok((self.manifest_path(hex), blobs_of(&manifest)))
+    }
+
+    /// Where the blob of this content lives (it may not exist).
+    pub fn blob_file(&self, sha256: &str) -> Result<PathBuf> {
+        // The same rule as a digest's: 64 lowercase hex digits, never a path.
+        let digest = format!("{DIGEST_PREFIX}{sha256}");
+        let hex = parse_digest(&digest)?;
+        Ok(self.root.join("blobs").join(hex))
+    }
+
+    /// Checks an artifact completely: its manifest against its digest and what a freeze could have
+    /// written, and every file's blob against the size and SHA-256 the manifest gives.
+    pub fn verify(&self, digest: &str) -> Result<()> {
+        let hex = parse_digest(digest)?;
+        let manifest = self.read_manifest(digest, hex)?;
+        check_manifest(digest, &manifest)?;
+        for (sha256, size) in blobs_of(&manifest) {
+            let damaged = |detail: String| StoreError::ArtifactCorrupt {
+                digest: digest.to_string(),
+                detail,
+            };
+            let path = self.root.join("blobs").join(&sha256);
+            let mut file = File::open(&path)
+                .map_err(|e| damaged(format!("blob {sha256} cannot be read: {e}")))?;
+            let mut hasher = HashingWriter::new(io::sink());
+            let read = io::copy(&mut file, &mut hasher)
+                .map_err(|e| damaged(format!("blob {sha256} cannot be read: {e}")))?;
+            let found = hasher.finish().0;
+            if read != size || found != sha256 {
+                return Err(damaged(format!(
+                    "blob {sha256} holds {read} bytes with SHA-256 {found}; its manifest says {size} bytes with SHA-256 {sha256}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the manifests and trees of every digest not in `keep`, then every blob no kept manifest
     /// references, and leftovers of interrupted freezes and checkouts.
     pub fn prune(&self, keep: &HashSet<String>) -> Result<PruneReport> {
@@ -454,6 +498,47 @@ impl ArtifactStore {
     }
 }
 
+/// The content blobs a manifest names, each once, as (sha256 hex, size).
+fn blobs_of(manifest: &Manifest) -> Vec<(String, u64)> {
+    let mut seen = HashSet::new();
+    manifest
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::File { sha256, size, .. } if seen.insert(sha256.as_str()) => {
+                Some((sha256.clone(), *size))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A manifest's bytes as found in a backup: checked against `digest`, parsed and held to what a
+/// freeze could have written; the blobs it names, as (sha256 hex, size).
+pub(crate) fn manifest_blobs(digest: &str, bytes: &[u8]) -> Result<Vec<(String, u64)>> {
+    let hex = parse_digest(digest)?;
+    let damaged = |detail: String| StoreError::ArtifactCorrupt {
+        digest: digest.to_string(),
+        detail,
+    };
+    if hex::encode(Sha256::digest(bytes)) != hex {
+        return Err(damaged("its manifest does not match the digest".into()));
+    }
+    let manifest: Manifest = serde_json::from_slice(bytes)
+        .map_err(|e| damaged(format!("its manifest cannot be read: {e}")))?;
+    check_manifest(digest, &manifest)?;
+    let blobs = blobs_of(&manifest);
+    if let Some((bad, _)) = blobs
+        .iter()
+        .find(|(h, _)| parse_digest(&format!("{DIGEST_PREFIX}{h}")).is_err())
+    {
+        return Err(damaged(format!(
+            "its manifest names a blob {bad:?} that is not a SHA-256"
+        )));
+    }
+    Ok(blobs)
+}
+
 /// `sha256:<64 lowercase hex>` → the hex part. Anything else is refused, so a digest can never name a
 /// path outside the store.
 fn parse_digest(digest: &str) -> Result<&str> {
@@ -628,13 +713,13 @@ fn remove_tree(path: &Path) -> Result<()> {
 }
 
 /// Passes bytes through to `inner` while hashing them.
-struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
 }
 
 impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashingWriter {
             inner,
             hasher: Sha256::new(),
@@ -642,7 +727,7 @@ impl<W: Write> HashingWriter<W> {
     }
 
     /// The hex digest of everything written, and the inner writer.
-    fn finish(self) -> (String, W) {
+    pub(crate) fn finish(self) -> (String, W) {
         (hex::encode(self.hasher.finalize()), self.inner)
     }
 }

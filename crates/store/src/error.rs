@@ -112,6 +112,15 @@ pub enum StoreError {
 
     #[error("artifact {digest} is damaged: {detail}; deploy again to freeze a fresh copy")]
     ArtifactCorrupt { digest: String, detail: String },
+
+    #[error(
+        "the state database stayed locked for {secs}s, so no consistent copy could be read; another \
+         process holds it (e.g. `sqlite3` in a transaction): end that, then try again"
+    )]
+    SnapshotLocked { secs: u64 },
+
+    #[error("this is not a sound slipway backup: {0}")]
+    Backup(String),
 }
 
 impl StoreError {

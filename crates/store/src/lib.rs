@@ -11,17 +11,23 @@
 //! [`ArtifactStore`] freezes a folder into blobs named by their SHA-256 and a manifest whose own hash is
 //! the artifact's digest.
 //!
+//! Why backups are a tar of a database snapshot plus manifests and blobs: see `archive.rs` and
+//! `snapshot.rs`. History that grows with every deploy is pruned in small batches (`pruning.rs`).
+//!
 //! The API is synchronous (rusqlite and file IO); async callers run it from `spawn_blocking`.
 
 mod app_config;
+mod archive;
 mod artifact;
 mod cron_runs;
 mod error;
 mod events;
 mod flags;
 mod locks;
+mod pruning;
 mod releases;
 mod rollouts;
+mod snapshot;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -29,12 +35,17 @@ mod tokens;
 mod tree_rules;
 
 pub use app_config::ConfigVar;
+pub use archive::{
+    AppContents, BackupIndex, BackupParts, CheckOnly, FORMAT as BACKUP_FORMAT, IntoFolder, Sum,
+    Unpack, read_backup, sum_of, write_backup,
+};
 pub use artifact::{ArtifactStore, FrozenArtifact, PruneReport};
 pub use cron_runs::CronRun;
 pub use error::{Result, StoreError};
 pub use events::Event;
 pub use flags::{FlagAudit, FlagKey, FlagRampRecord, StoredFlag, StoredFlagSet};
 pub use locks::Lock;
+pub use pruning::{Cut, EventKinds, HistoryRows};
 pub use releases::NewRelease;
 pub use rollouts::{RolloutOutcome, RolloutRecord};
 pub use store::{Store, Tx};

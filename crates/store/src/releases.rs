@@ -85,6 +85,28 @@ impl Tx<'_> {
         rows.map(|row| row?).collect()
     }
 
+    /// The releases retention decides on, newest first, without reading the whole history: the
+    /// newest `newest`, the active one and the newest superseded one (the default rollback target)
+    /// however old, and the versions in `also` (those in use).
+    pub fn releases_for_retention(
+        &self,
+        app: &str,
+        newest: u32,
+        also: &[Version],
+    ) -> Result<Vec<Release>> {
+        let also = serde_json::to_string(also).unwrap_or_else(|_| "[]".into());
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM releases WHERE app = ?1 AND (
+               version IN (SELECT version FROM releases WHERE app = ?1 ORDER BY version DESC LIMIT ?2)
+               OR status = 'active'
+               OR version = (SELECT MAX(version) FROM releases WHERE app = ?1 AND status = 'superseded')
+               OR version IN (SELECT value FROM json_each(?3)))
+             ORDER BY version DESC"
+        ))?;
+        let rows = stmt.query_map(params![app, newest, also], read_release)?;
+        rows.map(|row| row?).collect()
+    }
+
     pub fn set_release_status(
         &self,
         app: &str,
@@ -207,6 +229,16 @@ impl Store {
         self.read(|tx| tx.releases(app))
     }
 
+    /// See [`Tx::releases_for_retention`].
+    pub fn releases_for_retention(
+        &self,
+        app: &str,
+        newest: u32,
+        also: &[Version],
+    ) -> Result<Vec<Release>> {
+        self.read(|tx| tx.releases_for_retention(app, newest, also))
+    }
+
     pub fn set_release_status(
         &self,
         app: &str,
@@ -291,6 +323,36 @@ pub(crate) mod tests {
             matches!(err, StoreError::ReleaseNotFound { version: 9, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn retention_reads_the_newest_the_stable_the_rollback_target_and_those_in_use() {
+        let (_dir, store) = open_temp();
+        for _ in 0..8 {
+            store.create_release(new_release("web")).unwrap();
+        }
+        // v2 was stable, then v3 (v2 superseded); v4..v8 are pending or failed.
+        store.set_stable("web", 2).unwrap();
+        store.set_stable("web", 3).unwrap();
+        store
+            .set_release_status("web", 5, ReleaseStatus::Failed, Some("x"))
+            .unwrap();
+        let versions = |newest, also: &[u64]| -> Vec<u64> {
+            store
+                .releases_for_retention("web", newest, also)
+                .unwrap()
+                .iter()
+                .map(|r| r.version)
+                .collect()
+        };
+        assert_eq!(versions(2, &[]), [8, 7, 3, 2]);
+        assert_eq!(versions(0, &[1]), [3, 2, 1]);
+        assert_eq!(versions(1, &[]), [8, 3, 2]);
+        // The same answer retention gets from the whole history.
+        let all = store.releases("web").unwrap();
+        let some = store.releases_for_retention("web", 2, &[1]).unwrap();
+        assert_eq!(all.len(), 8);
+        assert!(some.iter().all(|r| all.contains(r)));
     }
 
     #[test]

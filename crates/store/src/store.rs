@@ -5,14 +5,14 @@
 //! transaction. [`Store::transaction`] runs several in one, so a multi-step change is atomic.
 
 use crate::error::{Result, StoreError};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Each entry is one schema version; `PRAGMA user_version` records how many were applied.
 /// Never edit an entry once released: add a new one.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     r#"
     CREATE TABLE releases (
@@ -169,12 +169,42 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX flag_ramps_one_active ON flag_ramps (app, flag) WHERE finished_at IS NULL;
     "#,
+    // 5: releases as a rowid table. In a WITHOUT ROWID table a row's local payload is capped near
+    // 1 KB per 4 KB page, so every release's spec (about 1 KB of JSON) spilled into an overflow page
+    // of its own: 4.5 KB per release; here it sits in its leaf page, 1.4 KB per release (measured
+    // over 1,000 releases; docs/benchmarks.md). Releases are never pruned, so this is the history's
+    // cost. The table is rebuilt as SQLite documents it (foreign keys checked at the end: `migrate`).
+    r#"
+    CREATE TABLE releases_rowid (
+        app         TEXT    NOT NULL,
+        version     INTEGER NOT NULL CHECK (version > 0),
+        label       TEXT,
+        artifact    TEXT    NOT NULL,
+        spec        TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        created_by  TEXT    NOT NULL,
+        message     TEXT,
+        rollback_of INTEGER,
+        status      TEXT    NOT NULL,
+        reason      TEXT,
+        PRIMARY KEY (app, version)
+    );
+    INSERT INTO releases_rowid (app, version, label, artifact, spec, created_at, created_by, message,
+                                rollback_of, status, reason)
+        SELECT app, version, label, artifact, spec, created_at, created_by, message, rollback_of,
+               status, reason
+        FROM releases ORDER BY app, version;
+    DROP TABLE releases;
+    ALTER TABLE releases_rowid RENAME TO releases;
+    "#,
 ];
 
 /// The daemon's durable state. `Send + Sync`: share it behind an `Arc`; calls are serialized on one
 /// connection, which is plenty for a control plane and keeps transactions simple.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Where the database file is, for connections of their own (a backup's snapshot).
+    pub(crate) path: std::path::PathBuf,
 }
 
 /// One unit of work on the database. Inside [`Store::transaction`] everything done through it commits
@@ -212,11 +242,12 @@ impl Store {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
+        migrate(&mut conn)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
-        migrate(&mut conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            path: path.to_path_buf(),
         })
     }
 
@@ -238,7 +269,15 @@ impl Store {
         f(&Tx { conn: &conn })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// A store over a connection opened elsewhere (a read-only copy), its schema left as it is.
+    pub(crate) fn over(conn: Connection, path: &Path) -> Store {
+        Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        }
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: the open transaction (if any) was
         // rolled back when it was dropped during unwinding.
         self.conn
@@ -262,9 +301,26 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
+    // A migration may rebuild a table others reference (SQLite's way to change one: make the new
+    // table, copy, drop the old, rename), which row-by-row foreign key checks would refuse halfway. So
+    // they run with foreign keys off (the caller turns them on after) and are checked as a whole
+    // before each migration commits.
+    conn.pragma_update(None, "foreign_keys", false)?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let txn = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
         txn.execute_batch(sql)?;
+        let broken: Option<String> = txn
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(StoreError::corrupt(
+                "schema migration",
+                std::io::Error::other(format!(
+                    "migration {} leaves rows of {table} without the row they refer to",
+                    index + 1
+                )),
+            ));
+        }
         txn.pragma_update(None, "user_version", index as i64 + 1)?;
         txn.commit()?;
     }
@@ -415,6 +471,70 @@ mod tests {
             (1..=20).collect::<Vec<_>>(),
             "no version handed out twice"
         );
+    }
+
+    #[test]
+    fn releases_rebuilt_as_a_rowid_table_keep_every_row_and_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        // A database as schema 4 left it, with releases, a stable one and rollouts pointing at them.
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+                let txn = conn.transaction().unwrap();
+                txn.execute_batch(sql).unwrap();
+                txn.pragma_update(None, "user_version", i as i64 + 1)
+                    .unwrap();
+                txn.commit().unwrap();
+            }
+            for v in 1..=3 {
+                conn.execute(
+                    "INSERT INTO releases (app, version, artifact, spec, created_at, created_by, status)
+                     VALUES ('web', ?1, 'sha256:x', '{}', ?1, 'me', 'superseded')",
+                    [v],
+                )
+                .unwrap();
+            }
+            conn.execute("INSERT INTO stable (app, version) VALUES ('web', 3)", [])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO rollouts (app, from_version, to_version, state, started_at)
+                 VALUES ('web', 2, 3, '{}', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let conn = store.conn();
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'releases'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM releases ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(versions, [1, 2, 3]);
+        // The references still hold, and are still enforced.
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        assert!(
+            conn.execute("INSERT INTO stable (app, version) VALUES ('api', 9)", [])
+                .is_err()
+        );
+        drop(conn);
+        assert_eq!(store.stable("web").unwrap(), Some(3));
+        assert_eq!(store.rollouts("web", 10).unwrap()[0].to, 3);
+        assert_eq!(store.create_release(new_release("web")).unwrap().version, 4);
     }
 
     #[test]

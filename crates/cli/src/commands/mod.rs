@@ -1,5 +1,6 @@
 //! One module per CLI command; this one holds what they share: which daemon, which app.
 
+pub mod backup;
 pub mod config;
 pub mod control;
 pub mod cron;

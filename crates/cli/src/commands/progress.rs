@@ -82,9 +82,10 @@ async fn follow_until(
     let mut last_event = {
         let events: Vec<Event> = ctx
             .client
-            .get(&format!("/v1/apps/{app}/events?after=0&limit=1000"))
+            .get(&format!("/v1/apps/{app}/events?tail=200"))
             .await?;
-        // Show this rollout's events only: from the one that started it.
+        // Show this rollout's events only: from the one that started it (among the newest: the
+        // journal's oldest events may be long gone, or many thousands).
         events
             .iter()
             .rev()

@@ -272,6 +272,10 @@ impl Controller {
             &text,
         );
         self.prune_artifacts();
+        self.forget_releases();
+        // What the ended rollout freed (its release's counters, windows, cached releases) goes back
+        // to the OS instead of staying in the allocator's arenas (`allocator.rs`).
+        tokio::task::spawn_blocking(crate::allocator::release_free_memory);
     }
 
     /// The release, from the cache or the store.
@@ -300,8 +304,8 @@ impl Controller {
         }
     }
 
-    /// Drops the artifacts no app needs any more (see `retention`), off the controller's task.
-    fn prune_artifacts(&self) {
+    /// The releases each app still uses: its instances', the stable one, the warm one, the rollout's.
+    fn in_use(&self) -> std::collections::HashMap<String, Vec<Version>> {
         let mut in_use: std::collections::HashMap<String, Vec<Version>> = Default::default();
         for (name, app) in &self.apps {
             let used = in_use.entry(name.clone()).or_default();
@@ -313,6 +317,20 @@ impl Controller {
                 used.extend(r.machine.from);
             }
         }
+        in_use
+    }
+
+    /// The cache of releases keeps those in use and forgets the rest (`converge` loads what a plan
+    /// needs again from the store), so the controller does not hold every release ever made.
+    fn forget_releases(&mut self) {
+        let in_use = self.in_use();
+        self.releases
+            .retain(|(app, v), _| in_use.get(app).is_some_and(|used| used.contains(v)));
+    }
+
+    /// Drops the artifacts no app needs any more (see `retention`), off the controller's task.
+    fn prune_artifacts(&self) {
+        let in_use = self.in_use();
         let store = self.store.clone();
         let artifacts = self.artifacts.clone();
         let gate = self.artifact_gate.clone();
@@ -322,12 +340,19 @@ impl Controller {
             let result = (|| -> Result<_, String> {
                 let mut all = Vec::new();
                 for app in store.apps().map_err(|e| e.to_string())? {
-                    let releases = store.releases(&app).map_err(|e| e.to_string())?;
-                    let keep = releases
-                        .first()
-                        .map_or(10, |r| r.spec.retention.keep_releases);
+                    // Not the whole history (it only grows, and this runs after every rollout):
+                    // the releases retention decides on, which give the same answer.
+                    let newest = store
+                        .releases_for_retention(&app, 1, &[])
+                        .map_err(|e| e.to_string())?;
+                    let keep = crate::retention::keep_of(&newest);
                     let used = in_use.get(&app).cloned().unwrap_or_default();
+                    let releases = store
+                        .releases_for_retention(&app, keep, &used)
+                        .map_err(|e| e.to_string())?;
                     let kept = crate::retention::kept_versions(&releases, keep, &used);
+                    // (An app none of whose releases here runs an image has its images left
+                    // alone, as before it ever ran one.)
                     if releases.iter().any(|r| r.spec.uses_containers()) {
                         let ids = crate::retention::kept_images(&releases, &kept);
                         images.push((app.clone(), ids));

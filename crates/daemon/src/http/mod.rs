@@ -4,6 +4,7 @@
 //! The top layer: it may call into `ops`, `flags` and `control`, never the other way round.
 
 pub mod auth;
+pub(crate) mod backup_routes;
 pub(crate) mod caller;
 pub(crate) mod dashboard;
 pub mod doorkeeper;
@@ -52,6 +53,7 @@ pub struct Api {
     pub store: Arc<Store>,
     pub logs_dir: PathBuf,
     pub flags: Arc<crate::flags::Flags>,
+    pub backups: Arc<crate::ops::backup::Backups>,
 }
 
 /// The API's routes, before the state is given (so the role table's test can list them).
@@ -83,6 +85,7 @@ pub(crate) fn api_routes() -> Routes<Api> {
         .get("/v1/apps/{app}/series", series_routes::api)
         .merge(crate::http::token_routes::routes())
         .merge(crate::http::flag_admin::routes())
+        .merge(crate::http::backup_routes::routes())
 }
 
 pub fn router(api: Api) -> Router {
@@ -257,6 +260,9 @@ pub(crate) struct EventsQuery {
     after: Option<i64>,
     /// At most this many, oldest first; default 200, at most 1000.
     limit: Option<usize>,
+    /// The newest this many events instead (oldest first): where a follower starts without reading
+    /// the whole journal.
+    tail: Option<usize>,
 }
 
 async fn events(
@@ -264,14 +270,18 @@ async fn events(
     Path(app): Path<String>,
     Query(q): Query<EventsQuery>,
 ) -> Answer {
-    let list = api
-        .store
-        .events(
+    let list = match q.tail {
+        Some(tail) => api.store.latest_events(&app, tail.min(1000)).map(|mut l| {
+            l.reverse();
+            l
+        }),
+        None => api.store.events(
             Some(&app),
             q.after.unwrap_or(0),
             q.limit.unwrap_or(200).min(1000),
-        )
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        ),
+    }
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(list).into_response())
 }
 

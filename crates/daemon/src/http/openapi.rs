@@ -290,6 +290,16 @@ fn operation(
                 Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
         }
+        Body::Tar => {
+            ok = ok.content(
+                "application/x-tar",
+                Content::new(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type("application/x-tar"),
+                )),
+            );
+        }
     }
     responses = responses.response(status.to_string(), ok.build());
     for (status, why) in errors {
@@ -396,6 +406,8 @@ enum Body {
     Json(Box<Shape>),
     /// `text/plain` (UTF-8).
     Text,
+    /// `application/x-tar`: a backup file.
+    Tar,
 }
 
 impl Body {
@@ -530,6 +542,27 @@ fn docs() -> Vec<Doc> {
             )
             .answers(200, "The metrics.", Body::Text)
             .refuses(&[STOPPING]),
+        Doc::new(
+            Post,
+            "/v1/backup",
+            "backup",
+            "A backup of the daemon's state",
+        )
+        .describe(
+            "One tar file, streamed as it is written: a consistent snapshot of the state \
+                 database and the artifacts of every app's stable release, rollback targets and \
+                 running releases (docs/operations.md). `slipway restore` unpacks it offline. A \
+                 failure after the answer started breaks the transfer instead of ending it.",
+        )
+        .answers(200, "The backup file.", Body::Tar)
+        .refuses(&[
+            INTERNAL,
+            (
+                503,
+                "Another snapshot of the state database is being taken, or the daemon is \
+                     shutting down: try again.",
+            ),
+        ]),
         Doc::new(Get, "/v1/openapi.json", "openapi", "This document").answers(
             200,
             "The OpenAPI 3.1 document of this API.",
@@ -1216,7 +1249,7 @@ mod tests {
         for doc in docs() {
             let shapes = doc.body.iter().map(|b| &b.shape).chain(match &doc.ok.2 {
                 Body::Json(shape) => Some(&**shape),
-                Body::Text => None,
+                Body::Text | Body::Tar => None,
             });
             for shape in shapes {
                 for (name, schema) in &shape.components {

@@ -102,8 +102,8 @@ const fn ofrep(verb: Verb, path: &'static str) -> Route {
 use Role::{Admin, Deployer, Viewer};
 use Verb::{Delete, Get, Post};
 
-/// Reads need a viewer; steering a rollout or a flag needs a deployer; tokens and evaluation keys are
-/// an admin's.
+/// Reads need a viewer; steering a rollout or a flag needs a deployer; tokens, evaluation keys and
+/// backups are an admin's.
 pub const ROUTES: &[Route] = &[
     api(Get, "/v1/health", Viewer),
     // The API's OpenAPI document (`openapi.rs`): any valid token may read it.
@@ -145,6 +145,8 @@ pub const ROUTES: &[Route] = &[
     api(Get, "/v1/tokens", Admin),
     api(Post, "/v1/tokens", Admin),
     api(Delete, "/v1/tokens/{name}", Admin),
+    // The whole state as one file (`ops/backup.rs`): every app's history, config vars, token hashes.
+    api(Post, "/v1/backup", Admin),
     ui(Get, "/", Access::Public),
     ui(Get, "/ui", Access::Public),
     ui(Get, "/ui/live.js", Access::Public),

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use slipway_api::{TokenCreated, TokenRequest, TokenRevoked};
 
 /// Token changes belong to no app; the event journal files them under this name.
-pub const AUDIT_APP: &str = "-daemon";
+pub const AUDIT_APP: &str = crate::history_retention::DAEMON_JOURNAL;
 
 pub fn routes() -> Routes<Api> {
     Routes::new(Door::Api)

@@ -1,11 +1,13 @@
 //! The operations layer: what an operator asks for, carried out against the store and handed to the
 //! controller — deploy and rollback (with images, the release phase and the migration guard), scale,
-//! config vars, cron. Each takes the app's lock or a transaction, records what it did, and leaves the
+//! config vars, cron; backups, and the pruning of old history. Each takes the app's lock or a transaction, records what it did, and leaves the
 //! previous release serving when it fails.
 
+pub mod backup;
 pub mod config_vars;
 pub mod cron;
 pub mod deploy;
+pub mod history_pruning;
 pub mod images;
 pub mod migration_check;
 pub mod release_phase;

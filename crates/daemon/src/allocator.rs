@@ -1,0 +1,19 @@
+//! Hands the memory the allocator holds free back to the operating system.
+//!
+//! glibc's malloc keeps freed chunks in its per-thread arenas, and a deploy churns them: a new
+//! release's counters and analysis windows are made, the old ones freed, among allocations that live
+//! on. Measured over 1,000 deploys (`bench/retention.sh`, docs/benchmarks.md), the daemon's RSS grew by
+//! about 4 MB per 100 deploys while the memory in use stayed flat: the difference was free memory the
+//! arenas kept. `malloc_trim(0)` returns every free page of every arena; the controller calls this once
+//! a rollout has ended, off its own task. (mimalloc as the allocator was measured too, for the proxy:
+//! +10 MB RSS, so glibc's stays.)
+
+/// Returns the allocator's free pages to the OS; a no-op where the allocator is not glibc's.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims glibc's own arenas, under their locks; it takes no
+    // pointer and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
