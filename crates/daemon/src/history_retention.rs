@@ -129,29 +129,9 @@ mod tests {
     use super::*;
     use slipway_core::release::ReleaseStatus;
 
+    /// Keeps two releases' artifacts, as the tests' specs always did.
     fn release(version: Version, status: ReleaseStatus) -> Release {
-        let spec: slipway_core::spec::AppSpec = serde_json::from_value(serde_json::json!({
-            "app": "a",
-            "artifact": { "path": "/a", "exclude": [] },
-            "env": {}, "secrets": {}, "processes": {},
-            "routing": { "hosts": [], "path_prefix": "/" },
-            "deploy": { "strategy": { "kind": "recreate" }, "progress_deadline": { "secs": 60, "nanos": 0 } },
-            "retention": { "keep_releases": 2 }
-        }))
-        .unwrap();
-        Release {
-            app: "a".into(),
-            version,
-            label: None,
-            artifact: format!("sha256:{version}"),
-            spec,
-            created_at: 0,
-            created_by: "t".into(),
-            message: None,
-            rollback_of: None,
-            status,
-            reason: None,
-        }
+        crate::control::test_support::release_kept(version, status, 2)
     }
 
     #[test]

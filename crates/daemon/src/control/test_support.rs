@@ -26,6 +26,19 @@ pub(crate) fn release(app: &str, version: Version, toml: &str) -> Release {
     }
 }
 
+/// Release `version` of app `a` in `status`, keeping the artifacts of its newest `keep` releases
+/// (`[releases] keep`): what the retention and backup rules read.
+pub(crate) fn release_kept(version: Version, status: ReleaseStatus, keep: u32) -> Release {
+    Release {
+        status,
+        ..release(
+            "a",
+            version,
+            &format!("[processes.web]\ncmd = \"serve\"\n[releases]\nkeep = {keep}"),
+        )
+    }
+}
+
 /// A web release with `replicas` instances and this `[deploy]` table body.
 pub(crate) fn web_release(app: &str, version: Version, replicas: u32, deploy: &str) -> Release {
     release(

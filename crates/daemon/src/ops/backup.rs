@@ -288,30 +288,7 @@ mod tests {
     use super::*;
     use slipway_core::release::ReleaseStatus;
 
-    fn release(version: Version, status: ReleaseStatus, keep: u32) -> Release {
-        let spec: slipway_core::spec::AppSpec = serde_json::from_value(serde_json::json!({
-            "app": "a",
-            "artifact": { "path": "/a", "exclude": [] },
-            "env": {}, "secrets": {}, "processes": {},
-            "routing": { "hosts": [], "path_prefix": "/" },
-            "deploy": { "strategy": { "kind": "recreate" }, "progress_deadline": { "secs": 60, "nanos": 0 } },
-            "retention": { "keep_releases": keep }
-        }))
-        .unwrap();
-        Release {
-            app: "a".into(),
-            version,
-            label: None,
-            artifact: format!("sha256:{version}"),
-            spec,
-            created_at: 0,
-            created_by: "t".into(),
-            message: None,
-            rollback_of: None,
-            status,
-            reason: None,
-        }
-    }
+    use crate::control::test_support::release_kept as release;
 
     #[test]
     fn a_backup_takes_what_pruning_keeps() {
