@@ -51,22 +51,27 @@ pub async fn run(ctx: &Context, name: &str, detach: bool) -> anyhow::Result<Exit
     let Some(answer) = ctx.submit::<_, CronRunAnswer>(&path, &request).await else {
         return Ok(ExitCode::from(1));
     };
+    // `--json`'s answer: where the run got to when the command returned.
+    let outcome = |run: Option<i64>, outcome: &str, reason: Option<String>, output| RunOutcome {
+        app: &app,
+        job: name,
+        run,
+        outcome: outcome.to_string(),
+        reason,
+        output,
+    };
     let Some(run) = answer.run else {
         let why = answer.skipped.unwrap_or_default();
         eprintln!("{app}: {name} {why}");
         if ctx.json() {
-            crate::output::json(&serde_json::json!({
-                "app": app, "job": name, "run": null, "outcome": "skipped", "reason": why,
-            }))?;
+            crate::output::json(&outcome(None, "skipped", Some(why), None))?;
         }
         return Ok(ExitCode::from(3));
     };
     ctx.say(format!("{app}: cron run #{run} of {name} started"));
     if detach {
         if ctx.json() {
-            crate::output::json(&serde_json::json!({
-                "app": app, "job": name, "run": run, "outcome": "started",
-            }))?;
+            crate::output::json(&outcome(Some(run), "started", None, None))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -79,16 +84,14 @@ pub async fn run(ctx: &Context, name: &str, detach: bool) -> anyhow::Result<Exit
             .find(|r| r.id == run && r.finished_at.is_some())
             .cloned();
         if let Some(r) = done {
-            let outcome = r.outcome.clone().unwrap_or_default();
+            let ended = r.outcome.clone().unwrap_or_default();
             if ctx.json() {
-                crate::output::json(&serde_json::json!({
-                    "app": app, "job": name, "run": run, "outcome": outcome, "output": r.output,
-                }))?;
+                crate::output::json(&outcome(Some(run), &ended, None, r.output))?;
             } else {
                 print!("{}", r.output.unwrap_or_default());
-                println!("{app}: cron run #{run} of {name} {outcome}");
+                println!("{app}: cron run #{run} of {name} {ended}");
             }
-            return Ok(if outcome == "succeeded" {
+            return Ok(if ended == "succeeded" {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -96,4 +99,16 @@ pub async fn run(ctx: &Context, name: &str, detach: bool) -> anyhow::Result<Exit
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// `cron run --json`: `skipped` (with the policy's reason), `started` (`--detach`), or how it ended
+/// (with its output).
+#[derive(serde::Serialize)]
+struct RunOutcome<'a> {
+    app: &'a str,
+    job: &'a str,
+    run: Option<i64>,
+    outcome: String,
+    reason: Option<String>,
+    output: Option<String>,
 }
