@@ -131,7 +131,7 @@ mod tests {
 
     /// Keeps two releases' artifacts, as the tests' specs always did.
     fn release(version: Version, status: ReleaseStatus) -> Release {
-        crate::control::test_support::release_kept(version, status, 2)
+        crate::test_release::release_kept(version, status, 2)
     }
 
     #[test]

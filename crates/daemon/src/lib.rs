@@ -27,6 +27,8 @@ pub mod restore;
 mod retention;
 mod secrets;
 mod state_permissions;
+#[cfg(test)]
+mod test_release;
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;

@@ -288,7 +288,7 @@ mod tests {
     use super::*;
     use slipway_core::release::ReleaseStatus;
 
-    use crate::control::test_support::release_kept as release;
+    use crate::test_release::release_kept as release;
 
     #[test]
     fn a_backup_takes_what_pruning_keeps() {
