@@ -4,8 +4,9 @@
 //! started: the stop signal to the group, SIGKILL after the grace period. Its output (stdout and stderr
 //! interleaved, in order of arrival) goes to a log file and, bounded, into the outcome, for people.
 
+use crate::leader::Leader;
 use crate::log_capture::{Stream, format_line};
-use crate::process_group::{describe_exit, group_command, spawn, terminate};
+use crate::process_group::{Death, describe_exit, group_command, spawn, terminate};
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::io;
@@ -63,7 +64,7 @@ pub async fn run_job(
         .append(true)
         .open(&spec.log_path)
         .await?;
-    let mut command = group_command(&spec.cmd, &spec.workdir, &spec.env);
+    let mut command = group_command(&spec.cmd, &spec.workdir, &spec.env, Death::WithDaemon);
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = spawn(command)?;
     let pgid = child
@@ -77,6 +78,7 @@ pub async fn run_job(
         tokio::spawn(forward(err, Stream::Stderr, lines_tx.clone()));
     }
     drop(lines_tx);
+    let mut child = Leader::Child(child);
     let mut output = String::new();
     let deadline = tokio::time::Instant::now() + spec.timeout;
     tokio::pin!(cancel);
@@ -86,9 +88,9 @@ pub async fn run_job(
             line = lines.recv() => match line {
                 Some(line) => keep(&mut output, &mut log, line).await,
                 // Both pipes closed: the group is done writing; wait for the exit.
-                None => break child.wait().await.ok(),
+                None => break child.wait().await.ok().flatten(),
             },
-            status = child.wait() => break status.ok(),
+            status = child.wait() => break status.ok().flatten(),
             _ = tokio::time::sleep_until(deadline), if stopped.is_none() => {
                 stopped = Some(JobEnd::TimedOut);
                 break terminate(&mut child, pgid, Signal::SIGTERM, spec.grace).await.status;

@@ -11,30 +11,37 @@
 //!   is what an instance runs on: a process here ([`Supervisor`], `process_workload.rs`), a container in
 //!   `slipway-docker`.
 //! - An instance is `sh -c cmd` leading its own process group, so signals reach everything it forked
-//!   (`process_group.rs`); its stdout/stderr go to a timestamped log file (`log_capture.rs`).
+//!   (`process_group.rs`); its stdout/stderr go through named pipes (`output_pipe.rs`) to a
+//!   timestamped log file (`log_capture.rs`).
 //! - Startup, readiness and liveness probes (`probe.rs`) decide Ready / Unready and kill hung instances;
 //!   crashes are restarted with exponential backoff and crash loops are flagged (`restart.rs`).
-//! - Pid files let a daemon restarted after `kill -9` find and kill what its predecessor left running
-//!   (`orphans.rs`).
+//! - Instances outlive the daemon: pid files (`pid_file.rs`) let a daemon restarted after `kill -9`, or
+//!   the new binary of an upgrade, find them, prove each is the same process (pid, start time, pidfd:
+//!   `survivors.rs`, `leader.rs`) and adopt it; what it does not adopt is reaped (`orphans.rs`).
 //!
-//! Linux only: it relies on `/proc`, process groups and `PR_SET_PDEATHSIG`.
+//! Linux only: it relies on `/proc`, process groups, pidfds and `PR_SET_PDEATHSIG`.
 
 mod instance;
 mod job;
+mod leader;
 pub mod lifecycle;
 pub mod log_capture;
 mod orphans;
+mod output_pipe;
+pub mod pid_file;
 pub mod probe;
 mod process_group;
 mod process_workload;
 pub mod restart;
 pub mod supervision;
 mod supervisor;
+mod survivors;
 pub mod workload;
 
 pub use instance::{InstanceEvent, InstanceSpec, InstanceState, InstanceStatus};
 pub use job::{JobEnd, JobOutcome, JobSpec, run_job};
 pub use supervisor::Supervisor;
+pub use survivors::Survivor;
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};

@@ -1,41 +1,18 @@
-//! Pid files, and reaping the instances a previous daemon left running when it died.
+//! Reaping what a previous daemon left running and this one did not adopt.
 //!
-//! `PR_SET_PDEATHSIG` only reaches the shell the daemon spawned, not what the shell forked, and nothing at
-//! all survives a `kill -9` of the daemon more reliably than a file. So each running instance has
-//! `<run_dir>/<id>.pid` holding its process group id, written at spawn and removed when it is stopped.
-//! A starting daemon reads the files it did not write and kills those groups, but only processes that
-//! prove to be the instance: `/proc/<pid>/environ` carries `SLIPWAY_INSTANCE=<id>`. That guards against
-//! pid reuse: a recycled pid belongs to a process without the marker, and is left alone.
+//! Instances outlive their daemon on purpose (a restarted daemon adopts them, see `survivors.rs`); what
+//! it does not adopt — an old release, a record it cannot check, a grandchild whose leader is gone —
+//! is killed here, found by its pid file (`pid_file.rs`), but only processes that prove to be the
+//! instance: `/proc/<pid>/environ` carries `SLIPWAY_INSTANCE=<id>`. That guards against pid reuse: a
+//! recycled pid belongs to a process without the marker, and is left alone.
 
+use crate::pid_file;
 use crate::process_group::proc_stat;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-const PID_SUFFIX: &str = ".pid";
-
-pub(crate) fn pid_file(run_dir: &Path, id: &str) -> PathBuf {
-    run_dir.join(format!("{id}{PID_SUFFIX}"))
-}
-
-/// Records `pid` (the group leader, so also the group id) for instance `id`. Written to a temporary file
-/// and renamed, so a reader never sees half a number.
-pub(crate) fn write_pid_file(run_dir: &Path, id: &str, pid: u32) -> io::Result<()> {
-    let tmp = run_dir.join(format!(".{id}{PID_SUFFIX}.tmp"));
-    std::fs::write(&tmp, format!("{pid}\n"))?;
-    std::fs::rename(&tmp, pid_file(run_dir, id))
-}
-
-pub(crate) fn remove_pid_file(run_dir: &Path, id: &str) {
-    match std::fs::remove_file(pid_file(run_dir, id)) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => tracing::warn!(instance = id, error = %err, "cannot remove pid file"),
-    }
-}
 
 /// SIGKILLs the leftovers recorded in `run_dir`, except ids for which `is_ours` is true (this daemon's
 /// own running instances). Returns the ids of which something was killed, sorted. Blocks up to ~2 s
@@ -47,15 +24,13 @@ pub(crate) fn reap(run_dir: &Path, is_ours: impl Fn(&str) -> bool) -> Vec<String
     let mut recorded: BTreeMap<String, Option<u32>> = BTreeMap::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(PID_SUFFIX)) else {
+        let Some(id) = name.to_str().and_then(pid_file::instance_of) else {
             continue;
         };
-        if id.starts_with('.') || is_ours(id) {
+        if is_ours(id) {
             continue;
         }
-        let pgid = std::fs::read_to_string(entry.path())
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok());
+        let pgid = pid_file::read(run_dir, id).map(|record| record.pid);
         recorded.insert(id.to_owned(), pgid);
     }
     if recorded.is_empty() {
@@ -82,7 +57,8 @@ pub(crate) fn reap(run_dir: &Path, is_ours: impl Fn(&str) -> bool) -> Vec<String
             tracing::warn!(instance = %id, processes = members.len(), "killed an instance left by a previous daemon");
             reaped.push(id.clone());
         }
-        remove_pid_file(run_dir, id);
+        pid_file::remove(run_dir, id);
+        crate::output_pipe::remove(run_dir, id);
     }
 
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -97,6 +73,14 @@ struct MarkedProcess {
     pid: u32,
     pgrp: u32,
     instance: String,
+}
+
+/// Whether `pid`'s environment carries `SLIPWAY_INSTANCE=<id>`.
+pub(crate) fn is_marked(pid: u32, id: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .ok()
+        .and_then(|environ| instance_marker(&environ))
+        .is_some_and(|marker| marker == id)
 }
 
 /// Live processes whose environment carries `SLIPWAY_INSTANCE=...`.
@@ -152,17 +136,18 @@ mod tests {
     }
 
     #[test]
-    fn pid_files_round_trip_and_stale_ones_are_cleaned() {
+    fn stale_pid_files_are_cleaned_and_ours_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write_pid_file(dir.path(), "web-1", 4_000_000).expect("write");
-        assert_eq!(
-            std::fs::read_to_string(pid_file(dir.path(), "web-1")).expect("read"),
-            "4000000\n"
-        );
-        write_pid_file(dir.path(), "ours", 4_000_001).expect("write");
+        for (id, pid) in [("web-1", 4_000_000), ("ours", 4_000_001)] {
+            let record = pid_file::PidRecord {
+                pid,
+                identity: None,
+            };
+            pid_file::write(dir.path(), id, &record).expect("write");
+        }
         // No process carries the marker: nothing is killed, the stale file is removed, ours is kept.
         assert!(reap(dir.path(), |id| id == "ours").is_empty());
-        assert!(!pid_file(dir.path(), "web-1").exists());
-        assert!(pid_file(dir.path(), "ours").exists());
+        assert!(!pid_file::path(dir.path(), "web-1").exists());
+        assert!(pid_file::path(dir.path(), "ours").exists());
     }
 }

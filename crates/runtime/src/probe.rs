@@ -5,7 +5,7 @@
 //! check (`http`, `tcp` or `exec`) against the instance. [`spawn_probe`] runs one probe on its schedule
 //! and reports each result to the supervisor, which owns the trackers and acts on the verdicts.
 
-use crate::process_group::{describe_exit, group_command, signal_group, spawn};
+use crate::process_group::{Death, describe_exit, group_command, signal_group, spawn};
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::header::{CONNECTION, HOST, USER_AGENT};
@@ -206,7 +206,7 @@ async fn http_check(addr: SocketAddr, path: &str) -> Result<(), String> {
 
 /// `sh -c cmd` in the instance's folder and env; exit 0 passes. On timeout its whole group is killed.
 async fn exec_check(cmd: &str, target: &ProbeTarget, timeout: Duration) -> Result<(), String> {
-    let mut command = group_command(cmd, &target.workdir, &target.env);
+    let mut command = group_command(cmd, &target.workdir, &target.env, Death::WithDaemon);
     command
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -5,6 +5,7 @@
 //! group whose id is its pid, so one `killpg` reaches everything it started unless a child deliberately
 //! escapes with `setsid`.
 
+use crate::leader::Leader;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -20,10 +21,16 @@ use tokio::time::Instant;
 /// `sh -c cmd` in `workdir`, with `env` merged over the daemon's env, stdin closed, leading a new process
 /// group. stdout/stderr are left to the caller.
 ///
-/// The child also gets `PR_SET_PDEATHSIG = SIGKILL`, so the shell dies with the daemon. That covers only the
-/// direct child (the flag is cleared on fork); pid files and [`crate::Supervisor::reap_orphans`] are the
-/// real guarantee. Spawn it with [`spawn`], never with `Command::spawn` directly.
-pub(crate) fn group_command(cmd: &str, workdir: &Path, env: &BTreeMap<String, String>) -> Command {
+/// With [`Death::WithDaemon`] (jobs, exec probes) the child also gets `PR_SET_PDEATHSIG = SIGKILL`, so
+/// the shell dies with the daemon. That covers only the direct child (the flag is cleared on fork).
+/// Instances are [`Death::Outlives`]: they keep serving while a daemon restarts, and the next one adopts
+/// them by their pid files. Spawn it with [`spawn`], never with `Command::spawn` directly.
+pub(crate) fn group_command(
+    cmd: &str,
+    workdir: &Path,
+    env: &BTreeMap<String, String>,
+    death: Death,
+) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -32,6 +39,9 @@ pub(crate) fn group_command(cmd: &str, workdir: &Path, env: &BTreeMap<String, St
         .envs(env)
         .stdin(Stdio::null())
         .process_group(0);
+    if death == Death::Outlives {
+        return command;
+    }
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs between fork and exec, so it may only make async-signal-safe calls: it makes
     // two plain syscalls and builds an io::Error from a raw errno, which does not allocate.
@@ -55,6 +65,13 @@ pub(crate) fn group_command(cmd: &str, workdir: &Path, env: &BTreeMap<String, St
         });
     }
     command
+}
+
+/// Whether a spawned process dies with the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Death {
+    WithDaemon,
+    Outlives,
 }
 
 /// Spawns `command` from the spawner thread, a thread that lives as long as the daemon.
@@ -111,7 +128,7 @@ pub(crate) fn signal_group(pgid: u32, signal: Signal) -> bool {
 /// How a group was brought down by [`terminate`].
 #[derive(Debug)]
 pub(crate) struct Termination {
-    /// The leader's exit status (`None` only if waiting for it failed).
+    /// The leader's exit status (`None` if waiting for it failed, or it was adopted: not our child).
     pub status: Option<ExitStatus>,
     /// Whether SIGKILL was needed because something outlived the grace period.
     pub killed: bool,
@@ -123,7 +140,7 @@ pub(crate) struct Termination {
 /// The grace period covers the whole group: if the leader exits but a grandchild ignores SIGTERM, that
 /// grandchild is SIGKILLed when the grace period ends.
 pub(crate) async fn terminate(
-    child: &mut Child,
+    leader: &mut Leader,
     pgid: u32,
     stop: Signal,
     grace: Duration,
@@ -131,11 +148,11 @@ pub(crate) async fn terminate(
     let deadline = Instant::now() + grace;
     signal_group(pgid, stop);
     let mut killed = false;
-    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
-        Ok(status) => status.ok(),
+    let status = match tokio::time::timeout_at(deadline, leader.wait()).await {
+        Ok(status) => status.ok().flatten(),
         Err(_) => {
             killed = signal_group(pgid, Signal::SIGKILL);
-            child.wait().await.ok()
+            leader.wait().await.ok().flatten()
         }
     };
     while !live_members(pgid).is_empty() {
@@ -178,13 +195,23 @@ pub(crate) fn live_members(pgid: u32) -> Vec<u32> {
 /// State letter and process group of `pid`, from `/proc/<pid>/stat`.
 pub(crate) fn proc_stat(pid: u32) -> Option<(char, u32)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid pgrp ...`; comm may contain spaces and parentheses, so split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
+    let fields = stat_fields(&stat)?;
+    let state = fields.first()?.chars().next()?;
+    let pgrp = fields.get(2)?.parse().ok()?;
     Some((state, pgrp))
+}
+
+/// When `pid` started, in clock ticks since boot: with the pid, it names one process for good.
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 of stat; the fields after `(comm)` start at field 3.
+    stat_fields(&stat)?.get(22 - 3)?.parse().ok()
+}
+
+/// The fields of `/proc/<pid>/stat` after `pid (comm)`: comm may contain spaces and parentheses, so
+/// split after the last ')'.
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().collect())
 }
 
 /// `exited with status 1` / `killed by signal 9 (SIGKILL)`.
@@ -220,7 +247,7 @@ mod tests {
     use super::*;
 
     fn shell(cmd: &str) -> Child {
-        let mut command = group_command(cmd, Path::new("/"), &BTreeMap::new());
+        let mut command = group_command(cmd, Path::new("/"), &BTreeMap::new(), Death::WithDaemon);
         command.stdout(Stdio::piped()).stderr(Stdio::null());
         spawn(command).expect("spawn sh")
     }
@@ -242,12 +269,23 @@ mod tests {
         let (state, pgrp) = proc_stat(std::process::id()).expect("own stat");
         assert_ne!(state, 'Z');
         assert!(pgrp > 0);
+        let fields = stat_fields("7 (a) b (c) S 1 7 7 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 99 0")
+            .expect("fields");
+        assert_eq!(fields[0], "S");
+        assert_eq!(fields[22 - 3], "99");
+    }
+
+    #[test]
+    fn a_process_start_time_is_read_and_stable() {
+        let own = start_ticks(std::process::id()).expect("own start time");
+        assert_eq!(start_ticks(std::process::id()), Some(own));
     }
 
     #[tokio::test]
     async fn terminate_reaches_the_whole_group() {
-        let mut child = shell("sleep 1000 & wait");
+        let child = shell("sleep 1000 & wait");
         let pgid = child.id().expect("pid");
+        let mut child = Leader::Child(child);
         // Wait until the backgrounded sleep exists, so the test checks the grandchild too.
         let deadline = Instant::now() + Duration::from_secs(10);
         while live_members(pgid).len() < 2 {
@@ -266,6 +304,7 @@ mod tests {
         let pgid = child.id().expect("pid");
         // SIGTERM before the trap is set would end the shell normally: wait for it to say so.
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut child = Leader::Child(child);
         let mut line = String::new();
         tokio::io::BufReader::new(stdout)
             .read_line(&mut line)

@@ -1,23 +1,25 @@
-//! An instance as a child process: `sh -c cmd` leading its own process group, its output captured
-//! into the instance's log, a pid file so a daemon restarted after `kill -9` can find it. The
-//! [`Workload`] the process [`Supervisor`](crate::Supervisor) runs.
+//! An instance as a process: `sh -c cmd` leading its own process group, its output going through named
+//! pipes into the instance's log, a pid file so that a daemon restarted after `kill -9` (or a new binary
+//! after an upgrade) finds it and adopts it instead of starting it again. The [`Workload`] the process
+//! [`Supervisor`](crate::Supervisor) runs.
 
 use crate::instance::InstanceSpec;
+use crate::leader::{self, Leader};
 use crate::lifecycle::Probes;
 use crate::log_capture::{LogSink, Stream, capture};
-use crate::orphans;
+use crate::output_pipe;
+use crate::pid_file::{self, Identity, PidRecord};
 use crate::probe::{ProbeTarget, default_web_readiness, fmt_duration};
 use crate::process_group::{
-    describe_exit, group_command, live_members, spawn, stop_signal, terminate,
+    Death, describe_exit, group_command, live_members, spawn, start_ticks, stop_signal, terminate,
 };
+use crate::survivors::Survivor;
 use crate::workload::{Started, Workload};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::process::Child;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -33,12 +35,16 @@ pub(crate) struct ProcessWorkload {
     pub(crate) target: Arc<ProbeTarget>,
 }
 
-/// One spawned process of an instance, with its output capture tasks.
+/// One run of an instance (spawned here, or adopted), with its output capture tasks.
 pub(crate) struct ProcessRun {
-    child: Child,
+    leader: Leader,
     pid: u32,
     output: Vec<JoinHandle<()>>,
 }
+
+/// What an adopted run's exit says: its status went to whoever reaped it, not to us.
+const ADOPTED_EXIT: &str =
+    "exited (its status went to init: it was adopted from a previous daemon)";
 
 impl ProcessWorkload {
     pub(crate) fn new(spec: InstanceSpec, sink: Arc<LogSink>, run_dir: PathBuf) -> ProcessWorkload {
@@ -62,37 +68,85 @@ impl ProcessWorkload {
 
     /// Spawns the process, without its pid file.
     pub(crate) fn spawn(&self) -> io::Result<Started<ProcessRun, ()>> {
-        let mut command = group_command(&self.spec.cmd, &self.spec.workdir, &self.env);
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = spawn(command)?;
+        let mut command = group_command(
+            &self.spec.cmd,
+            &self.spec.workdir,
+            &self.env,
+            Death::Outlives,
+        );
+        let (stdout, stdout_reader) =
+            output_pipe::create(&self.run_dir, &self.spec.id, Stream::Stdout)?;
+        let (stderr, stderr_reader) =
+            output_pipe::create(&self.run_dir, &self.spec.id, Stream::Stderr)?;
+        command.stdout(stdout).stderr(stderr);
+        let child = spawn(command)?;
         let pid = child
             .id()
             .ok_or_else(|| io::Error::other("the process exited before its pid was read"))?;
         self.sink.clear_tail();
+        let output = vec![
+            capture(stdout_reader, Stream::Stdout, self.sink.clone()),
+            capture(stderr_reader, Stream::Stderr, self.sink.clone()),
+        ];
+        Ok(self.started(Leader::Child(child), pid, output))
+    }
+
+    /// Takes over a run a previous daemon started; its output is read from the same named pipes.
+    pub(crate) fn adopt(&self, survivor: Survivor) -> io::Result<Started<ProcessRun, ()>> {
+        let leader = leader::adopted(survivor.pidfd)?;
         let mut output = Vec::with_capacity(2);
-        if let Some(stdout) = child.stdout.take() {
-            output.push(capture(stdout, Stream::Stdout, self.sink.clone()));
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            match output_pipe::open(&self.run_dir, &self.spec.id, stream) {
+                Ok(reader) => output.push(capture(reader, stream, self.sink.clone())),
+                Err(err) => self.sink.write_line(
+                    Stream::Slipway,
+                    &format!("its {stream} cannot be read any more ({err}): it is not logged"),
+                ),
+            }
         }
-        if let Some(stderr) = child.stderr.take() {
-            output.push(capture(stderr, Stream::Stderr, self.sink.clone()));
-        }
+        Ok(self.started(leader, survivor.pid, output))
+    }
+
+    fn started(
+        &self,
+        leader: Leader,
+        pid: u32,
+        output: Vec<JoinHandle<()>>,
+    ) -> Started<ProcessRun, ()> {
         let port = self
             .spec
             .port
             .map(|port| format!(", port {port}"))
             .unwrap_or_default();
-        Ok(Started {
-            run: ProcessRun { child, pid, output },
+        Started {
+            run: ProcessRun {
+                leader,
+                pid,
+                output,
+            },
             pid: Some(pid),
             port: self.spec.port,
             detail: (),
             target: self.target.clone(),
             what: format!("`{}` (pid {pid}{port})", self.spec.process),
-        })
+        }
     }
 
+    /// Records the run, with what proves it is this process, for the daemon that comes next.
     pub(crate) fn write_pid_file(&self, pid: u32) -> io::Result<()> {
-        orphans::write_pid_file(&self.run_dir, &self.spec.id, pid)
+        let start = start_ticks(pid)
+            .ok_or_else(|| io::Error::other(format!("pid {pid} exited before it was recorded")))?;
+        let record = PidRecord {
+            pid,
+            identity: Some(Identity {
+                start_ticks: start,
+                app: self.spec.app.clone(),
+                release: self.spec.release,
+                process: self.spec.process.clone(),
+                port: self.spec.port,
+            }),
+        };
+        pid_file::write(&self.run_dir, &self.spec.id, &record)
     }
 }
 
@@ -124,24 +178,29 @@ impl Workload for ProcessWorkload {
     }
 
     async fn exited(&self, run: &mut ProcessRun) -> String {
-        let exit = match run.child.wait().await {
-            Ok(status) => describe_exit(status),
+        let exit = match run.leader.wait().await {
+            Ok(Some(status)) => describe_exit(status),
+            Ok(None) => ADOPTED_EXIT.to_owned(),
             Err(err) => format!("could not be waited for: {err}"),
         };
         // The shell is gone; whatever it left behind in its group would hold the port.
         if !live_members(run.pid).is_empty() {
             let signal = stop_signal(self.spec.stop_signal);
-            terminate(&mut run.child, run.pid, signal, self.spec.grace).await;
+            terminate(&mut run.leader, run.pid, signal, self.spec.grace).await;
         }
         exit
     }
 
     async fn kill(&self, run: &mut ProcessRun) -> String {
         let signal = stop_signal(self.spec.stop_signal);
-        let done = terminate(&mut run.child, run.pid, signal, self.spec.grace).await;
-        let exit = done
-            .status
-            .map_or_else(|| "exited".to_owned(), describe_exit);
+        let done = terminate(&mut run.leader, run.pid, signal, self.spec.grace).await;
+        let exit = done.status.map_or_else(
+            || match run.leader {
+                Leader::Adopted(_) => ADOPTED_EXIT.to_owned(),
+                Leader::Child(_) => "exited".to_owned(),
+            },
+            describe_exit,
+        );
         if done.killed {
             format!(
                 "{exit} (SIGKILL after a grace period of {})",
@@ -175,7 +234,15 @@ impl Workload for ProcessWorkload {
         }
     }
 
+    /// Another daemon takes the run over: stop reading its pipes (it reads them now), leave it running.
+    fn detach(&self, run: ProcessRun) {
+        for task in run.output {
+            task.abort();
+        }
+    }
+
     fn stopped(&self) {
-        orphans::remove_pid_file(&self.run_dir, &self.spec.id);
+        pid_file::remove(&self.run_dir, &self.spec.id);
+        output_pipe::remove(&self.run_dir, &self.spec.id);
     }
 }

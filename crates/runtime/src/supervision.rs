@@ -41,6 +41,8 @@ impl<W: Workload> Clone for Supervision<W> {
 struct Inner<D> {
     events: mpsc::UnboundedSender<InstanceEvent>,
     instances: Mutex<HashMap<String, Entry<D>>>,
+    /// Cancelled when another daemon takes every instance over: tasks end, runs keep going.
+    detach: CancellationToken,
 }
 
 struct Entry<D> {
@@ -74,6 +76,7 @@ impl<W: Workload> Supervision<W> {
             inner: Arc::new(Inner {
                 events,
                 instances: Mutex::new(HashMap::new()),
+                detach: CancellationToken::new(),
             }),
         }
     }
@@ -112,6 +115,9 @@ impl<W: Workload> Supervision<W> {
     ) -> Result<InstanceStatus, String> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err("a supervisor must be started within a tokio runtime".into());
+        }
+        if self.inner.detach.is_cancelled() {
+            return Err("this daemon has handed its instances over to another".into());
         }
         let mut instances = self.inner.lock();
         if instances
@@ -192,6 +198,18 @@ impl<W: Workload> Supervision<W> {
         }
     }
 
+    /// Lets go of every instance without stopping it, for a daemon that takes them over (an
+    /// upgrade): supervision ends, no event is sent, runs and their records stay. Resolves when every
+    /// instance task has ended; nothing can be launched afterwards.
+    pub async fn detach_all(&self) {
+        self.inner.detach.cancel();
+        let waits: Vec<watch::Receiver<bool>> =
+            self.inner.lock().values().map(|e| e.done.clone()).collect();
+        for mut done in waits {
+            let _ = done.wait_for(|done| *done).await;
+        }
+    }
+
     /// Drops a stopped instance from `list`/`status`. Returns false if it is unknown or still running.
     pub fn forget(&self, id: &str) -> bool {
         let mut instances = self.inner.lock();
@@ -212,6 +230,8 @@ struct RunEnd {
     reached_ready: bool,
     /// Ended by `stop`: no restart.
     stopped: bool,
+    /// Not ended: handed over to another daemon.
+    detached: bool,
 }
 
 /// The task that owns one instance from launch to Stopped.
@@ -246,11 +266,16 @@ impl<W: Workload> Task<W> {
                             last_exit,
                             reached_ready: false,
                             stopped: false,
+                            detached: false,
                         }
                     }
                 },
             };
             runs += 1;
+            if end.detached {
+                let _ = done.send(true);
+                return;
+            }
             if end.stopped || self.stop.is_cancelled() {
                 break end.last_exit;
             }
@@ -264,6 +289,11 @@ impl<W: Workload> Task<W> {
             tokio::select! {
                 _ = tokio::time::sleep(restart.delay) => {}
                 _ = self.stop.cancelled() => break end.last_exit,
+                // Nothing runs: the next daemon starts it, its pid file names a dead process.
+                _ = self.inner.detach.cancelled() => {
+                    let _ = done.send(true);
+                    return;
+                }
             }
         };
         self.workload.stopped();
@@ -339,7 +369,14 @@ impl<W: Workload> Task<W> {
                     }
                     self.sink.write_line(Stream::Slipway, &ended);
                     self.workload.discard(run).await;
-                    return RunEnd { last_exit: exit, message, reached_ready: life.reached_ready(), stopped: false };
+                    return RunEnd { last_exit: exit, message, reached_ready: life.reached_ready(), stopped: false, detached: false };
+                }
+                _ = self.inner.detach.cancelled() => {
+                    drop(probes);
+                    drop(startup_probe);
+                    self.sink.write_line(Stream::Slipway, "handed over to a new daemon, still running");
+                    self.workload.detach(run);
+                    return RunEnd { last_exit: String::new(), message: String::new(), reached_ready: life.reached_ready(), stopped: false, detached: true };
                 }
                 _ = self.stop.cancelled() => {
                     drop(probes);
@@ -351,7 +388,7 @@ impl<W: Workload> Task<W> {
                     let last_exit = self.workload.kill(&mut run).await;
                     self.workload.drain_output(&mut run).await;
                     self.sink.write_line(Stream::Slipway, &format!("stopped: {last_exit}"));
-                    return RunEnd { message: last_exit.clone(), last_exit, reached_ready: life.reached_ready(), stopped: true };
+                    return RunEnd { message: last_exit.clone(), last_exit, reached_ready: life.reached_ready(), stopped: true, detached: false };
                 }
                 _ = tokio::time::sleep_until(timer.unwrap_or_else(far_future)), if timer.is_some() => {
                     life.on_timer(Instant::now().into_std())
@@ -395,6 +432,7 @@ impl<W: Workload> Task<W> {
                             last_exit: format!("{killed} after its {probe} probe failed"),
                             reached_ready: life.reached_ready(),
                             stopped: false,
+                            detached: false,
                         };
                     }
                 }

@@ -1,6 +1,7 @@
 //! The process supervisor: the generic [`Supervision`] over [`ProcessWorkload`], plus what only
 //! processes need — the first run spawned before `start` returns (so a command that cannot be spawned
-//! is refused at once) and orphans of a killed daemon reaped by their pid files.
+//! is refused at once), instances a previous daemon left running found and adopted, and what is not
+//! adopted reaped by its pid file.
 
 use crate::instance::{InstanceEvent, InstanceSpec, InstanceStatus};
 use crate::log_capture::LogSink;
@@ -8,6 +9,7 @@ use crate::orphans;
 use crate::process_group::signal_group;
 use crate::process_workload::ProcessWorkload;
 use crate::supervision::{FirstRun, Supervision};
+use crate::survivors::{self, Survivor};
 use nix::sys::signal::Signal;
 use std::io;
 use std::path::PathBuf;
@@ -43,6 +45,49 @@ impl Supervisor {
     pub fn reap_orphans(&self) -> Vec<String> {
         let running = self.supervision.running();
         orphans::reap(&self.run_dir, |id| running.iter().any(|r| r == id))
+    }
+
+    /// The instances a previous daemon on this run dir left running, proven to be the processes it
+    /// recorded (see [`Survivor`]). Nothing is killed: adopt those still wanted, then
+    /// [`Supervisor::reap_orphans`] kills the rest.
+    pub fn survivors(&self) -> Vec<Survivor> {
+        let running = self.supervision.running();
+        survivors::find(&self.run_dir, |id| running.iter().any(|r| r == id))
+    }
+
+    /// Supervises a survivor as the instance `spec` describes (built from its release, with the
+    /// survivor's id and port), without restarting it. `ready`: its readiness check passed just now, so
+    /// it serves at once; else it is Starting until its probes say otherwise.
+    pub fn adopt(
+        &self,
+        spec: InstanceSpec,
+        survivor: Survivor,
+        ready: bool,
+    ) -> io::Result<InstanceStatus> {
+        spec.validate()?;
+        if spec.id != survivor.id {
+            return Err(io::Error::other(format!(
+                "{} cannot be adopted as {}",
+                survivor.id, spec.id
+            )));
+        }
+        let sink = LogSink::open(&spec.log_path)?;
+        let pid = survivor.pid;
+        let workload = ProcessWorkload::new(spec, sink.clone(), (*self.run_dir).clone());
+        let started = workload.adopt(survivor)?;
+        let status = InstanceStatus::new(&workload.spec, pid);
+        let first = FirstRun {
+            started,
+            adopted_ready: Some(ready),
+        };
+        self.supervision
+            .launch(workload, status, sink, Some(first))
+            .map_err(io::Error::other)
+    }
+
+    /// Lets go of every instance without stopping any, for the daemon an upgrade hands them to.
+    pub async fn detach_all(&self) {
+        self.supervision.detach_all().await
     }
 
     /// Spawns and supervises an instance. Returns at once, in state Starting; every later state change is

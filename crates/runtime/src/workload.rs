@@ -62,6 +62,12 @@ pub trait Workload: Send + Sync + 'static {
         async {}
     }
 
+    /// Another daemon takes the run over (an upgrade): stop watching it and reading its output, and
+    /// leave it running with everything the next daemon needs to find it.
+    fn detach(&self, run: Self::Run) {
+        drop(run);
+    }
+
     /// The instance is stopped for good.
     fn stopped(&self) {}
 }
