@@ -1,6 +1,6 @@
-//! A daemon killed with SIGKILL in the middle of a rollout: the next daemon on the same state dir reaps the
-//! instances the dead one left, takes over its deploy lock, and carries the rollout to an end — and then
-//! accepts new deploys.
+//! A daemon killed with SIGKILL: its instances keep running, and the next daemon on the same state dir
+//! adopts those of the releases that should run (same processes, no restart) and reaps the rest, takes
+//! over its deploy lock, carries a rollout in progress to an end — and then accepts new deploys.
 
 mod support;
 
@@ -31,14 +31,20 @@ fn kill_9_mid_deploy_then_restart_recovers_and_finishes_the_rollout() {
     );
 
     world.daemon.restart();
-    // Reaped before the new daemon serves.
-    let left = processes_of_instances(&orphans);
-    assert!(
-        left.is_empty(),
-        "orphans of {orphans:?} still running: {left:?}"
-    );
-
+    // Each one is adopted (listed, the same process) or reaped: never running unwatched, never twice.
     let status = world.settled();
+    let listed = instances(&status);
+    for id in &orphans {
+        let running = processes_of_instances(std::slice::from_ref(id));
+        if !running.is_empty() {
+            let adopted = listed.iter().find(|(listed, _)| listed == id);
+            assert!(
+                adopted.is_some_and(|(_, pid)| pid.is_some_and(|p| running.contains(&p))),
+                "{id} runs ({running:?}) without being adopted: {status}"
+            );
+        }
+    }
+
     let stable = status["stable"]["version"]
         .as_u64()
         .expect("a stable release");
@@ -70,21 +76,34 @@ fn kill_9_mid_deploy_then_restart_recovers_and_finishes_the_rollout() {
     // Nothing is stuck: the lock is free and a new deploy goes through.
     world.deploy_ok(&Conf::demo("v3"));
     assert_eq!(world.answer(), "v3");
-    assert!(
-        processes_of_instances(&orphans).is_empty(),
-        "an orphan came back"
+    // Adopted instances are retired like any other once v3 serves.
+    wait_until(
+        Duration::from_secs(60),
+        "no instance of before the crash is left",
+        || processes_of_instances(&orphans).is_empty(),
     );
 }
 
 #[test]
-fn kill_9_while_stable_then_restart_serves_again_with_no_duplicate_instances() {
+fn kill_9_while_stable_then_restart_adopts_the_running_instances() {
     let mut world = World::new();
     world.deploy_ok(&Conf::demo("v1"));
     let before = world.settled();
-    let old: Vec<String> = instances(&before).into_iter().map(|(id, _)| id).collect();
+    let old = instances(&before);
+    let ports: Vec<u64> = before["instances"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|i| i["port"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!((old.len(), ports.len()), (2, 2), "{before}");
     world.daemon.kill9();
+    // The app did not go down with the daemon: each instance still answers on its own port.
+    for port in &ports {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port as u16));
+        let answer = support::http::get(addr, "/", &[]).expect("the instance answers");
+        assert_eq!(support::http::version_of(&answer), "v1");
+    }
+
     world.daemon.restart();
-    assert!(processes_of_instances(&old).is_empty(), "orphans reaped");
     wait_until(
         Duration::from_secs(60),
         "v1 answers after the restart",
@@ -93,11 +112,26 @@ fn kill_9_while_stable_then_restart_serves_again_with_no_duplicate_instances() {
                 .is_ok_and(|r| r.status == 200 && support::http::version_of(&r) == "v1")
         },
     );
-    let status = world.settled();
-    let count = status["instances"].as_array().map_or(0, Vec::len);
-    assert_eq!(count, 2, "exactly the configured replicas: {status}");
+    let after = world.settled();
+    assert_eq!(
+        instances(&after),
+        old,
+        "the same instances, the same processes: adopted, not restarted"
+    );
+    let log = world.daemon.log_text();
+    assert_eq!(
+        log.matches("left running by the previous daemon").count(),
+        2,
+        "both adopted: {log}"
+    );
     world.deploy_ok(&Conf::demo("v2"));
     assert_eq!(world.answer(), "v2");
+    let ids: Vec<String> = old.into_iter().map(|(id, _)| id).collect();
+    wait_until(
+        Duration::from_secs(60),
+        "the adopted instances are retired like any other",
+        || processes_of_instances(&ids).is_empty(),
+    );
 }
 
 /// A daemon killed while a deploy freezes its artifact (lock taken, no rollout recorded yet) must not leave

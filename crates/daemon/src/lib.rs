@@ -76,9 +76,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(paths.backup_staging());
     let daemon_id = format!("{}-{}", std::process::id(), clock::now_ms());
     let (supervisor, events) = slipway_runtime::Supervisor::new(paths.run())?;
-    for id in supervisor.reap_orphans() {
-        tracing::warn!("stopped {id}, left running by a daemon that did not shut down");
-    }
+    // Instances a previous daemon left running (killed, or upgraded): adopted once the controller
+    // knows which releases should run, the rest reaped then.
+    let survivors = supervisor.survivors();
     // Docker ($DOCKER_HOST, else the default socket) is connected on first use: a daemon whose apps
     // run no image never needs an engine.
     let docker = slipway_docker::Connector::new(slipway_docker::EngineConfig {
@@ -122,8 +122,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         paths.clone(),
     )
     .map_err(anyhow::Error::msg)?;
-    // Containers a killed daemon left serving are routed again before the proxy takes a request.
-    controller.adopt_containers().await;
+    // Instances a killed daemon left serving are routed again before the proxy takes a request.
+    controller.adopt_survivors(survivors).await;
     let controller_task = tokio::spawn(controller.run(events));
 
     let cron = ops::cron::Cron::new(

@@ -247,9 +247,10 @@ impl Daemon {
             let Some(id) = name.strip_suffix(".pid") else {
                 continue;
             };
+            // The pid file's first line is the group leader's pid.
             let Some(pgid) = std::fs::read_to_string(entry.path())
                 .ok()
-                .and_then(|t| t.trim().parse::<u32>().ok())
+                .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
             else {
                 continue;
             };

@@ -1,5 +1,6 @@
-//! At start-up, before the proxy accepts a request: the containers a previous daemon on this state dir
-//! left running (it was killed, or upgraded) are taken back. Those of a release that should run — the
+//! At start-up, before the proxy accepts a request: what a previous daemon on this state dir left
+//! running (it was killed, or upgraded) is taken back — process instances (`adopt_processes.rs`) and
+//! containers (here). Those of a release that should run — the
 //! stable release, or either side of a rollout being resumed — keep running and serving: their routes
 //! are in the first table the proxy gets (if their readiness check passes once, right then), no
 //! restart, and slipway's probes resume. Every other owned
@@ -14,8 +15,15 @@ use slipway_runtime::InstanceState;
 use slipway_runtime::probe::{ProbeTarget, check, default_web_readiness};
 
 impl Controller {
-    /// Adopts or removes this daemon's containers, then publishes the first route table.
-    pub async fn adopt_containers(&mut self) {
+    /// Takes back what a previous daemon on this state dir left running — process instances
+    /// (`survivors`, found by the runtime) and containers — or removes it, then publishes the first
+    /// route table.
+    pub async fn adopt_survivors(&mut self, survivors: Vec<slipway_runtime::Survivor>) {
+        self.take_back_processes(survivors).await;
+        // What was not adopted goes before anything new starts.
+        for id in self.runtimes.processes.reap_orphans() {
+            tracing::warn!("stopped {id}, left running by a previous daemon and not adopted");
+        }
         if self.any_release_uses_containers() {
             self.take_back_containers().await;
         }

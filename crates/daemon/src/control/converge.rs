@@ -169,13 +169,7 @@ impl Controller {
                 });
             return Ok(());
         }
-        let _held = self.artifact_gate.lock().unwrap_or_else(|e| e.into_inner());
-        let workdir = self
-            .artifacts
-            .checkout(&release.artifact)
-            .map_err(|e| format!("cannot check out the artifact of v{version}: {e}"))?;
-        let mut env = release.spec.environment();
-        env.extend(crate::secrets::resolve(&release.spec.secrets)?);
+        let secrets = crate::secrets::resolve(&release.spec.secrets)?;
         let web = process == "web";
         let port = if web {
             Some(slipway_runtime::pick_free_port().map_err(|e| format!("no free port: {e}"))?)
@@ -185,22 +179,7 @@ impl Controller {
         self.next_seq += 1;
         let seq = self.next_seq;
         let id = format!("{name}-v{version}-{process}-{:x}", seq & 0xffffff);
-        let instance = InstanceSpec {
-            id: id.clone(),
-            app: name.to_string(),
-            release: version,
-            process: process.to_string(),
-            cmd: spec.cmd.clone(),
-            workdir,
-            env,
-            port,
-            readiness: spec.readiness.clone(),
-            liveness: spec.liveness.clone(),
-            startup: spec.startup.clone(),
-            grace: spec.grace,
-            stop_signal: spec.stop_signal,
-            log_path: self.paths.instance_log(name, version, &id),
-        };
+        let instance = self.process_instance(&release, process, &id, port, secrets)?;
         let status = self
             .runtimes
             .processes
@@ -220,6 +199,48 @@ impl Controller {
             seq,
         });
         Ok(())
+    }
+
+    /// What the supervisor runs for the instance `id` of a release's (non-image) `process`: its command
+    /// in the release's checked-out artifact, with the release's env and `secrets`.
+    pub(super) fn process_instance(
+        &self,
+        release: &slipway_core::release::Release,
+        process: &str,
+        id: &str,
+        port: Option<u16>,
+        secrets: std::collections::BTreeMap<String, String>,
+    ) -> Result<InstanceSpec, String> {
+        let version = release.version;
+        let spec = release
+            .spec
+            .processes
+            .get(process)
+            .ok_or_else(|| format!("v{version} has no process {process}"))?;
+        let workdir = {
+            let _held = self.artifact_gate.lock().unwrap_or_else(|e| e.into_inner());
+            self.artifacts
+                .checkout(&release.artifact)
+                .map_err(|e| format!("cannot check out the artifact of v{version}: {e}"))?
+        };
+        let mut env = release.spec.environment();
+        env.extend(secrets);
+        Ok(InstanceSpec {
+            id: id.to_owned(),
+            app: release.app.clone(),
+            release: version,
+            process: process.to_string(),
+            cmd: spec.cmd.clone(),
+            workdir,
+            env,
+            port,
+            readiness: spec.readiness.clone(),
+            liveness: spec.liveness.clone(),
+            startup: spec.startup.clone(),
+            grace: spec.grace,
+            stop_signal: spec.stop_signal,
+            log_path: self.paths.instance_log(&release.app, version, id),
+        })
     }
 
     /// Drains an instance that has already left the route table, then stops it.

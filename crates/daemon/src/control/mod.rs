@@ -4,6 +4,7 @@
 //! asked for; the layers above talk to it through [`controller::ControllerHandle`].
 
 pub(crate) mod adopt;
+pub(crate) mod adopt_processes;
 pub(crate) mod analysis_round;
 pub(crate) mod analysis_session;
 pub(crate) mod app_state;

@@ -1,0 +1,134 @@
+//! At start-up, before the proxy accepts a request: the process instances a previous daemon on this
+//! state dir left running (it was killed, or an upgrade handed them over) are taken back, like its
+//! containers (`adopt.rs`). The runtime has already proven each survivor is the process its pid file
+//! names; here it is kept if its release should run — the stable release, or either side of a rollout
+//! being resumed — and serves at once if its readiness check passes right then. The others are left
+//! to [`slipway_runtime::Supervisor::reap_orphans`].
+
+use crate::control::controller::Controller;
+use crate::control::managed::Managed;
+use crate::control::runtimes::RuntimeKind;
+use slipway_runtime::probe::{ProbeTarget, check, default_web_readiness};
+use slipway_runtime::{InstanceState, Survivor};
+use std::net::SocketAddr;
+
+impl Controller {
+    /// Adopts the survivors whose release should run; says why for the others (reaped next).
+    pub(super) async fn take_back_processes(&mut self, survivors: Vec<Survivor>) {
+        for survivor in survivors {
+            let (id, app, version) = (
+                survivor.id.clone(),
+                survivor.identity.app.clone(),
+                survivor.identity.release,
+            );
+            let ready = self.process_ready_now(&survivor).await;
+            if let Err(why) = self.adopt_process(survivor, ready) {
+                let text =
+                    format!("not adopting {id} (left running by the previous daemon): {why}");
+                if self.apps.contains_key(&app) {
+                    self.event(&app, Some(version), "orphan_removed", &text);
+                } else {
+                    tracing::warn!("{text}");
+                }
+            }
+        }
+    }
+
+    /// Whether a web survivor answers its readiness check right now: only then does it get traffic
+    /// before its probes have run. Other processes have no traffic to wait for.
+    async fn process_ready_now(&mut self, survivor: &Survivor) -> bool {
+        let who = &survivor.identity;
+        if who.process != "web" {
+            return true;
+        }
+        let (Ok(release), Some(port)) = (self.release(&who.app, who.release), who.port) else {
+            return false;
+        };
+        let Some(spec) = release.spec.processes.get("web") else {
+            return false;
+        };
+        let probe = spec.readiness.clone().unwrap_or_else(default_web_readiness);
+        let target = ProbeTarget {
+            addr: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            forwarded: false,
+            workdir: "/".into(),
+            env: Default::default(),
+        };
+        check(&probe.check, &target, probe.timeout).await.is_ok()
+    }
+
+    fn adopt_process(&mut self, survivor: Survivor, ready: bool) -> Result<(), String> {
+        let who = survivor.identity.clone();
+        let (app, version, process) = (&who.app, who.release, &who.process);
+        let wanted = self.apps.get(app).is_some_and(|a| {
+            a.stable == Some(version)
+                || a.rollout
+                    .as_ref()
+                    .is_some_and(|r| r.machine.to == version || r.machine.from == Some(version))
+        });
+        if !wanted {
+            return Err(format!(
+                "{app} v{version} is neither the stable release nor in a rollout"
+            ));
+        }
+        let release = self.release(app, version).map_err(|e| e.message)?;
+        let spec = release
+            .spec
+            .processes
+            .get(process)
+            .ok_or_else(|| format!("v{version} has no process {process}"))?;
+        if spec.container.is_some() {
+            return Err(format!(
+                "{process} of v{version} runs an image, not a process"
+            ));
+        }
+        let web = process == "web";
+        if web && who.port.is_none() {
+            return Err("its pid file records no port".into());
+        }
+        // Only a restart needs them again; a running process keeps the values it started with.
+        let secrets = crate::secrets::resolve(&release.spec.secrets).unwrap_or_else(|e| {
+            tracing::warn!(
+                "adopting {}: {e}; a restart would run without secrets",
+                survivor.id
+            );
+            Default::default()
+        });
+        let id = survivor.id.clone();
+        let pid = survivor.pid;
+        let instance = self.process_instance(&release, process, &id, who.port, secrets)?;
+        self.runtimes
+            .processes
+            .adopt(instance, survivor, ready)
+            .map_err(|e| e.to_string())?;
+        self.next_seq += 1;
+        let backend = who.port.filter(|_| web).map(|port| {
+            slipway_proxy::Backend::new(id.clone(), SocketAddr::from(([127, 0, 0, 1], port)))
+        });
+        self.apps
+            .entry(app.clone())
+            .or_default()
+            .instances
+            .push(Managed {
+                id: id.clone(),
+                release: version,
+                process: process.clone(),
+                backend,
+                runtime: RuntimeKind::Process,
+                state: if ready {
+                    InstanceState::Ready
+                } else {
+                    InstanceState::Starting
+                },
+                retiring: false,
+                seq: self.next_seq,
+            });
+        self.event(
+            app,
+            Some(version),
+            "adopted",
+            &format!("adopted {id} (pid {pid}) left running by the previous daemon"),
+        );
+        Ok(())
+    }
+}
