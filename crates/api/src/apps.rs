@@ -402,6 +402,17 @@ pub struct Health {
     pub version: String,
 }
 
+/// `POST /v1/upgrade`: the new daemon serves; the old one finishes its in-flight requests and ends.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Upgraded {
+    /// The daemon that was asked, now ending.
+    pub from_pid: u32,
+    /// The daemon that serves now.
+    pub pid: u32,
+    /// The version of the binary that serves now, e.g. `0.1.0`.
+    pub version: String,
+}
+
 /// The answer to a request that has nothing more to say than that it was accepted (promote, pause,
 /// resume, ramp, abort; stopping a flag ramp; revoking an evaluation key).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

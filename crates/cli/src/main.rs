@@ -317,6 +317,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::flags::FlagsCommand,
     },
+    /// Upgrade the running daemon in place: it starts the slipway binary now on disk with its own
+    /// arguments, hands it the listening sockets and every running instance (none restarts, no
+    /// connection is refused), and ends once its in-flight requests are done. Also on SIGUSR2. Over
+    /// TCP it needs an admin token.
+    Upgrade,
     /// Back up the running daemon's state into FILE: its database (a consistent copy, made while it
     /// serves) and the artifacts of every release it can roll back to. Over TCP it needs an admin token.
     Backup {
@@ -595,6 +600,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Flags { action } => commands::flags::run(&ctx, action).await,
         Command::Backup { file, force } => commands::backup::backup(&ctx, &file, force).await,
+        Command::Upgrade => commands::upgrade::run(&ctx).await,
         Command::Restore { file } => commands::backup::restore(&ctx, &file, &cli.state_dir),
         Command::Init => commands::init::run(&ctx),
         Command::Validate => commands::validate::run(&ctx),

@@ -3,7 +3,8 @@
 //! It wires the parts together — the state store, the artifact store, the process supervisor, the proxy —
 //! and runs the [`controller`] (which drives rollouts with the pure core's state machine) and the [`api`].
 //! Shutting down drains everything: the proxy stops accepting and finishes in-flight requests, then every
-//! instance is drained and stopped.
+//! instance is drained and stopped. An upgrade (`upgrade.rs`) instead hands the sockets and the running
+//! instances to the new binary, and only finishes this daemon's in-flight requests.
 
 // The layers, top to bottom: a module imports only from its own layer or the ones below
 // (tests/layers.rs keeps it so). `serve` below wires them together.
@@ -16,6 +17,7 @@ mod allocator;
 mod clock;
 pub mod error;
 mod fd_limit;
+mod handover;
 pub mod history_retention;
 mod http_client;
 mod locks;
@@ -26,12 +28,15 @@ mod providers;
 pub mod restore;
 mod retention;
 mod secrets;
+mod socket_activation;
 mod state_permissions;
 #[cfg(test)]
 mod test_release;
+pub mod upgrade;
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,7 +72,18 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&paths.root)
         .with_context(|| format!("cannot create the state dir {}", paths.root.display()))?;
     std::fs::set_permissions(&paths.root, std::fs::Permissions::from_mode(0o700))?;
-    refuse_second_daemon(&paths).await?;
+    // Taking over from an upgrading daemon: its sockets, and its instances once it released them.
+    let (mut predecessor, mut sockets) = match std::env::var_os(handover::ENV) {
+        Some(path) => {
+            let (peer, sockets) = upgrade::take_over(std::path::Path::new(&path)).await?;
+            tracing::info!("took over the sockets and instances of the upgrading daemon");
+            (Some(peer), Sockets(sockets))
+        }
+        None => {
+            refuse_second_daemon(&paths).await?;
+            (None, Sockets(socket_activation::inherited()))
+        }
+    };
 
     let store =
         Arc::new(slipway_store::Store::open(&paths.db()).context("cannot open the state store")?);
@@ -106,9 +122,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
     }
     let proxy = slipway_proxy::Proxy::new(options.proxy.clone());
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} for the proxy", options.listen))?;
+    let listener = match sockets.take("proxy") {
+        Some(fd) => tcp_listener(fd)?,
+        None => tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the proxy", options.listen))?,
+    };
     let proxy_addr = listener.local_addr()?;
     // Scripts and tests that asked for port 0 learn the real address here.
     std::fs::write(paths.proxy_addr(), format!("{proxy_addr}\n"))?;
@@ -153,7 +172,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         artifact_gate: artifact_gate.clone(),
         staging: paths.backup_staging(),
     });
+    let (upgrades, mut upgrade_requests) = tokio::sync::mpsc::channel::<upgrade::Request>(1);
     let api = http::Api {
+        upgrades,
         backups,
         cron,
         deployer: Arc::new(ops::deploy::Deployer {
@@ -173,11 +194,22 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     };
     let api_stop = CancellationToken::new();
     let socket = paths.socket();
-    let _ = std::fs::remove_file(&socket);
-    let unix = tokio::net::UnixListener::bind(&socket)
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
-    // No window for others between bind and chmod: the state dir around it is already 0700.
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    let unix = match sockets.take("api-unix") {
+        Some(fd) => {
+            let listener = std::os::unix::net::UnixListener::from(fd);
+            listener.set_nonblocking(true)?;
+            tokio::net::UnixListener::from_std(listener)?
+        }
+        None => {
+            let _ = std::fs::remove_file(&socket);
+            let unix = tokio::net::UnixListener::bind(&socket)
+                .with_context(|| format!("cannot listen on {}", socket.display()))?;
+            // No window for others between bind and chmod: the state dir around it is already 0700.
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+            unix
+        }
+    };
+    let unix_fd = unix.as_raw_fd();
     let router = http::router(api.clone());
     let stop = api_stop.clone();
     let local_api = tokio::spawn(
@@ -186,6 +218,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             .into_future(),
     );
     let mut tcp_api = None;
+    let mut tcp_api_fd = None;
     if let Some(addr) = options.api {
         let legacy = match options.token {
             Some(t) => t,
@@ -193,9 +226,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         };
         let auth = Arc::new(http::tokens::Authenticator::new(legacy, api.store.clone()));
         let keeper = Arc::new(http::doorkeeper::Doorkeeper::new(auth, options.auth_limits));
-        let tcp = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for the API"))?;
+        let tcp = match sockets.take("api-tcp") {
+            Some(fd) => tcp_listener(fd)?,
+            None => tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for the API"))?,
+        };
+        tcp_api_fd = Some(tcp.as_raw_fd());
         // The dashboard checks its own session cookie; everything else needs a bearer token.
         let guarded = router
             .layer(axum::middleware::from_fn_with_state(
@@ -224,23 +261,67 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         ));
     }
 
+    for unused in sockets.0.drain(..) {
+        tracing::warn!(
+            "ignoring the inherited socket {:?}: no listener of that name",
+            unused.name
+        );
+    }
+    let proxy_fd = listener.as_raw_fd();
     let proxy_stop = CancellationToken::new();
     let proxy_task = {
         let stop = proxy_stop.clone();
         tokio::spawn(async move { proxy.serve(listener, stop).await })
     };
+    std::fs::write(paths.daemon_pid(), format!("{}\n", std::process::id()))?;
     tracing::info!(
         proxy = %proxy_addr,
         "serving on http://{proxy_addr}, state in {}, local API on {}",
         paths.root.display(),
         socket.display()
     );
+    if let Some(mut peer) = predecessor.take()
+        && let Err(error) = peer
+            .say(&format!(
+                "serving {} {}",
+                std::process::id(),
+                env!("CARGO_PKG_VERSION")
+            ))
+            .await
+    {
+        tracing::warn!(%error, "could not tell the upgraded daemon this one serves");
+    }
+    socket_activation::notify_ready();
 
-    wait_for_shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests, then draining instances");
+    // Until a signal to stop, or an upgrade that a new daemon took.
+    let mut sockets_now = vec![("proxy", proxy_fd), ("api-unix", unix_fd)];
+    if let Some(fd) = tcp_api_fd {
+        sockets_now.push(("api-tcp", fd));
+    }
+    let successor = wait_for_stop(&paths, &sockets_now, &mut upgrade_requests).await;
     cron_stop.cancel();
     pruning_stop.cancel();
     flags.closing.cancel();
+    if let Some((successor, reply)) = successor {
+        return hand_over(HandingOver {
+            successor,
+            reply,
+            controller: handle,
+            proxy_stop,
+            api_stop,
+            tasks: vec![
+                settle(controller_task),
+                settle(cron_task),
+                settle(pruning_task),
+                settle(ramps_task),
+                settle(local_api),
+            ],
+            proxy_task,
+            tcp_api,
+        })
+        .await;
+    }
+    tracing::info!("shutting down: finishing in-flight requests, then draining instances");
     proxy_stop.cancel();
     // In-flight requests finish first; long-lived streams get a bounded wait.
     if tokio::time::timeout(Duration::from_secs(60), proxy_task)
@@ -339,17 +420,135 @@ fn token_file(paths: &Paths) -> anyhow::Result<String> {
     Ok(token)
 }
 
-async fn wait_for_shutdown_signal() {
+/// Sockets this daemon did not bind itself (an upgrade's, systemd's), taken by name.
+struct Sockets(Vec<handover::Inherited>);
+
+impl Sockets {
+    fn take(&mut self, name: &str) -> Option<std::os::fd::OwnedFd> {
+        let at = self.0.iter().position(|s| s.name == name)?;
+        Some(self.0.remove(at).fd)
+    }
+}
+
+fn tcp_listener(fd: std::os::fd::OwnedFd) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::from(fd);
+    listener.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(listener)?)
+}
+
+fn settle<T: Send + 'static>(task: tokio::task::JoinHandle<T>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = task.await;
+    })
+}
+
+type UpgradeReply = Option<tokio::sync::oneshot::Sender<Result<upgrade::Upgraded, String>>>;
+
+/// Waits for SIGTERM/SIGINT (`None`: shut down) or an upgrade — `slipway upgrade` or SIGUSR2 — that a
+/// new daemon took (`Some`). An upgrade that fails before that is answered, and serving goes on.
+async fn wait_for_stop(
+    paths: &Paths,
+    sockets: &[(&str, RawFd)],
+    requests: &mut tokio::sync::mpsc::Receiver<upgrade::Request>,
+) -> Option<(upgrade::Successor, UpgradeReply)> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr2)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined2()),
     ) else {
         let _ = tokio::signal::ctrl_c().await;
-        return;
+        return None;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        let reply = tokio::select! {
+            _ = term.recv() => return None,
+            _ = int.recv() => return None,
+            _ = usr2.recv() => None,
+            Some(request) = requests.recv() => request.reply,
+        };
+        tracing::info!("upgrading: starting the slipway binary on disk to take over");
+        match upgrade::offer(&paths.handover(), sockets).await {
+            Ok(successor) => return Some((successor, reply)),
+            Err(error) => {
+                tracing::error!("upgrade refused, this daemon keeps serving: {error}");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(error));
+                }
+            }
+        }
     }
+}
+
+/// What an upgrade hands over and then waits for.
+struct HandingOver {
+    successor: upgrade::Successor,
+    reply: UpgradeReply,
+    controller: control::controller::ControllerHandle,
+    proxy_stop: CancellationToken,
+    api_stop: CancellationToken,
+    proxy_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    tcp_api: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The old daemon's side of an upgrade once the new one said `take`: no more decisions (drains
+/// under way finish), instances let go of, no more accepting, `released`; then its in-flight requests
+/// finish and it returns without stopping any instance.
+async fn hand_over(mut h: HandingOver) -> anyhow::Result<()> {
+    let (reply, done) = tokio::sync::oneshot::channel();
+    if h.controller
+        .send(control::controller::Command::HandOver { reply })
+        .is_ok()
+    {
+        let _ = done.await;
+    }
+    h.proxy_stop.cancel();
+    h.api_stop.cancel();
+    let serving = async {
+        h.successor.peer.say("released").await?;
+        h.successor.peer.expect("serving", handover::START).await
+    };
+    let outcome = match serving.await {
+        Ok(words) => {
+            let mut words = words.split_whitespace();
+            let pid = words
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(h.successor.pid);
+            let version = words.next().unwrap_or("unknown").to_owned();
+            tracing::info!(
+                "upgraded: pid {pid} (slipway {version}) serves; finishing in-flight requests"
+            );
+            Ok(upgrade::Upgraded {
+                from_pid: std::process::id(),
+                pid,
+                version,
+            })
+        }
+        Err(error) => {
+            tracing::error!(
+                "the new daemon (pid {}) did not report serving: {error}; a restarted daemon adopts the instances",
+                h.successor.pid
+            );
+            Err(format!("the new daemon did not report serving: {error}"))
+        }
+    };
+    if let Some(reply) = h.reply.take() {
+        let _ = reply.send(outcome);
+    }
+    if tokio::time::timeout(Duration::from_secs(60), h.proxy_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after 60 s; closing them");
+    }
+    for task in h.tasks {
+        let _ = task.await;
+    }
+    if let Some(t) = h.tcp_api {
+        let _ = t.await;
+    }
+    tracing::info!("handed over; this daemon ends");
+    Ok(())
 }

@@ -21,6 +21,14 @@ impl Paths {
     pub fn socket(&self) -> PathBuf {
         self.root.join("slipway.sock")
     }
+    /// Where an upgrading daemon hands its sockets to the new one (`handover.rs`).
+    pub fn handover(&self) -> PathBuf {
+        self.root.join("handover.sock")
+    }
+    /// The serving daemon's pid, written once it accepts (`kill -USR2 $(cat daemon.pid)` upgrades it).
+    pub fn daemon_pid(&self) -> PathBuf {
+        self.root.join("daemon.pid")
+    }
     /// The proxy's actual listen address, written at start (useful with port 0).
     pub fn proxy_addr(&self) -> PathBuf {
         self.root.join("proxy.addr")

@@ -132,6 +132,11 @@ impl ContainerSupervisor {
         self.supervision.stop(id).await
     }
 
+    /// Lets go of every instance without stopping it, for the daemon an upgrade hands them to.
+    pub async fn detach_all(&self) {
+        self.supervision.detach_all().await
+    }
+
     /// Drops a stopped instance from `status`. Returns false if it is unknown or still running.
     pub fn forget(&self, id: &str) -> bool {
         self.supervision.forget(id)

@@ -281,6 +281,13 @@ impl Workload for ContainerWorkload {
         }
     }
 
+    /// The new daemon of an upgrade follows the log from here: stop streaming it.
+    fn detach(&self, run: ContainerRun) {
+        if let Some(task) = run.output {
+            task.abort();
+        }
+    }
+
     /// The container ended by itself: removed, so the next run can take its name.
     async fn discard(&self, run: ContainerRun) {
         if let Ok(engine) = self.engine.engine().await

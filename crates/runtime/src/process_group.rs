@@ -39,6 +39,10 @@ pub(crate) fn group_command(
         .envs(env)
         .stdin(Stdio::null())
         .process_group(0);
+    // What tells the daemon it took over from another (an upgrade, systemd) is not the app's.
+    for var in DAEMON_ONLY {
+        command.env_remove(var);
+    }
     if death == Death::Outlives {
         return command;
     }
@@ -66,6 +70,15 @@ pub(crate) fn group_command(
     }
     command
 }
+
+/// Variables of the daemon's own environment that its children must not see.
+const DAEMON_ONLY: [&str; 5] = [
+    "SLIPWAY_HANDOVER",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "NOTIFY_SOCKET",
+];
 
 /// Whether a spawned process dies with the daemon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

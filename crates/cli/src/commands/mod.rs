@@ -15,6 +15,7 @@ pub mod progress;
 pub mod scale;
 pub mod status;
 pub mod token;
+pub mod upgrade;
 pub mod validate;
 
 use crate::client::Client;

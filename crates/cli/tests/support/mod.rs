@@ -106,6 +106,10 @@ pub fn processes_of_instances(ids: &[String]) -> Vec<u32> {
 /// A `slipway serve` process on a state dir, stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Daemon {
     child: Option<Child>,
+    /// After `slipway upgrade`: the daemon that took over (not a child of the test).
+    successor: Option<u32>,
+    /// The binary it runs (`upgrade` starts the file at this path again).
+    exe: PathBuf,
     pub state: PathBuf,
     pub log: PathBuf,
     pub proxy: SocketAddr,
@@ -123,6 +127,8 @@ impl Daemon {
     pub fn start_with_env(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut d = Daemon {
             child: None,
+            successor: None,
+            exe: PathBuf::from(bin()),
             state: state.to_path_buf(),
             log: state.with_file_name("daemon.log"),
             proxy: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -137,6 +143,10 @@ impl Daemon {
         d
     }
 
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "the daemon is already running");
         // What a previous run left (after kill -9) must not be mistaken for this run's readiness.
@@ -148,7 +158,7 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("daemon log");
-        let child = Command::new(bin())
+        let child = Command::new(&self.exe)
             .arg("serve")
             .arg("--state-dir")
             .arg(&self.state)
@@ -195,7 +205,29 @@ impl Daemon {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("daemon not running").id()
+        match (&self.child, self.successor) {
+            (Some(child), _) => child.id(),
+            (None, Some(pid)) => pid,
+            (None, None) => panic!("daemon not running"),
+        }
+    }
+
+    /// After `slipway upgrade` answered: the old daemon ends (once its in-flight requests are done)
+    /// and `pid` is the daemon from then on; `daemon.pid` in the state dir names it too.
+    pub fn upgraded_to(&mut self, pid: u32) {
+        let recorded = std::fs::read_to_string(self.state.join("daemon.pid")).unwrap_or_default();
+        assert_eq!(
+            recorded.trim(),
+            pid.to_string(),
+            "daemon.pid names the new daemon"
+        );
+        if self.child.is_some() {
+            self.wait_exit(DEADLINE)
+                .expect("the upgraded daemon did not end");
+        } else if let Some(old) = self.successor {
+            wait_until(DEADLINE, "the upgraded daemon ends", || !pid_alive(old));
+        }
+        self.successor = Some(pid);
     }
 
     pub fn log_text(&self) -> String {
@@ -223,6 +255,20 @@ impl Daemon {
     }
 
     fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        if self.child.is_none()
+            && let Some(pid) = self.successor
+        {
+            // Not our child: its status goes to init; that it is gone is what counts.
+            let end = Instant::now() + deadline;
+            while pid_alive(pid) {
+                if Instant::now() >= end {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.successor = None;
+            return Some(std::os::unix::process::ExitStatusExt::from_raw(0));
+        }
         let child = self.child.as_mut()?;
         let end = Instant::now() + deadline;
         loop {
@@ -267,6 +313,16 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if let Some(pid) = self.successor.filter(|_| self.child.is_none()) {
+            signal(pid, libc::SIGTERM);
+            let end = Instant::now() + Duration::from_secs(60);
+            while pid_alive(pid) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if pid_alive(pid) {
+                signal(pid, libc::SIGKILL);
+            }
+        }
         if let Some(child) = self.child.as_ref() {
             signal(child.id(), libc::SIGTERM);
             if self.wait_exit(Duration::from_secs(60)).is_none()
@@ -505,6 +561,18 @@ impl World {
 
     pub fn with_daemon_env(env: &[(&str, &str)]) -> World {
         World::with(&[], env)
+    }
+
+    /// The daemon runs a copy of the binary in the world's dir, so a test may replace that file.
+    pub fn with_own_binary() -> World {
+        let mut world = World::new();
+        let exe = world.root().join("bin").join("slipway");
+        std::fs::create_dir_all(exe.parent().expect("bin dir")).expect("bin dir");
+        std::fs::copy(bin(), &exe).expect("copy the binary");
+        world.daemon.terminate();
+        world.daemon.exe = exe;
+        world.daemon.restart();
+        world
     }
 
     fn with(extra: &[&str], env: &[(&str, &str)]) -> World {

@@ -79,6 +79,9 @@ pub enum Command {
     },
     /// Drain and stop every instance, then answer.
     Shutdown { reply: oneshot::Sender<()> },
+    /// An upgrade: stop deciding, let the drains under way finish, then let go of every instance
+    /// without stopping it (the new daemon adopts them), answer and end.
+    HandOver { reply: oneshot::Sender<()> },
 }
 
 pub(crate) enum Msg {
@@ -124,6 +127,7 @@ pub struct Controller {
     pub(super) next_seq: u64,
     pub(super) published: Option<proxy_table::Signature>,
     pub(super) shutdown: Option<oneshot::Sender<()>>,
+    pub(super) hand_over: Option<oneshot::Sender<()>>,
     pub(super) next_analysis_at: u64,
     /// For external checks and webhooks; made on first use (loading TLS roots costs memory).
     http: std::sync::OnceLock<reqwest::Client>,
@@ -154,6 +158,7 @@ impl Controller {
             next_seq: now_ms() << 8,
             published: None,
             shutdown: None,
+            hand_over: None,
             next_analysis_at: 0,
             http: std::sync::OnceLock::new(),
         };
@@ -221,6 +226,22 @@ impl Controller {
                 self.on_instance_event(event);
             }
             last_run = now_ms();
+            if self.hand_over.is_some() {
+                // No new decision: the new daemon makes them. What is draining finishes here, for
+                // the requests this daemon's proxy still serves.
+                let retiring = self
+                    .apps
+                    .values()
+                    .flat_map(|a| &a.instances)
+                    .any(|m| m.retiring);
+                if !retiring && let Some(reply) = self.hand_over.take() {
+                    self.runtimes.processes.detach_all().await;
+                    self.runtimes.containers.detach_all().await;
+                    let _ = reply.send(());
+                    return;
+                }
+                continue;
+            }
             self.reconcile().await;
             self.analyze();
             if self.shutdown.is_some() && self.apps.values().all(|a| a.instances.is_empty()) {

@@ -70,6 +70,9 @@ impl Controller {
             Msg::Command(Command::Shutdown { reply }) => {
                 self.shutdown = Some(reply);
             }
+            Msg::Command(Command::HandOver { reply }) => {
+                self.hand_over = Some(reply);
+            }
             Msg::Retired { app, id, note } => {
                 if let Some(a) = self.apps.get_mut(&app) {
                     a.instances.retain(|m| m.id != id);

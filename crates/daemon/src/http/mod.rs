@@ -54,12 +54,15 @@ pub struct Api {
     pub logs_dir: PathBuf,
     pub flags: Arc<crate::flags::Flags>,
     pub backups: Arc<crate::ops::backup::Backups>,
+    /// Where `POST /v1/upgrade` asks `serve` to hand over to the binary on disk.
+    pub upgrades: tokio::sync::mpsc::Sender<crate::upgrade::Request>,
 }
 
 /// The API's routes, before the state is given (so the role table's test can list them).
 pub(crate) fn api_routes() -> Routes<Api> {
     Routes::new(Door::Api)
         .get("/v1/health", health)
+        .post("/v1/upgrade", upgrade)
         .get("/v1/openapi.json", openapi::serve)
         .post("/v1/deploy", deploy)
         .get("/v1/apps", apps)
@@ -97,6 +100,27 @@ async fn health() -> Json<Health> {
         ok: true,
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
+}
+
+/// Answers once the new daemon serves (or the upgrade was refused, this daemon serving on).
+async fn upgrade(State(api): State<Api>) -> Answer {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let refused = |why: String| error(StatusCode::SERVICE_UNAVAILABLE, why);
+    api.upgrades
+        .try_send(crate::upgrade::Request { reply: Some(reply) })
+        .map_err(|_| {
+            refused("an upgrade is already under way, or the daemon is stopping".into())
+        })?;
+    match answer.await {
+        Ok(Ok(done)) => Ok(Json(slipway_api::Upgraded {
+            from_pid: done.from_pid,
+            pid: done.pid,
+            version: done.version,
+        })
+        .into_response()),
+        Ok(Err(why)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, why)),
+        Err(_) => Err(refused("the daemon stopped before the upgrade".into())),
+    }
 }
 
 /// Token check for the TCP listener: who the caller is (by their token, compared in constant time,

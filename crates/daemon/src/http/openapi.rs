@@ -544,6 +544,31 @@ fn docs() -> Vec<Doc> {
             .refuses(&[STOPPING]),
         Doc::new(
             Post,
+            "/v1/upgrade",
+            "upgrade",
+            "Upgrade the daemon in place",
+        )
+        .describe(
+            "Starts the slipway binary now on disk with the daemon's arguments, hands it the \
+                 listening sockets and every running instance, and answers once it serves; this \
+                 daemon then finishes its in-flight requests and ends. No instance restarts and \
+                 no connection is refused (docs/operations.md). Refused, with this daemon serving \
+                 on, if the new binary does not start or take over.",
+        )
+        .json::<slipway_api::Upgraded>(200, "The new daemon serves.")
+        .refuses(&[
+            (
+                500,
+                "The new binary did not start or did not take over (this daemon serves on), \
+                     or it took over but did not report serving.",
+            ),
+            (
+                503,
+                "An upgrade is already under way, or the daemon is stopping.",
+            ),
+        ]),
+        Doc::new(
+            Post,
             "/v1/backup",
             "backup",
             "A backup of the daemon's state",

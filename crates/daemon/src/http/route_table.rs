@@ -147,6 +147,8 @@ pub const ROUTES: &[Route] = &[
     api(Delete, "/v1/tokens/{name}", Admin),
     // The whole state as one file (`ops/backup.rs`): every app's history, config vars, token hashes.
     api(Post, "/v1/backup", Admin),
+    // Replaces the daemon's binary with the one on disk (`upgrade.rs`).
+    api(Post, "/v1/upgrade", Admin),
     ui(Get, "/", Access::Public),
     ui(Get, "/ui", Access::Public),
     ui(Get, "/ui/live.js", Access::Public),

@@ -96,6 +96,9 @@ impl Input {
     }
 }
 
+/// How long an idle keep-alive connection may still send a request once the proxy stops.
+const STOP_IDLE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Tells connections the proxy is shutting down: they finish the exchange in progress and close.
 ///
 /// Checking a `CancellationToken` takes a lock, and waiting on it one more per poll; this is checked on
@@ -234,7 +237,7 @@ impl Client {
     /// Waits for more of a request head.
     async fn read_head_bytes(&mut self) -> HeadRead {
         let idle = self.input.end == 0;
-        let deadline = self.idle_since + self.conn.shared.options.head_timeout;
+        let mut deadline = self.idle_since + self.conn.shared.options.head_timeout;
         poll_fn(|cx| {
             match self.input.poll_fill(&mut self.stream, cx) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(HeadRead::Closed),
@@ -246,14 +249,14 @@ impl Client {
                 Poll::Pending => {}
             }
             if idle {
-                if self.stop.is_stopping() {
-                    return Poll::Ready(HeadRead::Closed);
-                }
-                if !self.stop_registered {
-                    if self.stop_wait.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(HeadRead::Closed);
-                    }
-                    self.stop_registered = true;
+                let stopping = self.stop.is_stopping()
+                    || (!self.stop_registered && self.stop_wait.as_mut().poll(cx).is_ready());
+                self.stop_registered = true;
+                if stopping {
+                    // The client may be sending its next request right now: closing under it would
+                    // fail that request. It gets a moment to send one (answered, with
+                    // `Connection: close`); a connection that stays quiet closes then.
+                    deadline = deadline.min(Instant::now() + STOP_IDLE_GRACE);
                 }
             }
             if self.head_timer.poll_passed(cx, deadline).is_ready() {
