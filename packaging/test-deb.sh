@@ -151,7 +151,9 @@ env_file=${env_file#-}
 [ "$user" = slipway ] || fail "the unit runs as '$user', not slipway"
 [ -n "$exec_start" ] || fail "the unit has no ExecStart"
 case "$exec_start" in *[\"\'\\]*) fail "ExecStart has quotes or escapes this script does not expand: $exec_start" ;; esac
-[ "$(unit_value KillMode)" = mixed ] || fail "KillMode is not mixed: the apps would get SIGTERM with the daemon"
+[ "$(unit_value KillMode)" = process ] || fail "KillMode is not process: the apps would die with the daemon"
+[ "$(unit_value Type)" = notify ] || fail "Type is not notify: systemd would not follow an upgraded daemon"
+[ -n "$(unit_value ExecReload)" ] || fail "no ExecReload: systemctl reload would not upgrade in place"
 
 say "configuring $env_file: any free port for the proxy, the TCP API on"
 sed -i -e 's/^SLIPWAY_LISTEN=.*/SLIPWAY_LISTEN=127.0.0.1:0/' \

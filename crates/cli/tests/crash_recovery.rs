@@ -200,3 +200,28 @@ fn kill_9_while_freezing_the_artifact_does_not_leave_the_app_locked() {
     assert!(run.success(), "the app stays locked after the crash: {run}");
     assert_eq!(world.answer(), "v9");
 }
+
+/// With the socket held outside the daemon (systemd's socket activation), a `kill -9` fails no
+/// connection: one made while no daemon runs waits in the backlog, and the restarted daemon, which
+/// adopted the instances, answers it.
+#[test]
+fn with_socket_activation_a_request_made_while_no_daemon_runs_is_answered() {
+    let mut world = World::with_held_socket();
+    world.deploy_ok(&Conf::demo("v1"));
+    let proxy = world.daemon.proxy;
+    world.daemon.kill9();
+    // Connected (the kernel completes the handshake into the backlog) while no daemon exists.
+    let stream = std::net::TcpStream::connect(proxy).expect("connected while no daemon runs");
+    let waiting =
+        std::thread::spawn(move || support::http::request_on(stream, "GET", "/", &[], "", true));
+    world.daemon.restart();
+    assert_eq!(world.daemon.proxy, proxy, "the same socket");
+    let answer = waiting
+        .join()
+        .expect("client thread")
+        .expect("answered, not refused");
+    assert_eq!(
+        (answer.status, support::http::version_of(&answer).as_str()),
+        (200, "v1")
+    );
+}

@@ -25,6 +25,17 @@ pub fn inherited() -> Vec<Inherited> {
     let names = var("LISTEN_FDNAMES").unwrap_or_default();
     let names: Vec<&str> = names.split(':').collect();
     (0..count)
+        .filter(|i| {
+            // Only what is there and a socket becomes ours: closing anything else would be wrong.
+            let is_socket = is_socket(FIRST_FD + i);
+            if !is_socket {
+                tracing::warn!(
+                    "LISTEN_FDS: descriptor {} is not a socket; ignored",
+                    FIRST_FD + i
+                );
+            }
+            is_socket
+        })
         .map(|i| {
             let name = match names.get(i as usize) {
                 Some(name) if !name.is_empty() && *name != "unknown" => (*name).to_owned(),
@@ -38,6 +49,14 @@ pub fn inherited() -> Vec<Inherited> {
             Inherited { name, fd }
         })
         .collect()
+}
+
+fn is_socket(fd: i32) -> bool {
+    // SAFETY: fstat writes into the zeroed struct it is given; an fd that is not open is an error.
+    unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut stat) == 0 && (stat.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    }
 }
 
 /// systemd leaves them inheritable; app instances must not get them.

@@ -110,6 +110,8 @@ pub struct Daemon {
     successor: Option<u32>,
     /// The binary it runs (`upgrade` starts the file at this path again).
     exe: PathBuf,
+    /// A listening socket the test holds and passes as systemd does (`LISTEN_FDS`), if any.
+    held: Option<std::net::TcpListener>,
     pub state: PathBuf,
     pub log: PathBuf,
     pub proxy: SocketAddr,
@@ -129,6 +131,7 @@ impl Daemon {
             child: None,
             successor: None,
             exe: PathBuf::from(bin()),
+            held: None,
             state: state.to_path_buf(),
             log: state.with_file_name("daemon.log"),
             proxy: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -158,7 +161,39 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("daemon log");
-        let child = Command::new(&self.exe)
+        let mut command = match &self.held {
+            None => Command::new(&self.exe),
+            // As systemd passes a socket: descriptor 3, LISTEN_FDS, and LISTEN_PID naming the
+            // daemon (the shell's pid, which `exec` keeps).
+            Some(listener) => {
+                use std::os::fd::AsRawFd;
+                use std::os::unix::process::CommandExt;
+                let fd = listener.as_raw_fd();
+                let mut command = Command::new("sh");
+                command
+                    .args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""])
+                    .arg(&self.exe)
+                    .env("LISTEN_FDS", "1")
+                    .env("LISTEN_FDNAMES", "proxy");
+                // SAFETY: dup2 is async-signal-safe; the descriptor stays open in the parent.
+                unsafe {
+                    command.pre_exec(move || {
+                        // Already 3: dup2 would keep its close-on-exec flag, so clear it instead.
+                        let done = if fd == 3 {
+                            libc::fcntl(3, libc::F_SETFD, 0)
+                        } else {
+                            libc::dup2(fd, 3)
+                        };
+                        if done < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                command
+            }
+        };
+        let child = command
             .arg("serve")
             .arg("--state-dir")
             .arg(&self.state)
@@ -561,6 +596,17 @@ impl World {
 
     pub fn with_daemon_env(env: &[(&str, &str)]) -> World {
         World::with(&[], env)
+    }
+
+    /// The test holds the proxy's listening socket and passes it to each daemon it starts, as
+    /// systemd's socket activation does: it stays open while no daemon runs.
+    pub fn with_held_socket() -> World {
+        let mut world = World::new();
+        world.daemon.terminate();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        world.daemon.held = Some(listener);
+        world.daemon.restart();
+        world
     }
 
     /// The daemon runs a copy of the binary in the world's dir, so a test may replace that file.
