@@ -30,6 +30,7 @@ pub(crate) fn reap(run_dir: &Path, is_ours: impl Fn(&str) -> bool) -> Vec<String
         if is_ours(id) {
             continue;
         }
+        // `None` for a file written just before a spawn: the marker alone finds the processes.
         let pgid = pid_file::read(run_dir, id).map(|record| record.pid);
         recorded.insert(id.to_owned(), pgid);
     }

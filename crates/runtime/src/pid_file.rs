@@ -101,6 +101,15 @@ pub(crate) fn write(run_dir: &Path, id: &str, record: &PidRecord) -> io::Result<
     std::fs::rename(&tmp, path(run_dir, id))
 }
 
+/// Written before the process is spawned, so a daemon killed between the spawn and the record still
+/// leaves a file naming the instance: the next daemon then finds its processes by their marker and
+/// reaps them (a file without a pid is never adopted).
+pub(crate) fn write_starting(run_dir: &Path, id: &str) -> io::Result<()> {
+    let tmp = run_dir.join(format!(".{id}{PID_SUFFIX}.tmp"));
+    std::fs::write(&tmp, "starting\n")?;
+    std::fs::rename(&tmp, path(run_dir, id))
+}
+
 pub(crate) fn read(run_dir: &Path, id: &str) -> Option<PidRecord> {
     PidRecord::parse(&std::fs::read_to_string(path(run_dir, id)).ok()?)
 }

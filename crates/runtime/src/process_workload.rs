@@ -66,8 +66,9 @@ impl ProcessWorkload {
         }
     }
 
-    /// Spawns the process, without its pid file.
+    /// Spawns the process; its pid file says only "starting" until [`Self::write_pid_file`].
     pub(crate) fn spawn(&self) -> io::Result<Started<ProcessRun, ()>> {
+        pid_file::write_starting(&self.run_dir, &self.spec.id)?;
         let mut command = group_command(
             &self.spec.cmd,
             &self.spec.workdir,

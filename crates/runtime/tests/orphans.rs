@@ -119,3 +119,32 @@ async fn reap_orphans_leaves_the_supervisors_own_instances_alone() {
     assert!(is_alive(pid));
     supervisor.stop("mine").await;
 }
+
+/// A daemon killed between spawning an instance and recording its pid leaves the "starting" file:
+/// the next daemon finds the process by its marker and reaps it.
+#[test]
+fn an_instance_recorded_only_as_starting_is_reaped_by_its_marker() {
+    let (_tmp, dir) = tempdir();
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).expect("run dir");
+    std::fs::write(run_dir.join("half-started.pid"), "starting\n").expect("pid file");
+    let mut process = std::process::Command::new("sleep")
+        .arg("1000")
+        .env("SLIPWAY_INSTANCE", "half-started")
+        .process_group(0)
+        .spawn()
+        .expect("spawn sleep");
+    let guard = KillGuard {
+        supervisors: vec![],
+        groups: vec![process.id()],
+    };
+    let runtime = current_thread_runtime();
+    runtime.block_on(async {
+        let (supervisor, _events) = Supervisor::new(run_dir.clone()).expect("supervisor");
+        assert!(supervisor.survivors().is_empty(), "no pid: never adopted");
+        assert_eq!(supervisor.reap_orphans(), ["half-started"]);
+    });
+    process.wait().expect("reaped");
+    assert!(!run_dir.join("half-started.pid").exists());
+    drop(guard);
+}
