@@ -29,6 +29,7 @@ mod secrets;
 mod state_permissions;
 #[cfg(test)]
 mod test_release;
+pub mod tls;
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -45,6 +46,12 @@ pub struct ServeOptions {
     pub state_dir: PathBuf,
     /// Where the proxy listens for users' traffic.
     pub listen: SocketAddr,
+    /// Where the proxy terminates TLS (HTTP/2 and HTTP/1.1), off unless asked for.
+    pub tls_listen: Option<SocketAddr>,
+    /// Certificates: the ACME CA and the fallback certificate.
+    pub tls: tls::TlsSettings,
+    /// A certificate and key (PEM files) to serve the TCP API and dashboard over TLS.
+    pub api_tls: Option<(PathBuf, PathBuf)>,
     /// The TCP API, off unless asked for.
     pub api: Option<SocketAddr>,
     /// The TCP API's token; default: `<state-dir>/api-token`, created on first use.
@@ -112,6 +119,16 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let proxy_addr = listener.local_addr()?;
     // Scripts and tests that asked for port 0 learn the real address here.
     std::fs::write(paths.proxy_addr(), format!("{proxy_addr}\n"))?;
+    let tls_listener = match options.tls_listen {
+        Some(addr) => {
+            let tls = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for HTTPS"))?;
+            std::fs::write(paths.proxy_tls_addr(), format!("{}\n", tls.local_addr()?))?;
+            Some(tls)
+        }
+        None => None,
+    };
     let artifact_gate = Arc::new(std::sync::Mutex::new(()));
     let (mut controller, handle) = control::controller::Controller::new(
         store.clone(),
@@ -153,6 +170,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         artifact_gate: artifact_gate.clone(),
         staging: paths.backup_staging(),
     });
+    let tls_stop = CancellationToken::new();
+    let (tls, tls_task) = tls::Tls::start(
+        options.tls.clone(),
+        store.clone(),
+        paths.tls(),
+        proxy.acme_challenges(),
+        tls_stop.clone(),
+    )?;
     let api = http::Api {
         backups,
         cron,
@@ -170,6 +195,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         store,
         logs_dir: paths.logs(),
         flags: flags.clone(),
+        tls: tls.clone(),
     };
     let api_stop = CancellationToken::new();
     let socket = paths.socket();
@@ -202,29 +228,56 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
                 keeper.clone(),
                 http::require_token,
             ))
-            .merge(http::dashboard::router(http::dashboard::Dashboard::new(
-                api.clone(),
-                keeper,
-                options.session_ttl,
-            )))
+            .merge(http::dashboard::router({
+                let dashboard =
+                    http::dashboard::Dashboard::new(api.clone(), keeper, options.session_ttl);
+                if options.api_tls.is_some() {
+                    dashboard.over_tls()
+                } else {
+                    dashboard
+                }
+            }))
             // OFREP authenticates with evaluation keys, so it stays outside the token check too.
             .merge(http::ofrep::router(flags.clone()));
         let stop = api_stop.clone();
         let api_addr = tcp.local_addr()?;
         std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;
-        tracing::info!(api = %api_addr, "API on http://{api_addr} (token required)");
-        tcp_api = Some(tokio::spawn(
-            // The client's address is what the brute-force limits count.
-            axum::serve(
-                tcp,
-                guarded.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .into_future(),
-        ));
+        if let Some((cert, key)) = &options.api_tls {
+            let config = http::tls_api::server_config(cert, key)
+                .with_context(|| format!("cannot use {} for the API", cert.display()))?;
+            tracing::info!(api = %api_addr, "API on https://{api_addr} (token required)");
+            tcp_api = Some(tokio::spawn(async move {
+                http::tls_api::serve(tcp, config, guarded, stop).await;
+                Ok(())
+            }));
+        } else {
+            tracing::info!(api = %api_addr, "API on http://{api_addr} (token required)");
+            tcp_api = Some(tokio::spawn(
+                // The client's address is what the brute-force limits count.
+                axum::serve(
+                    tcp,
+                    guarded.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .into_future(),
+            ));
+        }
     }
 
     let proxy_stop = CancellationToken::new();
+    let proxy = Arc::new(proxy);
+    let proxy_tls_task = match tls_listener {
+        Some(listener) => {
+            let config = tls::server_config::new(tls.certs.clone())?;
+            let stop = proxy_stop.clone();
+            let proxy = proxy.clone();
+            tracing::info!(https = %listener.local_addr()?, "serving HTTPS (HTTP/2 and HTTP/1.1)");
+            Some(tokio::spawn(async move {
+                proxy.serve_tls(listener, config, stop).await
+            }))
+        }
+        None => None,
+    };
     let proxy_task = {
         let stop = proxy_stop.clone();
         tokio::spawn(async move { proxy.serve(listener, stop).await })
@@ -249,6 +302,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     {
         tracing::warn!("some connections were still open after 60 s; closing them");
     }
+    if let Some(task) = proxy_tls_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    tls_stop.cancel();
+    let _ = tls_task.await;
     let (reply, done) = tokio::sync::oneshot::channel();
     if handle
         .send(control::controller::Command::Shutdown { reply })

@@ -6,6 +6,7 @@
 pub mod auth;
 pub(crate) mod backup_routes;
 pub(crate) mod caller;
+pub(crate) mod cert_routes;
 pub(crate) mod dashboard;
 pub mod doorkeeper;
 pub(crate) mod extract;
@@ -16,6 +17,7 @@ pub(crate) mod reply;
 pub mod route_table;
 pub(crate) mod series_routes;
 pub mod throttle;
+pub mod tls_api;
 pub(crate) mod token_routes;
 pub mod tokens;
 
@@ -54,6 +56,7 @@ pub struct Api {
     pub logs_dir: PathBuf,
     pub flags: Arc<crate::flags::Flags>,
     pub backups: Arc<crate::ops::backup::Backups>,
+    pub tls: Arc<crate::tls::Tls>,
 }
 
 /// The API's routes, before the state is given (so the role table's test can list them).
@@ -86,6 +89,7 @@ pub(crate) fn api_routes() -> Routes<Api> {
         .merge(crate::http::token_routes::routes())
         .merge(crate::http::flag_admin::routes())
         .merge(crate::http::backup_routes::routes())
+        .merge(crate::http::cert_routes::routes())
 }
 
 pub fn router(api: Api) -> Router {

@@ -147,6 +147,9 @@ pub const ROUTES: &[Route] = &[
     api(Delete, "/v1/tokens/{name}", Admin),
     // The whole state as one file (`ops/backup.rs`): every app's history, config vars, token hashes.
     api(Post, "/v1/backup", Admin),
+    // Hosts, issuers and errors: nothing secret.
+    api(Get, "/v1/certs", Viewer),
+    api(Post, "/v1/certs/{host}/renew", Deployer),
     ui(Get, "/", Access::Public),
     ui(Get, "/ui", Access::Public),
     ui(Get, "/ui/live.js", Access::Public),
