@@ -26,16 +26,17 @@ pub(crate) fn answer(
 ) -> Option<Response<ResponseBody>> {
     let path = path_and_query.split('?').next().unwrap_or("");
     if path.starts_with(acme_challenges::PREFIX) {
-        if let Some(key_authorization) = challenges.answer(path) {
-            return Some(reply(
+        // Not one of ours: the app's own ACME client's, perhaps; never redirected.
+        return challenges.answer(path).map(|key_authorization| {
+            reply(
                 StatusCode::OK,
                 &[(
                     CONTENT_TYPE,
                     HeaderValue::from_static("application/octet-stream"),
                 )],
                 key_authorization,
-            ));
-        }
+            )
+        });
     }
     if tls {
         return None;

@@ -55,19 +55,23 @@ impl HttpClient for AcmeHttp {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+                .map_err(failed)?;
             let mut answer = http::Response::builder().status(response.status());
             if let Some(headers) = answer.headers_mut() {
                 *headers = response.headers().clone();
             }
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let bytes = response.bytes().await.map_err(failed)?;
             let answer = answer
                 .body(http_body_util::Full::new(bytes))
-                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+                .map_err(failed)?;
             Ok(BytesResponse::from(answer))
         })
     }
+}
+
+/// The error with its causes ("error sending request: ... : invalid peer certificate"), which reqwest's
+/// own message leaves out.
+fn failed(error: impl std::error::Error + Send + Sync + 'static) -> instant_acme::Error {
+    let chained = format!("{:#}", anyhow::Error::new(error));
+    instant_acme::Error::Other(chained.into())
 }
