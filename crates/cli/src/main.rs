@@ -198,7 +198,7 @@ enum Command {
         #[command(flatten)]
         retention: RetentionFlags,
         #[command(flatten)]
-        tls: tls_flags::TlsFlags,
+        tls: Box<tls_flags::TlsFlags>,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {

@@ -463,3 +463,105 @@ fn acme_issues_serves_renews_and_reports_a_refused_host() {
         unknown.stderr
     );
 }
+
+#[test]
+fn canary_weight_and_sticky_cookie_hold_over_http2() {
+    let world = World::with_daemon_args(&["--tls-listen", "127.0.0.1:0"]);
+    let dir = world.root().join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = self_signed(&dir, "shop", &["shop.test"]);
+    let routing = format!(
+        "[routing]\nhosts = [\"shop.test\"]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n",
+        cert.display(),
+        key.display()
+    );
+    world.deploy_ok(&Conf::demo("v1").tail(&routing));
+    world.write(
+        &Conf::demo("v2")
+            .deploy(
+                "strategy = \"canary\"\nprogress_deadline = \"60s\"\n\
+                 steps = [ { weight = 50 }, { pause = {} } ]\nsticky = \"cookie\"\n",
+            )
+            .tail(&routing),
+    );
+    world.slipway(&["deploy", "--detach"]).ok();
+    wait_until(
+        Duration::from_secs(90),
+        "the canary at 50 %, paused",
+        || {
+            let c = world.status()["rollout"]["canary"].clone();
+            c["effective_weight"] == 50 && c["step"] == 2
+        },
+    );
+    let addr = tls_addr(&world);
+
+    // New users over HTTP/2 split between the releases (none on one side: odds of 2 in 10^12).
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..40 {
+        let answer = curl(addr, "shop.test", &cert, &["--http2"], "/");
+        assert_eq!(answer.version, "2", "{answer:?}");
+        *seen.entry(answer.body).or_insert(0) += 1;
+    }
+    assert!(
+        seen.get("hello from v1").is_some() && seen.get("hello from v2").is_some(),
+        "both releases get HTTP/2 users at 50 %: {seen:?}"
+    );
+    // A user keeps their release by the sticky cookie, over HTTP/2.
+    for user in 0..6 {
+        let jar = dir.join(format!("jar{user}"));
+        let jar = jar.to_str().unwrap();
+        let first = curl(addr, "shop.test", &cert, &["--http2", "-c", jar], "/");
+        assert!(first.head.contains("set-cookie"), "{first:?}");
+        for _ in 0..4 {
+            let again = curl(
+                addr,
+                "shop.test",
+                &cert,
+                &["--http2", "-b", jar, "-c", jar],
+                "/",
+            );
+            assert_eq!(again.body, first.body, "a user flapped over HTTP/2");
+        }
+    }
+    world.slipway(&["promote"]).ok();
+    let status = world.settled();
+    assert_eq!(status["stable"]["version"], 2, "{status}");
+}
+
+#[test]
+fn acme_tls_alpn_01_is_answered_on_the_tls_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let api_root = dir.path().join("pebble-api.pem");
+    let directory_port = free_port();
+    let directory = format!("https://127.0.0.1:{directory_port}/dir");
+    let world = World::with_daemon_args(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--acme-directory",
+        &directory,
+        "--acme-ca-root",
+        api_root.to_str().unwrap(),
+        "--acme-challenge",
+        "tls-alpn-01",
+    ]);
+    let addr = tls_addr(&world);
+    // pebble's HTTP-01 port is a closed one: only TLS-ALPN-01 can succeed.
+    let pebble = Pebble::start_at(
+        dir.path(),
+        directory_port,
+        free_port(),
+        addr.port(),
+        3600,
+        &[],
+    );
+    world.deploy_ok(&Conf::demo("v1").tail("[routing]\nhosts = [\"alpn.test\"]\ntls = \"auto\"\n"));
+    let cert = wait_for(
+        Duration::from_secs(90),
+        "a certificate for alpn.test",
+        || cert_of(&world, "alpn.test").filter(|c| c["not_after"].is_u64()),
+    );
+    assert!(cert["last_error"].is_null(), "{cert}");
+    let root = pebble.issuing_root(dir.path());
+    let answer = curl(addr, "alpn.test", &root, &["--http2"], "/");
+    assert_eq!(answer.body, "hello from v1", "{answer:?}");
+}
