@@ -494,6 +494,9 @@ fn canary_weight_and_sticky_cookie_hold_over_http2() {
         },
     );
     let addr = tls_addr(&world);
+    wait_until(DEADLINE, "the certificate loaded", || {
+        cert_of(&world, "shop.test").is_some_and(|c| c["issuer"] == "shop.test")
+    });
 
     // New users over HTTP/2 split between the releases (none on one side: odds of 2 in 10^12).
     let mut seen = std::collections::BTreeMap::new();
