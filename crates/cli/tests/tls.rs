@@ -568,3 +568,63 @@ fn acme_tls_alpn_01_is_answered_on_the_tls_listener() {
     let answer = curl(addr, "alpn.test", &root, &["--http2"], "/");
     assert_eq!(answer.body, "hello from v1", "{answer:?}");
 }
+
+#[test]
+fn api_and_dashboard_over_tls_with_a_secure_session_cookie() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path(), "api", &["127.0.0.1"]);
+    let world = World::with_daemon_args(&[
+        "--api",
+        "127.0.0.1:0",
+        "--api-tls-cert",
+        cert.to_str().unwrap(),
+        "--api-tls-key",
+        key.to_str().unwrap(),
+        "--token",
+        "secret-token-for-the-tls-test",
+    ]);
+    let api = world.api_addr();
+    let run = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "-D", "-", "--cacert"])
+            .arg(&cert)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+    };
+    let health = run(&[
+        "-H",
+        "Authorization: Bearer secret-token-for-the-tls-test",
+        &format!("https://{api}/v1/health"),
+    ]);
+    assert!(health.contains("\"ok\":true"), "{health}");
+    let certs = run(&[
+        "-H",
+        "Authorization: Bearer secret-token-for-the-tls-test",
+        &format!("https://{api}/v1/certs"),
+    ]);
+    assert!(certs.ends_with("[]"), "{certs}");
+    let login = run(&[
+        "--data-urlencode",
+        "token=secret-token-for-the-tls-test",
+        &format!("https://{api}/ui/login"),
+    ]);
+    let cookie = login
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no session cookie: {login}"));
+    assert!(cookie.contains("; secure"), "{cookie}");
+    assert!(cookie.contains("httponly"), "{cookie}");
+    // Plain HTTP to the TLS API gets nowhere.
+    let plain = Command::new("curl")
+        .args(["-sS", "--max-time", "5", &format!("http://{api}/v1/health")])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("\"ok\":true"));
+}

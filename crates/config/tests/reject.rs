@@ -607,7 +607,10 @@ fn tls_settings() {
         "tls = \"auto\"",
     );
     rejects(
-        &web("", "[routing]\ntls = { cert = \"certs/shop.pem\", key = \"/k.pem\" }"),
+        &web(
+            "",
+            "[routing]\ntls = { cert = \"certs/shop.pem\", key = \"/k.pem\" }",
+        ),
         7,
         "the path must be absolute",
         "absolute path on the daemon's machine",
