@@ -628,3 +628,65 @@ fn api_and_dashboard_over_tls_with_a_secure_session_cookie() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("\"ok\":true"));
 }
+
+#[test]
+fn no_request_over_tls_fails_while_deploying_and_rolling_back() {
+    let world = World::with_daemon_args(&["--tls-listen", "127.0.0.1:0"]);
+    let dir = world.root().join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = self_signed(&dir, "shop", &["shop.test"]);
+    let routing = format!(
+        "[routing]\nhosts = [\"shop.test\"]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n",
+        cert.display(),
+        key.display()
+    );
+    world.deploy_ok(&Conf::demo("v1").tail(&routing));
+    let addr = tls_addr(&world);
+    wait_until(DEADLINE, "the certificate loaded", || {
+        cert_of(&world, "shop.test").is_some_and(|c| c["issuer"] == "shop.test")
+    });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Batches of 40 requests on one connection each, HTTP/2 and HTTP/1.1 in turn, until told to stop.
+    let load = {
+        let (stop, cert) = (stop.clone(), cert.clone());
+        std::thread::spawn(move || {
+            let mut codes = std::collections::BTreeMap::new();
+            let url = format!("https://shop.test:{}/", addr.port());
+            for round in 0..2_000 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let version = if round % 2 == 0 {
+                    "--http2"
+                } else {
+                    "--http1.1"
+                };
+                let out = Command::new("curl")
+                    .args(["-s", "--max-time", "30", version])
+                    .args(["-w", "%{http_code}\\n", "--cacert"])
+                    .arg(&cert)
+                    .arg("--resolve")
+                    .arg(format!("shop.test:{}:127.0.0.1", addr.port()))
+                    .args((0..40).flat_map(|_| ["-o", "/dev/null", url.as_str()]))
+                    .output()
+                    .unwrap();
+                for code in String::from_utf8_lossy(&out.stdout).lines() {
+                    *codes.entry(code.to_string()).or_insert(0u64) += 1;
+                }
+            }
+            codes
+        })
+    };
+    world.deploy_ok(&Conf::demo("v2").tail(&routing));
+    world.slipway(&["rollback"]).ok();
+    world.settled();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let codes = load.join().unwrap();
+    let total: u64 = codes.values().sum();
+    assert!(total >= 80, "the load ran: {codes:?}");
+    assert_eq!(
+        codes.keys().collect::<Vec<_>>(),
+        ["200"],
+        "every request answered 200: {codes:?}"
+    );
+}
