@@ -690,3 +690,40 @@ fn no_request_over_tls_fails_while_deploying_and_rolling_back() {
         "every request answered 200: {codes:?}"
     );
 }
+
+#[test]
+fn an_acme_server_answering_garbage_is_reported_and_serving_goes_on() {
+    // A "CA" that answers every request with a 200 and a body that is not JSON.
+    let ca = TcpListener::bind("127.0.0.1:0").unwrap();
+    let directory = format!("http://{}/dir", ca.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in ca.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\ngarbage",
+            );
+        }
+    });
+    let world = World::with_daemon_args(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--acme-directory",
+        &directory,
+    ]);
+    world.deploy_ok(&Conf::demo("v1").tail("[routing]\nhosts = [\"shop.test\"]\ntls = \"auto\"\n"));
+    let failed = wait_for(DEADLINE, "the CA's garbage reported", || {
+        cert_of(&world, "shop.test").filter(|c| c["last_error"].is_string())
+    });
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("CA"),
+        "{failed}"
+    );
+    assert!(
+        failed["next_renewal"].is_u64(),
+        "a retry is scheduled: {failed}"
+    );
+    let plain = support::http::get(world.daemon.proxy, "/", &[("Host", "shop.test")]).unwrap();
+    assert_eq!(plain.body.trim(), "hello from v1");
+}
