@@ -506,7 +506,7 @@ fn canary_weight_and_sticky_cookie_hold_over_http2() {
         *seen.entry(answer.body).or_insert(0) += 1;
     }
     assert!(
-        seen.get("hello from v1").is_some() && seen.get("hello from v2").is_some(),
+        seen.contains_key("hello from v1") && seen.contains_key("hello from v2"),
         "both releases get HTTP/2 users at 50 %: {seen:?}"
     );
     // A user keeps their release by the sticky cookie, over HTTP/2.
