@@ -186,6 +186,8 @@ async fn deploy(
     let accepted = tokio::spawn(async move { deployer.deploy(req).await })
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // A new release may name new hosts: their certificates are looked for now, not at the next pass.
+    api.tls.look_now();
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
@@ -200,6 +202,8 @@ async fn rollback(
     let accepted = tokio::spawn(async move { deployer.rollback(&app, req).await })
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // A new release may name new hosts: their certificates are looked for now, not at the next pass.
+    api.tls.look_now();
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 

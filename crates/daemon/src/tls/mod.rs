@@ -41,6 +41,7 @@ pub struct Tls {
     pub certs: Arc<CertStore>,
     status: Arc<Mutex<Vec<CertStatus>>>,
     renew: mpsc::UnboundedSender<String>,
+    look: Arc<tokio::sync::Notify>,
 }
 
 impl Tls {
@@ -66,12 +67,14 @@ impl Tls {
             ))
         });
         let keeper = upkeep::Upkeep::new(settings, acme, store, dir, certs.clone(), status.clone());
-        let task = tokio::spawn(keeper.run(requests, stop));
+        let look = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(keeper.run(requests, look.clone(), stop));
         Ok((
             Arc::new(Tls {
                 certs,
                 status,
                 renew,
+                look,
             }),
             task,
         ))
@@ -83,6 +86,11 @@ impl Tls {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Reads the apps' TLS settings again now (after a deploy or a rollback).
+    pub fn look_now(&self) {
+        self.look.notify_one();
     }
 
     /// Asks for a new certificate for `host` now (ACME hosts), or a reload of its files.

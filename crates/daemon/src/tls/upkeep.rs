@@ -84,6 +84,7 @@ impl Upkeep {
     pub(super) async fn run(
         mut self,
         mut renew: mpsc::UnboundedReceiver<String>,
+        look: Arc<tokio::sync::Notify>,
         stop: CancellationToken,
     ) {
         let (done_tx, mut done) = mpsc::unbounded_channel::<Done>();
@@ -92,6 +93,7 @@ impl Upkeep {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(LOOK_AGAIN) => {}
+                () = look.notified() => {}
                 Some(host) = renew.recv() => {
                     if let Some(h) = self.hosts.get_mut(&host) {
                         h.next_attempt = None;
