@@ -6,8 +6,10 @@
 //! drift apart because they compile against one definition.
 
 mod apps;
+mod certs;
 mod error;
 pub mod flags;
 
 pub use apps::*;
+pub use certs::{CertStatus, RenewStarted};
 pub use error::{ApiError, ErrorKind};

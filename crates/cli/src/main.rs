@@ -6,6 +6,7 @@ mod commands;
 mod demo;
 mod load;
 mod output;
+mod tls_flags;
 
 use clap::{Parser, Subcommand};
 
@@ -196,6 +197,8 @@ enum Command {
         auth: AuthLimits,
         #[command(flatten)]
         retention: RetentionFlags,
+        #[command(flatten)]
+        tls: Box<tls_flags::TlsFlags>,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {
@@ -312,6 +315,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// TLS certificates: every host's issuer, expiry, next renewal and last error; `renew HOST`.
+    Certs {
+        #[command(subcommand)]
+        action: Option<CertsAction>,
+    },
     /// Feature flags: list, get, set, enable, disable, kill, import, export, history, revert, ramp, key.
     Flags {
         #[command(subcommand)]
@@ -363,6 +371,12 @@ enum ConfigAction {
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum CertsAction {
+    /// Order a new certificate for HOST now (ACME), or read its files again.
+    Renew { host: String },
 }
 
 #[derive(Subcommand)]
@@ -521,11 +535,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limits,
             auth,
             retention,
+            tls,
             ..
         } => {
             slipway_daemon::serve(slipway_daemon::ServeOptions {
                 state_dir: cli.state_dir,
                 listen,
+                tls_listen: tls.tls_listen,
+                tls: tls.settings(),
+                api_tls: tls.api_cert(),
                 api,
                 token,
                 session_ttl,
@@ -597,6 +615,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             TokenAction::Create { name, role } => commands::token::create(&ctx, &name, &role).await,
             TokenAction::List => commands::token::list(&ctx).await,
             TokenAction::Revoke { name } => commands::token::revoke(&ctx, &name).await,
+        },
+        Command::Certs { action } => match action {
+            None => commands::certs::list(&ctx).await,
+            Some(CertsAction::Renew { host }) => commands::certs::renew(&ctx, &host).await,
         },
         Command::Flags { action } => commands::flags::run(&ctx, action).await,
         Command::Backup { file, force } => commands::backup::backup(&ctx, &file, force).await,

@@ -162,7 +162,7 @@ fn kill_9_at_random_moments_never_loses_history_orphans_an_instance_or_sticks_a_
             let strays: Vec<String> = processes_in(&world)
                 .into_iter()
                 .filter(|&pid| !group_of(pid).is_some_and(|g| listed.contains(&g)))
-                .map(|pid| describe(pid))
+                .map(describe)
                 .collect();
             if strays.is_empty() {
                 break;

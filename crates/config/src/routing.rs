@@ -4,16 +4,30 @@
 use crate::limits::parse_size;
 use crate::report::Report;
 use crate::table::Section;
-use slipway_core::spec::RoutingSpec;
+use slipway_core::spec::{RoutingSpec, TlsSpec};
 use std::collections::BTreeSet;
+use toml::de::DeValue;
 
-const KEYS: &[&str] = &["hosts", "path", "max_body_size"];
+const KEYS: &[&str] = &[
+    "hosts",
+    "path",
+    "max_body_size",
+    "tls",
+    "redirect_https",
+    "hsts",
+];
+
+/// `hsts = true`: a year, the usual max-age.
+const HSTS_YEAR: u64 = 365 * 24 * 3600;
 
 pub(crate) fn read(r: &mut Report, root: &Section) -> RoutingSpec {
     let mut spec = RoutingSpec {
         hosts: Vec::new(),
         path_prefix: "/".into(),
         max_body_size: None,
+        tls: None,
+        redirect_https: false,
+        hsts_max_age: None,
     };
     let Some(routing) = root.table(r, "routing", "routing") else {
         return spec;
@@ -64,7 +78,61 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> RoutingSpec {
             }
         }
     }
+    spec.tls = read_tls(r, &routing);
+    if let Some(redirect) = routing.boolean(r, "redirect_https") {
+        spec.redirect_https = *redirect.get_ref();
+    }
+    if let Some(hsts) = routing.boolean(r, "hsts")
+        && *hsts.get_ref()
+    {
+        spec.hsts_max_age = Some(HSTS_YEAR);
+    }
     spec
+}
+
+/// `tls = "auto"` or `tls = { cert = "/path.pem", key = "/path.key" }`.
+fn read_tls(r: &mut Report, routing: &Section) -> Option<TlsSpec> {
+    let value = routing.get("tls")?;
+    let help = "write tls = \"auto\" (ACME) or tls = { cert = \"/etc/ssl/app.pem\", key = \"/etc/ssl/app.key\" }";
+    match value.get_ref() {
+        DeValue::String(s) if s.as_ref() == "auto" => Some(TlsSpec::Auto),
+        DeValue::Table(_) => {
+            let files = routing.as_table(r, "tls", value, "routing.tls")?;
+            files.check_keys(r, &["cert", "key"]);
+            let mut path = |key: &str| {
+                if files.get(key).is_none() {
+                    files.missing(r, key, help);
+                    return None;
+                }
+                let p = files.text(r, key, "\"/etc/ssl/app.pem\"")?;
+                // The daemon reads these, maybe on another machine than the one deploying.
+                if !p.get_ref().starts_with('/') {
+                    r.error(
+                        p.span(),
+                        format!("[routing] tls.{key}: the path must be absolute"),
+                    )
+                    .label("relative path")
+                    .help(
+                        "the daemon reads the file: give its absolute path on the daemon's machine",
+                    );
+                    return None;
+                }
+                Some(p.into_inner())
+            };
+            let cert = path("cert");
+            let key = path("key");
+            Some(TlsSpec::Files {
+                cert: cert?,
+                key: key?,
+            })
+        }
+        _ => {
+            routing
+                .wrong_type(r, "tls", value, "\"auto\" or { cert, key }")
+                .help(help);
+            None
+        }
+    }
 }
 
 /// Why `host` (lowercased) is not a bare host name, as a help line; `None` when it is fine.

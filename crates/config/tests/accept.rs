@@ -283,3 +283,26 @@ fn an_image_process_gets_the_secure_defaults() {
     assert!(container.cap_drop_all && container.no_new_privileges && !container.secrets_as_env);
     assert!(spec.uses_containers());
 }
+
+#[test]
+fn tls_auto_or_files_with_redirect_and_hsts() {
+    use slipway_core::spec::TlsSpec;
+    let parse = |routing: &str| {
+        let text = format!("app = \"a\"\n[processes.web]\ncmd = \"./s\"\n[routing]\n{routing}");
+        slipway_config::parse(&text, std::path::Path::new("slipway.toml")).expect("valid")
+    };
+    let auto = parse("hosts = [\"shop.test\"]\ntls = \"auto\"\nredirect_https = true\nhsts = true");
+    assert_eq!(auto.routing.tls, Some(TlsSpec::Auto));
+    assert!(auto.routing.redirect_https);
+    assert_eq!(auto.routing.hsts_max_age, Some(31_536_000));
+    let files = parse("tls = { cert = \"/etc/ssl/a.pem\", key = \"/etc/ssl/a.key\" }");
+    assert_eq!(
+        files.routing.tls,
+        Some(TlsSpec::Files {
+            cert: "/etc/ssl/a.pem".into(),
+            key: "/etc/ssl/a.key".into()
+        })
+    );
+    assert!(!files.routing.redirect_https);
+    assert_eq!(files.routing.hsts_max_age, None);
+}

@@ -597,3 +597,34 @@ fn a_config_path_that_is_not_a_small_regular_file_is_refused() {
     let err = slipway_config::load(&big).unwrap_err();
     assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
 }
+
+#[test]
+fn tls_settings() {
+    rejects(
+        &web("", "[routing]\ntls = \"yes\""),
+        7,
+        "expected \"auto\" or { cert, key }",
+        "tls = \"auto\"",
+    );
+    rejects(
+        &web(
+            "",
+            "[routing]\ntls = { cert = \"certs/shop.pem\", key = \"/k.pem\" }",
+        ),
+        7,
+        "the path must be absolute",
+        "absolute path on the daemon's machine",
+    );
+    rejects(
+        &web("", "[routing]\ntls = { cert = \"/c.pem\" }"),
+        7,
+        "missing `key` in [routing.tls]",
+        "tls = \"auto\"",
+    );
+    rejects(
+        &web("", "[routing]\nhsts = \"1y\""),
+        7,
+        "expected true or false",
+        "hsts = true",
+    );
+}

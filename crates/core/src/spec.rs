@@ -282,6 +282,25 @@ pub struct RoutingSpec {
     /// The largest request body the proxy forwards to this app (413 beyond); `None`: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_size: Option<u64>,
+    /// Where the certificate for `hosts` comes from; `None`: plain HTTP only (or the fallback certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+    /// Plain HTTP requests get a redirect to HTTPS (ACME challenges excepted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redirect_https: bool,
+    /// `Strict-Transport-Security: max-age=N` on responses over TLS; opt-in, since browsers remember it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsts_max_age: Option<u64>,
+}
+
+/// How the proxy gets the certificate of an app's hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "source")]
+pub enum TlsSpec {
+    /// Issued and renewed by the daemon's ACME client (`tls = "auto"`).
+    Auto,
+    /// PEM files on the daemon's machine, read again when they change (`tls = { cert, key }`).
+    Files { cert: String, key: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

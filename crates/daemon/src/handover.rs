@@ -6,7 +6,7 @@
 //! `SLIPWAY_HANDOVER=<socket path>`:
 //!
 //! ```text
-//! old → new   listeners proxy api-unix [api-tcp]   (+ the sockets, in that order)
+//! old → new   listeners proxy api-unix [api-tcp] [proxy-tls]   (+ the sockets, in that order)
 //! new → old   take                                 (the new binary runs and has its sockets)
 //! old → new   released                             (the old one stopped accepting, deciding and
 //!                                                    watching instances; it finishes in-flight work)

@@ -32,6 +32,7 @@ mod socket_activation;
 mod state_permissions;
 #[cfg(test)]
 mod test_release;
+pub mod tls;
 pub mod upgrade;
 
 use anyhow::{Context, bail};
@@ -50,6 +51,12 @@ pub struct ServeOptions {
     pub state_dir: PathBuf,
     /// Where the proxy listens for users' traffic.
     pub listen: SocketAddr,
+    /// Where the proxy terminates TLS (HTTP/2 and HTTP/1.1), off unless asked for.
+    pub tls_listen: Option<SocketAddr>,
+    /// Certificates: the ACME CA and the fallback certificate.
+    pub tls: tls::TlsSettings,
+    /// A certificate and key (PEM files) to serve the TCP API and dashboard over TLS.
+    pub api_tls: Option<(PathBuf, PathBuf)>,
     /// The TCP API, off unless asked for.
     pub api: Option<SocketAddr>,
     /// The TCP API's token; default: `<state-dir>/api-token`, created on first use.
@@ -131,6 +138,19 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let proxy_addr = listener.local_addr()?;
     // Scripts and tests that asked for port 0 learn the real address here.
     std::fs::write(paths.proxy_addr(), format!("{proxy_addr}\n"))?;
+    let tls_listener = match (sockets.take("proxy-tls"), options.tls_listen) {
+        (Some(fd), _) => Some(tcp_listener(fd)?),
+        (None, Some(addr)) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for HTTPS"))?,
+        ),
+        (None, None) => None,
+    };
+    if let Some(tls) = &tls_listener {
+        std::fs::write(paths.proxy_tls_addr(), format!("{}\n", tls.local_addr()?))?;
+    }
+    let proxy_tls_fd = tls_listener.as_ref().map(|l| l.as_raw_fd());
     let artifact_gate = Arc::new(std::sync::Mutex::new(()));
     let (mut controller, handle) = control::controller::Controller::new(
         store.clone(),
@@ -173,6 +193,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         staging: paths.backup_staging(),
     });
     let (upgrades, mut upgrade_requests) = tokio::sync::mpsc::channel::<upgrade::Request>(1);
+    let tls_stop = CancellationToken::new();
+    let (tls, tls_task) = tls::Tls::start(
+        options.tls.clone(),
+        store.clone(),
+        paths.tls(),
+        proxy.acme_challenges(),
+        tls_stop.clone(),
+    )?;
     let api = http::Api {
         upgrades,
         backups,
@@ -191,6 +219,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         store,
         logs_dir: paths.logs(),
         flags: flags.clone(),
+        tls: tls.clone(),
     };
     let api_stop = CancellationToken::new();
     let socket = paths.socket();
@@ -239,26 +268,40 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
                 keeper.clone(),
                 http::require_token,
             ))
-            .merge(http::dashboard::router(http::dashboard::Dashboard::new(
-                api.clone(),
-                keeper,
-                options.session_ttl,
-            )))
+            .merge(http::dashboard::router({
+                let dashboard =
+                    http::dashboard::Dashboard::new(api.clone(), keeper, options.session_ttl);
+                if options.api_tls.is_some() {
+                    dashboard.over_tls()
+                } else {
+                    dashboard
+                }
+            }))
             // OFREP authenticates with evaluation keys, so it stays outside the token check too.
             .merge(http::ofrep::router(flags.clone()));
         let stop = api_stop.clone();
         let api_addr = tcp.local_addr()?;
         std::fs::write(paths.root.join("api.addr"), format!("{api_addr}\n"))?;
-        tracing::info!(api = %api_addr, "API on http://{api_addr} (token required)");
-        tcp_api = Some(tokio::spawn(
-            // The client's address is what the brute-force limits count.
-            axum::serve(
-                tcp,
-                guarded.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .into_future(),
-        ));
+        if let Some((cert, key)) = &options.api_tls {
+            let config = http::tls_api::server_config(cert, key)
+                .with_context(|| format!("cannot use {} for the API", cert.display()))?;
+            tracing::info!(api = %api_addr, "API on https://{api_addr} (token required)");
+            tcp_api = Some(tokio::spawn(async move {
+                http::tls_api::serve(tcp, config, guarded, stop).await;
+                Ok(())
+            }));
+        } else {
+            tracing::info!(api = %api_addr, "API on http://{api_addr} (token required)");
+            tcp_api = Some(tokio::spawn(
+                // The client's address is what the brute-force limits count.
+                axum::serve(
+                    tcp,
+                    guarded.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .into_future(),
+            ));
+        }
     }
 
     for unused in sockets.0.drain(..) {
@@ -269,6 +312,19 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     let proxy_fd = listener.as_raw_fd();
     let proxy_stop = CancellationToken::new();
+    let proxy = Arc::new(proxy);
+    let proxy_tls_task = match tls_listener {
+        Some(listener) => {
+            let config = tls::server_config::new(tls.certs.clone())?;
+            let stop = proxy_stop.clone();
+            let proxy = proxy.clone();
+            tracing::info!(https = %listener.local_addr()?, "serving HTTPS (HTTP/2 and HTTP/1.1)");
+            Some(tokio::spawn(async move {
+                proxy.serve_tls(listener, config, stop).await
+            }))
+        }
+        None => None,
+    };
     let proxy_task = {
         let stop = proxy_stop.clone();
         tokio::spawn(async move { proxy.serve(listener, stop).await })
@@ -298,24 +354,32 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(fd) = tcp_api_fd {
         sockets_now.push(("api-tcp", fd));
     }
+    if let Some(fd) = proxy_tls_fd {
+        sockets_now.push(("proxy-tls", fd));
+    }
     let successor = wait_for_stop(&paths, &sockets_now, &mut upgrade_requests).await;
     cron_stop.cancel();
     pruning_stop.cancel();
     flags.closing.cancel();
     if let Some((successor, reply)) = successor {
+        // Certificates are the new daemon's to renew from now on.
+        tls_stop.cancel();
+        let mut tasks = vec![
+            settle(controller_task),
+            settle(cron_task),
+            settle(pruning_task),
+            settle(ramps_task),
+            settle(local_api),
+            settle(tls_task),
+        ];
+        tasks.extend(proxy_tls_task.map(settle));
         return hand_over(HandingOver {
             successor,
             reply,
             controller: handle,
             proxy_stop,
             api_stop,
-            tasks: vec![
-                settle(controller_task),
-                settle(cron_task),
-                settle(pruning_task),
-                settle(ramps_task),
-                settle(local_api),
-            ],
+            tasks,
             proxy_task,
             tcp_api,
         })
@@ -330,6 +394,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     {
         tracing::warn!("some connections were still open after 60 s; closing them");
     }
+    if let Some(task) = proxy_tls_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    tls_stop.cancel();
+    let _ = tls_task.await;
     let (reply, done) = tokio::sync::oneshot::channel();
     if handle
         .send(control::controller::Command::Shutdown { reply })

@@ -30,6 +30,14 @@ impl Paths {
         self.root.join("daemon.pid")
     }
     /// The proxy's actual listen address, written at start (useful with port 0).
+    /// The TLS listener's address (`--tls-listen`), like `proxy.addr`.
+    pub fn proxy_tls_addr(&self) -> PathBuf {
+        self.root.join("proxy-tls.addr")
+    }
+    /// The ACME account key and issued certificates with their keys (0700 folder, 0600 files).
+    pub fn tls(&self) -> PathBuf {
+        self.root.join("tls")
+    }
     pub fn proxy_addr(&self) -> PathBuf {
         self.root.join("proxy.addr")
     }

@@ -11,6 +11,8 @@ fn layer(module: &str) -> u8 {
         "ops" => 3,
         "flags" => 2,
         "control" => 1,
+        // Certificates for the TLS listener: used by `http` (the certs routes), uses only leaves.
+        "tls" => 1,
         _ => 0,
     }
 }

@@ -15,7 +15,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderName, HeaderValue, SET_COOKIE};
+use http::header::{
+    CONNECTION, CONTENT_TYPE, HOST, HeaderName, HeaderValue, SET_COOKIE, STRICT_TRANSPORT_SECURITY,
+};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
@@ -24,6 +26,7 @@ use hyper_util::rt::TokioIo;
 use tracing::debug;
 
 use crate::backend::Backend;
+use crate::before_routing;
 use crate::body::ResponseBody;
 use crate::headers::{self, X_SLIPWAY_RELEASE};
 use crate::pages::page;
@@ -65,6 +68,16 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         .and_then(|h| h.to_str().ok())
         .map(host_without_port)
         .unwrap_or("");
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    if let Some(response) = before_routing::answer(
+        &shared.challenges,
+        &shared.routes,
+        conn.tls,
+        host_value.as_ref(),
+        path_and_query,
+    ) {
+        return response;
+    }
     let preview = match req.headers().get(&X_SLIPWAY_RELEASE) {
         None => None,
         Some(value) => match value.to_str().ok().and_then(parse_release) {
@@ -119,6 +132,9 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         }
     };
 
+    if !conn.tls {
+        target.hsts_max_age = None;
+    }
     let client_upgrade = if is_upgrade {
         Some(hyper::upgrade::on(&mut req))
     } else {
@@ -128,7 +144,12 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     headers::strip_hop_by_hop(&mut parts.headers, is_upgrade);
     // Room for the forwarding headers, so the map grows once.
     parts.headers.reserve(5);
-    headers::add_forwarded(&mut parts.headers, &conn.client_ip, host_value.as_ref());
+    headers::add_forwarded(
+        &mut parts.headers,
+        &conn.client_ip,
+        host_value.as_ref(),
+        conn.tls,
+    );
     // With neither a Host header nor an absolute URI, the instance's address is the only host there is.
     let host_is_instance = host_value.is_none() && !parts.headers.contains_key(HOST);
     if !parts.headers.contains_key(HOST) {
@@ -345,10 +366,16 @@ fn respond(
     let Target {
         mut lease,
         set_cookie,
+        hsts_max_age,
         ..
     } = target;
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    if let Some(max_age) = hsts_max_age {
+        response
+            .headers_mut()
+            .insert(STRICT_TRANSPORT_SECURITY, before_routing::hsts(max_age));
     }
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // The connection now belongs to the tunnel (or to nobody): never back to the pool.

@@ -87,12 +87,13 @@ pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Adds `X-Forwarded-For` (appending `client_ip`), `X-Forwarded-Proto: http`, `X-Forwarded-Host` and an
-/// `X-Request-Id` when the client sent none.
+/// Adds `X-Forwarded-For` (appending `client_ip`), `X-Forwarded-Proto` (`https` when the client came over
+/// TLS), `X-Forwarded-Host` and an `X-Request-Id` when the client sent none.
 pub(crate) fn add_forwarded(
     headers: &mut HeaderMap,
     client_ip: &HeaderValue,
     host: Option<&HeaderValue>,
+    tls: bool,
 ) {
     let forwarded_for = if headers.contains_key(&X_FORWARDED_FOR) {
         let mut joined = Vec::new();
@@ -106,7 +107,8 @@ pub(crate) fn add_forwarded(
         client_ip.clone()
     };
     headers.insert(X_FORWARDED_FOR.clone(), forwarded_for);
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    let proto = if tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     match host {
         Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
         None => headers.remove(&X_FORWARDED_HOST),
@@ -190,13 +192,14 @@ mod tests {
         let ip = HeaderValue::from_static("10.0.0.9");
         let host = HeaderValue::from_static("app.test");
         let mut h = map(&[("x-forwarded-for", "1.1.1.1"), ("x-request-id", "abc")]);
-        add_forwarded(&mut h, &ip, Some(&host));
+        add_forwarded(&mut h, &ip, Some(&host), false);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.9");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "app.test");
         assert_eq!(h["x-request-id"], "abc");
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, &ip, None);
+        add_forwarded(&mut h, &ip, None, true);
+        assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-for"], "10.0.0.9");
         assert_eq!(h["x-request-id"].len(), 32);
     }

@@ -25,8 +25,10 @@
 //! - a [`Mirror`] copies some safe requests to a shadow release and compares its answers into a
 //!   [`ShadowReport`], without the client ever seeing them or the canary's metrics counting them.
 
+mod acme_challenges;
 mod admission;
 mod backend;
+mod before_routing;
 mod body;
 mod drain;
 mod forward;
@@ -50,12 +52,14 @@ mod shadow;
 mod shadow_report;
 mod shared;
 mod sticky;
+mod tls;
 mod tunnel;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use acme_challenges::AcmeChallenges;
 pub use backend::Backend;
 pub use body::ResponseBody;
 pub use drain::{DrainOutcome, drain};
@@ -67,3 +71,4 @@ pub use route_table::{AppRoute, Mirror, ReleaseGroup, RouteRule, RouteTable};
 pub use shadow_report::{ShadowReport, ShadowSummary};
 /// The spec types routing uses, re-exported so the table can be built without naming `slipway_core`.
 pub use slipway_core::spec::{RouteMatch, Sticky};
+pub use tls::ACME_TLS_ALPN;

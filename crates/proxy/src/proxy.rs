@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use crate::acme_challenges::AcmeChallenges;
 use crate::admission::Admission;
 use crate::h1;
 use crate::options::ProxyOptions;
@@ -23,7 +24,7 @@ use crate::shared::{ConnState, Shared};
 
 /// A reverse proxy routing by its [`RouteHandle`]'s table. Starts with an empty table (every request 404s).
 pub struct Proxy {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -53,8 +54,14 @@ impl Proxy {
                 server,
                 client,
                 options,
+                challenges: AcmeChallenges::default(),
             }),
         }
+    }
+
+    /// Where the ACME client publishes its HTTP-01 answers (served on every listener).
+    pub fn acme_challenges(&self) -> AcmeChallenges {
+        self.shared.challenges.clone()
     }
 
     /// The handle the controller publishes route tables through.
@@ -103,6 +110,7 @@ impl Proxy {
             let conn = Arc::new(ConnState {
                 shared: Arc::clone(&self.shared),
                 client_ip: client_ip(peer),
+                tls: false,
             });
             let served = h1::serve_connection(stream, conn, Arc::clone(&stop));
             connections.spawn(async move {
@@ -118,7 +126,7 @@ impl Proxy {
     }
 }
 
-fn client_ip(peer: SocketAddr) -> HeaderValue {
+pub(crate) fn client_ip(peer: SocketAddr) -> HeaderValue {
     // An IP address always formats as a valid header value.
     HeaderValue::from_str(&peer.ip().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"))

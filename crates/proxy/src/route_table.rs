@@ -52,6 +52,10 @@ pub struct AppRoute {
     pub mirror: Option<Mirror>,
     /// The largest request body forwarded (413 beyond); `None`: no limit.
     pub max_body_size: Option<u64>,
+    /// Plain HTTP requests get a 308 to the same URL over HTTPS (ACME challenges excepted).
+    pub redirect_https: bool,
+    /// Responses over TLS carry `Strict-Transport-Security` with this max-age (seconds).
+    pub hsts_max_age: Option<u64>,
 }
 
 impl AppRoute {
@@ -66,6 +70,8 @@ impl AppRoute {
             sticky: None,
             mirror: None,
             max_body_size: None,
+            redirect_https: false,
+            hsts_max_age: None,
         }
     }
 }
@@ -143,6 +149,8 @@ pub(crate) struct Target {
     pub(crate) shadow: Option<ShadowPlan>,
     /// The app's largest request body (`AppRoute::max_body_size`).
     pub(crate) max_body: Option<u64>,
+    /// `AppRoute::hsts_max_age`.
+    pub(crate) hsts_max_age: Option<u64>,
 }
 
 /// Where a mirrored request's copy goes.
@@ -167,6 +175,8 @@ pub(crate) struct CompiledTable {
     pub(crate) table: Arc<RouteTable>,
     /// Most specific first: longer prefix, then explicit hosts before "any host".
     apps: Vec<CompiledApp>,
+    /// Some app redirects plain HTTP to HTTPS: only then does the fast path look before routing.
+    pub(crate) any_redirect: bool,
 }
 
 #[derive(Debug)]
@@ -303,7 +313,12 @@ impl CompiledTable {
                 .cmp(&a.prefix.len())
                 .then_with(|| a.hosts.is_empty().cmp(&b.hosts.is_empty()))
         });
-        CompiledTable { table, apps }
+        let any_redirect = table.apps.iter().any(|app| app.redirect_https);
+        CompiledTable {
+            table,
+            apps,
+            any_redirect,
+        }
     }
 
     /// Routes a request. A `vN.` host prefix previews release N when the rest of the host routes to an app.
@@ -343,6 +358,7 @@ impl CompiledTable {
             set_cookie: None,
             shadow: None,
             max_body: route.max_body_size,
+            hsts_max_age: route.hsts_max_age,
         };
         if let Some(group) = route.groups.iter().find(|g| g.release == release)
             && let Some(backend) = pick::least_outstanding(&group.backends, Some(failed))
@@ -359,6 +375,11 @@ impl CompiledTable {
             .find_map(|group| {
                 pick::least_outstanding(&group.backends, Some(failed)).map(|b| target(b, group))
             })
+    }
+
+    /// The app a request for `host` and `path` goes to, for the answers given before routing.
+    pub(crate) fn app_for(&self, host: &str, path: &str) -> Option<&AppRoute> {
+        self.find(host, path).map(|app| &self.table.apps[app.index])
     }
 
     fn find(&self, host: &str, path: &str) -> Option<&CompiledApp> {
@@ -386,6 +407,7 @@ impl CompiledTable {
                 set_cookie: None,
                 shadow: None,
                 max_body: route.max_body_size,
+                hsts_max_age: route.hsts_max_age,
             }),
             None => Choice::NotReady {
                 app: app.name.clone(),
@@ -433,6 +455,7 @@ impl CompiledTable {
             set_cookie,
             shadow,
             max_body: route.max_body_size,
+            hsts_max_age: route.hsts_max_age,
         })
     }
 

@@ -7,6 +7,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 
+use crate::acme_challenges::AcmeChallenges;
 use crate::options::ProxyOptions;
 use crate::route_handle::RouteHandle;
 
@@ -18,6 +19,8 @@ pub(crate) struct Shared {
     /// How connections to instances are set up (HTTP/1.1).
     pub(crate) client: http1::Builder,
     pub(crate) options: ProxyOptions,
+    /// HTTP-01 answers for the ACME client's pending orders.
+    pub(crate) challenges: AcmeChallenges,
 }
 
 /// State of one client connection.
@@ -25,4 +28,6 @@ pub(crate) struct ConnState {
     pub(crate) shared: Arc<Shared>,
     /// The client's IP, formatted once per connection for `X-Forwarded-For`.
     pub(crate) client_ip: HeaderValue,
+    /// The client came over TLS: `X-Forwarded-Proto: https`, HSTS, no redirect to HTTPS.
+    pub(crate) tls: bool,
 }

@@ -37,6 +37,9 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         secrets: BTreeMap::new(),
         processes: BTreeMap::from([("web".to_string(), web)]),
         routing: RoutingSpec {
+            tls: None,
+            redirect_https: false,
+            hsts_max_age: None,
             hosts: vec![],
             path_prefix: "/".into(),
             max_body_size: None,

@@ -1,6 +1,7 @@
 //! One module per CLI command; this one holds what they share: which daemon, which app.
 
 pub mod backup;
+pub mod certs;
 pub mod config;
 pub mod control;
 pub mod cron;

@@ -94,11 +94,13 @@ pub fn build(
             }
         }
         let extras = format!(
-            "{:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {} {:?}",
             routes.iter().map(|r| &r.matcher).collect::<Vec<_>>(),
             sticky,
             mirror.as_ref().map(|m| m.percent),
             routing.max_body_size,
+            routing.redirect_https,
+            routing.hsts_max_age,
         );
         signature.push((
             name.clone(),
@@ -116,6 +118,8 @@ pub fn build(
             sticky,
             mirror,
             max_body_size: routing.max_body_size,
+            redirect_https: routing.redirect_https,
+            hsts_max_age: routing.hsts_max_age,
         });
     }
     (table, signature)

@@ -6,6 +6,7 @@
 pub mod auth;
 pub(crate) mod backup_routes;
 pub(crate) mod caller;
+pub(crate) mod cert_routes;
 pub(crate) mod dashboard;
 pub mod doorkeeper;
 pub(crate) mod extract;
@@ -16,6 +17,7 @@ pub(crate) mod reply;
 pub mod route_table;
 pub(crate) mod series_routes;
 pub mod throttle;
+pub mod tls_api;
 pub(crate) mod token_routes;
 pub mod tokens;
 
@@ -56,6 +58,7 @@ pub struct Api {
     pub backups: Arc<crate::ops::backup::Backups>,
     /// Where `POST /v1/upgrade` asks `serve` to hand over to the binary on disk.
     pub upgrades: tokio::sync::mpsc::Sender<crate::upgrade::Request>,
+    pub tls: Arc<crate::tls::Tls>,
 }
 
 /// The API's routes, before the state is given (so the role table's test can list them).
@@ -89,6 +92,7 @@ pub(crate) fn api_routes() -> Routes<Api> {
         .merge(crate::http::token_routes::routes())
         .merge(crate::http::flag_admin::routes())
         .merge(crate::http::backup_routes::routes())
+        .merge(crate::http::cert_routes::routes())
 }
 
 pub fn router(api: Api) -> Router {
@@ -206,6 +210,8 @@ async fn deploy(
     let accepted = tokio::spawn(async move { deployer.deploy(req).await })
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // A new release may name new hosts: their certificates are looked for now, not at the next pass.
+    api.tls.look_now();
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
@@ -220,6 +226,8 @@ async fn rollback(
     let accepted = tokio::spawn(async move { deployer.rollback(&app, req).await })
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // A new release may name new hosts: their certificates are looked for now, not at the next pass.
+    api.tls.look_now();
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 

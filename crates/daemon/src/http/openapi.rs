@@ -334,6 +334,7 @@ fn path_parameter_meaning(name: &str) -> &'static str {
         "job" => "A cron job's name (`[cron.NAME]` in the stable release's slipway.toml).",
         "key" => "A flag's key.",
         "name" => "The name given when it was made.",
+        "host" => "A host name from an app's `[routing] hosts`.",
         _ => "(not described)",
     }
 }
@@ -588,6 +589,24 @@ fn docs() -> Vec<Doc> {
                      shutting down: try again.",
             ),
         ]),
+        Doc::new(Get, "/v1/certs", "certs", "Every TLS host's certificate")
+            .describe(
+                "One entry per host whose app sets `[routing] tls`, and `*` for the fallback \
+             certificate: issuer, expiry, next renewal or retry, and the last error (docs/tls.md).",
+            )
+            .json::<Vec<CertStatus>>(200, "The certificates, by host name."),
+        Doc::new(
+            Post,
+            "/v1/certs/{host}/renew",
+            "renew_cert",
+            "Renew a host's certificate now",
+        )
+        .describe(
+            "Orders a new certificate from the ACME CA now (or reads a host's certificate files \
+             again). The answer comes at once; `GET /v1/certs` shows the outcome.",
+        )
+        .json::<RenewStarted>(202, "The renewal has started.")
+        .refuses(&[(404, "No app names this host with `tls` set."), STOPPING]),
         Doc::new(Get, "/v1/openapi.json", "openapi", "This document").answers(
             200,
             "The OpenAPI 3.1 document of this API.",

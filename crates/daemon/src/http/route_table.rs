@@ -149,6 +149,9 @@ pub const ROUTES: &[Route] = &[
     api(Post, "/v1/backup", Admin),
     // Replaces the daemon's binary with the one on disk (`upgrade.rs`).
     api(Post, "/v1/upgrade", Admin),
+    // Hosts, issuers and errors: nothing secret.
+    api(Get, "/v1/certs", Viewer),
+    api(Post, "/v1/certs/{host}/renew", Deployer),
     ui(Get, "/", Access::Public),
     ui(Get, "/ui", Access::Public),
     ui(Get, "/ui/live.js", Access::Public),

@@ -207,6 +207,10 @@ pub(crate) async fn serve_connection(
             )
         };
         match parsed {
+            // The proxy's own answers (ACME challenges, redirects to HTTPS) are the hyper path's.
+            Parsed::Complete(head) if client.wants_hyper(&head) => {
+                return Box::pin(client.hand_off()).await;
+            }
             Parsed::Complete(head) => {
                 let end = head.end;
                 match client.exchange(&head).await {

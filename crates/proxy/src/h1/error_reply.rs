@@ -91,7 +91,7 @@ fn write_page_head(out: &mut Vec<u8>, status: StatusCode, text_len: usize, close
 }
 
 /// The whole page refusing a request, closing the connection.
-pub(super) fn page_bytes(status: StatusCode, message: &str) -> Vec<u8> {
+pub(crate) fn page_bytes(status: StatusCode, message: &str) -> Vec<u8> {
     let text = pages::text(status, message);
     let mut page = Vec::with_capacity(256 + text.len());
     write_page_head(&mut page, status, text.len(), true);
@@ -102,7 +102,7 @@ pub(super) fn page_bytes(status: StatusCode, message: &str) -> Vec<u8> {
 /// Closes a connection after its last answer. The client may still be sending (a huge head): what it
 /// sends is read and dropped for a moment, since closing with unread bytes would reset the connection
 /// before the client reads the answer.
-pub(super) async fn linger_and_close(mut stream: TcpStream) {
+pub(crate) async fn linger_and_close(mut stream: TcpStream) {
     const LINGER: Duration = Duration::from_secs(2);
     if stream.shutdown().await.is_ok() {
         let mut discard = [0u8; 4096];

@@ -17,6 +17,7 @@ use http::header::HeaderValue;
 use http::{Method, StatusCode};
 use tokio::time::Instant;
 
+use crate::before_routing;
 use crate::forward::{
     bad_gateway_message, gateway_timeout_message, is_idempotent, move_to_other_instance, too_large,
 };
@@ -317,6 +318,15 @@ impl Client {
 }
 
 impl Client {
+    /// True when the proxy answers this request itself (`before_routing`), which the hyper path does.
+    pub(super) fn wants_hyper(&self, head: &RequestHead) -> bool {
+        let buf = &self.input.buf;
+        let host = std::str::from_utf8(head.host.of(buf)).map_or("", host_without_port);
+        let path = std::str::from_utf8(head.path.of(buf)).unwrap_or("");
+        let table = self.conn.shared.routes.inner.load();
+        before_routing::wants_hyper(&table, host, path)
+    }
+
     /// Where the request goes (its backend already counted), or the page saying why nowhere.
     fn route(&self, head: &RequestHead) -> Result<(Target, Method), (StatusCode, String)> {
         let buf = &self.input.buf;

@@ -24,7 +24,7 @@ mod shadow_copy;
 mod socket_io;
 
 pub(crate) use connection::{StopSignal, serve_connection};
-pub(crate) use error_reply::refuse_connection;
+pub(crate) use error_reply::{linger_and_close, page_bytes, refuse_connection};
 
 // The fuzz targets reach the parsers through `crate::fuzzing` (feature `fuzzing` only).
 #[cfg(feature = "fuzzing")]

@@ -43,7 +43,8 @@ pub(crate) fn request(
     {
         map.insert(X_REQUEST_ID.clone(), id);
     }
-    headers::add_forwarded(&mut map, client_ip, host.as_ref());
+    // The fast path serves plain connections only.
+    headers::add_forwarded(&mut map, client_ip, host.as_ref(), false);
     map.insert(X_SLIPWAY_SHADOW.clone(), HeaderValue::from_static("1"));
     if host.is_none() {
         map.insert(HOST, authority_value(shadow));

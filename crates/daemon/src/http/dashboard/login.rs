@@ -93,7 +93,10 @@ pub async fn submit(
     let previous = session::cookie_id(&headers);
     let (id, _) = ui.sessions.login(previous.as_deref(), who, now_ms());
     (
-        [(header::SET_COOKIE, set_cookie(&id, ui.sessions.ttl_ms()))],
+        [(
+            header::SET_COOKIE,
+            set_cookie(&id, ui.sessions.ttl_ms(), ui.secure_cookie),
+        )],
         Redirect::to("/ui/"),
     )
         .into_response()
@@ -122,7 +125,7 @@ pub async fn logout(
         ui.sessions.remove(&id);
     }
     (
-        [(header::SET_COOKIE, clear_cookie())],
+        [(header::SET_COOKIE, clear_cookie(ui.secure_cookie))],
         Redirect::to("/ui/login"),
     )
         .into_response()

@@ -38,6 +38,8 @@ pub struct Dashboard {
     /// Checks login tokens under the brute-force limits it shares with the API.
     keeper: Arc<Doorkeeper>,
     sessions: Sessions,
+    /// Served over TLS: the session cookie is `Secure`.
+    secure_cookie: bool,
 }
 
 type Ui = Arc<Dashboard>;
@@ -49,7 +51,14 @@ impl Dashboard {
             auth: keeper.authenticator().clone(),
             keeper,
             sessions: Sessions::new(session_ttl.as_millis() as u64),
+            secure_cookie: false,
         }
+    }
+
+    /// The dashboard is served over TLS: its session cookie is `Secure`.
+    pub fn over_tls(mut self) -> Dashboard {
+        self.secure_cookie = true;
+        self
     }
 
     /// The caller's live session, its role re-read from the store (a revoked token's sessions end

@@ -113,16 +113,19 @@ pub fn cookie_id(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// `Secure` is left out: the listener is plain HTTP (put TLS in front and it should be added).
-pub fn set_cookie(id: &str, ttl_ms: u64) -> String {
+/// `Secure` when the dashboard is served over TLS (`serve --api-tls-cert`): a browser would not send a
+/// Secure cookie back over the plain listener.
+pub fn set_cookie(id: &str, ttl_ms: u64, secure: bool) -> String {
     format!(
-        "{COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}",
-        ttl_ms.div_ceil(1000)
+        "{COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        ttl_ms.div_ceil(1000),
+        if secure { "; Secure" } else { "" }
     )
 }
 
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
 }
 
 #[cfg(test)]
@@ -188,7 +191,9 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_strict_and_scoped() {
-        let c = set_cookie("abc", 2_500);
+        assert!(set_cookie("abc", 2_500, true).ends_with("; Secure"));
+        let c = set_cookie("abc", 2_500, false);
+        assert!(!c.contains("Secure"));
         assert!(c.starts_with("slipway_session=abc;"));
         for part in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age=3"] {
             assert!(c.contains(part), "{c}");
@@ -199,6 +204,6 @@ mod tests {
             "a=1; slipway_session=xyz; b=2".parse().unwrap(),
         );
         assert_eq!(cookie_id(&h).as_deref(), Some("xyz"));
-        assert!(clear_cookie().contains("Max-Age=0"));
+        assert!(clear_cookie(false).contains("Max-Age=0"));
     }
 }

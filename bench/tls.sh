@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# HTTPS through slipway vs nginx, same certificate, same tiny backend (nginx answering "ok"), one worker
+# each, in one run: keep-alive HTTP/1.1 requests/s and p99 (wrk), HTTP/2 requests/s (h2load), and the
+# ratios. Usage: bench/tls.sh [seconds] [connections]
+# Env SLIPWAY: the binary to measure (default: target/release/slipway; build it with
+#   `cargo build --release -p slipway` first — a debug build measures the debug build).
+set -u
+D=${1:-8} C=${2:-32}
+SLIPWAY=${SLIPWAY:-$(cd "$(dirname "$0")/.." && pwd)/target/release/slipway}
+W=$(mktemp -d)
+cleanup() {
+  [ -f $W/slipway.pid ] && kill -TERM $(cat $W/slipway.pid) 2>/dev/null && sleep 1
+  for p in $W/*.pidf; do [ -f "$p" ] && kill $(cat $p) 2>/dev/null; done
+  rm -rf $W
+}
+trap cleanup EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout $W/key.pem -out $W/cert.pem 2>/dev/null
+cat > $W/backend.tpl <<B
+worker_processes 1; daemon off; pid $W/nb-__PORT__.pidf; error_log /dev/null;
+events { worker_connections 4096; }
+http { access_log off; server { listen 127.0.0.1:__PORT__; keepalive_requests 1000000; location / { return 200 "ok\n"; } } }
+B
+sed s/__PORT__/19100/g $W/backend.tpl > $W/backend.conf
+cat > $W/nginx.conf <<B
+worker_processes 1; daemon off; pid $W/np.pidf; error_log /dev/null;
+events { worker_connections 4096; }
+http { access_log off; upstream b { server 127.0.0.1:19100; keepalive 64; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:19101 ssl http2; ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3; keepalive_requests 1000000;
+    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+B
+( exec nginx -c $W/backend.conf >/dev/null 2>&1 ) &
+( exec nginx -c $W/nginx.conf >$W/nginx.log 2>&1 ) &
+# slipway: one worker thread, the same backend as its one instance, the same certificate as fallback.
+mkdir -p $W/app $W/state && chmod 700 $W/state
+cat > $W/app/slipway.toml <<T
+app = "bench"
+[processes.web]
+cmd = "sh -c 'sed s/__PORT__/\$PORT/g $W/backend.tpl > $W/b-\$PORT.conf && exec nginx -c $W/b-\$PORT.conf'"
+replicas = 1
+readiness = { tcp = true, period = "100ms" }
+T
+( exec "$SLIPWAY" serve --threads 1 --state-dir $W/state --listen 127.0.0.1:19102 --tls-listen 127.0.0.1:19103 \
+    --tls-cert $W/cert.pem --tls-key $W/key.pem >$W/slipway.log 2>&1 ) & echo $! > $W/slipway.pid
+for _ in $(seq 100); do [ -S $W/state/slipway.sock ] && break; sleep 0.1; done
+(cd $W/app && "$SLIPWAY" --state-dir $W/state deploy >/dev/null) || { echo "deploy failed"; tail $W/slipway.log; exit 1; }
+sleep 1
+wrk_run() { # name port
+  curl -sf --cacert $W/cert.pem -o /dev/null https://127.0.0.1:$2/ || { echo "$1: not answering"; return; }
+  out=$(wrk -t1 -c$C -d${D}s --latency https://127.0.0.1:$2/ 2>&1)
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  eval "${1}_rps=$rps; ${1}_p99=$p99"
+  printf "%-8s https/1.1 keep-alive  rps=%-10s p99=%s\n" "$1" "$rps" "$p99"
+}
+h2_run() { # name port
+  out=$(h2load -D $D -c $C -m 10 https://127.0.0.1:$2/ 2>&1)
+  rps=$(echo "$out" | awk '/^finished in/ {gsub(",","",$4); print $4}')
+  failed=$(echo "$out" | awk '/^requests:/ {print $8, $9}')
+  eval "${1}_h2=$rps"
+  printf "%-8s h2 (h2load -m10)      rps=%-10s %s\n" "$1" "$rps" "$failed"
+}
+wrk_run nginx 19101; wrk_run slipway 19103
+h2_run nginx 19101; h2_run slipway 19103
+awk -v a="${slipway_rps:-0}" -v b="${nginx_rps:-1}" -v c="${slipway_h2:-0}" -v d="${nginx_h2:-1}" \
+  'BEGIN { printf "ratio slipway/nginx: https/1.1 rps %.2f, h2 rps %.2f\n", a/b, c/d }'
+echo "p99 https/1.1: slipway ${slipway_p99:-?} vs nginx ${nginx_p99:-?}"

@@ -1,0 +1,31 @@
+//! `GET /v1/certs` (viewer): every TLS host's certificate, issuer, expiry, next renewal and last error;
+//! `POST /v1/certs/{host}/renew` (deployer): a new certificate now (ACME) or the files read again.
+
+use crate::http::caller::Caller;
+use crate::http::extract::Path;
+use crate::http::route_table::{Door, Routes};
+use crate::http::{Answer, Api};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use slipway_api::RenewStarted;
+
+pub(crate) fn routes() -> Routes<Api> {
+    Routes::new(Door::Api)
+        .get("/v1/certs", list)
+        .post("/v1/certs/{host}/renew", renew)
+}
+
+async fn list(State(api): State<Api>) -> Answer {
+    Ok(Json(api.tls.status()).into_response())
+}
+
+async fn renew(State(api): State<Api>, Path(host): Path<String>, caller: Caller) -> Answer {
+    api.tls.renew(&host)?;
+    let who = caller
+        .tcp_who()
+        .unwrap_or_else(|| "the local socket".to_string());
+    tracing::info!(%host, "certificate renewal asked for by {who}");
+    Ok((StatusCode::ACCEPTED, Json(RenewStarted { host })).into_response())
+}

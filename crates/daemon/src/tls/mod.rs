@@ -1,0 +1,108 @@
+//! TLS for the proxy's HTTPS listener: which certificate each host gets, and keeping them valid.
+//!
+//! Apps name their hosts' certificate in `[routing] tls`: `"auto"` (issued by ACME, renewed at two
+//! thirds of the lifetime) or `{ cert, key }` files (read again when they change). A fallback
+//! certificate (`serve --tls-cert/--tls-key`) answers any other name, wildcards included. One task
+//! ([`upkeep`]) owns the per-host state; handshakes read the [`CertStore`] it publishes, and the API
+//! reads the [`CertStatus`](slipway_api::CertStatus) list it keeps. One host failing (a file
+//! unreadable, a CA refusing) never stops the others: its error is kept, logged and recorded as an
+//! event, and it is tried again with backoff.
+
+pub mod acme;
+mod acme_client;
+pub mod cert_facts;
+pub mod cert_store;
+pub mod pem_files;
+pub mod renewal;
+pub mod server_config;
+mod upkeep;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use slipway_api::CertStatus;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+pub use cert_store::CertStore;
+
+/// What `serve` was told about TLS.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// The CA for `tls = "auto"`; `None`: such hosts get an error in `certs` and the fallback.
+    pub acme: Option<acme::AcmeSettings>,
+    /// A certificate for names no app's certificate covers (a wildcard, typically).
+    pub fallback: Option<(PathBuf, PathBuf)>,
+}
+
+/// The running TLS certificate keeper.
+pub struct Tls {
+    pub certs: Arc<CertStore>,
+    status: Arc<Mutex<Vec<CertStatus>>>,
+    renew: mpsc::UnboundedSender<String>,
+    look: Arc<tokio::sync::Notify>,
+}
+
+impl Tls {
+    /// Starts the keeper; it stops when `stop` is cancelled.
+    pub fn start(
+        settings: TlsSettings,
+        store: Arc<slipway_store::Store>,
+        dir: PathBuf,
+        http01: slipway_proxy::AcmeChallenges,
+        stop: CancellationToken,
+    ) -> anyhow::Result<(Arc<Tls>, tokio::task::JoinHandle<()>)> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        let certs = Arc::new(CertStore::default());
+        let status = Arc::new(Mutex::new(Vec::new()));
+        let (renew, requests) = mpsc::unbounded_channel();
+        let acme = settings.acme.clone().map(|s| {
+            Arc::new(acme::Acme::new(
+                s,
+                dir.join("account.json"),
+                http01,
+                certs.clone(),
+            ))
+        });
+        let keeper = upkeep::Upkeep::new(settings, acme, store, dir, certs.clone(), status.clone());
+        let look = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(keeper.run(requests, look.clone(), stop));
+        Ok((
+            Arc::new(Tls {
+                certs,
+                status,
+                renew,
+                look,
+            }),
+            task,
+        ))
+    }
+
+    /// Every host's certificate, by host name.
+    pub fn status(&self) -> Vec<CertStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the apps' TLS settings again now (after a deploy or a rollback).
+    pub fn look_now(&self) {
+        self.look.notify_one();
+    }
+
+    /// Asks for a new certificate for `host` now (ACME hosts), or a reload of its files.
+    pub fn renew(&self, host: &str) -> Result<(), Error> {
+        let host = host.to_ascii_lowercase();
+        if !self.status().iter().any(|s| s.host == host) {
+            return Err(Error::not_found(format!(
+                "no app names {host} in [routing] hosts with tls set; `slipway certs` lists the hosts"
+            )));
+        }
+        self.renew
+            .send(host)
+            .map_err(|_| Error::unavailable("the daemon is shutting down"))
+    }
+}
