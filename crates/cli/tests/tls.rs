@@ -727,3 +727,33 @@ fn an_acme_server_answering_garbage_is_reported_and_serving_goes_on() {
     let plain = support::http::get(world.daemon.proxy, "/", &[("Host", "shop.test")]).unwrap();
     assert_eq!(plain.body.trim(), "hello from v1");
 }
+
+/// `slipway upgrade` hands the HTTPS listener over too: the same address serves the same
+/// certificate from the new daemon, over HTTP/2.
+#[test]
+fn an_upgrade_hands_over_the_https_listener() {
+    let mut world = World::with_daemon_args(&["--tls-listen", "127.0.0.1:0"]);
+    let dir = world.root().join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = self_signed(&dir, "shop", &["shop.test"]);
+    let routing = format!(
+        "[routing]\nhosts = [\"shop.test\"]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n",
+        cert.display(),
+        key.display()
+    );
+    world.deploy_ok(&Conf::demo("v1").tail(&routing));
+    let addr = tls_addr(&world);
+    wait_until(DEADLINE, "the certificate loaded", || {
+        cert_of(&world, "shop.test").is_some_and(|c| c["issuer"] == "shop.test")
+    });
+    let answer = world.slipway(&["upgrade", "--json"]).ok().json();
+    let pid = answer["pid"].as_u64().expect("new pid") as u32;
+    world.daemon.upgraded_to(pid);
+    assert_eq!(tls_addr(&world), addr, "the same listener");
+    let h2 = curl(addr, "shop.test", &cert, &["--http2"], "/");
+    assert_eq!(
+        (h2.body.as_str(), h2.version.as_str()),
+        ("hello from v1", "2"),
+        "{h2:?}"
+    );
+}
