@@ -1,4 +1,5 @@
-//! Faults with a clear answer: the state database locked by another process. A change the daemon
+//! Faults with a clear answer: the state database locked by another process, the state dir's disk
+//! full or read-only, the wall clock jumping. A change the daemon
 //! cannot record fails with that reason, after a bounded wait; what serves keeps serving; nothing is
 //! left half-done, and the same change goes through once the lock is gone.
 
@@ -107,4 +108,108 @@ fn a_wall_clock_jump_neither_stalls_nor_expires_a_rollout() {
         );
         std::fs::write(offset.path(), "+0\n").unwrap();
     }
+}
+
+/// A small filesystem (tmpfs) mounted over the daemon's state dir, unmounted when dropped.
+struct SmallDisk {
+    at: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> SmallDisk {
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .expect("mount");
+        assert!(
+            mounted.success(),
+            "these tests mount a tmpfs: they run as root, as CI does"
+        );
+        SmallDisk {
+            at: at.to_path_buf(),
+        }
+    }
+
+    /// A read-only view of it mounted over it (what is open stays writable, as after a remount
+    /// that the kernel lets through); undone by [`SmallDisk::writable`].
+    fn read_only(&self) {
+        for args in [&["--bind"][..], &["-o", "remount,bind,ro"][..]] {
+            let done = Command::new("mount")
+                .args(args)
+                .arg(&self.at)
+                .arg(&self.at)
+                .status()
+                .expect("mount");
+            assert!(done.success(), "mount {args:?}");
+        }
+    }
+
+    fn writable(&self) {
+        let done = Command::new("umount")
+            .arg(&self.at)
+            .status()
+            .expect("umount");
+        assert!(done.success(), "umount the read-only view");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.at).status();
+    }
+}
+
+/// Fills the filesystem at `dir` until a write fails, in one file; returns it (remove it to free).
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).expect("filler");
+    let block = vec![0u8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    let small = [0u8; 512];
+    while file.write_all(&small).is_ok() {}
+    path
+}
+
+/// The state dir's filesystem full, then read-only: a deploy fails with the OS's reason, the stable
+/// release serves throughout, and once there is room (or it is writable) again the same deploy works.
+#[test]
+fn a_full_or_read_only_state_dir_fails_the_deploy_clearly_and_serving_goes_on() {
+    let mut world = World::new();
+    world.daemon.terminate();
+    let disk = SmallDisk::mount(&world.daemon.state, "64m");
+    world.daemon.restart();
+    world.deploy_ok(&Conf::demo("v1"));
+
+    let filler = fill(&world.daemon.state);
+    world.write(&Conf::demo("v2"));
+    let run = world.slipway(&["deploy"]).failed();
+    assert!(
+        run.stderr.contains("No space left on device") || run.stderr.contains("disk is full"),
+        "the reason is the full disk: {run}"
+    );
+    assert_eq!(world.answer(), "v1");
+    std::fs::remove_file(filler).expect("free the disk");
+    world.deploy_ok(&Conf::demo("v2"));
+    assert_eq!(world.answer(), "v2");
+
+    disk.read_only();
+    world.write(&Conf::demo("v3"));
+    let run = world.slipway(&["deploy"]).failed();
+    assert!(
+        run.stderr.contains("Read-only file system") || run.stderr.contains("readonly"),
+        "the reason is the read-only state dir: {run}"
+    );
+    assert_eq!(world.answer(), "v2");
+    disk.writable();
+    world.deploy_ok(&Conf::demo("v3"));
+    assert_eq!(world.answer(), "v3");
+    world.daemon.terminate();
 }
