@@ -1,7 +1,7 @@
 //! Faults with a clear answer: the state database locked by another process, the state dir's disk
-//! full or read-only, the wall clock jumping. A change the daemon
-//! cannot record fails with that reason, after a bounded wait; what serves keeps serving; nothing is
-//! left half-done, and the same change goes through once the lock is gone.
+//! full or read-only, the wall clock jumping. A change the daemon cannot record fails with that
+//! reason, after a bounded wait; what serves keeps serving; nothing is left half-done, and the same
+//! change goes through once the fault is gone.
 
 mod support;
 
