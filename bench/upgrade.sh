@@ -40,23 +40,40 @@ wait_serving() {
   done
   echo "the daemon did not start; its log:" >&2; tail -20 "$W/daemon.log" >&2; exit 1
 }
+# Deploys $1 instances of the demo app, as apps of at most 50 (a process has at most 64 replicas).
 app() {
-  mkdir -p "$W/app"
-  cat > "$W/app/slipway.toml" <<T
-app = "bench"
+  local left=$1 n=0
+  APPS=()
+  while [ "$left" -gt 0 ]; do
+    n=$((n + 1))
+    local count=$(( left > 50 ? 50 : left ))
+    left=$((left - count))
+    mkdir -p "$W/app$n"
+    cat > "$W/app$n/slipway.toml" <<T
+app = "bench$n"
 [env]
 DEMO_VERSION = "v1"
 [processes.web]
 cmd = "'$BIN' demo-app"
-replicas = $1
+replicas = $count
 readiness = { http = "/ready", period = "200ms" }
 [deploy]
 strategy = "blue-green"
 progress_deadline = "300s"
 T
-  "$BIN" --state-dir "$W/state" --config "$W/app/slipway.toml" deploy >/dev/null
+    "$BIN" --state-dir "$W/state" --config "$W/app$n/slipway.toml" deploy >/dev/null
+    APPS+=("bench$n")
+  done
 }
-pids() { "$BIN" --state-dir "$W/state" status --json | python3 -c 'import json,sys; print(sorted(i["pid"] for i in json.load(sys.stdin)["instances"]))'; }
+pids() {
+  for a in "${APPS[@]}"; do
+    "$BIN" --state-dir "$W/state" --app "$a" status --json
+  done | python3 -c 'import json,sys; d=json.JSONDecoder(); t=sys.stdin.read(); out=[]; i=0
+while i < len(t):
+    if t[i].isspace(): i += 1; continue
+    o, i = d.raw_decode(t, i); out += [x["pid"] for x in o["instances"]]
+print(sorted(out))'
+}
 stats() { # label, then numbers: median, p95, min–max
   local label=$1; shift
   printf '%s\n' "$@" | sort -n | awk -v l="$label" '{v[NR]=$1} END {
@@ -116,41 +133,55 @@ def get(addr):
     with socket.create_connection((host, int(port)), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         return s.recv(64).startswith(b"HTTP/1.1 200")
-for mode in ("own socket", "socket held outside (socket activation)"):
-    gaps, refused_all = [], []
-    subprocess.run(["rm", "-rf", state])
-    held = None
-    if mode != "own socket":
-        held = socket.socket(); held.bind(("127.0.0.1", 0)); held.listen(4096)
-    daemon = serve(held)
-    addr = wait_file(os.path.join(state, "proxy.addr"))
-    os.makedirs(os.path.join(W, "gap-app"), exist_ok=True)
-    with open(os.path.join(W, "gap-app", "slipway.toml"), "w") as f:
-        f.write(f'app = "gap"\n[env]\nDEMO_VERSION = "v1"\n[processes.web]\ncmd = "\'{BIN}\' demo-app"\nreplicas = 2\n'
-                'readiness = { http = "/ready", period = "200ms" }\n')
-    subprocess.run([BIN, "--state-dir", state, "--config", os.path.join(W, "gap-app", "slipway.toml"), "deploy"],
-                   check=True, stdout=subprocess.DEVNULL)
-    for _ in range(5):
-        os.remove(os.path.join(state, "proxy.addr"))
-        daemon.send_signal(signal.SIGKILL); daemon.wait()
-        killed = time.monotonic()
-        daemon = serve(held, addr)
-        refused, first_ok = 0, None
-        while first_ok is None and time.monotonic() - killed < 60:
-            try:
-                if get(addr):
-                    first_ok = time.monotonic()
-            except OSError:
-                refused += 1
-                time.sleep(0.002)
-        if first_ok is None:
-            raise SystemExit(f"{mode}: no answer within 60 s of the restart")
-        gaps.append(round((first_ok - killed) * 1000))
-        refused_all.append(refused)
-    daemon.send_signal(signal.SIGTERM); daemon.wait()
-    gaps.sort()
-    print(f"{mode}: refused connections per kill -9: {refused_all}; kill -9 to first answer (ms): "
-          f"median {gaps[len(gaps)//2]}, min–max {gaps[0]}–{gaps[-1]}")
+def cleanup():
+    # Whatever daemon and instances the run left, by their pid files (each instance leads its group).
+    pid = os.path.join(state, "daemon.pid")
+    if os.path.exists(pid):
+        try: os.kill(int(open(pid).read()), signal.SIGKILL)
+        except (OSError, ValueError): pass
+    run = os.path.join(state, "run")
+    for f in os.listdir(run) if os.path.isdir(run) else []:
+        if f.endswith(".pid"):
+            try: os.killpg(int(open(os.path.join(run, f)).readline()), signal.SIGKILL)
+            except (OSError, ValueError): pass
+try:
+  for mode in ("own socket", "socket held outside (socket activation)"):
+      gaps, refused_all = [], []
+      subprocess.run(["rm", "-rf", state])
+      held = None
+      if mode != "own socket":
+          held = socket.socket(); held.bind(("127.0.0.1", 0)); held.listen(4096)
+      daemon = serve(held)
+      addr = wait_file(os.path.join(state, "proxy.addr"))
+      os.makedirs(os.path.join(W, "gap-app"), exist_ok=True)
+      with open(os.path.join(W, "gap-app", "slipway.toml"), "w") as f:
+          f.write(f'app = "gap"\n[env]\nDEMO_VERSION = "v1"\n[processes.web]\ncmd = "\'{BIN}\' demo-app"\nreplicas = 2\n'
+                  'readiness = { http = "/ready", period = "200ms" }\n')
+      subprocess.run([BIN, "--state-dir", state, "--config", os.path.join(W, "gap-app", "slipway.toml"), "deploy"],
+                     check=True, stdout=subprocess.DEVNULL)
+      for _ in range(5):
+          os.remove(os.path.join(state, "proxy.addr"))
+          daemon.send_signal(signal.SIGKILL); daemon.wait()
+          killed = time.monotonic()
+          daemon = serve(held, addr)
+          refused, first_ok = 0, None
+          while first_ok is None and time.monotonic() - killed < 60:
+              try:
+                  if get(addr):
+                      first_ok = time.monotonic()
+              except OSError:
+                  refused += 1
+                  time.sleep(0.002)
+          if first_ok is None:
+              raise SystemExit(f"{mode}: no answer within 60 s of the restart")
+          gaps.append(round((first_ok - killed) * 1000))
+          refused_all.append(refused)
+      daemon.send_signal(signal.SIGTERM); daemon.wait()
+      gaps.sort()
+      print(f"{mode}: refused connections per kill -9: {refused_all}; kill -9 to first answer (ms): "
+            f"median {gaps[len(gaps)//2]}, min–max {gaps[0]}–{gaps[-1]}")
+finally:
+  cleanup()
 PY
 
 echo "## 3. $INSTANCES instances: adopted after kill -9, and upgraded"

@@ -73,6 +73,9 @@ pub struct ServeOptions {
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    // First: a SIGTERM that arrives while the daemon starts must stop it cleanly, not kill it with
+    // its instances left behind (the default action, until a handler is installed).
+    let mut signals = Signals::install()?;
     let paths = Paths::new(&options.state_dir);
     // Before anything is read from it: a state dir others can write is not the daemon's own.
     state_permissions::check(&paths)?;
@@ -357,7 +360,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(fd) = proxy_tls_fd {
         sockets_now.push(("proxy-tls", fd));
     }
-    let successor = wait_for_stop(&paths, &sockets_now, &mut upgrade_requests).await;
+    let successor = signals
+        .wait_for_stop(&paths, &sockets_now, &mut upgrade_requests)
+        .await;
     cron_stop.cancel();
     pruning_stop.cancel();
     flags.closing.cancel();
@@ -513,36 +518,47 @@ fn settle<T: Send + 'static>(task: tokio::task::JoinHandle<T>) -> tokio::task::J
 
 type UpgradeReply = Option<tokio::sync::oneshot::Sender<Result<upgrade::Upgraded, String>>>;
 
-/// Waits for SIGTERM/SIGINT (`None`: shut down) or an upgrade — `slipway upgrade` or SIGUSR2 — that a
-/// new daemon took (`Some`). An upgrade that fails before that is answered, and serving goes on.
-async fn wait_for_stop(
-    paths: &Paths,
-    sockets: &[(&str, RawFd)],
-    requests: &mut tokio::sync::mpsc::Receiver<upgrade::Request>,
-) -> Option<(upgrade::Successor, UpgradeReply)> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut usr2)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::user_defined2()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return None;
-    };
-    loop {
-        let reply = tokio::select! {
-            _ = term.recv() => return None,
-            _ = int.recv() => return None,
-            _ = usr2.recv() => None,
-            Some(request) = requests.recv() => request.reply,
-        };
-        tracing::info!("upgrading: starting the slipway binary on disk to take over");
-        match upgrade::offer(&paths.handover(), sockets).await {
-            Ok(successor) => return Some((successor, reply)),
-            Err(error) => {
-                tracing::error!("upgrade refused, this daemon keeps serving: {error}");
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(error));
+/// The signals `serve` answers: SIGTERM and SIGINT stop it, SIGUSR2 upgrades it.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr2: signal(SignalKind::user_defined2())?,
+        })
+    }
+
+    /// Waits for SIGTERM/SIGINT (`None`: shut down) or an upgrade — `slipway upgrade` or SIGUSR2 —
+    /// that a new daemon took (`Some`). An upgrade that fails before that is answered, and serving
+    /// goes on.
+    async fn wait_for_stop(
+        &mut self,
+        paths: &Paths,
+        sockets: &[(&str, RawFd)],
+        requests: &mut tokio::sync::mpsc::Receiver<upgrade::Request>,
+    ) -> Option<(upgrade::Successor, UpgradeReply)> {
+        loop {
+            let reply = tokio::select! {
+                _ = self.term.recv() => return None,
+                _ = self.int.recv() => return None,
+                _ = self.usr2.recv() => None,
+                Some(request) = requests.recv() => request.reply,
+            };
+            tracing::info!("upgrading: starting the slipway binary on disk to take over");
+            match upgrade::offer(&paths.handover(), sockets).await {
+                Ok(successor) => return Some((successor, reply)),
+                Err(error) => {
+                    tracing::error!("upgrade refused, this daemon keeps serving: {error}");
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(error));
+                    }
                 }
             }
         }
