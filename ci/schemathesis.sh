@@ -148,6 +148,8 @@ printf 'Authorization: Bearer %s\n' "$SLIPWAY_TOKEN" >"$work/auth.header"
 curl --silent --show-error --fail-with-body -H @"$work/auth.header" \
   "http://$api/v1/openapi.json" -o "$work/openapi.json"
 
+# POST /v1/upgrade really replaces the daemon (crates/cli/tests/upgrade.rs and access.rs call it):
+# left out here, where the run must keep talking to the daemon it started.
 started=$(date +%s)
 schemathesis --config-file "$work/schemathesis.toml" run "$work/openapi.json" --url "http://$api" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
@@ -159,6 +161,7 @@ schemathesis --config-file "$work/schemathesis.toml" run "$work/openapi.json" --
   --generation-database none \
   --generation-with-security-parameters false \
   --no-color \
+  --exclude-path /v1/upgrade \
   "$@" &
 # In the background so that a signal reaches the trap at once, not when schemathesis is done.
 st_pid=$!

@@ -125,7 +125,7 @@ fn allowed(access: Access, caller: Caller) -> bool {
 
 #[test]
 fn every_route_answers_every_role_as_the_role_table_says() {
-    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    let mut world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
     let api = world.api_addr();
     // The config names the app the evaluation key is for; nothing is deployed.
     world.write(&Conf::demo("v1"));
@@ -147,7 +147,20 @@ fn every_route_answers_every_role_as_the_role_table_says() {
 
     let mut wrong = Vec::new();
     let mut calls = 0;
-    for route in ROUTES {
+    let mut upgraded_to = None;
+    // `POST /v1/upgrade` as an admin really upgrades the daemon (its dashboard sessions are in
+    // memory and end with it): last, so every other call still has its session.
+    let mut routes: Vec<&Route> = ROUTES.iter().collect();
+    routes.sort_by_key(|r| r.path == "/v1/upgrade");
+    for route in routes {
+        if route.path == "/v1/upgrade" {
+            // The sessions survived all of the rest (no call logged anyone out).
+            for role in roles {
+                let s = creds.session(role);
+                let page = support::http::get(api, "/ui/", &[("Cookie", &s.cookie())]).unwrap();
+                assert_eq!(page.status, 200, "{role:?}: {page:?}");
+            }
+        }
         let callers: Vec<Caller> = match route.access {
             // Public routes are called without credentials: the login form takes none, and a session
             // sent to the logout route would end it.
@@ -164,6 +177,9 @@ fn every_route_answers_every_role_as_the_role_table_says() {
             for &caller in &callers {
                 let answer = call(api, route, &path, caller, &creds);
                 calls += 1;
+                if route.path == "/v1/upgrade" && answer.status == 200 {
+                    upgraded_to = Some(world.daemon.pid());
+                }
                 let expect_allowed = allowed(route.access, caller);
                 if refused(&answer, route.access) == expect_allowed {
                     wrong.push(format!(
@@ -187,12 +203,13 @@ fn every_route_answers_every_role_as_the_role_table_says() {
     for door in [Door::Api, Door::Dashboard, Door::Ofrep] {
         assert!(ROUTES.iter().any(|r| r.door == door), "{door:?}");
     }
-    // The sessions survived all of it (no call logged anyone out).
-    for role in roles {
-        let s = creds.session(role);
-        let page = support::http::get(api, "/ui/", &[("Cookie", &s.cookie())]).unwrap();
-        assert_eq!(page.status, 200, "{role:?}: {page:?}");
-    }
+    // The daemon that took over names itself in daemon.pid.
+    let old = upgraded_to.expect("the admin's upgrade went through");
+    let pid = support::wait_for(support::DEADLINE, "the new daemon's pid", || {
+        let text = std::fs::read_to_string(world.daemon.state.join("daemon.pid")).ok()?;
+        text.trim().parse::<u32>().ok().filter(|pid| *pid != old)
+    });
+    world.daemon.upgraded_to(pid);
 }
 
 #[test]
