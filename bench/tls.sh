@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTPS through slipway vs nginx, same certificate, same tiny backend (nginx answering "ok"), one worker
-# each, in one run: keep-alive HTTP/1.1 requests/s and p99 (wrk), HTTP/2 requests/s (h2load), and the
-# ratios. Usage: bench/tls.sh [seconds] [connections]
+# each, in one run: new TLS connections a second, full and resumed (openssl s_time, one request each),
+# keep-alive HTTP/1.1 requests/s and p99 (wrk), HTTP/2 requests/s (h2load), and the ratios.
+# Usage: bench/tls.sh [seconds] [connections]
 # Env SLIPWAY: the binary to measure (default: target/release/slipway; build it with
 #   `cargo build --release -p slipway` first — a debug build measures the debug build).
 set -u
@@ -61,6 +62,17 @@ h2_run() { # name port
   eval "${1}_h2=$rps"
   printf "%-8s h2 (h2load -m10)      rps=%-10s %s\n" "$1" "$rps" "$failed"
 }
+handshakes() { # name port mode(-new|-reuse): new TLS connections a second, each with one request
+  out=$(openssl s_time -connect 127.0.0.1:$2 $3 -time $D -www / 2>&1)
+  # "N connections in T real seconds": wall-clock, not the client's user time.
+  rate=$(echo "$out" | awk '/connections in [0-9]+ real seconds/ {printf "%.0f", $1 / $4}')
+  eval "${1}_hs${3#-}=$rate"
+  printf "%-8s handshakes %-6s     per s=%s\n" "$1" "${3#-}" "$rate"
+}
+handshakes nginx 19101 -new; handshakes slipway 19103 -new
+handshakes nginx 19101 -reuse; handshakes slipway 19103 -reuse
+awk -v a="${slipway_hsnew:-0}" -v b="${nginx_hsnew:-1}" -v c="${slipway_hsreuse:-0}" -v d="${nginx_hsreuse:-1}" \
+  'BEGIN { printf "ratio slipway/nginx: full handshakes %.2f, resumed %.2f\n", a/b, c/d }'
 wrk_run nginx 19101; wrk_run slipway 19103
 h2_run nginx 19101; h2_run slipway 19103
 awk -v a="${slipway_rps:-0}" -v b="${nginx_rps:-1}" -v c="${slipway_h2:-0}" -v d="${nginx_h2:-1}" \

@@ -43,6 +43,10 @@ pub struct TlsFlags {
     /// `tls-alpn-01` (on the HTTPS listener, port 443).
     #[arg(long, value_name = "KIND", default_value = "http-01", value_parser = ["http-01", "tls-alpn-01"])]
     pub acme_challenge: String,
+    /// On-demand TLS: a name no app lists gets an ACME certificate during its first handshake, if
+    /// `GET URL?domain=NAME` answers 2xx (needs --acme-email or --acme-directory).
+    #[arg(long, value_name = "URL")]
+    pub on_demand_ask: Option<String>,
     /// Serve the TCP API and dashboard over TLS with this certificate (PEM chain); the session cookie is
     /// then `Secure`.
     #[arg(long, value_name = "FILE", requires = "api_tls_key")]
@@ -75,6 +79,7 @@ impl TlsFlags {
         TlsSettings {
             acme,
             fallback: self.tls_cert.clone().zip(self.tls_key.clone()),
+            on_demand_ask: self.on_demand_ask.clone(),
         }
     }
 

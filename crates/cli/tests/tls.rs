@@ -757,3 +757,103 @@ fn an_upgrade_hands_over_the_https_listener() {
         "{h2:?}"
     );
 }
+
+/// The operator's `ask` endpoint for on-demand TLS: approves `yes.test`, refuses every other name,
+/// and counts the questions per name.
+struct Ask {
+    url: String,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Ask {
+    fn start() -> Ask {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/check", listener.local_addr().unwrap());
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = asked.clone();
+        // Serves until the test process ends; it only ever answers the daemon.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut line = String::new();
+                let mut reader = BufReader::new(&stream);
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let domain = line
+                    .split_once("domain=")
+                    .map(|(_, rest)| rest.split([' ', '&']).next().unwrap_or("").to_owned())
+                    .unwrap_or_default();
+                log.lock().unwrap().push(domain.clone());
+                let status = if domain == "yes.test" { "200 OK" } else { "403 Forbidden" };
+                let mut stream = &stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Ask { url, asked }
+    }
+
+    fn times_asked(&self, domain: &str) -> usize {
+        self.asked.lock().unwrap().iter().filter(|d| *d == domain).count()
+    }
+}
+
+#[test]
+fn on_demand_tls_issues_during_the_handshake_only_for_names_the_ask_url_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let api_root = dir.path().join("pebble-api.pem");
+    let directory_port = free_port();
+    let directory = format!("https://127.0.0.1:{directory_port}/dir");
+    let ask = Ask::start();
+    let world = World::with_daemon_args(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--acme-email",
+        "ops@shop.test",
+        "--acme-directory",
+        &directory,
+        "--acme-ca-root",
+        api_root.to_str().unwrap(),
+        "--on-demand-ask",
+        &ask.url,
+    ]);
+    let addr = tls_addr(&world);
+    let pebble = Pebble::start_at(
+        dir.path(),
+        directory_port,
+        world.daemon.proxy.port(),
+        addr.port(),
+        3600,
+        &[],
+    );
+    // No app lists yes.test: the app without hosts takes every name.
+    world.deploy_ok(&Conf::demo("v1"));
+    let root = pebble.issuing_root(dir.path());
+
+    // The first handshake waits while the certificate is made, then goes on with it.
+    let first = curl(addr, "yes.test", &root, &["--http2"], "/");
+    assert_eq!(
+        (first.body.as_str(), first.version.as_str()),
+        ("hello from v1", "2"),
+        "{first:?}"
+    );
+    let listed = cert_of(&world, "yes.test").expect("yes.test in `slipway certs`");
+    assert!(listed["issuer"].as_str().unwrap().contains("Pebble"), "{listed}");
+    assert!(world.daemon.state.join("tls").join("yes.test.pem").exists());
+    let again = curl(addr, "yes.test", &root, &["--http1.1"], "/");
+    assert_eq!(again.body, "hello from v1", "{again:?}");
+    assert_eq!(ask.times_asked("yes.test"), 1, "asked once, then the certificate answers");
+
+    // A name the ask URL refuses gets no certificate; asking again within a minute is not repeated.
+    for _ in 0..2 {
+        let refused = curl(addr, "no.test", &root, &["--http2"], "/");
+        assert!(!refused.ok, "no certificate for a refused name: {refused:?}");
+    }
+    assert_eq!(ask.times_asked("no.test"), 1, "a refusal is remembered");
+    assert!(cert_of(&world, "no.test").is_none());
+    // And nothing else stopped.
+    assert_eq!(curl(addr, "yes.test", &root, &["--http2"], "/").body, "hello from v1");
+}

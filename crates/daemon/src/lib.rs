@@ -319,11 +319,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let proxy_tls_task = match tls_listener {
         Some(listener) => {
             let config = tls::server_config::new(tls.certs.clone())?;
+            let on_demand = tls
+                .on_demand
+                .clone()
+                .map(|o| o as Arc<dyn slipway_proxy::OnDemandCerts>);
             let stop = proxy_stop.clone();
             let proxy = proxy.clone();
             tracing::info!(https = %listener.local_addr()?, "serving HTTPS (HTTP/2 and HTTP/1.1)");
             Some(tokio::spawn(async move {
-                proxy.serve_tls(listener, config, stop).await
+                proxy.serve_tls(listener, config, on_demand, stop).await
             }))
         }
         None => None,

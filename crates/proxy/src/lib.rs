@@ -71,4 +71,4 @@ pub use route_table::{AppRoute, Mirror, ReleaseGroup, RouteRule, RouteTable};
 pub use shadow_report::{ShadowReport, ShadowSummary};
 /// The spec types routing uses, re-exported so the table can be built without naming `slipway_core`.
 pub use slipway_core::spec::{RouteMatch, Sticky};
-pub use tls::ACME_TLS_ALPN;
+pub use tls::{ACME_TLS_ALPN, OnDemandCerts};

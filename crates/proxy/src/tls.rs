@@ -5,7 +5,9 @@
 //! The fast path (`h1`) reads a `TcpStream`; TLS connections skip it and go to hyper directly, where
 //! HTTP/2 has to go anyway.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -31,6 +33,13 @@ pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 /// The first byte of a TLS record carrying a handshake (a ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
 
+/// Certificates made while a client waits (on-demand TLS): given the name a ClientHello asks for, before
+/// the handshake goes on, it resolves once a certificate for that name is in place — or will not be (a
+/// name not approved, a CA that failed): the handshake then goes on with what there is.
+pub trait OnDemandCerts: Send + Sync + 'static {
+    fn prepare<'a>(&'a self, name: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+}
+
 impl Proxy {
     /// Accepts TLS connections on `listener` until `shutdown` is cancelled, then lets in-flight requests
     /// finish (as [`Proxy::serve`] does). A failed handshake (no certificate for the name, a client speaking
@@ -39,9 +48,10 @@ impl Proxy {
         &self,
         listener: TcpListener,
         config: Arc<rustls::ServerConfig>,
+        on_demand: Option<Arc<dyn OnDemandCerts>>,
         shutdown: CancellationToken,
     ) -> io::Result<()> {
-        let acceptor = TlsAcceptor::from(config);
+        let acceptor = TlsAcceptor::from(config.clone());
         let connections = TaskTracker::new();
         let options = &self.shared.options;
         let admission = Admission::new(options.max_connections, options.max_connections_per_client);
@@ -70,7 +80,12 @@ impl Proxy {
                 client_ip: client_ip(peer),
                 tls: true,
             });
-            let served = serve_connection(stream, acceptor.clone(), conn, shutdown.clone());
+            let handshake = Handshake {
+                acceptor: acceptor.clone(),
+                config: config.clone(),
+                on_demand: on_demand.clone(),
+            };
+            let served = serve_connection(stream, handshake, conn, shutdown.clone());
             connections.spawn(async move {
                 served.await;
                 drop(ticket);
@@ -83,36 +98,80 @@ impl Proxy {
     }
 }
 
+/// What a TLS connection's handshake needs.
+struct Handshake {
+    acceptor: TlsAcceptor,
+    config: Arc<rustls::ServerConfig>,
+    on_demand: Option<Arc<dyn OnDemandCerts>>,
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+impl Handshake {
+    /// The handshake, within `patience` for each of the client's parts; `Err(stream)`: the client
+    /// spoke plain HTTP; `Ok(None)`: it went away or failed (logged).
+    async fn run(
+        &self,
+        stream: TcpStream,
+        patience: Duration,
+        client: &http::HeaderValue,
+    ) -> Result<Option<TlsStream>, TcpStream> {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(patience, stream.peek(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return Ok(None),
+        }
+        if first[0] != TLS_HANDSHAKE {
+            return Err(stream);
+        }
+        let done = match &self.on_demand {
+            None => tokio::time::timeout(patience, self.acceptor.accept(stream)).await,
+            Some(on_demand) => {
+                // The ClientHello first: a certificate for its name may have to be made before the
+                // handshake can go on (bounded by the maker, not by `patience`).
+                let acceptor = rustls::server::Acceptor::default();
+                let start = match tokio::time::timeout(patience, LazyConfigAcceptor::new(acceptor, stream)).await {
+                    Ok(Ok(start)) => start,
+                    Ok(Err(error)) => {
+                        debug!(?client, %error, "TLS handshake failed");
+                        return Ok(None);
+                    }
+                    Err(_) => return Ok(None),
+                };
+                let hello = start.client_hello();
+                let acme = hello.alpn().is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN));
+                if let Some(name) = hello.server_name().filter(|_| !acme).map(str::to_owned) {
+                    on_demand.prepare(&name).await;
+                }
+                tokio::time::timeout(patience, start.into_stream(self.config.clone())).await
+            }
+        };
+        match done {
+            Ok(Ok(tls)) => Ok(Some(tls)),
+            Ok(Err(error)) => {
+                // No certificate for the name, no common version or suite, a client that gave up.
+                debug!(?client, %error, "TLS handshake failed");
+                Ok(None)
+            }
+            Err(_) => {
+                debug!(?client, "TLS handshake did not finish in time");
+                Ok(None)
+            }
+        }
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
-    acceptor: TlsAcceptor,
+    handshake: Handshake,
     conn: Arc<ConnState>,
     stop: CancellationToken,
 ) {
     let patience = conn.shared.options.head_timeout;
-    let handshake = async {
-        let mut first = [0u8; 1];
-        if stream.peek(&mut first).await? == 0 {
-            return Ok(None);
-        }
-        if first[0] != TLS_HANDSHAKE {
-            return Ok(Some(Err(stream)));
-        }
-        acceptor.accept(stream).await.map(|tls| Some(Ok(tls)))
-    };
-    let tls = match tokio::time::timeout(patience, handshake).await {
-        Ok(Ok(Some(Ok(tls)))) => tls,
-        Ok(Ok(Some(Err(plain)))) => return refuse_plain_http(plain).await,
-        Ok(Ok(None)) => return,
-        Ok(Err(error)) => {
-            // No certificate for the name, no common version or suite, a client that gave up.
-            debug!(client = ?conn.client_ip, %error, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            debug!(client = ?conn.client_ip, "TLS handshake did not finish in time");
-            return;
-        }
+    let tls = match handshake.run(stream, patience, &conn.client_ip).await {
+        Ok(Some(tls)) => tls,
+        Ok(None) => return,
+        Err(plain) => return refuse_plain_http(plain).await,
     };
     if tls.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
         return;

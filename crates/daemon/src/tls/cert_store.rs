@@ -17,11 +17,21 @@ pub struct CertStore {
     fallback: ArcSwap<Option<Arc<CertifiedKey>>>,
     /// TLS-ALPN-01 challenge certificates, present only while their order is pending.
     challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    /// Woken at every publish, for handshakes waiting on an on-demand certificate.
+    changed: tokio::sync::Notify,
 }
 
 impl CertStore {
     pub fn publish(&self, by_host: HashMap<String, Arc<CertifiedKey>>) {
         self.by_host.store(Arc::new(by_host));
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next publish. Take it before looking, so a publish in between is not missed.
+    pub fn published(&self) -> impl std::future::Future<Output = ()> + '_ {
+        let mut notified = Box::pin(self.changed.notified());
+        notified.as_mut().enable();
+        notified
     }
 
     pub fn set_fallback(&self, fallback: Option<Arc<CertifiedKey>>) {

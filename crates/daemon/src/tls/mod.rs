@@ -12,6 +12,7 @@ pub mod acme;
 mod acme_client;
 pub mod cert_facts;
 pub mod cert_store;
+pub mod on_demand;
 pub mod pem_files;
 pub mod renewal;
 pub mod server_config;
@@ -34,11 +35,16 @@ pub struct TlsSettings {
     pub acme: Option<acme::AcmeSettings>,
     /// A certificate for names no app's certificate covers (a wildcard, typically).
     pub fallback: Option<(PathBuf, PathBuf)>,
+    /// On-demand TLS: names no app lists get an ACME certificate during their first handshake if
+    /// this URL approves them (`on_demand.rs`).
+    pub on_demand_ask: Option<String>,
 }
 
 /// The running TLS certificate keeper.
 pub struct Tls {
     pub certs: Arc<CertStore>,
+    /// For the HTTPS listener, when on-demand TLS is on.
+    pub on_demand: Option<Arc<on_demand::OnDemand>>,
     status: Arc<Mutex<Vec<CertStatus>>>,
     renew: mpsc::UnboundedSender<String>,
     look: Arc<tokio::sync::Notify>,
@@ -58,6 +64,18 @@ impl Tls {
         let certs = Arc::new(CertStore::default());
         let status = Arc::new(Mutex::new(Vec::new()));
         let (renew, requests) = mpsc::unbounded_channel();
+        let (approved, approvals) = mpsc::unbounded_channel();
+        let on_demand = match (&settings.on_demand_ask, &settings.acme) {
+            (Some(ask), Some(_)) => Some(Arc::new(on_demand::OnDemand::new(
+                ask.clone(),
+                certs.clone(),
+                approved,
+            ))),
+            (Some(_), None) => anyhow::bail!(
+                "--on-demand-ask needs an ACME CA to order from: add --acme-email (or --acme-directory)"
+            ),
+            (None, _) => None,
+        };
         let acme = settings.acme.clone().map(|s| {
             Arc::new(acme::Acme::new(
                 s,
@@ -68,10 +86,11 @@ impl Tls {
         });
         let keeper = upkeep::Upkeep::new(settings, acme, store, dir, certs.clone(), status.clone());
         let look = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(keeper.run(requests, look.clone(), stop));
+        let task = tokio::spawn(keeper.run(requests, approvals, look.clone(), stop));
         Ok((
             Arc::new(Tls {
                 certs,
+                on_demand,
                 status,
                 renew,
                 look,

@@ -30,6 +30,8 @@ pub(super) struct Upkeep {
     status: Arc<Mutex<Vec<CertStatus>>>,
     hosts: BTreeMap<String, Host>,
     fallback: Option<Host>,
+    /// Names approved for on-demand TLS (`on_demand.rs`): kept like an app's `tls = "auto"` host.
+    on_demand: std::collections::BTreeSet<String>,
 }
 
 /// One host's certificate and what happened to it.
@@ -78,12 +80,14 @@ impl Upkeep {
             status,
             hosts: BTreeMap::new(),
             fallback,
+            on_demand: Default::default(),
         }
     }
 
     pub(super) async fn run(
         mut self,
         mut renew: mpsc::UnboundedReceiver<String>,
+        mut approved: mpsc::UnboundedReceiver<String>,
         look: Arc<tokio::sync::Notify>,
         stop: CancellationToken,
     ) {
@@ -104,6 +108,9 @@ impl Upkeep {
                     }
                 }
                 Some((host, result)) = done.recv() => self.ordered(&host, result),
+                Some(host) = approved.recv() => {
+                    self.on_demand.insert(host);
+                }
             }
         }
     }
@@ -111,17 +118,22 @@ impl Upkeep {
     /// One pass: the hosts wanted now, their files, their orders; then publish.
     fn look(&mut self, done: &mpsc::UnboundedSender<Done>) {
         match self.wanted() {
-            Ok(wanted) => {
+            Ok(mut wanted) => {
+                for host in &self.on_demand {
+                    wanted
+                        .entry(host.clone())
+                        .or_insert_with(|| (None, TlsSpec::Auto));
+                }
                 self.hosts.retain(|host, _| wanted.contains_key(host));
                 for (host, (app, source)) in wanted {
                     let entry = self
                         .hosts
                         .entry(host)
-                        .or_insert_with(|| Host::new(Some(app.clone()), source.clone()));
+                        .or_insert_with(|| Host::new(app.clone(), source.clone()));
                     if entry.source != source {
-                        *entry = Host::new(Some(app.clone()), source);
+                        *entry = Host::new(app.clone(), source);
                     }
-                    entry.app = Some(app);
+                    entry.app = app;
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot read the apps' TLS settings"),
@@ -148,7 +160,7 @@ impl Upkeep {
     }
 
     /// Host → (app, source) for every app's stable release and the release it is rolling out to.
-    fn wanted(&self) -> anyhow::Result<BTreeMap<String, (String, TlsSpec)>> {
+    fn wanted(&self) -> anyhow::Result<BTreeMap<String, (Option<String>, TlsSpec)>> {
         let mut wanted = BTreeMap::new();
         for app in self.store.apps()? {
             let mut versions = Vec::new();
@@ -163,7 +175,7 @@ impl Upkeep {
                 for host in &routing.hosts {
                     wanted
                         .entry(host.clone())
-                        .or_insert_with(|| (app.clone(), tls.clone()));
+                        .or_insert_with(|| (Some(app.clone()), tls.clone()));
                 }
             }
         }
