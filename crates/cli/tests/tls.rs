@@ -785,7 +785,11 @@ impl Ask {
                     .map(|(_, rest)| rest.split([' ', '&']).next().unwrap_or("").to_owned())
                     .unwrap_or_default();
                 log.lock().unwrap().push(domain.clone());
-                let status = if domain == "yes.test" { "200 OK" } else { "403 Forbidden" };
+                let status = if domain == "yes.test" {
+                    "200 OK"
+                } else {
+                    "403 Forbidden"
+                };
                 let mut stream = &stream;
                 let _ = write!(
                     stream,
@@ -797,7 +801,12 @@ impl Ask {
     }
 
     fn times_asked(&self, domain: &str) -> usize {
-        self.asked.lock().unwrap().iter().filter(|d| *d == domain).count()
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| *d == domain)
+            .count()
     }
 }
 
@@ -841,19 +850,32 @@ fn on_demand_tls_issues_during_the_handshake_only_for_names_the_ask_url_approves
         "{first:?}"
     );
     let listed = cert_of(&world, "yes.test").expect("yes.test in `slipway certs`");
-    assert!(listed["issuer"].as_str().unwrap().contains("Pebble"), "{listed}");
+    assert!(
+        listed["issuer"].as_str().unwrap().contains("Pebble"),
+        "{listed}"
+    );
     assert!(world.daemon.state.join("tls").join("yes.test.pem").exists());
     let again = curl(addr, "yes.test", &root, &["--http1.1"], "/");
     assert_eq!(again.body, "hello from v1", "{again:?}");
-    assert_eq!(ask.times_asked("yes.test"), 1, "asked once, then the certificate answers");
+    assert_eq!(
+        ask.times_asked("yes.test"),
+        1,
+        "asked once, then the certificate answers"
+    );
 
     // A name the ask URL refuses gets no certificate; asking again within a minute is not repeated.
     for _ in 0..2 {
         let refused = curl(addr, "no.test", &root, &["--http2"], "/");
-        assert!(!refused.ok, "no certificate for a refused name: {refused:?}");
+        assert!(
+            !refused.ok,
+            "no certificate for a refused name: {refused:?}"
+        );
     }
     assert_eq!(ask.times_asked("no.test"), 1, "a refusal is remembered");
     assert!(cert_of(&world, "no.test").is_none());
     // And nothing else stopped.
-    assert_eq!(curl(addr, "yes.test", &root, &["--http2"], "/").body, "hello from v1");
+    assert_eq!(
+        curl(addr, "yes.test", &root, &["--http2"], "/").body,
+        "hello from v1"
+    );
 }

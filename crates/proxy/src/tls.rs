@@ -130,16 +130,21 @@ impl Handshake {
                 // The ClientHello first: a certificate for its name may have to be made before the
                 // handshake can go on (bounded by the maker, not by `patience`).
                 let acceptor = rustls::server::Acceptor::default();
-                let start = match tokio::time::timeout(patience, LazyConfigAcceptor::new(acceptor, stream)).await {
-                    Ok(Ok(start)) => start,
-                    Ok(Err(error)) => {
-                        debug!(?client, %error, "TLS handshake failed");
-                        return Ok(None);
-                    }
-                    Err(_) => return Ok(None),
-                };
+                let start =
+                    match tokio::time::timeout(patience, LazyConfigAcceptor::new(acceptor, stream))
+                        .await
+                    {
+                        Ok(Ok(start)) => start,
+                        Ok(Err(error)) => {
+                            debug!(?client, %error, "TLS handshake failed");
+                            return Ok(None);
+                        }
+                        Err(_) => return Ok(None),
+                    };
                 let hello = start.client_hello();
-                let acme = hello.alpn().is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN));
+                let acme = hello
+                    .alpn()
+                    .is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN));
                 if let Some(name) = hello.server_name().filter(|_| !acme).map(str::to_owned) {
                     on_demand.prepare(&name).await;
                 }

@@ -66,11 +66,15 @@ impl Tls {
         let (renew, requests) = mpsc::unbounded_channel();
         let (approved, approvals) = mpsc::unbounded_channel();
         let on_demand = match (&settings.on_demand_ask, &settings.acme) {
-            (Some(ask), Some(_)) => Some(Arc::new(on_demand::OnDemand::new(
-                ask.clone(),
-                certs.clone(),
-                approved,
-            ))),
+            (Some(ask), Some(_)) => {
+                let ask = reqwest::Url::parse(ask)
+                    .map_err(|e| anyhow::anyhow!("--on-demand-ask {ask}: not a URL ({e})"))?;
+                Some(Arc::new(on_demand::OnDemand::new(
+                    ask,
+                    certs.clone(),
+                    approved,
+                )))
+            }
             (Some(_), None) => anyhow::bail!(
                 "--on-demand-ask needs an ACME CA to order from: add --acme-email (or --acme-directory)"
             ),

@@ -25,7 +25,7 @@ const REFUSAL_KEPT: Duration = Duration::from_secs(60);
 pub const MAX_HOSTS: usize = 10_000;
 
 pub struct OnDemand {
-    ask: String,
+    ask: reqwest::Url,
     http: reqwest::Client,
     certs: Arc<CertStore>,
     /// Approved names, to the keeper.
@@ -37,7 +37,7 @@ pub struct OnDemand {
 
 impl OnDemand {
     pub(super) fn new(
-        ask: String,
+        ask: reqwest::Url,
         certs: Arc<CertStore>,
         approved: mpsc::UnboundedSender<String>,
     ) -> OnDemand {
@@ -60,13 +60,9 @@ impl OnDemand {
                 return false;
             }
         }
-        let answer = self
-            .http
-            .get(&self.ask)
-            .query(&[("domain", name)])
-            .timeout(ASK_TIMEOUT)
-            .send()
-            .await;
+        let mut url = self.ask.clone();
+        url.query_pairs_mut().append_pair("domain", name);
+        let answer = self.http.get(url).timeout(ASK_TIMEOUT).send().await;
         let approved = match answer {
             Ok(answer) => answer.status().is_success(),
             Err(error) => {
