@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTPS through slipway vs nginx, same certificate, same tiny backend (nginx answering "ok"), one worker
+# HTTPS through slipway vs nginx and HAProxy, same certificate, same tiny backend (nginx answering "ok"), one worker
 # each, in one run: new TLS connections a second, full and resumed (openssl s_time, one request each),
 # keep-alive HTTP/1.1 requests/s and p99 (wrk), HTTP/2 requests/s (h2load), and the ratios.
 # Usage: bench/tls.sh [seconds] [connections]
@@ -33,6 +33,25 @@ http { access_log off; upstream b { server 127.0.0.1:19100; keepalive 64; keepal
 B
 ( exec nginx -c $W/backend.conf >/dev/null 2>&1 ) &
 ( exec nginx -c $W/nginx.conf >$W/nginx.log 2>&1 ) &
+# HAProxy: one thread, the same certificate (cert and key in one file, as it reads them), h2 by ALPN.
+cat $W/cert.pem $W/key.pem > $W/combined.pem
+cat > $W/haproxy.cfg <<B
+global
+  nbthread 1
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend f
+  bind 127.0.0.1:19104 ssl crt $W/combined.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2
+  default_backend b
+backend b
+  server s1 127.0.0.1:19100
+B
+if command -v haproxy >/dev/null; then ( exec haproxy -db -f $W/haproxy.cfg >$W/haproxy.log 2>&1 ) & echo $! > $W/haproxy.pidf; fi
 # slipway: one worker thread, the same backend as its one instance, the same certificate as fallback.
 mkdir -p $W/app $W/state && chmod 700 $W/state
 cat > $W/app/slipway.toml <<T
@@ -69,12 +88,15 @@ handshakes() { # name port mode(-new|-reuse): new TLS connections a second, each
   eval "${1}_hs${3#-}=$rate"
   printf "%-8s handshakes %-6s     per s=%s\n" "$1" "${3#-}" "$rate"
 }
-handshakes nginx 19101 -new; handshakes slipway 19103 -new
-handshakes nginx 19101 -reuse; handshakes slipway 19103 -reuse
-awk -v a="${slipway_hsnew:-0}" -v b="${nginx_hsnew:-1}" -v c="${slipway_hsreuse:-0}" -v d="${nginx_hsreuse:-1}" \
-  'BEGIN { printf "ratio slipway/nginx: full handshakes %.2f, resumed %.2f\n", a/b, c/d }'
-wrk_run nginx 19101; wrk_run slipway 19103
-h2_run nginx 19101; h2_run slipway 19103
-awk -v a="${slipway_rps:-0}" -v b="${nginx_rps:-1}" -v c="${slipway_h2:-0}" -v d="${nginx_h2:-1}" \
-  'BEGIN { printf "ratio slipway/nginx: https/1.1 rps %.2f, h2 rps %.2f\n", a/b, c/d }'
-echo "p99 https/1.1: slipway ${slipway_p99:-?} vs nginx ${nginx_p99:-?}"
+handshakes nginx 19101 -new; handshakes haproxy 19104 -new; handshakes slipway 19103 -new
+handshakes nginx 19101 -reuse; handshakes haproxy 19104 -reuse; handshakes slipway 19103 -reuse
+wrk_run nginx 19101; wrk_run haproxy 19104; wrk_run slipway 19103
+h2_run nginx 19101; h2_run haproxy 19104; h2_run slipway 19103
+for peer in nginx haproxy; do
+  eval "hn=\${${peer}_hsnew:-1} hr=\${${peer}_hsreuse:-1} r=\${${peer}_rps:-1} h=\${${peer}_h2:-1} p=\${${peer}_p99:-?}"
+  awk -v peer=$peer -v a="${slipway_hsnew:-0}" -v b="$hn" -v c="${slipway_hsreuse:-0}" -v d="$hr" \
+      -v e="${slipway_rps:-0}" -v f="$r" -v g="${slipway_h2:-0}" -v h="$h" \
+    'BEGIN { printf "ratio slipway/%s: full handshakes %.2f, resumed %.2f, https/1.1 rps %.2f, h2 rps %.2f\n",
+             peer, a/b, c/d, e/f, g/h }'
+  echo "p99 https/1.1: slipway ${slipway_p99:-?} vs $peer $p"
+done
