@@ -13,6 +13,7 @@ use crate::control::runtimes::RuntimeKind;
 use slipway_docker::{OwnedContainer, RunningContainer};
 use slipway_runtime::InstanceState;
 use slipway_runtime::probe::{ProbeTarget, check, default_web_readiness};
+use std::net::SocketAddr;
 
 impl Controller {
     /// Takes back what a previous daemon on this state dir left running — process instances
@@ -59,7 +60,13 @@ impl Controller {
             }
         };
         for container in owned {
-            let ready = self.ready_now(&container).await;
+            let ready = match &container.labels {
+                Some(l) => {
+                    self.ready_now(&l.app, l.release, &l.process, container.address)
+                        .await
+                }
+                None => false,
+            };
             match self.adopt_one(&container, ready) {
                 Ok(()) => {}
                 Err(why) => {
@@ -78,29 +85,75 @@ impl Controller {
         }
     }
 
-    /// Whether a container answers its readiness check right now: only then does it get traffic
-    /// before its probes have run (it may have been killed with its daemon while still starting).
-    async fn ready_now(&mut self, container: &OwnedContainer) -> bool {
-        let Some(labels) = &container.labels else {
-            return false;
-        };
-        let Ok(release) = self.release(&labels.app, labels.release) else {
-            return false;
-        };
-        let Some(spec) = release.spec.processes.get(&labels.process) else {
-            return false;
-        };
-        if labels.process != "web" {
+    /// Whether `app` v`version` should run: the stable release, or either side of its rollout. Only
+    /// those are taken back.
+    pub(super) fn should_run(&self, app: &str, version: u64) -> Result<(), String> {
+        let wanted = self.apps.get(app).is_some_and(|a| {
+            a.stable == Some(version)
+                || a.rollout
+                    .as_ref()
+                    .is_some_and(|r| r.machine.to == version || r.machine.from == Some(version))
+        });
+        if wanted {
+            return Ok(());
+        }
+        Err(format!(
+            "{app} v{version} is neither the stable release nor in a rollout"
+        ))
+    }
+
+    /// Whether an adopted `process` of `app` v`version` answers its readiness check at `addr` right
+    /// now: only then does it get traffic before its probes have run (it may have been killed with
+    /// its daemon while still starting). Other processes have no traffic to wait for.
+    pub(super) async fn ready_now(
+        &mut self,
+        app: &str,
+        version: u64,
+        process: &str,
+        addr: Option<SocketAddr>,
+    ) -> bool {
+        if process != "web" {
             return true;
         }
+        let Ok(release) = self.release(app, version) else {
+            return false;
+        };
+        let Some(spec) = release.spec.processes.get(process) else {
+            return false;
+        };
         let probe = spec.readiness.clone().unwrap_or_else(default_web_readiness);
         let target = ProbeTarget {
-            addr: container.address,
+            addr,
+            // A container on slipway's loopback network answers through a published port.
             forwarded: spec.container.as_ref().is_some_and(|c| c.network.is_none()),
             workdir: "/".into(),
             env: Default::default(),
         };
         check(&probe.check, &target, probe.timeout).await.is_ok()
+    }
+
+    /// An instance the runtime supervises again joins the controller's view — Ready (routed in the
+    /// first table) if it was found ready — with an `adopted` event saying what it is (`how`).
+    pub(super) fn adopted(&mut self, app: &str, mut instance: Managed, ready: bool, how: &str) {
+        self.next_seq += 1;
+        instance.seq = self.next_seq;
+        instance.retiring = false;
+        instance.state = if ready {
+            InstanceState::Ready
+        } else {
+            InstanceState::Starting
+        };
+        let text = format!(
+            "adopted {} ({how}) left running by the previous daemon",
+            instance.id
+        );
+        let version = instance.release;
+        self.apps
+            .entry(app.to_string())
+            .or_default()
+            .instances
+            .push(instance);
+        self.event(app, Some(version), "adopted", &text);
     }
 
     /// Takes one container back, or says why it goes.
@@ -110,17 +163,7 @@ impl Controller {
             .as_ref()
             .ok_or("its slipway labels are missing or malformed")?;
         let (app, version, process) = (&labels.app, labels.release, &labels.process);
-        let wanted = self.apps.get(app).is_some_and(|a| {
-            a.stable == Some(version)
-                || a.rollout
-                    .as_ref()
-                    .is_some_and(|r| r.machine.to == version || r.machine.from == Some(version))
-        });
-        if !wanted {
-            return Err(format!(
-                "{app} v{version} is neither the stable release nor in a rollout"
-            ));
-        }
+        self.should_run(app, version)?;
         if !container.running {
             return Err(format!(
                 "it {} while no daemon watched it; a fresh one replaces it",
@@ -165,36 +208,24 @@ impl Controller {
             address,
         };
         self.runtimes.containers.adopt(instance, running, ready)?;
-        self.next_seq += 1;
         let backend = address
             .filter(|_| web)
             .map(|addr| slipway_proxy::Backend::new(id.clone(), addr));
-        self.apps
-            .entry(app.clone())
-            .or_default()
-            .instances
-            .push(Managed {
-                id: id.clone(),
-                release: version,
-                process: process.clone(),
-                backend,
-                runtime: RuntimeKind::Container,
-                state: if ready {
-                    InstanceState::Ready
-                } else {
-                    InstanceState::Starting
-                },
-                retiring: false,
-                seq: self.next_seq,
-            });
-        self.event(
+        let managed = Managed {
+            id,
+            release: version,
+            process: process.clone(),
+            backend,
+            runtime: RuntimeKind::Container,
+            state: InstanceState::Starting,
+            retiring: false,
+            seq: 0,
+        };
+        self.adopted(
             app,
-            Some(version),
-            "adopted",
-            &format!(
-                "adopted {id} (container {}) left running by the previous daemon",
-                container.name
-            ),
+            managed,
+            ready,
+            &format!("container {}", container.name),
         );
         Ok(())
     }

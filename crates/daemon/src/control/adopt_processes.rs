@@ -8,7 +8,6 @@
 use crate::control::controller::Controller;
 use crate::control::managed::Managed;
 use crate::control::runtimes::RuntimeKind;
-use slipway_runtime::probe::{ProbeTarget, check, default_web_readiness};
 use slipway_runtime::{InstanceState, Survivor};
 use std::net::SocketAddr;
 
@@ -21,7 +20,13 @@ impl Controller {
                 survivor.identity.app.clone(),
                 survivor.identity.release,
             );
-            let ready = self.process_ready_now(&survivor).await;
+            let who = &survivor.identity;
+            let addr = who
+                .port
+                .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+            let ready = self
+                .ready_now(&who.app, who.release, &who.process, addr)
+                .await;
             if let Err(why) = self.adopt_process(survivor, ready) {
                 let text =
                     format!("not adopting {id} (left running by the previous daemon): {why}");
@@ -34,43 +39,10 @@ impl Controller {
         }
     }
 
-    /// Whether a web survivor answers its readiness check right now: only then does it get traffic
-    /// before its probes have run. Other processes have no traffic to wait for.
-    async fn process_ready_now(&mut self, survivor: &Survivor) -> bool {
-        let who = &survivor.identity;
-        if who.process != "web" {
-            return true;
-        }
-        let (Ok(release), Some(port)) = (self.release(&who.app, who.release), who.port) else {
-            return false;
-        };
-        let Some(spec) = release.spec.processes.get("web") else {
-            return false;
-        };
-        let probe = spec.readiness.clone().unwrap_or_else(default_web_readiness);
-        let target = ProbeTarget {
-            addr: Some(SocketAddr::from(([127, 0, 0, 1], port))),
-            forwarded: false,
-            workdir: "/".into(),
-            env: Default::default(),
-        };
-        check(&probe.check, &target, probe.timeout).await.is_ok()
-    }
-
     fn adopt_process(&mut self, survivor: Survivor, ready: bool) -> Result<(), String> {
         let who = survivor.identity.clone();
         let (app, version, process) = (&who.app, who.release, &who.process);
-        let wanted = self.apps.get(app).is_some_and(|a| {
-            a.stable == Some(version)
-                || a.rollout
-                    .as_ref()
-                    .is_some_and(|r| r.machine.to == version || r.machine.from == Some(version))
-        });
-        if !wanted {
-            return Err(format!(
-                "{app} v{version} is neither the stable release nor in a rollout"
-            ));
-        }
+        self.should_run(app, version)?;
         let release = self.release(app, version).map_err(|e| e.message)?;
         let spec = release
             .spec
@@ -101,34 +73,20 @@ impl Controller {
             .processes
             .adopt(instance, survivor, ready)
             .map_err(|e| e.to_string())?;
-        self.next_seq += 1;
         let backend = who.port.filter(|_| web).map(|port| {
             slipway_proxy::Backend::new(id.clone(), SocketAddr::from(([127, 0, 0, 1], port)))
         });
-        self.apps
-            .entry(app.clone())
-            .or_default()
-            .instances
-            .push(Managed {
-                id: id.clone(),
-                release: version,
-                process: process.clone(),
-                backend,
-                runtime: RuntimeKind::Process,
-                state: if ready {
-                    InstanceState::Ready
-                } else {
-                    InstanceState::Starting
-                },
-                retiring: false,
-                seq: self.next_seq,
-            });
-        self.event(
-            app,
-            Some(version),
-            "adopted",
-            &format!("adopted {id} (pid {pid}) left running by the previous daemon"),
-        );
+        let managed = Managed {
+            id,
+            release: version,
+            process: process.clone(),
+            backend,
+            runtime: RuntimeKind::Process,
+            state: InstanceState::Starting,
+            retiring: false,
+            seq: 0,
+        };
+        self.adopted(app, managed, ready, &format!("pid {pid}"));
         Ok(())
     }
 }
