@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::header::HeaderValue;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -82,20 +82,7 @@ impl Proxy {
         let stop = Arc::new(h1::StopSignal::new());
         let options = &self.shared.options;
         let admission = Admission::new(options.max_connections, options.max_connections_per_client);
-        loop {
-            let (stream, peer) = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Usually transient (EMFILE, ECONNABORTED): back off briefly instead of spinning.
-                        warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-            };
+        while let Some((stream, peer)) = next_client(&listener, &shutdown).await {
             let ticket = match admission.admit(peer.ip()) {
                 Ok(ticket) => ticket,
                 Err(full) => {
@@ -104,9 +91,6 @@ impl Proxy {
                     continue;
                 }
             };
-            if let Err(error) = stream.set_nodelay(true) {
-                debug!(%error, "could not set TCP_NODELAY");
-            }
             let conn = Arc::new(ConnState {
                 shared: Arc::clone(&self.shared),
                 client_ip: client_ip(peer),
@@ -123,6 +107,34 @@ impl Proxy {
         connections.close();
         connections.wait().await;
         Ok(())
+    }
+}
+
+/// The next client connection, with `TCP_NODELAY` set, or `None` once `shutdown` is cancelled. A failed
+/// accept is usually transient (EMFILE, ECONNABORTED): logged, and tried again after a short pause
+/// instead of spinning. Both listeners, plain and TLS, take their connections here.
+pub(crate) async fn next_client(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if let Err(error) = stream.set_nodelay(true) {
+                    debug!(%error, "could not set TCP_NODELAY");
+                }
+                return Some((stream, peer));
+            }
+            Err(error) => {
+                warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 }
 

@@ -19,12 +19,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::admission::Admission;
 use crate::forward::serve_request;
 use crate::h1;
-use crate::proxy::{Proxy, client_ip};
+use crate::proxy::{Proxy, client_ip, next_client};
 use crate::shared::ConnState;
 
 /// The ALPN protocol of an ACME TLS-ALPN-01 validation (RFC 8737): the handshake is the whole answer.
@@ -55,26 +55,11 @@ impl Proxy {
         let connections = TaskTracker::new();
         let options = &self.shared.options;
         let admission = Admission::new(options.max_connections, options.max_connections_per_client);
-        loop {
-            let (stream, peer) = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        warn!(%error, "accept failed on the TLS listener");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-            };
+        while let Some((stream, peer)) = next_client(&listener, &shutdown).await {
             // Over the limits: closed before the handshake (there is no plain-text page to send on TLS).
             let Ok(ticket) = admission.admit(peer.ip()) else {
                 continue;
             };
-            if let Err(error) = stream.set_nodelay(true) {
-                debug!(%error, "could not set TCP_NODELAY");
-            }
             let conn = Arc::new(ConnState {
                 shared: Arc::clone(&self.shared),
                 client_ip: client_ip(peer),
