@@ -40,6 +40,7 @@ mod procfile;
 mod release_phase;
 mod report;
 mod routing;
+mod scaling;
 mod suggest;
 mod table;
 mod url;

@@ -4,6 +4,7 @@ use crate::container;
 use crate::probe::{self, ProbeKind};
 use crate::procfile::Procfile;
 use crate::report::Report;
+use crate::scaling;
 use crate::table::Section;
 use slipway_core::spec::{ProcessSpec, StopSignal};
 use std::collections::BTreeMap;
@@ -110,6 +111,7 @@ fn defaults(cmd: String) -> ProcessSpec {
         startup: None,
         stop_signal: StopSignal::default(),
         container: None,
+        scaling: None,
     }
 }
 
@@ -128,7 +130,12 @@ fn read_one(
     procfile_cmd: Option<String>,
 ) -> Option<ProcessSpec> {
     let with_image = p.get("image").is_some();
-    let allowed: Vec<&str> = KEYS.iter().chain(container::KEYS).copied().collect();
+    let allowed: Vec<&str> = KEYS
+        .iter()
+        .chain(container::KEYS)
+        .chain(scaling::KEYS)
+        .copied()
+        .collect();
     p.check_keys(r, &allowed);
     let is_web = ProcessSpec::is_web(name);
     let container = if with_image {
@@ -182,15 +189,6 @@ fn read_one(
             }
         },
     };
-    let replicas = p.integer(r, "replicas", 0..=MAX_REPLICAS);
-    if let Some(n) = &replicas
-        && is_web
-        && *n.get_ref() == 0
-    {
-        r.error(n.span(), "[processes.web] must have at least 1 replica: it serves the app's traffic")
-            .label("no instance to serve")
-            .help("set replicas = 1 or more (a process that takes no traffic can have 0, under another name)");
-    }
     let grace = p
         .duration(r, "grace")
         .map_or(DEFAULT_GRACE, Spanned::into_inner);
@@ -219,6 +217,7 @@ fn read_one(
         ));
     }
     let [readiness, liveness, startup] = ProbeKind::ALL.map(|kind| probe::read(r, p, name, kind));
+    let (replicas, scaling) = scaling::read(r, p, name, readiness.as_ref());
     if with_image {
         container::refuse_exec_probes(
             r,
@@ -236,7 +235,7 @@ fn read_one(
     }
     Some(ProcessSpec {
         cmd: cmd?.into_inner(),
-        replicas: replicas.map_or(1, Spanned::into_inner),
+        replicas,
         grace,
         drain_timeout: drain_v,
         stream_drain_timeout: stream_v,
@@ -245,6 +244,7 @@ fn read_one(
         startup,
         stop_signal,
         container,
+        scaling,
     })
 }
 

@@ -6,6 +6,7 @@
 //! with thousands of simulated rollouts in milliseconds, and lets every runtime share the same logic.
 
 pub mod analysis;
+pub mod autoscale;
 pub mod flag_ramp;
 pub mod migration_guard;
 pub mod release;

@@ -141,6 +141,38 @@ pub struct ProcessSpec {
     /// releases recorded before the Docker runtime existed, which therefore still load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<ContainerSpec>,
+    /// `replicas = { min, max }` with `autoscale` and `idle_after` (web only): the count follows load
+    /// within the range, from `replicas` (the count it starts at). Absent: a fixed count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
+}
+
+/// How a web process's instance count follows its traffic (see `autoscale`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scaling {
+    pub min: u32,
+    pub max: u32,
+    /// What one instance should carry; `None` with a 0..1 range: only idle and wake move the count.
+    pub target: Option<ScaleTarget>,
+    /// How long the load must stay lower before instances are removed (a scale-down uses the highest
+    /// recommendation over this window, so a dip does not remove capacity a burst needs again).
+    pub window: Duration,
+    /// With `min = 0`: no request for this long, and the app has no instance left.
+    pub idle_after: Option<Duration>,
+    /// How long a request to an app scaled to zero is held while an instance starts.
+    pub wake_timeout: Duration,
+    /// Paths whose requests neither wake the app nor count as activity (health checks).
+    pub idle_paths: Vec<String>,
+}
+
+/// `autoscale = { concurrency = N }` or `{ rps = N }`: the load one instance should carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleTarget {
+    /// Requests in flight per instance (time-averaged).
+    Concurrency(u32),
+    /// Requests a second per instance.
+    Rps(u32),
 }
 
 /// `[processes.<name>] image = ...`: how a process type runs as a container. Every lock-down setting

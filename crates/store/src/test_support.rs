@@ -26,6 +26,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         startup: None,
         stop_signal: Default::default(),
         container: None,
+        scaling: None,
     };
     AppSpec {
         app: app.into(),
