@@ -79,6 +79,73 @@ pub struct AppStatus {
     /// Per release, the last 10 seconds of traffic through the proxy.
     #[serde(default)]
     pub traffic: Vec<ReleaseTraffic>,
+    /// Set when the web process scales with its load (`replicas = { min, max }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<ScalingStatus>,
+    /// Set while the app is in maintenance (`slipway maintenance on`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceStatus>,
+}
+
+/// The autoscaler's view of an app.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScalingStatus {
+    pub min: u32,
+    pub max: u32,
+    /// `concurrency` or `rps`; absent when only idle and wake move the count.
+    pub target_kind: Option<String>,
+    pub target: Option<u32>,
+    /// The web instances the autoscaler wants now (0: scaled to zero).
+    pub replicas: u32,
+    /// The last second's load, as the target counts it.
+    pub load: f64,
+    pub idle_after_seconds: Option<u64>,
+    /// Changes made since the daemon started.
+    pub changes: u64,
+    /// The last change, in words, and when (ms since the epoch).
+    pub last_change: Option<String>,
+    pub last_change_at: Option<i64>,
+    /// Per release, its last cold start (from the request that woke it to an instance serving).
+    pub cold_starts: Vec<ColdStart>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ColdStart {
+    #[schema(value_type = u64)]
+    pub release: Version,
+    pub millis: u64,
+}
+
+/// An app in maintenance: its requests are held, then answered with the maintenance page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceStatus {
+    /// ms since the epoch.
+    pub since: i64,
+    pub hold_seconds: u64,
+    pub retry_after_seconds: u64,
+    /// The app has its own page (else the proxy's text).
+    pub custom_page: bool,
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/apps/{app}/maintenance`: put the app in maintenance.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceRequest {
+    /// How long each request is held before it gets the page (0: the page at once); default 30.
+    #[serde(default)]
+    pub hold_seconds: Option<u64>,
+    /// `Retry-After` on the page; default 60.
+    #[serde(default)]
+    pub retry_after_seconds: Option<u64>,
+    /// The page's HTML (at most 256 KiB); absent: the proxy's text page.
+    #[serde(default)]
+    pub page: Option<String>,
+    /// Why, for the audit log and `status`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Who asked (the CLI's user; the daemon uses the token's name over TCP).
+    #[serde(default)]
+    pub who: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

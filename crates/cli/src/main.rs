@@ -246,7 +246,8 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Hold a canary at its current step (analysis failures still roll it back).
+    /// Hold a canary at its current step (analysis failures still roll it back). To hold the app's
+    /// traffic while you work on it, see `slipway maintenance on`.
     Pause,
     /// Let a paused canary continue.
     Resume,
@@ -304,6 +305,12 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: Option<ConfigAction>,
+    },
+    /// Maintenance mode: `maintenance on` holds the app's requests at the proxy (then answers a
+    /// maintenance page) while you work on it by hand; `maintenance off` lets them through, in order.
+    Maintenance {
+        #[command(subcommand)]
+        action: MaintenanceAction,
     },
     /// Scheduled jobs: `cron list`, or `cron run NAME` to run one now.
     Cron {
@@ -391,6 +398,28 @@ enum TokenAction {
     List,
     /// Revoke a token: it stops working at once, dashboard sessions made with it too.
     Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum MaintenanceAction {
+    /// Hold every new request (previews excepted) until `maintenance off`, each for at most --hold;
+    /// then answer 503 with the maintenance page and Retry-After.
+    On {
+        /// How long each request waits before it gets the page (0s: the page at once).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        hold: std::time::Duration,
+        /// An HTML file to answer with once the hold is over (default: a short text page).
+        #[arg(long, value_name = "FILE")]
+        page: Option<std::path::PathBuf>,
+        /// Retry-After on the page.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        retry_after: std::time::Duration,
+        /// Why (recorded in the events, shown by `status`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Serve again: the held requests go to the app in the order they arrived.
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -606,6 +635,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None => commands::config::list(&ctx).await,
             Some(ConfigAction::Set { pairs }) => commands::config::set(&ctx, pairs).await,
             Some(ConfigAction::Unset { keys }) => commands::config::unset(&ctx, keys).await,
+        },
+        Command::Maintenance { action } => match action {
+            MaintenanceAction::On {
+                hold,
+                page,
+                retry_after,
+                reason,
+            } => commands::maintenance::on(&ctx, hold, page, retry_after, reason).await,
+            MaintenanceAction::Off => commands::maintenance::off(&ctx).await,
         },
         Command::Cron { action } => match action {
             CronAction::List => commands::cron::list(&ctx).await,

@@ -201,7 +201,11 @@ fn paths(r: &mut Report, p: &Section, list: Vec<Spanned<String>>) -> Vec<String>
             let fixed = format!("/{}", path.get_ref());
             r.error(
                 path.span(),
-                format!("{}: \"{}\" is not a path", p.key_ref("idle_paths"), path.get_ref()),
+                format!(
+                    "{}: \"{}\" is not a path",
+                    p.key_ref("idle_paths"),
+                    path.get_ref()
+                ),
             )
             .label("must start with /")
             .help(format!("write \"{fixed}\""));

@@ -27,7 +27,11 @@ fn a_range_with_autoscale_and_idle() {
     assert_eq!(s.idle_after, Some(Duration::from_secs(900)));
     assert_eq!(s.window, Duration::from_secs(60));
     assert_eq!(s.wake_timeout, Duration::from_secs(30));
-    assert_eq!(s.idle_paths, ["/up"], "the readiness path is a health check");
+    assert_eq!(
+        s.idle_paths,
+        ["/up"],
+        "the readiness path is a health check"
+    );
 }
 
 #[test]
@@ -77,7 +81,9 @@ fn refusals_say_what_to_write() {
         "replicas = { min = 1, max = 8 }",
     );
     rejects(
-        &web("replicas = { min = 1, max = 3 }\nautoscale = { concurrency = 5 }\nidle_after = \"5m\""),
+        &web(
+            "replicas = { min = 1, max = 3 }\nautoscale = { concurrency = 5 }\nidle_after = \"5m\"",
+        ),
         8,
         "idle_after scales to zero, but replicas has min = 1",
         "set min = 0",

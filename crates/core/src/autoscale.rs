@@ -106,7 +106,9 @@ impl Scaler {
                 return None;
             }
             // Woken: as many as the load asks for (a burst may arrive at once), at least one.
-            let to = self.recommend(s, self.smoothed()).clamp(floor, s.max.max(floor));
+            let to = self
+                .recommend(s, self.smoothed())
+                .clamp(floor, s.max.max(floor));
             self.recommendations.clear();
             self.recommendations.push_back((now, to));
             return change(self, to, Reason::Wake);
@@ -301,6 +303,10 @@ mod tests {
         assert_eq!(split_by_weight(8, 10, 100), 1);
         assert_eq!(split_by_weight(8, 50, 100), 4);
         assert_eq!(split_by_weight(8, 0, 100), 0);
-        assert_eq!(split_by_weight(1, 1, 100), 1, "a release with weight keeps one");
+        assert_eq!(
+            split_by_weight(1, 1, 100),
+            1,
+            "a release with weight keeps one"
+        );
     }
 }

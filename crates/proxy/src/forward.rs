@@ -29,6 +29,7 @@ use crate::backend::Backend;
 use crate::before_routing;
 use crate::body::ResponseBody;
 use crate::headers::{self, X_SLIPWAY_RELEASE};
+use crate::held::Waited;
 use crate::pages::page;
 use crate::pool::{self, Sender};
 use crate::release_metrics::micros_since;
@@ -36,7 +37,7 @@ use crate::request_body::TooLarge;
 use crate::request_body::{RequestBody, copy_of};
 use crate::retry::{self, Attempt, Decision, Replayable};
 use crate::route_handle::RouteHandle;
-use crate::route_table::{Choice, RequestView, Target, host_without_port, parse_release};
+use crate::route_table::{Choice, Hold, RequestView, Target, host_without_port, parse_release};
 use crate::shadow::{self, Pair, PrimaryTap};
 use crate::shared::ConnState;
 use crate::tunnel::copy_until_idle;
@@ -94,18 +95,31 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
     let is_upgrade = req.version() <= Version::HTTP_11 && headers::wants_upgrade(req.headers());
     let body_less = req.body().is_end_stream() && !is_upgrade;
 
-    // Hold the table guard only until the chosen backend's in_flight is counted.
-    let choice = {
-        let table = shared.routes.inner.load();
-        table.choose(&RequestView {
-            host,
-            path: req.uri().path(),
-            preview,
-            headers: req.headers(),
-            method: req.method(),
-            body_less,
-            client_ip: &conn.client_ip,
-        })
+    let held = &shared.routes.held;
+    let choice = loop {
+        let generation = held.generation();
+        // Hold the table guard only until the chosen backend's in_flight is counted.
+        let choice = {
+            let table = shared.routes.inner.load();
+            table.choose(&RequestView {
+                host,
+                path: req.uri().path(),
+                preview,
+                headers: req.headers(),
+                method: req.method(),
+                body_less,
+                client_ip: &conn.client_ip,
+            })
+        };
+        let Choice::Hold(hold) = choice else {
+            break choice;
+        };
+        // Held until a table lets the app serve (an instance started, maintenance ended) or the hold's
+        // time is up; measured from arrival, so routing again does not extend it.
+        let deadline = arrived + hold.for_at_most;
+        if held.wait(generation, deadline).await == Waited::TimedOut {
+            return held_too_long(&hold);
+        }
     };
     let mut target = match choice {
         Choice::Chosen(target) => target,
@@ -130,6 +144,8 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
                 &format!("no ready instance of app {app}"),
             );
         }
+        Choice::Idle { app } => return page(StatusCode::OK, &idle_message(&app)),
+        Choice::Hold(hold) => return held_too_long(&hold),
     };
 
     if !conn.tls {
@@ -488,4 +504,54 @@ fn is_too_large(error: &hyper::Error) -> bool {
         source = inner.source();
     }
     false
+}
+
+/// What a health check of an app scaled to zero is told (200: the app is fine, only asleep).
+pub(crate) fn idle_message(app: &str) -> String {
+    format!("app {app} is scaled to zero; the next request starts it")
+}
+
+/// The answer to a request held for its whole time: 503 with `Retry-After`, and the maintenance page
+/// when the app has one.
+fn held_too_long(hold: &Hold) -> Response<ResponseBody> {
+    let (mut response, retry_after) = match &hold.maintenance {
+        Some(m) => {
+            let response = match &m.page {
+                Some(html) => {
+                    let mut response =
+                        Response::new(ResponseBody::full(bytes::Bytes::from(html.to_string())));
+                    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                    response.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    );
+                    response.headers_mut().insert(
+                        http::header::CACHE_CONTROL,
+                        HeaderValue::from_static("no-store"),
+                    );
+                    response
+                }
+                None => page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("app {} is down for maintenance", hold.app),
+                ),
+            };
+            (response, m.retry_after)
+        }
+        None => (
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "app {} was scaled to zero and no instance was ready within {}s",
+                    hold.app,
+                    hold.for_at_most.as_secs()
+                ),
+            ),
+            5,
+        ),
+    };
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }

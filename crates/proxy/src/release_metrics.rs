@@ -13,6 +13,10 @@ pub struct ReleaseMetrics {
     classes: [AtomicU64; 5],
     /// Requests that got no answer at all from the instance (connect error, reset, timeout).
     failures: AtomicU64,
+    /// The sum of every answered request's time to its response head: its growth over a window,
+    /// divided by the window, is the average number of requests in flight (Little's law), which the
+    /// autoscaler reads.
+    busy_micros: AtomicU64,
     buckets: Box<[AtomicU64]>,
 }
 
@@ -29,6 +33,7 @@ impl ReleaseMetrics {
         Arc::new(ReleaseMetrics {
             classes: Default::default(),
             failures: AtomicU64::new(0),
+            busy_micros: AtomicU64::new(0),
             buckets: (0..LatencyHistogram::BUCKETS)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
@@ -40,6 +45,7 @@ impl ReleaseMetrics {
     pub fn record(&self, status: u16, micros: u64) {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.classes[class].fetch_add(1, Relaxed);
+        self.busy_micros.fetch_add(micros, Relaxed);
         self.buckets[LatencyHistogram::bucket_of(micros)].fetch_add(1, Relaxed);
     }
 
@@ -52,6 +58,11 @@ impl ReleaseMetrics {
 
     pub fn by_class(&self) -> [u64; 5] {
         std::array::from_fn(|i| self.classes[i].load(Relaxed))
+    }
+
+    /// Microseconds spent in requests so far (to their response heads).
+    pub fn busy_micros(&self) -> u64 {
+        self.busy_micros.load(Relaxed)
     }
 
     pub fn failures(&self) -> u64 {
@@ -92,5 +103,6 @@ mod tests {
         assert_eq!(m.by_class(), [0, 1, 0, 1, 2]);
         assert_eq!(m.failures(), 1);
         assert_eq!(w.latency.count(), 4);
+        assert_eq!(m.busy_micros(), 6_050);
     }
 }

@@ -12,12 +12,15 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::held::Held;
 use crate::route_table::{CompiledTable, RouteTable};
 
 /// A cheap, cloneable handle to the proxy's current route table.
 #[derive(Clone)]
 pub struct RouteHandle {
     pub(crate) inner: Arc<ArcSwap<CompiledTable>>,
+    /// Requests waiting for a table in which their app can serve them.
+    pub(crate) held: Arc<Held>,
 }
 
 impl std::fmt::Debug for RouteHandle {
@@ -34,6 +37,7 @@ impl RouteHandle {
             inner: Arc::new(ArcSwap::from_pointee(CompiledTable::compile(Arc::new(
                 table,
             )))),
+            held: Arc::new(Held::default()),
         }
     }
 
@@ -43,6 +47,7 @@ impl RouteHandle {
     pub async fn publish(&self, table: RouteTable) {
         let compiled = Arc::new(CompiledTable::compile(Arc::new(table)));
         let old = self.inner.swap(compiled);
+        self.held.published();
         // Requests hold their guard only for a synchronous lookup, so this loop is short: yield first (on a
         // current-thread runtime the request may be waiting for us), then back off to short sleeps.
         let mut spins = 0u32;

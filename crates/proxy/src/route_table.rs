@@ -15,12 +15,14 @@
 //! [`Mirror`] may copy some requests to a shadow release (see `shadow`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::Method;
 use http::header::{HeaderName, HeaderValue};
 use slipway_core::spec::{RouteMatch, Sticky};
 
 use crate::backend::{Backend, Lease};
+use crate::demand::Demand;
 use crate::pick;
 use crate::release_metrics::ReleaseMetrics;
 use crate::request_headers::RequestHeaders;
@@ -56,6 +58,23 @@ pub struct AppRoute {
     pub redirect_https: bool,
     /// Responses over TLS carry `Strict-Transport-Security` with this max-age (seconds).
     pub hsts_max_age: Option<u64>,
+    /// Set for an app that scales to zero: its activity is counted, and while it has no instance a
+    /// request is held (the controller woken) rather than refused.
+    pub demand: Option<Arc<Demand>>,
+    /// `slipway maintenance on`: requests are held, then answered with the maintenance page.
+    pub maintenance: Option<Maintenance>,
+}
+
+/// An app in maintenance: each request waits up to `hold` for the app to come back, then gets the page
+/// (503, with `Retry-After`). Previews (`X-Slipway-Release`, `vN.` hosts) still reach the app, so it can be
+/// checked before it is opened again.
+#[derive(Debug, Clone)]
+pub struct Maintenance {
+    pub hold: Duration,
+    /// The page's HTML; `None`: the proxy's own text page.
+    pub page: Option<Arc<str>>,
+    /// Seconds, for `Retry-After`.
+    pub retry_after: u64,
 }
 
 impl AppRoute {
@@ -72,6 +91,8 @@ impl AppRoute {
             max_body_size: None,
             redirect_https: false,
             hsts_max_age: None,
+            demand: None,
+            maintenance: None,
         }
     }
 }
@@ -164,9 +185,28 @@ pub(crate) struct ShadowPlan {
 #[derive(Debug)]
 pub(crate) enum Choice {
     NoApp,
-    UnknownRelease { app: Arc<str>, release: u64 },
-    NotReady { app: Arc<str> },
+    UnknownRelease {
+        app: Arc<str>,
+        release: u64,
+    },
+    NotReady {
+        app: Arc<str>,
+    },
+    /// The app cannot serve now but will: wait for a new table (see `held`) up to `for_at_most`.
+    Hold(Hold),
+    /// A health check of an app scaled to zero: answered by the proxy, without waking it.
+    Idle {
+        app: Arc<str>,
+    },
     Chosen(Target),
+}
+
+#[derive(Debug)]
+pub(crate) struct Hold {
+    pub(crate) app: Arc<str>,
+    pub(crate) for_at_most: Duration,
+    /// `None`: waiting for an instance to start; else the app is in maintenance.
+    pub(crate) maintenance: Option<Maintenance>,
 }
 
 /// A [`RouteTable`] prepared for fast lookups.
@@ -417,6 +457,32 @@ impl CompiledTable {
 
     fn choose_in<H: RequestHeaders>(&self, app: &CompiledApp, req: &RequestView<'_, H>) -> Choice {
         let route = &self.table.apps[app.index];
+        if let Some(maintenance) = &route.maintenance {
+            return Choice::Hold(Hold {
+                app: app.name.clone(),
+                for_at_most: maintenance.hold,
+                maintenance: Some(maintenance.clone()),
+            });
+        }
+        if let Some(demand) = &route.demand {
+            let health_check = demand.is_idle_path(req.path);
+            if !health_check {
+                demand.count();
+            }
+            if app.serving.is_empty() && app.rules.is_empty() {
+                if health_check {
+                    return Choice::Idle {
+                        app: app.name.clone(),
+                    };
+                }
+                demand.wake();
+                return Choice::Hold(Hold {
+                    app: app.name.clone(),
+                    for_at_most: demand.wake_timeout,
+                    maintenance: None,
+                });
+            }
+        }
         let mut set_cookie = None;
         let (group, metrics) = match app
             .rules

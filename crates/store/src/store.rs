@@ -197,6 +197,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP TABLE releases;
     ALTER TABLE releases_rowid RENAME TO releases;
     "#,
+    // 6: apps in maintenance (`slipway maintenance on`), so a restarted daemon keeps holding them.
+    r#"
+    CREATE TABLE maintenance (
+        app         TEXT    PRIMARY KEY,
+        since       INTEGER NOT NULL,
+        hold_ms     INTEGER NOT NULL,
+        retry_after INTEGER NOT NULL,
+        page        TEXT,
+        reason      TEXT,
+        set_by      TEXT    NOT NULL
+    );
+    "#,
 ];
 
 /// The daemon's durable state. `Send + Sync`: share it behind an `Arc`; calls are serialized on one

@@ -12,6 +12,7 @@ pub mod git_source;
 pub mod history;
 pub mod init;
 pub mod logs;
+pub mod maintenance;
 pub mod progress;
 pub mod scale;
 pub mod status;

@@ -63,6 +63,44 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     if let Some(f) = &status.last_failure {
         println!("last rollout failed: {f}");
     }
+    if let Some(m) = &status.maintenance {
+        let why = m
+            .reason
+            .as_ref()
+            .map_or_else(String::new, |r| format!(": {r}"));
+        println!(
+            "IN MAINTENANCE since {} (requests held up to {}s, then the {} page){why}",
+            time(m.since),
+            m.hold_seconds,
+            if m.custom_page { "app's" } else { "proxy's" }
+        );
+    }
+    if let Some(s) = &status.scaling {
+        let target = match (&s.target_kind, s.target) {
+            (Some(kind), Some(n)) => {
+                format!(", target {kind} {n} per instance, load now {:.1}", s.load)
+            }
+            _ => String::new(),
+        };
+        let idle = s
+            .idle_after_seconds
+            .map_or_else(String::new, |secs| format!(", to zero after {secs}s idle"));
+        let now = if s.replicas == 0 {
+            "scaled to zero".to_string()
+        } else {
+            format!("{} instance(s)", s.replicas)
+        };
+        println!(
+            "autoscale: {now} (min {}, max {}{target}{idle})",
+            s.min, s.max
+        );
+        if let (Some(change), Some(at)) = (&s.last_change, s.last_change_at) {
+            println!("  last change {}: {change}", time(at));
+        }
+        for c in &s.cold_starts {
+            println!("  cold start of v{}: {} ms", c.release, c.millis);
+        }
+    }
     let mut t = table(&[
         "INSTANCE", "RELEASE", "PROCESS", "STATE", "SERVING", "PORT", "PID", "RESTARTS",
     ]);

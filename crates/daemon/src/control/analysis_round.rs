@@ -17,16 +17,18 @@ use std::collections::BTreeMap;
 pub const HISTORY_SECONDS: usize = 60;
 
 impl Controller {
-    pub(crate) fn analyze(&mut self) {
+    /// The once-a-second round, when it is due; says whether it ran.
+    pub(crate) fn analyze(&mut self) -> bool {
         let now = now_ms();
         if now < self.next_analysis_at {
-            return;
+            return false;
         }
         self.next_analysis_at = now + 1_000;
         let names: Vec<String> = self.apps.keys().cloned().collect();
         for name in names {
             self.analyze_app(&name, now);
         }
+        true
     }
 
     fn analyze_app(&mut self, name: &str, now: u64) {

@@ -57,4 +57,28 @@ pub(crate) struct AppState {
     pub(crate) sessions: Vec<crate::control::analysis_session::Session>,
     /// A few minutes of per-release points, for the dashboard's charts.
     pub(crate) series: crate::control::series::Series,
+    /// Set while the web process of the newest release scales with load.
+    pub(crate) scaling: Option<crate::control::app_scaling::AppScaling>,
+    /// `slipway maintenance on`: the proxy holds the app's requests, then answers its page.
+    pub(crate) maintenance: Option<InMaintenance>,
+}
+
+pub(crate) struct InMaintenance {
+    pub(crate) proxy: slipway_proxy::Maintenance,
+    pub(crate) since: i64,
+    pub(crate) reason: Option<String>,
+}
+
+impl From<slipway_store::MaintenanceRecord> for InMaintenance {
+    fn from(record: slipway_store::MaintenanceRecord) -> InMaintenance {
+        InMaintenance {
+            proxy: slipway_proxy::Maintenance {
+                hold: std::time::Duration::from_millis(record.hold_ms),
+                page: record.page.map(Arc::from),
+                retry_after: record.retry_after,
+            },
+            since: record.since,
+            reason: record.reason,
+        }
+    }
 }

@@ -77,6 +77,13 @@ pub enum Command {
         app: String,
         reply: oneshot::Sender<crate::control::traffic::TrafficReport>,
     },
+    /// `slipway maintenance on|off` (already recorded in the store): hold the app's requests, or
+    /// release them.
+    Maintenance {
+        app: String,
+        record: Option<slipway_store::MaintenanceRecord>,
+        reply: oneshot::Sender<()>,
+    },
     /// Drain and stop every instance, then answer.
     Shutdown { reply: oneshot::Sender<()> },
     /// An upgrade: stop deciding, let the drains under way finish, then let go of every instance
@@ -129,6 +136,8 @@ pub struct Controller {
     pub(super) shutdown: Option<oneshot::Sender<()>>,
     pub(super) hand_over: Option<oneshot::Sender<()>>,
     pub(super) next_analysis_at: u64,
+    /// Rung by the proxy when it holds a request for an app scaled to zero: wake it now.
+    pub(super) doorbell: Arc<tokio::sync::Notify>,
     /// For external checks and webhooks; made on first use (loading TLS roots costs memory).
     http: std::sync::OnceLock<reqwest::Client>,
 }
@@ -160,6 +169,7 @@ impl Controller {
             shutdown: None,
             hand_over: None,
             next_analysis_at: 0,
+            doorbell: Arc::new(tokio::sync::Notify::new()),
             http: std::sync::OnceLock::new(),
         };
         c.load()
@@ -171,6 +181,11 @@ impl Controller {
         for app in self.store.apps()? {
             let stable = self.store.stable(&app)?;
             self.apps.entry(app.clone()).or_default().stable = stable;
+        }
+        for record in self.store.all_maintenance()? {
+            if let Some(app) = self.apps.get_mut(&record.app) {
+                app.maintenance = Some(crate::control::app_state::InMaintenance::from(record));
+            }
         }
         for record in self.store.active_rollouts()? {
             let machine: Rollout = match serde_json::from_value(record.state.clone()) {
@@ -206,6 +221,7 @@ impl Controller {
             return;
         };
         let mut last_run = 0;
+        let doorbell = Arc::clone(&self.doorbell);
         loop {
             // Sleep until the decisions' next timer (`wake`), or until something happens.
             let wake = crate::control::wake::next_wake(
@@ -218,6 +234,7 @@ impl Controller {
                 Some(msg) = inbox.recv() => self.on_message(msg),
                 Some(event) = events.recv() => self.on_instance_event(event),
                 _ = tokio::time::sleep(sleep.unwrap_or(IDLE)) => {}
+                () = doorbell.notified() => {}
             }
             while let Ok(msg) = inbox.try_recv() {
                 self.on_message(msg);
@@ -243,7 +260,11 @@ impl Controller {
                 continue;
             }
             self.reconcile().await;
-            self.analyze();
+            let sampled = self.analyze();
+            // A new count is made true at once, not at the next event.
+            if self.shutdown.is_none() && self.autoscale(now_ms(), sampled) {
+                self.reconcile().await;
+            }
             if self.shutdown.is_some() && self.apps.values().all(|a| a.instances.is_empty()) {
                 if let Some(reply) = self.shutdown.take() {
                     let _ = reply.send(());

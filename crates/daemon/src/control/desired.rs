@@ -16,6 +16,9 @@ pub(crate) type Releases = HashMap<(String, Version), Release>;
 pub(crate) struct Desired {
     pub scale: BTreeMap<Version, u32>,
     pub weight: BTreeMap<Version, u32>,
+    /// The stable release scaled to zero for want of traffic: no web instance, but its other
+    /// processes (workers) keep running.
+    pub asleep: Option<Version>,
 }
 
 /// One app's decision, and what the driver must record because of it.
@@ -32,9 +35,31 @@ pub(crate) struct AppPlan {
 /// rollout and warm releases (a missing one counts as zero instances).
 pub(crate) fn plan_app(name: &str, app: &mut AppState, releases: &Releases, now: u64) -> AppPlan {
     let release = |v: Version| releases.get(&(name.to_string(), v));
+    // An autoscaled release runs the scaler's count; any other its configured one.
+    let scaled = app.scaling.as_ref().map(|s| s.scaler.replicas);
+    let web = |v: Version| {
+        release(v).map_or(0, |r| match (scaled, web_scales(r)) {
+            (Some(n), true) => n,
+            _ => r.spec.web_replicas(),
+        })
+    };
     let mut plan = AppPlan::default();
     let desired = &mut plan.desired;
     if let Some(active) = app.rollout.as_mut() {
+        // A rollout runs at the current count (at least one: the new release must prove it serves).
+        for (side, version) in [(0, active.machine.from), (1, Some(active.machine.to))] {
+            if let Some(v) = version
+                && scaled.is_some()
+                && release(v).is_some_and(web_scales)
+            {
+                let n = web(v).max(1);
+                if side == 0 {
+                    active.machine.from_replicas = n;
+                } else {
+                    active.machine.to_replicas = n;
+                }
+            }
+        }
         // The new release's non-web instances (workers) must all be running steadily before it goes live.
         let to_workers = release(active.machine.to).map_or(0, |r| {
             r.spec
@@ -55,7 +80,28 @@ pub(crate) fn plan_app(name: &str, app: &mut AppState, releases: &Releases, now:
         active.traffic = step.traffic;
         active.seen = seen;
         if let Some(from) = active.machine.from {
-            desired.scale.insert(from, step.scale_from);
+            let mut scale_from = step.scale_from;
+            // An autoscaled stable release carries only its share of the traffic while a canary
+            // takes the rest (back to full if the rollout reverts).
+            let all = step.traffic.from + step.traffic.to;
+            if release(from).is_some_and(web_scales)
+                && matches!(
+                    active.machine.strategy,
+                    slipway_core::spec::Strategy::Canary(_)
+                )
+                && matches!(
+                    active.machine.phase,
+                    slipway_core::rollout::Phase::Progressing
+                )
+                && step.traffic.to > 0
+            {
+                scale_from = scale_from.min(slipway_core::autoscale::split_by_weight(
+                    active.machine.from_replicas,
+                    step.traffic.from,
+                    all,
+                ));
+            }
+            desired.scale.insert(from, scale_from);
             desired.weight.insert(from, step.traffic.from);
         }
         desired.scale.insert(active.machine.to, step.scale_to);
@@ -69,9 +115,12 @@ pub(crate) fn plan_app(name: &str, app: &mut AppState, releases: &Releases, now:
         }
         plan.finished = active.machine.is_done();
     } else if let Some(stable) = app.stable {
-        let replicas = release(stable).map_or(0, |r| r.spec.web_replicas());
+        let replicas = web(stable);
         desired.scale.insert(stable, replicas);
         desired.weight.insert(stable, 1);
+        if replicas == 0 && release(stable).is_some_and(web_scales) {
+            desired.asleep = Some(stable);
+        }
     }
     if let Some(warm) = &app.warm {
         let version = warm.version;
@@ -79,12 +128,21 @@ pub(crate) fn plan_app(name: &str, app: &mut AppState, releases: &Releases, now:
             app.warm = None;
         } else {
             // Kept warm at full scale, reachable only on its preview route.
-            let replicas = release(version).map_or(0, |r| r.spec.web_replicas());
+            let replicas = web(version);
             desired.scale.insert(version, replicas);
             desired.weight.insert(version, 0);
         }
     }
     plan
+}
+
+/// Whether a release's web process follows its load (`replicas = { min, max }`).
+fn web_scales(release: &Release) -> bool {
+    release
+        .spec
+        .processes
+        .get("web")
+        .is_some_and(|p| p.scaling.is_some())
 }
 
 /// Counts the two releases' web instances for the rollout core. Retiring instances are still "live"

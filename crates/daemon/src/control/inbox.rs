@@ -29,6 +29,12 @@ impl Controller {
             Msg::Command(Command::Signal { app, signal, reply }) => {
                 let _ = reply.send(self.signal(&app, signal));
             }
+            Msg::Command(Command::Maintenance { app, record, reply }) => {
+                if let Some(state) = self.apps.get_mut(&app) {
+                    state.maintenance = record.map(crate::control::app_state::InMaintenance::from);
+                }
+                let _ = reply.send(());
+            }
             Msg::Command(Command::Status { app, reply }) => {
                 let _ = reply.send(self.status(app.as_deref()));
             }

@@ -18,7 +18,7 @@ pub(crate) struct InstancePlan {
 }
 
 /// Web instances follow the release's scale; other processes run their replicas while the release
-/// has any web scale (or has no web process at all). A release not loaded wants nothing.
+/// has any web scale (or has no web process at all, or its web process is scaled to zero when idle). A release not loaded wants nothing.
 pub(crate) fn wanted(name: &str, desired: &Desired, releases: &Releases) -> Wanted {
     let mut wanted = Vec::new();
     for (&version, &scale) in &desired.scale {
@@ -29,7 +29,7 @@ pub(crate) fn wanted(name: &str, desired: &Desired, releases: &Releases) -> Want
         for (process, spec) in &release.spec.processes {
             let count = if process == "web" {
                 scale
-            } else if scale > 0 || !has_web {
+            } else if scale > 0 || !has_web || desired.asleep == Some(version) {
                 spec.replicas
             } else {
                 0

@@ -93,14 +93,23 @@ pub fn build(
                 });
             }
         }
+        let demand = app.scaling.as_ref().and_then(|s| s.demand.clone());
+        let maintenance = app.maintenance.as_ref().map(|m| m.proxy.clone());
         let extras = format!(
-            "{:?} {:?} {:?} {:?} {} {:?}",
+            "{:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
             routes.iter().map(|r| &r.matcher).collect::<Vec<_>>(),
             sticky,
             mirror.as_ref().map(|m| m.percent),
             routing.max_body_size,
             routing.redirect_https,
             routing.hsts_max_age,
+            // The demand by identity: new settings make a new one.
+            demand.as_ref().map(std::sync::Arc::as_ptr),
+            maintenance.as_ref().map(|m| (
+                m.hold,
+                m.retry_after,
+                m.page.as_ref().map(|p| p.as_ptr())
+            )),
         );
         signature.push((
             name.clone(),
@@ -120,6 +129,8 @@ pub fn build(
             max_body_size: routing.max_body_size,
             redirect_https: routing.redirect_https,
             hsts_max_age: routing.hsts_max_age,
+            demand,
+            maintenance,
         });
     }
     (table, signature)

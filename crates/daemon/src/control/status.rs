@@ -4,10 +4,11 @@ use crate::control::app_state::AppState;
 use crate::control::controller::Controller;
 use crate::control::managed::state_name;
 use slipway_api::{
-    AnalysisView, AppStatus, CanaryView, InstanceView, ReleaseSummary, ReleaseTraffic,
-    RolloutStatus, ShadowView, WarmRelease,
+    AnalysisView, AppStatus, CanaryView, ColdStart, InstanceView, MaintenanceStatus,
+    ReleaseSummary, ReleaseTraffic, RolloutStatus, ScalingStatus, ShadowView, WarmRelease,
 };
 use slipway_core::rollout::Phase;
+use slipway_core::spec::ScaleTarget;
 
 pub fn phase_name(phase: &Phase) -> &'static str {
     match phase {
@@ -146,9 +147,45 @@ impl Controller {
                 instances,
                 last_failure: app.last_failure.clone(),
                 traffic: recent_traffic(app, 10),
+                scaling: app.scaling.as_ref().map(scaling_status),
+                maintenance: app.maintenance.as_ref().map(|m| MaintenanceStatus {
+                    since: m.since,
+                    hold_seconds: m.proxy.hold.as_secs(),
+                    retry_after_seconds: m.proxy.retry_after,
+                    custom_page: m.proxy.page.is_some(),
+                    reason: m.reason.clone(),
+                }),
             });
         }
         out
+    }
+}
+
+fn scaling_status(s: &crate::control::app_scaling::AppScaling) -> ScalingStatus {
+    let (target_kind, target) = match s.settings.target {
+        Some(ScaleTarget::Concurrency(n)) => (Some("concurrency".to_string()), Some(n)),
+        Some(ScaleTarget::Rps(n)) => (Some("rps".to_string()), Some(n)),
+        None => (None, None),
+    };
+    ScalingStatus {
+        min: s.settings.min,
+        max: s.settings.max,
+        target_kind,
+        target,
+        replicas: s.scaler.replicas,
+        load: (s.load * 100.0).round() / 100.0,
+        idle_after_seconds: s.settings.idle_after.map(|d| d.as_secs()),
+        changes: s.changes,
+        last_change: s
+            .last_change
+            .as_ref()
+            .map(|(_, c)| crate::control::autoscale_round::describe(c, &s.settings)),
+        last_change_at: s.last_change.as_ref().map(|(at, _)| *at as i64),
+        cold_starts: s
+            .cold_starts
+            .iter()
+            .map(|(&release, &millis)| ColdStart { release, millis })
+            .collect(),
     }
 }
 

@@ -81,6 +81,8 @@ pub(crate) fn api_routes() -> Routes<Api> {
         .post("/v1/apps/{app}/retry", retry)
         .post("/v1/apps/{app}/gate", gate)
         .post("/v1/apps/{app}/scale", scale)
+        .post("/v1/apps/{app}/maintenance", maintenance_on)
+        .delete("/v1/apps/{app}/maintenance", maintenance_off)
         .get("/v1/apps/{app}/config", config_view)
         .post("/v1/apps/{app}/config", config_change)
         .get("/v1/apps/{app}/cron", cron_list)
@@ -554,6 +556,30 @@ async fn scale(
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+async fn maintenance_on(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    Json(mut req): Json<slipway_api::MaintenanceRequest>,
+) -> Answer {
+    req.who = caller.who(&req.who);
+    api.deployer.maintenance_on(&app, req).await?;
+    Ok(Json(Accepted::YES).into_response())
+}
+
+async fn maintenance_off(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+) -> Answer {
+    // DELETE has no body to name the local user in: the socket's owner is who can use it.
+    let who = Some(caller.who(""))
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "the local socket's user".into());
+    api.deployer.maintenance_off(&app, &who).await?;
+    Ok(Json(Accepted::YES).into_response())
 }
 
 async fn config_view(State(api): State<Api>, Path(app): Path<String>) -> Answer {

@@ -818,6 +818,39 @@ fn docs() -> Vec<Doc> {
         ]),
         Doc::new(
             Post,
+            "/v1/apps/{app}/maintenance",
+            "maintenanceOn",
+            "Hold the app's requests at the proxy (maintenance)",
+        )
+        .describe(
+            "Each request waits up to `hold_seconds` for the maintenance to end, then gets the \
+             maintenance page (503 with `Retry-After`). Previews still reach the app. Kept \
+             across daemon restarts until `DELETE`.",
+        )
+        .body::<MaintenanceRequest>()
+        .json::<Accepted>(200, "The app is in maintenance.")
+        .refuses(&[
+            (
+                400,
+                "The hold is longer than an hour, or the page larger than 256 KiB.",
+            ),
+            NO_STABLE,
+            INTERNAL,
+            STOPPING,
+        ]),
+        Doc::new(
+            Delete,
+            "/v1/apps/{app}/maintenance",
+            "maintenanceOff",
+            "End the app's maintenance: held requests go on, in order",
+        )
+        .json::<Accepted>(
+            200,
+            "The app serves again (also when it was not in maintenance).",
+        )
+        .refuses(&[NO_STABLE, INTERNAL, STOPPING]),
+        Doc::new(
+            Post,
             "/v1/apps/{app}/abort",
             "abort",
             "Stop a rollout and go back to the stable release",

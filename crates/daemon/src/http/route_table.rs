@@ -124,6 +124,8 @@ pub const ROUTES: &[Route] = &[
     api(Post, "/v1/apps/{app}/retry", Deployer),
     api(Post, "/v1/apps/{app}/gate", Deployer),
     api(Post, "/v1/apps/{app}/scale", Deployer),
+    api(Post, "/v1/apps/{app}/maintenance", Deployer),
+    api(Delete, "/v1/apps/{app}/maintenance", Deployer),
     api(Post, "/v1/apps/{app}/abort", Deployer),
     api(Post, "/v1/apps/{app}/rollback", Deployer),
     api(Get, "/v1/apps/{app}/config", Viewer),

@@ -142,6 +142,15 @@ impl Deployer {
         }
         for (process, replicas) in self.store.formation(&spec.app).map_err(internal)? {
             if let Some(p) = spec.processes.get_mut(&process)
+                && p.scaling.is_some()
+            {
+                // The file now asks for a range: the autoscaler decides, not an old `scale`.
+                warnings.push(format!(
+                    "{process}: `slipway scale` had set {replicas}; slipway.toml's replicas = {{ min, max }} now decides"
+                ));
+                continue;
+            }
+            if let Some(p) = spec.processes.get_mut(&process)
                 && p.replicas != replicas
             {
                 warnings.push(format!(

@@ -9,6 +9,7 @@ pub mod cron;
 pub mod deploy;
 pub mod history_pruning;
 pub mod images;
+pub mod maintenance;
 pub mod migration_check;
 pub mod release_phase;
 pub mod scale;

@@ -95,11 +95,12 @@ impl Deployer {
             .join(format!("{app}-v{version}-{what}.log"))
     }
 
-    fn event(&self, app: &str, version: Version, kind: &str, message: &str) {
+    /// Records an event of the app (of one release, if `version`), and logs it.
+    pub(crate) fn event(&self, app: &str, version: Option<Version>, kind: &str, message: &str) {
         tracing::info!(app, kind, "{message}");
         if let Err(e) = self
             .store
-            .add_event(app, Some(version), kind, message, now_ms() as i64)
+            .add_event(app, version, kind, message, now_ms() as i64)
         {
             tracing::error!("cannot record an event: {e}");
         }
@@ -157,7 +158,7 @@ impl Deployer {
         let _lock = MigrationLock::acquire(&self.migration_lock_path(app), holder, timeout, |by| {
             self.event(
                 app,
-                v,
+                Some(v),
                 "migration_lock_wait",
                 &format!("waiting for the migration lock, held by: {by}"),
             )
@@ -173,7 +174,7 @@ impl Deployer {
         let log = self.phase_log(app, logged_as, what);
         self.event(
             app,
-            v,
+            Some(v),
             &format!("{what}_phase_started"),
             &format!("{what} phase of v{v} started: `{cmd}`"),
         );
@@ -204,10 +205,10 @@ impl Deployer {
             report.outcome, report.seconds
         );
         if outcome.end == JobEnd::Succeeded {
-            self.event(app, v, &format!("{what}_phase_succeeded"), &text);
+            self.event(app, Some(v), &format!("{what}_phase_succeeded"), &text);
             Ok(report)
         } else {
-            self.event(app, v, &format!("{what}_phase_failed"), &text);
+            self.event(app, Some(v), &format!("{what}_phase_failed"), &text);
             Err(Error::conflict(format!(
                 "the {what} phase of v{v} (`{cmd}`) {}\n--- its last output ---\n{}--- all of it: {} (or `slipway logs --release v{logged_as}`)",
                 report.outcome,

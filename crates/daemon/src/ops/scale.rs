@@ -37,6 +37,12 @@ impl Deployer {
                     "{process}={replicas}: at most {MAX_REPLICAS}"
                 )));
             }
+            if let Some(scaling) = &p.scaling {
+                return Err(Error::bad_request(format!(
+                    "{process} scales with its load between {} and {} instances (replicas = {{ min, max }} in slipway.toml): change the range there and deploy, or write a fixed count",
+                    scaling.min, scaling.max
+                )));
+            }
             if process == "web" && replicas == 0 {
                 return Err(Error::bad_request(
                     "web=0 would leave nothing to serve the app's traffic; scale it to 1 or more",

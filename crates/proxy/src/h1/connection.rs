@@ -165,6 +165,9 @@ enum HeadRead {
 pub(super) enum Next {
     KeepAlive,
     Close,
+    /// The request (still unread in the buffer) is served by the hyper path, and so is the rest of the
+    /// connection.
+    HandOff,
 }
 
 /// Serves one accepted client connection until it closes (or `stop`, between requests).
@@ -219,6 +222,7 @@ pub(crate) async fn serve_connection(
                         client.idle_since = Instant::now();
                     }
                     Next::Close => return,
+                    Next::HandOff => return Box::pin(client.hand_off()).await,
                 }
             }
             Parsed::Partial => match client.read_head_bytes().await {

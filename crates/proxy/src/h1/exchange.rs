@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 use crate::before_routing;
 use crate::forward::{
-    bad_gateway_message, gateway_timeout_message, is_idempotent, move_to_other_instance, too_large,
+    bad_gateway_message, gateway_timeout_message, idle_message, is_idempotent,
+    move_to_other_instance, too_large,
 };
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::{Client, Next};
@@ -79,13 +80,23 @@ enum Failure {
     ClientGone,
 }
 
+/// Why a request got no target on the fast path.
+pub(super) enum Unrouted {
+    /// Answered with the proxy's page.
+    Page(StatusCode, String),
+    /// To be held until its app can serve: the hyper path does that.
+    Hold,
+}
+
 impl Client {
     pub(super) async fn exchange(&mut self, head: &RequestHead) -> Next {
         // One clock read serves the latency metrics, the deadline and the pool's idle check.
         let arrived = Instant::now();
         let (mut target, method) = match self.route(head) {
             Ok(routed) => routed,
-            Err((status, message)) => return self.page(head, status, &message).await,
+            Err(Unrouted::Page(status, message)) => return self.page(head, status, &message).await,
+            // Nothing of the request was consumed: the hyper path holds it (see `held`).
+            Err(Unrouted::Hold) => return Next::HandOff,
         };
         if let (Some(max), RequestBody::Length(n)) = (target.max_body, head.body)
             && n > max
@@ -328,7 +339,7 @@ impl Client {
     }
 
     /// Where the request goes (its backend already counted), or the page saying why nowhere.
-    fn route(&self, head: &RequestHead) -> Result<(Target, Method), (StatusCode, String)> {
+    fn route(&self, head: &RequestHead) -> Result<(Target, Method), Unrouted> {
         let buf = &self.input.buf;
         // (Checked to be ASCII by the head parser.)
         let host = std::str::from_utf8(head.host.of(buf)).map_or("", host_without_port);
@@ -339,7 +350,7 @@ impl Client {
                     .ok()
                     .and_then(parse_release);
                 let message = "X-Slipway-Release must name a release like v7";
-                Some(release.ok_or((StatusCode::NOT_FOUND, message.to_owned()))?)
+                Some(release.ok_or(Unrouted::Page(StatusCode::NOT_FOUND, message.to_owned()))?)
             }
         };
         // The head parser only lets tokens and plain ASCII targets through.
@@ -347,7 +358,10 @@ impl Client {
             Method::from_bytes(head.method.of(buf)),
             std::str::from_utf8(head.path.of(buf)),
         ) else {
-            return Err((StatusCode::BAD_REQUEST, "invalid request".to_owned()));
+            return Err(Unrouted::Page(
+                StatusCode::BAD_REQUEST,
+                "invalid request".to_owned(),
+            ));
         };
         let choice = {
             let table = self.conn.shared.routes.inner.load();
@@ -364,20 +378,23 @@ impl Client {
                 client_ip: &self.conn.client_ip,
             })
         };
+        let page = |status, message| Err(Unrouted::Page(status, message));
         match choice {
             Choice::Chosen(target) => Ok((target, method)),
-            Choice::NoApp => Err((
+            Choice::NoApp => page(
                 StatusCode::NOT_FOUND,
                 format!("no app is routed for host {host:?} and path {path:?}"),
-            )),
-            Choice::UnknownRelease { app, release } => Err((
+            ),
+            Choice::UnknownRelease { app, release } => page(
                 StatusCode::NOT_FOUND,
                 format!("app {app} has no release v{release}"),
-            )),
-            Choice::NotReady { app } => Err((
+            ),
+            Choice::NotReady { app } => page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("no ready instance of app {app}"),
-            )),
+            ),
+            Choice::Idle { app } => page(StatusCode::OK, idle_message(&app)),
+            Choice::Hold(_) => Err(Unrouted::Hold),
         }
     }
 
