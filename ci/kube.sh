@@ -1,0 +1,505 @@
+#!/usr/bin/env bash
+# A private Kubernetes cluster for slipway's tests, on loopback, with one real node.
+#
+#   ci/kube.sh build              build the binaries once into the cache (start does it when needed)
+#   ci/kube.sh start              start the cluster; prints `export X=...` lines on stdout, the rest on stderr:
+#                                   eval "$(ci/kube.sh start)"
+#   ci/kube.sh import-image TAR   import an image tarball (`docker save` or OCI) into the node's containerd;
+#                                 prints each imported reference as NAME@sha256:DIGEST
+#   ci/kube.sh stop               end everything start started (by the PIDs it recorded) and clean up
+#
+# Test only: nothing of this ships in the product. The Go module in ci/kube/ pins k8s.io/kubernetes and the
+# matching k8s.io/* staging modules (its go.mod says why); `build` compiles etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubelet, kubectl, a static `pause` and `cri-reset` into
+# $SLIPWAY_KUBE_CACHE/<version>/bin (default ~/.cache/slipway-kube), rebuilt only when ci/kube/ changes.
+#
+# Everything of a running cluster lives in $SLIPWAY_KUBE_DIR (default /tmp/slipway-kube): certificates and
+# keys (made with openssl at each start), kubeconfigs, etcd's data, containerd's root/state/socket, the
+# kubelet's root, logs, and `pids`. Each start begins from an empty cluster.
+#
+# Choices, and why (this machine is shared by several builds and may already run other servers):
+#   ports              every listener binds 127.0.0.1 on a port found free at start, none fixed.
+#   TLS                our own CA; admin, controller-manager, scheduler, node and apiserver→kubelet client
+#                      certificates; a service-account signing key. Nothing is reused between starts.
+#   --endpoint-reconciler-type=none
+#                      the apiserver advertises 127.0.0.1, which an Endpoints object may not hold, so it
+#                      does not publish itself as the `kubernetes` Service.
+#   no kube-proxy      it would write the host's iptables/nftables. So ClusterIP Services do not route; pods
+#                      are reached by their IPs (from EndpointSlices), which the host can do.
+#   containerd         Debian's containerd (1.6), a PRIVATE instance: own config, root, state, socket and
+#                      runc root under $DIR, so a system containerd (if any) is never touched. The kubelet
+#                      speaks CRI v1 to it; containerd 1.6 lacks the RuntimeConfig call, so the kubelet
+#                      takes the cgroup driver from its own config (a warning in its log, fine until 1.38).
+#   cgroups            this VM has cgroup v1 (hybrid, no systemd as PID 1): cgroupfs driver, and
+#                      failCgroupV1: false, since the kubelet refuses v1 by default since 1.35. Every pod
+#                      cgroup lives under /slipway-kube, removed by stop.
+#   network            CNI bridge + host-local from Debian's containernetworking-plugins, on our own bridge
+#                      $BRIDGE with 10.232.0.1/24 (ci/dockerd.sh uses 10.231.0.0/24). We create the bridge
+#                      and its address ourselves and run the plugin with isGateway=false and ipMasq=false,
+#                      so it never turns on the host's ip_forward nor writes iptables rules: the host
+#                      reaches pods directly on the bridge, pods have no route beyond it.
+#   pause image        no registry here: a static Go `pause` (ci/kube/pause) packed as an image tarball at
+#                      start and imported; containerd's sandbox_image points at it.
+#   images             never pulled: tests import them (import-image) and use imagePullPolicy: Never or
+#                      IfNotPresent. Image GC is off (threshold 100 %) so imported images stay.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MOD="$HERE/kube"
+DIR=${SLIPWAY_KUBE_DIR:-/tmp/slipway-kube}
+CACHE=${SLIPWAY_KUBE_CACHE:-$HOME/.cache/slipway-kube}
+BRIDGE=${SLIPWAY_KUBE_BRIDGE:-slipway-kbr0}
+POD_SUBNET=${SLIPWAY_KUBE_POD_SUBNET:-10.232.0.0/24}
+POD_GATEWAY=${SLIPWAY_KUBE_POD_GATEWAY:-10.232.0.1}
+SERVICE_RANGE=${SLIPWAY_KUBE_SERVICE_RANGE:-10.233.0.0/24}
+DEADLINE_SECS=${SLIPWAY_KUBE_DEADLINE:-120}
+NODE=slipway-node
+CGROUP_ROOT=/slipway-kube
+PAUSE_IMAGE=slipway.test/pause:1
+VERSION=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$MOD/go.mod")
+BIN="$CACHE/$VERSION/bin"
+SOCK="$DIR/containerd/containerd.sock"
+
+die() { echo "ci/kube.sh: $*" >&2; exit 1; }
+say() { echo "ci/kube.sh: $*" >&2; }
+
+# --- build ------------------------------------------------------------------------------------------
+
+# The cache key: the module's files and the build step itself, so a change to either rebuilds.
+build_key() {
+  { cat "$MOD/go.mod" "$MOD/go.sum" "$MOD"/*/main.go; declare -f build; } | sha256sum | cut -c1-32
+}
+
+build() {
+  command -v go >/dev/null || die "go not found (Go 1.26 is needed to build the cluster)"
+  local key
+  key=$(build_key)
+  if [ "$(cat "$CACHE/$VERSION/key" 2>/dev/null)" = "$key" ] && [ -x "$BIN/kubelet" ]; then
+    return
+  fi
+  say "building Kubernetes $VERSION into $BIN (first time: ~15-25 min on 2 cores)"
+  local started=$SECONDS tmp="$CACHE/$VERSION/bin.new"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  # One `go build` for all main packages, so shared packages compile once and in parallel.
+  # The version the binaries report (kubectl version, the Node's kubeletVersion, /version), which `make`
+  # in a Kubernetes checkout would stamp from git; without it they say v0.0.0-master.
+  local minor=${VERSION#v1.} ldflags="-s -w" pkg
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags="$ldflags -X $pkg.gitVersion=$VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags="$ldflags -X $pkg.gitTreeState=clean"
+  done
+  (cd "$MOD" && go build -trimpath -ldflags="$ldflags" -o "$tmp/" \
+    go.etcd.io/etcd/server/v3 \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl \
+    ./cri-reset) >&2
+  mv "$tmp/server" "$tmp/etcd" # go names the binary of go.etcd.io/etcd/server/v3 after "server"
+  (cd "$MOD" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/pause" ./pause) >&2
+  rm -rf "$BIN" && mv "$tmp" "$BIN"
+  echo "$key" >"$CACHE/$VERSION/key"
+  say "built in $((SECONDS - started))s"
+}
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+# N free TCP ports on 127.0.0.1: the kernel picks them (bind port 0), all held until all are picked so
+# none repeats.
+free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+# run NAME CMD...: start a process in the background, log to $DIR/logs/NAME.log, record its PID.
+run() {
+  local name=$1
+  shift
+  "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
+  echo "$name $!" >>"$DIR/pids"
+}
+
+pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$DIR/pids" 2>/dev/null; }
+
+# wait_for NAME WHAT CMD...: poll CMD every 0.2 s until it succeeds, for at most $DEADLINE_SECS; fail
+# early (with NAME's log) if the process NAME has exited.
+wait_for() {
+  local name=$1 what=$2 pid deadline=$((SECONDS + DEADLINE_SECS))
+  shift 2
+  pid=$(pid_of "$name")
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 40 "$DIR/logs/$name.log" >&2 || true
+      die "$name exited before $what (log above: $DIR/logs/$name.log)"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail -n 40 "$DIR/logs/$name.log" >&2 || true
+      die "$what: not within ${DEADLINE_SECS}s (log above: $DIR/logs/$name.log)"
+    fi
+    sleep 0.2
+  done
+}
+
+kubectl() { "$BIN/kubectl" --kubeconfig "$DIR/admin.kubeconfig" "$@"; }
+ctr_() { ctr --address "$SOCK" --namespace k8s.io "$@"; }
+
+# cert NAME CN [O] [SAN]: an EC key and a certificate signed by our CA, in $DIR/pki.
+cert() {
+  local name=$1 cn=$2 org=${3:-} san=${4:-} subj ext
+  subj="/CN=$cn"
+  [ -n "$org" ] && subj="/O=$org$subj"
+  ext="$DIR/pki/$name.ext"
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    if [ -n "$san" ]; then
+      echo "extendedKeyUsage=serverAuth,clientAuth"
+      echo "subjectAltName=$san"
+    else
+      echo "extendedKeyUsage=clientAuth"
+    fi
+  } >"$ext"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/pki/$name.key" 2>/dev/null
+  openssl req -new -key "$DIR/pki/$name.key" -subj "$subj" -out "$DIR/pki/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$DIR/pki/$name.csr" -CA "$DIR/pki/ca.crt" -CAkey "$DIR/pki/ca.key" \
+    -CAcreateserial -days 30 -extfile "$ext" -out "$DIR/pki/$name.crt" 2>/dev/null
+}
+
+# kubeconfig NAME CERT: a kubeconfig for the apiserver with the client certificate CERT.
+kubeconfig() {
+  cat >"$DIR/$1.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: slipway
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority: $DIR/pki/ca.crt
+users:
+- name: $2
+  user:
+    client-certificate: $DIR/pki/$2.crt
+    client-key: $DIR/pki/$2.key
+contexts:
+- name: slipway
+  context: {cluster: slipway, user: $2}
+current-context: slipway
+EOF
+}
+
+# image_tar NAME:TAG ROOTFS OUT ENTRYPOINT...: a `docker save`-format tarball of one layer (ROOTFS),
+# which `ctr images import` reads. Used for the pause image; tests can use `docker save` instead.
+image_tar() {
+  local ref=$1 rootfs=$2 out=$3 work layer_sha config config_sha entry
+  shift 3
+  work=$(mktemp -d)
+  tar -C "$rootfs" -cf "$work/layer.tar" .
+  layer_sha=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
+  entry=$(printf '"%s",' "$@")
+  config="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Entrypoint\":[${entry%,}]},"
+  config="$config\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$layer_sha\"]}}"
+  printf '%s' "$config" >"$work/config.json"
+  config_sha=$(sha256sum "$work/config.json" | cut -d' ' -f1)
+  mv "$work/config.json" "$work/$config_sha.json"
+  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["layer.tar"]}]' "$config_sha" "$ref" \
+    >"$work/manifest.json"
+  tar -C "$work" -cf "$out" manifest.json "$config_sha.json" layer.tar
+  rm -rf "$work"
+}
+
+import_image() {
+  [ -f "${1:-}" ] || die "usage: ci/kube.sh import-image <image tarball from docker save>"
+  [ -S "$SOCK" ] || die "the cluster is not running (no $SOCK)"
+  local out
+  out=$(ctr_ images import "$1" 2>&1) || { echo "$out" >&2; die "import of $1 failed"; }
+  echo "$out" >&2
+  # "unpacking docker.io/library/app:1 (sha256:...)...done" -> docker.io/library/app:1@sha256:...
+  echo "$out" | sed -n 's/^unpacking \([^ ]*\) (\(sha256:[0-9a-f]*\)).*/\1@\2/p'
+}
+
+exports() {
+  echo "export KUBECONFIG=$DIR/admin.kubeconfig"
+  echo "export SLIPWAY_KUBE_BIN=$BIN"
+  echo "export SLIPWAY_KUBE_NODE=$NODE"
+  echo "export SLIPWAY_KUBE_CONTAINERD=$SOCK"
+  echo "export SLIPWAY_KUBE_POD_SUBNET=$POD_SUBNET"
+}
+
+# --- start ------------------------------------------------------------------------------------------
+
+start() {
+  [ "$(id -u)" = 0 ] || die "must run as root (the kubelet and containerd need it)"
+  for tool in openssl python3 containerd containerd-shim-runc-v2 runc ctr ip; do
+    command -v "$tool" >/dev/null || die "$tool not found: apt-get install containerd runc iproute2 openssl"
+  done
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
+    die "CNI plugins not found in /usr/lib/cni: apt-get install containernetworking-plugins"
+  build
+  if [ -f "$DIR/pids" ] && kubectl get --raw /readyz >/dev/null 2>&1; then
+    say "already running"
+    exports
+    return
+  fi
+  [ -f "$DIR/pids" ] && { say "stale state in $DIR: stopping it first"; stop; }
+  cleanup_state
+  mkdir -p "$DIR"/{pki,logs,etcd,containerd,kubelet,pod-logs,cni/net.d,cni/ipam}
+  : >"$DIR/pids"
+  local started=$SECONDS
+
+  local etcd_port etcd_peer_port kcm_port sched_port kubelet_port kubelet_healthz
+  read -r etcd_port etcd_peer_port API_PORT kcm_port sched_port kubelet_port kubelet_healthz \
+    < <(free_ports 7)
+
+  # Keys and certificates.
+  openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/pki/ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$DIR/pki/ca.key" -subj /CN=slipway-kube-ca -days 30 \
+    -out "$DIR/pki/ca.crt" 2>/dev/null
+  openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/pki/sa.key" 2>/dev/null
+  openssl ec -in "$DIR/pki/sa.key" -pubout -out "$DIR/pki/sa.pub" 2>/dev/null
+  cert apiserver kube-apiserver "" "IP:127.0.0.1,DNS:localhost,IP:${SERVICE_RANGE%.0/*}.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+  cert admin slipway-admin system:masters
+  cert kcm system:kube-controller-manager
+  cert scheduler system:kube-scheduler
+  cert node "system:node:$NODE" system:nodes
+  cert apiserver-kubelet kube-apiserver-kubelet-client system:masters
+  cert kubelet-serving "$NODE" "" "IP:$POD_GATEWAY,IP:127.0.0.1,DNS:$NODE"
+  kubeconfig admin admin
+  kubeconfig kcm kcm
+  kubeconfig scheduler scheduler
+  kubeconfig node node
+
+  # --unsafe-no-fsync: a throwaway cluster, so no fsync per write (which is most of etcd's latency).
+  run etcd "$BIN/etcd" --name slipway --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "slipway=http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --log-level warn
+  run kube-apiserver "$BIN/kube-apiserver" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" --cert-dir "$DIR/pki/apiserver-generated" \
+    --tls-cert-file "$DIR/pki/apiserver.crt" --tls-private-key-file "$DIR/pki/apiserver.key" \
+    --client-ca-file "$DIR/pki/ca.crt" --authorization-mode Node,RBAC \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$DIR/pki/sa.pub" --service-account-signing-key-file "$DIR/pki/sa.key" \
+    --service-cluster-ip-range "$SERVICE_RANGE" --endpoint-reconciler-type none \
+    --kubelet-client-certificate "$DIR/pki/apiserver-kubelet.crt" \
+    --kubelet-client-key "$DIR/pki/apiserver-kubelet.key" \
+    --kubelet-certificate-authority "$DIR/pki/ca.crt" --kubelet-preferred-address-types InternalIP \
+    --profiling=false
+  wait_for kube-apiserver "the apiserver's /readyz" kubectl get --raw /readyz
+  say "apiserver ready on https://127.0.0.1:$API_PORT after $((SECONDS - started))s"
+
+  run kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$DIR/kcm.kubeconfig" \
+    --authentication-kubeconfig "$DIR/kcm.kubeconfig" --authorization-kubeconfig "$DIR/kcm.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$kcm_port" --cert-dir "$DIR/pki/kcm-generated" \
+    --leader-elect=false --use-service-account-credentials \
+    --service-account-private-key-file "$DIR/pki/sa.key" --root-ca-file "$DIR/pki/ca.crt" \
+    --cluster-signing-cert-file "$DIR/pki/ca.crt" --cluster-signing-key-file "$DIR/pki/ca.key" \
+    --profiling=false
+  run kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$DIR/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$DIR/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$DIR/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$sched_port" --cert-dir "$DIR/pki/scheduler-generated" \
+    --leader-elect=false --profiling=false
+
+  start_node "$kubelet_port" "$kubelet_healthz"
+
+  # Pods in a namespace need its `default` ServiceAccount, which the controller-manager creates.
+  wait_for kube-controller-manager "the default ServiceAccount" kubectl get serviceaccount default
+  wait_for kubelet "node $NODE Ready" \
+    kubectl wait --for=condition=Ready "node/$NODE" --timeout=1s
+  say "cluster ready after $((SECONDS - started))s (logs: $DIR/logs)"
+  exports
+}
+
+start_node() {
+  local kubelet_port=$1 kubelet_healthz=$2
+  # Our bridge, with its address, made here (see the header: no ip_forward, no iptables).
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip addr replace "$POD_GATEWAY/${POD_SUBNET#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  cat >"$DIR/cni/net.d/10-slipway.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "slipway-kube",
+  "plugins": [{
+    "type": "bridge", "bridge": "$BRIDGE", "isGateway": false, "ipMasq": false, "hairpinMode": false,
+    "ipam": {"type": "host-local", "dataDir": "$DIR/cni/ipam",
+             "ranges": [[{"subnet": "$POD_SUBNET", "gateway": "$POD_GATEWAY"}]]}
+  }]
+}
+EOF
+  cat >"$DIR/containerd/config.toml" <<EOF
+version = 2
+root = "$DIR/containerd/root"
+state = "$DIR/containerd/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$DIR/containerd/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$DIR/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  # This VM withholds CAP_SYS_RESOURCE even from root (CapBnd lacks bit 24), so no process may lower an
+  # oom_score_adj; the kubelet asks -998 for every sandbox and runc then fails with "failed to update
+  # /proc/self/oom_score_adj: Permission denied". Restricted, containerd never goes below its own score.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$DIR/cni/net.d"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "$DIR/containerd/runc"
+EOF
+  run containerd containerd --config "$DIR/containerd/config.toml"
+  wait_for containerd "containerd's socket" ctr --address "$SOCK" version
+
+  # The pause image: a static binary in an otherwise empty image.
+  local rootfs="$DIR/pause-rootfs"
+  mkdir -p "$rootfs"
+  cp "$BIN/pause" "$rootfs/pause"
+  image_tar "$PAUSE_IMAGE" "$rootfs" "$DIR/pause.tar" /pause
+  ctr_ images import "$DIR/pause.tar" >&2
+  rm -rf "$rootfs" "$DIR/pause.tar"
+
+  cat >"$DIR/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $POD_GATEWAY
+port: $kubelet_port
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $kubelet_healthz
+tlsCertFile: $DIR/pki/kubelet-serving.crt
+tlsPrivateKeyFile: $DIR/pki/kubelet-serving.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: $DIR/pki/ca.crt}
+authorization: {mode: AlwaysAllow}
+containerRuntimeEndpoint: unix://$SOCK
+cgroupDriver: cgroupfs
+cgroupRoot: $CGROUP_ROOT
+failCgroupV1: false
+failSwapOn: false
+podLogsDir: $DIR/pod-logs
+resolvConf: ""
+serializeImagePulls: false
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, nodefs.inodesFree: 1%, imagefs.available: 1%}
+enableServer: true
+# No KUBE-FIREWALL / KUBE-KUBELET-CANARY chains in the host's iptables: they are there for kube-proxy,
+# which we do not run, and the host's tables are not ours.
+makeIPTablesUtilChains: false
+EOF
+  # The kubelet wants its cgroup root to exist in every (v1) hierarchy; a cpuset child starts with no
+  # CPUs nor memory nodes, so it gets its parent's.
+  local h
+  for h in /sys/fs/cgroup/*/; do
+    [ -f "$h/cgroup.procs" ] || continue
+    mkdir -p "$h${CGROUP_ROOT#/}"
+  done
+  if [ -f /sys/fs/cgroup/cpuset/cpuset.cpus ]; then
+    cat /sys/fs/cgroup/cpuset/cpuset.cpus >"/sys/fs/cgroup/cpuset$CGROUP_ROOT/cpuset.cpus"
+    cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset$CGROUP_ROOT/cpuset.mems"
+  fi
+  run kubelet "$BIN/kubelet" --config "$DIR/kubelet.yaml" --kubeconfig "$DIR/node.kubeconfig" \
+    --root-dir "$DIR/kubelet" --cert-dir "$DIR/kubelet/pki" \
+    --hostname-override "$NODE" --node-ip "$POD_GATEWAY"
+}
+
+# --- stop -------------------------------------------------------------------------------------------
+
+# stop_pid NAME [SECONDS]: TERM the recorded process NAME and wait for it to exit.
+stop_pid() {
+  local name=$1 secs=${2:-30} pid
+  pid=$(pid_of "$name")
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $((secs * 10))); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  say "$name (pid $pid) still running after ${secs}s: KILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  die "$name (pid $pid) did not exit"
+}
+
+# Mounts, bridge and cgroups that start made, so an unclean exit leaves nothing behind either.
+cleanup_state() {
+  local m
+  case "$DIR" in /*/*) ;; *) die "SLIPWAY_KUBE_DIR=$DIR: refusing to clean a top-level directory" ;; esac
+  # Deepest first: containerd's overlay mounts, shm, and the kubelet's pod volumes all live under $DIR.
+  for m in $(awk -v d="$DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" || true
+  done
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link delete "$BRIDGE"
+  fi
+  local h
+  for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+    [ -d "$h${CGROUP_ROOT#/}" ] || continue
+    find "$h${CGROUP_ROOT#/}" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  done
+  rm -rf "$DIR"
+}
+
+stop() {
+  [ -f "$DIR/pids" ] || { say "not running"; cleanup_state; return; }
+  stop_pid kubelet
+  # With the kubelet gone, stop and remove every pod through the CRI: that kills the containers and
+  # runs CNI DEL (veth and network namespace gone, IP released).
+  if [ -n "$(pid_of containerd)" ] && kill -0 "$(pid_of containerd)" 2>/dev/null; then
+    "$BIN/cri-reset" "unix://$SOCK" || say "cri-reset failed; cleaning up anyway"
+  fi
+  stop_pid kube-scheduler
+  stop_pid kube-controller-manager
+  stop_pid containerd
+  # Should cri-reset have failed, end what containerd started and left running (its shims and their
+  # containers' first processes), by the PIDs written in containerd's state directory.
+  local f pid
+  for f in "$DIR"/containerd/state/io.containerd.runtime.v2.task/*/*/{init,shim}.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && say "killed leftover pid $pid ($f)"
+  done
+  stop_pid kube-apiserver
+  stop_pid etcd
+  cleanup_state
+  say "stopped"
+}
+
+case "${1:-}" in
+  build) build ;;
+  start) start ;;
+  stop) stop ;;
+  import-image) import_image "${2:-}" ;;
+  *) die "usage: ci/kube.sh build|start|stop|import-image <tarball>" ;;
+esac
