@@ -5,7 +5,10 @@
 #   ci/kube.sh start              start the cluster; prints `export X=...` lines on stdout, the rest on stderr:
 #                                   eval "$(ci/kube.sh start)"
 #   ci/kube.sh import-image TAR   import an image tarball (`docker save` or OCI) into the node's containerd;
-#                                 prints each imported reference as NAME@sha256:DIGEST
+#                                 prints each image as REPO@sha256:DIGEST, which a pod can use as its
+#                                 `image` (so can the tag, or the image ID `docker inspect` shows),
+#                                 always with imagePullPolicy: Never: nothing can be pulled here
+#   ci/kube.sh smoke              check that the node runs a Deployment whose pods answer HTTP on their IPs
 #   ci/kube.sh stop               end everything start started (by the PIDs it recorded) and clean up
 #
 # Test only: nothing of this ships in the product. The Go module in ci/kube/ pins k8s.io/kubernetes and the
@@ -18,30 +21,43 @@
 # kubelet's root, logs, and `pids`. Each start begins from an empty cluster.
 #
 # Choices, and why (this machine is shared by several builds and may already run other servers):
-#   ports              every listener binds 127.0.0.1 on a port found free at start, none fixed.
+#   ports              every listener binds 127.0.0.1 on a port found free at start, none fixed; except
+#                      the kubelet's API, on the node's address $POD_GATEWAY (our bridge, see network):
+#                      a Node's InternalIP may not be a loopback address, and the apiserver reaches the
+#                      kubelet (logs, exec) at that IP.
 #   TLS                our own CA; admin, controller-manager, scheduler, node and apiserver→kubelet client
-#                      certificates; a service-account signing key. Nothing is reused between starts.
+#                      certificates; a kubelet serving certificate; a service-account signing key. All
+#                      made with openssl at each start; nothing is reused between starts.
 #   --endpoint-reconciler-type=none
 #                      the apiserver advertises 127.0.0.1, which an Endpoints object may not hold, so it
 #                      does not publish itself as the `kubernetes` Service.
-#   no kube-proxy      it would write the host's iptables/nftables. So ClusterIP Services do not route; pods
-#                      are reached by their IPs (from EndpointSlices), which the host can do.
+#   no kube-proxy      it would write the host's iptables/nftables (and makeIPTablesUtilChains: false keeps
+#                      the kubelet from doing so too). So ClusterIP Services do not route; pods are reached
+#                      by their IPs (from EndpointSlices), which the host can do. No cluster DNS either.
 #   containerd         Debian's containerd (1.6), a PRIVATE instance: own config, root, state, socket and
 #                      runc root under $DIR, so a system containerd (if any) is never touched. The kubelet
 #                      speaks CRI v1 to it; containerd 1.6 lacks the RuntimeConfig call, so the kubelet
-#                      takes the cgroup driver from its own config (a warning in its log, fine until 1.38).
+#                      takes the cgroup driver from its own config (an error line in its log, harmless
+#                      until Kubernetes 1.38 drops that fallback).
+#   oom_score_adj      this VM withholds CAP_SYS_RESOURCE even from root, so containerd runs with
+#                      restrict_oom_score_adj (see its config below).
 #   cgroups            this VM has cgroup v1 (hybrid, no systemd as PID 1): cgroupfs driver, and
 #                      failCgroupV1: false, since the kubelet refuses v1 by default since 1.35. Every pod
-#                      cgroup lives under /slipway-kube, removed by stop.
+#                      cgroup lives under $CGROUP_ROOT, removed by stop.
 #   network            CNI bridge + host-local from Debian's containernetworking-plugins, on our own bridge
 #                      $BRIDGE with 10.232.0.1/24 (ci/dockerd.sh uses 10.231.0.0/24). We create the bridge
 #                      and its address ourselves and run the plugin with isGateway=false and ipMasq=false,
 #                      so it never turns on the host's ip_forward nor writes iptables rules: the host
-#                      reaches pods directly on the bridge, pods have no route beyond it.
+#                      reaches pods directly on the bridge, pods reach the host (10.232.0.1) and each other,
+#                      nothing beyond.
 #   pause image        no registry here: a static Go `pause` (ci/kube/pause) packed as an image tarball at
 #                      start and imported; containerd's sandbox_image points at it.
-#   images             never pulled: tests import them (import-image) and use imagePullPolicy: Never or
-#                      IfNotPresent. Image GC is off (threshold 100 %) so imported images stay.
+#   images             never pulled: tests import them (import-image) and use imagePullPolicy: Never (or
+#                      IfNotPresent with a tag other than latest). Image GC is off (threshold 100 %) so
+#                      imported images stay.
+#   stop               the kubelet first, then every pod through the CRI (ci/kube/cri-reset: that runs CNI
+#                      DEL and removes the pods' network namespaces in /var/run/netns), then the rest by
+#                      PID; then mounts under $DIR, the bridge and the cgroups go, and $DIR is removed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -212,11 +228,71 @@ image_tar() {
 import_image() {
   [ -f "${1:-}" ] || die "usage: ci/kube.sh import-image <image tarball from docker save>"
   [ -S "$SOCK" ] || die "the cluster is not running (no $SOCK)"
-  local out
+  local out line ref digest repo
   out=$(ctr_ images import "$1" 2>&1) || { echo "$out" >&2; die "import of $1 failed"; }
   echo "$out" >&2
-  # "unpacking docker.io/library/app:1 (sha256:...)...done" -> docker.io/library/app:1@sha256:...
-  echo "$out" | sed -n 's/^unpacking \([^ ]*\) (\(sha256:[0-9a-f]*\)).*/\1@\2/p'
+  # Each line "unpacking docker.io/library/app:1 (sha256:...)...done". containerd's CRI then knows the
+  # image by that name and by its image ID (the config digest, = `docker inspect -f {{.Id}}`), but not
+  # by repo@digest, which only a pull records: add that name too, so a pod can pin the digest.
+  while read -r line; do
+    ref=$(echo "$line" | sed -n 's/^unpacking \([^ ]*\) (\(sha256:[0-9a-f]*\)).*/\1/p')
+    digest=$(echo "$line" | sed -n 's/^unpacking \([^ ]*\) (\(sha256:[0-9a-f]*\)).*/\2/p')
+    [ -n "$ref" ] || continue
+    repo=${ref%@*}
+    case "${repo##*/}" in *:*) repo=${repo%:*} ;; esac
+    ctr_ images tag --force "$ref" "$repo@$digest" >/dev/null
+    echo "$repo@$digest"
+  done <<<"$out"
+}
+
+# smoke: the node really runs pods and they serve. An image made here from busybox-static (no Docker
+# needed) is imported and run by a Deployment of 2 replicas with a readiness probe, then each pod's IP is
+# fetched from the host. Leaves nothing behind (deletes the Deployment and waits for its pods to go).
+smoke() {
+  [ -x /bin/busybox ] || die "/bin/busybox not found: apt-get install busybox-static"
+  [ -f "$DIR/pids" ] || die "the cluster is not running: ci/kube.sh start"
+  local work ref ip ips body deadline
+  work=$(mktemp -d)
+  mkdir -p "$work/rootfs/bin" "$work/rootfs/www"
+  cp /bin/busybox "$work/rootfs/bin/busybox"
+  echo "slipway-kube-smoke" >"$work/rootfs/www/index.html"
+  image_tar slipway.test/smoke:1 "$work/rootfs" "$work/smoke.tar" /bin/busybox httpd -f -p 8080 -h /www
+  ref=$(import_image "$work/smoke.tar")
+  rm -rf "$work"
+  kubectl apply -f - >&2 <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: slipway-kube-smoke, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: slipway-kube-smoke}}
+  template:
+    metadata: {labels: {app: slipway-kube-smoke}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: $ref
+        imagePullPolicy: Never
+        ports: [{containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+YAML
+  kubectl rollout status deployment/slipway-kube-smoke --timeout="${DEADLINE_SECS}s" >&2 ||
+    { kubectl describe pods -l app=slipway-kube-smoke >&2; die "smoke: the Deployment did not become ready"; }
+  ips=$(kubectl get pods -l app=slipway-kube-smoke -o jsonpath='{.items[*].status.podIP}')
+  [ "$(echo "$ips" | wc -w)" = 2 ] || die "smoke: expected 2 pod IPs, got '$ips'"
+  for ip in $ips; do
+    body=$(curl -sS --max-time 5 "http://$ip:8080/") || die "smoke: GET http://$ip:8080/ failed"
+    [ "$body" = "slipway-kube-smoke" ] || die "smoke: GET http://$ip:8080/ answered '$body'"
+    say "smoke: pod $ip served $ref"
+  done
+  kubectl delete deployment slipway-kube-smoke --wait=true >&2
+  deadline=$((SECONDS + DEADLINE_SECS))
+  while [ -n "$(kubectl get pods -l app=slipway-kube-smoke -o name)" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "smoke: pods still there after ${DEADLINE_SECS}s"
+    sleep 0.2
+  done
+  say "smoke: ok"
 }
 
 exports() {
@@ -432,24 +508,30 @@ EOF
 
 # --- stop -------------------------------------------------------------------------------------------
 
-# stop_pid NAME [SECONDS]: TERM the recorded process NAME and wait for it to exit.
-stop_pid() {
-  local name=$1 secs=${2:-30} pid
-  pid=$(pid_of "$name")
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 $((secs * 10))); do
-    kill -0 "$pid" 2>/dev/null || return 0
+# stop_pids NAME...: TERM the recorded processes NAME... together, wait (30 s at most) until all exited.
+stop_pids() {
+  local name pid pids=()
+  for name in "$@"; do
+    pid=$(pid_of "$name")
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  local deadline=$((SECONDS + 30)) alive
+  while :; do
+    alive=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    [ ${#alive[@]} -gt 0 ] || return 0
+    [ "$SECONDS" -lt "$deadline" ] || break
     sleep 0.1
   done
-  say "$name (pid $pid) still running after ${secs}s: KILL"
-  kill -KILL "$pid" 2>/dev/null || true
+  say "still running after 30s: pid ${alive[*]} ($*): KILL"
+  kill -KILL "${alive[@]}" 2>/dev/null || true
   for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
+    for pid in "${alive[@]}"; do kill -0 "$pid" 2>/dev/null && continue 2; done
+    return 0
   done
-  die "$name (pid $pid) did not exit"
+  die "pid ${alive[*]} did not exit"
 }
 
 # Mounts, bridge and cgroups that start made, so an unclean exit leaves nothing behind either.
@@ -473,15 +555,13 @@ cleanup_state() {
 
 stop() {
   [ -f "$DIR/pids" ] || { say "not running"; cleanup_state; return; }
-  stop_pid kubelet
+  stop_pids kubelet
   # With the kubelet gone, stop and remove every pod through the CRI: that kills the containers and
   # runs CNI DEL (veth and network namespace gone, IP released).
   if [ -n "$(pid_of containerd)" ] && kill -0 "$(pid_of containerd)" 2>/dev/null; then
     "$BIN/cri-reset" "unix://$SOCK" || say "cri-reset failed; cleaning up anyway"
   fi
-  stop_pid kube-scheduler
-  stop_pid kube-controller-manager
-  stop_pid containerd
+  stop_pids kube-scheduler kube-controller-manager containerd
   # Should cri-reset have failed, end what containerd started and left running (its shims and their
   # containers' first processes), by the PIDs written in containerd's state directory.
   local f pid
@@ -490,8 +570,8 @@ stop() {
     pid=$(cat "$f")
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && say "killed leftover pid $pid ($f)"
   done
-  stop_pid kube-apiserver
-  stop_pid etcd
+  stop_pids kube-apiserver
+  stop_pids etcd
   cleanup_state
   say "stopped"
 }
@@ -501,5 +581,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   import-image) import_image "${2:-}" ;;
-  *) die "usage: ci/kube.sh build|start|stop|import-image <tarball>" ;;
+  smoke) smoke ;;
+  *) die "usage: ci/kube.sh build|start|stop|smoke|import-image <tarball>" ;;
 esac
