@@ -125,6 +125,8 @@ pub struct MaintenanceStatus {
     pub retry_after_seconds: u64,
     /// The app has its own page (else the proxy's text).
     pub custom_page: bool,
+    /// Requests the proxy holds now, waiting for the maintenance to end.
+    pub held_requests: u64,
     pub reason: Option<String>,
 }
 

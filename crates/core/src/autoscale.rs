@@ -2,14 +2,15 @@
 //! measured. Pure: the controller feeds it one [`Load`] sample a second and applies what it returns.
 //!
 //! The rules, and why:
-//! - **Recommendation**: `ceil(load / target)`, where the load is averaged over the last few samples
-//!   (one noisy second does not move the count) and a load within 10 % of what the current count
-//!   carries keeps it (no flapping around a boundary).
+//! - **Recommendation**: `ceil(load / target)`, where the load is what the last two one-second
+//!   samples both reached (one noisy second does not move the count, a step up in traffic does one
+//!   second later), and a load within 10 % of what the current count carries keeps it (no flapping
+//!   around a boundary).
 //! - **Up at once**: more load than the instances can carry is served badly now, so a higher
 //!   recommendation applies immediately (up to `max`).
-//! - **Down after a window**: the count goes down to the *highest* recommendation of the last
-//!   `window`, so a dip between two bursts does not remove capacity the next burst needs again; a
-//!   scale-down therefore waits a whole window after the load fell.
+//! - **Down after a window**: only once no second of the last `window` needed the current count, so a
+//!   dip between two bursts does not remove capacity the next burst needs again; then straight to
+//!   what the last few seconds need, in one step.
 //! - **Idle and wake**: with `min = 0` and `idle_after`, no request for that long scales the app to
 //!   zero; a request arriving (or held by the proxy) while it has none wakes it at once.
 //!
@@ -107,7 +108,7 @@ impl Scaler {
             }
             // Woken: as many as the load asks for (a burst may arrive at once), at least one.
             let to = self
-                .recommend(s, self.smoothed())
+                .recommend(s, self.rising())
                 .clamp(floor, s.max.max(floor));
             self.recommendations.clear();
             self.recommendations.push_back((now, to));
@@ -120,11 +121,9 @@ impl Scaler {
             self.recommendations.clear();
             return change(self, 0, Reason::Idle);
         }
-        let Some(target) = s.target else {
-            return None;
-        };
+        let target = s.target?;
         let bounded = |n: u32| n.clamp(floor, s.max.max(floor));
-        let wanted = bounded(self.recommend(s, self.smoothed()));
+        let wanted = bounded(self.recommend(s, self.rising()));
         // The window remembers what each second alone asked for: a high second keeps capacity, and
         // once the load has been low for a window the count goes down in one step.
         let window = s.window.as_millis() as Millis;
@@ -148,7 +147,17 @@ impl Scaler {
             .max()
             .unwrap_or(wanted);
         if highest < self.replicas {
-            return change(self, highest, Reason::Load { value, target });
+            // No second of the window needed this many: down to what the last seconds need, in
+            // one step (the seconds in between, half high and half low, do not make a staircase).
+            let recent = self
+                .recommendations
+                .iter()
+                .rev()
+                .take(SMOOTHING)
+                .map(|&(_, n)| n)
+                .max()
+                .unwrap_or(wanted);
+            return change(self, recent, Reason::Load { value, target });
         }
         None
     }
@@ -167,6 +176,17 @@ impl Scaler {
             return self.replicas;
         }
         (value / per_instance).ceil().min(f64::from(u32::MAX)) as u32
+    }
+
+    /// The load to scale up on: what the last two samples both reached. A step up in traffic is
+    /// followed one second after it is seen; a single high second is not.
+    fn rising(&self) -> f64 {
+        let mut last = self.samples.iter().rev().map(|&(_, v)| v);
+        match (last.next(), last.next()) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            _ => 0.0,
+        }
     }
 
     fn smoothed(&self) -> f64 {
@@ -231,8 +251,14 @@ mod tests {
         let s = scaling(1, 8);
         let mut scaler = Scaler::new(1, 0);
         assert_eq!(run(&mut scaler, &s, 0, 10, 45.0), [(1, 5)]);
-        // The load falls: nothing happens for a whole window, then one step down.
-        let changes = run(&mut scaler, &s, 10, 60, 12.0);
+        // A step from a low load: one change, the second sample after it.
+        let mut stepped = Scaler::new(1, 0);
+        run(&mut stepped, &s, 0, 5, 8.0);
+        assert_eq!(run(&mut stepped, &s, 5, 10, 45.0), [(1, 5)]);
+        assert_eq!(stepped.replicas, 5);
+        // The load falls, through a second half way: nothing happens for a window, then one step.
+        assert!(scaler.observe(&s, load(10, 30.0)).is_none());
+        let changes = run(&mut scaler, &s, 11, 60, 12.0);
         assert_eq!(changes, [(5, 2)]);
     }
 
@@ -247,6 +273,15 @@ mod tests {
             changes += usize::from(scaler.observe(&s, load(t, value)).is_some());
         }
         assert_eq!((changes, scaler.replicas), (0, 4));
+    }
+
+    #[test]
+    fn one_high_second_does_not_scale_up() {
+        let s = scaling(1, 8);
+        let mut scaler = Scaler::new(2, 0);
+        run(&mut scaler, &s, 0, 5, 20.0);
+        assert!(scaler.observe(&s, load(5, 30.0)).is_none());
+        assert!(scaler.observe(&s, load(6, 20.0)).is_none());
     }
 
     #[test]

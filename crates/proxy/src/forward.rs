@@ -29,7 +29,7 @@ use crate::backend::Backend;
 use crate::before_routing;
 use crate::body::ResponseBody;
 use crate::headers::{self, X_SLIPWAY_RELEASE};
-use crate::held::Waited;
+use crate::held::{Counted, Waited};
 use crate::pages::page;
 use crate::pool::{self, Sender};
 use crate::release_metrics::micros_since;
@@ -117,6 +117,7 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         // Held until a table lets the app serve (an instance started, maintenance ended) or the hold's
         // time is up; measured from arrival, so routing again does not extend it.
         let deadline = arrived + hold.for_at_most;
+        let _counted = hold.maintenance.as_ref().map(|m| Counted::enter(&m.held));
         if held.wait(generation, deadline).await == Waited::TimedOut {
             return held_too_long(&hold);
         }

@@ -6,8 +6,8 @@
 //! if no table was published since (checked under the same lock that publishing takes).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -64,10 +64,25 @@ impl Held {
     }
 }
 
+/// Counts one held request in a gauge while it lives.
+pub(crate) struct Counted(Arc<AtomicU64>);
+
+impl Counted {
+    pub(crate) fn enter(gauge: &Arc<AtomicU64>) -> Counted {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Counted(Arc::clone(gauge))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::time::Duration;
 
     #[tokio::test]

@@ -75,6 +75,8 @@ pub struct Maintenance {
     pub page: Option<Arc<str>>,
     /// Seconds, for `Retry-After`.
     pub retry_after: u64,
+    /// Requests held now (for `status`); shared by every table of the same maintenance.
+    pub held: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppRoute {

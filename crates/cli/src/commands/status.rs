@@ -69,8 +69,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map_or_else(String::new, |r| format!(": {r}"));
         println!(
-            "IN MAINTENANCE since {} (requests held up to {}s, then the {} page){why}",
+            "IN MAINTENANCE since {} ({} request(s) held now, each up to {}s, then the {} page){why}",
             time(m.since),
+            m.held_requests,
             m.hold_seconds,
             if m.custom_page { "app's" } else { "proxy's" }
         );

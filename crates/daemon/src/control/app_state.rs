@@ -76,6 +76,7 @@ impl From<slipway_store::MaintenanceRecord> for InMaintenance {
                 hold: std::time::Duration::from_millis(record.hold_ms),
                 page: record.page.map(Arc::from),
                 retry_after: record.retry_after,
+                held: Default::default(),
             },
             since: record.since,
             reason: record.reason,

@@ -45,8 +45,9 @@ impl Controller {
                 ));
             }
             let waiting = scaling.demand.as_ref().is_some_and(|d| d.take_waiting());
-            // A rollout in progress keeps the app awake: its new release must prove it can serve.
-            let deploying = app.rollout.is_some();
+            // A rollout in progress keeps the app awake: its new release must prove it can serve. So
+            // does a cold start: the idle clock starts once the woken instance serves.
+            let deploying = app.rollout.is_some() || scaling.waking.is_some();
             let change = if scaling.scaler.replicas == 0 && (waiting || deploying) {
                 let load = Load {
                     at: now,

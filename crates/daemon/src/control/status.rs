@@ -153,6 +153,7 @@ impl Controller {
                     hold_seconds: m.proxy.hold.as_secs(),
                     retry_after_seconds: m.proxy.retry_after,
                     custom_page: m.proxy.page.is_some(),
+                    held_requests: m.proxy.held.load(std::sync::atomic::Ordering::Relaxed),
                     reason: m.reason.clone(),
                 }),
             });

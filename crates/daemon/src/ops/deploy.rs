@@ -181,6 +181,17 @@ impl Deployer {
     }
 
     /// The app's stable release, if it has one.
+    /// Records an event of the app (of one release, if `version`), and logs it.
+    pub(crate) fn event(&self, app: &str, version: Option<Version>, kind: &str, message: &str) {
+        tracing::info!(app, kind, "{message}");
+        if let Err(e) = self
+            .store
+            .add_event(app, version, kind, message, now_ms() as i64)
+        {
+            tracing::error!("cannot record an event: {e}");
+        }
+    }
+
     pub(crate) fn stable_release(
         &self,
         app: &str,

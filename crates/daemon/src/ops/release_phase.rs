@@ -5,7 +5,6 @@
 //! `flock` on a file in the state dir. The kernel drops it when its holder dies, so a crashed daemon
 //! never leaves it held, and it works across every process that shares the state dir.
 
-use crate::clock::now_ms;
 use crate::error::Error;
 use crate::ops::deploy::Deployer;
 use slipway_api::PhaseReport;
@@ -93,17 +92,6 @@ impl Deployer {
             .join(app)
             .join(format!("v{version}"))
             .join(format!("{app}-v{version}-{what}.log"))
-    }
-
-    /// Records an event of the app (of one release, if `version`), and logs it.
-    pub(crate) fn event(&self, app: &str, version: Option<Version>, kind: &str, message: &str) {
-        tracing::info!(app, kind, "{message}");
-        if let Err(e) = self
-            .store
-            .add_event(app, version, kind, message, now_ms() as i64)
-        {
-            tracing::error!("cannot record an event: {e}");
-        }
     }
 
     /// Runs `[release] cmd` for `release`, if it has one. An error means the deploy must fail.
