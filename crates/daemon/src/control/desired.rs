@@ -171,3 +171,79 @@ pub(crate) fn observe(
     }
     seen
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::app_scaling::AppScaling;
+    use crate::control::app_state::ActiveRollout;
+    use crate::control::test_support::{instance, release};
+    use slipway_core::rollout::Rollout;
+
+    const SCALED: &str = "[processes.web]\ncmd = \"serve\"\nreplicas = { min = 0, max = 8 }\nautoscale = { concurrency = 10 }\n[processes.worker]\ncmd = \"work\"\n[deploy]\nstrategy = \"canary\"\nsteps = [{ weight = 50 }, { pause = {} }]\n";
+
+    fn releases() -> Releases {
+        [1, 2]
+            .into_iter()
+            .map(|v| (("shop".to_string(), v), release("shop", v, SCALED)))
+            .collect()
+    }
+
+    fn scaled_app(count: u32) -> AppState {
+        let settings = releases()[&("shop".to_string(), 1)].spec.processes["web"]
+            .scaling
+            .clone()
+            .expect("scaling");
+        AppState {
+            stable: Some(1),
+            scaling: Some(AppScaling::new(settings, count, 0)),
+            ..AppState::default()
+        }
+    }
+
+    fn serving(id: &str, release: Version, seq: u64) -> Managed {
+        let mut m = instance(id, release, "web", true, seq);
+        m.backend = Some(slipway_proxy::Backend::new(id, ([127, 0, 0, 1], 1).into()));
+        m
+    }
+
+    #[test]
+    fn an_autoscaled_stable_release_runs_the_scalers_count_and_sleeps_at_zero() {
+        let releases = releases();
+        let mut app = scaled_app(3);
+        let plan = plan_app("shop", &mut app, &releases, 0);
+        assert_eq!(plan.desired.scale[&1], 3);
+        assert_eq!(plan.desired.asleep, None);
+        let mut asleep = scaled_app(0);
+        let plan = plan_app("shop", &mut asleep, &releases, 0);
+        assert_eq!(plan.desired.scale[&1], 0);
+        assert_eq!(plan.desired.asleep, Some(1), "its worker keeps running");
+        let wanted = crate::control::instance_plan::wanted("shop", &plan.desired, &releases);
+        assert!(wanted.contains(&(1, "worker".to_string(), 1)), "{wanted:?}");
+        assert!(wanted.contains(&(1, "web".to_string(), 0)), "{wanted:?}");
+    }
+
+    #[test]
+    fn a_canary_and_its_stable_release_share_the_count_by_weight() {
+        let releases = releases();
+        let mut app = scaled_app(4);
+        let strategy = releases[&("shop".to_string(), 2)].spec.deploy.strategy.clone();
+        let machine = Rollout::new("shop", Some((1, 4)), 2, 4, strategy, 0, 60_000);
+        app.rollout = Some(ActiveRollout::new(1, machine, false));
+        app.instances = (0..4)
+            .map(|i| serving(&format!("v1-{i}"), 1, i))
+            .chain((0..2).map(|i| serving(&format!("v2-{i}"), 2, 10 + i)))
+            .collect();
+        let plan = plan_app("shop", &mut app, &releases, 1_000);
+        // At 50 %: two canary instances, and the stable release down to its half.
+        assert_eq!(plan.desired.weight[&2], 50);
+        assert_eq!(plan.desired.scale[&2], 2);
+        assert_eq!(plan.desired.scale[&1], 2);
+        // Scaled up meanwhile: the canary grows to its half; until it is ready its two instances
+        // carry a quarter, and the stable release the other three quarters.
+        app.scaling.as_mut().expect("scaling").scaler.replicas = 8;
+        let plan = plan_app("shop", &mut app, &releases, 2_000);
+        assert_eq!(plan.desired.weight[&2], 25);
+        assert_eq!((plan.desired.scale[&1], plan.desired.scale[&2]), (6, 4));
+    }
+}

@@ -165,6 +165,28 @@ fn rollout_fragment(d: &AppData, session: &Session) -> Markup {
             (timeline(r, d.target.as_ref(), d.now))
         }
         @if let Some(f) = &s.last_failure { p.muted { "last rollout: " (f) } }
+        @if let Some(m) = &s.maintenance {
+            p.maintenance {
+                strong { "In maintenance" } " since " (ago(m.since, d.now)) " · "
+                (m.held_requests) " request(s) held, each up to " (m.hold_seconds) " s"
+                @if let Some(reason) = &m.reason { " · " (reason) }
+            }
+        }
+        @if let Some(a) = &s.scaling {
+            p.muted.autoscale {
+                "autoscale: "
+                @if a.replicas == 0 { "scaled to zero" } @else { (a.replicas) " instance(s)" }
+                " (" (a.min) "–" (a.max)
+                @if let (Some(kind), Some(n)) = (&a.target_kind, a.target) {
+                    ", " (kind) " " (n) " each, load " (format!("{:.1}", a.load))
+                }
+                ")"
+                @if let (Some(change), Some(at)) = (&a.last_change, a.last_change_at) {
+                    " · " (ago(at, d.now)) ": " (change)
+                }
+                @for c in &a.cold_starts { " · cold start of v" (c.release) ": " (c.millis) " ms" }
+            }
+        }
         (actions(&s.app, s, session))
     }
 }
