@@ -259,8 +259,16 @@ pub struct ProbeResult {
     pub result: Result<(), String>,
 }
 
+/// The first pause between readiness checks of an instance that has not passed one yet; it doubles
+/// up to the probe's period. An instance is ready moments after it listens, not up to a period later:
+/// what a cold start or a rollout waits for. (Failed readiness checks before the first pass change
+/// nothing, so checking often then is safe; startup and liveness failures restart, so they keep their
+/// period.)
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+
 /// Runs `spec` forever: `initial_delay`, then one check every `period` (measured from the start of the
-/// previous check; a slow check is followed by the next at once). Dropping the handle stops it.
+/// previous check; a slow check is followed by the next at once) — sooner for a readiness probe that
+/// has not passed yet (see [`FIRST_PAUSE`]). Dropping the handle stops it.
 pub fn spawn_probe(
     kind: ProbeKind,
     spec: ProbeSpec,
@@ -269,13 +277,25 @@ pub fn spawn_probe(
 ) -> AbortOnDropHandle<()> {
     AbortOnDropHandle::new(tokio::spawn(async move {
         tokio::time::sleep(spec.initial_delay).await;
+        let mut eager = (kind == ProbeKind::Readiness).then_some(FIRST_PAUSE);
         loop {
             let started = Instant::now();
             let result = check(&spec.check, &target, spec.timeout).await;
+            let passed = result.is_ok();
             if results.send(ProbeResult { kind, result }).await.is_err() {
                 return;
             }
-            tokio::time::sleep_until(started + spec.period).await;
+            let pause = match eager {
+                Some(pause) if !passed && pause < spec.period => {
+                    eager = Some(pause * 2);
+                    pause
+                }
+                _ => {
+                    eager = None;
+                    spec.period
+                }
+            };
+            tokio::time::sleep_until(started + pause).await;
         }
     }))
 }

@@ -227,7 +227,11 @@ mod tests {
     fn a_canary_and_its_stable_release_share_the_count_by_weight() {
         let releases = releases();
         let mut app = scaled_app(4);
-        let strategy = releases[&("shop".to_string(), 2)].spec.deploy.strategy.clone();
+        let strategy = releases[&("shop".to_string(), 2)]
+            .spec
+            .deploy
+            .strategy
+            .clone();
         let machine = Rollout::new("shop", Some((1, 4)), 2, 4, strategy, 0, 60_000);
         app.rollout = Some(ActiveRollout::new(1, machine, false));
         app.instances = (0..4)
