@@ -146,3 +146,42 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn apps_deployed_at_the_same_time_all_keep_their_artifacts() {
+    // A finished rollout prunes old artifacts; a deploy of another app freezing at that moment must
+    // not lose its own (it once did, between freezing and recording the release).
+    let world = World::new();
+    let deploys: Vec<_> = (0..8)
+        .map(|n| {
+            let name = format!("app{n}");
+            let toml = app_conf(&name, "v1", &format!("hosts = [\"{name}.test\"]"))
+                .replace("replicas = 2", "replicas = 1");
+            let dir = world.root().join(&name);
+            std::fs::create_dir_all(&dir).unwrap();
+            // Each app its own content, so each freeze makes a new artifact.
+            std::fs::write(dir.join("content.txt"), &name).unwrap();
+            let state = world.daemon.state.clone();
+            let root = world.root().to_path_buf();
+            std::thread::spawn(move || {
+                std::fs::write(root.join(&name).join("slipway.toml"), toml).unwrap();
+                let mut cmd = std::process::Command::new(support::bin());
+                cmd.args(["deploy", "--state-dir"])
+                    .arg(&state)
+                    .current_dir(root.join(&name))
+                    .env_remove("SLIPWAY_SERVER")
+                    .env_remove("SLIPWAY_CONFIG");
+                run_command(cmd, Duration::from_secs(180))
+            })
+        })
+        .collect();
+    for deploy in deploys {
+        deploy.join().expect("deploy thread").ok();
+    }
+    for n in 0..8 {
+        assert_eq!(
+            answer(&world, &format!("app{n}.test"), "/"),
+            (200, "v1".into())
+        );
+    }
+}

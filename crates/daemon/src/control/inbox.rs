@@ -347,6 +347,9 @@ impl Controller {
         let pruning = tokio::task::spawn_blocking(move || {
             let mut images = Vec::new();
             let result = (|| -> Result<_, String> {
+                // Held from reading which releases exist to the prune: a deploy records its release
+                // under the same gate it froze the artifact under, so none is pruned in between.
+                let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
                 let mut all = Vec::new();
                 for app in store.apps().map_err(|e| e.to_string())? {
                     // Not the whole history (it only grows, and this runs after every rollout):
@@ -371,7 +374,6 @@ impl Controller {
                 let digests = crate::retention::kept_digests(
                     all.iter().map(|(r, k)| (r.as_slice(), k.clone())),
                 );
-                let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
                 artifacts.prune(&digests).map_err(|e| e.to_string())
             })();
             match result {

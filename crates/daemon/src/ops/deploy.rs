@@ -367,34 +367,38 @@ impl Deployer {
         let exclude = spec.artifact.exclude.clone();
         let skip = vec![self.state_dir.clone()];
         let gate = self.artifact_gate.clone();
-        let frozen = tokio::task::spawn_blocking(move || {
+        let store = self.store.clone();
+        let label = req.label.clone();
+        let who = req.who.clone();
+        let message = req.message.clone();
+        let app_dir = spec.artifact.path.clone();
+        // Frozen and recorded under the artifact gate: pruning (which takes it too) either sees the
+        // release that keeps the artifact, or runs before it is frozen — never in between.
+        let (release, frozen) = tokio::task::spawn_blocking(move || {
             let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
-            let frozen = artifacts.freeze(&dir, &exclude, &skip)?;
-            artifacts.checkout(&frozen.digest)?;
-            Ok::<_, StoreError>(frozen)
+            let frozen = artifacts
+                .freeze(&dir, &exclude, &skip)
+                .and_then(|frozen| artifacts.checkout(&frozen.digest).map(|_| frozen))
+                .map_err(|e| {
+                    Error::bad_request(format!("cannot freeze {}: {e}", app_dir.display()))
+                })?;
+            let new = NewRelease {
+                app: spec.app.clone(),
+                label,
+                artifact: frozen.digest.clone(),
+                spec,
+                created_at: now_ms() as i64,
+                created_by: who,
+                message,
+                rollback_of: None,
+            };
+            let release = store
+                .create_release(new)
+                .map_err(|e| Error::internal(e.to_string()))?;
+            Ok::<_, Error>((release, frozen))
         })
         .await
-        .map_err(|e| Error::internal(e.to_string()))?
-        .map_err(|e| {
-            Error::bad_request(format!(
-                "cannot freeze {}: {e}",
-                spec.artifact.path.display()
-            ))
-        })?;
-        let new = NewRelease {
-            app: spec.app.clone(),
-            label: req.label.clone(),
-            artifact: frozen.digest.clone(),
-            spec,
-            created_at: now_ms() as i64,
-            created_by: req.who.clone(),
-            message: req.message.clone(),
-            rollback_of: None,
-        };
-        let release = self
-            .store
-            .create_release(new)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        .map_err(|e| Error::internal(e.to_string()))??;
         Ok((release, frozen.skipped))
     }
 
