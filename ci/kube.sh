@@ -297,6 +297,8 @@ YAML
 
 exports() {
   echo "export KUBECONFIG=$DIR/admin.kubeconfig"
+  # The apiserver's URL (also in the kubeconfig), for a process given only a token or a certificate.
+  echo "export SLIPWAY_KUBE_APISERVER=$(awk '$1 == "server:" { print $2 }' "$DIR/admin.kubeconfig")"
   echo "export SLIPWAY_KUBE_BIN=$BIN"
   echo "export SLIPWAY_KUBE_NODE=$NODE"
   echo "export SLIPWAY_KUBE_CONTAINERD=$SOCK"
