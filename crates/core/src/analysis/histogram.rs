@@ -19,20 +19,16 @@ const MAX_EXP: u32 = 31;
 pub const MAX_MICROS: u64 = (1 << (MAX_EXP + 1)) - 1;
 
 /// Counts of requests per latency bucket. Plain data: mergeable, subtractable, serializable (sparsely).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Kept without its trailing empty buckets (a bucket past the end counts 0): the controller keeps a
+/// minute of per-second snapshots of every release, and a full layout is 26 KB where an idle release's
+/// is empty and a busy one's ends at its slowest request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "SparseCounts", into = "SparseCounts")]
 pub struct LatencyHistogram {
+    /// At most [`Self::BUCKETS`], never ending in a zero.
     counts: Vec<u64>,
     total: u64,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram {
-            counts: vec![0; Self::BUCKETS],
-            total: 0,
-        }
-    }
 }
 
 impl LatencyHistogram {
@@ -59,8 +55,8 @@ impl LatencyHistogram {
         ((mantissa + 1) << shift) - 1
     }
 
-    /// A histogram from raw bucket counts (the proxy's atomics). A shorter vector is padded with zeros;
-    /// counts past [`Self::BUCKETS`] are added to the last bucket.
+    /// A histogram from raw bucket counts (the proxy's atomics). Missing buckets count zero; counts
+    /// past [`Self::BUCKETS`] are added to the last bucket.
     pub fn from_counts(mut counts: Vec<u64>) -> Self {
         if counts.len() > Self::BUCKETS {
             let overflow = counts[Self::BUCKETS..]
@@ -69,18 +65,24 @@ impl LatencyHistogram {
             counts.truncate(Self::BUCKETS);
             counts[Self::BUCKETS - 1] = counts[Self::BUCKETS - 1].saturating_add(overflow);
         }
-        counts.resize(Self::BUCKETS, 0);
+        let used = counts.iter().rposition(|&c| c > 0).map_or(0, |i| i + 1);
+        counts.truncate(used);
+        counts.shrink_to_fit();
         let total = counts.iter().fold(0u64, |a, &c| a.saturating_add(c));
         LatencyHistogram { counts, total }
     }
 
-    /// The raw bucket counts (for exposition, e.g. as a Prometheus histogram).
+    /// The raw bucket counts up to the last non-empty one (for exposition, e.g. as a Prometheus
+    /// histogram); the buckets after them are empty.
     pub fn counts(&self) -> &[u64] {
         &self.counts
     }
 
     pub fn record(&mut self, micros: u64) {
         let b = Self::bucket_of(micros);
+        if b >= self.counts.len() {
+            self.counts.resize(b + 1, 0);
+        }
         self.counts[b] = self.counts[b].saturating_add(1);
         self.total = self.total.saturating_add(1);
     }
@@ -114,7 +116,9 @@ impl LatencyHistogram {
     /// histogram's resolution (a request in the same bucket counts as not slower).
     pub fn count_above(&self, micros: u64) -> u64 {
         let b = Self::bucket_of(micros);
-        self.counts[b + 1..]
+        self.counts
+            .get(b + 1..)
+            .unwrap_or_default()
             .iter()
             .fold(0u64, |a, &c| a.saturating_add(c))
     }
@@ -124,14 +128,17 @@ impl LatencyHistogram {
         let counts = self
             .counts
             .iter()
-            .zip(&earlier.counts)
-            .map(|(a, b)| a.saturating_sub(*b))
+            .enumerate()
+            .map(|(i, a)| a.saturating_sub(earlier.counts.get(i).copied().unwrap_or(0)))
             .collect();
         Self::from_counts(counts)
     }
 
     /// Adds `other`'s counts to these (e.g. several instances, or several proxy threads).
     pub fn merge(&mut self, other: &Self) {
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a = a.saturating_add(*b);
         }
@@ -295,13 +302,32 @@ mod tests {
         assert_eq!(now.saturating_sub(&earlier), later_only);
         // Never negative: subtracting a larger snapshot (e.g. after a proxy restart) gives empty buckets.
         assert_eq!(earlier.saturating_sub(&now).count(), 0);
+        // Different lengths: what is past the shorter one is kept, not cut.
+        let mut slow = LatencyHistogram::default();
+        slow.record(3_000_000);
+        let fast = LatencyHistogram::from_counts(vec![1]);
+        assert_eq!(slow.saturating_sub(&fast), slow);
+        let mut both = fast.clone();
+        both.merge(&slow);
+        assert_eq!((both.count(), both.count_above(1_000)), (2, 1));
+        assert_eq!(fast.count_above(5_000_000), 0);
     }
 
     #[test]
-    fn from_counts_pads_and_folds_overflow() {
-        let h = LatencyHistogram::from_counts(vec![1, 2, 3]);
+    fn from_counts_trims_and_folds_overflow() {
+        let h = LatencyHistogram::from_counts(vec![1, 2, 3, 0, 0]);
         assert_eq!(h.count(), 6);
-        assert_eq!(h.counts().len(), LatencyHistogram::BUCKETS);
+        assert_eq!(h.counts(), [1, 2, 3], "no trailing empty buckets kept");
+        assert!(
+            LatencyHistogram::from_counts(vec![0; 100])
+                .counts()
+                .is_empty()
+        );
+        assert_eq!(
+            h,
+            LatencyHistogram::from_counts(vec![1, 2, 3]),
+            "one representation"
+        );
         let mut long = vec![0; LatencyHistogram::BUCKETS + 2];
         long[LatencyHistogram::BUCKETS + 1] = 7;
         let h = LatencyHistogram::from_counts(long);
