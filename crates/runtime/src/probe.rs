@@ -6,10 +6,6 @@
 //! and reports each result to the supervisor, which owns the trackers and acts on the verdicts.
 
 use crate::process_group::{Death, describe_exit, group_command, signal_group, spawn};
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper::header::{CONNECTION, HOST, USER_AGENT};
-use hyper_util::rt::TokioIo;
 use nix::sys::signal::Signal;
 use slipway_core::spec::{ProbeCheck, ProbeSpec};
 use std::collections::BTreeMap;
@@ -169,39 +165,55 @@ async fn held_open(mut stream: TcpStream, addr: SocketAddr) -> Result<(), String
 }
 
 /// `GET http://addr/path`: 2xx or 3xx passes. One connection per check, closed afterwards, so a
-/// probe never holds a keep-alive connection that would delay the instance's drain.
+/// probe never holds a keep-alive connection that would delay the instance's drain. Written by hand:
+/// only the status line matters, and a probe of every instance every period is the daemon's main
+/// idle cost, where a client connection with its own task per check did more than a probe needs.
 async fn http_check(addr: SocketAddr, path: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let path = if path.starts_with('/') {
         path.to_owned()
     } else {
         format!("/{path}")
     };
-    let stream = TcpStream::connect(addr)
+    let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|err| format!("connect to {addr}: {err}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-            .await
-            .map_err(|err| format!("GET {path}: {err}"))?;
-    let request = hyper::Request::get(path.as_str())
-        .header(HOST, addr.to_string())
-        .header(USER_AGENT, "slipway-probe")
-        .header(CONNECTION, "close")
-        .body(Empty::new())
-        .map_err(|err| format!("GET {path}: {err}"))?;
-    // The connection runs beside the request; dropping the handle (answer received, or the probe timed
-    // out) closes it.
-    let _conn = AbortOnDropHandle::new(tokio::spawn(conn));
-    let response = sender
-        .send_request(request)
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: slipway-probe\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
         .await
         .map_err(|err| format!("GET {path}: {err}"))?;
-    let status = response.status();
-    if status.is_success() || status.is_redirection() {
+    // "HTTP/1.1 200" is all it takes; read until the status code is in.
+    let mut head = [0u8; 64];
+    let mut filled = 0;
+    while filled < 12 {
+        match stream.read(&mut head[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) => return Err(format!("GET {path}: {err}")),
+        }
+    }
+    let status =
+        status_of(&head[..filled]).ok_or_else(|| format!("GET {path}: not an HTTP response"))?;
+    if (200..400).contains(&status) {
         Ok(())
     } else {
         Err(format!("GET {path} answered {status}"))
     }
+}
+
+/// The status code of a response starting `HTTP/1.x NNN`.
+fn status_of(head: &[u8]) -> Option<u16> {
+    let rest = head
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| head.strip_prefix(b"HTTP/1.0 "))?;
+    let digits = rest.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// `sh -c cmd` in the instance's folder and env; exit 0 passes. On timeout its whole group is killed.
@@ -378,6 +390,15 @@ mod tests {
             }
         });
         port
+    }
+
+    #[test]
+    fn the_status_line_is_all_that_is_read() {
+        assert_eq!(status_of(b"HTTP/1.1 204 No Content\r\n"), Some(204));
+        assert_eq!(status_of(b"HTTP/1.0 301"), Some(301));
+        assert_eq!(status_of(b"HTTP/1.1 2"), None, "cut short");
+        assert_eq!(status_of(b"SSH-2.0-OpenSSH"), None);
+        assert_eq!(status_of(b"HTTP/1.1 abc"), None);
     }
 
     #[tokio::test]
