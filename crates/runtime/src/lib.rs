@@ -29,6 +29,7 @@ pub mod log_capture;
 mod orphans;
 mod output_pipe;
 pub mod pid_file;
+mod ports;
 pub mod probe;
 mod process_group;
 mod process_workload;
@@ -40,16 +41,6 @@ pub mod workload;
 
 pub use instance::{InstanceEvent, InstanceSpec, InstanceState, InstanceStatus};
 pub use job::{JobEnd, JobOutcome, JobSpec, run_job};
+pub use ports::pick_free_port;
 pub use supervisor::Supervisor;
 pub use survivors::Survivor;
-
-use std::io;
-use std::net::{Ipv4Addr, TcpListener};
-
-/// A port on 127.0.0.1 that was free a moment ago: binds port 0, reads the port, releases it. The caller
-/// passes it to an instance as `PORT`. Another process could take it in between; the instance would then
-/// fail to bind and be restarted, and the controller picks a new port for its replacement.
-pub fn pick_free_port() -> io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
-}
