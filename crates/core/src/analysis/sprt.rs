@@ -1,8 +1,8 @@
 //! Wald's sequential probability ratio test for a proportion, read through Ville's inequality.
 //!
-//! Why this test: the controller re-judges cumulative counts every second, so a fixed-sample test would
-//! raise false alarms at a rate that grows with every look. For a bound `p0` and an alternative `p1 > p0`
-//! the likelihood ratio `Λ = (p1/p0)^k ((1−p1)/(1−p0))^(n−k)` is a non-negative supermartingale whenever
+//! Why this test: the controller re-judges cumulative counts as often as new requests arrive, so a
+//! fixed-sample test would raise false alarms at a rate that grows with every look. For a bound `p0` and
+//! an alternative `p1 > p0` the likelihood ratio `Λ = (p1/p0)^k ((1−p1)/(1−p0))^(n−k)` is a non-negative supermartingale whenever
 //! the true proportion is at most `p0` (its expected factor per request is linear in the true rate and
 //! equals 1 at `p0`). Ville's inequality then bounds the chance that it *ever* reaches `1/α` by `α`,
 //! however often and for however long it is looked at. Symmetrically, `1/Λ` is a supermartingale when the

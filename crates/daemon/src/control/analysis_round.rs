@@ -1,9 +1,13 @@
-//! The controller's side of analysis: once a second, snapshot every release's counters (for sliding
-//! windows and `/metrics`), keep each canary rollout's analysis sessions in step with its current step,
-//! judge them, and tell the rollout — a fail rolls back at once.
+//! The controller's side of analysis. Once a second (`analyze`): snapshot every release's counters (for
+//! sliding windows, `/metrics` and the autoscaler), keep each canary rollout's analysis sessions in step
+//! with its current step, judge them, and start the external checks that are due. In between
+//! (`judge_sessions`, every `wake::JUDGE_EVERY_MS` while a session runs): snapshot only the canary and the
+//! stable release and judge again, so a verdict waits for evidence, not for the next second — the
+//! sequential tests stay valid however often they are looked at. A fail rolls back at once.
 
 use crate::clock::now_ms;
 use crate::control::analysis_session::{EXTERNAL_EVERY_MS, Purpose, Session};
+use crate::control::app_state::AppState;
 use crate::control::controller::{Controller, Msg};
 use crate::providers::{CheckContext, CheckResult};
 use slipway_core::analysis::{Judgement, Window};
@@ -17,13 +21,14 @@ use std::collections::BTreeMap;
 pub const HISTORY_SECONDS: usize = 60;
 
 impl Controller {
-    /// The once-a-second round, when it is due; says whether it ran.
+    /// The once-a-second round, when it is due; says whether it ran (the autoscaler samples on it).
     pub(crate) fn analyze(&mut self) -> bool {
         let now = now_ms();
         if now < self.next_analysis_at {
             return false;
         }
         self.next_analysis_at = now + 1_000;
+        self.last_judged = now;
         let names: Vec<String> = self.apps.keys().cloned().collect();
         for name in names {
             self.analyze_app(&name, now);
@@ -31,19 +36,37 @@ impl Controller {
         true
     }
 
+    /// Between rounds: judges every session on fresh counts of its canary and stable release. A changed
+    /// verdict sets `verdict_changed`, so that the rollout acts on it now (a fail rolls back).
+    pub(crate) fn judge_sessions(&mut self) {
+        let now = now_ms();
+        self.last_judged = now;
+        let names: Vec<String> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| !a.sessions.is_empty() && a.rollout.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            let Some(app) = self.apps.get(&name) else {
+                continue;
+            };
+            let Some(active) = app.rollout.as_ref() else {
+                continue;
+            };
+            let (from, to) = (active.machine.from, active.machine.to);
+            let windows = snapshot(app, from.into_iter().chain([to]));
+            let canary = windows.get(&to).cloned().unwrap_or_default();
+            let stable = from.and_then(|v| windows.get(&v).cloned());
+            self.judge_app(&name, now, &canary, stable.as_ref());
+        }
+    }
+
     fn analyze_app(&mut self, name: &str, now: u64) {
         let Some(app) = self.apps.get_mut(name) else {
             return;
         };
-        let mut windows: BTreeMap<Version, Window> = app
-            .metrics
-            .iter()
-            .map(|(v, m)| (*v, m.snapshot()))
-            .collect();
-        if let Some(r) = &app.rollout {
-            let rules: Vec<Window> = r.rule_metrics.iter().map(|m| m.snapshot()).collect();
-            add_route_traffic(&mut windows, r.machine.to, &rules);
-        }
+        let windows = snapshot(app, app.metrics.keys().copied().collect::<Vec<_>>());
         app.history.push_back((now, windows.clone()));
         while app.history.len() > HISTORY_SECONDS + 1 {
             app.history.pop_front();
@@ -94,15 +117,32 @@ impl Controller {
                 stable,
             ));
         }
-        // Judge.
         let canary_now = windows.get(&to).cloned().unwrap_or_default();
         let stable_now = from.and_then(|v| windows.get(&v).cloned());
+        self.judge_app(name, now, &canary_now, stable_now.as_ref());
+        self.run_external_checks(name, now);
+    }
+
+    /// Judges every session of the app on these counts, answers finished gates and tells the rollout.
+    fn judge_app(
+        &mut self,
+        name: &str,
+        now: u64,
+        canary_now: &Window,
+        stable_now: Option<&Window>,
+    ) {
+        let Some(app) = self.apps.get_mut(name) else {
+            return;
+        };
+        let Some(to) = app.rollout.as_ref().map(|r| r.machine.to) else {
+            return;
+        };
         let mut signals = Vec::new();
         let mut events = Vec::new();
         let mut finished_gates = Vec::new();
         for (i, s) in app.sessions.iter_mut().enumerate() {
             let before = s.last.as_ref().map(|j| j.verdict);
-            let j = s.judge(&canary_now, stable_now.as_ref());
+            let j = s.judge(canary_now, stable_now);
             if before != Some(j.verdict) {
                 events.push(format!(
                     "analysis {} ({}): {} — {}",
@@ -125,6 +165,7 @@ impl Controller {
                 }),
             }
         }
+        self.verdict_changed |= !events.is_empty() || !finished_gates.is_empty();
         for i in finished_gates.into_iter().rev() {
             let mut s = app.sessions.remove(i);
             if let (Some(reply), Some(j)) = (s.reply.take(), s.last.take()) {
@@ -139,7 +180,6 @@ impl Controller {
         for text in events {
             self.event(name, Some(to), "analysis", &text);
         }
-        self.run_external_checks(name, now);
     }
 
     /// Starts the external checks of every session that is due, in the background.
@@ -268,6 +308,22 @@ fn sessions_wanted(rollout: &Rollout) -> Vec<(Purpose, String)> {
         }
     }
     wanted
+}
+
+/// The proxy's counters of these releases now; a canary route's requests count for the rollout's canary.
+fn snapshot(
+    app: &AppState,
+    versions: impl IntoIterator<Item = Version>,
+) -> BTreeMap<Version, Window> {
+    let mut windows: BTreeMap<Version, Window> = versions
+        .into_iter()
+        .filter_map(|v| app.metrics.get(&v).map(|m| (v, m.snapshot())))
+        .collect();
+    if let Some(r) = &app.rollout {
+        let rules: Vec<Window> = r.rule_metrics.iter().map(|m| m.snapshot()).collect();
+        add_route_traffic(&mut windows, r.machine.to, &rules);
+    }
+    windows
 }
 
 /// Requests a canary route sent to the canary are the canary's traffic too.

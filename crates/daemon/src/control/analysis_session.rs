@@ -1,12 +1,16 @@
 //! Running analyses: a canary's `analysis` steps, its background analysis, and `slipway gate`.
 //!
 //! A session judges one template. It snapshots the proxy's counters of the canary and the stable
-//! release when it starts; every second the controller hands it fresh snapshots, and it judges all data
-//! since its start with the core's sequential tests (built-in checks), combined with the latest answers
-//! of its external checks (Prometheus, HTTP, command), which run in the background every 10 s.
+//! release when it starts; as new requests arrive (every few tens of milliseconds) the controller hands it
+//! fresh snapshots, and it judges all data since its start with the core's sequential tests (built-in
+//! checks, sharing the template's alpha: `Settings::per_check`), combined with the latest answers of its
+//! external checks (Prometheus, HTTP, command), which run in the background every 10 s. External checks
+//! answer with a verdict, not a level, so they take no share of alpha: their thresholds are the user's.
 
 use crate::providers::CheckResult;
-use slipway_core::analysis::{Judgement, Window, judge_error_rate, judge_latency};
+use slipway_core::analysis::{
+    Judgement, Settings, Window, judge_error_rate_with, judge_latency_with,
+};
 use slipway_core::spec::{AnalysisTemplate, Check};
 use slipway_core::verdict::Verdict;
 use tokio::sync::oneshot;
@@ -66,10 +70,13 @@ impl Session {
     }
 
     pub fn has_external(&self) -> bool {
-        self.template
-            .checks
-            .iter()
-            .any(|c| !matches!(c, Check::ErrorRate { .. } | Check::Latency { .. }))
+        self.template.checks.iter().any(|c| !is_built_in(c))
+    }
+
+    /// The settings of each built-in check: the template's alpha split among them.
+    fn settings(&self) -> Settings {
+        let built_in = self.template.checks.iter().filter(|c| is_built_in(c));
+        Settings::default().per_check(built_in.count())
     }
 
     /// Judges every check on the data since the session started.
@@ -80,18 +87,32 @@ impl Session {
             (Some(now), None) => Some(now.clone()),
             _ => None,
         };
+        let settings = self.settings();
         let mut parts = Vec::new();
         for (i, check) in self.template.checks.iter().enumerate() {
             let j = match check {
                 Check::ErrorRate {
                     max,
                     compare_stable,
-                } => judge_error_rate(&canary, stable.as_ref(), *max, *compare_stable),
+                } => judge_error_rate_with(
+                    &settings,
+                    &canary,
+                    stable.as_ref(),
+                    *max,
+                    *compare_stable,
+                ),
                 Check::Latency {
                     percentile,
                     max,
                     compare_stable,
-                } => judge_latency(&canary, stable.as_ref(), *percentile, *max, *compare_stable),
+                } => judge_latency_with(
+                    &settings,
+                    &canary,
+                    stable.as_ref(),
+                    *percentile,
+                    *max,
+                    *compare_stable,
+                ),
                 _ => match &self.external[i] {
                     Some(r) => Judgement {
                         verdict: r.verdict,
@@ -117,6 +138,11 @@ impl Session {
         self.last = Some(judgement.clone());
         judgement
     }
+}
+
+/// The checks the core judges from the proxy's counts (the others are asked elsewhere).
+fn is_built_in(check: &Check) -> bool {
+    matches!(check, Check::ErrorRate { .. } | Check::Latency { .. })
 }
 
 /// `slipway gate --error-rate 1% --latency-p95 300ms`: a template made on the spot, compared with stable.
@@ -169,6 +195,34 @@ mod tests {
         let stable = window(100 + 27000, 27);
         let j = s.judge(&healthy, Some(&stable));
         assert_ne!(j.verdict, Verdict::Fail, "{}", j.detail);
+    }
+
+    #[test]
+    fn checks_of_one_template_share_alpha() {
+        // 5 errors in 100 requests against 1 %: ln Λ = 2.50, over ln(1/0.1) but not ln(1/0.05).
+        let error_rate = Check::ErrorRate {
+            max: 0.01,
+            compare_stable: false,
+        };
+        let latency = Check::Latency {
+            percentile: 95.0,
+            max: std::time::Duration::from_secs(10),
+            compare_stable: false,
+        };
+        let judge = |checks: Vec<Check>| {
+            let template = AnalysisTemplate { checks };
+            let mut s = Session::new(
+                "t",
+                template,
+                Purpose::Background,
+                0,
+                Window::default(),
+                None,
+            );
+            s.judge(&window(100, 5), None).verdict
+        };
+        assert_eq!(judge(vec![error_rate.clone()]), Verdict::Fail);
+        assert_eq!(judge(vec![error_rate, latency]), Verdict::Inconclusive);
     }
 
     #[test]

@@ -136,6 +136,10 @@ pub struct Controller {
     pub(super) shutdown: Option<oneshot::Sender<()>>,
     pub(super) hand_over: Option<oneshot::Sender<()>>,
     pub(super) next_analysis_at: u64,
+    /// When the analysis sessions were last judged (`wake::next_judge`).
+    pub(super) last_judged: u64,
+    /// A judgement changed a verdict since the last reconcile: the rollout acts on it now.
+    pub(super) verdict_changed: bool,
     /// Rung by the proxy when it holds a request for an app scaled to zero: wake it now.
     pub(super) doorbell: Arc<tokio::sync::Notify>,
     /// For external checks and webhooks; made on first use (loading TLS roots costs memory).
@@ -169,6 +173,8 @@ impl Controller {
             shutdown: None,
             hand_over: None,
             next_analysis_at: 0,
+            last_judged: 0,
+            verdict_changed: false,
             doorbell: Arc::new(tokio::sync::Notify::new()),
             http: std::sync::OnceLock::new(),
         };
@@ -224,23 +230,39 @@ impl Controller {
         let doorbell = Arc::clone(&self.doorbell);
         loop {
             // Sleep until the decisions' next timer (`wake`), or until something happens.
-            let wake = crate::control::wake::next_wake(
+            let decide_at = crate::control::wake::next_wake(
                 self.apps.values(),
                 self.next_analysis_at,
                 last_run,
             );
+            let judge_at = crate::control::wake::next_judge(self.apps.values(), self.last_judged);
+            let wake = decide_at.into_iter().chain(judge_at).min();
             let sleep = wake.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+            // Woken only to judge the running analyses: nothing else to decide unless a verdict changed.
+            let mut only_judge = false;
             tokio::select! {
                 Some(msg) = inbox.recv() => self.on_message(msg),
                 Some(event) = events.recv() => self.on_instance_event(event),
-                _ = tokio::time::sleep(sleep.unwrap_or(IDLE)) => {}
+                _ = tokio::time::sleep(sleep.unwrap_or(IDLE)) => {
+                    only_judge = judge_at.is_some() && decide_at.is_none_or(|at| now_ms() < at);
+                }
                 () = doorbell.notified() => {}
             }
             while let Ok(msg) = inbox.try_recv() {
                 self.on_message(msg);
+                only_judge = false;
             }
             while let Ok(event) = events.try_recv() {
                 self.on_instance_event(event);
+                only_judge = false;
+            }
+            if only_judge && self.hand_over.is_none() && self.shutdown.is_none() {
+                self.judge_sessions();
+                if std::mem::take(&mut self.verdict_changed) {
+                    last_run = now_ms();
+                    self.reconcile().await;
+                }
+                continue;
             }
             last_run = now_ms();
             if self.hand_over.is_some() {
@@ -261,8 +283,15 @@ impl Controller {
             }
             self.reconcile().await;
             let sampled = self.analyze();
-            // A new count is made true at once, not at the next event.
-            if self.shutdown.is_none() && self.autoscale(now_ms(), sampled) {
+            // Woken often by events, the analyses are still judged on time.
+            let judge_due = crate::control::wake::next_judge(self.apps.values(), self.last_judged)
+                .is_some_and(|at| now_ms() >= at);
+            if judge_due {
+                self.judge_sessions();
+            }
+            // A new count, a changed verdict, are made true at once, not at the next event.
+            let scaled = self.shutdown.is_none() && self.autoscale(now_ms(), sampled);
+            if std::mem::take(&mut self.verdict_changed) || scaled {
                 self.reconcile().await;
             }
             if self.shutdown.is_some() && self.apps.values().all(|a| a.instances.is_empty()) {

@@ -3,6 +3,9 @@
 //! warm release's delay — or the next analysis round (counters are snapshotted once a second while
 //! any app exists, for analysis windows and the dashboard's charts). Everything else wakes it as an
 //! event: a command, an instance's state change, a drain that finished, a check's answer.
+//!
+//! Apart from those, while an analysis session runs, `next_judge` wakes it every `JUDGE_EVERY_MS` to
+//! judge the session on fresh counts only: verdicts follow the evidence, not the once-a-second round.
 
 use crate::control::app_state::AppState;
 
@@ -23,6 +26,22 @@ pub(crate) fn next_wake<'a>(
     let earliest = timers.flatten().filter(|&at| at > last_run).min();
     let analysis = (any_app && next_analysis_at > last_run).then_some(next_analysis_at);
     earliest.into_iter().chain(analysis).min()
+}
+
+/// How often running analyses are judged between rounds. At 1,000 canary requests a second a bad
+/// canary's errors served while a verdict waits are then a couple at most; the sequential tests stay
+/// valid however often they are looked at (docs/analysis.md).
+pub(crate) const JUDGE_EVERY_MS: u64 = 50;
+
+/// When to judge the running analyses next, if any app has one.
+pub(crate) fn next_judge<'a>(
+    apps: impl IntoIterator<Item = &'a AppState>,
+    last_judged: u64,
+) -> Option<u64> {
+    let judging = apps
+        .into_iter()
+        .any(|app| app.rollout.is_some() && !app.sessions.is_empty());
+    judging.then_some(last_judged + JUDGE_EVERY_MS)
 }
 
 #[cfg(test)]
@@ -59,6 +78,46 @@ mod tests {
             next_wake(apps.values(), 5_000, 3_000),
             Some(5_000),
             "a timer already seen does not wake it again"
+        );
+    }
+
+    #[test]
+    fn analyses_are_judged_often_only_while_one_runs() {
+        let mut apps = BTreeMap::new();
+        apps.insert("a".to_string(), AppState::default());
+        assert_eq!(next_judge(apps.values(), 1_000), None, "nothing to judge");
+        let app = apps.get_mut("a").unwrap();
+        app.sessions
+            .push(crate::control::analysis_session::Session::new(
+                "golden",
+                Default::default(),
+                crate::control::analysis_session::Purpose::Background,
+                0,
+                Default::default(),
+                None,
+            ));
+        assert_eq!(
+            next_judge(apps.values(), 1_000),
+            None,
+            "no rollout: the round drops it"
+        );
+        let r = crate::control::test_support::web_release("a", 2, 2, "strategy = \"canary\"");
+        let machine = slipway_core::rollout::Rollout::new(
+            "a",
+            Some((1, 2)),
+            2,
+            2,
+            r.spec.deploy.strategy,
+            0,
+            60_000,
+        );
+        let app = apps.get_mut("a").unwrap();
+        app.rollout = Some(crate::control::app_state::ActiveRollout::new(
+            1, machine, false,
+        ));
+        assert_eq!(
+            next_judge(apps.values(), 1_000),
+            Some(1_000 + JUDGE_EVERY_MS)
         );
     }
 }
