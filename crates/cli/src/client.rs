@@ -17,6 +17,8 @@ pub enum Target {
     Tcp {
         authority: String,
         token: Option<String>,
+        /// Set for `https://`.
+        tls: Option<crate::server_tls::ServerTls>,
     },
 }
 
@@ -26,14 +28,28 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn from_server(url: &str, token: Option<String>) -> anyhow::Result<Client> {
-        let authority = url
-            .strip_prefix("http://")
-            .ok_or_else(|| anyhow!("--server must look like http://HOST:PORT (got {url})"))?
-            .trim_end_matches('/')
-            .to_string();
+    pub fn from_server(
+        url: &str,
+        token: Option<String>,
+        ca_cert: Option<&std::path::Path>,
+    ) -> anyhow::Result<Client> {
+        let (authority, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => bail!("--server must look like http://HOST:PORT or https://HOST:PORT (got {url})"),
+        };
+        let authority = authority.trim_end_matches('/').to_string();
+        let tls = if https {
+            Some(crate::server_tls::ServerTls::new(&authority, ca_cert)?)
+        } else {
+            None
+        };
         Ok(Client {
-            target: Target::Tcp { authority, token },
+            target: Target::Tcp {
+                authority,
+                token,
+                tls,
+            },
         })
     }
 
@@ -106,7 +122,9 @@ impl Client {
         let mut builder = Request::builder().method(method).uri(path);
         let host = match &self.target {
             Target::Socket(_) => "localhost".to_string(),
-            Target::Tcp { authority, token } => {
+            Target::Tcp {
+                authority, token, ..
+            } => {
                 if let Some(t) = token {
                     builder = builder.header("authorization", format!("Bearer {t}"));
                 }
@@ -130,13 +148,28 @@ impl Client {
                 })?;
                 send_on(stream, request).await
             }
-            Target::Tcp { authority, .. } => {
+            Target::Tcp { authority, tls, .. } => {
+                let scheme = if tls.is_some() { "https" } else { "http" };
                 let stream = tokio::net::TcpStream::connect(authority.as_str())
                     .await
                     .map_err(|e| {
-                        anyhow!("cannot reach the slipway daemon at http://{authority}: {e}")
+                        anyhow!("cannot reach the slipway daemon at {scheme}://{authority}: {e}")
                     })?;
-                send_on(stream, request).await
+                match tls {
+                    None => send_on(stream, request).await,
+                    Some(tls) => {
+                        let stream = tls
+                            .connector
+                            .connect(tls.name.clone(), stream)
+                            .await
+                            .map_err(|e| {
+                                anyhow!(
+                                    "TLS with the slipway daemon at https://{authority} failed: {e}\n  help: a private or self-signed certificate needs --ca-cert FILE (SLIPWAY_CA_CERT)"
+                                )
+                            })?;
+                        send_on(stream, request).await
+                    }
+                }
             }
         }
     }

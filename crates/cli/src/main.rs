@@ -6,6 +6,7 @@ mod commands;
 mod demo;
 mod load;
 mod output;
+mod server_tls;
 mod tls_flags;
 
 use clap::{Parser, Subcommand};
@@ -29,9 +30,13 @@ struct Cli {
         default_value = "./state"
     )]
     state_dir: PathBuf,
-    /// Talk to a daemon over TCP instead (its `serve --api` address), with SLIPWAY_TOKEN.
+    /// Talk to a daemon over TCP instead (its `serve --api` address: http:// or https://), with
+    /// SLIPWAY_TOKEN.
     #[arg(long, global = true, env = "SLIPWAY_SERVER")]
     server: Option<String>,
+    /// With --server https://: also trust these certificates (PEM), e.g. the daemon's self-signed one.
+    #[arg(long, global = true, env = "SLIPWAY_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// The app's config file (also how commands know which app you mean).
     #[arg(
         long,
@@ -547,6 +552,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = commands::Context::new(
         cli.state_dir.clone(),
         cli.server.clone(),
+        cli.ca_cert.clone(),
         cli.config.clone(),
         cli.app.clone(),
         if cli.json {

@@ -621,6 +621,21 @@ fn api_and_dashboard_over_tls_with_a_secure_session_cookie() {
         .unwrap_or_else(|| panic!("no session cookie: {login}"));
     assert!(cookie.contains("; secure"), "{cookie}");
     assert!(cookie.contains("httponly"), "{cookie}");
+    // The CLI over TLS: with the certificate trusted (--ca-cert), and refused without it, saying so.
+    let cli = |extra: &[&str]| {
+        let mut c = Command::new(bin());
+        c.args(["--server", &format!("https://{api}")])
+            .args(extra)
+            .args(["certs", "--json"])
+            .env("SLIPWAY_TOKEN", "secret-token-for-the-tls-test")
+            .env_remove("SLIPWAY_CA_CERT")
+            .env_remove("SLIPWAY_SERVER");
+        run_command(c, Duration::from_secs(60))
+    };
+    let listed = cli(&["--ca-cert", cert.to_str().unwrap()]).ok();
+    assert_eq!(listed.stdout.trim(), "[]", "{listed}");
+    let untrusted = cli(&[]).failed();
+    assert!(untrusted.stderr.contains("--ca-cert"), "{untrusted}");
     // Plain HTTP to the TLS API gets nowhere.
     let plain = Command::new("curl")
         .args(["-sS", "--max-time", "5", &format!("http://{api}/v1/health")])

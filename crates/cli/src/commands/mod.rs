@@ -37,12 +37,17 @@ impl Context {
     pub fn new(
         state_dir: PathBuf,
         server: Option<String>,
+        ca_cert: Option<PathBuf>,
         config: PathBuf,
         app: Option<String>,
         format: Format,
     ) -> anyhow::Result<Context> {
         let client = match server {
-            Some(url) => Client::from_server(&url, std::env::var("SLIPWAY_TOKEN").ok())?,
+            Some(url) => Client::from_server(
+                &url,
+                std::env::var("SLIPWAY_TOKEN").ok(),
+                ca_cert.as_deref(),
+            )?,
             None => Client::from_state_dir(state_dir),
         };
         Ok(Context {
