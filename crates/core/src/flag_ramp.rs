@@ -13,7 +13,7 @@
 //! restart from zero with a new daemon, so a change of epoch re-bases the step instead of reading the
 //! drop as negative traffic.
 
-use crate::analysis::{Judgement, Settings, Window, judge_error_rate, judge_latency};
+use crate::analysis::{Judgement, Settings, Window, judge_error_rate_with, judge_latency_with};
 use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -194,17 +194,21 @@ impl FlagRamp {
 
 /// The step's traffic against its baseline. A baseline too small to compare with (an app that was idle
 /// before) leaves the bounds absolute: the error rate at most `max_error_rate_increase`, the latency
-/// percentile at most its allowed increase.
+/// percentile at most its allowed increase. With both bounds the two checks share alpha, as a template's do.
 fn judge(guard: &RampGuard, during: &Window, baseline: &Window) -> Judgement {
-    let before = (baseline.requests >= Settings::default().min_requests).then_some(baseline);
-    let mut parts = vec![judge_error_rate(
+    let checks = 1 + usize::from(guard.max_latency_increase.is_some());
+    let settings = Settings::default().per_check(checks);
+    let before = (baseline.requests >= settings.min_requests).then_some(baseline);
+    let mut parts = vec![judge_error_rate_with(
+        &settings,
         during,
         before,
         guard.max_error_rate_increase,
         true,
     )];
     if let Some((percentile, ms)) = guard.max_latency_increase {
-        parts.push(judge_latency(
+        parts.push(judge_latency_with(
+            &settings,
             during,
             before,
             percentile,
