@@ -85,10 +85,7 @@ impl Controller {
         };
         let (from, to) = (active.machine.from, active.machine.to);
         let wanted = sessions_wanted(&active.machine);
-        app.sessions.retain(|s| {
-            s.purpose == Purpose::Gate
-                || wanted.iter().any(|(p, n)| *p == s.purpose && *n == s.name)
-        });
+        keep_wanted(&mut app.sessions, &wanted);
         let templates = self
             .releases
             .get(&(name.to_string(), to))
@@ -134,9 +131,13 @@ impl Controller {
         let Some(app) = self.apps.get_mut(name) else {
             return;
         };
-        let Some(to) = app.rollout.as_ref().map(|r| r.machine.to) else {
+        let Some(active) = app.rollout.as_ref() else {
             return;
         };
+        let to = active.machine.to;
+        // Between rounds the rollout may have moved on: a past step's session must not speak for the
+        // current one (the round starts the new step's session with its own baseline).
+        keep_wanted(&mut app.sessions, &sessions_wanted(&active.machine));
         let mut signals = Vec::new();
         let mut events = Vec::new();
         let mut finished_gates = Vec::new();
@@ -308,6 +309,13 @@ fn sessions_wanted(rollout: &Rollout) -> Vec<(Purpose, String)> {
         }
     }
     wanted
+}
+
+/// Drops the sessions the rollout no longer wants (a gate stays until it answers).
+fn keep_wanted(sessions: &mut Vec<Session>, wanted: &[(Purpose, String)]) {
+    sessions.retain(|s| {
+        s.purpose == Purpose::Gate || wanted.iter().any(|(p, n)| *p == s.purpose && *n == s.name)
+    });
 }
 
 /// The proxy's counters of these releases now; a canary route's requests count for the rollout's canary.
