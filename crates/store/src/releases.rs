@@ -66,12 +66,12 @@ impl Tx<'_> {
     }
 
     pub fn release(&self, app: &str, version: Version) -> Result<Option<Release>> {
+        // Cached statements: the controller and the TLS upkeep ask these of every app often.
         self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM releases WHERE app = ?1 AND version = ?2"),
-                params![app, version],
-                read_release,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM releases WHERE app = ?1 AND version = ?2"
+            ))?
+            .query_row(params![app, version], read_release)
             .optional()?
             .transpose()
     }
@@ -131,7 +131,7 @@ impl Tx<'_> {
     pub fn apps(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT app FROM releases ORDER BY app")?;
+            .prepare_cached("SELECT DISTINCT app FROM releases ORDER BY app")?;
         let rows = stmt.query_map([], |row| row.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -139,9 +139,8 @@ impl Tx<'_> {
     pub fn stable(&self, app: &str) -> Result<Option<Version>> {
         Ok(self
             .conn
-            .query_row("SELECT version FROM stable WHERE app = ?1", [app], |row| {
-                row.get(0)
-            })
+            .prepare_cached("SELECT version FROM stable WHERE app = ?1")?
+            .query_row([app], |row| row.get(0))
             .optional()?)
     }
 

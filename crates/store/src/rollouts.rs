@@ -141,11 +141,10 @@ impl Tx<'_> {
 
     pub fn active_rollout(&self, app: &str) -> Result<Option<RolloutRecord>> {
         self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM rollouts WHERE app = ?1 AND finished_at IS NULL"),
-                [app],
-                read_rollout,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM rollouts WHERE app = ?1 AND finished_at IS NULL"
+            ))?
+            .query_row([app], read_rollout)
             .optional()?
             .transpose()
     }

@@ -32,6 +32,9 @@ pub(super) struct Upkeep {
     fallback: Option<Host>,
     /// Names approved for on-demand TLS (`on_demand.rs`): kept like an app's `tls = "auto"` host.
     on_demand: std::collections::BTreeSet<String>,
+    /// Each release's hosts and TLS setting, read once: a release never changes, and reading and
+    /// parsing every app's spec every look was most of an idle daemon's work with 100 apps.
+    routing: std::collections::HashMap<(String, u64), (Vec<String>, Option<TlsSpec>)>,
 }
 
 /// One host's certificate and what happened to it.
@@ -81,6 +84,7 @@ impl Upkeep {
             hosts: BTreeMap::new(),
             fallback,
             on_demand: Default::default(),
+            routing: Default::default(),
         }
     }
 
@@ -160,25 +164,37 @@ impl Upkeep {
     }
 
     /// Host → (app, source) for every app's stable release and the release it is rolling out to.
-    fn wanted(&self) -> anyhow::Result<BTreeMap<String, (Option<String>, TlsSpec)>> {
+    fn wanted(&mut self) -> anyhow::Result<BTreeMap<String, (Option<String>, TlsSpec)>> {
         let mut wanted = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
         for app in self.store.apps()? {
             let mut versions = Vec::new();
             versions.extend(self.store.stable(&app)?);
             versions.extend(self.store.active_rollout(&app)?.map(|r| r.to));
             for version in versions {
-                let Some(release) = self.store.release(&app, version)? else {
+                let key = (app.clone(), version);
+                if !self.routing.contains_key(&key) {
+                    let Some(release) = self.store.release(&app, version)? else {
+                        continue;
+                    };
+                    let routing = release.spec.routing;
+                    self.routing
+                        .insert(key.clone(), (routing.hosts, routing.tls));
+                }
+                let Some((hosts, Some(tls))) = self.routing.get(&key) else {
+                    seen.insert(key);
                     continue;
                 };
-                let routing = &release.spec.routing;
-                let Some(tls) = &routing.tls else { continue };
-                for host in &routing.hosts {
+                for host in hosts {
                     wanted
                         .entry(host.clone())
                         .or_insert_with(|| (Some(app.clone()), tls.clone()));
                 }
+                seen.insert(key);
             }
         }
+        // Releases no longer stable or rolling out are forgotten.
+        self.routing.retain(|key, _| seen.contains(key));
         Ok(wanted)
     }
 
