@@ -1,8 +1,8 @@
 //! The controller's side of analysis. Once a second (`analyze`): snapshot every release's counters (for
 //! sliding windows, `/metrics` and the autoscaler), keep each canary rollout's analysis sessions in step
 //! with its current step, judge them, and start the external checks that are due. In between
-//! (`judge_sessions`, every `wake::JUDGE_EVERY_MS` while a session runs): snapshot only the canary and the
-//! stable release and judge again, so a verdict waits for evidence, not for the next second — the
+//! (`judge_sessions`, every `wake::JUDGE_EVERY_MS` while a rollout analyses): snapshot only the canary and
+//! the stable release, start a new step's session, and judge again, so a verdict waits for evidence, not for the next second — the
 //! sequential tests stay valid however often they are looked at. A fail rolls back at once.
 
 use crate::clock::now_ms;
@@ -44,7 +44,7 @@ impl Controller {
         let names: Vec<String> = self
             .apps
             .iter()
-            .filter(|(_, a)| !a.sessions.is_empty() && a.rollout.is_some())
+            .filter(|(_, a)| crate::control::wake::judging(a))
             .map(|(name, _)| name.clone())
             .collect();
         for name in names {
@@ -56,6 +56,7 @@ impl Controller {
             };
             let (from, to) = (active.machine.from, active.machine.to);
             let windows = snapshot(app, from.into_iter().chain([to]));
+            self.keep_sessions_in_step(&name, now, &windows);
             let canary = windows.get(&to).cloned().unwrap_or_default();
             let stable = from.and_then(|v| windows.get(&v).cloned());
             self.judge_app(&name, now, &canary, stable.as_ref());
@@ -84,8 +85,32 @@ impl Controller {
             return;
         };
         let (from, to) = (active.machine.from, active.machine.to);
+        self.keep_sessions_in_step(name, now, &windows);
+        let canary_now = windows.get(&to).cloned().unwrap_or_default();
+        let stable_now = from.and_then(|v| windows.get(&v).cloned());
+        self.judge_app(name, now, &canary_now, stable_now.as_ref());
+        self.run_external_checks(name, now);
+    }
+
+    /// Drops the sessions the rollout no longer wants and starts those it wants now, with these counts as
+    /// their baseline: an analysis step's session starts within one judging interval of the step.
+    fn keep_sessions_in_step(&mut self, name: &str, now: u64, windows: &BTreeMap<Version, Window>) {
+        let Some(app) = self.apps.get_mut(name) else {
+            return;
+        };
+        let Some(active) = app.rollout.as_ref() else {
+            return;
+        };
+        let (from, to) = (active.machine.from, active.machine.to);
         let wanted = sessions_wanted(&active.machine);
         keep_wanted(&mut app.sessions, &wanted);
+        let missing: Vec<(Purpose, String)> = wanted
+            .into_iter()
+            .filter(|(p, n)| !app.sessions.iter().any(|s| s.purpose == *p && s.name == *n))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
         let templates = self
             .releases
             .get(&(name.to_string(), to))
@@ -94,14 +119,7 @@ impl Controller {
         let Some(app) = self.apps.get_mut(name) else {
             return;
         };
-        for (purpose, template_name) in wanted {
-            if app
-                .sessions
-                .iter()
-                .any(|s| s.purpose == purpose && s.name == template_name)
-            {
-                continue;
-            }
+        for (purpose, template_name) in missing {
             let template = templates.get(&template_name).cloned().unwrap_or_default();
             let canary = windows.get(&to).cloned().unwrap_or_default();
             let stable = from.and_then(|v| windows.get(&v).cloned());
@@ -114,13 +132,10 @@ impl Controller {
                 stable,
             ));
         }
-        let canary_now = windows.get(&to).cloned().unwrap_or_default();
-        let stable_now = from.and_then(|v| windows.get(&v).cloned());
-        self.judge_app(name, now, &canary_now, stable_now.as_ref());
-        self.run_external_checks(name, now);
     }
 
     /// Judges every session of the app on these counts, answers finished gates and tells the rollout.
+    /// Called right after `keep_sessions_in_step`, so a past step's session never speaks for this one.
     fn judge_app(
         &mut self,
         name: &str,
@@ -135,9 +150,6 @@ impl Controller {
             return;
         };
         let to = active.machine.to;
-        // Between rounds the rollout may have moved on: a past step's session must not speak for the
-        // current one (the round starts the new step's session with its own baseline).
-        keep_wanted(&mut app.sessions, &sessions_wanted(&active.machine));
         let mut signals = Vec::new();
         let mut events = Vec::new();
         let mut finished_gates = Vec::new();
@@ -297,7 +309,7 @@ impl Controller {
 }
 
 /// The sessions a rollout wants now: its current `analysis` step's, and its background analysis.
-fn sessions_wanted(rollout: &Rollout) -> Vec<(Purpose, String)> {
+pub(crate) fn sessions_wanted(rollout: &Rollout) -> Vec<(Purpose, String)> {
     let mut wanted = Vec::new();
     if let Strategy::Canary(spec) = &rollout.strategy {
         let step = rollout.canary.step;

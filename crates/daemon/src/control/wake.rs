@@ -4,8 +4,9 @@
 //! any app exists, for analysis windows and the dashboard's charts). Everything else wakes it as an
 //! event: a command, an instance's state change, a drain that finished, a check's answer.
 //!
-//! Apart from those, while an analysis session runs, `next_judge` wakes it every `JUDGE_EVERY_MS` to
-//! judge the session on fresh counts only: verdicts follow the evidence, not the once-a-second round.
+//! Apart from those, while a rollout analyses (a session runs, or its step wants one), `next_judge` wakes
+//! it every `JUDGE_EVERY_MS` to start and judge sessions on fresh counts only: verdicts follow the
+//! evidence, not the once-a-second round.
 
 use crate::control::app_state::AppState;
 
@@ -38,10 +39,16 @@ pub(crate) fn next_judge<'a>(
     apps: impl IntoIterator<Item = &'a AppState>,
     last_judged: u64,
 ) -> Option<u64> {
-    let judging = apps
-        .into_iter()
-        .any(|app| app.rollout.is_some() && !app.sessions.is_empty());
+    let judging = apps.into_iter().any(judging);
     judging.then_some(last_judged + JUDGE_EVERY_MS)
+}
+
+/// An app's rollout runs an analysis, or its current step wants one started.
+pub(crate) fn judging(app: &AppState) -> bool {
+    app.rollout.as_ref().is_some_and(|r| {
+        !app.sessions.is_empty()
+            || !crate::control::analysis_round::sessions_wanted(&r.machine).is_empty()
+    })
 }
 
 #[cfg(test)]
