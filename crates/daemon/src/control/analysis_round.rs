@@ -2,8 +2,9 @@
 //! sliding windows, `/metrics` and the autoscaler), keep each canary rollout's analysis sessions in step
 //! with its current step, judge them, and start the external checks that are due. In between
 //! (`judge_sessions`, every `wake::JUDGE_EVERY_MS` while a rollout analyses): snapshot only the canary and
-//! the stable release, start a new step's session, and judge again, so a verdict waits for evidence, not for the next second — the
-//! sequential tests stay valid however often they are looked at. A fail rolls back at once.
+//! the stable release, start a new step's session, and judge again, so a verdict waits for evidence, not
+//! for the next second — the sequential tests stay valid however often they are looked at. A fail rolls
+//! back at once.
 
 use crate::clock::now_ms;
 use crate::control::analysis_session::{EXTERNAL_EVERY_MS, Purpose, Session};
