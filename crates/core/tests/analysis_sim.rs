@@ -192,7 +192,10 @@ fn a_canaries_exactly_at_the_bound_rarely_fail() {
              {fails}/1000 Fails, {passes}/1000 ever Pass"
         ));
         let alpha = Settings::default().alpha;
-        assert!(fails as f64 <= 1000.0 * alpha, "{fails}/1000 Fails at the exact bound");
+        assert!(
+            fails as f64 <= 1000.0 * alpha,
+            "{fails}/1000 Fails at the exact bound"
+        );
     }
     println!("{}", lines.join("\n"));
 }
@@ -382,7 +385,10 @@ fn d_equal_latency_rarely_fails() {
              Fails, {passes}/{runs} Pass at 60 s"
         ));
         let alpha = Settings::default().alpha;
-        assert!(fails as f64 <= runs as f64 * alpha, "{fails}/{runs} false Fails");
+        assert!(
+            fails as f64 <= runs as f64 * alpha,
+            "{fails}/{runs} false Fails"
+        );
         if max_ms > 0 {
             assert!(passes * 10 >= runs * 9, "only {passes}/{runs} passed");
         }
