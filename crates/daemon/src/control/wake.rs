@@ -90,25 +90,31 @@ mod tests {
 
     #[test]
     fn analyses_are_judged_often_only_while_one_runs() {
+        use crate::control::analysis_session::{Purpose, Session};
         let mut apps = BTreeMap::new();
         apps.insert("a".to_string(), AppState::default());
         assert_eq!(next_judge(apps.values(), 1_000), None, "nothing to judge");
-        let app = apps.get_mut("a").unwrap();
-        app.sessions
-            .push(crate::control::analysis_session::Session::new(
+        let session = || {
+            Session::new(
                 "golden",
                 Default::default(),
-                crate::control::analysis_session::Purpose::Background,
+                Purpose::Background,
                 0,
                 Default::default(),
                 None,
-            ));
+            )
+        };
+        apps.get_mut("a").unwrap().sessions.push(session());
         assert_eq!(
             next_judge(apps.values(), 1_000),
             None,
             "no rollout: the round drops it"
         );
-        let r = crate::control::test_support::web_release("a", 2, 2, "strategy = \"canary\"");
+        apps.get_mut("a").unwrap().sessions.clear();
+        let deploy = "strategy = \"canary\"\n\
+                      steps = [{ weight = 10 }, { analysis = \"golden\", for = \"1m\" }]\n\
+                      [analysis.golden]\nerror_rate = { max = \"1%\" }";
+        let r = crate::control::test_support::web_release("a", 2, 2, deploy);
         let machine = slipway_core::rollout::Rollout::new(
             "a",
             Some((1, 2)),
@@ -118,13 +124,20 @@ mod tests {
             0,
             60_000,
         );
-        let app = apps.get_mut("a").unwrap();
-        app.rollout = Some(crate::control::app_state::ActiveRollout::new(
+        apps.get_mut("a").unwrap().rollout = Some(crate::control::app_state::ActiveRollout::new(
             1, machine, false,
         ));
         assert_eq!(
             next_judge(apps.values(), 1_000),
-            Some(1_000 + JUDGE_EVERY_MS)
+            None,
+            "a weight step analyses nothing"
+        );
+        let active = apps.get_mut("a").unwrap().rollout.as_mut().unwrap();
+        active.machine.canary.step = 1;
+        assert_eq!(
+            next_judge(apps.values(), 1_000),
+            Some(1_000 + JUDGE_EVERY_MS),
+            "the analysis step wants its session started at once"
         );
     }
 }
