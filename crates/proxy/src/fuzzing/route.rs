@@ -72,8 +72,12 @@ impl Router {
                 app: app.to_string(),
                 release,
             },
-            Choice::NotReady { app } => Routed::NotReady {
+            // Held or answered by the proxy (scaled to zero, maintenance): not routed to an instance.
+            Choice::NotReady { app } | Choice::Idle { app } => Routed::NotReady {
                 app: app.to_string(),
+            },
+            Choice::Hold(hold) => Routed::NotReady {
+                app: hold.app.to_string(),
             },
             Choice::Chosen(target) => Routed::Chosen {
                 app: target.app.to_string(),
