@@ -94,12 +94,12 @@ impl Controller {
                 scaling.waking = Some((now, version));
             }
             let message = describe(&change, &scaling.settings);
-            scaling.last_change = Some((now, change));
-            let kind = if message.contains("to zero") {
+            let kind = if change.reason == Reason::Idle {
                 "scaled_to_zero"
             } else {
                 "scaled"
             };
+            scaling.last_change = Some((now, change));
             self.event(&name, Some(version), kind, &message);
             changed = true;
         }
