@@ -42,7 +42,7 @@ pub(crate) fn read(
     let cron = cron::read(r, &root);
     let routing = routing::read(r, &root);
     let analysis = analysis::read(r, &root);
-    let deploy = deploy::read(r, &root, &analysis.declared);
+    let deploy = deploy::read(r, &root, &analysis);
     let notify = notify::read(r, &root, base_dir);
     let retention = releases(r, &root);
 

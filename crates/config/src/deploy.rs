@@ -3,11 +3,12 @@
 //! The canary's own keys (steps, sticky, background analysis) are read in [`crate::canary`].
 
 use crate::amount;
+use crate::analysis::{self, Templates};
 use crate::canary;
 use crate::report::Report;
 use crate::suggest;
 use crate::table::Section;
-use slipway_core::spec::{Amount, DeploySpec, Strategy};
+use slipway_core::spec::{Amount, Check, DEFAULT_WATCH, DeploySpec, Strategy};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -21,6 +22,8 @@ const KEYS: &[&str] = &[
     "steps",
     "sticky",
     "background_analysis",
+    "watch",
+    "watch_analysis",
 ];
 const STRATEGIES: &[&str] = &["rolling", "blue-green", "recreate", "canary"];
 const ROLLING_ONLY: &[&str] = &["max_surge", "max_unavailable"];
@@ -37,12 +40,14 @@ pub(crate) fn default_spec() -> DeploySpec {
             max_unavailable: Amount::Count(0),
         },
         progress_deadline: DEFAULT_DEADLINE,
+        watch: DEFAULT_WATCH,
+        watch_analysis: None,
     }
 }
 
 /// Reads `[deploy]`; absent means a rolling update, one instance at a time, never below capacity.
-/// `templates` are the names under `[analysis]`, which canary steps refer to.
-pub(crate) fn read(r: &mut Report, root: &Section, templates: &[String]) -> DeploySpec {
+/// `templates` are those under `[analysis]`, which canary steps and the watch refer to.
+pub(crate) fn read(r: &mut Report, root: &Section, templates: &Templates) -> DeploySpec {
     let Some(d) = root.table(r, "deploy", "deploy") else {
         return default_spec();
     };
@@ -77,7 +82,7 @@ pub(crate) fn read(r: &mut Report, root: &Section, templates: &[String]) -> Depl
 
     let strategy = match strategy_name.unwrap_or("rolling") {
         "recreate" => Strategy::Recreate,
-        "canary" => Strategy::Canary(canary::read(r, &d, templates)),
+        "canary" => Strategy::Canary(canary::read(r, &d, &templates.declared)),
         "blue-green" => Strategy::BlueGreen {
             auto_promote: d.boolean(r, "auto_promote").is_none_or(Spanned::into_inner),
             scale_down_delay: d
@@ -86,10 +91,56 @@ pub(crate) fn read(r: &mut Report, root: &Section, templates: &[String]) -> Depl
         },
         _ => rolling(r, &d),
     };
+    let (watch, watch_analysis) = watch(r, &d, templates);
     DeploySpec {
         strategy,
         progress_deadline,
+        watch,
+        watch_analysis,
     }
+}
+
+/// `watch` (how long a release is judged after promotion, against the one it replaced) and
+/// `watch_analysis` (the template it judges: built-in checks only, since it compares the proxy's counts).
+fn watch(r: &mut Report, d: &Section, templates: &Templates) -> (Duration, Option<String>) {
+    let watch = d.duration(r, "watch");
+    let off = watch.as_ref().is_some_and(|w| w.get_ref().is_zero());
+    let name = d.text(r, "watch_analysis", "\"golden\"");
+    let analysis = name.and_then(|name| {
+        analysis::check_ref(r, &templates.declared, &name, "watch_analysis");
+        if off {
+            r.warning(name.span(), "watch_analysis has no effect: watch = \"0s\" turns the watch off")
+                .help("remove it, or set watch = \"5m\"");
+        }
+        let spec = templates.specs.get(name.get_ref())?;
+        let external: Vec<&str> = spec
+            .checks
+            .iter()
+            .filter_map(|c| match c {
+                Check::Prometheus { .. } => Some("prometheus"),
+                Check::Http { .. } => Some("http"),
+                Check::Command { .. } => Some("command"),
+                Check::ErrorRate { .. } | Check::Latency { .. } => None,
+            })
+            .collect();
+        if !external.is_empty() {
+            r.error(
+                name.span(),
+                format!(
+                    "watch_analysis: template \"{}\" has {} checks; the watch judges only error_rate and latency_pNN (the proxy's counts, against the replaced release's)",
+                    name.get_ref(),
+                    external.join(" and ")
+                ),
+            )
+            .label("not judged after promotion")
+            .help(format!(
+                "name a template with only error_rate / latency_pNN checks, e.g.\n[analysis.after]\nerror_rate = {{ max = \"1%\", compare = \"stable\" }}"
+            ));
+            return None;
+        }
+        Some(name.into_inner())
+    });
+    (watch.map_or(DEFAULT_WATCH, Spanned::into_inner), analysis)
 }
 
 /// The `strategy` value; `None` when it is set but invalid (already reported).

@@ -340,6 +340,35 @@ pub struct DeploySpec {
     pub strategy: Strategy,
     /// A rollout that has not finished by then fails, and the stable release keeps serving.
     pub progress_deadline: Duration,
+    /// After a release reaches 100 %: how long it is judged against the release it replaced (that
+    /// release's counts from before the switch); a clear regression rolls back to it. Zero: not watched.
+    /// Releases recorded before the watch existed read as the default.
+    #[serde(default = "default_watch")]
+    pub watch: Duration,
+    /// The template the watch judges (its built-in checks; `compare = "stable"` means the replaced
+    /// release); `None`: [`DeploySpec::default_watch_template`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_analysis: Option<String>,
+}
+
+/// How long a release is watched after promotion unless `[deploy] watch` says otherwise.
+pub const DEFAULT_WATCH: Duration = Duration::from_secs(300);
+
+fn default_watch() -> Duration {
+    DEFAULT_WATCH
+}
+
+impl DeploySpec {
+    /// What the watch judges without `watch_analysis`: the error rate may exceed the replaced
+    /// release's by at most one percentage point.
+    pub fn default_watch_template() -> AnalysisTemplate {
+        AnalysisTemplate {
+            checks: vec![Check::ErrorRate {
+                max: 0.01,
+                compare_stable: true,
+            }],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -594,5 +623,21 @@ mod tests {
         assert_eq!(Amount::Percent(25).resolve(3, false), 0);
         assert_eq!(Amount::Percent(50).resolve(4, false), 2);
         assert_eq!(Amount::Count(2).resolve(10, false), 2);
+    }
+
+    #[test]
+    fn releases_recorded_before_the_watch_existed_read_as_the_default() {
+        let spec = DeploySpec {
+            strategy: Strategy::Recreate,
+            progress_deadline: Duration::from_secs(60),
+            watch: Duration::from_secs(60),
+            watch_analysis: Some("golden".into()),
+        };
+        let mut json = serde_json::to_value(&spec).unwrap();
+        let object = json.as_object_mut().unwrap();
+        object.remove("watch");
+        object.remove("watch_analysis");
+        let old: DeploySpec = serde_json::from_value(json).unwrap();
+        assert_eq!((old.watch, old.watch_analysis), (DEFAULT_WATCH, None));
     }
 }

@@ -51,6 +51,8 @@ pub(crate) fn spec(app: &str) -> AppSpec {
                 scale_down_delay: Duration::from_secs(30),
             },
             progress_deadline: Duration::from_secs(600),
+            watch: Duration::from_secs(300),
+            watch_analysis: None,
         },
         retention: RetentionSpec { keep_releases: 5 },
         analysis: Default::default(),
