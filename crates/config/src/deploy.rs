@@ -133,9 +133,9 @@ fn watch(r: &mut Report, d: &Section, templates: &Templates) -> (Duration, Optio
                 ),
             )
             .label("not judged after promotion")
-            .help(format!(
-                "name a template with only error_rate / latency_pNN checks, e.g.\n[analysis.after]\nerror_rate = {{ max = \"1%\", compare = \"stable\" }}"
-            ));
+            .help(
+                "name a template with only error_rate / latency_pNN checks, e.g.\n[analysis.after]\nerror_rate = { max = \"1%\", compare = \"stable\" }",
+            );
             return None;
         }
         Some(name.into_inner())
