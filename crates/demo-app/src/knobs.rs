@@ -27,6 +27,9 @@ pub struct Knobs {
     pub ready: bool,
     /// `DEMO_CRASH_AFTER`: serve this many `/` requests, then exit(1) on the next one.
     pub crash_after: Option<u64>,
+    /// `DEMO_ERRORS_AFTER_MS`: `DEMO_ERROR_RATE` applies only from this long after the app started
+    /// (before, no injected errors): a release that goes bad once it serves, e.g. after its promotion.
+    pub errors_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +125,7 @@ impl Knobs {
             startup_delay: millis("DEMO_STARTUP_DELAY_MS")?,
             ready,
             crash_after,
+            errors_after: millis("DEMO_ERRORS_AFTER_MS")?,
         })
     }
 
@@ -161,6 +165,7 @@ mod tests {
         assert_eq!(k.startup_delay, Duration::ZERO);
         assert!(k.ready);
         assert_eq!(k.crash_after, None);
+        assert_eq!(k.errors_after, Duration::ZERO);
     }
 
     #[test]
@@ -175,6 +180,7 @@ mod tests {
                 ("DEMO_STARTUP_DELAY_MS", "500"),
                 ("DEMO_READY", "false"),
                 ("DEMO_CRASH_AFTER", "7"),
+                ("DEMO_ERRORS_AFTER_MS", "30000"),
             ],
             None,
         )
@@ -186,6 +192,7 @@ mod tests {
         assert_eq!(k.startup_delay, Duration::from_millis(500));
         assert!(!k.ready);
         assert_eq!(k.crash_after, Some(7));
+        assert_eq!(k.errors_after, Duration::from_secs(30));
     }
 
     #[test]

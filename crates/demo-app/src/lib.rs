@@ -1,5 +1,5 @@
-//! The demo app (`slipway demo-app`, or the `slipway-demo-app` binary): a small HTTP server with knobs (version, errors, latency, startup delay,
-//! readiness, crash), used by slipway's tests and by `slipway demo` to show rollouts, rollbacks and
+//! The demo app (`slipway demo-app`, or the `slipway-demo-app` binary): a small HTTP server with knobs (version, errors — from the start or
+//! after a delay —, latency, startup delay, readiness, crash), used by slipway's tests and by `slipway demo` to show rollouts, rollbacks and
 //! draining on something that behaves like a real app — including shutting down gracefully on SIGTERM:
 //! stop accepting, finish in-flight requests and open streams, exit 0.
 

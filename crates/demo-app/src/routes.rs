@@ -29,6 +29,8 @@ pub struct App {
     inflight: AtomicU64,
     /// Upgraded (`/ws`) connections still open; shutdown waits for them too.
     open_streams: watch::Sender<u64>,
+    /// When the app started serving: `DEMO_ERRORS_AFTER_MS` counts from here.
+    started: std::time::Instant,
 }
 
 impl App {
@@ -38,6 +40,7 @@ impl App {
             root_requests: AtomicU64::new(0),
             inflight: AtomicU64::new(0),
             open_streams: watch::Sender::new(0),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -109,7 +112,7 @@ async fn root(app: &App) -> Response<ResponseBody> {
     if !app.knobs.latency.is_zero() {
         tokio::time::sleep(app.knobs.latency).await;
     }
-    if app.knobs.fails_request(n) {
+    if app.knobs.fails_request(n) && app.started.elapsed() >= app.knobs.errors_after {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("injected error from {}\n", app.knobs.version),

@@ -30,6 +30,7 @@ impl Demo {
             "DEMO_STARTUP_DELAY_MS",
             "DEMO_READY",
             "DEMO_CRASH_AFTER",
+            "DEMO_ERRORS_AFTER_MS",
         ] {
             cmd.env_remove(var);
         }
@@ -190,6 +191,29 @@ fn error_rate_is_exact() {
     let errors = (0..200).filter(|_| demo.get("/").status == 500).count();
     assert_eq!(errors, 6);
     assert_eq!(demo.get("/slow?ms=0").status, 200, "only / gets errors");
+}
+
+#[test]
+fn errors_start_only_after_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = Demo::start(
+        &[("DEMO_ERROR_RATE", "1"), ("DEMO_ERRORS_AFTER_MS", "600000")],
+        dir.path(),
+    );
+    assert!(
+        (0..20).all(|_| later.get("/").status == 200),
+        "no error in the first ten minutes"
+    );
+    let soon = Demo::start(
+        &[("DEMO_ERROR_RATE", "1"), ("DEMO_ERRORS_AFTER_MS", "200")],
+        dir.path(),
+    );
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while soon.get("/").status != 500 {
+        assert!(std::time::Instant::now() < deadline, "errors never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(soon.get("/").status, 500, "and they go on");
 }
 
 #[test]
