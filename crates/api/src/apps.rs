@@ -85,6 +85,34 @@ pub struct AppStatus {
     /// Set while the app is in maintenance (`slipway maintenance on`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<MaintenanceStatus>,
+    /// The last watch after promotion (`[deploy] watch`): running, or how it ended. Absent before the
+    /// first rollout that replaced a release (and after a daemon restart: a watch is not resumed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchStatus>,
+}
+
+/// A release judged after it reached 100 % against the release it replaced (that release's numbers from
+/// before the switch); a clear regression rolls back to it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WatchStatus {
+    #[schema(value_type = u64)]
+    pub release: Version,
+    /// The replaced release: whose numbers it is compared with, and the rollback's target.
+    #[schema(value_type = u64)]
+    pub compared_with: Version,
+    /// `default` (the error rate within +1% of the replaced release's) or the `watch_analysis` template.
+    pub template: String,
+    /// `watching`, `ended` (its time is over, no regression), `regressed` (rolled back) or `superseded`
+    /// (another rollout started first).
+    pub state: String,
+    /// Milliseconds since the epoch.
+    pub started_at: i64,
+    pub ends_at: i64,
+    /// When it stopped watching, unless it still does.
+    pub ended_at: Option<i64>,
+    /// The latest verdict: `pass`, `fail` or `inconclusive` (none before the first look).
+    pub verdict: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// The autoscaler's view of an app.

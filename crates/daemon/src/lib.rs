@@ -166,6 +166,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     // Instances a killed daemon left serving are routed again before the proxy takes a request.
     controller.adopt_survivors(survivors).await;
+    let watch_rollbacks = controller.on_watch_regression();
     let controller_task = tokio::spawn(controller.run(events));
 
     let cron = ops::cron::Cron::new(
@@ -204,20 +205,23 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         proxy.acme_challenges(),
         tls_stop.clone(),
     )?;
+    let deployer = Arc::new(ops::deploy::Deployer {
+        store: store.clone(),
+        artifacts,
+        artifact_gate,
+        controller: handle.clone(),
+        daemon_id,
+        state_dir: paths.root.clone(),
+        docker: docker.clone(),
+        flags: flags.clone(),
+    });
+    // A release the watch after promotion finds regressed is rolled back as `slipway rollback` does.
+    tokio::spawn(ops::watch_rollback::run(deployer.clone(), watch_rollbacks));
     let api = http::Api {
         upgrades,
         backups,
         cron,
-        deployer: Arc::new(ops::deploy::Deployer {
-            store: store.clone(),
-            artifacts,
-            artifact_gate,
-            controller: handle.clone(),
-            daemon_id,
-            state_dir: paths.root.clone(),
-            docker: docker.clone(),
-            flags: flags.clone(),
-        }),
+        deployer,
         controller: handle.clone(),
         store,
         logs_dir: paths.logs(),

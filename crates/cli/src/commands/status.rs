@@ -63,6 +63,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     if let Some(f) = &status.last_failure {
         println!("last rollout failed: {f}");
     }
+    if let Some(w) = &status.watch {
+        println!("{}", watch_line(w));
+    }
     if let Some(m) = &status.maintenance {
         let why = m
             .reason
@@ -119,4 +122,33 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The watch after promotion in one line (and its latest judgement on the next).
+fn watch_line(w: &slipway_api::WatchStatus) -> String {
+    let head = format!(
+        "watch of v{} against v{} before the switch",
+        w.release, w.compared_with
+    );
+    let template = if w.template == "default" {
+        String::new()
+    } else {
+        format!(", template {}", w.template)
+    };
+    let state = match (w.state.as_str(), w.ended_at) {
+        ("watching", _) => format!("watching until {}{template}", time(w.ends_at)),
+        ("regressed", Some(at)) => format!(
+            "REGRESSED {}: rolled back to v{}",
+            time(at),
+            w.compared_with
+        ),
+        ("ended", Some(at)) => format!("ended {}: no regression", time(at)),
+        ("superseded", Some(at)) => format!("ended early {}: another rollout started", time(at)),
+        (other, _) => other.to_string(),
+    };
+    let judged = match (&w.verdict, &w.detail) {
+        (Some(v), Some(d)) => format!("\n  {v}: {d}"),
+        _ => String::new(),
+    };
+    format!("{head}: {state}{judged}")
 }

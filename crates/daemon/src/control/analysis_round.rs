@@ -34,6 +34,7 @@ impl Controller {
         for name in names {
             self.analyze_app(&name, now);
         }
+        self.judge_watches();
         true
     }
 
@@ -42,6 +43,7 @@ impl Controller {
     pub(crate) fn judge_sessions(&mut self) {
         let now = now_ms();
         self.last_judged = now;
+        self.judge_watches();
         let names: Vec<String> = self
             .apps
             .iter()
@@ -362,6 +364,7 @@ pub fn purpose_name(p: &Purpose) -> String {
         Purpose::Step(i) => format!("step {}", i + 1),
         Purpose::Background => "background".into(),
         Purpose::Gate => "gate".into(),
+        Purpose::Watch => "watch".into(),
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Purpose {
     Background,
     /// `slipway gate`: answers once, at the end of `for` or at the first fail.
     Gate,
+    /// After promotion, against the replaced release (`watch.rs`; not among the rollout's sessions).
+    Watch,
 }
 
 pub struct Session {

@@ -61,6 +61,9 @@ pub(crate) struct AppState {
     pub(crate) scaling: Option<crate::control::app_scaling::AppScaling>,
     /// `slipway maintenance on`: the proxy holds the app's requests, then answers its page.
     pub(crate) maintenance: Option<InMaintenance>,
+    /// The last release watched after promotion (`[deploy] watch`), running or how it ended; shown by
+    /// `status` until the next rollout that is not a rollback.
+    pub(crate) watch: Option<crate::control::watch::Watch>,
 }
 
 pub(crate) struct InMaintenance {

@@ -142,6 +142,9 @@ pub struct Controller {
     pub(super) verdict_changed: bool,
     /// Rung by the proxy when it holds a request for an app scaled to zero: wake it now.
     pub(super) doorbell: Arc<tokio::sync::Notify>,
+    /// Where a regression found by the watch after promotion asks for its rollback (`watch_round`).
+    pub(super) watch_rollbacks:
+        Option<mpsc::UnboundedSender<crate::control::watch_round::WatchRollback>>,
     /// For external checks and webhooks; made on first use (loading TLS roots costs memory).
     http: std::sync::OnceLock<reqwest::Client>,
 }
@@ -176,6 +179,7 @@ impl Controller {
             last_judged: 0,
             verdict_changed: false,
             doorbell: Arc::new(tokio::sync::Notify::new()),
+            watch_rollbacks: None,
             http: std::sync::OnceLock::new(),
         };
         c.load()

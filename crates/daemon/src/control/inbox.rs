@@ -132,6 +132,7 @@ impl Controller {
             self.store
                 .start_rollout(&app_name, stable, release.version, &state, now as i64)?;
         let version = release.version;
+        self.supersede_watch(&app_name, version, rollback, now);
         self.releases
             .insert((app_name.clone(), version), release.clone());
         let warm = self.apps.get(&app_name).and_then(|a| a.warm.as_ref());
@@ -280,6 +281,7 @@ impl Controller {
             &format!("rollout_{}", outcome.as_str()),
             &text,
         );
+        self.start_watch(app_name, &ended, now);
         self.prune_artifacts();
         self.forget_releases();
         // What the ended rollout freed (its release's counters, windows, cached releases) goes back

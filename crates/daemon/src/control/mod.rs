@@ -32,3 +32,5 @@ pub(crate) mod status;
 pub(crate) mod test_support;
 pub(crate) mod traffic;
 pub(crate) mod wake;
+pub(crate) mod watch;
+pub mod watch_round;

@@ -15,6 +15,8 @@ pub(crate) struct Ended {
     pub to: Version,
     pub outcome: Outcome,
     pub reason: Option<String>,
+    /// The rollout was a rollback (`slipway rollback`, or the watch's).
+    pub rollback: bool,
 }
 
 /// Takes the app's rollout out if it is done; `None` if there is none or it is still running.
@@ -49,5 +51,6 @@ pub(crate) fn end_rollout(app: &mut AppState, now: u64) -> Option<Ended> {
         to: r.to,
         outcome,
         reason,
+        rollback: active.rollback,
     })
 }

@@ -6,6 +6,7 @@ use crate::control::managed::state_name;
 use slipway_api::{
     AnalysisView, AppStatus, CanaryView, ColdStart, InstanceView, MaintenanceStatus,
     ReleaseSummary, ReleaseTraffic, RolloutStatus, ScalingStatus, ShadowView, WarmRelease,
+    WatchStatus,
 };
 use slipway_core::rollout::Phase;
 use slipway_core::spec::ScaleTarget;
@@ -156,9 +157,32 @@ impl Controller {
                     held_requests: m.proxy.held.load(std::sync::atomic::Ordering::Relaxed),
                     reason: m.reason.clone(),
                 }),
+                watch: app.watch.as_ref().map(watch_status),
             });
         }
         out
+    }
+}
+
+fn watch_status(w: &crate::control::watch::Watch) -> WatchStatus {
+    use crate::control::watch::WatchState;
+    let (state, ended_at) = match w.state {
+        WatchState::Watching => ("watching", None),
+        WatchState::Ended { at } => ("ended", Some(at)),
+        WatchState::Regressed { at } => ("regressed", Some(at)),
+        WatchState::Superseded { at, .. } => ("superseded", Some(at)),
+    };
+    let last = w.last();
+    WatchStatus {
+        release: w.release,
+        compared_with: w.predecessor,
+        template: w.template.clone(),
+        state: state.to_string(),
+        started_at: w.started_at as i64,
+        ends_at: w.ends_at as i64,
+        ended_at: ended_at.map(|at| at as i64),
+        verdict: last.as_ref().map(|(v, _)| v.as_str().to_string()),
+        detail: last.map(|(_, d)| d),
     }
 }
 

@@ -1,12 +1,12 @@
 //! When the controller next needs to wake with nothing happening, decided without IO: the earliest
 //! timer of any app — a rollout's deadline or timed canary step (`Rollout::next_timer`), the end of a
-//! warm release's delay — or the next analysis round (counters are snapshotted once a second while
+//! warm release's delay, the end of a release's watch after promotion — or the next analysis round (counters are snapshotted once a second while
 //! any app exists, for analysis windows and the dashboard's charts). Everything else wakes it as an
 //! event: a command, an instance's state change, a drain that finished, a check's answer.
 //!
-//! Apart from those, while a rollout analyses (a session runs, or its step wants one), `next_judge` wakes
-//! it every `JUDGE_EVERY_MS` to start and judge sessions on fresh counts only: verdicts follow the
-//! evidence, not the once-a-second round.
+//! Apart from those, while a rollout analyses (a session runs, or its step wants one) or a promoted
+//! release is watched (`watch.rs`), `next_judge` wakes it every `JUDGE_EVERY_MS` to start and judge
+//! sessions and watches on fresh counts only: verdicts follow the evidence, not the once-a-second round.
 
 use crate::control::app_state::AppState;
 
@@ -22,7 +22,12 @@ pub(crate) fn next_wake<'a>(
         any_app = true;
         let rollout = app.rollout.as_ref().and_then(|r| r.machine.next_timer());
         let warm = app.warm.as_ref().map(|w| w.retire_at);
-        [rollout, warm]
+        let watch = app
+            .watch
+            .as_ref()
+            .filter(|w| w.watching())
+            .map(|w| w.ends_at);
+        [rollout, warm, watch]
     });
     let earliest = timers.flatten().filter(|&at| at > last_run).min();
     let analysis = (any_app && next_analysis_at > last_run).then_some(next_analysis_at);
@@ -43,12 +48,19 @@ pub(crate) fn next_judge<'a>(
     judging.then_some(last_judged + JUDGE_EVERY_MS)
 }
 
-/// An app's rollout runs an analysis, or its current step wants one started.
+/// An app's rollout runs an analysis, or its current step wants one started, or its newest release is
+/// watched after promotion.
 pub(crate) fn judging(app: &AppState) -> bool {
-    app.rollout.as_ref().is_some_and(|r| {
+    let analysing = app.rollout.as_ref().is_some_and(|r| {
         !app.sessions.is_empty()
             || !crate::control::analysis_round::sessions_wanted(&r.machine).is_empty()
-    })
+    });
+    analysing || watching(app)
+}
+
+/// A promoted release of the app is watched (`watch.rs`).
+pub(crate) fn watching(app: &AppState) -> bool {
+    app.watch.as_ref().is_some_and(|w| w.watching())
 }
 
 #[cfg(test)]
@@ -139,5 +151,42 @@ mod tests {
             Some(1_000 + JUDGE_EVERY_MS),
             "the analysis step wants its session started at once"
         );
+    }
+
+    #[test]
+    fn a_watched_release_is_judged_often_until_its_watch_ends() {
+        use crate::control::rollout_end::Ended;
+        use crate::control::watch::Watch;
+        let ended = Ended {
+            id: 1,
+            from: Some(1),
+            to: 2,
+            outcome: slipway_core::rollout::Outcome::Succeeded,
+            reason: None,
+            rollback: false,
+        };
+        let release = crate::control::test_support::web_release("a", 2, 1, "watch = \"1m\"");
+        let watch = Watch::start(&ended, &release, Default::default(), Default::default(), 0);
+        let mut apps = BTreeMap::new();
+        apps.insert(
+            "a".to_string(),
+            AppState {
+                watch,
+                ..AppState::default()
+            },
+        );
+        assert_eq!(
+            next_judge(apps.values(), 1_000),
+            Some(1_000 + JUDGE_EVERY_MS)
+        );
+        assert_eq!(
+            next_wake(apps.values(), 90_000, 1_000),
+            Some(60_000),
+            "its end is a timer"
+        );
+        let app = apps.get_mut("a").unwrap();
+        app.watch.as_mut().unwrap().supersede(3, 2_000);
+        assert_eq!(next_judge(apps.values(), 2_000), None, "no longer watching");
+        assert_eq!(next_wake(apps.values(), 90_000, 2_000), Some(90_000));
     }
 }

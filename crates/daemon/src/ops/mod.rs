@@ -13,3 +13,4 @@ pub mod maintenance;
 pub mod migration_check;
 pub mod release_phase;
 pub mod scale;
+pub mod watch_rollback;
