@@ -1,0 +1,163 @@
+//! The watch after promotion, end to end through the real `slipway` binary and the demo app: a release
+//! that goes bad a few seconds after it reached 100 % is rolled back to the release it replaced (a new
+//! release made from it), which serves again with only the bad release's own errors seen by users;
+//! `status` shows the verdict and the events say what happened. A healthy release's watch ends quietly.
+//!
+//! Everything waits on conditions with deadlines; load loops are paced and bounded.
+
+mod support;
+
+use serde_json::Value;
+use std::time::Duration;
+use support::load::{Load, Outcome, Tally};
+use support::*;
+
+/// Blue-green with a short warm period (the replaced release is gone before the regression, so the
+/// rollback starts it again), watched for `watch`.
+fn watched(version: &str, watch: &str) -> Conf {
+    Conf::demo(version).deploy(&format!(
+        "strategy = \"blue-green\"\nprogress_deadline = \"60s\"\nscale_down_delay = \"1s\"\nwatch = \"{watch}\""
+    ))
+}
+
+/// The app's events, over the token-guarded TCP API.
+fn events(world: &World) -> String {
+    let token = world.create_token("auditor", "viewer");
+    let answer = support::http::get(
+        world.api_addr(),
+        "/v1/apps/shop/events?limit=1000",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .expect("events over TCP");
+    answer.body
+}
+
+/// Every failed request was the bad release's own injected 500: no connection error, no 502/503/504.
+fn assert_only_errors_of(tally: &Tally, version: &str) {
+    let mine = format!("injected error from {version}");
+    for r in tally.failures() {
+        assert!(
+            matches!(&r.result, Err(Outcome::Status(500, body)) if body.contains(&mine)),
+            "a failure not injected by {version}: {:?}; {}",
+            r.result,
+            tally.summary()
+        );
+    }
+}
+
+#[test]
+fn a_release_that_regresses_after_promotion_is_rolled_back_to_the_one_it_replaced() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    world.deploy_ok(&watched("v1", "2m"));
+    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
+    load.wait_for_more(400);
+
+    // v2 is healthy when it starts and through its switch; 3 s after it started, one request in
+    // five fails.
+    world.deploy_ok(
+        &watched("v2", "2m")
+            .env("DEMO_ERROR_RATE", "0.2")
+            .env("DEMO_ERRORS_AFTER_MS", "3000"),
+    );
+    let promoted = load.mark();
+    let watching = world.status();
+    assert_eq!(watching["stable"]["version"], 2, "{watching}");
+    assert_eq!(watching["watch"]["release"], 2, "{watching}");
+    assert_eq!(watching["watch"]["compared_with"], 1, "{watching}");
+
+    let regressed = wait_for(Duration::from_secs(120), "the watch to fail", || {
+        let s = world.status();
+        (s["watch"]["state"] == "regressed").then_some(s)
+    });
+    assert_eq!(regressed["watch"]["verdict"], "fail", "{regressed}");
+    let detail = regressed["watch"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("v2 ") && detail.contains("v1 (before the switch)"),
+        "the verdict compares v2 with v1: {detail}"
+    );
+    let back = wait_for(Duration::from_secs(120), "v3 (v1 again) stable", || {
+        let s = world.status();
+        (s["rollout"].is_null() && s["stable"]["version"] == 3).then_some(s)
+    });
+    let after = load.mark();
+    load.wait_for_more(300);
+    let tally = load.finish();
+
+    assert_eq!(world.answer(), "v1");
+    assert_eq!(back["watch"]["state"], "regressed", "still shown: {back}");
+    let history = world.history();
+    let v3 = release(&history, 3);
+    assert_eq!(v3["rollback_of"], 1, "{v3}");
+    assert_eq!(v3["created_by"], "slipway watch", "{v3}");
+    let v2 = release(&history, 2);
+    assert_eq!(v2["status"], "failed", "{v2}");
+    assert!(
+        v2["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("after promotion")),
+        "{v2}"
+    );
+
+    assert_only_errors_of(&tally, "v2");
+    assert!(
+        !tally.failures().is_empty(),
+        "v2's errors did reach users before the rollback: {}",
+        tally.summary()
+    );
+    let served = tally.versions(promoted..after);
+    assert!(
+        served.get("v2").is_some_and(|&n| n > 0),
+        "v2 served after its promotion: {served:?}"
+    );
+    assert_eq!(
+        tally.versions(after..).keys().collect::<Vec<_>>(),
+        ["v1"],
+        "only v1 after the rollback: {}",
+        tally.summary()
+    );
+
+    let text = world.slipway(&["status"]).ok().stdout;
+    assert!(
+        text.contains("watch of v2 against v1 before the switch: REGRESSED")
+            && text.contains("rolled back to v1"),
+        "{text}"
+    );
+    let journal = events(&world);
+    for said in [
+        "watch_started",
+        "the watch of v2 failed: regressed",
+        "rolling back to v1",
+        "v3 (made from v1) replaces v2",
+    ] {
+        assert!(journal.contains(said), "the events say {said:?}: {journal}");
+    }
+    eprintln!("regression after promotion: {}", tally.summary());
+}
+
+#[test]
+fn a_healthy_release_is_watched_and_left_alone() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    world.deploy_ok(&watched("v1", "5s"));
+    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
+    load.wait_for_more(400);
+
+    world.deploy_ok(&watched("v2", "5s"));
+    let ended = wait_for(Duration::from_secs(120), "the watch to end", || {
+        let s = world.status();
+        (s["watch"]["state"] != "watching").then_some(s)
+    });
+    load.wait_for_more(200);
+    let tally = load.finish();
+
+    let watch: &Value = &ended["watch"];
+    assert_eq!(watch["state"], "ended", "{ended}");
+    assert_ne!(watch["verdict"], "fail", "{ended}");
+    assert_eq!(ended["stable"]["version"], 2, "{ended}");
+    assert_eq!(world.history().len(), 2, "no rollback release was made");
+    assert_eq!(world.answer(), "v2");
+    tally.assert_no_failures();
+    let text = world.slipway(&["status"]).ok().stdout;
+    assert!(text.contains("no regression"), "{text}");
+    let journal = events(&world);
+    assert!(journal.contains("the watch of v2 ended after"), "{journal}");
+}
