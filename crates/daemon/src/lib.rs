@@ -15,6 +15,7 @@ pub mod ops;
 // Leaves: no imports from any layer above.
 mod allocator;
 mod clock;
+mod code_pages;
 pub mod error;
 mod fd_limit;
 mod handover;
@@ -359,6 +360,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!(%error, "could not tell the upgraded daemon this one serves");
     }
     socket_activation::notify_ready();
+    // Start-up's code (parsing, migrations, adoption) is not needed again (`code_pages.rs`).
+    tokio::task::spawn_blocking(allocator::release_free_memory);
 
     // Until a signal to stop, or an upgrade that a new daemon took.
     let mut sockets_now = vec![("proxy", proxy_fd), ("api-unix", unix_fd)];
