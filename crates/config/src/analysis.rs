@@ -10,7 +10,7 @@ use crate::process;
 use crate::report::Report;
 use crate::suggest;
 use crate::table::{Section, Value};
-use slipway_core::spec::{AnalysisTemplate, Check};
+use slipway_core::spec::{AnalysisTemplate, Check, TestKnobs};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
@@ -25,6 +25,30 @@ const CHECK_KEYS: &[&str] = &[
     "prometheus",
     "http",
     "command",
+    "alpha",
+    "beta",
+    "stable_margin",
+];
+/// A template's keys that set its test rather than add a check: the bounds each may take, and why.
+const KNOBS: &[(&str, f64, f64, &str)] = &[
+    (
+        "alpha",
+        0.0,
+        0.5,
+        "the chance of ever rolling back a release within its bounds, split among the template's error_rate and latency checks (default 0.1)",
+    ),
+    (
+        "beta",
+        0.0,
+        0.5,
+        "the chance of ever passing a release at the far edge of the indifference zone (default 0.05)",
+    ),
+    (
+        "stable_margin",
+        0.0,
+        3.0,
+        "standard errors of the stable release's estimate leaned towards the canary's side (default 0.5)",
+    ),
 ];
 const EXAMPLE: &str = "error_rate = { max = \"1%\", compare = \"stable\" }";
 
@@ -98,7 +122,20 @@ pub(crate) fn check_ref(r: &mut Report, declared: &[String], name: &Spanned<Stri
 fn read_template(r: &mut Report, t: &Section, name: &str) -> Option<AnalysisTemplate> {
     let mut checks: Vec<(usize, Check)> = Vec::new();
     let mut ok = true;
+    let mut test = TestKnobs::default();
     for (key, key_span, value) in t.entries() {
+        if let Some(&(_, low, high, meaning)) = KNOBS.iter().find(|(k, ..)| *k == key) {
+            let Some(n) = knob(r, t, key, low, high, meaning) else {
+                ok = false;
+                continue;
+            };
+            match key {
+                "alpha" => test.alpha = Some(n),
+                "beta" => test.beta = Some(n),
+                _ => test.stable_margin = Some(n),
+            }
+            continue;
+        }
         let kind = match key {
             "error_rate" | "prometheus" | "http" | "command" => key,
             _ if key.starts_with("latency_p") => "latency",
@@ -175,7 +212,33 @@ fn read_template(r: &mut Report, t: &Section, name: &str) -> Option<AnalysisTemp
     checks.sort_by_key(|(at, _)| *at);
     ok.then(|| AnalysisTemplate {
         checks: checks.into_iter().map(|(_, c)| c).collect(),
+        test,
     })
+}
+
+/// A test knob (`alpha`, `beta`: more than `low`, at most `high`; `stable_margin`: from `low` to `high`).
+fn knob(r: &mut Report, t: &Section, key: &str, low: f64, high: f64, meaning: &str) -> Option<f64> {
+    let n = t.number(r, key)?;
+    let v = *n.get_ref();
+    let inclusive = key == "stable_margin";
+    let within = if inclusive { v >= low } else { v > low } && v <= high;
+    if within {
+        return Some(v);
+    }
+    let range = if inclusive {
+        format!("from {low} to {high}")
+    } else {
+        format!("more than {low} and at most {high}")
+    };
+    r.error(
+        n.span(),
+        format!("{} must be {range}, got {v}", t.key_ref(key)),
+    )
+    .label("out of range")
+    .help(format!(
+        "{key} is {meaning}; docs/analysis.md says how to choose it"
+    ));
+    None
 }
 
 fn unknown_key(r: &mut Report, t: &Section, key: &str, span: Range<usize>) {
@@ -185,7 +248,7 @@ fn unknown_key(r: &mut Report, t: &Section, key: &str, span: Range<usize>) {
         "latency checks name their percentile: latency_p95, latency_p99, \"latency_p99.9\"".into()
     } else {
         format!(
-            "a template's keys are its checks: {}, or latency_pNN",
+            "a template's keys are its checks: {}, or latency_pNN; and its test's alpha, beta, stable_margin",
             suggest::one_of(&["error_rate", "prometheus", "http", "command"], '`')
         )
     };

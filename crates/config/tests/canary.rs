@@ -5,8 +5,8 @@ mod support;
 
 use slipway_config::{parse, parse_with_warnings};
 use slipway_core::spec::{
-    AnalysisTemplate, CanarySpec, CanaryStep, Check, RouteMatch, Sticky, Strategy, Webhook,
-    WebhookUrl,
+    AnalysisTemplate, CanarySpec, CanaryStep, Check, RouteMatch, Sticky, Strategy, TestKnobs,
+    Webhook, WebhookUrl,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -106,6 +106,11 @@ fn the_canary_example_parses_to_its_spec() {
                 timeout: secs(30),
             },
         ],
+        test: TestKnobs {
+            alpha: Some(0.05),
+            beta: Some(0.05),
+            stable_margin: Some(0.5),
+        },
     };
     assert_eq!(spec.analysis["golden"], golden, "checks in file order");
     assert_eq!(

@@ -367,6 +367,7 @@ impl DeploySpec {
                 max: 0.01,
                 compare_stable: true,
             }],
+            test: TestKnobs::default(),
         }
     }
 }
@@ -442,6 +443,27 @@ pub enum Sticky {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisTemplate {
     pub checks: Vec<Check>,
+    /// The sequential test's knobs for this template's built-in checks; unset ones keep the defaults.
+    #[serde(default, skip_serializing_if = "TestKnobs::is_unset")]
+    pub test: TestKnobs,
+}
+
+/// `alpha`, `beta` and `stable_margin` of an `[analysis.<name>]` template (`analysis::Settings` has
+/// their meaning and defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestKnobs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_margin: Option<f64>,
+}
+
+impl TestKnobs {
+    pub fn is_unset(&self) -> bool {
+        *self == TestKnobs::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

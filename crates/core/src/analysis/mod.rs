@@ -96,6 +96,16 @@ impl Settings {
     /// and any monitoring schedule. (Holm's procedure rejects its first hypothesis at the same `alpha/m`,
     /// and the first rejection is all a rollback needs, so it would decide exactly the same.) `beta` is not
     /// split: a pass needs every check to pass, so a bad canary passes only if its bad check does.
+    /// These settings with a template's own `alpha`, `beta` and `stable_margin`, where it sets them.
+    pub fn with(&self, knobs: &crate::spec::TestKnobs) -> Settings {
+        Settings {
+            alpha: knobs.alpha.unwrap_or(self.alpha),
+            beta: knobs.beta.unwrap_or(self.beta),
+            stable_margin: knobs.stable_margin.unwrap_or(self.stable_margin),
+            ..*self
+        }
+    }
+
     pub fn per_check(&self, checks: usize) -> Settings {
         Settings {
             alpha: self.alpha / checks.max(1) as f64,
@@ -115,6 +125,20 @@ fn stable_standard_error(events: u64, n: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_sets_only_what_it_names() {
+        let d = Settings::default();
+        assert_eq!(d.with(&crate::spec::TestKnobs::default()), d);
+        let knobs = crate::spec::TestKnobs {
+            alpha: Some(0.01),
+            beta: None,
+            stable_margin: Some(1.0),
+        };
+        let s = d.with(&knobs);
+        assert_eq!((s.alpha, s.beta, s.stable_margin), (0.01, d.beta, 1.0));
+        assert_eq!(s.per_check(2).alpha, 0.005, "then split among its checks");
+    }
 
     #[test]
     fn checks_of_one_template_share_alpha() {

@@ -75,10 +75,13 @@ impl Session {
         self.template.checks.iter().any(|c| !is_built_in(c))
     }
 
-    /// The settings of each built-in check: the template's alpha split among them.
+    /// The settings of each built-in check: the template's own knobs over the defaults, its alpha split
+    /// among them.
     fn settings(&self) -> Settings {
         let built_in = self.template.checks.iter().filter(|c| is_built_in(c));
-        Settings::default().per_check(built_in.count())
+        Settings::default()
+            .with(&self.template.test)
+            .per_check(built_in.count())
     }
 
     /// Judges every check on the data since the session started.
@@ -166,7 +169,10 @@ pub fn gate_template(
             compare_stable: false,
         });
     }
-    AnalysisTemplate { checks }
+    AnalysisTemplate {
+        checks,
+        ..AnalysisTemplate::default()
+    }
 }
 
 #[cfg(test)]
@@ -212,7 +218,10 @@ mod tests {
             compare_stable: false,
         };
         let judge = |checks: Vec<Check>| {
-            let template = AnalysisTemplate { checks };
+            let template = AnalysisTemplate {
+                checks,
+                ..AnalysisTemplate::default()
+            };
             let mut s = Session::new(
                 "t",
                 template,
@@ -228,12 +237,41 @@ mod tests {
     }
 
     #[test]
+    fn a_templates_own_alpha_is_the_one_split() {
+        // 5 errors in 100 requests against 1 %: ln Λ = 2.50 fails at alpha 0.1, not at the template's 0.05.
+        let template = |alpha| AnalysisTemplate {
+            checks: vec![Check::ErrorRate {
+                max: 0.01,
+                compare_stable: false,
+            }],
+            test: slipway_core::spec::TestKnobs {
+                alpha,
+                ..Default::default()
+            },
+        };
+        let judge = |alpha| {
+            let mut s = Session::new(
+                "t",
+                template(alpha),
+                Purpose::Background,
+                0,
+                Window::default(),
+                None,
+            );
+            s.judge(&window(100, 5), None).verdict
+        };
+        assert_eq!(judge(None), Verdict::Fail);
+        assert_eq!(judge(Some(0.05)), Verdict::Inconclusive);
+    }
+
+    #[test]
     fn external_checks_hold_until_they_answer() {
         let template = AnalysisTemplate {
             checks: vec![Check::Command {
                 cmd: "true".into(),
                 timeout: std::time::Duration::from_secs(1),
             }],
+            ..AnalysisTemplate::default()
         };
         let mut s = Session::new(
             "smoke",

@@ -181,7 +181,11 @@ fn template_of(release: &Release) -> (String, AnalysisTemplate) {
                 .filter(|c| matches!(c, Check::ErrorRate { .. } | Check::Latency { .. }))
                 .cloned()
                 .collect();
-            (!checks.is_empty()).then(|| (name.clone(), AnalysisTemplate { checks }))
+            let template = AnalysisTemplate {
+                checks,
+                test: t.test,
+            };
+            (!template.checks.is_empty()).then(|| (name.clone(), template))
         });
     named.unwrap_or_else(|| {
         (
