@@ -1,0 +1,26 @@
+//! The Kubernetes runtime: where slipway's instances run when `slipway serve --kubernetes` is on.
+//!
+//! The controller keeps deciding what runs (its per-instance model, the rollout core, the drain order);
+//! this crate only says where. One release's process is one ReplicaSet (`template.rs`: the recorded
+//! image ID, the release's env, secrets as a Secret mounted as files, slipway's probes as the
+//! kubelet's); one controller instance is one pod of it (`binding.rs`). Starting an instance raises the
+//! ReplicaSet's count; retiring one — only after the proxy drained it — marks its pod to go first and
+//! lowers the count. Pod status arrives through a watch and becomes the same `InstanceEvent`s
+//! (`pod_state.rs`: Ready, Unready, Backoff, CrashLoop) the process and container supervisors send, so
+//! rollouts, crash-loop fast failure and the route table (pod IP:port) work unchanged.
+//! `pod_supervisor.rs` is the one task that does the IO.
+//!
+//! Why ReplicaSets and not bare pods: the cluster then keeps the count when a node or a pod goes
+//! (eviction, a node drain), and `kubectl` shows each release as one object. Why not Deployments:
+//! the rollout is slipway's, step by step; a Deployment would run its own.
+
+mod binding;
+pub mod names;
+pub mod pod_state;
+mod pod_supervisor;
+pub mod template;
+
+pub use names::Key;
+pub use pod_state::Observed;
+pub use pod_supervisor::{Adopted, OwnedReplicaSet, PodStatus, PodSupervisor};
+pub use template::PodTemplate;

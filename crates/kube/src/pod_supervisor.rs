@@ -1,0 +1,775 @@
+//! The Kubernetes runtime's one task: it owns every ReplicaSet this daemon runs, binds instances to
+//! their pods (`binding.rs`), turns the pods' status into the same `InstanceEvent`s the process and
+//! container supervisors send (`pod_state.rs`), and writes what changes — a ReplicaSet, its count,
+//! a pod's deletion cost — to the API server.
+//!
+//! Nothing polls: pods arrive through one watch of the namespace (kube's runtime watcher, labelled
+//! with this daemon's owner), commands through a channel. Replica counts are written once per batch,
+//! so starting five instances is one request. A count is lowered only after the watch has shown the
+//! retiring pod's deletion cost (see `binding.rs` for why that pod is the one that goes).
+
+use crate::binding::{self, PodRef, Slot};
+use crate::names::{self, DELETION_COST, Key};
+use crate::pod_state::{self, Observed};
+use crate::template::PodTemplate;
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use serde_json::json;
+use slipway_runtime::{InstanceEvent, InstanceState};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What `status` shows of an instance on a pod.
+#[derive(Debug, Clone)]
+pub struct PodStatus {
+    pub state: InstanceState,
+    pub restarts: u32,
+    /// The pod's IP and the container's port, while it has a pod.
+    pub address: Option<SocketAddr>,
+    pub pod: Option<String>,
+    /// Its pods' termination grace period.
+    pub grace: Duration,
+}
+
+/// A ReplicaSet of this daemon found in the namespace (at start-up, to adopt or remove).
+#[derive(Debug, Clone)]
+pub struct OwnedReplicaSet {
+    pub name: String,
+    /// `None` when its labels are missing or malformed.
+    pub key: Option<Key>,
+    pub replicas: i32,
+}
+
+/// An adopted instance and what its pod says right now.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub id: String,
+    pub observed: Observed,
+}
+
+/// Talks to the supervisor's task; cheap to clone.
+#[derive(Clone)]
+pub struct PodSupervisor {
+    commands: mpsc::UnboundedSender<Command>,
+    statuses: Arc<Mutex<BTreeMap<String, PodStatus>>>,
+    client: Client,
+    namespace: String,
+    owner: String,
+    requests: Arc<AtomicU64>,
+}
+
+enum Command {
+    Start {
+        id: String,
+        template: Box<PodTemplate>,
+    },
+    Stop {
+        id: String,
+        done: oneshot::Sender<()>,
+    },
+    Adopt {
+        name: String,
+        template: Box<PodTemplate>,
+        ids: Vec<String>,
+        reply: oneshot::Sender<Vec<Adopted>>,
+    },
+}
+
+impl PodSupervisor {
+    /// Connects with the kubeconfig (`$KUBECONFIG`, `~/.kube/config`) or, inside a pod, the in-cluster
+    /// config; `namespace` defaults to the config's. Fails at once when the namespace's pods cannot be
+    /// listed, so `serve` says so instead of failing at the first deploy.
+    pub async fn connect(
+        namespace: Option<String>,
+        owner: String,
+        events: mpsc::UnboundedSender<InstanceEvent>,
+    ) -> Result<PodSupervisor, String> {
+        let config = kube::Config::infer().await.map_err(|e| {
+            format!("no Kubernetes configuration: {e} (set KUBECONFIG, or run inside a cluster)")
+        })?;
+        let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config)
+            .map_err(|e| format!("cannot make a client for {server}: {e}"))?;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let selector = format!("{}={owner}", names::OWNER);
+        pods.list(&ListParams::default().labels(&selector).limit(1))
+            .await
+            .map_err(|e| format!("cannot list pods in namespace {namespace} on {server}: {e}"))?;
+        let requests = Arc::new(AtomicU64::new(1));
+        let statuses = Arc::new(Mutex::new(BTreeMap::new()));
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = Task {
+            client: client.clone(),
+            namespace: namespace.clone(),
+            owner: owner.clone(),
+            events,
+            statuses: statuses.clone(),
+            requests: requests.clone(),
+            sets: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            synced: false,
+            waiting_for_sync: Vec::new(),
+        };
+        let stream = watcher(pods, watcher::Config::default().labels(&selector))
+            .default_backoff()
+            .boxed();
+        tokio::spawn(task.run(rx, stream));
+        tracing::info!("running image processes as pods in namespace {namespace} on {server}");
+        Ok(PodSupervisor {
+            commands,
+            statuses,
+            client,
+            namespace,
+            owner,
+            requests,
+        })
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Requests sent to the API server so far (the watch counts once).
+    pub fn api_requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Starts instance `id` as one more pod of `template`'s ReplicaSet (made on first use). Its
+    /// state arrives as events.
+    pub fn start(&self, id: &str, template: PodTemplate) -> PodStatus {
+        let status = PodStatus {
+            state: InstanceState::Starting,
+            restarts: 0,
+            address: None,
+            pod: None,
+            grace: template.grace,
+        };
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), status.clone());
+        let _ = self.commands.send(Command::Start {
+            id: id.to_owned(),
+            template: Box::new(template),
+        });
+        status
+    }
+
+    /// Retires the instance (call after the drain): its pod goes first when the count is lowered.
+    /// Resolves once that pod is gone.
+    pub async fn stop(&self, id: &str) {
+        let grace = self.status(id).map_or(Duration::from_secs(30), |s| s.grace);
+        let (done, wait) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Stop {
+                id: id.to_owned(),
+                done,
+            })
+            .is_ok()
+            && tokio::time::timeout(stop_deadline(grace), wait)
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "the pod of {id} is still there {}s after it was asked to go; going on",
+                stop_deadline(grace).as_secs()
+            );
+        }
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    pub fn status(&self, id: &str) -> Option<PodStatus> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// This daemon's ReplicaSets in the namespace.
+    pub async fn owned(&self) -> Result<Vec<OwnedReplicaSet>, String> {
+        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.namespace);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let list = api
+            .list(&ListParams::default().labels(&format!("{}={}", names::OWNER, self.owner)))
+            .await
+            .map_err(|e| format!("cannot list ReplicaSets in {}: {e}", self.namespace))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|rs| OwnedReplicaSet {
+                name: rs.metadata.name.clone().unwrap_or_default(),
+                key: rs.metadata.labels.as_ref().and_then(Key::from_labels),
+                replicas: rs.spec.replicas.unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Takes back the ReplicaSet `name` with one instance per id, bound to its pods once the watch
+    /// has listed them; answers what each pod says now.
+    pub async fn adopt(&self, name: &str, template: PodTemplate, ids: Vec<String>) -> Vec<Adopted> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.commands.send(Command::Adopt {
+            name: name.to_owned(),
+            template: Box::new(template),
+            ids,
+            reply,
+        });
+        answer.await.unwrap_or_default()
+    }
+
+    /// Deletes a ReplicaSet (with its pods) and its Secret.
+    pub async fn remove(&self, name: &str) -> Result<(), String> {
+        delete_objects(&self.client, &self.namespace, name, &self.requests).await
+    }
+}
+
+async fn delete_objects(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    requests: &AtomicU64,
+) -> Result<(), String> {
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    requests.fetch_add(2, Ordering::Relaxed);
+    let gone = |r: Result<_, kube::Error>| match r {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
+        Err(e) => Err(format!("cannot delete {name}: {e}")),
+    };
+    gone(
+        sets.delete(name, &DeleteParams::background())
+            .await
+            .map(|_| ()),
+    )?;
+    gone(
+        secrets
+            .delete(name, &DeleteParams::background())
+            .await
+            .map(|_| ()),
+    )
+}
+
+/// One ReplicaSet and its instances.
+struct Set {
+    template: PodTemplate,
+    /// Made (or found) on the API server.
+    created: bool,
+    /// It could not be made: its instances were told why.
+    failed: bool,
+    /// The count last written.
+    written: i32,
+    slots: Vec<Slot>,
+    /// Per instance: what was last reported, and whether its current pod was ever ready.
+    seen: BTreeMap<String, (Observed, Option<String>, bool)>,
+    stopping: BTreeMap<String, Vec<oneshot::Sender<()>>>,
+    /// Pods whose deletion cost was written and not yet seen in the watch.
+    awaiting_cost: BTreeSet<String>,
+}
+
+impl Set {
+    fn wanted(&self) -> i32 {
+        self.slots.iter().filter(|s| !s.retiring).count() as i32
+    }
+}
+
+struct Task {
+    client: Client,
+    namespace: String,
+    owner: String,
+    events: mpsc::UnboundedSender<InstanceEvent>,
+    statuses: Arc<Mutex<BTreeMap<String, PodStatus>>>,
+    requests: Arc<AtomicU64>,
+    sets: BTreeMap<String, Set>,
+    pods: BTreeMap<String, Pod>,
+    synced: bool,
+    waiting_for_sync: Vec<Command>,
+}
+
+type PodStream =
+    futures_util::stream::BoxStream<'static, Result<watcher::Event<Pod>, watcher::Error>>;
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut pods: PodStream) {
+        let mut listing: Option<BTreeMap<String, Pod>> = None;
+        loop {
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { return };
+                    self.command(command).await;
+                    // A burst of starts is one write of the count.
+                    while let Ok(command) = commands.try_recv() {
+                        self.command(command).await;
+                    }
+                }
+                event = pods.next() => {
+                    match event {
+                        Some(Ok(event)) => self.watched(event, &mut listing).await,
+                        Some(Err(e)) => tracing::warn!("watching pods in {}: {e}; retrying", self.namespace),
+                        None => return,
+                    }
+                }
+            }
+            self.flush().await;
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Start { id, template } => {
+                let name = template.key.object_name(&self.owner);
+                let set = self.sets.entry(name.clone()).or_insert_with(|| Set {
+                    template: *template,
+                    created: false,
+                    failed: false,
+                    written: 0,
+                    slots: Vec::new(),
+                    seen: BTreeMap::new(),
+                    stopping: BTreeMap::new(),
+                    awaiting_cost: BTreeSet::new(),
+                });
+                set.slots.push(Slot {
+                    instance: id,
+                    pod: None,
+                    retiring: false,
+                });
+                if !set.created && !set.failed {
+                    self.create(&name).await;
+                }
+                self.settle(&name);
+            }
+            Command::Stop { id, done } => {
+                let Some((name, set)) = self
+                    .sets
+                    .iter_mut()
+                    .find(|(_, s)| s.slots.iter().any(|slot| slot.instance == id))
+                else {
+                    let _ = done.send(());
+                    return;
+                };
+                let name = name.clone();
+                let slot = set.slots.iter_mut().find(|s| s.instance == id).unwrap();
+                slot.retiring = true;
+                let Some(pod) = slot.pod.clone() else {
+                    // No pod yet: the lower count removes a surplus one.
+                    set.slots.retain(|s| s.instance != id);
+                    set.seen.remove(&id);
+                    let _ = done.send(());
+                    return;
+                };
+                set.stopping.entry(id.clone()).or_default().push(done);
+                set.awaiting_cost.insert(pod.clone());
+                let patch =
+                    json!({"metadata": {"annotations": {DELETION_COST: i32::MIN.to_string()}}});
+                if let Err(e) = self
+                    .api::<Pod>()
+                    .patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    // Gone already, or unreachable: lower the count anyway.
+                    tracing::warn!("cannot mark pod {pod} of {id} to go first: {e}");
+                    if let Some(set) = self.sets.get_mut(&name) {
+                        set.awaiting_cost.remove(&pod);
+                    }
+                }
+                self.settle(&name);
+            }
+            Command::Adopt {
+                name,
+                template,
+                ids,
+                reply,
+            } => {
+                if !self.synced {
+                    self.waiting_for_sync.push(Command::Adopt {
+                        name,
+                        template,
+                        ids,
+                        reply,
+                    });
+                    return;
+                }
+                let count = ids.len() as i32;
+                let set = self.sets.entry(name.clone()).or_insert_with(|| Set {
+                    template: *template,
+                    created: true,
+                    failed: false,
+                    written: count,
+                    slots: Vec::new(),
+                    seen: BTreeMap::new(),
+                    stopping: BTreeMap::new(),
+                    awaiting_cost: BTreeSet::new(),
+                });
+                for id in &ids {
+                    set.slots.push(Slot {
+                        instance: id.clone(),
+                        pod: None,
+                        retiring: false,
+                    });
+                }
+                self.settle_quietly(&name, &ids);
+                let set = &self.sets[&name];
+                let adopted = ids
+                    .iter()
+                    .filter_map(|id| {
+                        set.seen.get(id).map(|(observed, _, _)| Adopted {
+                            id: id.clone(),
+                            observed: observed.clone(),
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(adopted);
+            }
+        }
+    }
+
+    /// Makes the Secret (if any), the ReplicaSet, and ties the Secret to it (so it goes with it).
+    async fn create(&mut self, name: &str) {
+        let set = &self.sets[name];
+        let replicas = set.wanted();
+        let objects = match set.template.objects(&self.owner, replicas) {
+            Ok(objects) => objects,
+            Err(why) => return self.fail(name, why),
+        };
+        if let Some(secret) = &objects.secret {
+            let api = self.api::<Secret>();
+            match api.create(&PostParams::default(), secret).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.is_already_exists() => {
+                    let patch = json!({"stringData": secret.string_data});
+                    if let Err(e) = api
+                        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        return self.fail(name, format!("cannot update Secret {name}: {e}"));
+                    }
+                }
+                // The error names the Secret, never its values.
+                Err(e) => return self.fail(name, format!("cannot create Secret {name}: {e}")),
+            }
+        }
+        let api = self.api::<ReplicaSet>();
+        let (uid, written) = match api
+            .create(&PostParams::default(), &objects.replica_set)
+            .await
+        {
+            Ok(rs) => (rs.metadata.uid, replicas),
+            Err(kube::Error::Api(s)) if s.is_already_exists() => {
+                // Left by a daemon on this state dir that did not adopt it: take it as it is.
+                match self.api::<ReplicaSet>().get(name).await {
+                    Ok(rs) => (rs.metadata.uid, rs.spec.replicas.unwrap_or(0)),
+                    Err(e) => {
+                        return self.fail(name, format!("cannot read ReplicaSet {name}: {e}"));
+                    }
+                }
+            }
+            Err(e) => return self.fail(name, format!("cannot create ReplicaSet {name}: {e}")),
+        };
+        tracing::debug!("created ReplicaSet {name} with {written} pods");
+        if let (Some(_), Some(uid)) = (&objects.secret, uid) {
+            let patch = json!({"metadata": {"ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": uid,
+            }]}});
+            if let Err(e) = self
+                .api::<Secret>()
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                tracing::warn!("cannot tie Secret {name} to its ReplicaSet: {e}");
+            }
+        }
+        if let Some(set) = self.sets.get_mut(name) {
+            set.created = true;
+            set.written = written;
+        }
+    }
+
+    /// The ReplicaSet cannot be made: every instance of it is crash-looping, with the reason.
+    fn fail(&mut self, name: &str, why: String) {
+        tracing::warn!("{why}");
+        let Some(set) = self.sets.get_mut(name) else {
+            return;
+        };
+        set.failed = true;
+        let key = set.template.key.clone();
+        for slot in &set.slots {
+            let state = InstanceState::CrashLoop {
+                restarts: 0,
+                last_exit: why.clone(),
+            };
+            self.statuses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    slot.instance.clone(),
+                    PodStatus {
+                        state: state.clone(),
+                        restarts: 0,
+                        address: None,
+                        pod: None,
+                        grace: set.template.grace,
+                    },
+                );
+            let _ = self.events.send(InstanceEvent {
+                id: slot.instance.clone(),
+                app: key.app.clone(),
+                release: key.release,
+                state,
+                message: why.clone(),
+            });
+        }
+    }
+
+    async fn watched(
+        &mut self,
+        event: watcher::Event<Pod>,
+        listing: &mut Option<BTreeMap<String, Pod>>,
+    ) {
+        let mut touched = BTreeSet::new();
+        match event {
+            watcher::Event::Init => *listing = Some(BTreeMap::new()),
+            watcher::Event::InitApply(pod) => {
+                if let (Some(list), Some(name)) = (listing.as_mut(), pod.metadata.name.clone()) {
+                    list.insert(name, pod);
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(list) = listing.take() {
+                    for pod in self.pods.values().chain(list.values()) {
+                        touched.extend(set_of(pod));
+                    }
+                    self.pods = list;
+                }
+                if !self.synced {
+                    self.synced = true;
+                    for command in std::mem::take(&mut self.waiting_for_sync) {
+                        Box::pin(self.command(command)).await;
+                    }
+                }
+            }
+            watcher::Event::Apply(pod) => {
+                touched.extend(set_of(&pod));
+                if let Some(name) = pod.metadata.name.clone() {
+                    self.pods.insert(name, pod);
+                }
+            }
+            watcher::Event::Delete(pod) => {
+                touched.extend(set_of(&pod));
+                if let Some(name) = &pod.metadata.name {
+                    self.pods.remove(name);
+                }
+            }
+        }
+        for name in touched {
+            if let Some(set) = self.sets.get_mut(&name) {
+                set.awaiting_cost.retain(|pod| {
+                    self.pods.get(pod).is_some_and(|p| {
+                        p.metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get(DELETION_COST))
+                            .is_none()
+                    })
+                });
+                self.settle(&name);
+            }
+        }
+    }
+
+    /// The set's pods, oldest first.
+    fn pods_of(&self, name: &str) -> Vec<PodRef> {
+        let mut pods: Vec<&Pod> = self
+            .pods
+            .values()
+            .filter(|p| set_of(p).as_deref() == Some(name))
+            .collect();
+        pods.sort_by(|a, b| {
+            let created = |p: &Pod| p.metadata.creation_timestamp.clone();
+            created(a)
+                .cmp(&created(b))
+                .then(a.metadata.name.cmp(&b.metadata.name))
+        });
+        pods.into_iter()
+            .map(|p| PodRef {
+                name: p.metadata.name.clone().unwrap_or_default(),
+                terminating: p.metadata.deletion_timestamp.is_some(),
+            })
+            .collect()
+    }
+
+    fn settle(&mut self, name: &str) {
+        self.settle_with(name, &[]);
+    }
+
+    /// Like `settle`, but the instances `quiet` report nothing (their state is the answer).
+    fn settle_quietly(&mut self, name: &str, quiet: &[String]) {
+        self.settle_with(name, quiet);
+    }
+
+    /// Rebinds the set's instances and reports every change of state.
+    fn settle_with(&mut self, name: &str, quiet: &[String]) {
+        let pods = self.pods_of(name);
+        let Some(set) = self.sets.get_mut(name) else {
+            return;
+        };
+        if set.failed {
+            return;
+        }
+        binding::bind(&mut set.slots, &pods);
+        let port = set.template.port;
+        let key = set.template.key.clone();
+        let mut ended = Vec::new();
+        for slot in &set.slots {
+            if slot.retiring {
+                if slot.pod.is_none() {
+                    ended.push(slot.instance.clone());
+                }
+                continue;
+            }
+            let pod = slot.pod.as_ref().and_then(|p| self.pods.get(p));
+            let previous = set.seen.get(&slot.instance);
+            let same_pod = previous.is_some_and(|(_, p, _)| p.as_ref() == slot.pod.as_ref());
+            let ever_ready = same_pod && previous.is_some_and(|(_, _, r)| *r);
+            let observed = match pod {
+                Some(pod) => pod_state::observe(pod, port, ever_ready),
+                None => Observed {
+                    state: InstanceState::Starting,
+                    message: "waiting for its pod".into(),
+                    restarts: previous.map_or(0, |(o, _, _)| o.restarts),
+                    address: None,
+                },
+            };
+            let changed = previous.is_none_or(|(o, _, _)| {
+                o.state.name() != observed.state.name()
+                    || o.restarts != observed.restarts
+                    || o.address != observed.address
+            });
+            let ready_now = ever_ready || observed.state == InstanceState::Ready;
+            self.statuses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    slot.instance.clone(),
+                    PodStatus {
+                        state: observed.state.clone(),
+                        restarts: observed.restarts,
+                        address: observed.address,
+                        pod: slot.pod.clone(),
+                        grace: set.template.grace,
+                    },
+                );
+            if changed && !quiet.contains(&slot.instance) {
+                let _ = self.events.send(InstanceEvent {
+                    id: slot.instance.clone(),
+                    app: key.app.clone(),
+                    release: key.release,
+                    state: observed.state.clone(),
+                    message: match &slot.pod {
+                        Some(pod) => format!("pod {pod}: {}", observed.message),
+                        None => observed.message.clone(),
+                    },
+                });
+            }
+            set.seen.insert(
+                slot.instance.clone(),
+                (observed, slot.pod.clone(), ready_now),
+            );
+        }
+        for id in ended {
+            set.slots.retain(|s| s.instance != id);
+            set.seen.remove(&id);
+            for done in set.stopping.remove(&id).unwrap_or_default() {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Writes each changed count; deletes a set with no instance and no pod left.
+    async fn flush(&mut self) {
+        let mut writes = Vec::new();
+        let mut empty = Vec::new();
+        for (name, set) in &self.sets {
+            if !set.created || set.failed {
+                if set.slots.is_empty() {
+                    empty.push(name.clone());
+                }
+                continue;
+            }
+            let wanted = set.wanted();
+            // Lowered only once the retiring pod's deletion cost is seen (the controller reads the
+            // same API server a moment later).
+            if wanted != set.written && (wanted > set.written || set.awaiting_cost.is_empty()) {
+                writes.push((name.clone(), wanted));
+            }
+            if set.slots.is_empty() && set.written == 0 && self.pods_of(name).is_empty() {
+                empty.push(name.clone());
+            }
+        }
+        for (name, replicas) in writes {
+            let patch = json!({"spec": {"replicas": replicas}});
+            match self
+                .api::<ReplicaSet>()
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {
+                    tracing::debug!("ReplicaSet {name}: {replicas} pods");
+                    if let Some(set) = self.sets.get_mut(&name) {
+                        set.written = replicas;
+                    }
+                }
+                Err(e) => tracing::warn!("cannot set ReplicaSet {name} to {replicas} pods: {e}"),
+            }
+        }
+        for name in empty {
+            if let Some(set) = self.sets.remove(&name)
+                && set.created
+                && let Err(e) =
+                    delete_objects(&self.client, &self.namespace, &name, &self.requests).await
+            {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// The ReplicaSet a pod belongs to (its controller).
+fn set_of(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.kind == "ReplicaSet" && o.controller == Some(true))
+        .map(|o| o.name.clone())
+}
+
+/// How long `stop` may wait for a pod to go: its grace period and the kubelet's reaction.
+fn stop_deadline(grace: Duration) -> Duration {
+    grace + Duration::from_secs(30)
+}

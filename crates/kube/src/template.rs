@@ -1,0 +1,492 @@
+//! What one ReplicaSet runs — a process of a release — as Kubernetes objects: the ReplicaSet (its pods
+//! from the recorded image ID, the release's env, slipway's probes as the kubelet's, the lock-down and
+//! limits) and the Secret its pods mount as files. Pure, so the mapping is tested without a cluster.
+//!
+//! The secret values are only in the Secret (never in the pod template, the log, or an error).
+
+use crate::names::{self, CONTAINER, Key};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
+    HTTPGetAction, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    Secret, SecretKeySelector, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use slipway_core::spec::{ProbeCheck, ProbeSpec};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Where secret files are mounted, as in a container on Docker.
+pub const SECRETS_DIR: &str = "/run/secrets";
+
+/// Everything the pods of one (app, release, process) share. Built by the controller from the
+/// release; one instance is one pod of it.
+#[derive(Clone)]
+pub struct PodTemplate {
+    pub key: Key,
+    /// The image ID recorded with the release (`sha256:…`), never a tag.
+    pub image: String,
+    /// Replaces the image's `CMD` (its `ENTRYPOINT` stays).
+    pub command: Option<Vec<String>>,
+    /// The release's env (without secrets).
+    pub env: BTreeMap<String, String>,
+    /// Resolved secret values: a Secret, mounted as files (or as env with `secrets_as_env`).
+    pub secrets: BTreeMap<String, String>,
+    pub secrets_as_env: bool,
+    /// The port the process listens on (web only), exported as `PORT`.
+    pub port: Option<u16>,
+    pub readiness: Option<ProbeSpec>,
+    pub liveness: Option<ProbeSpec>,
+    pub startup: Option<ProbeSpec>,
+    pub grace: Duration,
+    pub no_new_privileges: bool,
+    pub drop_all_capabilities: bool,
+    pub cap_add: Vec<String>,
+    pub read_only: bool,
+    /// `uid[:gid]`; Kubernetes cannot run a user by name.
+    pub user: Option<String>,
+    pub memory_bytes: Option<i64>,
+    pub nano_cpus: Option<i64>,
+}
+
+impl std::fmt::Debug for PodTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodTemplate")
+            .field("key", &self.key)
+            .field("image", &self.image)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The objects for a template, owned by `owner`, starting at `replicas` pods.
+pub struct Objects {
+    pub replica_set: ReplicaSet,
+    /// `None` when the release has no secrets.
+    pub secret: Option<Secret>,
+}
+
+impl PodTemplate {
+    pub fn objects(&self, owner: &str, replicas: i32) -> Result<Objects, String> {
+        let name = self.key.object_name(owner);
+        let selector = self.key.selector(owner);
+        let pod_spec = self.pod_spec(&name)?;
+        // The release hash names this exact pod template: two templates of one key never share pods.
+        let hash = names::short_hash(
+            serde_json::to_string(&pod_spec)
+                .map_err(|e| e.to_string())?
+                .as_bytes(),
+        );
+        let mut labels = selector.clone();
+        labels.insert(names::RELEASE_HASH.to_owned(), hash);
+        let mut object_labels = labels.clone();
+        object_labels.insert(names::MANAGED_BY.to_owned(), "slipway".to_owned());
+        let replica_set = ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(object_labels.clone()),
+                ..Default::default()
+            },
+            spec: ReplicaSetSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector {
+                    match_labels: Some(labels.clone()),
+                    ..Default::default()
+                },
+                template: Some(PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(object_labels.clone()),
+                        ..Default::default()
+                    }),
+                    spec: Some(pod_spec),
+                }),
+                ..Default::default()
+            },
+            status: None,
+        };
+        let secret = (!self.secrets.is_empty()).then(|| Secret {
+            metadata: ObjectMeta {
+                name: Some(name),
+                labels: Some(object_labels),
+                ..Default::default()
+            },
+            string_data: Some(self.secrets.clone()),
+            type_: Some("Opaque".to_owned()),
+            ..Default::default()
+        });
+        Ok(Objects {
+            replica_set,
+            secret,
+        })
+    }
+
+    fn pod_spec(&self, secret_name: &str) -> Result<PodSpec, String> {
+        let mut env: Vec<EnvVar> = self
+            .env
+            .iter()
+            .map(|(name, value)| EnvVar {
+                name: name.clone(),
+                value: Some(value.clone()),
+                ..Default::default()
+            })
+            .collect();
+        if let Some(port) = self.port {
+            env.push(plain("PORT", &port.to_string()));
+        }
+        // Set last, so a release's env cannot spoof them.
+        env.push(plain("SLIPWAY_APP", &self.key.app));
+        env.push(plain("SLIPWAY_RELEASE", &format!("v{}", self.key.release)));
+        env.push(plain("SLIPWAY_PROCESS", &self.key.process));
+        env.push(EnvVar {
+            name: "SLIPWAY_INSTANCE".to_owned(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "metadata.name".to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let mut volumes = Vec::new();
+        let mut mounts = Vec::new();
+        if !self.secrets.is_empty() {
+            if self.secrets_as_env {
+                for key in self.secrets.keys() {
+                    env.push(EnvVar {
+                        name: key.clone(),
+                        value_from: Some(EnvVarSource {
+                            secret_key_ref: Some(SecretKeySelector {
+                                name: secret_name.to_owned(),
+                                key: key.clone(),
+                                optional: Some(false),
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+                }
+            } else {
+                for key in self.secrets.keys() {
+                    env.push(plain(
+                        &format!("{key}_FILE"),
+                        &format!("{SECRETS_DIR}/{key}"),
+                    ));
+                }
+                volumes.push(Volume {
+                    name: "secrets".to_owned(),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(secret_name.to_owned()),
+                        default_mode: Some(0o400),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+                mounts.push(VolumeMount {
+                    name: "secrets".to_owned(),
+                    mount_path: SECRETS_DIR.to_owned(),
+                    read_only: Some(true),
+                    ..Default::default()
+                });
+            }
+        }
+        if self.read_only {
+            volumes.push(Volume {
+                name: "tmp".to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    medium: Some("Memory".to_owned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            mounts.push(VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..Default::default()
+            });
+        }
+        let (run_as_user, run_as_group) = match &self.user {
+            None => (None, None),
+            Some(user) => numeric_user(user)?,
+        };
+        let mut limits = BTreeMap::new();
+        if let Some(bytes) = self.memory_bytes {
+            limits.insert("memory".to_owned(), Quantity(bytes.to_string()));
+        }
+        if let Some(nano) = self.nano_cpus {
+            limits.insert(
+                "cpu".to_owned(),
+                Quantity(format!("{}m", (nano / 1_000_000).max(1))),
+            );
+        }
+        let readiness = match (&self.readiness, self.port) {
+            (Some(probe), _) => Some(probe.clone()),
+            // As for processes and containers: a web instance is ready once its port accepts.
+            (None, Some(_)) => Some(slipway_runtime::probe::default_web_readiness()),
+            (None, None) => None,
+        };
+        let container = Container {
+            name: CONTAINER.to_owned(),
+            image: Some(self.image.clone()),
+            // An image ID cannot be pulled: it is on the node, or the pod says it is missing.
+            image_pull_policy: Some("Never".to_owned()),
+            args: self.command.clone(),
+            env: Some(env),
+            ports: self.port.map(|port| {
+                vec![ContainerPort {
+                    container_port: i32::from(port),
+                    name: Some("http".to_owned()),
+                    protocol: Some("TCP".to_owned()),
+                    ..Default::default()
+                }]
+            }),
+            readiness_probe: readiness
+                .as_ref()
+                .map(|p| probe(p, self.port, false))
+                .transpose()?,
+            liveness_probe: self
+                .liveness
+                .as_ref()
+                .map(|p| probe(p, self.port, true))
+                .transpose()?,
+            startup_probe: self
+                .startup
+                .as_ref()
+                .map(|p| probe(p, self.port, true))
+                .transpose()?,
+            resources: (!limits.is_empty()).then(|| ResourceRequirements {
+                limits: Some(limits),
+                ..Default::default()
+            }),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(!self.no_new_privileges),
+                capabilities: Some(Capabilities {
+                    drop: self.drop_all_capabilities.then(|| vec!["ALL".to_owned()]),
+                    add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
+                }),
+                read_only_root_filesystem: Some(self.read_only),
+                run_as_user,
+                run_as_group,
+                ..Default::default()
+            }),
+            volume_mounts: (!mounts.is_empty()).then_some(mounts),
+            termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
+            ..Default::default()
+        };
+        Ok(PodSpec {
+            containers: vec![container],
+            volumes: (!volumes.is_empty()).then_some(volumes),
+            restart_policy: Some("Always".to_owned()),
+            termination_grace_period_seconds: Some(seconds(self.grace).into()),
+            // The app needs no API access and no Service env of its namespace.
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            ..Default::default()
+        })
+    }
+}
+
+fn plain(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Whole seconds, rounded up (the kubelet counts in seconds), at least 1.
+fn seconds(d: Duration) -> i32 {
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    s.clamp(1, i32::MAX as u64) as i32
+}
+
+fn numeric_user(user: &str) -> Result<(Option<i64>, Option<i64>), String> {
+    let (uid, gid) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let number = |text: &str| {
+        text.parse::<i64>().map_err(|_| {
+            format!(
+                "user = \"{user}\": on Kubernetes a user is a number (`user = \"1000:1000\"`), not a name"
+            )
+        })
+    };
+    Ok((Some(number(uid)?), gid.map(number).transpose()?))
+}
+
+/// slipway's probe as the kubelet's. The kubelet counts in whole seconds: a 500 ms period becomes 1 s.
+fn probe(spec: &ProbeSpec, port: Option<u16>, single_success: bool) -> Result<Probe, String> {
+    let port_of = || {
+        port.map(|p| IntOrString::Int(i32::from(p))).ok_or_else(|| {
+            "an http or tcp probe needs a port: only the web process has one".to_owned()
+        })
+    };
+    let mut probe = Probe {
+        period_seconds: Some(seconds(spec.period)),
+        timeout_seconds: Some(seconds(spec.timeout)),
+        initial_delay_seconds: Some(spec.initial_delay.as_secs() as i32),
+        // Liveness and startup probes must succeed once (the API refuses more).
+        success_threshold: Some(if single_success {
+            1
+        } else {
+            spec.success_threshold.max(1) as i32
+        }),
+        failure_threshold: Some(spec.failure_threshold.max(1) as i32),
+        ..Default::default()
+    };
+    match &spec.check {
+        ProbeCheck::Http { path } => {
+            probe.http_get = Some(HTTPGetAction {
+                path: Some(path.clone()),
+                port: port_of()?,
+                ..Default::default()
+            })
+        }
+        ProbeCheck::Tcp => {
+            probe.tcp_socket = Some(TCPSocketAction {
+                port: port_of()?,
+                ..Default::default()
+            })
+        }
+        ProbeCheck::Exec { cmd } => {
+            probe.exec = Some(ExecAction {
+                command: Some(vec!["sh".into(), "-c".into(), cmd.clone()]),
+            })
+        }
+    }
+    Ok(probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> PodTemplate {
+        PodTemplate {
+            key: Key {
+                app: "shop".into(),
+                release: 3,
+                process: "web".into(),
+            },
+            image: "sha256:2222".into(),
+            command: None,
+            env: BTreeMap::from([("LOG_LEVEL".into(), "debug".into())]),
+            secrets: BTreeMap::from([("TOKEN".into(), "hunter2".into())]),
+            secrets_as_env: false,
+            port: Some(8080),
+            readiness: Some(ProbeSpec {
+                check: ProbeCheck::Http {
+                    path: "/health".into(),
+                },
+                period: Duration::from_millis(500),
+                timeout: Duration::from_secs(2),
+                initial_delay: Duration::ZERO,
+                success_threshold: 2,
+                failure_threshold: 3,
+            }),
+            liveness: None,
+            startup: None,
+            grace: Duration::from_millis(2500),
+            no_new_privileges: true,
+            drop_all_capabilities: true,
+            cap_add: vec![],
+            read_only: false,
+            user: Some("1000:1001".into()),
+            memory_bytes: Some(64 << 20),
+            nano_cpus: Some(500_000_000),
+        }
+    }
+
+    fn container(objects: &Objects) -> Container {
+        let spec = &objects.replica_set.spec;
+        spec.template
+            .as_ref()
+            .unwrap()
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .clone()
+    }
+
+    #[test]
+    fn pods_run_the_recorded_image_id_with_the_release_env_and_probes() {
+        let objects = template().objects("slipway-o", 2).unwrap();
+        let rs = &objects.replica_set;
+        assert_eq!(rs.spec.replicas, Some(2));
+        let c = container(&objects);
+        assert_eq!(c.image.as_deref(), Some("sha256:2222"));
+        assert_eq!(c.image_pull_policy.as_deref(), Some("Never"));
+        let env = c.env.unwrap();
+        let value = |n: &str| {
+            env.iter()
+                .find(|e| e.name == n)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(value("LOG_LEVEL").as_deref(), Some("debug"));
+        assert_eq!(value("PORT").as_deref(), Some("8080"));
+        assert_eq!(value("TOKEN_FILE").as_deref(), Some("/run/secrets/TOKEN"));
+        assert_eq!(value("TOKEN"), None, "secrets are files, not env");
+        let readiness = c.readiness_probe.unwrap();
+        assert_eq!(readiness.period_seconds, Some(1), "500 ms rounds up");
+        assert_eq!(readiness.success_threshold, Some(2));
+        assert_eq!(readiness.http_get.unwrap().port, IntOrString::Int(8080));
+        let security = c.security_context.unwrap();
+        assert_eq!(security.allow_privilege_escalation, Some(false));
+        assert_eq!(security.run_as_user, Some(1000));
+        assert_eq!(security.run_as_group, Some(1001));
+        let limits = c.resources.unwrap().limits.unwrap();
+        assert_eq!(limits["cpu"], Quantity("500m".into()));
+        let pod = rs.spec.template.as_ref().unwrap();
+        assert_eq!(
+            pod.spec.as_ref().unwrap().termination_grace_period_seconds,
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn secret_values_are_only_in_the_secret() {
+        let objects = template().objects("slipway-o", 1).unwrap();
+        let rs = serde_json::to_string(&objects.replica_set).unwrap();
+        assert!(!rs.contains("hunter2"));
+        assert!(!format!("{:?}", template()).contains("hunter2"));
+        let secret = objects.secret.unwrap();
+        assert_eq!(secret.string_data.unwrap()["TOKEN"], "hunter2");
+    }
+
+    #[test]
+    fn the_selector_carries_the_release_hash_of_the_template() {
+        let a = template().objects("o", 1).unwrap().replica_set;
+        let mut changed = template();
+        changed.image = "sha256:3333".into();
+        let b = changed.objects("o", 1).unwrap().replica_set;
+        let hash = |rs: &ReplicaSet| {
+            rs.spec.selector.match_labels.as_ref().unwrap()[names::RELEASE_HASH].clone()
+        };
+        assert_ne!(hash(&a), hash(&b));
+        assert_eq!(a.metadata.name, b.metadata.name);
+    }
+
+    #[test]
+    fn a_web_process_without_readiness_is_ready_once_its_port_accepts() {
+        let mut t = template();
+        t.readiness = None;
+        let c = container(&t.objects("o", 1).unwrap());
+        assert!(c.readiness_probe.unwrap().tcp_socket.is_some());
+        t.port = None;
+        let c = container(&t.objects("o", 1).unwrap());
+        assert!(c.readiness_probe.is_none());
+    }
+
+    #[test]
+    fn a_user_name_is_refused_with_the_fix() {
+        let mut t = template();
+        t.user = Some("app".into());
+        let err = t.objects("o", 1).err().unwrap();
+        assert!(err.contains("1000:1000"), "{err}");
+    }
+}
