@@ -271,6 +271,9 @@ pub struct InstanceView {
     pub pid: Option<u32>,
     pub port: Option<u16>,
     pub restarts: u32,
+    /// The pod it runs on (`serve --kubernetes`), absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -204,6 +204,14 @@ enum Command {
         retention: RetentionFlags,
         #[command(flatten)]
         tls: Box<tls_flags::TlsFlags>,
+        /// Run image processes as pods on Kubernetes (the cluster of $KUBECONFIG or ~/.kube/config,
+        /// or the one this runs in) instead of Docker containers; needs a build with the
+        /// `kubernetes` feature (docs/kubernetes.md).
+        #[arg(long)]
+        kubernetes: bool,
+        /// The namespace for the pods (default: the kubeconfig's).
+        #[arg(long, requires = "kubernetes")]
+        namespace: Option<String>,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {
@@ -571,6 +579,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             auth,
             retention,
             tls,
+            kubernetes,
+            namespace,
             ..
         } => {
             slipway_daemon::serve(slipway_daemon::ServeOptions {
@@ -585,6 +595,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 proxy: limits.options(),
                 auth_limits: auth.limits(),
                 retention: retention.policy(),
+                kubernetes: kubernetes.then(|| slipway_daemon::Kubernetes { namespace }),
             })
             .await?;
             Ok(ExitCode::SUCCESS)

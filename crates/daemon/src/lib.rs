@@ -70,6 +70,16 @@ pub struct ServeOptions {
     pub auth_limits: http::throttle::Limits,
     /// How long events, rollouts and audit are kept.
     pub retention: history_retention::HistoryRetention,
+    /// `--kubernetes`: image processes run as pods in this cluster (docs/kubernetes.md).
+    pub kubernetes: Option<Kubernetes>,
+}
+
+/// Where `serve --kubernetes` runs pods: the cluster of the kubeconfig (`$KUBECONFIG`,
+/// `~/.kube/config`) or, inside a pod, its own.
+#[derive(Debug, Clone, Default)]
+pub struct Kubernetes {
+    /// `None`: the kubeconfig's namespace.
+    pub namespace: Option<String>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
@@ -113,12 +123,34 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         owner: paths.docker_owner(),
         secrets_root: paths.docker_secrets(),
     });
+    #[cfg(feature = "kubernetes")]
+    let pods = match &options.kubernetes {
+        Some(kube) => Some(
+            slipway_kube::PodSupervisor::connect(
+                kube.namespace.clone(),
+                paths.docker_owner(),
+                supervisor.event_sender(),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    #[cfg(not(feature = "kubernetes"))]
+    if options.kubernetes.is_some() {
+        bail!(
+            "this slipway was built without Kubernetes support: build it with \
+             `cargo build --release --features kubernetes` (docs/kubernetes.md)"
+        );
+    }
     let runtimes = control::runtimes::Runtimes {
         containers: slipway_docker::ContainerSupervisor::new(
             docker.clone(),
             supervisor.event_sender(),
         ),
         processes: supervisor,
+        #[cfg(feature = "kubernetes")]
+        pods,
     };
     recover(&store, &daemon_id)?;
 

@@ -621,7 +621,7 @@ impl World {
         world
     }
 
-    fn with(extra: &[&str], env: &[(&str, &str)]) -> World {
+    pub fn with(extra: &[&str], env: &[(&str, &str)]) -> World {
         let tmp = tempfile::Builder::new()
             .prefix("slipway-e2e-")
             .tempdir()

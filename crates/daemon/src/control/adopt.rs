@@ -25,7 +25,11 @@ impl Controller {
         for id in self.runtimes.processes.reap_orphans() {
             tracing::warn!("stopped {id}, left running by a previous daemon and not adopted");
         }
-        if self.any_release_uses_containers() {
+        #[cfg(feature = "kubernetes")]
+        if let Some(pods) = self.runtimes.pods.clone() {
+            self.take_back_pods(&pods).await;
+        }
+        if !self.runtimes.on_kubernetes() && self.any_release_uses_containers() {
             self.take_back_containers().await;
         }
         self.reconcile().await;

@@ -138,6 +138,10 @@ impl Controller {
         let Some(spec) = release.spec.processes.get(process) else {
             return Err(format!("v{version} has no process {process}"));
         };
+        #[cfg(feature = "kubernetes")]
+        if let Some(pods) = self.runtimes.pods.clone() {
+            return self.start_pod(&pods, &release, process);
+        }
         if let Some(container) = &spec.container {
             self.next_seq += 1;
             let seq = self.next_seq;
@@ -194,6 +198,42 @@ impl Controller {
             process: process.to_string(),
             backend,
             runtime: RuntimeKind::Process,
+            state: status.state,
+            retiring: false,
+            seq,
+        });
+        Ok(())
+    }
+
+    /// One more pod of the release process's ReplicaSet (`serve --kubernetes`); the proxy learns its
+    /// address once it is ready (see `on_instance_event`).
+    #[cfg(feature = "kubernetes")]
+    fn start_pod(
+        &mut self,
+        pods: &slipway_kube::PodSupervisor,
+        release: &slipway_core::release::Release,
+        process: &str,
+    ) -> Result<(), String> {
+        use crate::control::pod_instance;
+        let name = release.app.clone();
+        let version = release.version;
+        let spec = &release.spec.processes[process];
+        let container = spec
+            .container
+            .as_ref()
+            .ok_or_else(|| pod_instance::needs_an_image(release, process))?;
+        let secrets = crate::secrets::resolve(&release.spec.secrets)?;
+        let template = pod_instance::build(release, process, spec, container, secrets)?;
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let id = format!("{name}-v{version}-{process}-{:x}", seq & 0xffffff);
+        let status = pods.start(&id, template);
+        self.apps.entry(name).or_default().instances.push(Managed {
+            id,
+            release: version,
+            process: process.to_string(),
+            backend: None,
+            runtime: RuntimeKind::Pod,
             state: status.state,
             retiring: false,
             seq,

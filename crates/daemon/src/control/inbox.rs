@@ -91,14 +91,14 @@ impl Controller {
     }
 
     pub(crate) fn on_instance_event(&mut self, event: InstanceEvent) {
-        let container_addr = self
-            .runtimes
-            .containers
-            .status(&event.id)
-            .and_then(|s| s.address);
         let Some(app) = self.apps.get_mut(&event.app) else {
             return;
         };
+        let container_addr = app
+            .instances
+            .iter()
+            .find(|m| m.id == event.id)
+            .and_then(|m| self.runtimes.address(m.runtime, &event.id));
         let notes = crate::control::instance_events::on_instance_event(app, &event, container_addr);
         for note in notes {
             self.event(&event.app, Some(note.release), note.kind, &note.text);

@@ -29,8 +29,9 @@ pub(crate) fn on_instance_event(
         return notes;
     };
     m.state = event.state.clone();
-    // A container's address is known once it runs, and moves when a crash replaced it.
-    if m.runtime == RuntimeKind::Container
+    // A container's or a pod's address is known once it runs, and moves when a crash replaced it
+    // (or the instance was rebound to another pod of its ReplicaSet).
+    if m.runtime != RuntimeKind::Process
         && m.is_web()
         && !m.retiring
         && let Some(addr) = container_addr

@@ -4,6 +4,8 @@
 //! asked for; the layers above talk to it through [`controller::ControllerHandle`].
 
 pub(crate) mod adopt;
+#[cfg(feature = "kubernetes")]
+mod adopt_pods;
 pub(crate) mod adopt_processes;
 pub(crate) mod analysis_round;
 pub(crate) mod analysis_session;
@@ -20,6 +22,8 @@ pub(crate) mod instance_events;
 pub(crate) mod instance_plan;
 pub(crate) mod managed;
 pub(crate) mod metrics_text;
+#[cfg(feature = "kubernetes")]
+pub(crate) mod pod_instance;
 pub(crate) mod proxy_table;
 pub(crate) mod rollout_end;
 pub(crate) mod rollout_start;

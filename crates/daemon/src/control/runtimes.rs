@@ -1,5 +1,6 @@
-//! Where an instance runs: a process on this host (`slipway-runtime`) or a container on Docker
-//! (`slipway-docker`). Both report the same `InstanceEvent`s on one channel and are stopped the same
+//! Where an instance runs: a process on this host (`slipway-runtime`), a container on Docker
+//! (`slipway-docker`), or a pod on Kubernetes (`slipway-kube`, with `serve --kubernetes`, where it
+//! replaces Docker for image processes). All report the same `InstanceEvent`s on one channel and are stopped the same
 //! way after the proxy drained them, so the controller only asks "which runtime" to start, stop, and
 //! describe an instance. The rollout core, the route table and the drain order do not know.
 
@@ -11,13 +12,18 @@ use std::net::SocketAddr;
 pub enum RuntimeKind {
     Process,
     Container,
+    /// A pod of the release process's ReplicaSet (`serve --kubernetes`).
+    Pod,
 }
 
-/// Both runtimes, sharing the controller's event channel.
+/// The runtimes, sharing the controller's event channel.
 #[derive(Clone)]
 pub struct Runtimes {
     pub processes: Supervisor,
     pub containers: ContainerSupervisor,
+    /// Set by `serve --kubernetes`: image processes run as pods, not containers.
+    #[cfg(feature = "kubernetes")]
+    pub pods: Option<slipway_kube::PodSupervisor>,
 }
 
 /// What `status` shows of a live instance, whichever runtime it is on.
@@ -43,6 +49,32 @@ impl Runtimes {
                 self.containers.stop(id).await;
                 self.containers.forget(id);
             }
+            RuntimeKind::Pod =>
+            {
+                #[cfg(feature = "kubernetes")]
+                if let Some(pods) = &self.pods {
+                    pods.stop(id).await;
+                    pods.forget(id);
+                }
+            }
+        }
+    }
+
+    /// Whether image processes run as pods (`serve --kubernetes`).
+    pub fn on_kubernetes(&self) -> bool {
+        #[cfg(feature = "kubernetes")]
+        return self.pods.is_some();
+        #[cfg(not(feature = "kubernetes"))]
+        false
+    }
+
+    /// Where an instance answers now, if its runtime moves it (a container replaced after a crash,
+    /// a pod rebound to another pod of its ReplicaSet).
+    pub fn address(&self, kind: RuntimeKind, id: &str) -> Option<SocketAddr> {
+        match kind {
+            RuntimeKind::Process => None,
+            RuntimeKind::Container => self.containers.status(id).and_then(|s| s.address),
+            RuntimeKind::Pod => self.live(kind, id).and_then(|l| l.address),
         }
     }
 
@@ -62,6 +94,16 @@ impl Runtimes {
                 address: s.address,
                 container: s.container_id,
             }),
+            #[cfg(feature = "kubernetes")]
+            RuntimeKind::Pod => self.pods.as_ref()?.status(id).map(|s| Live {
+                pid: None,
+                port: s.address.map(|a| a.port()),
+                restarts: s.restarts,
+                address: s.address,
+                container: s.pod,
+            }),
+            #[cfg(not(feature = "kubernetes"))]
+            RuntimeKind::Pod => None,
         }
     }
 }

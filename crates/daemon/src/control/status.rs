@@ -3,6 +3,7 @@
 use crate::control::app_state::AppState;
 use crate::control::controller::Controller;
 use crate::control::managed::state_name;
+use crate::control::runtimes::RuntimeKind;
 use slipway_api::{
     AnalysisView, AppStatus, CanaryView, ColdStart, InstanceView, MaintenanceStatus,
     ReleaseSummary, ReleaseTraffic, RolloutStatus, ScalingStatus, ShadowView, WarmRelease,
@@ -131,6 +132,10 @@ impl Controller {
                         pid: live.as_ref().and_then(|s| s.pid),
                         port: live.as_ref().and_then(|s| s.port),
                         restarts: live.as_ref().map_or(0, |s| s.restarts),
+                        pod: live
+                            .as_ref()
+                            .filter(|_| m.runtime == RuntimeKind::Pod)
+                            .and_then(|s| s.container.clone()),
                     }
                 })
                 .collect();

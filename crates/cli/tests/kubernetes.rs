@@ -1,0 +1,457 @@
+//! Image releases on Kubernetes through the real binary (`serve --kubernetes`, built with the
+//! `kubernetes` feature) and a real cluster with a real node (ci/kube.sh): each release process is
+//! a ReplicaSet, each instance a pod, and slipway's own proxy — on the host, like the controller —
+//! routes by weight to the pods' IPs. Blue-green and canary between two images under load, a
+//! crash-looping release that fails fast while the old one serves, a scale-down that removes exactly
+//! the drained pods, and a `cmd` process refused with the fix.
+//!
+//! The cluster is the one of `KUBECONFIG` (`eval "$(ci/kube.sh start)"`, which also sets
+//! `SLIPWAY_KUBE_BIN` for kubectl), the images are built on `SLIPWAY_TEST_DOCKER_HOST`
+//! (`ci/dockerd.sh start`) and imported into the node with `ci/kube.sh import-image`. Unset, each
+//! test prints SKIPPED and passes — except with `CI` set, where it fails (as tests/docker.rs does).
+//! Each test works in a namespace of its own, deleted when it ends, also on panic.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use support::{Load, World, wait_until};
+
+const CLIENTS: usize = 4;
+const TOKEN: &str = "t0p-s3cret-k8s-t0ken";
+
+struct Cluster {
+    kubeconfig: String,
+    kubectl: PathBuf,
+    docker: String,
+}
+
+fn cluster() -> Option<Cluster> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (
+        var("KUBECONFIG"),
+        var("SLIPWAY_KUBE_BIN"),
+        var("SLIPWAY_TEST_DOCKER_HOST"),
+    ) {
+        (Some(kubeconfig), Some(bin), Some(docker)) => Some(Cluster {
+            kubeconfig,
+            kubectl: Path::new(&bin).join("kubectl"),
+            docker,
+        }),
+        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false") => panic!(
+            "CI is set but KUBECONFIG, SLIPWAY_KUBE_BIN or SLIPWAY_TEST_DOCKER_HOST is not: .ci/run \
+             must start the test cluster (eval \"$(ci/kube.sh start)\") and engine \
+             (SLIPWAY_TEST_DOCKER_HOST=$(ci/dockerd.sh start))"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED: no Kubernetes cluster for this test. Run `eval \"$(ci/kube.sh start)\"` and \
+                 `export SLIPWAY_TEST_DOCKER_HOST=$(ci/dockerd.sh start)` (as root), and test with \
+                 `--features kubernetes`."
+            );
+            None
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let output = cmd.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+impl Cluster {
+    fn kubectl(&self, namespace: &str, args: &[&str]) -> String {
+        run(Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["-n", namespace])
+            .args(args))
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        run(Command::new("docker").args(["-H", &self.docker]).args(args))
+    }
+}
+
+/// The demo app linked statically, so it runs on `scratch` (as in tests/docker.rs).
+fn static_demo_app() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target_dir = workspace.join("target/static");
+        let triple = "x86_64-unknown-linux-gnu";
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&workspace)
+            .args(["build", "-p", "slipway-demo-app", "--target", triple])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .status()
+            .expect("cannot run cargo to build the static demo app");
+        assert!(status.success(), "building the static demo app failed");
+        target_dir.join(triple).join("debug/slipway-demo-app")
+    })
+}
+
+/// One test's world: a namespace, a daemon running its image processes there, and the cleanup.
+struct Kubed {
+    world: World,
+    cluster: Cluster,
+    namespace: String,
+    label: String,
+    _cleanup: Cleanup,
+}
+
+struct Cleanup {
+    kubectl: PathBuf,
+    kubeconfig: String,
+    docker: String,
+    namespace: String,
+    label: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["delete", "namespace", &self.namespace, "--wait=false"])
+            .output();
+        let built = format!("label=slipway.test={}", self.label);
+        if let Ok(out) = Command::new("docker")
+            .args(["-H", &self.docker, "images", "-aq", "--filter", &built])
+            .output()
+        {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("docker")
+                    .args(["-H", &self.docker, "rmi", "-f", id])
+                    .output();
+            }
+        }
+    }
+}
+
+impl Kubed {
+    fn new(name: &str) -> Option<Kubed> {
+        let cluster = cluster()?;
+        let namespace = format!("e2e-{}-{name}", std::process::id());
+        let label = namespace.clone();
+        let cleanup = Cleanup {
+            kubectl: cluster.kubectl.clone(),
+            kubeconfig: cluster.kubeconfig.clone(),
+            docker: cluster.docker.clone(),
+            namespace: namespace.clone(),
+            label: label.clone(),
+        };
+        run(Command::new(&cluster.kubectl)
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(["create", "namespace", &namespace]));
+        let world = World::with(
+            &["--kubernetes", "--namespace", &namespace],
+            &[
+                ("KUBECONFIG", cluster.kubeconfig.as_str()),
+                ("DOCKER_HOST", cluster.docker.as_str()),
+                ("E2E_API_TOKEN", TOKEN),
+            ],
+        );
+        Some(Kubed {
+            world,
+            cluster,
+            namespace,
+            label,
+            _cleanup: cleanup,
+        })
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        self.cluster.kubectl(&self.namespace, args)
+    }
+
+    /// Builds the demo app answering `hello from <version>` as this test's `<label>:<tag>`, and
+    /// imports it into the node; returns the tag.
+    fn image(&self, tag: &str, version: &str) -> String {
+        let dir = self.world.root().join(format!("image-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let binary = dir.join("slipway-demo-app");
+        if std::fs::hard_link(static_demo_app(), &binary).is_err() {
+            std::fs::copy(static_demo_app(), &binary).unwrap();
+        }
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!(
+                "FROM scratch\n\
+                 LABEL slipway.test={}\n\
+                 COPY slipway-demo-app /slipway-demo-app\n\
+                 ENV DEMO_BIND=0.0.0.0 DEMO_VERSION={version}\n\
+                 USER 1000:1000\n\
+                 ENTRYPOINT [\"/slipway-demo-app\"]\n",
+                self.label
+            ),
+        )
+        .unwrap();
+        let reference = format!("{}:{tag}", self.label);
+        self.cluster
+            .docker(&["build", "-q", "-t", &reference, dir.to_str().unwrap()]);
+        let tar = dir.join("image.tar");
+        self.cluster
+            .docker(&["save", "-o", tar.to_str().unwrap(), &reference]);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ci/kube.sh");
+        run(Command::new("bash")
+            .arg(script)
+            .arg("import-image")
+            .arg(&tar));
+        reference
+    }
+
+    fn write(&self, image: &str, deploy: &str, env: &str) {
+        self.world.write_raw(&format!(
+            r#"app = "shop"
+
+[env]
+{env}
+
+[secrets]
+API_TOKEN = {{ env = "E2E_API_TOKEN" }}
+
+[processes.web]
+image = "{image}"
+replicas = 2
+grace = "10s"
+drain_timeout = "15s"
+stream_drain_timeout = "15s"
+readiness = {{ http = "/ready", period = "1s", timeout = "1s", failure_threshold = 3 }}
+
+[deploy]
+{deploy}
+"#
+        ));
+    }
+
+    /// The names of the pods of `release` that are not terminating.
+    fn pods_of(&self, release: u64) -> Vec<String> {
+        let out = self.kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("slipway.dev/release={release}"),
+            "-o",
+            "json",
+        ]);
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn replica_sets_of(&self, release: u64) -> Vec<String> {
+        let out = self.kubectl(&[
+            "get",
+            "replicasets",
+            "-l",
+            &format!("slipway.dev/release={release}"),
+            "-o",
+            "name",
+        ]);
+        out.lines().map(str::to_owned).collect()
+    }
+
+    /// Each instance of `status --json` with the pod it runs on.
+    fn instance_pods(&self) -> Vec<(String, String)> {
+        let status = self.world.status();
+        status["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().to_owned(),
+                    i["pod"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+const BLUE_GREEN: &str =
+    "strategy = \"blue-green\"\nprogress_deadline = \"90s\"\nscale_down_delay = \"1s\"";
+
+#[test]
+fn blue_green_between_two_images_on_pods_fails_no_request_and_keeps_secrets_in_a_secret() {
+    let Some(k) = Kubed::new("bluegreen") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    let run = k.world.slipway(&["deploy"]).ok();
+    assert!(run.stdout.contains("v1 is live"), "{run}");
+    assert_eq!(k.world.answer(), "v1");
+    let v1_pods = k.pods_of(1);
+    assert_eq!(v1_pods.len(), 2, "{v1_pods:?}");
+    // Each instance is one of those pods.
+    let bound: Vec<String> = k.instance_pods().into_iter().map(|(_, p)| p).collect();
+    for pod in &bound {
+        assert!(v1_pods.contains(pod), "{pod} not in {v1_pods:?}");
+    }
+    // The secret is a Secret mounted as files: never in the ReplicaSet or the pods.
+    let objects = k.kubectl(&["get", "replicasets,pods", "-o", "json"]);
+    assert!(!objects.contains(TOKEN), "secret value in the pod spec");
+    assert!(
+        objects.contains("API_TOKEN_FILE") && objects.contains("/run/secrets"),
+        "{objects}"
+    );
+    let secrets = k.kubectl(&["get", "secrets", "-o", "name"]);
+    assert_eq!(secrets.lines().count(), 1, "{secrets}");
+
+    let v2 = k.image("v2", "v2");
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    k.write(&v2, BLUE_GREEN, "");
+    let started = Instant::now();
+    k.world.slipway(&["deploy"]).ok();
+    eprintln!(
+        "deploy v2 (blue-green, 2 pods) took {:?}",
+        started.elapsed()
+    );
+    load.mark();
+    load.wait_for_more(300);
+    let tally = load.finish();
+    tally.assert_switched("v1", "v2");
+    k.world.only_instances_of(2);
+    // v1's ReplicaSet, pods and Secret go once drained.
+    wait_until(
+        Duration::from_secs(90),
+        "v1's ReplicaSet and pods gone",
+        || k.replica_sets_of(1).is_empty() && k.pods_of(1).is_empty(),
+    );
+    wait_until(Duration::from_secs(60), "v1's Secret gone", || {
+        k.kubectl(&["get", "secrets", "-o", "name"]).lines().count() == 1
+    });
+}
+
+#[test]
+fn canary_between_two_images_on_pods_fails_no_request() {
+    let Some(k) = Kubed::new("canary") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    let canary = "strategy = \"canary\"\nprogress_deadline = \"90s\"\nsteps = [{ weight = 50 }, { pause = \"2s\" }]";
+    k.write(&v1, canary, "");
+    k.world.slipway(&["deploy"]).ok();
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    k.write(&v2, canary, "");
+    k.world.slipway(&["deploy"]).ok();
+    load.mark();
+    load.wait_for_more(300);
+    let tally = load.finish();
+    tally.assert_switched("v1", "v2");
+    assert_eq!(k.world.settled()["stable"]["version"], 2);
+}
+
+#[test]
+fn a_crash_looping_release_fails_fast_while_the_old_one_serves() {
+    let Some(k) = Kubed::new("crash") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    let slow = "strategy = \"blue-green\"\nprogress_deadline = \"10m\"\nscale_down_delay = \"1s\"";
+    k.write(&v1, slow, "");
+    k.world.slipway(&["deploy"]).ok();
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    // The same image, with a knob that does not parse: it exits at once, every time.
+    k.write(&v1, slow, "DEMO_CRASH_AFTER = \"soon\"");
+    let started = Instant::now();
+    let run = k.world.slipway(&["deploy"]).failed();
+    let took = started.elapsed();
+    eprintln!("the crash-looping deploy failed after {took:?}");
+    load.mark();
+    load.wait_for_more(200);
+    let tally = load.finish();
+    tally.assert_no_failures();
+    assert_eq!(tally.versions(..).keys().collect::<Vec<_>>(), ["v1"]);
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("crash-looping"), "{run}");
+    assert!(text.contains("exited with status 1"), "{run}");
+    // Long before the 10 minute deadline: the kubelet's back-off (10 s, 20 s) sets the pace.
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    let status = k.world.settled();
+    assert_eq!(status["stable"]["version"], 1, "{status}");
+    wait_until(Duration::from_secs(90), "v2's pods gone", || {
+        k.pods_of(2).is_empty()
+    });
+    assert_eq!(k.pods_of(1).len(), 2);
+}
+
+#[test]
+fn scaling_down_removes_exactly_the_drained_pods() {
+    let Some(k) = Kubed::new("scale") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    k.world.slipway(&["scale", "web=4"]).ok();
+    wait_until(
+        Duration::from_secs(90),
+        "4 ready instances on 4 pods",
+        || {
+            let status = k.world.status();
+            let ready = status["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["state"] == "ready" && i["pod"].is_string())
+                .count();
+            ready == 4 && k.pods_of(1).len() == 4
+        },
+    );
+    let before = k.instance_pods();
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(100);
+    k.world.slipway(&["scale", "web=1"]).ok();
+    wait_until(Duration::from_secs(90), "one instance on one pod", || {
+        k.instance_pods().len() == 1 && k.pods_of(1).len() == 1
+    });
+    load.mark();
+    load.wait_for_more(100);
+    load.finish().assert_no_failures();
+    let after = k.instance_pods();
+    let kept = before
+        .iter()
+        .find(|(id, _)| *id == after[0].0)
+        .expect("the kept instance was there before");
+    assert_eq!(kept.1, after[0].1, "the kept instance keeps its pod");
+    assert_eq!(
+        k.pods_of(1),
+        vec![after[0].1.clone()],
+        "only its pod is left"
+    );
+}
+
+#[test]
+fn a_command_process_is_refused_with_the_fix() {
+    let Some(k) = Kubed::new("cmd") else {
+        return;
+    };
+    k.world.write_raw(
+        "app = \"shop\"\n[processes.web]\ncmd = \"slipway-demo-app\"\n[deploy]\nprogress_deadline = \"30s\"\n",
+    );
+    let run = k.world.slipway(&["deploy"]).failed();
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("every process runs an image"), "{run}");
+    assert!(text.contains("image = "), "{run}");
+}

@@ -1,0 +1,101 @@
+//! At start-up with `serve --kubernetes`, before the proxy accepts a request: the ReplicaSets a
+//! previous daemon on this state dir left in the namespace are taken back (mirroring `adopt.rs` for
+//! containers). Those of a release that should run — the stable release, or either side of a
+//! rollout being resumed — keep their pods: one instance per pod, Ready (routed in the first table)
+//! if the pod's Ready condition says so right then. Every other one of this daemon's ReplicaSets (an
+//! unknown or finished release, a warm release whose window is gone with the daemon) is reported and
+//! deleted with its pods and Secret.
+
+use crate::control::controller::Controller;
+use crate::control::managed::Managed;
+use crate::control::runtimes::RuntimeKind;
+use slipway_kube::{OwnedReplicaSet, PodSupervisor};
+use slipway_runtime::InstanceState;
+
+impl Controller {
+    pub(super) async fn take_back_pods(&mut self, pods: &PodSupervisor) {
+        let owned = match pods.owned().await {
+            Ok(owned) => owned,
+            Err(e) => {
+                tracing::warn!("cannot look for pods to adopt: {e}");
+                return;
+            }
+        };
+        for set in owned {
+            if let Err(why) = self.adopt_set(pods, &set).await {
+                let text = format!("removed ReplicaSet {}: {why}", set.name);
+                match &set.key {
+                    Some(key) if self.apps.contains_key(&key.app) => {
+                        self.event(&key.app, Some(key.release), "orphan_removed", &text)
+                    }
+                    _ => tracing::warn!("{text}"),
+                }
+                if let Err(e) = pods.remove(&set.name).await {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+    }
+
+    /// Takes one ReplicaSet back with an instance per pod, or says why it goes.
+    async fn adopt_set(
+        &mut self,
+        pods: &PodSupervisor,
+        set: &OwnedReplicaSet,
+    ) -> Result<(), String> {
+        let key = set
+            .key
+            .as_ref()
+            .ok_or("its slipway labels are missing or malformed")?;
+        let (app, version, process) = (&key.app, key.release, &key.process);
+        self.should_run(app, version)?;
+        let release = self.release(app, version).map_err(|e| e.message)?;
+        let spec = release
+            .spec
+            .processes
+            .get(process)
+            .ok_or_else(|| format!("v{version} has no process {process}"))?;
+        let container = spec
+            .container
+            .as_ref()
+            .ok_or_else(|| format!("{process} of v{version} does not run an image"))?;
+        // Only new pods need them; serving pods are kept regardless.
+        let secrets = crate::secrets::resolve(&release.spec.secrets).unwrap_or_else(|e| {
+            tracing::warn!("adopting {}: {e}; its Secret is kept as it is", set.name);
+            Default::default()
+        });
+        let template =
+            crate::control::pod_instance::build(&release, process, spec, container, secrets)?;
+        let ids: Vec<String> = (0..set.replicas.max(0))
+            .map(|_| {
+                self.next_seq += 1;
+                format!("{app}-v{version}-{process}-{:x}", self.next_seq & 0xffffff)
+            })
+            .collect();
+        let web = process == "web";
+        for adopted in pods.adopt(&set.name, template, ids).await {
+            let observed = adopted.observed;
+            let ready = observed.state == InstanceState::Ready;
+            let backend = observed
+                .address
+                .filter(|_| web)
+                .map(|addr| slipway_proxy::Backend::new(adopted.id.clone(), addr));
+            let pod = pods
+                .status(&adopted.id)
+                .and_then(|s| s.pod)
+                .unwrap_or_else(|| "no pod yet".into());
+            let managed = Managed {
+                id: adopted.id,
+                release: version,
+                process: process.clone(),
+                backend,
+                runtime: RuntimeKind::Pod,
+                state: InstanceState::Starting,
+                retiring: false,
+                seq: 0,
+            };
+            self.adopted(app, managed, ready, &format!("pod {pod}"));
+        }
+        Ok(())
+    }
+}
