@@ -212,6 +212,10 @@ impl Kubed {
     }
 
     fn write(&self, image: &str, deploy: &str, env: &str) {
+        self.write_replicas(image, deploy, env, 2);
+    }
+
+    fn write_replicas(&self, image: &str, deploy: &str, env: &str, replicas: u32) {
         self.world.write_raw(&format!(
             r#"app = "shop"
 
@@ -223,7 +227,7 @@ API_TOKEN = {{ env = "E2E_API_TOKEN" }}
 
 [processes.web]
 image = "{image}"
-replicas = 2
+replicas = {replicas}
 grace = "10s"
 drain_timeout = "15s"
 stream_drain_timeout = "15s"
@@ -397,31 +401,33 @@ fn a_crash_looping_release_fails_fast_while_the_old_one_serves() {
 }
 
 #[test]
-fn scaling_down_removes_exactly_the_drained_pods() {
+fn a_deleted_pod_is_replaced_and_scaling_down_removes_exactly_the_drained_pods() {
     let Some(k) = Kubed::new("scale") else {
         return;
     };
     let v1 = k.image("v1", "v1");
-    k.write(&v1, BLUE_GREEN, "");
+    k.write_replicas(&v1, BLUE_GREEN, "", 4);
     k.world.slipway(&["deploy"]).ok();
-    k.world.slipway(&["scale", "web=4"]).ok();
-    wait_until(
-        Duration::from_secs(90),
-        "4 ready instances on 4 pods",
-        || {
-            let status = k.world.status();
-            let ready = status["instances"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|i| i["state"] == "ready" && i["pod"].is_string())
-                .count();
-            ready == 4 && k.pods_of(1).len() == 4
-        },
-    );
     let before = k.instance_pods();
+    assert_eq!(before.len(), 4, "{before:?}");
+    // The oldest instance is the one slipway keeps when it scales down. Its pod is deleted (as an
+    // eviction would): it is rebound to the ReplicaSet's replacement, now the newest pod — the one
+    // the ReplicaSet would remove first on its own.
+    let (oldest, evicted) = before.iter().min().unwrap().clone();
+    k.kubectl(&["delete", "pod", &evicted, "--wait=false"]);
+    let replacement = support::wait_for(Duration::from_secs(90), "the replacement pod", || {
+        let status = k.world.status();
+        let list = status["instances"].as_array().unwrap().clone();
+        let all_ready = list.len() == 4 && list.iter().all(|i| i["state"] == "ready");
+        list.iter()
+            .find(|i| i["id"] == oldest.as_str())
+            .and_then(|i| i["pod"].as_str())
+            .filter(|pod| *pod != evicted && all_ready)
+            .map(str::to_owned)
+    });
     let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
     load.wait_for_more(100);
+    // v2 takes the 4 running instances over and retires 3: one ReplicaSet goes from 4 pods to 1.
     k.world.slipway(&["scale", "web=1"]).ok();
     wait_until(Duration::from_secs(90), "one instance on one pod", || {
         k.instance_pods().len() == 1 && k.pods_of(1).len() == 1
@@ -430,16 +436,12 @@ fn scaling_down_removes_exactly_the_drained_pods() {
     load.wait_for_more(100);
     load.finish().assert_no_failures();
     let after = k.instance_pods();
-    let kept = before
-        .iter()
-        .find(|(id, _)| *id == after[0].0)
-        .expect("the kept instance was there before");
-    assert_eq!(kept.1, after[0].1, "the kept instance keeps its pod");
     assert_eq!(
-        k.pods_of(1),
-        vec![after[0].1.clone()],
-        "only its pod is left"
+        after,
+        vec![(oldest, replacement.clone())],
+        "the kept instance keeps its pod"
     );
+    assert_eq!(k.pods_of(1), vec![replacement], "only its pod is left");
 }
 
 #[test]

@@ -118,6 +118,8 @@ impl PodSupervisor {
             pods: BTreeMap::new(),
             synced: false,
             waiting_for_sync: Vec::new(),
+            uncost: BTreeSet::new(),
+            unmarked: BTreeSet::new(),
         };
         let stream = watcher(pods, watcher::Config::default().labels(&selector))
             .default_backoff()
@@ -301,6 +303,10 @@ struct Task {
     pods: BTreeMap<String, Pod>,
     synced: bool,
     waiting_for_sync: Vec<Command>,
+    /// Marked pods that a live instance took over (see `binding.rs`): their mark goes.
+    uncost: BTreeSet<String>,
+    /// Unmarked, and the watch has not shown it yet.
+    unmarked: BTreeSet<String>,
 }
 
 type PodStream =
@@ -384,6 +390,21 @@ impl Task {
                     return;
                 };
                 set.stopping.entry(id.clone()).or_default().push(done);
+                self.uncost.remove(&pod);
+                let unmarked = self.unmarked.remove(&pod);
+                if !unmarked
+                    && self
+                        .pods
+                        .get(&pod)
+                        .is_some_and(|p| cost(p) == Some(i32::MIN))
+                {
+                    // Already marked (a drained pod an instance took over): the watch shows no change.
+                    self.settle(&name);
+                    return;
+                }
+                let Some(set) = self.sets.get_mut(&name) else {
+                    return;
+                };
                 set.awaiting_cost.insert(pod.clone());
                 let patch =
                     json!({"metadata": {"annotations": {DELETION_COST: i32::MIN.to_string()}}});
@@ -653,6 +674,13 @@ impl Task {
                 continue;
             }
             let pod = slot.pod.as_ref().and_then(|p| self.pods.get(p));
+            if let (Some(p), Some(name)) = (pod, &slot.pod) {
+                if cost(p).is_none() {
+                    self.unmarked.remove(name);
+                } else if !self.unmarked.contains(name) {
+                    self.uncost.insert(name.clone());
+                }
+            }
             let previous = set.seen.get(&slot.instance);
             let same_pod = previous.is_some_and(|(_, p, _)| p.as_ref() == slot.pod.as_ref());
             let ever_ready = same_pod && previous.is_some_and(|(_, _, r)| *r);
@@ -731,6 +759,18 @@ impl Task {
                 empty.push(name.clone());
             }
         }
+        for pod in std::mem::take(&mut self.uncost) {
+            let patch = json!({"metadata": {"annotations": {DELETION_COST: null}}});
+            if let Err(e) = self
+                .api::<Pod>()
+                .patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                tracing::warn!("cannot unmark pod {pod}: {e}");
+            } else {
+                self.unmarked.insert(pod);
+            }
+        }
         for (name, replicas) in writes {
             let patch = json!({"spec": {"replicas": replicas}});
             match self
@@ -757,6 +797,16 @@ impl Task {
             }
         }
     }
+}
+
+/// The pod's deletion cost, if it has one.
+fn cost(pod: &Pod) -> Option<i32> {
+    pod.metadata
+        .annotations
+        .as_ref()?
+        .get(DELETION_COST)?
+        .parse()
+        .ok()
 }
 
 /// The ReplicaSet a pod belongs to (its controller).
