@@ -595,7 +595,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 proxy: limits.options(),
                 auth_limits: auth.limits(),
                 retention: retention.policy(),
-                kubernetes: kubernetes.then(|| slipway_daemon::Kubernetes { namespace }),
+                kubernetes: kubernetes.then_some(slipway_daemon::Kubernetes { namespace }),
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -333,6 +333,15 @@ fn blue_green_between_two_images_on_pods_fails_no_request_and_keeps_secrets_in_a
     let tally = load.finish();
     tally.assert_switched("v1", "v2");
     k.world.only_instances_of(2);
+    // For docs/benchmarks.md: ready → serving, and the API requests (with --nocapture).
+    for line in k.world.daemon.log_text().lines() {
+        if ["rollout_", "instance_ready", "API requests"]
+            .iter()
+            .any(|w| line.contains(w))
+        {
+            eprintln!("{line}");
+        }
+    }
     // v1's ReplicaSet, pods and Secret go once drained.
     wait_until(
         Duration::from_secs(90),
@@ -442,6 +451,63 @@ fn a_deleted_pod_is_replaced_and_scaling_down_removes_exactly_the_drained_pods()
         "the kept instance keeps its pod"
     );
     assert_eq!(k.pods_of(1), vec![replacement], "only its pod is left");
+}
+
+#[test]
+fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
+    let Some(mut k) = Kubed::new("adopt") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let pods = k.pods_of(1);
+    assert_eq!(pods.len(), 2);
+    // A ReplicaSet of this daemon that no release wants (v9 of another app): removed at start.
+    let stray = k.kubectl(&["get", "replicasets", "-o", "json"]);
+    let mut stray: serde_json::Value = serde_json::from_str(&stray).unwrap();
+    let mut rs = stray["items"][0].take();
+    let labels = rs["metadata"]["labels"].clone();
+    for (key, value) in [("slipway.dev/app", "gone"), ("slipway.dev/release", "9")] {
+        rs["metadata"]["labels"][key] = value.into();
+        rs["spec"]["selector"]["matchLabels"][key] = value.into();
+        rs["spec"]["template"]["metadata"]["labels"][key] = value.into();
+    }
+    rs["metadata"] = serde_json::json!({"name": "gone-v9-web", "labels": rs["metadata"]["labels"]});
+    rs["spec"]["replicas"] = 0.into();
+    rs.as_object_mut().unwrap().remove("status");
+    assert_eq!(labels["slipway.dev/app"], "shop");
+    let file = k.world.root().join("stray.json");
+    std::fs::write(&file, rs.to_string()).unwrap();
+    k.kubectl(&["create", "-f", file.to_str().unwrap()]);
+
+    k.world.daemon.kill9();
+    k.world.daemon.restart();
+    // Routed in the first table: the pods were ready, nothing restarted.
+    assert_eq!(k.world.answer(), "v1");
+    let status = k.world.status();
+    let adopted: Vec<String> = k.instance_pods().into_iter().map(|(_, p)| p).collect();
+    let mut sorted = adopted.clone();
+    sorted.sort();
+    let mut before = pods.clone();
+    before.sort();
+    assert_eq!(sorted, before, "{status}");
+    assert_eq!(k.pods_of(1), pods);
+    wait_until(
+        Duration::from_secs(60),
+        "the stray ReplicaSet removed",
+        || {
+            !k.kubectl(&["get", "replicasets", "-o", "name"])
+                .contains("gone-v9-web")
+        },
+    );
+    // And the adopted instances are retired like any other.
+    let v2 = k.image("v2", "v2");
+    k.write(&v2, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    wait_until(Duration::from_secs(90), "v1's pods gone", || {
+        k.pods_of(1).is_empty() && k.replica_sets_of(1).is_empty()
+    });
 }
 
 #[test]

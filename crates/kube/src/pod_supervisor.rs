@@ -790,10 +790,14 @@ impl Task {
         for name in empty {
             if let Some(set) = self.sets.remove(&name)
                 && set.created
-                && let Err(e) =
-                    delete_objects(&self.client, &self.namespace, &name, &self.requests).await
             {
-                tracing::warn!("{e}");
+                match delete_objects(&self.client, &self.namespace, &name, &self.requests).await {
+                    Ok(()) => tracing::info!(
+                        "deleted ReplicaSet {name}, its last pod gone ({} API requests so far)",
+                        self.requests.load(Ordering::Relaxed)
+                    ),
+                    Err(e) => tracing::warn!("{e}"),
+                }
             }
         }
     }
