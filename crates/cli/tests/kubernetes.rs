@@ -411,7 +411,7 @@ fn a_crash_looping_release_fails_fast_while_the_old_one_serves() {
 
 #[test]
 fn a_deleted_pod_is_replaced_and_scaling_down_removes_exactly_the_drained_pods() {
-    let Some(k) = Kubed::new("scale") else {
+    let Some(mut k) = Kubed::new("scale") else {
         return;
     };
     let v1 = k.image("v1", "v1");
@@ -450,7 +450,24 @@ fn a_deleted_pod_is_replaced_and_scaling_down_removes_exactly_the_drained_pods()
         vec![(oldest, replacement.clone())],
         "the kept instance keeps its pod"
     );
-    assert_eq!(k.pods_of(1), vec![replacement], "only its pod is left");
+    assert_eq!(
+        k.pods_of(1),
+        vec![replacement.clone()],
+        "only its pod is left"
+    );
+
+    // v2 (the scale) runs on v1's ReplicaSet: a restarted daemon adopts that pod as v2's.
+    k.world.daemon.kill9();
+    k.world.daemon.restart();
+    assert_eq!(k.world.answer(), "v1");
+    let status = k.world.status();
+    assert_eq!(status["instances"][0]["release"], 2, "{status}");
+    assert_eq!(
+        status["instances"][0]["pod"],
+        replacement.as_str(),
+        "{status}"
+    );
+    assert_eq!(k.pods_of(1), vec![replacement]);
 }
 
 #[test]
