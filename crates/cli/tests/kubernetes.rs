@@ -24,6 +24,7 @@ const TOKEN: &str = "t0p-s3cret-k8s-t0ken";
 
 struct Cluster {
     kubeconfig: String,
+    node: String,
     kubectl: PathBuf,
     docker: String,
 }
@@ -33,15 +34,17 @@ fn cluster() -> Option<Cluster> {
     match (
         var("KUBECONFIG"),
         var("SLIPWAY_KUBE_BIN"),
+        var("SLIPWAY_KUBE_NODE"),
         var("SLIPWAY_TEST_DOCKER_HOST"),
     ) {
-        (Some(kubeconfig), Some(bin), Some(docker)) => Some(Cluster {
+        (Some(kubeconfig), Some(bin), Some(node), Some(docker)) => Some(Cluster {
             kubeconfig,
+            node,
             kubectl: Path::new(&bin).join("kubectl"),
             docker,
         }),
         _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false") => panic!(
-            "CI is set but KUBECONFIG, SLIPWAY_KUBE_BIN or SLIPWAY_TEST_DOCKER_HOST is not: .ci/run \
+            "CI is set but KUBECONFIG, SLIPWAY_KUBE_BIN, SLIPWAY_KUBE_NODE or SLIPWAY_TEST_DOCKER_HOST is not: .ci/run \
              must start the test cluster (eval \"$(ci/kube.sh start)\") and engine \
              (SLIPWAY_TEST_DOCKER_HOST=$(ci/dockerd.sh start))"
         ),
@@ -235,7 +238,13 @@ readiness = {{ http = "/ready", period = "1s", timeout = "1s", failure_threshold
 
 [deploy]
 {deploy}
-"#
+
+[kubernetes]
+node_selector = {{ "kubernetes.io/hostname" = "{node}" }}
+tolerations = [{{ key = "slipway.test/e2e", exists = true, effect = "NoSchedule" }}]
+requests = {{ memory = "16m", cpus = "0.05" }}
+"#,
+            node = self.cluster.node,
         ));
     }
 
@@ -314,6 +323,18 @@ fn blue_green_between_two_images_on_pods_fails_no_request_and_keeps_secrets_in_a
     assert!(
         objects.contains("API_TOKEN_FILE") && objects.contains("/run/secrets"),
         "{objects}"
+    );
+    // The [kubernetes] table places them.
+    let pod: serde_json::Value =
+        serde_json::from_str(&k.kubectl(&["get", "pod", &v1_pods[0], "-o", "json"])).unwrap();
+    assert_eq!(
+        pod["spec"]["nodeSelector"]["kubernetes.io/hostname"],
+        k.cluster.node.as_str()
+    );
+    assert_eq!(pod["spec"]["tolerations"][0]["operator"], "Exists", "{pod}");
+    assert_eq!(
+        pod["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "50m"
     );
     let secrets = k.kubectl(&["get", "secrets", "-o", "name"]);
     assert_eq!(secrets.lines().count(), 1, "{secrets}");

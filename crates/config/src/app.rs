@@ -3,7 +3,9 @@
 use crate::procfile::Procfile;
 use crate::report::Report;
 use crate::table::Section;
-use crate::{analysis, artifact, cron, deploy, env, notify, process, release_phase, routing};
+use crate::{
+    analysis, artifact, cron, deploy, env, kubernetes, notify, process, release_phase, routing,
+};
 use slipway_core::spec::{AppSpec, RetentionSpec};
 use std::path::Path;
 use toml::de::{DeTable, DeValue};
@@ -21,6 +23,7 @@ const KEYS: &[&str] = &[
     "notify",
     "release",
     "cron",
+    "kubernetes",
 ];
 const DEFAULT_KEEP: u32 = 10;
 
@@ -45,6 +48,7 @@ pub(crate) fn read(
     let deploy = deploy::read(r, &root, &analysis);
     let notify = notify::read(r, &root, base_dir);
     let retention = releases(r, &root);
+    let kubernetes = kubernetes::read(r, &root);
 
     if !routing.hosts.is_empty()
         && !processes.is_empty()
@@ -71,6 +75,7 @@ pub(crate) fn read(
         notify,
         release_phase,
         cron,
+        kubernetes,
     })
 }
 

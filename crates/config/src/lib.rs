@@ -31,6 +31,7 @@ mod deploy;
 mod duration;
 mod env;
 mod error;
+mod kubernetes;
 mod limits;
 mod notify;
 mod percent;

@@ -40,6 +40,50 @@ pub struct AppSpec {
     /// Scheduled jobs by name, run in the stable release's artifact and env.
     #[serde(default)]
     pub cron: BTreeMap<String, CronSpec>,
+    /// `[kubernetes]`: how the app's pods are placed and run with `serve --kubernetes`.
+    #[serde(default, skip_serializing_if = "KubernetesSpec::is_empty")]
+    pub kubernetes: KubernetesSpec,
+}
+
+/// `[kubernetes]`: scheduling and identity of the app's pods on Kubernetes; ignored on one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesSpec {
+    /// Only nodes with all these labels run the pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// The pods' service account (their token is not mounted unless the app asks for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// Secrets (of type docker-registry) the nodes pull the images with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<String>,
+    /// What the scheduler reserves per pod: bytes of memory. (Limits are the process's `memory`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_request: Option<i64>,
+    /// What the scheduler reserves per pod: billionths of a CPU. (Limits are the process's `cpus`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_request: Option<i64>,
+}
+
+impl KubernetesSpec {
+    pub fn is_empty(&self) -> bool {
+        self == &KubernetesSpec::default()
+    }
+}
+
+/// A node taint the pods tolerate (Kubernetes' `Toleration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Toleration {
+    /// `None`: every key (with `exists`).
+    pub key: Option<String>,
+    /// `None` with `exists = true`: any value.
+    pub value: Option<String>,
+    /// Tolerate the key whatever its value.
+    pub exists: bool,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; `None`: all effects.
+    pub effect: Option<String>,
 }
 
 /// `[release]`: migrations and other once-per-release work (Heroku's release phase).

@@ -8,14 +8,14 @@ use crate::names::{self, CONTAINER, Key};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
-    HTTPGetAction, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    Secret, SecretKeySelector, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
-    VolumeMount,
+    HTTPGetAction, LocalObjectReference, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, Secret, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    TCPSocketAction, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use slipway_core::spec::{ProbeCheck, ProbeSpec};
+use slipway_core::spec::{KubernetesSpec, ProbeCheck, ProbeSpec};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -50,6 +50,9 @@ pub struct PodTemplate {
     pub user: Option<String>,
     pub memory_bytes: Option<i64>,
     pub nano_cpus: Option<i64>,
+    /// The app's `[kubernetes]` table: node selector, tolerations, service account, pull secrets,
+    /// requests.
+    pub placement: KubernetesSpec,
 }
 
 impl std::fmt::Debug for PodTemplate {
@@ -212,6 +215,17 @@ impl PodTemplate {
             None => (None, None),
             Some(user) => numeric_user(user)?,
         };
+        let placement = &self.placement;
+        let mut requests = BTreeMap::new();
+        if let Some(bytes) = placement.memory_request {
+            requests.insert("memory".to_owned(), Quantity(bytes.to_string()));
+        }
+        if let Some(nano) = placement.cpu_request {
+            requests.insert(
+                "cpu".to_owned(),
+                Quantity(format!("{}m", (nano / 1_000_000).max(1))),
+            );
+        }
         let mut limits = BTreeMap::new();
         if let Some(bytes) = self.memory_bytes {
             limits.insert("memory".to_owned(), Quantity(bytes.to_string()));
@@ -257,8 +271,9 @@ impl PodTemplate {
                 .as_ref()
                 .map(|p| probe(p, self.port, true))
                 .transpose()?,
-            resources: (!limits.is_empty()).then(|| ResourceRequirements {
-                limits: Some(limits),
+            resources: (!limits.is_empty() || !requests.is_empty()).then(|| ResourceRequirements {
+                limits: (!limits.is_empty()).then_some(limits),
+                requests: (!requests.is_empty()).then_some(requests),
                 ..Default::default()
             }),
             security_context: Some(SecurityContext {
@@ -284,6 +299,29 @@ impl PodTemplate {
             // The app needs no API access and no Service env of its namespace.
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
+            service_account_name: placement.service_account.clone(),
+            node_selector: (!placement.node_selector.is_empty())
+                .then(|| placement.node_selector.clone()),
+            tolerations: (!placement.tolerations.is_empty()).then(|| {
+                placement
+                    .tolerations
+                    .iter()
+                    .map(|t| Toleration {
+                        key: t.key.clone(),
+                        operator: Some(if t.exists { "Exists" } else { "Equal" }.to_owned()),
+                        value: t.value.clone(),
+                        effect: t.effect.clone(),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            image_pull_secrets: (!placement.image_pull_secrets.is_empty()).then(|| {
+                placement
+                    .image_pull_secrets
+                    .iter()
+                    .map(|name| LocalObjectReference { name: name.clone() })
+                    .collect()
+            }),
             ..Default::default()
         })
     }
@@ -398,6 +436,7 @@ mod tests {
             user: Some("1000:1001".into()),
             memory_bytes: Some(64 << 20),
             nano_cpus: Some(500_000_000),
+            placement: KubernetesSpec::default(),
         }
     }
 
@@ -480,6 +519,38 @@ mod tests {
         t.port = None;
         let c = container(&t.objects("o", 1).unwrap());
         assert!(c.readiness_probe.is_none());
+    }
+
+    #[test]
+    fn the_kubernetes_table_places_the_pods() {
+        let mut t = template();
+        t.placement = KubernetesSpec {
+            node_selector: BTreeMap::from([("disk".into(), "ssd".into())]),
+            tolerations: vec![slipway_core::spec::Toleration {
+                key: None,
+                value: None,
+                exists: true,
+                effect: Some("NoSchedule".into()),
+            }],
+            service_account: Some("shop".into()),
+            image_pull_secrets: vec!["registry".into()],
+            memory_request: Some(32 << 20),
+            cpu_request: Some(100_000_000),
+        };
+        let objects = t.objects("o", 1).unwrap();
+        let pod = objects.replica_set.spec.template.unwrap().spec.unwrap();
+        assert_eq!(pod.node_selector.unwrap()["disk"], "ssd");
+        let toleration = &pod.tolerations.unwrap()[0];
+        assert_eq!(toleration.operator.as_deref(), Some("Exists"));
+        assert_eq!(pod.service_account_name.as_deref(), Some("shop"));
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+        let resources = pod.containers[0].resources.clone().unwrap();
+        assert_eq!(resources.requests.unwrap()["cpu"], Quantity("100m".into()));
+        assert_eq!(
+            resources.limits.unwrap()["memory"],
+            Quantity((64 << 20).to_string())
+        );
     }
 
     #[test]

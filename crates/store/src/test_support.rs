@@ -60,6 +60,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         config_vars: Default::default(),
         release_phase: Default::default(),
         cron: Default::default(),
+        kubernetes: Default::default(),
     }
 }
 

@@ -52,6 +52,7 @@ pub fn build(
         user: container.user.clone(),
         memory_bytes: container.memory_bytes,
         nano_cpus: container.nano_cpus,
+        placement: release.spec.kubernetes.clone(),
     })
 }
 

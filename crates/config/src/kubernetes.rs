@@ -1,0 +1,278 @@
+//! `[kubernetes]`: how the app's pods are placed and run when the daemon runs them on Kubernetes
+//! (`serve --kubernetes`); on one host the table is read, checked, and has no effect. Names are checked
+//! as the API server would (DNS names, label keys and values) so a typo fails here, at file:line,
+//! not at the first deploy.
+
+use crate::limits;
+use crate::report::Report;
+use crate::table::Section;
+use slipway_core::spec::{KubernetesSpec, Toleration};
+use toml::de::DeValue;
+
+const KEYS: &[&str] = &[
+    "node_selector",
+    "tolerations",
+    "service_account",
+    "image_pull_secrets",
+    "requests",
+];
+const EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+const TOLERATION: &str = "{ key = \"dedicated\", value = \"shop\", effect = \"NoSchedule\" }";
+
+pub(crate) fn read(r: &mut Report, root: &Section) -> KubernetesSpec {
+    let mut spec = KubernetesSpec::default();
+    let Some(k) = root.table(r, "kubernetes", "kubernetes") else {
+        return spec;
+    };
+    if let Some(span) = k.key_span("namespace") {
+        r.error(span, "`namespace` in [kubernetes]: the namespace is the daemon's")
+            .label("not per app yet")
+            .help("start the daemon with `slipway serve --kubernetes --namespace NAME` and remove this key");
+    }
+    let allowed: Vec<&str> = KEYS.iter().copied().chain(["namespace"]).collect();
+    k.check_keys(r, &allowed);
+    if let Some(name) = k.text(r, "service_account", "\"shop\"") {
+        if dns_name(name.get_ref()) {
+            spec.service_account = Some(name.into_inner());
+        } else {
+            not_a_name(r, &name, "service_account");
+        }
+    }
+    if let Some(names) = k.string_list(r, "image_pull_secrets") {
+        for name in names {
+            if dns_name(name.get_ref()) {
+                spec.image_pull_secrets.push(name.into_inner());
+            } else {
+                not_a_name(r, &name, "image_pull_secrets");
+            }
+        }
+    }
+    if let Some(selector) = k.table(r, "node_selector", "kubernetes.node_selector") {
+        for (key, key_span, _) in selector.entries() {
+            let Some(value) = selector.string(r, key) else {
+                continue;
+            };
+            if !label_key(key) {
+                r.error(
+                    key_span,
+                    format!("node_selector: {key:?} is not a label key"),
+                )
+                .label("not a label key")
+                .help("a label key is `name` or `prefix/name`, e.g. \"kubernetes.io/os\"");
+            } else if !label_value(value.get_ref()) {
+                r.error(
+                    value.span(),
+                    format!("node_selector: {:?} is not a label value", value.get_ref()),
+                )
+                .label("not a label value")
+                .help("at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit");
+            } else {
+                spec.node_selector
+                    .insert(key.to_owned(), value.into_inner());
+            }
+        }
+    }
+    if let Some(value) = k.get("tolerations") {
+        match value.get_ref() {
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let DeValue::Table(table) = item.get_ref() else {
+                        r.error(
+                            item.span(),
+                            format!("[kubernetes] tolerations {}: expected a table", i + 1),
+                        )
+                        .label("not a toleration")
+                        .help(format!("write tolerations = [{TOLERATION}]"));
+                        continue;
+                    };
+                    let name = format!("[kubernetes] toleration {}", i + 1);
+                    let t = Section::named(&name, item.span(), table);
+                    if let Some(toleration) = toleration(r, &t) {
+                        spec.tolerations.push(toleration);
+                    }
+                }
+            }
+            _ => {
+                k.wrong_type(r, "tolerations", value, "an array of tables")
+                    .help(format!("write tolerations = [{TOLERATION}]"));
+            }
+        }
+    }
+    if let Some(requests) = k.table(r, "requests", "kubernetes.requests") {
+        requests.check_keys(r, &["memory", "cpus"]);
+        if let Some(memory) = requests.text(r, "memory", "\"128m\"") {
+            match limits::parse_size("memory", memory.get_ref()) {
+                Ok(bytes) if bytes > 0 => spec.memory_request = i64::try_from(bytes).ok(),
+                Ok(_) => {
+                    r.error(
+                        memory.span(),
+                        "[kubernetes.requests] memory must be more than 0",
+                    )
+                    .help("write memory = \"128m\"");
+                }
+                Err(why) => {
+                    r.error(memory.span(), format!("[kubernetes.requests] {why}"))
+                        .label("not a size");
+                }
+            }
+        }
+        if let Some(cpus) = requests.text(r, "cpus", "\"0.25\"") {
+            match limits::parse_cpus(cpus.get_ref()) {
+                Ok(nano) => spec.cpu_request = Some(nano),
+                Err(why) => {
+                    r.error(cpus.span(), format!("[kubernetes.requests] {why}"))
+                        .label("not a number of CPUs");
+                }
+            }
+        }
+    }
+    spec
+}
+
+fn toleration(r: &mut Report, t: &Section) -> Option<Toleration> {
+    t.check_keys(r, &["key", "value", "exists", "effect"]);
+    let key = t.text(r, "key", "\"dedicated\"");
+    let value = t.string(r, "value");
+    let exists = t.boolean(r, "exists").is_some_and(|b| *b.get_ref());
+    let effect = t.text(r, "effect", "\"NoSchedule\"");
+    if let Some(effect) = &effect
+        && !EFFECTS.contains(&effect.get_ref().as_str())
+    {
+        let near = crate::suggest::closest(effect.get_ref(), EFFECTS)
+            .map(|e| format!("did you mean \"{e}\"? "))
+            .unwrap_or_default();
+        r.error(
+            effect.span(),
+            format!(
+                "{}: effect {:?} is not a taint effect",
+                t.name(),
+                effect.get_ref()
+            ),
+        )
+        .label("unknown effect")
+        .help(format!("{near}use one of {}", EFFECTS.join(", ")));
+        return None;
+    }
+    if exists && let Some(value) = &value {
+        r.error(
+            value.span(),
+            format!(
+                "{}: a toleration with exists = true matches any value",
+                t.name()
+            ),
+        )
+        .label("ignored with exists")
+        .help("remove `value`, or `exists` to match this value only");
+        return None;
+    }
+    if key.is_none() && !exists {
+        t.missing(
+            r,
+            "key",
+            format!("name the taint's key, e.g. {TOLERATION}; or tolerate every taint with {{ exists = true }}"),
+        );
+        return None;
+    }
+    Some(Toleration {
+        key: key.map(|k| k.into_inner()),
+        value: value.map(|v| v.into_inner()),
+        exists,
+        effect: effect.map(|e| e.into_inner()),
+    })
+}
+
+fn not_a_name(r: &mut Report, name: &toml::Spanned<String>, key: &str) {
+    r.error(
+        name.span(),
+        format!(
+            "[kubernetes] {key}: {:?} is not a Kubernetes name",
+            name.get_ref()
+        ),
+    )
+    .label("not a name")
+    .help("lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit");
+}
+
+/// A DNS subdomain, as Kubernetes names most objects.
+fn dns_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && text.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+fn label_value(text: &str) -> bool {
+    text.is_empty()
+        || (text.len() <= 63
+            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && text.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
+fn label_key(text: &str) -> bool {
+    let (prefix, name) = match text.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, text),
+    };
+    !name.is_empty() && label_value(name) && prefix.is_none_or(dns_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn parse(table: &str) -> Result<slipway_core::spec::KubernetesSpec, String> {
+        let text = format!(
+            "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n\n[kubernetes]\n{table}\n"
+        );
+        crate::parse(&text, Path::new("/a/slipway.toml"))
+            .map(|s| s.kubernetes)
+            .map_err(|e| {
+                let lines: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+                lines.join("\n")
+            })
+    }
+
+    #[test]
+    fn the_table_reads_into_the_spec() {
+        let spec = parse(
+            "service_account = \"shop\"\nimage_pull_secrets = [\"registry\"]\n\
+             node_selector = { \"kubernetes.io/os\" = \"linux\" }\n\
+             tolerations = [{ key = \"dedicated\", value = \"shop\", effect = \"NoSchedule\" }, { exists = true }]\n\
+             requests = { memory = \"128m\", cpus = \"0.25\" }",
+        )
+        .unwrap();
+        assert_eq!(spec.service_account.as_deref(), Some("shop"));
+        assert_eq!(spec.image_pull_secrets, ["registry"]);
+        assert_eq!(spec.node_selector["kubernetes.io/os"], "linux");
+        assert_eq!(spec.tolerations.len(), 2);
+        assert!(spec.tolerations[1].exists && spec.tolerations[1].key.is_none());
+        assert_eq!(spec.memory_request, Some(128 << 20));
+        assert_eq!(spec.cpu_request, Some(250_000_000));
+        assert!(parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn mistakes_point_at_the_line_with_the_fix() {
+        let err = parse("tolerations = [{ key = \"a\", effect = \"NoSchedul\" }]").unwrap_err();
+        assert!(err.contains("slipway.toml:6"), "{err}");
+        assert!(err.contains("did you mean \"NoSchedule\""), "{err}");
+        let err = parse("service_account = \"Shop_Account\"").unwrap_err();
+        assert!(err.contains("is not a Kubernetes name"), "{err}");
+        let err = parse("namespace = \"shop\"").unwrap_err();
+        assert!(err.contains("--namespace"), "{err}");
+        let err = parse("node_selector = { \"disk type\" = \"ssd\" }").unwrap_err();
+        assert!(err.contains("not a label key"), "{err}");
+        let err = parse("tolerations = [{ exists = true, value = \"x\" }]").unwrap_err();
+        assert!(err.contains("matches any value"), "{err}");
+        let err = parse("requests = { memory = \"lots\" }").unwrap_err();
+        assert!(err.contains("use a size like"), "{err}");
+        let err = parse("node_selectr = {}").unwrap_err();
+        assert!(err.contains("did you mean `node_selector`"), "{err}");
+    }
+}
