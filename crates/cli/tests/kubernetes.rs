@@ -1,9 +1,10 @@
 //! Image releases on Kubernetes through the real binary (`serve --kubernetes`, built with the
 //! `kubernetes` feature) and a real cluster with a real node (ci/kube.sh): each release process is
 //! a ReplicaSet, each instance a pod, and slipway's own proxy — on the host, like the controller —
-//! routes by weight to the pods' IPs. Blue-green and canary between two images under load, a
-//! crash-looping release that fails fast while the old one serves, a scale-down that removes exactly
-//! the drained pods, and a `cmd` process refused with the fix.
+//! routes by weight to the pods' IPs. Blue-green and canary between two images under load, pods
+//! evicted mid-canary, a crash-looping release that fails fast while the old one serves, a deleted
+//! pod replaced and a scale-down that removes exactly the drained pods, a daemon killed and
+//! restarted that adopts its pods, and a `cmd` process refused with the fix.
 //!
 //! The cluster is the one of `KUBECONFIG` (`eval "$(ci/kube.sh start)"`, which also sets
 //! `SLIPWAY_KUBE_BIN` for kubectl), the images are built on `SLIPWAY_TEST_DOCKER_HOST`
@@ -393,6 +394,69 @@ fn canary_between_two_images_on_pods_fails_no_request() {
     let tally = load.finish();
     tally.assert_switched("v1", "v2");
     assert_eq!(k.world.settled()["stable"]["version"], 2);
+}
+
+#[test]
+fn pods_evicted_mid_rollout_are_replaced_and_the_canary_finishes_without_a_failed_request() {
+    let Some(k) = Kubed::new("evict") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    let canary = "strategy = \"canary\"\nprogress_deadline = \"5m\"\nsteps = [{ weight = 50 }, { pause = {} }]";
+    k.write(&v1, canary, "");
+    k.world.slipway(&["deploy"]).ok();
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    k.write(&v2, canary, "");
+    k.world.slipway(&["deploy", "--detach"]).ok();
+    support::wait_for(
+        Duration::from_secs(90),
+        "the canary at 50 %, paused",
+        || {
+            let c = k.world.status()["rollout"]["canary"].clone();
+            (c["effective_weight"] == 50 && c["step"] == 2).then_some(())
+        },
+    );
+    // One pod of each side evicted through the Eviction API, as a node drain does.
+    let (old, new) = (k.pods_of(1)[0].clone(), k.pods_of(2)[0].clone());
+    let counts = (k.pods_of(1).len(), k.pods_of(2).len());
+    for pod in [&old, &new] {
+        let eviction = serde_json::json!({
+            "apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": pod, "namespace": k.namespace},
+        });
+        let file = k.world.root().join(format!("evict-{pod}.json"));
+        std::fs::write(&file, eviction.to_string()).unwrap();
+        k.kubectl(&[
+            "create",
+            "--raw",
+            &format!("/api/v1/namespaces/{}/pods/{pod}/eviction", k.namespace),
+            "-f",
+            file.to_str().unwrap(),
+        ]);
+    }
+    // Each side is back to as many ready instances as before, on the replacements.
+    support::wait_for(Duration::from_secs(90), "both sides whole again", || {
+        let status = k.world.status();
+        let list = status["instances"].as_array()?.clone();
+        let ready_on = |v: u64| {
+            list.iter()
+                .filter(|i| i["release"] == v && i["state"] == "ready")
+                .filter(|i| i["pod"] != old.as_str() && i["pod"] != new.as_str())
+                .count()
+        };
+        (ready_on(1) == counts.0 && ready_on(2) == counts.1).then_some(())
+    });
+    load.mark();
+    load.wait_for_more(200);
+    k.world.slipway(&["promote"]).ok();
+    let status = k.world.settled();
+    assert_eq!(status["stable"]["version"], 2, "{status}");
+    load.mark();
+    load.wait_for_more(200);
+    let tally = load.finish();
+    tally.assert_no_failures();
 }
 
 #[test]
