@@ -340,6 +340,16 @@ fn blue_green_between_two_images_on_pods_fails_no_request_and_keeps_secrets_in_a
     let secrets = k.kubectl(&["get", "secrets", "-o", "name"]);
     assert_eq!(secrets.lines().count(), 1, "{secrets}");
 
+    // The pods' output is in their instances' logs.
+    support::wait_for(
+        Duration::from_secs(30),
+        "the pods' output in slipway logs",
+        || {
+            let run = k.world.slipway(&["logs", "--release", "v1"]);
+            (run.stdout.matches("demo v1 listening on").count() == 2).then_some(())
+        },
+    );
+
     let v2 = k.image("v2", "v2");
     let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
     load.wait_for_more(200);
@@ -488,6 +498,10 @@ fn a_crash_looping_release_fails_fast_while_the_old_one_serves() {
     assert!(took < Duration::from_secs(120), "{took:?}");
     let status = k.world.settled();
     assert_eq!(status["stable"]["version"], 1, "{status}");
+    // Each run's output is in the log, with slipway's notes on the exits.
+    let logs = k.world.slipway(&["logs", "--release", "v2"]).ok();
+    assert!(logs.stdout.contains("DEMO_CRASH_AFTER"), "{logs}");
+    assert!(logs.stdout.contains("crash-loop"), "{logs}");
     wait_until(Duration::from_secs(90), "v2's pods gone", || {
         k.pods_of(2).is_empty()
     });

@@ -16,6 +16,7 @@
 
 mod binding;
 pub mod names;
+mod pod_logs;
 pub mod pod_state;
 mod pod_supervisor;
 pub mod template;

@@ -10,6 +10,7 @@
 
 use crate::binding::{self, PodRef, Slot};
 use crate::names::{self, DELETION_COST, Key};
+use crate::pod_logs;
 use crate::pod_state::{self, Observed};
 use crate::template::PodTemplate;
 use futures_util::StreamExt;
@@ -19,9 +20,11 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use serde_json::json;
+use slipway_runtime::log_capture::{LogSink, Stream};
 use slipway_runtime::{InstanceEvent, InstanceState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,6 +73,7 @@ enum Command {
     Start {
         id: String,
         template: Box<PodTemplate>,
+        log: Option<Arc<LogSink>>,
     },
     Stop {
         id: String,
@@ -78,7 +82,7 @@ enum Command {
     Adopt {
         name: String,
         template: Box<PodTemplate>,
-        ids: Vec<String>,
+        ids: Vec<(String, Option<Arc<LogSink>>)>,
         reply: oneshot::Sender<Vec<Adopted>>,
     },
 }
@@ -120,6 +124,9 @@ impl PodSupervisor {
             waiting_for_sync: Vec::new(),
             uncost: BTreeSet::new(),
             unmarked: BTreeSet::new(),
+            logs: BTreeMap::new(),
+            following: BTreeMap::new(),
+            adopted: BTreeSet::new(),
         };
         let stream = watcher(pods, watcher::Config::default().labels(&selector))
             .default_backoff()
@@ -146,8 +153,8 @@ impl PodSupervisor {
     }
 
     /// Starts instance `id` as one more pod of `template`'s ReplicaSet (made on first use). Its
-    /// state arrives as events.
-    pub fn start(&self, id: &str, template: PodTemplate) -> PodStatus {
+    /// state arrives as events; its pod's output goes to `log_path`.
+    pub fn start(&self, id: &str, template: PodTemplate, log_path: &Path) -> PodStatus {
         let status = PodStatus {
             state: InstanceState::Starting,
             restarts: 0,
@@ -162,6 +169,7 @@ impl PodSupervisor {
         let _ = self.commands.send(Command::Start {
             id: id.to_owned(),
             template: Box::new(template),
+            log: open_log(id, log_path),
         });
         status
     }
@@ -223,10 +231,22 @@ impl PodSupervisor {
             .collect())
     }
 
-    /// Takes back the ReplicaSet `name` with one instance per id, bound to its pods once the watch
-    /// has listed them; answers what each pod says now.
-    pub async fn adopt(&self, name: &str, template: PodTemplate, ids: Vec<String>) -> Vec<Adopted> {
+    /// Takes back the ReplicaSet `name` with one instance per (id, log file), bound to its pods once
+    /// the watch has listed them; answers what each pod says now.
+    pub async fn adopt(
+        &self,
+        name: &str,
+        template: PodTemplate,
+        ids: Vec<(String, PathBuf)>,
+    ) -> Vec<Adopted> {
         let (reply, answer) = oneshot::channel();
+        let ids = ids
+            .into_iter()
+            .map(|(id, path)| {
+                let log = open_log(&id, &path);
+                (id, log)
+            })
+            .collect();
         let _ = self.commands.send(Command::Adopt {
             name: name.to_owned(),
             template: Box::new(template),
@@ -240,6 +260,12 @@ impl PodSupervisor {
     pub async fn remove(&self, name: &str) -> Result<(), String> {
         delete_objects(&self.client, &self.namespace, name, &self.requests).await
     }
+}
+
+fn open_log(id: &str, path: &Path) -> Option<Arc<LogSink>> {
+    LogSink::open(path)
+        .map_err(|e| tracing::warn!("cannot open the log of {id} ({}): {e}", path.display()))
+        .ok()
 }
 
 async fn delete_objects(
@@ -307,6 +333,11 @@ struct Task {
     uncost: BTreeSet<String>,
     /// Unmarked, and the watch has not shown it yet.
     unmarked: BTreeSet<String>,
+    /// Each instance's log file, and what its pod's output is read from: (pod, restarts, since).
+    logs: BTreeMap<String, Arc<LogSink>>,
+    following: BTreeMap<String, (String, u32)>,
+    /// Adopted instances whose first follower skips what the previous daemon read.
+    adopted: BTreeSet<String>,
 }
 
 type PodStream =
@@ -348,7 +379,10 @@ impl Task {
 
     async fn command(&mut self, command: Command) {
         match command {
-            Command::Start { id, template } => {
+            Command::Start { id, template, log } => {
+                if let Some(log) = log {
+                    self.logs.insert(id.clone(), log);
+                }
                 let name = template.key.object_name(&self.owner);
                 let set = self.sets.entry(name.clone()).or_insert_with(|| Set {
                     template: *template,
@@ -437,6 +471,16 @@ impl Task {
                     return;
                 }
                 let count = ids.len() as i32;
+                let ids: Vec<String> = ids
+                    .into_iter()
+                    .map(|(id, log)| {
+                        if let Some(log) = log {
+                            self.logs.insert(id.clone(), log);
+                        }
+                        self.adopted.insert(id.clone());
+                        id
+                    })
+                    .collect();
                 let set = self.sets.entry(name.clone()).or_insert_with(|| Set {
                     template: *template,
                     created: true,
@@ -667,6 +711,20 @@ impl Task {
         let key = set.template.key.clone();
         let mut ended = Vec::new();
         for slot in &set.slots {
+            // Whatever the instance's state, the output of its pod's current run is read.
+            if let Some(pod) = slot.pod.as_ref().and_then(|p| self.pods.get(p))
+                && let Some(log) = self.logs.get(&slot.instance)
+                && let Some(restarts) = running(pod)
+            {
+                let run = (slot.pod.clone().unwrap_or_default(), restarts);
+                if self.following.get(&slot.instance) != Some(&run) {
+                    let since = self.adopted.remove(&slot.instance).then_some(1);
+                    let api = Api::namespaced(self.client.clone(), &self.namespace);
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    drop(pod_logs::follow(api, run.0.clone(), log.clone(), since));
+                    self.following.insert(slot.instance.clone(), run);
+                }
+            }
             if slot.retiring {
                 if slot.pod.is_none() {
                     ended.push(slot.instance.clone());
@@ -712,6 +770,12 @@ impl Task {
                         grace: set.template.grace,
                     },
                 );
+            if changed && let Some(log) = self.logs.get(&slot.instance) {
+                log.write_line(
+                    Stream::Slipway,
+                    &format!("{}: {}", observed.state.name(), observed.message),
+                );
+            }
             if changed && !quiet.contains(&slot.instance) {
                 let _ = self.events.send(InstanceEvent {
                     id: slot.instance.clone(),
@@ -732,6 +796,11 @@ impl Task {
         for id in ended {
             set.slots.retain(|s| s.instance != id);
             set.seen.remove(&id);
+            self.following.remove(&id);
+            self.adopted.remove(&id);
+            if let Some(log) = self.logs.remove(&id) {
+                log.write_line(Stream::Slipway, "stopped: its pod is gone");
+            }
             for done in set.stopping.remove(&id).unwrap_or_default() {
                 let _ = done.send(());
             }
@@ -801,6 +870,19 @@ impl Task {
             }
         }
     }
+}
+
+/// The restart count of the pod's container while it runs.
+fn running(pod: &Pod) -> Option<u32> {
+    let status = pod
+        .status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == names::CONTAINER)?;
+    status.state.as_ref()?.running.as_ref()?;
+    Some(status.restart_count.max(0) as u32)
 }
 
 /// The pod's deletion cost, if it has one.

@@ -91,10 +91,12 @@ impl Controller {
         });
         let template =
             crate::control::pod_instance::build(&release, process, spec, container, secrets)?;
-        let ids: Vec<String> = (0..set.replicas.max(0))
+        let ids: Vec<(String, std::path::PathBuf)> = (0..set.replicas.max(0))
             .map(|_| {
                 self.next_seq += 1;
-                format!("{app}-v{version}-{process}-{:x}", self.next_seq & 0xffffff)
+                let id = format!("{app}-v{version}-{process}-{:x}", self.next_seq & 0xffffff);
+                let log = self.paths.instance_log(app, version, &id);
+                (id, log)
             })
             .collect();
         let web = process == "web";

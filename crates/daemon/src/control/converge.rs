@@ -227,7 +227,8 @@ impl Controller {
         self.next_seq += 1;
         let seq = self.next_seq;
         let id = format!("{name}-v{version}-{process}-{:x}", seq & 0xffffff);
-        let status = pods.start(&id, template);
+        let log_path = self.paths.instance_log(&name, version, &id);
+        let status = pods.start(&id, template, &log_path);
         self.apps.entry(name).or_default().instances.push(Managed {
             id,
             release: version,
