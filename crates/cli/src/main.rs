@@ -377,6 +377,25 @@ enum Command {
     Completions { shell: clap_complete::Shell },
     /// The man page (roff) on stdout, e.g. `slipway man > /usr/local/share/man/man1/slipway.1`.
     Man,
+    /// Kubernetes helpers (docs/kubernetes.md).
+    #[cfg(feature = "kubernetes")]
+    Kube {
+        #[command(subcommand)]
+        action: KubeAction,
+    },
+}
+
+#[cfg(feature = "kubernetes")]
+#[derive(Subcommand)]
+enum KubeAction {
+    /// The ServiceAccount, Role and RoleBinding `serve --kubernetes` needs in a namespace, and no
+    /// more, on stdout: `slipway kube rbac --namespace shop | kubectl apply -f -`.
+    Rbac {
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long, default_value = "slipway")]
+        service_account: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -464,6 +483,20 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Completions { shell } => return completions(*shell),
         Command::Man => return man_page(),
+        #[cfg(feature = "kubernetes")]
+        Command::Kube {
+            action:
+                KubeAction::Rbac {
+                    namespace,
+                    service_account,
+                },
+        } => {
+            print!(
+                "{}",
+                slipway_kube::rbac::manifests(namespace, service_account)
+            );
+            return ExitCode::SUCCESS;
+        }
         _ => {}
     }
     init_logging(matches!(cli.command, Command::Serve { .. }));
@@ -684,6 +717,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo => demo::run().await,
         // Answered in `main`, before a runtime is started.
         Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
+        #[cfg(feature = "kubernetes")]
+        Command::Kube { .. } => Ok(ExitCode::SUCCESS),
         Command::DemoApp => match slipway_demo_app::run().await {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {

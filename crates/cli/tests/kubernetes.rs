@@ -104,12 +104,52 @@ fn static_demo_app() -> &'static Path {
     })
 }
 
+/// Applies `slipway kube rbac` in `namespace` and writes a kubeconfig (in `dir`) for its service
+/// account, with a token from the TokenRequest API; returns its path.
+fn least_rbac_kubeconfig(cluster: &Cluster, namespace: &str, dir: &Path) -> String {
+    let manifests =
+        run(Command::new(support::bin()).args(["kube", "rbac", "--namespace", namespace]));
+    let file = dir.join("rbac.yaml");
+    std::fs::write(&file, manifests).unwrap();
+    cluster.kubectl(namespace, &["apply", "-f", file.to_str().unwrap()]);
+    let token = cluster.kubectl(
+        namespace,
+        &["create", "token", "slipway", "--duration", "1h"],
+    );
+    let view = |path: &str| {
+        cluster.kubectl(
+            namespace,
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--flatten",
+                "--minify",
+                "-o",
+                &format!("jsonpath={{.clusters[0].cluster.{path}}}"),
+            ],
+        )
+    };
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    \
+         certificate-authority-data: {}\nusers:\n- name: slipway\n  user:\n    token: {token}\n\
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: slipway\n    namespace: {namespace}\n\
+         current-context: c\n",
+        view("server"),
+        view("certificate-authority-data"),
+    );
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, config).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 /// One test's world: a namespace, a daemon running its image processes there, and the cleanup.
 struct Kubed {
     world: World,
     cluster: Cluster,
     namespace: String,
     label: String,
+    _kubeconfig_dir: tempfile::TempDir,
     _cleanup: Cleanup,
 }
 
@@ -144,6 +184,12 @@ impl Drop for Cleanup {
 
 impl Kubed {
     fn new(name: &str) -> Option<Kubed> {
+        Kubed::new_as(name, false)
+    }
+
+    /// With `least_rbac`, the daemon runs as the service account `slipway kube rbac` makes, with a
+    /// token of its own, instead of as the cluster's admin.
+    fn new_as(name: &str, least_rbac: bool) -> Option<Kubed> {
         let cluster = cluster()?;
         let namespace = format!("e2e-{}-{name}", std::process::id());
         let label = namespace.clone();
@@ -158,10 +204,16 @@ impl Kubed {
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
             .args(["create", "namespace", &namespace]));
+        let kubeconfig_dir = tempfile::tempdir().unwrap();
+        let kubeconfig = if least_rbac {
+            least_rbac_kubeconfig(&cluster, &namespace, kubeconfig_dir.path())
+        } else {
+            cluster.kubeconfig.clone()
+        };
         let world = World::with(
             &["--kubernetes", "--namespace", &namespace],
             &[
-                ("KUBECONFIG", cluster.kubeconfig.as_str()),
+                ("KUBECONFIG", kubeconfig.as_str()),
                 ("DOCKER_HOST", cluster.docker.as_str()),
                 ("E2E_API_TOKEN", TOKEN),
             ],
@@ -171,6 +223,7 @@ impl Kubed {
             cluster,
             namespace,
             label,
+            _kubeconfig_dir: kubeconfig_dir,
             _cleanup: cleanup,
         })
     }
@@ -624,6 +677,54 @@ fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
     wait_until(Duration::from_secs(90), "v1's pods gone", || {
         k.pods_of(1).is_empty() && k.replica_sets_of(1).is_empty()
     });
+}
+
+#[test]
+fn the_least_rbac_is_enough_for_a_blue_green_and_no_more() {
+    let Some(k) = Kubed::new_as("rbac", true) else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(100);
+    k.write(&v2, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    load.mark();
+    load.wait_for_more(100);
+    load.finish().assert_switched("v1", "v2");
+    // Its logs were readable, and v1's ReplicaSet and Secret deletable, with that Role alone.
+    let logs = k.world.slipway(&["logs", "--release", "v2"]).ok();
+    assert!(logs.stdout.contains("demo v2 listening"), "{logs}");
+    wait_until(Duration::from_secs(90), "v1's objects gone", || {
+        k.replica_sets_of(1).is_empty()
+            && k.kubectl(&["get", "secrets", "-o", "name"]).lines().count() == 1
+    });
+    assert!(!k.world.daemon.log_text().contains("forbidden"));
+    // No more: nothing outside the namespace, nothing it does not call.
+    let me = format!("system:serviceaccount:{}:slipway", k.namespace);
+    let can = |namespace: &str, verb: &str, resource: &str| {
+        Command::new(&k.cluster.kubectl)
+            .arg("--kubeconfig")
+            .arg(&k.cluster.kubeconfig)
+            .args([
+                "auth", "can-i", verb, resource, "-n", namespace, "--as", &me,
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(can(&k.namespace, "patch", "replicasets.apps"));
+    assert!(!can(&k.namespace, "create", "deployments.apps"));
+    assert!(
+        !can(&k.namespace, "get", "secrets"),
+        "it never reads a secret back"
+    );
+    assert!(!can(&k.namespace, "delete", "pods"));
+    assert!(!can("default", "list", "pods"));
 }
 
 #[test]

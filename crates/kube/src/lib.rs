@@ -19,6 +19,7 @@ pub mod names;
 mod pod_logs;
 pub mod pod_state;
 mod pod_supervisor;
+pub mod rbac;
 pub mod template;
 
 pub use names::Key;

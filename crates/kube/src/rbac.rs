@@ -1,0 +1,74 @@
+//! The least a daemon needs in its namespace, as manifests for `kubectl apply -f -` (`slipway kube
+//! rbac`): a ServiceAccount, a Role with exactly the verbs `pod_supervisor.rs` and `pod_logs.rs` use,
+//! and the RoleBinding. Kept here, beside the calls, so the two change together;
+//! crates/cli/tests/kubernetes.rs runs a daemon with only this and checks it is enough.
+
+/// (API group, resources, verbs) the daemon calls, and nothing else.
+pub const RULES: &[(&str, &[&str], &[&str])] = &[
+    // The watch, the deletion-cost mark on a retiring pod, its output.
+    ("", &["pods"], &["list", "watch", "patch"]),
+    ("", &["pods/log"], &["get"]),
+    // A release process's ReplicaSet: made, read back when it exists, scaled, listed at start, deleted.
+    (
+        "apps",
+        &["replicasets"],
+        &["create", "get", "list", "patch", "delete"],
+    ),
+    // Its secrets: made (or updated), tied to the ReplicaSet, deleted with it.
+    ("", &["secrets"], &["create", "patch", "delete"]),
+];
+
+/// The manifests for a daemon running as `service_account` in `namespace`.
+pub fn manifests(namespace: &str, service_account: &str) -> String {
+    let mut rules = String::new();
+    for (group, resources, verbs) in RULES {
+        rules.push_str(&format!(
+            "  - apiGroups: [\"{group}\"]\n    resources: [{}]\n    verbs: [{}]\n",
+            quoted(resources),
+            quoted(verbs)
+        ));
+    }
+    format!(
+        "# The least slipway needs to run image processes as pods in {namespace}\n\
+         # (`slipway serve --kubernetes --namespace {namespace}`). Apply: kubectl apply -f -\n\
+         apiVersion: v1\n\
+         kind: ServiceAccount\n\
+         metadata:\n  name: {service_account}\n  namespace: {namespace}\n\
+         ---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: Role\n\
+         metadata:\n  name: {service_account}\n  namespace: {namespace}\n\
+         rules:\n{rules}\
+         ---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: RoleBinding\n\
+         metadata:\n  name: {service_account}\n  namespace: {namespace}\n\
+         roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {service_account}\n\
+         subjects:\n  - kind: ServiceAccount\n    name: {service_account}\n    namespace: {namespace}\n"
+    )
+}
+
+fn quoted(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|i| format!("\"{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_lists_every_rule_and_binds_the_account() {
+        let text = manifests("shop", "slipway");
+        assert!(text.contains("kind: Role\n"));
+        assert!(text.contains("resources: [\"replicasets\"]"));
+        assert!(text.contains("verbs: [\"list\", \"watch\", \"patch\"]"));
+        assert!(text.contains(
+            "subjects:\n  - kind: ServiceAccount\n    name: slipway\n    namespace: shop"
+        ));
+        assert_eq!(text.matches("---").count(), 2);
+    }
+}
