@@ -739,4 +739,6 @@ fn a_command_process_is_refused_with_the_fix() {
     let text = format!("{}{}", run.stdout, run.stderr);
     assert!(text.contains("every process runs an image"), "{run}");
     assert!(text.contains("image = "), "{run}");
+    // Refused before anything was recorded.
+    assert!(k.world.history().is_empty());
 }

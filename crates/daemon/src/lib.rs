@@ -247,6 +247,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         state_dir: paths.root.clone(),
         docker: docker.clone(),
         flags: flags.clone(),
+        on_kubernetes: options.kubernetes.is_some(),
     });
     // A release the watch after promotion finds regressed is rolled back as `slipway rollback` does.
     tokio::spawn(ops::watch_rollback::run(deployer.clone(), watch_rollbacks));

@@ -24,6 +24,8 @@ pub struct Deployer {
     /// The Docker engine, for image processes (connected on first use).
     pub docker: slipway_docker::Connector,
     pub flags: Arc<crate::flags::Flags>,
+    /// `serve --kubernetes`: every process must run an image.
+    pub on_kubernetes: bool,
 }
 
 impl Deployer {
@@ -32,6 +34,9 @@ impl Deployer {
         let mut spec =
             slipway_config::load(&path).map_err(|e| Error::bad_request(e.to_string()))?;
         let overrides = self.apply_overrides(&mut spec)?;
+        if self.on_kubernetes {
+            images_only(&spec)?;
+        }
         let label = req.label.clone();
         let app = spec.app.clone();
         if let Some(w) = req.canary
@@ -440,6 +445,27 @@ impl Deployer {
 }
 
 /// `deploy --canary N`: a canary at N %, held until the pipeline ramps, promotes or rolls back.
+/// On Kubernetes every process is a pod of an image: a `cmd` process is refused before anything is
+/// recorded, with the fix.
+fn images_only(spec: &AppSpec) -> Result<(), Error> {
+    let commands: Vec<&str> = spec
+        .processes
+        .iter()
+        .filter(|(_, p)| p.container.is_none())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    match commands.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::bad_request(format!(
+            "{} {} a command (`cmd`), and on Kubernetes every process runs an image: set \
+             `image = \"...\"` (and `port`) in [processes.{first}] of slipway.toml, or deploy with \
+             --image; see docs/kubernetes.md",
+            commands.join(", "),
+            if commands.len() == 1 { "is" } else { "are" }
+        ))),
+    }
+}
+
 fn canary_hold(
     weight: u32,
     sticky: &Option<slipway_core::spec::Sticky>,
