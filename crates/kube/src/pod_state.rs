@@ -31,9 +31,14 @@ const HOPELESS: &[&str] = &[
     "CreateContainerError",
 ];
 
+/// A run shorter than this, without a readiness probe to say otherwise, never got going.
+const SHORT_RUN_SECS: i64 = 10;
+
 /// `ever_ready`: the instance's pod has been Ready before (then a failing probe is Unready, not a
-/// crash loop).
-pub fn observe(pod: &Pod, port: Option<u16>, ever_ready: bool) -> Observed {
+/// crash loop). `probed`: its Ready condition comes from a readiness probe; without one (a worker) the
+/// kubelet calls a container ready as soon as it runs, so a worker's runs are judged by how long they
+/// lasted instead (under 10 s: crash-looping, as a process that exits within its first second is).
+pub fn observe(pod: &Pod, port: Option<u16>, ever_ready: bool, probed: bool) -> Observed {
     let status = pod.status.as_ref();
     let address = status
         .and_then(|s| s.pod_ip.as_deref())
@@ -91,7 +96,12 @@ pub fn observe(pod: &Pod, port: Option<u16>, ever_ready: bool) -> Observed {
     if down {
         let exits = restarts + 1;
         let last_exit = last_exit(c);
-        if !ever_ready && exits >= CRASH_LOOP_AFTER {
+        let never_got_going = if probed {
+            !ever_ready
+        } else {
+            last_run_secs(c).is_some_and(|secs| secs < SHORT_RUN_SECS)
+        };
+        if never_got_going && exits >= CRASH_LOOP_AFTER {
             return observed(
                 InstanceState::CrashLoop {
                     restarts,
@@ -115,6 +125,17 @@ pub fn observe(pod: &Pod, port: Option<u16>, ever_ready: bool) -> Observed {
         return observed(InstanceState::Unready, "its readiness probe fails".into());
     }
     observed(InstanceState::Starting, "the pod is starting".into())
+}
+
+/// How long the last run lasted, from the kubelet's (whole-second) timestamps.
+fn last_run_secs(c: &ContainerStatus) -> Option<i64> {
+    let t = c
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .or_else(|| c.last_state.as_ref().and_then(|s| s.terminated.as_ref()))?;
+    let (started, finished) = (t.started_at.as_ref()?, t.finished_at.as_ref()?);
+    Some(finished.0.as_second() - started.0.as_second())
 }
 
 /// "exited with status 1 (Error)", from the current or the last termination.
@@ -167,10 +188,10 @@ mod tests {
             "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "image": "i",
                 "imageID": "i", "state": {"running": {}}}],
         }));
-        let o = observe(&p, Some(8080), false);
+        let o = observe(&p, Some(8080), false, true);
         assert_eq!(o.state, InstanceState::Ready);
         assert_eq!(o.address, Some("10.232.0.7:8080".parse().unwrap()));
-        assert_eq!(observe(&p, None, false).address, None);
+        assert_eq!(observe(&p, None, false, true).address, None);
     }
 
     fn crashing(restarts: i32) -> Pod {
@@ -186,16 +207,37 @@ mod tests {
 
     #[test]
     fn crashes_back_off_then_loop_unless_it_was_ever_ready() {
-        let o = observe(&crashing(0), Some(8080), false);
+        let o = observe(&crashing(0), Some(8080), false, true);
         assert!(matches!(o.state, InstanceState::Backoff { .. }), "{o:?}");
         assert!(o.message.contains("exited with status 3 (Error)"), "{o:?}");
         assert!(o.message.contains("boom"), "{o:?}");
-        let o = observe(&crashing(2), Some(8080), false);
+        let o = observe(&crashing(2), Some(8080), false, true);
         assert!(
             matches!(o.state, InstanceState::CrashLoop { restarts: 2, .. }),
             "{o:?}"
         );
-        let o = observe(&crashing(5), Some(8080), true);
+        let o = observe(&crashing(5), Some(8080), true, true);
+        assert!(matches!(o.state, InstanceState::Backoff { .. }), "{o:?}");
+    }
+
+    #[test]
+    fn a_worker_crash_loops_when_its_runs_are_short_ready_or_not() {
+        let worker = |started: &str, finished: &str| {
+            pod(json!({
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [{"name": "app", "ready": false, "restartCount": 4,
+                    "image": "i", "imageID": "i",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1, "startedAt": started,
+                        "finishedAt": finished}}}],
+            }))
+        };
+        // Ready at once each run (no probe), so `ever_ready` says nothing.
+        let short = worker("2026-12-04T10:00:00Z", "2026-12-04T10:00:01Z");
+        let o = observe(&short, None, true, false);
+        assert!(matches!(o.state, InstanceState::CrashLoop { .. }), "{o:?}");
+        let long = worker("2026-12-04T10:00:00Z", "2026-12-04T12:00:00Z");
+        let o = observe(&long, None, true, false);
         assert!(matches!(o.state, InstanceState::Backoff { .. }), "{o:?}");
     }
 
@@ -206,7 +248,7 @@ mod tests {
                 "image": "i", "imageID": "",
                 "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "not present"}}}],
         }));
-        let o = observe(&p, Some(1), false);
+        let o = observe(&p, Some(1), false, true);
         assert!(matches!(o.state, InstanceState::CrashLoop { .. }), "{o:?}");
         assert!(o.message.contains("ErrImageNeverPull"));
     }
@@ -218,13 +260,16 @@ mod tests {
             "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0,
                 "image": "i", "imageID": "i", "state": {"running": {}}}],
         }));
-        assert_eq!(observe(&p, None, false).state, InstanceState::Starting);
-        assert_eq!(observe(&p, None, true).state, InstanceState::Unready);
+        assert_eq!(
+            observe(&p, None, false, true).state,
+            InstanceState::Starting
+        );
+        assert_eq!(observe(&p, None, true, true).state, InstanceState::Unready);
         let unscheduled = pod(
             json!({"conditions": [{"type": "PodScheduled", "status": "False",
             "message": "0/1 nodes are available"}]}),
         );
-        let o = observe(&unscheduled, None, false);
+        let o = observe(&unscheduled, None, false, true);
         assert_eq!(o.state, InstanceState::Starting);
         assert!(o.message.contains("0/1 nodes"), "{o:?}");
     }

@@ -708,6 +708,8 @@ impl Task {
         }
         binding::bind(&mut set.slots, &pods);
         let port = set.template.port;
+        // Ready means a probe passed (web, or an explicit readiness), not just a running container.
+        let probed = port.is_some() || set.template.readiness.is_some();
         let key = set.template.key.clone();
         let mut ended = Vec::new();
         for slot in &set.slots {
@@ -743,7 +745,7 @@ impl Task {
             let same_pod = previous.is_some_and(|(_, p, _)| p.as_ref() == slot.pod.as_ref());
             let ever_ready = same_pod && previous.is_some_and(|(_, _, r)| *r);
             let observed = match pod {
-                Some(pod) => pod_state::observe(pod, port, ever_ready),
+                Some(pod) => pod_state::observe(pod, port, ever_ready, probed),
                 None => Observed {
                     state: InstanceState::Starting,
                     message: "waiting for its pod".into(),
