@@ -4,7 +4,8 @@
 //! routes by weight to the pods' IPs. Blue-green and canary between two images under load, pods
 //! evicted mid-canary, a crash-looping release that fails fast while the old one serves, a deleted
 //! pod replaced and a scale-down that removes exactly the drained pods, a daemon killed and
-//! restarted that adopts its pods, and a `cmd` process refused with the fix.
+//! restarted that adopts its pods, an upgrade under load, the least RBAC, and a `cmd` process
+//! refused with the fix.
 //!
 //! The cluster is the one of `KUBECONFIG` (`eval "$(ci/kube.sh start)"`, which also sets
 //! `SLIPWAY_KUBE_BIN` for kubectl), the images are built on `SLIPWAY_TEST_DOCKER_HOST`
@@ -725,6 +726,38 @@ fn the_least_rbac_is_enough_for_a_blue_green_and_no_more() {
     );
     assert!(!can(&k.namespace, "delete", "pods"));
     assert!(!can("default", "list", "pods"));
+}
+
+#[test]
+fn an_upgrade_under_load_keeps_the_pods_and_fails_no_request() {
+    let Some(mut k) = Kubed::new("upgrade") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let pods = k.pods_of(1);
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    let old = k.world.daemon.pid();
+    let answer = k.world.slipway(&["upgrade", "--json"]).ok().json();
+    let pid = answer["pid"].as_u64().expect("the new pid") as u32;
+    assert_ne!(pid, old, "{answer}");
+    k.world.daemon.upgraded_to(pid);
+    load.wait_for_more(200);
+    load.finish().assert_no_failures();
+    // The same pods, now the new daemon's instances.
+    assert_eq!(k.pods_of(1), pods);
+    let mut adopted: Vec<String> = k.instance_pods().into_iter().map(|(_, p)| p).collect();
+    adopted.sort();
+    let mut before = pods.clone();
+    before.sort();
+    assert_eq!(adopted, before);
+    // And it deploys like any daemon.
+    let v2 = k.image("v2", "v2");
+    k.write(&v2, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    assert_eq!(k.world.answer(), "v2");
 }
 
 #[test]
