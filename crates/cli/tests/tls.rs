@@ -220,6 +220,72 @@ fn certificates_from_files_serve_http2_and_http11_with_the_same_routing() {
     assert_eq!(again.body, "hello from v1", "{again:?}");
 }
 
+/// WebSockets over TLS: an HTTP/1.1 upgrade on the HTTPS listener is routed like any request, and the
+/// tunnel carries bytes both ways. (The client waits for the 101 before it sends, as RFC 6455 says.)
+#[test]
+fn websockets_upgrade_over_tls() {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    let world = World::with_daemon_args(&["--tls-listen", "127.0.0.1:0"]);
+    let dir = world.root().join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    // CA:FALSE: the client below trusts this very certificate as its root, and webpki refuses a CA
+    // certificate as the server's own.
+    let (cert, key) = self_signed_with(
+        &dir,
+        "ws",
+        &["ws.test"],
+        "basicConstraints=critical,CA:FALSE",
+    );
+    let routing = format!(
+        "[routing]\nhosts = [\"ws.test\"]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n",
+        cert.display(),
+        key.display()
+    );
+    world.deploy_ok(&Conf::demo("v1").tail(&routing));
+    let addr = tls_addr(&world);
+    wait_until(DEADLINE, "the certificate loaded", || {
+        cert_of(&world, "ws.test").is_some_and(|c| c["issuer"] == "ws.test")
+    });
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(&cert).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("ws.test").unwrap();
+    let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut tls = rustls::StreamOwned::new(session, tcp);
+    tls.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .unwrap();
+    tls.flush().unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tls.read_exact(&mut byte).expect("the upgrade's answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tls.write_all(b"early bytes|then more").unwrap();
+    tls.flush().unwrap();
+    let mut echoed = vec![0u8; "early bytes|then more".len()];
+    tls.read_exact(&mut echoed)
+        .expect("the echo through the tunnel");
+    assert_eq!(String::from_utf8_lossy(&echoed), "early bytes|then more");
+}
+
 #[test]
 fn fallback_certificate_answers_other_names_and_no_sni() {
     let dir = tempfile::tempdir().unwrap();
