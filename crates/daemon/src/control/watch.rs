@@ -53,6 +53,9 @@ pub(crate) struct Watch {
     baseline: Window,
     /// The judgement shown: the oldest session's (most data), or the one that failed.
     last: Option<Judgement>,
+    /// The watched release's request count when last judged: the same count again is the same
+    /// verdict, so an idle app's watch is judged only when a session starts or the watch ends.
+    judged_requests: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +124,7 @@ impl Watch {
             next_session_at: now,
             baseline: predecessor_now,
             last: None,
+            judged_requests: None,
         };
         w.keep_sessions(&release_now, now);
         Some(w)
@@ -154,11 +158,20 @@ impl Watch {
         self.state == WatchState::Watching
     }
 
+    /// Whether [`Watch::judge`] could say anything new: the release answered requests since the last
+    /// judgement, a session is due, or the watch is over.
+    pub(crate) fn needs_judging(&self, requests: u64, now: u64) -> bool {
+        self.watching()
+            && (self.judged_requests != Some(requests)
+                || now >= self.next_session_at.min(self.ends_at))
+    }
+
     /// Judges the release's counts now against the predecessor's from before the switch.
     pub(crate) fn judge(&mut self, release_now: &Window, now: u64) -> WatchStep {
         if !self.watching() {
             return WatchStep::Hold;
         }
+        self.judged_requests = Some(release_now.requests);
         self.keep_sessions(release_now, now);
         let baseline = &self.baseline;
         let judged: Vec<Judgement> = self
@@ -425,6 +438,33 @@ mod tests {
         }
         assert_eq!(t, 61_000, "ends at its time");
         assert_eq!(w.state, WatchState::Ended { at: t });
+    }
+
+    #[test]
+    fn an_idle_watch_is_judged_only_when_a_session_starts_or_it_ends() {
+        // Started at 1 s (a session then); sessions every 5 s; ends at 61 s.
+        let mut w = started("watch = \"1m\"", window(0, 0), window(9_000, 27)).expect("watched");
+        let idle = Window::default();
+        assert!(w.needs_judging(0, 1_050), "never judged yet");
+        w.judge(&idle, 1_050);
+        assert!(!w.needs_judging(0, 1_100), "the same count, no session due");
+        assert!(!w.needs_judging(0, 5_999));
+        assert!(w.needs_judging(1, 1_100), "a request answered since");
+        assert!(w.needs_judging(0, 6_000), "the next session is due");
+        w.judge(&idle, 6_000);
+        assert!(!w.needs_judging(0, 6_050));
+        assert!(w.needs_judging(0, 61_000), "over: the end is a judgement");
+        assert_eq!(
+            w.judge(&idle, 61_000),
+            WatchStep::Ended(
+                Verdict::Inconclusive,
+                w.last().map(|l| l.1).unwrap_or_default()
+            )
+        );
+        assert!(
+            !w.needs_judging(5, 62_000),
+            "an ended watch is never judged again"
+        );
     }
 
     #[test]

@@ -106,6 +106,12 @@ impl Controller {
             let Some(w) = watch.as_mut() else {
                 continue;
             };
+            let requests = metrics
+                .get(&w.release)
+                .map_or(0, |m| m.by_class().iter().sum());
+            if !w.needs_judging(requests, now) {
+                continue; // nothing new since the last judgement: no snapshot, no work
+            }
             let counts = metrics
                 .get(&w.release)
                 .map(|m| m.snapshot())
