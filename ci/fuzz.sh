@@ -28,7 +28,8 @@ start=$(date +%s)
 cargo "+$toolchain" fuzz build -s none
 echo "fuzz: built every target with $toolchain in $(( $(date +%s) - start ))s"
 
-binaries=target/x86_64-unknown-linux-gnu/release
+# cargo fuzz builds where cargo does: fuzz/target, or $CARGO_TARGET_DIR when set.
+binaries=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release
 run() {
   local target=$1
   mkdir -p "$scratch/$target" "corpus/$target" "artifacts/$target"
