@@ -134,6 +134,36 @@ fn kill_9_while_stable_then_restart_adopts_the_running_instances() {
     );
 }
 
+/// After `slipway scale` the running instances belong to the scaled release, though they were started
+/// by the one it was made from: a daemon killed then must take all of them back, not reap the older ones.
+#[test]
+fn kill_9_after_a_scale_then_restart_adopts_every_instance() {
+    let mut world = World::new();
+    world.deploy_ok(&Conf::demo("v1"));
+    world.slipway(&["scale", "web=3"]).ok();
+    let before = world.settled();
+    let old = instances(&before);
+    assert_eq!(old.len(), 3, "{before}");
+    world.daemon.kill9();
+    world.daemon.restart();
+    wait_until(
+        Duration::from_secs(60),
+        "the app answers after the restart",
+        || support::http::get(world.daemon.proxy, "/", &[]).is_ok_and(|r| r.status == 200),
+    );
+    let after = world.settled();
+    let mut kept = instances(&after);
+    let mut old = old;
+    kept.sort();
+    old.sort();
+    assert_eq!(
+        kept,
+        old,
+        "the same three processes, adopted, none reaped: {}",
+        world.daemon.log_text()
+    );
+}
+
 /// A daemon killed while a deploy freezes its artifact (lock taken, no rollout recorded yet) must not leave
 /// the app locked for ever: the next daemon gives the lock back (and marks the half-made release).
 #[test]

@@ -89,9 +89,34 @@ impl Controller {
         }
     }
 
+    /// The release whose instances those `app` v`made_by` started are: that release if it should run,
+    /// or the stable release when `slipway scale` made it from `made_by` (same bits and config, another
+    /// formation: it took the running instances over, whose pid files, labels and ReplicaSets still
+    /// name `made_by`).
+    pub(super) fn runs_as(&mut self, app: &str, made_by: u64) -> Result<u64, String> {
+        let unwanted = match self.should_run(app, made_by) {
+            Ok(()) => return Ok(made_by),
+            Err(why) => why,
+        };
+        let stable = self.apps.get(app).and_then(|a| a.stable);
+        let (Some(stable), Ok(made)) = (stable, self.release(app, made_by)) else {
+            return Err(unwanted);
+        };
+        match self.release(app, stable) {
+            Ok(s)
+                if stable > made_by
+                    && s.artifact == made.artifact
+                    && s.spec.same_but_formation(&made.spec) =>
+            {
+                Ok(stable)
+            }
+            _ => Err(unwanted),
+        }
+    }
+
     /// Whether `app` v`version` should run: the stable release, or either side of its rollout. Only
     /// those are taken back.
-    pub(super) fn should_run(&self, app: &str, version: u64) -> Result<(), String> {
+    fn should_run(&self, app: &str, version: u64) -> Result<(), String> {
         let wanted = self.apps.get(app).is_some_and(|a| {
             a.stable == Some(version)
                 || a.rollout
@@ -166,8 +191,8 @@ impl Controller {
             .labels
             .as_ref()
             .ok_or("its slipway labels are missing or malformed")?;
-        let (app, version, process) = (&labels.app, labels.release, &labels.process);
-        self.should_run(app, version)?;
+        let (app, process) = (&labels.app, &labels.process);
+        let version = self.runs_as(app, labels.release)?;
         if !container.running {
             return Err(format!(
                 "it {} while no daemon watched it; a fresh one replaces it",

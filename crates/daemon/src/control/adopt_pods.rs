@@ -37,31 +37,6 @@ impl Controller {
         }
     }
 
-    /// The release whose instances the pods of `app` v`made_by` are: that release if it should run,
-    /// or the stable release when `slipway scale` made it from `made_by` (same bits and config, another
-    /// formation: it took the running instances over, and their pods stayed in `made_by`'s
-    /// ReplicaSet).
-    fn runs_as(&mut self, app: &str, made_by: u64) -> Result<u64, String> {
-        let unwanted = match self.should_run(app, made_by) {
-            Ok(()) => return Ok(made_by),
-            Err(why) => why,
-        };
-        let stable = self.apps.get(app).and_then(|a| a.stable);
-        let (Some(stable), Ok(made)) = (stable, self.release(app, made_by)) else {
-            return Err(unwanted);
-        };
-        match self.release(app, stable) {
-            Ok(s)
-                if stable > made_by
-                    && s.artifact == made.artifact
-                    && s.spec.same_but_formation(&made.spec) =>
-            {
-                Ok(stable)
-            }
-            _ => Err(unwanted),
-        }
-    }
-
     /// Takes one ReplicaSet back with an instance per pod, or says why it goes.
     async fn adopt_set(
         &mut self,

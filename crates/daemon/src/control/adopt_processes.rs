@@ -41,8 +41,8 @@ impl Controller {
 
     fn adopt_process(&mut self, survivor: Survivor, ready: bool) -> Result<(), String> {
         let who = survivor.identity.clone();
-        let (app, version, process) = (&who.app, who.release, &who.process);
-        self.should_run(app, version)?;
+        let (app, process) = (&who.app, &who.process);
+        let version = self.runs_as(app, who.release)?;
         let release = self.release(app, version).map_err(|e| e.message)?;
         let spec = release
             .spec
