@@ -10,6 +10,7 @@
 use crate::control::controller::Controller;
 use crate::control::managed::Managed;
 use crate::control::runtimes::RuntimeKind;
+use slipway_core::release::Release;
 use slipway_docker::{OwnedContainer, RunningContainer};
 use slipway_runtime::InstanceState;
 use slipway_runtime::probe::{ProbeTarget, check, default_web_readiness};
@@ -114,6 +115,22 @@ impl Controller {
         }
     }
 
+    /// The release an instance of `app`'s `process` that v`made_by` started is adopted into
+    /// ([`Controller::runs_as`]), checked to have that process.
+    pub(super) fn adopted_release(
+        &mut self,
+        app: &str,
+        made_by: u64,
+        process: &str,
+    ) -> Result<Release, String> {
+        let version = self.runs_as(app, made_by)?;
+        let release = self.release(app, version).map_err(|e| e.message)?;
+        if !release.spec.processes.contains_key(process) {
+            return Err(format!("v{version} has no process {process}"));
+        }
+        Ok(release)
+    }
+
     /// Whether `app` v`version` should run: the stable release, or either side of its rollout. Only
     /// those are taken back.
     fn should_run(&self, app: &str, version: u64) -> Result<(), String> {
@@ -192,19 +209,15 @@ impl Controller {
             .as_ref()
             .ok_or("its slipway labels are missing or malformed")?;
         let (app, process) = (&labels.app, &labels.process);
-        let version = self.runs_as(app, labels.release)?;
+        let release = self.adopted_release(app, labels.release, process)?;
         if !container.running {
             return Err(format!(
                 "it {} while no daemon watched it; a fresh one replaces it",
                 container.state
             ));
         }
-        let release = self.release(app, version).map_err(|e| e.message)?;
-        let spec = release
-            .spec
-            .processes
-            .get(process)
-            .ok_or_else(|| format!("v{version} has no process {process}"))?;
+        let version = release.version;
+        let spec = &release.spec.processes[process];
         let settings = spec
             .container
             .as_ref()

@@ -48,13 +48,9 @@ impl Controller {
             .as_ref()
             .ok_or("its slipway labels are missing or malformed")?;
         let (app, process) = (&key.app, &key.process);
-        let version = self.runs_as(app, key.release)?;
-        let release = self.release(app, version).map_err(|e| e.message)?;
-        let spec = release
-            .spec
-            .processes
-            .get(process)
-            .ok_or_else(|| format!("v{version} has no process {process}"))?;
+        let release = self.adopted_release(app, key.release, process)?;
+        let version = release.version;
+        let spec = &release.spec.processes[process];
         let container = spec
             .container
             .as_ref()

@@ -42,13 +42,9 @@ impl Controller {
     fn adopt_process(&mut self, survivor: Survivor, ready: bool) -> Result<(), String> {
         let who = survivor.identity.clone();
         let (app, process) = (&who.app, &who.process);
-        let version = self.runs_as(app, who.release)?;
-        let release = self.release(app, version).map_err(|e| e.message)?;
-        let spec = release
-            .spec
-            .processes
-            .get(process)
-            .ok_or_else(|| format!("v{version} has no process {process}"))?;
+        let release = self.adopted_release(app, who.release, process)?;
+        let version = release.version;
+        let spec = &release.spec.processes[process];
         if spec.container.is_some() {
             return Err(format!(
                 "{process} of v{version} runs an image, not a process"

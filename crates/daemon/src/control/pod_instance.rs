@@ -73,21 +73,11 @@ mod tests {
     const ID: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     fn release() -> Release {
-        let text = "app = \"shop\"\n[env]\nLOG_LEVEL = \"debug\"\n[processes.web]\nimage = \"shop\"\nport = 9000\n";
-        let spec = slipway_config::parse(text, std::path::Path::new("/a/slipway.toml")).unwrap();
-        Release {
-            app: "shop".into(),
-            version: 4,
-            label: None,
-            artifact: "sha256:a".into(),
-            spec,
-            created_at: 0,
-            created_by: "t".into(),
-            message: None,
-            rollback_of: None,
-            status: slipway_core::release::ReleaseStatus::Pending,
-            reason: None,
-        }
+        crate::test_release::release(
+            "shop",
+            4,
+            "[env]\nLOG_LEVEL = \"debug\"\n[processes.web]\nimage = \"shop\"\nport = 9000\n",
+        )
     }
 
     #[test]
