@@ -17,7 +17,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use support::{Load, World, release, wait_until};
 
 const CLIENTS: usize = 4;
@@ -65,34 +65,13 @@ fn docker(host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-/// The demo app linked statically, so it runs on `scratch`. Built once per test binary, for the host
-/// triple only (so `+crt-static` never reaches proc-macros), in its own target dir.
-fn static_demo_app() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target_dir = workspace.join("target/static");
-        let triple = "x86_64-unknown-linux-gnu";
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .args(["build", "-p", "slipway-demo-app", "--target", triple])
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .status()
-            .expect("cannot run cargo to build the static demo app");
-        assert!(status.success(), "building the static demo app failed");
-        target_dir.join(triple).join("debug/slipway-demo-app")
-    })
-}
-
 /// Writes a build folder for the demo app answering `hello from <version>` (the version is in the
 /// image, not in slipway.toml: which image runs is what answers).
 fn image_folder(dir: &Path, version: &str, label: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let binary = dir.join("slipway-demo-app");
-    if std::fs::hard_link(static_demo_app(), &binary).is_err() {
-        std::fs::copy(static_demo_app(), &binary).unwrap();
+    if std::fs::hard_link(support::static_demo_app(), &binary).is_err() {
+        std::fs::copy(support::static_demo_app(), &binary).unwrap();
     }
     std::fs::write(
         dir.join("Dockerfile"),

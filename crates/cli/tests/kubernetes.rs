@@ -17,7 +17,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+
 use std::time::{Duration, Instant};
 use support::{Load, World, wait_until};
 
@@ -83,26 +83,6 @@ impl Cluster {
     fn docker(&self, args: &[&str]) -> String {
         run(Command::new("docker").args(["-H", &self.docker]).args(args))
     }
-}
-
-/// The demo app linked statically, so it runs on `scratch` (as in tests/docker.rs).
-fn static_demo_app() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target_dir = workspace.join("target/static");
-        let triple = "x86_64-unknown-linux-gnu";
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .args(["build", "-p", "slipway-demo-app", "--target", triple])
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .status()
-            .expect("cannot run cargo to build the static demo app");
-        assert!(status.success(), "building the static demo app failed");
-        target_dir.join(triple).join("debug/slipway-demo-app")
-    })
 }
 
 /// Applies `slipway kube rbac` in `namespace` and writes a kubeconfig (in `dir`) for its service
@@ -239,8 +219,8 @@ impl Kubed {
         let dir = self.world.root().join(format!("image-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
         let binary = dir.join("slipway-demo-app");
-        if std::fs::hard_link(static_demo_app(), &binary).is_err() {
-            std::fs::copy(static_demo_app(), &binary).unwrap();
+        if std::fs::hard_link(support::static_demo_app(), &binary).is_err() {
+            std::fs::copy(support::static_demo_app(), &binary).unwrap();
         }
         std::fs::write(
             dir.join("Dockerfile"),

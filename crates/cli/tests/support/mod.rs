@@ -811,3 +811,25 @@ pub fn release(history: &[Value], version: u64) -> &Value {
         .find(|r| r["version"] == version)
         .unwrap_or_else(|| panic!("no v{version} in history: {history:?}"))
 }
+
+/// The demo app linked statically, so it runs on `scratch` (the Docker and Kubernetes tests' images).
+/// Built once per test binary, for the host triple only (so `+crt-static` never reaches proc-macros), in
+/// its own target dir.
+pub fn static_demo_app() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target_dir = workspace.join("target/static");
+        let triple = "x86_64-unknown-linux-gnu";
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&workspace)
+            .args(["build", "-p", "slipway-demo-app", "--target", triple])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .status()
+            .expect("cannot run cargo to build the static demo app");
+        assert!(status.success(), "building the static demo app failed");
+        target_dir.join(triple).join("debug/slipway-demo-app")
+    })
+}
