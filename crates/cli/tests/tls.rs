@@ -220,12 +220,11 @@ fn certificates_from_files_serve_http2_and_http11_with_the_same_routing() {
     assert_eq!(again.body, "hello from v1", "{again:?}");
 }
 
-/// WebSockets over TLS: an HTTP/1.1 upgrade on the HTTPS listener is routed like any request, and the
-/// tunnel carries bytes both ways. (The client waits for the 101 before it sends, as RFC 6455 says.)
-#[test]
-fn websockets_upgrade_over_tls() {
+type TlsClient = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// A daemon serving the demo app on `ws.test` over TLS, and a raw HTTP/1.1 client connection to it.
+fn ws_world() -> (World, TlsClient) {
     use rustls::pki_types::pem::PemObject;
-    use std::io::{Read, Write};
     let world = World::with_daemon_args(&["--tls-listen", "127.0.0.1:0"]);
     let dir = world.root().join("certs");
     std::fs::create_dir_all(&dir).unwrap();
@@ -263,27 +262,74 @@ fn websockets_upgrade_over_tls() {
     let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
     let tcp = std::net::TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut tls = rustls::StreamOwned::new(session, tcp);
-    tls.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    .unwrap();
+    (world, rustls::StreamOwned::new(session, tcp))
+}
+
+const UPGRADE: &[u8] =
+    b"GET /ws HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+      Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// Sends `bytes` and reads one response head.
+fn send_and_read_head(tls: &mut TlsClient, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    tls.write_all(bytes).unwrap();
     tls.flush().unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        tls.read_exact(&mut byte).expect("the upgrade's answer");
+        tls.read_exact(&mut byte).expect("an answer");
         head.push(byte[0]);
     }
-    let head = String::from_utf8_lossy(&head);
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+fn echo_of(tls: &mut TlsClient, sent: &str) -> String {
+    use std::io::Read;
+    let mut echoed = vec![0u8; sent.len()];
+    tls.read_exact(&mut echoed)
+        .expect("the echo through the tunnel");
+    String::from_utf8_lossy(&echoed).into_owned()
+}
+
+/// WebSockets over TLS: an HTTP/1.1 upgrade on the HTTPS listener is routed like any request, and the
+/// tunnel carries bytes both ways. (The client waits for the 101 before it sends, as RFC 6455 says.)
+#[test]
+fn websockets_upgrade_over_tls() {
+    use std::io::Write;
+    let (_world, mut tls) = ws_world();
+    let head = send_and_read_head(&mut tls, UPGRADE);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     tls.write_all(b"early bytes|then more").unwrap();
     tls.flush().unwrap();
-    let mut echoed = vec![0u8; "early bytes|then more".len()];
-    tls.read_exact(&mut echoed)
-        .expect("the echo through the tunnel");
-    assert_eq!(String::from_utf8_lossy(&echoed), "early bytes|then more");
+    assert_eq!(
+        echo_of(&mut tls, "early bytes|then more"),
+        "early bytes|then more"
+    );
+}
+
+/// A client that does not wait for the 101 (other upgrade protocols pipeline): the bytes right behind the
+/// upgrade request are held until the switch, then reach the instance first.
+#[test]
+fn bytes_sent_behind_an_upgrade_request_over_tls_pass_after_the_switch() {
+    let (_world, mut tls) = ws_world();
+    let sent = [UPGRADE, b"sent before the 101"].concat();
+    let head = send_and_read_head(&mut tls, &sent);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(
+        echo_of(&mut tls, "sent before the 101"),
+        "sent before the 101"
+    );
+}
+
+/// HTTP/1.1 over TLS meets the same head parser as plain HTTP: a request framed two ways (the smuggling
+/// shape) is refused with a 400 and never reaches an instance.
+#[test]
+fn a_request_framed_two_ways_over_tls_is_refused() {
+    let (_world, mut tls) = ws_world();
+    let smuggled = b"POST / HTTP/1.1\r\nHost: ws.test\r\nContent-Length: 4\r\n\
+          Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let head = send_and_read_head(&mut tls, smuggled);
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! (certificates, ALPN, resumption: the daemon's), then served by hyper — HTTP/2 or HTTP/1.1 as ALPN
 //! chose — through the same `forward` path, route table, metrics and drains as plain connections.
 //!
-//! The fast path (`h1`) reads a `TcpStream`; TLS connections skip it and go to hyper directly, where
-//! HTTP/2 has to go anyway.
+//! The fast path (`h1`) reads a `TcpStream`; TLS connections skip it and go to hyper: HTTP/2 directly,
+//! HTTP/1.1 behind the fast path's gate (`h1::serve_gated`), so its heads meet the same parser.
 
 use std::future::Future;
 use std::io;
@@ -166,6 +166,16 @@ async fn serve_connection(
     if tls.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
         return;
     }
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        return serve_h2(tls, conn, stop).await;
+    }
+    // HTTP/1.1 (chosen by ALPN, or no ALPN at all): behind the gate, as plain connections handed off
+    // are — the same head checks, head timeout, and bytes after an upgrade request held until the 101.
+    h1::serve_gated(Vec::new(), tls, conn, &stop).await;
+}
+
+/// HTTP/2, as ALPN chose: hyper's own framing, no HTTP/1 heads to check.
+async fn serve_h2(tls: TlsStream, conn: Arc<ConnState>, stop: CancellationToken) {
     let shared = Arc::clone(&conn.shared);
     let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
     let connection = shared

@@ -11,18 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use http::StatusCode;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::debug;
 
-use crate::forward::serve_request;
 use crate::h1::deadline::LazyDeadline;
-use crate::h1::gate::Gate;
+use crate::h1::hyper_path::serve_gated;
 use crate::h1::request_head::{self, HeaderSpan, MAX_HEAD, Parsed};
 use crate::shared::ConnState;
 
@@ -286,36 +282,7 @@ impl Client {
     /// first, every request head still checked here (`gate`); on shutdown, or when a head is refused, lets
     /// hyper finish gracefully.
     async fn hand_off(self) {
-        let Client {
-            stream,
-            conn,
-            stop,
-            input,
-            ..
-        } = self;
-        let read = input.buf[input.start..input.end].to_vec();
-        let refused = Arc::new(Notify::new());
-        let head_timeout = conn.shared.options.head_timeout;
-        let gate = Gate::new(read, stream, Arc::clone(&refused), head_timeout);
-        let shared = Arc::clone(&conn.shared);
-        let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
-        let connection = shared
-            .server
-            .serve_connection_with_upgrades(TokioIo::new(gate), service);
-        tokio::pin!(connection);
-        let result = tokio::select! {
-            result = connection.as_mut() => result,
-            () = stop.token.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-            () = refused.notified() => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-        };
-        if let Err(error) = result {
-            debug!(%error, "client connection ended with an error");
-        }
+        let read = self.input.buf[self.input.start..self.input.end].to_vec();
+        serve_gated(read, self.stream, self.conn, &self.stop.token).await;
     }
 }

@@ -6,7 +6,7 @@ use std::io::IoSlice;
 use std::time::Duration;
 
 use http::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -102,7 +102,7 @@ pub(crate) fn page_bytes(status: StatusCode, message: &str) -> Vec<u8> {
 /// Closes a connection after its last answer. The client may still be sending (a huge head): what it
 /// sends is read and dropped for a moment, since closing with unread bytes would reset the connection
 /// before the client reads the answer.
-pub(crate) async fn linger_and_close(mut stream: TcpStream) {
+pub(crate) async fn linger_and_close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     const LINGER: Duration = Duration::from_secs(2);
     if stream.shutdown().await.is_ok() {
         let mut discard = [0u8; 4096];

@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -31,6 +30,11 @@ use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::deadline::LazyDeadline;
 use crate::h1::error_reply::{linger_and_close, page_bytes};
 use crate::h1::request_head::{self, MAX_HEAD, Parsed, RequestBody, Then};
+
+/// A client connection the gate reads: a plain socket, or a TLS stream after its handshake.
+pub(crate) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for S {}
 
 /// What the next bytes from the client are.
 enum Expect {
@@ -45,9 +49,10 @@ enum Expect {
     Opaque,
 }
 
-pub(crate) struct Gate {
+/// The gate over a client stream `S`: a plain `TcpStream`, or a TLS stream after its handshake.
+pub(crate) struct Gate<S: ClientStream> {
     /// Taken on drop after a refusal, to linger (see `error_reply::linger_and_close`).
-    stream: Option<TcpStream>,
+    stream: Option<S>,
     /// Bytes received and not yet read by hyper: `buf[start..end]`, of which the first `released` may be.
     buf: Vec<u8>,
     start: usize,
@@ -66,14 +71,14 @@ pub(crate) struct Gate {
     head_timer: LazyDeadline,
 }
 
-impl Gate {
+impl<S: ClientStream> Gate<S> {
     /// `read` holds what the fast path received and did not serve (from the start of a request head).
     pub(crate) fn new(
         read: Vec<u8>,
-        stream: TcpStream,
+        stream: S,
         refused: Arc<Notify>,
         head_timeout: Duration,
-    ) -> Gate {
+    ) -> Gate<S> {
         let now = Instant::now();
         let end = read.len();
         let mut buf = read;
@@ -182,7 +187,7 @@ impl Gate {
     }
 
     /// The client's stream (only taken on drop: never missing while hyper polls).
-    fn stream(&mut self) -> io::Result<Pin<&mut TcpStream>> {
+    fn stream(&mut self) -> io::Result<Pin<&mut S>> {
         self.stream
             .as_mut()
             .map(Pin::new)
@@ -190,7 +195,7 @@ impl Gate {
     }
 }
 
-impl AsyncRead for Gate {
+impl<S: ClientStream> AsyncRead for Gate<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -246,7 +251,7 @@ impl AsyncRead for Gate {
     }
 }
 
-impl AsyncWrite for Gate {
+impl<S: ClientStream> AsyncWrite for Gate<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -296,7 +301,7 @@ impl AsyncWrite for Gate {
     }
 }
 
-impl Drop for Gate {
+impl<S: ClientStream> Drop for Gate<S> {
     fn drop(&mut self) {
         // hyper may stop without shutting the connection down (still deciding between HTTP/1 and h2c, it
         // just stops): a refusal's page is written here then. And the client may have sent bytes nobody

@@ -17,6 +17,7 @@ mod exchange;
 mod forward_head;
 mod framing;
 mod gate;
+mod hyper_path;
 mod relay;
 mod request_head;
 mod response_head;
@@ -25,6 +26,7 @@ mod socket_io;
 
 pub(crate) use connection::{StopSignal, serve_connection};
 pub(crate) use error_reply::{linger_and_close, page_bytes, refuse_connection};
+pub(crate) use hyper_path::serve_gated;
 
 // The fuzz targets reach the parsers through `crate::fuzzing` (feature `fuzzing` only).
 #[cfg(feature = "fuzzing")]
