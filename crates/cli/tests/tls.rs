@@ -438,6 +438,8 @@ impl Pebble {
             .arg("-config")
             .arg(&config_file)
             .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+            // Strict: the API changes RFC 8555's errata and pebble's authors expect of clients already.
+            .arg("-strict")
             .env("PEBBLE_VA_NOSLEEP", "1")
             .stdout(log("pebble.log"))
             .stderr(log("pebble.err"))
