@@ -1,4 +1,5 @@
-//! `GET /v1/certs` and `POST /v1/certs/{host}/renew`: the TLS certificates the daemon serves.
+//! `GET /v1/certs`, `POST /v1/certs/{host}/renew` and `POST /v1/certs/{host}/revoke`: the TLS
+//! certificates the daemon serves.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,6 +12,9 @@ pub struct CertStatus {
     pub app: Option<String>,
     /// `acme` (issued and renewed by the daemon) or `files`.
     pub source: String,
+    /// The serial number of the certificate served, lowercase hex; `None` until one is there.
+    #[serde(default)]
+    pub serial: Option<String>,
     /// The issuer's common name; `None` until a certificate is there.
     pub issuer: Option<String>,
     /// Unix seconds.
@@ -21,10 +25,32 @@ pub struct CertStatus {
     pub last_error: Option<String>,
     /// Failed attempts in a row.
     pub failures: u32,
+    /// The last revocation asked for (`certs revoke`): pending, done, or why the CA refused it.
+    #[serde(default)]
+    pub revocation: Option<String>,
 }
 
 /// The answer of `POST /v1/certs/{host}/renew`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RenewStarted {
     pub host: String,
+}
+
+/// The body of `POST /v1/certs/{host}/revoke`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RevokeCert {
+    /// Why (RFC 5280 §5.3.1, the reasons ACME CAs accept): `unspecified` (default), `key-compromise`,
+    /// `affiliation-changed`, `superseded` or `cessation-of-operation`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The answer of `POST /v1/certs/{host}/revoke`: a new certificate is being ordered; the one named
+/// here is revoked as soon as it is replaced (or the order failed).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevokeStarted {
+    pub host: String,
+    /// The serial number of the certificate being revoked.
+    pub serial: String,
+    pub reason: String,
 }

@@ -11,5 +11,5 @@ mod error;
 pub mod flags;
 
 pub use apps::*;
-pub use certs::{CertStatus, RenewStarted};
+pub use certs::{CertStatus, RenewStarted, RevokeCert, RevokeStarted};
 pub use error::{ApiError, ErrorKind};

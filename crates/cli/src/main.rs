@@ -416,6 +416,17 @@ enum ConfigAction {
 enum CertsAction {
     /// Order a new certificate for HOST now (ACME), or read its files again.
     Renew { host: String },
+    /// Revoke HOST's ACME certificate: a new one is ordered first, then the CA revokes the old one
+    /// (also if the order fails). Admin only over TCP.
+    Revoke {
+        host: String,
+        /// Why: RFC 5280's reasons that ACME CAs accept.
+        #[arg(long, default_value = "unspecified", value_parser = [
+            "unspecified", "key-compromise", "affiliation-changed", "superseded",
+            "cessation-of-operation",
+        ])]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -707,6 +718,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs { action } => match action {
             None => commands::certs::list(&ctx).await,
             Some(CertsAction::Renew { host }) => commands::certs::renew(&ctx, &host).await,
+            Some(CertsAction::Revoke { host, reason }) => {
+                commands::certs::revoke(&ctx, &host, &reason).await
+            }
         },
         Command::Flags { action } => commands::flags::run(&ctx, action).await,
         Command::Backup { file, force } => commands::backup::backup(&ctx, &file, force).await,

@@ -462,6 +462,22 @@ impl Pebble {
         p
     }
 
+    /// pebble's word on a certificate it issued: `Valid` or `Revoked`.
+    fn cert_status(&self, serial: &str) -> String {
+        let out = Command::new("curl")
+            .args(["-sf", "--cacert"])
+            .arg(&self.api_root)
+            .arg(format!(
+                "https://127.0.0.1:{}/cert-status-by-serial/{serial}",
+                self.management
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pebble knows no certificate {serial}");
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        answer["Status"].as_str().unwrap_or_default().to_owned()
+    }
+
     /// The root of the certificates pebble issues (made anew at each start).
     fn issuing_root(&self, dir: &Path) -> PathBuf {
         let out = Command::new("curl")
@@ -576,6 +592,39 @@ fn acme_issues_serves_renews_and_reports_a_refused_host() {
         "{}",
         unknown.stderr
     );
+
+    // `certs revoke`: a new certificate is served, then pebble has the old one revoked.
+    let old = wait_for(Duration::from_secs(60), "a settled certificate", || {
+        cert_of(&world, "shop.test").filter(|c| c["serial"].is_string())
+    });
+    let old_serial = old["serial"].as_str().unwrap().to_owned();
+    assert_eq!(pebble.cert_status(&old_serial), "Valid");
+    let bad_reason = world
+        .slipway(&["certs", "revoke", "shop.test", "--reason", "because"])
+        .failed();
+    assert!(
+        bad_reason.stderr.contains("key-compromise"),
+        "{}",
+        bad_reason.stderr
+    );
+    world
+        .slipway(&["certs", "revoke", "shop.test", "--reason", "key-compromise"])
+        .ok();
+    wait_until(
+        Duration::from_secs(60),
+        "the old certificate revoked",
+        || pebble.cert_status(&old_serial) == "Revoked",
+    );
+    let replaced = cert_of(&world, "shop.test").unwrap();
+    assert_ne!(replaced["serial"], old["serial"], "{replaced}");
+    let note = wait_for(Duration::from_secs(30), "the revocation in certs", || {
+        cert_of(&world, "shop.test")
+            .and_then(|c| c["revocation"].as_str().map(str::to_owned))
+            .filter(|n| n.contains("revoked (key-compromise)"))
+    });
+    assert!(note.contains(&old_serial), "{note}");
+    let served = curl(addr, "shop.test", &root, &["--http2"], "/");
+    assert_eq!(served.body, "hello from v1", "{served:?}");
 }
 
 #[test]

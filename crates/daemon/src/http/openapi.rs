@@ -607,6 +607,29 @@ fn docs() -> Vec<Doc> {
         )
         .json::<RenewStarted>(202, "The renewal has started.")
         .refuses(&[(404, "No app names this host with `tls` set."), STOPPING]),
+        Doc::new(
+            Post,
+            "/v1/certs/{host}/revoke",
+            "revoke_cert",
+            "Revoke a host's ACME certificate",
+        )
+        .describe(
+            "Orders a new certificate for the host, then has the CA revoke the one it replaces \
+             (also when the order fails: a revocation asked for is never held back). The answer \
+             names the serial being revoked; the app's events say when the CA has revoked it.",
+        )
+        .body::<RevokeCert>()
+        .json::<RevokeStarted>(202, "The replacement is being ordered.")
+        .refuses(&[
+            (400, "An unknown reason."),
+            (404, "No app names this host with `tls` set."),
+            (
+                409,
+                "The host's certificate comes from files, it has none yet, or no ACME CA is \
+                 configured.",
+            ),
+            STOPPING,
+        ]),
         Doc::new(Get, "/v1/openapi.json", "openapi", "This document").answers(
             200,
             "The OpenAPI 3.1 document of this API.",

@@ -154,6 +154,8 @@ pub const ROUTES: &[Route] = &[
     // Hosts, issuers and errors: nothing secret.
     api(Get, "/v1/certs", Viewer),
     api(Post, "/v1/certs/{host}/renew", Deployer),
+    // A revocation cannot be undone: admin only.
+    api(Post, "/v1/certs/{host}/revoke", Admin),
     ui(Get, "/", Access::Public),
     ui(Get, "/ui", Access::Public),
     ui(Get, "/ui/live.js", Access::Public),

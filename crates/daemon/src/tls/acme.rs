@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, ExternalAccountKey,
-    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
+    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy, RevocationRequest,
 };
 use rustls::sign::CertifiedKey;
 use slipway_proxy::AcmeChallenges;
@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::tls::acme_client::AcmeHttp;
 use crate::tls::cert_store::CertStore;
+use crate::tls::revocation::Reason;
 
 /// Let's Encrypt's production directory.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -170,6 +171,23 @@ impl Acme {
             .await
             .map_err(|e| format!("the CA did not hand out the certificate: {e}"))?;
         Ok(Issued { chain_pem, key_pem })
+    }
+
+    /// Asks the CA to revoke `certificate` (DER), signed by the account that ordered it.
+    pub async fn revoke(&self, certificate: &[u8], reason: Reason) -> Result<(), String> {
+        let account = self.account.get_or_try_init(|| self.open_account()).await?;
+        let certificate = rustls::pki_types::CertificateDer::from(certificate.to_vec());
+        let request = RevocationRequest {
+            certificate: &certificate,
+            reason: Some(reason.acme()),
+        };
+        match tokio::time::timeout(ORDER_DEADLINE, account.revoke(&request)).await {
+            Ok(result) => result.map_err(|e| format!("the CA refused to revoke: {e}")),
+            Err(_) => Err(format!(
+                "the CA did not answer the revocation within {} s",
+                ORDER_DEADLINE.as_secs()
+            )),
+        }
     }
 
     /// The account from `account.json`, or a new one registered and saved there (0600).

@@ -1,5 +1,5 @@
-//! What `slipway certs` and the renewal timer need to know of a certificate: its issuer's name and its
-//! validity window, read from the leaf's DER.
+//! What `slipway certs` and the renewal timer need to know of a certificate: its serial number, its
+//! issuer's name and its validity window, read from the leaf's DER.
 //!
 //! Hand-written: these are three fields at fixed places in every X.509 certificate (RFC 5280 §4.1), and a
 //! full X.509 parser would add several crates to read them. Anything unexpected is `None`, never a panic:
@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The parts of a certificate the daemon reports and schedules by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertFacts {
+    /// The serial number in lowercase hex, without leading zeros (as CAs and `openssl x509` show it).
+    pub serial: String,
     /// The issuer's common name (else its organization, else "unknown").
     pub issuer: String,
     pub not_before: SystemTime,
@@ -25,13 +27,14 @@ pub fn read(der: &[u8]) -> Option<CertFacts> {
     if rest.first() == Some(&0xA0) {
         rest = tlv(rest)?.2;
     }
-    let (_, _serial, rest) = tlv(rest)?;
+    let (_, serial, rest) = tlv(rest)?;
     let (_, _signature, rest) = tlv(rest)?;
     let (_, issuer, rest) = tlv(rest).filter(|(tag, _, _)| *tag == SEQUENCE)?;
     let (_, validity, _) = tlv(rest).filter(|(tag, _, _)| *tag == SEQUENCE)?;
     let (before_tag, before, rest) = tlv(validity)?;
     let (after_tag, after, _) = tlv(rest)?;
     Some(CertFacts {
+        serial: hex_number(serial),
         issuer: issuer_name(issuer),
         not_before: time(before_tag, before)?,
         not_after: time(after_tag, after)?,
@@ -61,6 +64,19 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (len, &rest[n..])
     };
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// A DER INTEGER's contents as lowercase hex, leading zero bytes left out ("0" for zero).
+fn hex_number(bytes: &[u8]) -> String {
+    let digits: String = bytes
+        .iter()
+        .skip_while(|b| **b == 0)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    match digits.trim_start_matches('0') {
+        "" => "0".to_owned(),
+        trimmed => trimmed.to_owned(),
+    }
 }
 
 /// The issuer Name (a sequence of sets of type-value pairs): its CN, else its O.
@@ -141,9 +157,11 @@ mod tests {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "Test Issuer");
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x8a, 0x01, 0xff]));
         let cert = params.self_signed(&key).unwrap();
         let facts = read(cert.der()).unwrap();
         assert_eq!(facts.issuer, "Test Issuer");
+        assert_eq!(facts.serial, "8a01ff");
         let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(secs(facts.not_before), 1_772_323_200); // 2026-03-01 (UTCTime)
         assert_eq!(secs(facts.not_after), 2_524_521_600); // 2049-12-31

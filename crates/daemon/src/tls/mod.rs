@@ -15,6 +15,7 @@ pub mod cert_store;
 pub mod on_demand;
 pub mod pem_files;
 pub mod renewal;
+pub mod revocation;
 pub mod server_config;
 mod upkeep;
 
@@ -46,7 +47,9 @@ pub struct Tls {
     /// For the HTTPS listener, when on-demand TLS is on.
     pub on_demand: Option<Arc<on_demand::OnDemand>>,
     status: Arc<Mutex<Vec<CertStatus>>>,
-    renew: mpsc::UnboundedSender<String>,
+    asks: mpsc::UnboundedSender<Ask>,
+    /// An ACME CA is configured (`--acme-email` / `--acme-directory`).
+    acme: bool,
     look: Arc<tokio::sync::Notify>,
 }
 
@@ -63,7 +66,7 @@ impl Tls {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let certs = Arc::new(CertStore::default());
         let status = Arc::new(Mutex::new(Vec::new()));
-        let (renew, requests) = mpsc::unbounded_channel();
+        let (asks, requests) = mpsc::unbounded_channel();
         let (approved, approvals) = mpsc::unbounded_channel();
         let on_demand = match (&settings.on_demand_ask, &settings.acme) {
             (Some(ask), Some(_)) => {
@@ -88,6 +91,7 @@ impl Tls {
                 certs.clone(),
             ))
         });
+        let settings_acme = acme.is_some();
         let keeper = upkeep::Upkeep::new(settings, acme, store, dir, certs.clone(), status.clone());
         let look = Arc::new(tokio::sync::Notify::new());
         let task = tokio::spawn(keeper.run(requests, approvals, look.clone(), stop));
@@ -96,7 +100,8 @@ impl Tls {
                 certs,
                 on_demand,
                 status,
-                renew,
+                asks,
+                acme: settings_acme,
                 look,
             }),
             task,
@@ -118,14 +123,59 @@ impl Tls {
 
     /// Asks for a new certificate for `host` now (ACME hosts), or a reload of its files.
     pub fn renew(&self, host: &str) -> Result<(), Error> {
-        let host = host.to_ascii_lowercase();
-        if !self.status().iter().any(|s| s.host == host) {
-            return Err(Error::not_found(format!(
-                "no app names {host} in [routing] hosts with tls set; `slipway certs` lists the hosts"
+        let host = self.known(host)?.host;
+        self.send(Ask::Renew(host))
+    }
+
+    /// Replaces `host`'s ACME certificate with a new one and has the CA revoke the old one once it is
+    /// replaced (or the order failed: a revocation asked for is never held back). The serial revoked.
+    pub fn revoke(&self, host: &str, reason: revocation::Reason) -> Result<String, Error> {
+        let status = self.known(host)?;
+        if status.source != "acme" {
+            return Err(Error::conflict(format!(
+                "{} is served from certificate files: the CA that issued them revokes them; \
+                 replace the files and `slipway certs renew {}` reads them again",
+                status.host, status.host
             )));
         }
-        self.renew
-            .send(host)
+        if !self.acme {
+            return Err(Error::conflict(
+                "revoking needs the ACME CA that issued the certificate: start the daemon with \
+                 --acme-email (and --acme-directory if it is not Let's Encrypt)",
+            ));
+        }
+        let Some(serial) = status.serial else {
+            return Err(Error::conflict(format!(
+                "{} has no certificate yet: there is nothing to revoke",
+                status.host
+            )));
+        };
+        self.send(Ask::Revoke(status.host, serial.clone(), reason))?;
+        Ok(serial)
+    }
+
+    fn known(&self, host: &str) -> Result<CertStatus, Error> {
+        let host = host.to_ascii_lowercase();
+        self.status()
+            .into_iter()
+            .find(|s| s.host == host)
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "no app names {host} in [routing] hosts with tls set; `slipway certs` lists the hosts"
+                ))
+            })
+    }
+
+    fn send(&self, ask: Ask) -> Result<(), Error> {
+        self.asks
+            .send(ask)
             .map_err(|_| Error::unavailable("the daemon is shutting down"))
     }
+}
+
+/// What the API asks of the keeper.
+pub(crate) enum Ask {
+    Renew(String),
+    /// Host, the serial of the certificate to revoke (the one the caller saw), why.
+    Revoke(String, String, revocation::Reason),
 }

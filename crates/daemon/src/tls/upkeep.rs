@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::tls::acme::{Acme, Issued, write_private};
 use crate::tls::cert_facts::{self, CertFacts};
 use crate::tls::cert_store::CertStore;
-use crate::tls::{TlsSettings, pem_files, renewal};
+use crate::tls::revocation::Reason;
+use crate::tls::{Ask, TlsSettings, pem_files, renewal};
 
 /// How often the store and the certificate files are looked at again.
 const LOOK_AGAIN: Duration = Duration::from_secs(2);
@@ -52,10 +53,24 @@ struct Host {
     ordering: bool,
     /// This host's place in the renewal jitter, −1..1 (fixed per host, so renewals do not move).
     jitter: f64,
+    /// A revocation asked for: done when the order under way (or started for it) ends.
+    revoking: Option<Revocation>,
+    /// What became of the last revocation asked for, for `certs`.
+    revocation_note: Option<String>,
+}
+
+/// A certificate to revoke once it is replaced.
+struct Revocation {
+    der: Vec<u8>,
+    serial: String,
+    reason: Reason,
 }
 
 /// An order's end, sent back to the loop.
 type Done = (String, Result<Issued, String>);
+
+/// A revocation's end: host, serial, reason, the CA's answer.
+type Revoked = (String, String, Reason, Result<(), String>);
 
 impl Upkeep {
     pub(super) fn new(
@@ -90,30 +105,61 @@ impl Upkeep {
 
     pub(super) async fn run(
         mut self,
-        mut renew: mpsc::UnboundedReceiver<String>,
+        mut asks: mpsc::UnboundedReceiver<Ask>,
         mut approved: mpsc::UnboundedReceiver<String>,
         look: Arc<tokio::sync::Notify>,
         stop: CancellationToken,
     ) {
         let (done_tx, mut done) = mpsc::unbounded_channel::<Done>();
+        let (revoked_tx, mut revoked) = mpsc::unbounded_channel::<Revoked>();
         loop {
             self.look(&done_tx);
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(LOOK_AGAIN) => {}
                 () = look.notified() => {}
-                Some(host) = renew.recv() => {
-                    if let Some(h) = self.hosts.get_mut(&host) {
-                        h.next_attempt = None;
-                        h.stamp = None;
-                        if matches!(h.source, TlsSpec::Auto) && !h.ordering {
-                            h.cert_due_now();
-                        }
-                    }
+                Some(ask) = asks.recv() => self.asked(ask),
+                Some((host, result)) = done.recv() => self.ordered(&host, result, &revoked_tx),
+                Some((host, serial, reason, result)) = revoked.recv() => {
+                    self.revoked(&host, &serial, reason, result);
                 }
-                Some((host, result)) = done.recv() => self.ordered(&host, result),
                 Some(host) = approved.recv() => {
                     self.on_demand.insert(host);
+                }
+            }
+        }
+    }
+
+    fn asked(&mut self, ask: Ask) {
+        match ask {
+            Ask::Renew(host) => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.next_attempt = None;
+                    h.stamp = None;
+                }
+            }
+            Ask::Revoke(host, serial, reason) => {
+                let Some(h) = self.hosts.get_mut(&host) else {
+                    return;
+                };
+                // Only the certificate the caller saw: a renewal may have replaced it meanwhile.
+                let der = h.cert.as_ref().and_then(|c| c.cert.first());
+                let current = h.facts.as_ref().map(|f| f.serial.as_str());
+                if let (Some(der), Some(current)) = (der, current)
+                    && current == serial
+                {
+                    h.revocation_note = Some(format!(
+                        "{serial} to be revoked ({}) once replaced",
+                        reason.name()
+                    ));
+                    h.revoking = Some(Revocation {
+                        der: der.to_vec(),
+                        serial,
+                        reason,
+                    });
+                    h.next_attempt = None;
+                    tracing::info!(%host, reason = reason.name(),
+                        "revoking a certificate: ordering its replacement first");
                 }
             }
         }
@@ -231,8 +277,14 @@ impl Upkeep {
         });
     }
 
-    /// An order ended: keep the certificate, or the error and when to try again.
-    fn ordered(&mut self, name: &str, result: Result<Issued, String>) {
+    /// An order ended: keep the certificate, or the error and when to try again; then revoke the
+    /// certificate replaced, if asked to.
+    fn ordered(
+        &mut self,
+        name: &str,
+        result: Result<Issued, String>,
+        revoked: &mpsc::UnboundedSender<Revoked>,
+    ) {
         let dir = self.dir.clone();
         let Some(host) = self.hosts.get_mut(name) else {
             return;
@@ -266,6 +318,35 @@ impl Upkeep {
                 );
                 self.record(name, "certificate_failed", &message);
             }
+        }
+        self.publish();
+        let pending = self.hosts.get_mut(name).and_then(|h| h.revoking.take());
+        if let (Some(pending), Some(acme)) = (pending, self.acme.clone()) {
+            let (name, revoked) = (name.to_owned(), revoked.clone());
+            tokio::spawn(async move {
+                let result = acme.revoke(&pending.der, pending.reason).await;
+                let _ = revoked.send((name, pending.serial, pending.reason, result));
+            });
+        }
+    }
+
+    fn revoked(&mut self, host: &str, serial: &str, reason: Reason, result: Result<(), String>) {
+        let reason = reason.name();
+        let (kind, message) = match result {
+            Ok(()) => {
+                tracing::info!(%host, %serial, reason, "certificate revoked");
+                let message = format!("certificate {serial} of {host} revoked ({reason})");
+                ("certificate_revoked", message)
+            }
+            Err(error) => {
+                tracing::warn!(%host, %serial, %error, "cannot revoke a certificate");
+                let message = format!("cannot revoke certificate {serial} of {host}: {error}");
+                ("certificate_revoke_failed", message)
+            }
+        };
+        self.record(host, kind, &message);
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.revocation_note = Some(message);
         }
         self.publish();
     }
@@ -311,6 +392,8 @@ impl Host {
             next_attempt: None,
             ordering: false,
             jitter: rand::random::<f64>() * 2.0 - 1.0,
+            revoking: None,
+            revocation_note: None,
         }
     }
 
@@ -325,10 +408,6 @@ impl Host {
             }
             _ => None,
         };
-    }
-
-    fn cert_due_now(&mut self) {
-        self.next_attempt = None;
     }
 
     /// Reads the files again if their mtimes moved; the error, when they cannot be used (the host keeps
@@ -372,11 +451,13 @@ impl Host {
                 TlsSpec::Auto => "acme".to_owned(),
                 TlsSpec::Files { .. } => "files".to_owned(),
             },
+            serial: self.facts.as_ref().map(|f| f.serial.clone()),
             issuer: self.facts.as_ref().map(|f| f.issuer.clone()),
             not_after: self.facts.as_ref().map(|f| secs(f.not_after)),
             next_renewal: self.next_attempt.map(secs),
             last_error: self.last_error.clone(),
             failures: self.failures,
+            revocation: self.revocation_note.clone(),
         }
     }
 }
