@@ -55,6 +55,8 @@
 #   images             never pulled: tests import them (import-image) and use imagePullPolicy: Never (or
 #                      IfNotPresent with a tag other than latest). Image GC is off (threshold 100 %) so
 #                      imported images stay.
+#   Gateway API        its standard CRDs ($GATEWAY_API, from the Go module proxy) are installed, so HTTPRoutes
+#                      can be written and read back; no gateway controller runs, so nothing routes them.
 #   stop               the kubelet first, then every pod through the CRI (ci/kube/cri-reset: that runs CNI
 #                      DEL and removes the pods' network namespaces in /var/run/netns), then the rest by
 #                      PID; then mounts under $DIR, the bridge and the cgroups go, and $DIR is removed.
@@ -70,6 +72,9 @@ POD_GATEWAY=${SLIPWAY_KUBE_POD_GATEWAY:-10.232.0.1}
 SERVICE_RANGE=${SLIPWAY_KUBE_SERVICE_RANGE:-10.233.0.0/24}
 DEADLINE_SECS=${SLIPWAY_KUBE_DEADLINE:-120}
 NODE=slipway-node
+# The Gateway API CRDs installed at start (HTTPRoute etc.; no gateway controller runs here). The newest
+# release whose module Go 1.26 accepts; its zip, from the Go module proxy, holds the CRD manifests.
+GATEWAY_API=v1.6.3
 CGROUP_ROOT=/slipway-kube
 PAUSE_IMAGE=slipway.test/pause:1
 VERSION=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$MOD/go.mod")
@@ -317,6 +322,7 @@ start() {
   build
   if [ -f "$DIR/pids" ] && kubectl get --raw /readyz >/dev/null 2>&1; then
     say "already running"
+    install_gateway_api
     exports
     return
   fi
@@ -391,9 +397,26 @@ start() {
   wait_for kube-controller-manager "the default ServiceAccount" kubectl get serviceaccount default
   wait_for kubelet "node $NODE Ready" \
     kubectl wait --for=condition=Ready "node/$NODE" --timeout=1s
+  install_gateway_api
   trap - EXIT
   say "cluster ready after $((SECONDS - started))s (logs: $DIR/logs)"
   exports
+}
+
+# The Gateway API's standard CRDs (GatewayClass, Gateway, HTTPRoute, ReferenceGrant), from the module
+# sigs.k8s.io/gateway-api (downloaded once into Go's module cache), applied server-side: idempotent.
+install_gateway_api() {
+  local dir crds=() kind
+  dir=$(cd / && GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') ||
+    die "cannot download sigs.k8s.io/gateway-api@$GATEWAY_API from the Go module proxy"
+  for kind in gatewayclasses gateways httproutes referencegrants; do
+    crds+=(-f "$dir/config/crd/standard/gateway.networking.k8s.io_$kind.yaml")
+  done
+  kubectl apply --server-side --force-conflicts "${crds[@]}" >&2
+  kubectl wait --for=condition=Established --timeout="${DEADLINE_SECS}s" \
+    crd/httproutes.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io >&2
+  say "Gateway API $GATEWAY_API CRDs installed (no gateway controller)"
 }
 
 start_node() {

@@ -395,6 +395,10 @@ enum KubeAction {
         namespace: String,
         #[arg(long, default_value = "slipway")]
         service_account: String,
+        /// Also what apps with `[kubernetes] gateway` or `service` need: applying HTTPRoutes and
+        /// Services.
+        #[arg(long)]
+        gateway: bool,
     },
 }
 
@@ -500,11 +504,12 @@ fn main() -> ExitCode {
                 KubeAction::Rbac {
                     namespace,
                     service_account,
+                    gateway,
                 },
         } => {
             print!(
                 "{}",
-                slipway_kube::rbac::manifests(namespace, service_account)
+                slipway_kube::rbac::manifests(namespace, service_account, *gateway)
             );
             return ExitCode::SUCCESS;
         }

@@ -15,11 +15,12 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use std::time::{Duration, Instant};
-use support::{Load, World, wait_until};
+use support::{Load, World, wait_for, wait_until};
 
 const CLIENTS: usize = 4;
 const TOKEN: &str = "t0p-s3cret-k8s-t0ken";
@@ -87,9 +88,15 @@ impl Cluster {
 
 /// Applies `slipway kube rbac` in `namespace` and writes a kubeconfig (in `dir`) for its service
 /// account, with a token from the TokenRequest API; returns its path.
-fn least_rbac_kubeconfig(cluster: &Cluster, namespace: &str, dir: &Path) -> String {
-    let manifests =
-        run(Command::new(support::bin()).args(["kube", "rbac", "--namespace", namespace]));
+fn least_rbac_kubeconfig(
+    cluster: &Cluster,
+    namespace: &str,
+    dir: &Path,
+    rbac_args: &[&str],
+) -> String {
+    let manifests = run(Command::new(support::bin())
+        .args(["kube", "rbac", "--namespace", namespace])
+        .args(rbac_args));
     let file = dir.join("rbac.yaml");
     std::fs::write(&file, manifests).unwrap();
     cluster.kubectl(namespace, &["apply", "-f", file.to_str().unwrap()]);
@@ -165,12 +172,13 @@ impl Drop for Cleanup {
 
 impl Kubed {
     fn new(name: &str) -> Option<Kubed> {
-        Kubed::new_as(name, false)
+        Kubed::new_as(name, None)
     }
 
-    /// With `least_rbac`, the daemon runs as the service account `slipway kube rbac` makes, with a
+    /// With `least_rbac` (the arguments of `slipway kube rbac`), the daemon runs as the service
+    /// account `slipway kube rbac` makes, with a
     /// token of its own, instead of as the cluster's admin.
-    fn new_as(name: &str, least_rbac: bool) -> Option<Kubed> {
+    fn new_as(name: &str, least_rbac: Option<&[&str]>) -> Option<Kubed> {
         let cluster = cluster()?;
         let namespace = format!("e2e-{}-{name}", std::process::id());
         let label = namespace.clone();
@@ -186,10 +194,9 @@ impl Kubed {
             .arg(&cluster.kubeconfig)
             .args(["create", "namespace", &namespace]));
         let kubeconfig_dir = tempfile::tempdir().unwrap();
-        let kubeconfig = if least_rbac {
-            least_rbac_kubeconfig(&cluster, &namespace, kubeconfig_dir.path())
-        } else {
-            cluster.kubeconfig.clone()
+        let kubeconfig = match least_rbac {
+            Some(args) => least_rbac_kubeconfig(&cluster, &namespace, kubeconfig_dir.path(), args),
+            None => cluster.kubeconfig.clone(),
         };
         let world = World::with(
             &["--kubernetes", "--namespace", &namespace],
@@ -254,6 +261,18 @@ impl Kubed {
     }
 
     fn write_replicas(&self, image: &str, deploy: &str, env: &str, replicas: u32) {
+        self.write_kubernetes(image, deploy, env, replicas, "");
+    }
+
+    /// With `kubernetes` added to the `[kubernetes]` table.
+    fn write_kubernetes(
+        &self,
+        image: &str,
+        deploy: &str,
+        env: &str,
+        replicas: u32,
+        kubernetes: &str,
+    ) {
         self.world.write_raw(&format!(
             r#"app = "shop"
 
@@ -278,9 +297,70 @@ readiness = {{ http = "/ready", period = "1s", timeout = "1s", failure_threshold
 node_selector = {{ "kubernetes.io/hostname" = "{node}" }}
 tolerations = [{{ key = "slipway.test/e2e", exists = true, effect = "NoSchedule" }}]
 requests = {{ memory = "16m", cpus = "0.05" }}
+{kubernetes}
 "#,
             node = self.cluster.node,
         ));
+    }
+
+    /// `kubectl get ARGS -o json`.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json", "--show-managed-fields"]);
+        serde_json::from_str(&self.kubectl(&args)).unwrap()
+    }
+
+    /// Applies `yaml` server-side as the field manager `manager` (another team's tool).
+    fn apply_as(&self, manager: &str, yaml: &str) {
+        let file = self.world.root().join(format!("{manager}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        self.kubectl(&[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            manager,
+            "-f",
+            file.to_str().unwrap(),
+        ]);
+    }
+
+    /// The IPs of the ready pods of `release`.
+    fn pod_ips(&self, release: u64) -> BTreeSet<String> {
+        let pods = self.json(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("slipway.dev/release={release}"),
+        ]);
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .filter_map(|p| p["status"]["podIP"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The addresses of `service`'s ready endpoints, from its EndpointSlices (what a gateway or
+    /// kube-proxy would send to).
+    fn endpoint_ips(&self, service: &str) -> BTreeSet<String> {
+        let slices = self.json(&[
+            "get",
+            "endpointslices",
+            "-l",
+            &format!("kubernetes.io/service-name={service}"),
+        ]);
+        let mut ips = BTreeSet::new();
+        for slice in slices["items"].as_array().unwrap() {
+            for e in slice["endpoints"].as_array().into_iter().flatten() {
+                if e["conditions"]["ready"] != false {
+                    for a in e["addresses"].as_array().unwrap() {
+                        ips.insert(a.as_str().unwrap().to_owned());
+                    }
+                }
+            }
+        }
+        ips
     }
 
     /// The names of the pods of `release` that are not terminating.
@@ -662,7 +742,7 @@ fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
 
 #[test]
 fn the_least_rbac_is_enough_for_a_blue_green_and_no_more() {
-    let Some(k) = Kubed::new_as("rbac", true) else {
+    let Some(k) = Kubed::new_as("rbac", Some(&[])) else {
         return;
     };
     let v1 = k.image("v1", "v1");
@@ -754,4 +834,272 @@ fn a_command_process_is_refused_with_the_fix() {
     assert!(text.contains("image = "), "{run}");
     // Refused before anything was recorded.
     assert!(k.world.history().is_empty());
+}
+
+/// Another team's Gateway and HTTPRoute on it (two rules), which slipway must leave alone.
+const PLATFORM_ROUTE: &str = r#"apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: edge
+spec:
+  gatewayClassName: platform
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: 80
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: shop-site
+spec:
+  parentRefs:
+    - name: edge
+  hostnames: ["shop.example"]
+  rules:
+    - name: static
+      matches: [{ path: { type: PathPrefix, value: /static } }]
+      backendRefs: [{ name: cdn, port: 80 }]
+    - name: legacy-api
+      matches: [{ path: { type: PathPrefix, value: /api/v0 } }]
+      backendRefs: [{ name: shop-legacy, port: 8080 }]
+"#;
+
+/// Each backend of the HTTPRoute's rules: (Service, weight).
+fn backends(route: &serde_json::Value) -> Vec<(String, u64)> {
+    route["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["backendRefs"].as_array().cloned().unwrap_or_default())
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_owned(),
+                b["weight"].as_u64().unwrap_or(1),
+            )
+        })
+        .collect()
+}
+
+/// Who wrote an object, as the API server records it: (manager, operation, top-level fields of
+/// `spec` it owns).
+fn managers(object: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let spec = m["fieldsV1"]["f:spec"]
+                .as_object()
+                .map(|f| f.keys().cloned().collect())
+                .unwrap_or_default();
+            (
+                m["manager"].as_str().unwrap().to_owned(),
+                m["operation"].as_str().unwrap().to_owned(),
+                spec,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_gateway_app_s_weights_go_to_its_own_httproute_and_another_team_s_rules_are_left_untouched() {
+    let Some(k) = Kubed::new_as("gateway", Some(&["--gateway"])) else {
+        return;
+    };
+    k.apply_as("platform", PLATFORM_ROUTE);
+    let theirs = k.json(&["get", "httproute", "shop-site"]);
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    let canary = "strategy = \"canary\"\nprogress_deadline = \"90s\"\nsteps = [{ weight = 50 }, { pause = {} }]";
+    let gateway = "gateway = \"edge\"\nservice = \"shop\"";
+    k.write_kubernetes(&v1, canary, "", 2, gateway);
+    k.world.slipway(&["deploy"]).ok();
+
+    // slipway's own route, on the same Gateway: one rule, v1's Service, written by slipway alone.
+    let route = wait_for(Duration::from_secs(30), "slipway's HTTPRoute on v1", || {
+        let routes = k.json(&["get", "httproutes"]);
+        routes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["metadata"]["name"] == "shop")
+            .filter(|r| matches!(backends(r).as_slice(), [(_, 1)]))
+            .cloned()
+    });
+    assert_eq!(route["spec"]["parentRefs"][0]["name"], "edge", "{route}");
+    let v1_service = backends(&route)[0].0.clone();
+    assert_eq!(backends(&route), [(v1_service.clone(), 1)]);
+    let service = k.json(&["get", "service", &v1_service]);
+    assert_eq!(service["spec"]["selector"]["slipway.dev/release"], "1");
+    let written = managers(&route);
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(
+        (written[0].0.as_str(), written[0].1.as_str()),
+        ("slipway", "Apply")
+    );
+    assert!(written[0].2.contains(&"f:rules".to_owned()), "{written:?}");
+    // Its Service selects v1's pods: the EndpointSlice controller lists their IPs.
+    wait_until(Duration::from_secs(60), "v1's Service endpoints", || {
+        k.endpoint_ips(&v1_service) == k.pod_ips(1)
+    });
+    // Someone else annotates slipway's route: a field of theirs, which slipway's applies keep.
+    k.kubectl(&[
+        "annotate",
+        "httproute",
+        "shop",
+        "storefront.example/owner=web-team",
+    ]);
+
+    k.write_kubernetes(&v2, canary, "", 2, gateway);
+    k.world.slipway(&["deploy", "--detach"]).ok();
+    let split = wait_for(
+        Duration::from_secs(90),
+        "the canary's weights in the route",
+        || {
+            let b = backends(&k.json(&["get", "httproute", "shop"]));
+            (b.len() == 2 && b[0].1 == 50 && b[1].1 == 50).then_some(b)
+        },
+    );
+    assert_eq!(split[0].0, v1_service);
+    let v2_service = split[1].0.clone();
+    wait_until(Duration::from_secs(60), "v2's Service endpoints", || {
+        !k.pod_ips(2).is_empty() && k.endpoint_ips(&v2_service) == k.pod_ips(2)
+    });
+    // While the traffic is split, the stable Service stays on v1.
+    let stable = k.json(&["get", "service", "shop"]);
+    assert_eq!(stable["spec"]["selector"]["slipway.dev/release"], "1");
+
+    k.world.slipway(&["promote"]).ok();
+    wait_until(Duration::from_secs(90), "v2 alone in the route", || {
+        backends(&k.json(&["get", "httproute", "shop"])) == [(v2_service.clone(), 1)]
+    });
+    wait_until(Duration::from_secs(30), "the stable Service on v2", || {
+        k.json(&["get", "service", "shop"])["spec"]["selector"]["slipway.dev/release"] == "2"
+    });
+    wait_until(Duration::from_secs(60), "v1's Service gone", || {
+        !k.kubectl(&["get", "services", "-o", "name"])
+            .contains(&v1_service)
+    });
+    let route = k.json(&["get", "httproute", "shop"]);
+    assert_eq!(
+        route["metadata"]["annotations"]["storefront.example/owner"], "web-team",
+        "{route}"
+    );
+    assert!(
+        managers(&route)
+            .iter()
+            .all(|(m, _, spec)| m == "slipway" || spec.is_empty()),
+        "only slipway owns the route's spec: {:?}",
+        managers(&route)
+    );
+
+    // Pointed at the other team's route, slipway's apply conflicts: never forced, the rollout fails.
+    k.write_kubernetes(
+        &v2,
+        canary,
+        "",
+        2,
+        "gateway = \"edge\"\nroute = \"shop-site\"\nservice = \"shop\"",
+    );
+    let run = k.world.slipway(&["deploy"]).failed();
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("written by someone else"), "{run}");
+    assert!(text.contains("route of its own"), "{run}");
+    assert_eq!(k.world.settled()["stable"]["version"], 2);
+
+    // The other team's route is exactly as they wrote it, and theirs alone.
+    let now = k.json(&["get", "httproute", "shop-site"]);
+    assert_eq!(
+        now["metadata"]["resourceVersion"],
+        theirs["metadata"]["resourceVersion"]
+    );
+    assert_eq!(now["spec"], theirs["spec"]);
+    let written = managers(&now);
+    assert!(
+        written.iter().all(|(m, _, _)| m == "platform"),
+        "{written:?}"
+    );
+    assert!(!k.world.daemon.log_text().contains("forbidden"));
+    // `slipway kube rbac --gateway` was enough, and no more.
+    let me = format!("system:serviceaccount:{}:slipway", k.namespace);
+    let can = |verb: &str, resource: &str| {
+        Command::new(&k.cluster.kubectl)
+            .arg("--kubeconfig")
+            .arg(&k.cluster.kubeconfig)
+            .args([
+                "auth",
+                "can-i",
+                verb,
+                resource,
+                "-n",
+                &k.namespace,
+                "--as",
+                &me,
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(can("patch", "httproutes.gateway.networking.k8s.io"));
+    assert!(!can("delete", "httproutes.gateway.networking.k8s.io"));
+    assert!(!can("patch", "gateways.gateway.networking.k8s.io"));
+    assert!(!can("patch", "endpointslices.discovery.k8s.io"));
+}
+
+/// Another team's Service, its ports theirs; slipway is asked to switch its selector.
+const PLATFORM_SERVICE: &str = r#"apiVersion: v1
+kind: Service
+metadata:
+  name: shop
+  labels:
+    team: platform
+spec:
+  selector:
+    app: shop-legacy
+  ports:
+    - name: web
+      port: 80
+      targetPort: 8080
+"#;
+
+#[test]
+fn blue_green_switches_the_selector_of_another_team_s_service_and_nothing_else() {
+    let Some(k) = Kubed::new("selector") else {
+        return;
+    };
+    k.apply_as("platform", PLATFORM_SERVICE);
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    k.write_kubernetes(&v1, BLUE_GREEN, "", 2, "service = \"shop\"");
+    k.world.slipway(&["deploy"]).ok();
+    wait_until(Duration::from_secs(60), "the Service on v1's pods", || {
+        let ips = k.pod_ips(1);
+        ips.len() == 2 && k.endpoint_ips("shop") == ips
+    });
+    k.write_kubernetes(&v2, BLUE_GREEN, "", 2, "service = \"shop\"");
+    k.world.slipway(&["deploy"]).ok();
+    let service = k.json(&["get", "service", "shop"]);
+    assert_eq!(service["spec"]["selector"]["slipway.dev/release"], "2");
+    wait_until(Duration::from_secs(60), "the Service on v2's pods", || {
+        let ips = k.pod_ips(2);
+        ips.len() == 2 && k.endpoint_ips("shop") == ips
+    });
+    // Their ports and labels are as they wrote them; slipway owns the selector and nothing else.
+    let ports = &service["spec"]["ports"];
+    assert_eq!(ports.as_array().unwrap().len(), 1, "{service}");
+    assert_eq!(ports[0]["port"], 80);
+    assert_eq!(ports[0]["targetPort"], 8080);
+    assert_eq!(service["metadata"]["labels"]["team"], "platform");
+    let written = managers(&service);
+    let slipway: Vec<_> = written.iter().filter(|(m, _, _)| m == "slipway").collect();
+    assert_eq!(slipway.len(), 1, "{written:?}");
+    assert_eq!(slipway[0].2, ["f:selector"], "{written:?}");
+    assert!(
+        written
+            .iter()
+            .any(|(m, _, spec)| m == "platform" && spec.contains(&"f:ports".to_owned())),
+        "{written:?}"
+    );
 }

@@ -48,7 +48,7 @@ pub(crate) fn read(
     let deploy = deploy::read(r, &root, &analysis);
     let notify = notify::read(r, &root, base_dir);
     let retention = releases(r, &root);
-    let kubernetes = kubernetes::read(r, &root);
+    let kubernetes = kubernetes::read(r, &root, app.as_deref());
 
     if !routing.hosts.is_empty()
         && !processes.is_empty()

@@ -6,7 +6,7 @@
 use crate::limits;
 use crate::report::Report;
 use crate::table::Section;
-use slipway_core::spec::{KubernetesSpec, Toleration};
+use slipway_core::spec::{GatewaySpec, KubernetesSpec, Toleration};
 use toml::de::DeValue;
 
 const KEYS: &[&str] = &[
@@ -15,11 +15,14 @@ const KEYS: &[&str] = &[
     "service_account",
     "image_pull_secrets",
     "requests",
+    "gateway",
+    "route",
+    "service",
 ];
 const EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
 const TOLERATION: &str = "{ key = \"dedicated\", value = \"shop\", effect = \"NoSchedule\" }";
 
-pub(crate) fn read(r: &mut Report, root: &Section) -> KubernetesSpec {
+pub(crate) fn read(r: &mut Report, root: &Section, app: Option<&str>) -> KubernetesSpec {
     let mut spec = KubernetesSpec::default();
     let Some(k) = root.table(r, "kubernetes", "kubernetes") else {
         return spec;
@@ -126,7 +129,68 @@ pub(crate) fn read(r: &mut Report, root: &Section) -> KubernetesSpec {
             }
         }
     }
+    read_traffic(r, &k, app, &mut spec);
     spec
+}
+
+/// `gateway`, `route` and `service`: where the app's traffic is weighted, when not by slipway's proxy.
+fn read_traffic(r: &mut Report, k: &Section, app: Option<&str>, spec: &mut KubernetesSpec) {
+    if let Some(name) = k.text(r, "service", "\"shop\"") {
+        if dns_label(name.get_ref()) {
+            spec.service = Some(name.into_inner());
+        } else {
+            r.error(
+                name.span(),
+                format!(
+                    "[kubernetes] service: {:?} is not a Service name",
+                    name.get_ref()
+                ),
+            )
+            .label("not a Service name")
+            .help("at most 63 lowercase letters, digits and `-`, starting with a letter");
+        }
+    }
+    let route = k.text(r, "route", "\"shop\"");
+    if let Some(route) = &route
+        && !dns_name(route.get_ref())
+    {
+        not_a_name(r, route, "route");
+    }
+    let Some(gateway) = k.text(r, "gateway", "\"infra/edge\"") else {
+        if let Some(route) = route {
+            r.error(route.span(), "[kubernetes] route without a gateway")
+                .label("attached to nothing")
+                .help(
+                    "name the Gateway it attaches to: gateway = \"edge\" (or \"namespace/edge\")",
+                );
+        }
+        return;
+    };
+    let (namespace, name) = match gateway.get_ref().split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, gateway.get_ref().as_str()),
+    };
+    if !namespace.is_none_or(dns_label) || !dns_name(name) {
+        r.error(
+            gateway.span(),
+            format!(
+                "[kubernetes] gateway: {:?} does not name a Gateway",
+                gateway.get_ref()
+            ),
+        )
+        .label("not a Gateway")
+        .help("write the Gateway's name, or namespace/name: gateway = \"infra/edge\"");
+        return;
+    }
+    let route = route
+        .map(|r| r.into_inner())
+        .or_else(|| app.map(str::to_owned))
+        .unwrap_or_default();
+    spec.gateway = Some(GatewaySpec {
+        namespace: namespace.map(str::to_owned),
+        name: name.to_owned(),
+        route,
+    });
 }
 
 fn toleration(r: &mut Report, t: &Section) -> Option<Toleration> {
@@ -204,6 +268,17 @@ fn dns_name(text: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
 }
 
+/// A DNS label (RFC 1035), as Kubernetes names Services and namespaces.
+fn dns_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 fn label_value(text: &str) -> bool {
     text.is_empty()
         || (text.len() <= 63
@@ -255,6 +330,28 @@ mod tests {
         assert_eq!(spec.memory_request, Some(128 << 20));
         assert_eq!(spec.cpu_request, Some(250_000_000));
         assert!(parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_gateway_route_and_service_read_into_the_spec() {
+        let spec = parse("gateway = \"infra/edge\"\nservice = \"shop\"").unwrap();
+        let gateway = spec.gateway.unwrap();
+        assert_eq!(gateway.namespace.as_deref(), Some("infra"));
+        assert_eq!(gateway.name, "edge");
+        assert_eq!(gateway.route, "shop", "the app's name by default");
+        assert_eq!(spec.service.as_deref(), Some("shop"));
+        let spec = parse("gateway = \"edge\"\nroute = \"shop-canary\"").unwrap();
+        let gateway = spec.gateway.unwrap();
+        assert_eq!(
+            (gateway.namespace, gateway.route.as_str()),
+            (None, "shop-canary")
+        );
+        let err = parse("route = \"shop\"").unwrap_err();
+        assert!(err.contains("route without a gateway"), "{err}");
+        let err = parse("gateway = \"Infra/Edge\"").unwrap_err();
+        assert!(err.contains("does not name a Gateway"), "{err}");
+        let err = parse("service = \"1shop\"").unwrap_err();
+        assert!(err.contains("not a Service name"), "{err}");
     }
 
     #[test]

@@ -65,6 +65,26 @@ pub struct KubernetesSpec {
     /// What the scheduler reserves per pod: billionths of a CPU. (Limits are the process's `cpus`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_request: Option<i64>,
+    /// Traffic through a Gateway API gateway the cluster already has: slipway writes the weights
+    /// of its own HTTPRoute attached to it (a Service per release as its backends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewaySpec>,
+    /// A Service whose selector slipway points at the release that has all the traffic (blue-green
+    /// by selector, for clients inside the cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// `[kubernetes] gateway = "infra/edge"`, `route = "shop"`: where an app's HTTPRoute attaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewaySpec {
+    /// The Gateway's namespace; `None`: the daemon's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The Gateway's name.
+    pub name: String,
+    /// The HTTPRoute slipway writes and owns (the app's name unless set).
+    pub route: String,
 }
 
 impl KubernetesSpec {

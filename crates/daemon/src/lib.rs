@@ -151,6 +151,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         processes: supervisor,
         #[cfg(feature = "kubernetes")]
         pods,
+        #[cfg(feature = "kubernetes")]
+        traffic: None,
     };
     recover(&store, &daemon_id)?;
 

@@ -10,19 +10,28 @@
 //! rollouts, crash-loop fast failure and the route table (pod IP:port) work unchanged.
 //! `pod_supervisor.rs` is the one task that does the IO.
 //!
+//! Traffic goes through slipway's own proxy (to the pods' IPs), or — for an app with `[kubernetes]
+//! gateway` — through the cluster's Gateway API gateway: `route_writer.rs` applies the app's own
+//! HTTPRoute (`http_route.rs`, which says why its own) weighting a Service per release
+//! (`services.rs`), and with `service`, switches a stable Service's selector.
+//!
 //! Why ReplicaSets and not bare pods: the cluster then keeps the count when a node or a pod goes
 //! (eviction, a node drain), and `kubectl` shows each release as one object. Why not Deployments:
 //! the rollout is slipway's, step by step; a Deployment would run its own.
 
 mod binding;
+pub mod http_route;
 pub mod names;
 mod pod_logs;
 pub mod pod_state;
 mod pod_supervisor;
 pub mod rbac;
+mod route_writer;
+pub mod services;
 pub mod template;
 
 pub use names::Key;
 pub use pod_state::Observed;
 pub use pod_supervisor::{Adopted, OwnedReplicaSet, PodStatus, PodSupervisor};
+pub use route_writer::{AppTraffic, OnFailure, ReleaseTraffic, RouteWriter};
 pub use template::PodTemplate;

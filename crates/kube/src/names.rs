@@ -37,6 +37,17 @@ impl Key {
         format!("{readable}-{}", hex::encode(&digest[..4]))
     }
 
+    /// The name of the Service selecting this key's pods (a gateway's backend for one release):
+    /// the ReplicaSet's, made a DNS-1035 label (a Service name starts with a letter).
+    pub fn service_name(&self, owner: &str) -> String {
+        let name = self.object_name(owner);
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("r{name}")
+        } else {
+            name
+        }
+    }
+
     /// The labels that select this key's pods (the owner's included).
     pub fn selector(&self, owner: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -118,6 +129,16 @@ mod tests {
             process: "web".into(),
         };
         assert!(long.object_name("o").len() <= 49);
+    }
+
+    #[test]
+    fn a_service_name_starts_with_a_letter() {
+        assert_eq!(key().service_name("o"), key().object_name("o"));
+        let digits = Key {
+            app: "7shop".into(),
+            ..key()
+        };
+        assert!(digits.service_name("o").starts_with("r7shop-v12-"));
     }
 
     #[test]

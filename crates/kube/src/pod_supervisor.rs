@@ -147,6 +147,18 @@ impl PodSupervisor {
         &self.namespace
     }
 
+    /// The writer of the apps' HTTPRoutes and Services in this namespace (`route_writer.rs`),
+    /// telling `on_failure` what it could not write.
+    pub fn route_writer(&self, on_failure: crate::OnFailure) -> crate::RouteWriter {
+        crate::RouteWriter::start(
+            self.client.clone(),
+            self.namespace.clone(),
+            self.owner.clone(),
+            self.requests.clone(),
+            on_failure,
+        )
+    }
+
     /// Requests sent to the API server so far (the watch counts once).
     pub fn api_requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

@@ -1,6 +1,6 @@
 //! The least a daemon needs in its namespace, as manifests for `kubectl apply -f -` (`slipway kube
-//! rbac`): a ServiceAccount, a Role with exactly the verbs `pod_supervisor.rs` and `pod_logs.rs` use,
-//! and the RoleBinding. Kept here, beside the calls, so the two change together;
+//! rbac`): a ServiceAccount, a Role with exactly the verbs `pod_supervisor.rs` and `pod_logs.rs` use
+//! (and, with `--gateway`, `route_writer.rs`), and the RoleBinding. Kept here, beside the calls, so the two change together;
 //! crates/cli/tests/kubernetes.rs runs a daemon with only this and checks it is enough.
 
 /// (API group, resources, verbs) the daemon calls, and nothing else.
@@ -18,10 +18,30 @@ pub const RULES: &[(&str, &[&str], &[&str])] = &[
     ("", &["secrets"], &["create", "patch", "delete"]),
 ];
 
-/// The manifests for a daemon running as `service_account` in `namespace`.
-pub fn manifests(namespace: &str, service_account: &str) -> String {
+/// What apps with `[kubernetes] gateway` or `service` add (`route_writer.rs`), with `--gateway`.
+/// A server-side apply is a patch, and a create when the object is new.
+pub const GATEWAY_RULES: &[(&str, &[&str], &[&str])] = &[
+    // The app's own HTTPRoute: applied.
+    (
+        "gateway.networking.k8s.io",
+        &["httproutes"],
+        &["create", "patch"],
+    ),
+    // A Service per routed release (applied, swept once after a restart, deleted when the route no
+    // longer names it); the stable Service read once, to learn whose it is, and its selector applied.
+    (
+        "",
+        &["services"],
+        &["get", "list", "create", "patch", "delete"],
+    ),
+];
+
+/// The manifests for a daemon running as `service_account` in `namespace`; with `gateway`, the
+/// rights apps with `[kubernetes] gateway` or `service` need too.
+pub fn manifests(namespace: &str, service_account: &str, gateway: bool) -> String {
     let mut rules = String::new();
-    for (group, resources, verbs) in RULES {
+    let extra: &[_] = if gateway { GATEWAY_RULES } else { &[] };
+    for (group, resources, verbs) in RULES.iter().chain(extra) {
         rules.push_str(&format!(
             "  - apiGroups: [\"{group}\"]\n    resources: [{}]\n    verbs: [{}]\n",
             quoted(resources),
@@ -62,7 +82,7 @@ mod tests {
 
     #[test]
     fn the_role_lists_every_rule_and_binds_the_account() {
-        let text = manifests("shop", "slipway");
+        let text = manifests("shop", "slipway", false);
         assert!(text.contains("kind: Role\n"));
         assert!(text.contains("resources: [\"replicasets\"]"));
         assert!(text.contains("verbs: [\"list\", \"watch\", \"patch\"]"));
@@ -70,5 +90,15 @@ mod tests {
             "subjects:\n  - kind: ServiceAccount\n    name: slipway\n    namespace: shop"
         ));
         assert_eq!(text.matches("---").count(), 2);
+        assert!(!text.contains("httproutes") && !text.contains("services"));
+    }
+
+    #[test]
+    fn with_gateway_the_role_may_apply_routes_and_services() {
+        let text = manifests("shop", "slipway", true);
+        assert!(text.contains(
+            "  - apiGroups: [\"gateway.networking.k8s.io\"]\n    resources: [\"httproutes\"]\n    verbs: [\"create\", \"patch\"]"
+        ));
+        assert!(text.contains("resources: [\"services\"]"));
     }
 }

@@ -536,6 +536,7 @@ mod tests {
             image_pull_secrets: vec!["registry".into()],
             memory_request: Some(32 << 20),
             cpu_request: Some(100_000_000),
+            ..KubernetesSpec::default()
         };
         let objects = t.objects("o", 1).unwrap();
         let pod = objects.replica_set.spec.template.unwrap().spec.unwrap();

@@ -104,6 +104,11 @@ pub(crate) enum Msg {
         id: String,
         note: Option<String>,
     },
+    /// The app's HTTPRoute or Service could not be written (`gateway_traffic.rs`).
+    TrafficFailed {
+        app: String,
+        reason: String,
+    },
 }
 
 #[derive(Clone)]
@@ -182,6 +187,16 @@ impl Controller {
             watch_rollbacks: None,
             http: std::sync::OnceLock::new(),
         };
+        #[cfg(feature = "kubernetes")]
+        if let Some(pods) = &c.runtimes.pods {
+            let tx = tx.clone();
+            c.runtimes.traffic = Some(pods.route_writer(Arc::new(move |app: &str, reason| {
+                let _ = tx.send(Msg::TrafficFailed {
+                    app: app.to_owned(),
+                    reason,
+                });
+            })));
+        }
         c.load()
             .map_err(|e| format!("cannot load the state store: {e}"))?;
         Ok((c, ControllerHandle { tx }))

@@ -57,6 +57,18 @@ impl Controller {
             self.routes.publish(table).await;
             self.published = Some(signature);
         }
+        // Apps a gateway routes: the same weights, to their HTTPRoute and Services (not while
+        // shutting down: an upgrade's new daemon takes the pods over, routes and all).
+        #[cfg(feature = "kubernetes")]
+        if self.shutdown.is_none()
+            && let Some(writer) = &self.runtimes.traffic
+        {
+            for traffic in
+                crate::control::gateway_traffic::plan(&self.apps, &desired_by_app, &self.releases)
+            {
+                writer.publish(traffic);
+            }
+        }
         for (app, m) in retiring {
             self.spawn_retire(&app, m);
         }

@@ -87,6 +87,14 @@ impl Controller {
                     self.event(&app, None, "drain_timeout", &note);
                 }
             }
+            Msg::TrafficFailed { app, reason } => {
+                self.event(&app, None, "traffic_write_failed", &reason);
+                // Its traffic is not where the rollout says: the rollout cannot go on.
+                if let Some(r) = self.apps.get_mut(&app).and_then(|a| a.rollout.as_mut()) {
+                    r.machine
+                        .signal(slipway_core::rollout::Signal::Fail { reason });
+                }
+            }
         }
     }
 

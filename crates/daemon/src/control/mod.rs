@@ -17,6 +17,8 @@ pub mod controller;
 pub(crate) mod converge;
 pub(crate) mod desired;
 pub(crate) mod formation_change;
+#[cfg(feature = "kubernetes")]
+pub(crate) mod gateway_traffic;
 pub(crate) mod inbox;
 pub(crate) mod instance_events;
 pub(crate) mod instance_plan;

@@ -24,6 +24,9 @@ pub struct Runtimes {
     /// Set by `serve --kubernetes`: image processes run as pods, not containers.
     #[cfg(feature = "kubernetes")]
     pub pods: Option<slipway_kube::PodSupervisor>,
+    /// With pods: writes the HTTPRoutes and Services of apps a gateway routes (set by the controller).
+    #[cfg(feature = "kubernetes")]
+    pub traffic: Option<slipway_kube::RouteWriter>,
 }
 
 /// What `status` shows of a live instance, whichever runtime it is on.

@@ -1,0 +1,134 @@
+//! The weights the rollout decided (`desired.rs`), for the apps a gateway routes on Kubernetes
+//! (`[kubernetes] gateway` or `service`): what their HTTPRoute and Services should say, for
+//! `slipway-kube`'s route writer. Pure. The proxy's table (`proxy_table.rs`) gets the same weights;
+//! a gateway app stays reachable through slipway's proxy too (previews, `X-Slipway-Release`).
+//!
+//! Analysis on slipway's own counters sees only what passes through its proxy: an app routed by a
+//! gateway judges its canary with `prometheus` checks on the gateway's metrics (docs/kubernetes.md).
+
+use crate::control::app_state::AppState;
+use crate::control::desired::{Desired, Releases};
+use slipway_kube::http_route::RouteTarget;
+use slipway_kube::{AppTraffic, ReleaseTraffic};
+use std::collections::BTreeMap;
+
+pub(crate) fn plan(
+    apps: &BTreeMap<String, AppState>,
+    desired: &BTreeMap<String, Desired>,
+    releases: &Releases,
+) -> Vec<AppTraffic> {
+    let mut plan = Vec::new();
+    for (name, app) in apps {
+        let Some(want) = desired.get(name).filter(|d| !d.weight.is_empty()) else {
+            continue;
+        };
+        // The newest release's settings win, as for the proxy's routing.
+        let newest = app.rollout.as_ref().map(|r| r.machine.to).or(app.stable);
+        let Some(spec) = newest
+            .and_then(|v| releases.get(&(name.clone(), v)))
+            .map(|r| &r.spec)
+        else {
+            continue;
+        };
+        let k = &spec.kubernetes;
+        if k.gateway.is_none() && k.service.is_none() {
+            continue;
+        }
+        let web_port = |v| {
+            releases
+                .get(&(name.clone(), v))?
+                .spec
+                .processes
+                .get("web")?
+                .container
+                .as_ref()
+                .map(|c| c.port)
+        };
+        let traffic = want
+            .weight
+            .iter()
+            .filter_map(|(&release, &weight)| {
+                Some(ReleaseTraffic {
+                    release,
+                    weight,
+                    port: web_port(release)?,
+                })
+            })
+            .collect();
+        plan.push(AppTraffic {
+            app: name.clone(),
+            releases: traffic,
+            gateway: k.gateway.as_ref().map(|g| RouteTarget {
+                route: g.route.clone(),
+                gateway_namespace: g.namespace.clone(),
+                gateway: g.name.clone(),
+                hostnames: spec.routing.hosts.clone(),
+                path_prefix: spec.routing.path_prefix.clone(),
+            }),
+            service: k.service.clone(),
+        });
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_release::release;
+
+    const WEB: &str = "[processes.web]\nimage = \"shop\"\nport = 9000\n";
+
+    fn releases(newest: &str) -> Releases {
+        let mut all = Releases::new();
+        all.insert(("shop".into(), 1), release("shop", 1, WEB));
+        all.insert(
+            ("shop".into(), 2),
+            release("shop", 2, &format!("{WEB}{newest}")),
+        );
+        all
+    }
+
+    fn plan_for(newest: &str, weights: &[(u64, u32)]) -> Vec<AppTraffic> {
+        let app = AppState {
+            stable: Some(2),
+            ..AppState::default()
+        };
+        let apps = BTreeMap::from([("shop".to_owned(), app)]);
+        let desired = Desired {
+            weight: weights.iter().copied().collect(),
+            ..Desired::default()
+        };
+        let desired = BTreeMap::from([("shop".to_owned(), desired)]);
+        plan(&apps, &desired, &releases(newest))
+    }
+
+    #[test]
+    fn a_gateway_app_gets_the_rollout_s_weights_and_its_routing() {
+        let plan = plan_for(
+            "[routing]\nhosts = [\"shop.example\"]\n[kubernetes]\ngateway = \"infra/edge\"\nservice = \"shop\"\n",
+            &[(1, 90), (2, 10)],
+        );
+        assert_eq!(plan.len(), 1);
+        let t = &plan[0];
+        let weights: Vec<_> = t
+            .releases
+            .iter()
+            .map(|r| (r.release, r.weight, r.port))
+            .collect();
+        assert_eq!(weights, [(1, 90, 9000), (2, 10, 9000)]);
+        let target = t.gateway.as_ref().unwrap();
+        assert_eq!(target.route, "shop");
+        assert_eq!(target.gateway_namespace.as_deref(), Some("infra"));
+        assert_eq!(target.hostnames, ["shop.example"]);
+        assert_eq!(target.path_prefix, "/");
+        assert_eq!(t.service.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn apps_the_proxy_routes_alone_or_with_nothing_to_route_are_left_out() {
+        assert!(plan_for("", &[(2, 1)]).is_empty());
+        assert!(plan_for("[kubernetes]\nservice = \"shop\"\n", &[]).is_empty());
+        let only_service = plan_for("[kubernetes]\nservice = \"shop\"\n", &[(2, 1)]);
+        assert!(only_service[0].gateway.is_none());
+    }
+}

@@ -1,0 +1,327 @@
+//! Writes where an app's traffic goes when a gateway (or a Service) routes it instead of slipway's
+//! proxy: the release Services and the app's HTTPRoute (`http_route.rs`) with the rollout's weights,
+//! and the stable Service's selector (`services.rs`). One task does the IO; the controller publishes
+//! what it wants and never waits on the API server.
+//!
+//! Every write is a server-side apply with the field manager `slipway`: the API server records the
+//! fields slipway owns (`managedFields`), merges the rest, and refuses a change to a field another
+//! manager owns. The HTTPRoute's apply is never forced (it is slipway's own object; a conflict means
+//! someone else writes that route, and the rollout fails saying so). The Services' are: the release
+//! Services are slipway's by name, and the stable Service's selector is what the config asked slipway
+//! to switch. Order per app: a new release's Service before the route names it, the route, then the
+//! Services of releases it no longer names.
+
+use crate::http_route::{self, FIELD_MANAGER, RouteTarget, WeightedBackend};
+use crate::names::{self, Key};
+use crate::services;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
+use kube::{Api, Client};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// One release's part of an app's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseTraffic {
+    pub release: u64,
+    pub weight: u32,
+    /// Its web process's port.
+    pub port: u16,
+}
+
+/// What an app's traffic should look like on the cluster now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTraffic {
+    pub app: String,
+    pub releases: Vec<ReleaseTraffic>,
+    /// `[kubernetes] gateway`: the HTTPRoute to write.
+    pub gateway: Option<RouteTarget>,
+    /// `[kubernetes] service`: the Service whose selector follows the release with all the traffic.
+    pub service: Option<String>,
+}
+
+/// Told (app, why) when a write fails; the next change is written again from scratch.
+pub type OnFailure = Arc<dyn Fn(&str, String) + Send + Sync>;
+
+/// Hands the task what each app wants; cheap to clone.
+#[derive(Clone)]
+pub struct RouteWriter {
+    tx: mpsc::UnboundedSender<AppTraffic>,
+    sent: Arc<Mutex<BTreeMap<String, AppTraffic>>>,
+}
+
+impl RouteWriter {
+    pub(crate) fn start(
+        client: Client,
+        namespace: String,
+        owner: String,
+        requests: Arc<AtomicU64>,
+        on_failure: OnFailure,
+    ) -> RouteWriter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sent = Arc::new(Mutex::new(BTreeMap::new()));
+        let task = Task {
+            client,
+            namespace,
+            owner,
+            requests,
+            on_failure,
+            sent: sent.clone(),
+            apps: BTreeMap::new(),
+        };
+        tokio::spawn(task.run(rx));
+        RouteWriter { tx, sent }
+    }
+
+    /// Writes `traffic` unless it is what was last published for its app.
+    pub fn publish(&self, traffic: AppTraffic) {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        if sent.get(&traffic.app) == Some(&traffic) {
+            return;
+        }
+        sent.insert(traffic.app.clone(), traffic.clone());
+        let _ = self.tx.send(traffic);
+    }
+}
+
+/// What is on the cluster for one app, as far as this task wrote it.
+#[derive(Default)]
+struct Written {
+    /// Releases whose Service was applied.
+    services: BTreeSet<u64>,
+    /// Release Services left by an earlier daemon were looked for (once).
+    swept: bool,
+    /// The stable Service: its name, the release it selects, whether slipway made it.
+    stable: Option<(String, Option<u64>, bool)>,
+}
+
+struct Task {
+    client: Client,
+    namespace: String,
+    owner: String,
+    requests: Arc<AtomicU64>,
+    on_failure: OnFailure,
+    sent: Arc<Mutex<BTreeMap<String, AppTraffic>>>,
+    apps: BTreeMap<String, Written>,
+}
+
+impl Task {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<AppTraffic>) {
+        while let Some(first) = rx.recv().await {
+            // Only the newest wish of each app is written.
+            let mut wanted = BTreeMap::from([(first.app.clone(), first)]);
+            while let Ok(next) = rx.try_recv() {
+                wanted.insert(next.app.clone(), next);
+            }
+            for (app, traffic) in wanted {
+                if let Err(why) = self.write(&traffic).await {
+                    tracing::warn!("{app}: {why}");
+                    self.sent
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&app);
+                    (self.on_failure)(&app, why);
+                }
+            }
+        }
+    }
+
+    fn services(&self) -> Api<Service> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn key(app: &str, release: u64) -> Key {
+        Key {
+            app: app.to_owned(),
+            release,
+            process: "web".to_owned(),
+        }
+    }
+
+    async fn write(&mut self, t: &AppTraffic) -> Result<(), String> {
+        if let Some(target) = &t.gateway {
+            self.write_route(t, target).await?;
+        }
+        if let Some(name) = &t.service {
+            self.write_stable(t, name).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_route(&mut self, t: &AppTraffic, target: &RouteTarget) -> Result<(), String> {
+        let owned = PatchParams::apply(FIELD_MANAGER).force();
+        for r in &t.releases {
+            if self
+                .apps
+                .entry(t.app.clone())
+                .or_default()
+                .services
+                .contains(&r.release)
+            {
+                continue;
+            }
+            let key = Self::key(&t.app, r.release);
+            let name = key.service_name(&self.owner);
+            let service = services::release_service(&key, &self.owner, r.port);
+            self.services()
+                .patch(&name, &owned, &Patch::Apply(&service))
+                .await
+                .map_err(|e| format!("cannot apply Service {name} (v{}): {e}", r.release))?;
+            self.apps
+                .entry(t.app.clone())
+                .or_default()
+                .services
+                .insert(r.release);
+        }
+        let backends: Vec<WeightedBackend> = t
+            .releases
+            .iter()
+            .map(|r| WeightedBackend {
+                service: Self::key(&t.app, r.release).service_name(&self.owner),
+                port: r.port,
+                weight: r.weight,
+            })
+            .collect();
+        let route = http_route::object(target, &t.app, &self.owner, &backends);
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(http_route::GROUP, http_route::VERSION, http_route::KIND),
+            http_route::PLURAL,
+        );
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        match api
+            .patch(
+                &target.route,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Apply(&route),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.is_conflict() => {
+                return Err(format!(
+                    "HTTPRoute {} is written by someone else ({}); slipway never takes over \
+                     another manager's rules: give the app a route of its own, attached to the \
+                     same Gateway (`route = \"{}-slipway\"` in [kubernetes]); see docs/kubernetes.md",
+                    target.route, s.message, t.app
+                ));
+            }
+            Err(kube::Error::Api(s)) if s.is_not_found() => {
+                return Err(format!(
+                    "cannot apply HTTPRoute {}: the cluster has no Gateway API (install its CRDs, \
+                     gateway.networking.k8s.io/v1): {}",
+                    target.route, s.message
+                ));
+            }
+            Err(e) => return Err(format!("cannot apply HTTPRoute {}: {e}", target.route)),
+        }
+        tracing::debug!(
+            "HTTPRoute {}: {:?}",
+            target.route,
+            t.releases
+                .iter()
+                .map(|r| (r.release, r.weight))
+                .collect::<Vec<_>>()
+        );
+        // The route no longer names these: their Services go.
+        let keep: BTreeSet<u64> = t.releases.iter().map(|r| r.release).collect();
+        let written = self.apps.entry(t.app.clone()).or_default();
+        let mut gone: Vec<u64> = written.services.difference(&keep).copied().collect();
+        written.services.retain(|v| keep.contains(v));
+        if !written.swept {
+            written.swept = true;
+            let selector = format!("{}={},{}={}", names::OWNER, self.owner, names::APP, t.app);
+            let listed = self
+                .services()
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| format!("cannot list Services: {e}"))?;
+            gone.extend(
+                listed
+                    .items
+                    .iter()
+                    .filter_map(|s| {
+                        s.metadata
+                            .labels
+                            .as_ref()?
+                            .get(names::RELEASE)?
+                            .parse()
+                            .ok()
+                    })
+                    .filter(|v| !keep.contains(v)),
+            );
+        }
+        for release in gone {
+            let name = Self::key(&t.app, release).service_name(&self.owner);
+            match self
+                .services()
+                .delete(&name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => tracing::debug!("deleted Service {name}: no longer routed"),
+                Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                Err(e) => tracing::warn!("cannot delete Service {name}: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_stable(&mut self, t: &AppTraffic, name: &str) -> Result<(), String> {
+        let weights: Vec<(u64, u32)> = t.releases.iter().map(|r| (r.release, r.weight)).collect();
+        let current = self
+            .apps
+            .get(&t.app)
+            .and_then(|w| w.stable.as_ref())
+            .filter(|(n, _, _)| n == name)
+            .and_then(|(_, v, _)| *v);
+        let Some(release) = services::selected(&weights, current) else {
+            return Ok(());
+        };
+        let known = self
+            .apps
+            .get(&t.app)
+            .and_then(|w| w.stable.as_ref())
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, _, made)| *made);
+        if current == Some(release) {
+            return Ok(());
+        }
+        // Whose Service it is decides what slipway applies to it (`services::stable_service`).
+        let made = match known {
+            Some(made) => made,
+            None => match self.services().get(name).await {
+                Ok(s) => s.metadata.labels.as_ref().is_some_and(|l| {
+                    l.get(names::MANAGED_BY).map(String::as_str) == Some("slipway")
+                        && l.get(names::OWNER) == Some(&self.owner)
+                }),
+                Err(kube::Error::Api(s)) if s.is_not_found() => true,
+                Err(e) => return Err(format!("cannot read Service {name}: {e}")),
+            },
+        };
+        let port = t
+            .releases
+            .iter()
+            .find(|r| r.release == release)
+            .map_or(0, |r| r.port);
+        let service =
+            services::stable_service(name, &Self::key(&t.app, release), &self.owner, port, made);
+        self.services()
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&service),
+            )
+            .await
+            .map_err(|e| format!("cannot point Service {name} at v{release}: {e}"))?;
+        tracing::info!("Service {name} now selects v{release}");
+        self.apps.entry(t.app.clone()).or_default().stable =
+            Some((name.to_owned(), Some(release), made));
+        Ok(())
+    }
+}
