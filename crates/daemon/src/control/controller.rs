@@ -105,6 +105,7 @@ pub(crate) enum Msg {
         note: Option<String>,
     },
     /// The app's HTTPRoute or Service could not be written (`gateway_traffic.rs`).
+    #[cfg(feature = "kubernetes")]
     TrafficFailed {
         app: String,
         reason: String,

@@ -87,6 +87,7 @@ impl Controller {
                     self.event(&app, None, "drain_timeout", &note);
                 }
             }
+            #[cfg(feature = "kubernetes")]
             Msg::TrafficFailed { app, reason } => {
                 self.event(&app, None, "traffic_write_failed", &reason);
                 // Its traffic is not where the rollout says: the rollout cannot go on.
