@@ -96,7 +96,7 @@ struct ProxyLimits {
     /// How long a WebSocket or an event stream may carry no bytes before it is closed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     stream_idle_timeout: std::time::Duration,
-    /// Client connections the proxy holds at once (more are answered 503).
+    /// Client connections the proxy holds at once, plain and TLS together (more are answered 503).
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
     /// Client connections from one IP address at once (more are answered 503).

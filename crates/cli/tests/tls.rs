@@ -222,10 +222,10 @@ fn certificates_from_files_serve_http2_and_http11_with_the_same_routing() {
 
 type TlsClient = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
 
-/// A daemon serving the demo app on `ws.test` over TLS, and a raw HTTP/1.1 client connection to it.
-fn ws_world() -> (World, TlsClient) {
-    use rustls::pki_types::pem::PemObject;
-    let world = World::with_daemon_args(&["--tls-listen", "127.0.0.1:0"]);
+/// A daemon (started with `args` besides `--tls-listen`) serving the demo app on `ws.test` over TLS
+/// with a self-signed certificate, and a raw HTTP/1.1 client connection to it.
+fn ws_world_with(args: &[&str]) -> (World, TlsClient) {
+    let world = World::with_daemon_args(&[&["--tls-listen", "127.0.0.1:0"], args].concat());
     let dir = world.root().join("certs");
     std::fs::create_dir_all(&dir).unwrap();
     // CA:FALSE: the client below trusts this very certificate as its root, and webpki refuses a CA
@@ -242,11 +242,21 @@ fn ws_world() -> (World, TlsClient) {
         key.display()
     );
     world.deploy_ok(&Conf::demo("v1").tail(&routing));
-    let addr = tls_addr(&world);
     wait_until(DEADLINE, "the certificate loaded", || {
         cert_of(&world, "ws.test").is_some_and(|c| c["issuer"] == "ws.test")
     });
+    let client = tls_connect(&world).expect("a TLS connection");
+    (world, client)
+}
 
+fn ws_world() -> (World, TlsClient) {
+    ws_world_with(&[])
+}
+
+/// A TLS connection to `ws.test` on the world's HTTPS listener, its handshake done.
+fn tls_connect(world: &World) -> std::io::Result<TlsClient> {
+    use rustls::pki_types::pem::PemObject;
+    let cert = world.root().join("certs").join("ws.pem");
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(rustls::pki_types::CertificateDer::from_pem_file(&cert).unwrap())
@@ -259,10 +269,13 @@ fn ws_world() -> (World, TlsClient) {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("ws.test").unwrap();
-    let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
-    let tcp = std::net::TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
-    (world, rustls::StreamOwned::new(session, tcp))
+    let mut session = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut tcp = std::net::TcpStream::connect(tls_addr(world))?;
+    tcp.set_read_timeout(Some(DEADLINE))?;
+    while session.is_handshaking() {
+        session.complete_io(&mut tcp)?;
+    }
+    Ok(rustls::StreamOwned::new(session, tcp))
 }
 
 const UPGRADE: &[u8] =
@@ -318,6 +331,37 @@ fn bytes_sent_behind_an_upgrade_request_over_tls_pass_after_the_switch() {
     assert_eq!(
         echo_of(&mut tls, "sent before the 101"),
         "sent before the 101"
+    );
+}
+
+/// `--max-connections-per-client` counts the plain and the TLS listener together: with both slots held
+/// by plain connections a TLS connection is refused, and admitted once one of them closes.
+#[test]
+fn connection_limits_count_plain_and_tls_connections_together() {
+    let (world, first_tls) = ws_world_with(&["--max-connections-per-client", "2"]);
+    drop(first_tls);
+    // Two plain keep-alive connections that each got an answer hold both slots (the TLS connection
+    // above may keep its slot a moment after the close: a refused one is tried again).
+    let mut held = Vec::new();
+    wait_until(DEADLINE, "two slots held by plain connections", || {
+        let mut conn = support::http::Conn::new(world.daemon.proxy);
+        if conn
+            .get("/", &[("Host", "ws.test")])
+            .is_ok_and(|r| r.status == 200)
+        {
+            held.push(conn);
+        }
+        held.len() == 2
+    });
+    assert!(
+        tls_connect(&world).is_err(),
+        "a third connection over TLS was admitted"
+    );
+    drop(held.pop());
+    wait_until(
+        DEADLINE,
+        "a TLS connection admitted once a slot is free",
+        || tls_connect(&world).is_ok(),
     );
 }
 

@@ -53,6 +53,10 @@ impl Proxy {
                 routes: RouteHandle::new(RouteTable::default()),
                 server,
                 client,
+                admission: Admission::new(
+                    options.max_connections,
+                    options.max_connections_per_client,
+                ),
                 options,
                 challenges: AcmeChallenges::default(),
             }),
@@ -80,8 +84,7 @@ impl Proxy {
     ) -> io::Result<()> {
         let connections = TaskTracker::new();
         let stop = Arc::new(h1::StopSignal::new());
-        let options = &self.shared.options;
-        let admission = Admission::new(options.max_connections, options.max_connections_per_client);
+        let admission = &self.shared.admission;
         while let Some((stream, peer)) = next_client(&listener, &shutdown).await {
             let ticket = match admission.admit(peer.ip()) {
                 Ok(ticket) => ticket,

@@ -8,6 +8,7 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 
 use crate::acme_challenges::AcmeChallenges;
+use crate::admission::Admission;
 use crate::options::ProxyOptions;
 use crate::route_handle::RouteHandle;
 
@@ -21,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) options: ProxyOptions,
     /// HTTP-01 answers for the ACME client's pending orders.
     pub(crate) challenges: AcmeChallenges,
+    /// The connections held, counted across every listener (plain and TLS) against one limit.
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// State of one client connection.

@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use crate::admission::Admission;
 use crate::forward::serve_request;
 use crate::h1;
 use crate::proxy::{Proxy, client_ip, next_client};
@@ -53,8 +52,7 @@ impl Proxy {
     ) -> io::Result<()> {
         let acceptor = TlsAcceptor::from(config.clone());
         let connections = TaskTracker::new();
-        let options = &self.shared.options;
-        let admission = Admission::new(options.max_connections, options.max_connections_per_client);
+        let admission = &self.shared.admission;
         while let Some((stream, peer)) = next_client(&listener, &shutdown).await {
             // Over the limits: closed before the handshake (there is no plain-text page to send on TLS).
             let Ok(ticket) = admission.admit(peer.ip()) else {
