@@ -3,7 +3,8 @@
 # against pebble (Debian's ACME test server, validating at once: PEBBLE_VA_NOSLEEP). Each of HOSTS new
 # names is requested once with curl, which verifies the chain against pebble's root; the time covers the
 # daemon asking its `ask` URL, the ACME order (HTTP-01 answered by the daemon's proxy), issuance, and the
-# handshake and request. Then the same names again, now with their certificates.
+# handshake and request. Then the same names again, now with their certificates. Then the same with
+# Caddy's on-demand TLS (Debian's caddy 2.6, GOMAXPROCS=1), same pebble, same ports, same ask URL.
 # Usage: bench/tls-first-cert.sh [hosts]   (SLIPWAY_BIN defaults to target/release/slipway)
 set -euo pipefail
 HOSTS=${1:-5}
@@ -79,5 +80,47 @@ done
 for i in $(seq "$HOSTS"); do
   t0=$(ms); get "new$i.bench.test"; again+=($(( $(ms) - t0 )))
 done
-stats "first request to a new host (ask + ACME order + issuance + request)" "${first[@]}"
-stats "the next request to it (certificate in place, new connection)" "${again[@]}"
+stats "slipway: first request to a new host (ask + ACME order + issuance + request)" "${first[@]}"
+stats "slipway: the next request to it (certificate in place, new connection)" "${again[@]}"
+
+command -v caddy >/dev/null || { echo "caddy is not installed (apt-get install -y caddy): no comparison"; exit 0; }
+# Caddy on the same ports (pebble validates there): slipway stops first.
+kill -TERM "$(cat "$W/state/daemon.pid")"
+for _ in $(seq 100); do [ -f "$W/state/daemon.pid" ] && kill -0 "$(cat "$W/state/daemon.pid")" 2>/dev/null || break; sleep 0.1; done
+rm -f "$W/state/daemon.pid"
+APP=$(free_port)
+PORT=$APP "$BIN" demo-app >"$W/app.log" 2>&1 & pids+=($!)
+cat > "$W/Caddyfile" <<C
+{
+  admin off
+  http_port $HTTP
+  https_port $TLS
+  email ops@bench.test
+  acme_ca https://127.0.0.1:$PEB/dir
+  acme_ca_root $W/api.pem
+  storage file_system $W/caddy-data
+  skip_install_trust
+  on_demand_tls {
+    ask http://127.0.0.1:$ASK/check
+  }
+}
+https:// {
+  tls {
+    on_demand
+  }
+  reverse_proxy 127.0.0.1:$APP
+}
+C
+( HOME=$W GOMAXPROCS=1 exec caddy run --config "$W/Caddyfile" --adapter caddyfile >"$W/caddy.log" 2>&1 ) & pids+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
+curl -sI "http://127.0.0.1:$HTTP/" | grep -qi '^server: caddy' || { echo "caddy is not the one answering"; tail -5 "$W/caddy.log"; exit 1; }
+cfirst=() cagain=()
+for i in $(seq "$HOSTS"); do
+  t0=$(ms); get "caddy$i.bench.test" || { echo "caddy$i.bench.test: no valid answer"; tail -5 "$W/caddy.log"; exit 1; }
+  cfirst+=($(( $(ms) - t0 )))
+done
+for i in $(seq "$HOSTS"); do
+  t0=$(ms); get "caddy$i.bench.test"; cagain+=($(( $(ms) - t0 )))
+done
+stats "caddy: first request to a new host" "${cfirst[@]}"
+stats "caddy: the next request to it" "${cagain[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTPS through slipway vs nginx and HAProxy, same certificate, same tiny backend (nginx answering "ok"), one worker
+# HTTPS through slipway vs nginx, HAProxy and Caddy, same certificate, same tiny backend (nginx answering "ok"), one worker
 # each, in one run: new TLS connections a second, full and resumed (openssl s_time, one request each),
 # keep-alive HTTP/1.1 requests/s and p99 (wrk), HTTP/2 requests/s (h2load), and the ratios.
 # Usage: bench/tls.sh [seconds] [connections]
@@ -52,6 +52,21 @@ backend b
   server s1 127.0.0.1:19100
 B
 if command -v haproxy >/dev/null; then ( exec haproxy -db -f $W/haproxy.cfg >$W/haproxy.log 2>&1 ) & echo $! > $W/haproxy.pidf; fi
+# Caddy (Debian's 2.6): GOMAXPROCS=1, the same certificate, h2 and http/1.1 by ALPN.
+cat > $W/Caddyfile <<B
+{
+  admin off
+  auto_https off
+  storage file_system $W/caddy-data
+}
+https://127.0.0.1:19105 {
+  tls $W/cert.pem $W/key.pem
+  reverse_proxy 127.0.0.1:19100
+}
+B
+if command -v caddy >/dev/null; then
+  ( HOME=$W GOMAXPROCS=1 exec caddy run --config $W/Caddyfile --adapter caddyfile >$W/caddy.log 2>&1 ) & echo $! > $W/caddy.pidf
+fi
 # slipway: one worker thread, the same backend as its one instance, the same certificate as fallback.
 mkdir -p $W/app $W/state && chmod 700 $W/state
 cat > $W/app/slipway.toml <<T
@@ -88,11 +103,12 @@ handshakes() { # name port mode(-new|-reuse): new TLS connections a second, each
   eval "${1}_hs${3#-}=$rate"
   printf "%-8s handshakes %-6s     per s=%s\n" "$1" "${3#-}" "$rate"
 }
-handshakes nginx 19101 -new; handshakes haproxy 19104 -new; handshakes slipway 19103 -new
-handshakes nginx 19101 -reuse; handshakes haproxy 19104 -reuse; handshakes slipway 19103 -reuse
-wrk_run nginx 19101; wrk_run haproxy 19104; wrk_run slipway 19103
-h2_run nginx 19101; h2_run haproxy 19104; h2_run slipway 19103
-for peer in nginx haproxy; do
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+handshakes nginx 19101 -new; handshakes haproxy 19104 -new; handshakes caddy 19105 -new; handshakes slipway 19103 -new
+handshakes nginx 19101 -reuse; handshakes haproxy 19104 -reuse; handshakes caddy 19105 -reuse; handshakes slipway 19103 -reuse
+wrk_run nginx 19101; wrk_run haproxy 19104; wrk_run caddy 19105; wrk_run slipway 19103
+h2_run nginx 19101; h2_run haproxy 19104; h2_run caddy 19105; h2_run slipway 19103
+for peer in nginx haproxy caddy; do
   eval "hn=\${${peer}_hsnew:-1} hr=\${${peer}_hsreuse:-1} r=\${${peer}_rps:-1} h=\${${peer}_h2:-1} p=\${${peer}_p99:-?}"
   awk -v peer=$peer -v a="${slipway_hsnew:-0}" -v b="$hn" -v c="${slipway_hsreuse:-0}" -v d="$hr" \
       -v e="${slipway_rps:-0}" -v f="$r" -v g="${slipway_h2:-0}" -v h="$h" \
