@@ -8,9 +8,10 @@
 #   3. the daemon's CPU while idle with every instance running (its own utime+stime over IDLE seconds),
 #      as % of one core, several windows: median and min–max.
 # Usage: bench/many-instances.sh [apps] [per-app] [idle-seconds] [readiness-period]
-#        (SLIPWAY_BIN: target/release/slipway; the readiness period defaults to slipway's own, 1s)
+#        (SLIPWAY_BIN: target/release/slipway; without a readiness period, slipway's default: 10s while
+#        passing, checks within milliseconds while starting)
 set -euo pipefail
-APPS=${1:-100} PER=${2:-10} IDLE=${3:-20} PERIOD=${4:-1s}
+APPS=${1:-100} PER=${2:-10} IDLE=${3:-20} PERIOD=${4:-}
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${SLIPWAY_BIN:-target/release/slipway}")
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p slipway"; exit 1; }
@@ -49,7 +50,7 @@ hosts = ["m$n.test"]
 [processes.web]
 cmd = "exec '$BUSYBOX' httpd -f -p 127.0.0.1:\$PORT -h www"
 replicas = $PER
-readiness = { http = "/", period = "$PERIOD" }
+readiness = { http = "/"${PERIOD:+, period = "$PERIOD"} }
 [deploy]
 strategy = "blue-green"
 progress_deadline = "600s"
@@ -61,7 +62,7 @@ bench_wrk() { # host → requests/s
 }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $BIN; $APPS apps × $PER instances of busybox httpd, readiness http every $PERIOD"
+echo "# $BIN; $APPS apps × $PER instances of busybox httpd, readiness http every ${PERIOD:-10s (default)}"
 ( "$BIN" serve --state-dir "$W/state" --listen 127.0.0.1:0 >>"$W/daemon.log" 2>&1 & )
 for _ in $(seq 600); do [ -s "$W/state/daemon.pid" ] && [ -s "$W/state/proxy.addr" ] && break; sleep 0.05; done
 echo "daemon RSS with no app: $(rss_mb) MB"

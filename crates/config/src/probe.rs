@@ -47,8 +47,10 @@ impl ProbeKind {
 
     fn default_period(self) -> Duration {
         match self {
-            ProbeKind::Liveness => Duration::from_secs(10),
-            ProbeKind::Readiness | ProbeKind::Startup => Duration::from_secs(1),
+            // Readiness: a starting or failing instance is checked far more often than this
+            // (runtime::probe::spawn_probe), so the period is only the steady state's cost.
+            ProbeKind::Liveness | ProbeKind::Readiness => Duration::from_secs(10),
+            ProbeKind::Startup => Duration::from_secs(1),
         }
     }
 }

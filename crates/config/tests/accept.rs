@@ -48,7 +48,7 @@ fn minimal_file_parses_with_defaults() {
             check: ProbeCheck::Http {
                 path: "/ready.txt".into()
             },
-            period: secs(1),
+            period: secs(10),
             timeout: secs(1),
             initial_delay: Duration::ZERO,
             success_threshold: 1,

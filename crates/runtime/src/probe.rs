@@ -79,7 +79,8 @@ impl ProbeTracker {
 pub fn default_web_readiness() -> ProbeSpec {
     ProbeSpec {
         check: ProbeCheck::Tcp,
-        period: Duration::from_millis(500),
+        // As for a configured readiness probe: steady state only (see `spawn_probe`).
+        period: Duration::from_secs(10),
         timeout: Duration::from_secs(1),
         initial_delay: Duration::ZERO,
         success_threshold: 1,
@@ -272,15 +273,44 @@ pub struct ProbeResult {
 }
 
 /// The first pause between readiness checks of an instance that has not passed one yet; it doubles
-/// up to the probe's period. An instance is ready moments after it listens, not up to a period later:
-/// what a cold start or a rollout waits for. (Failed readiness checks before the first pass change
-/// nothing, so checking often then is safe; startup and liveness failures restart, so they keep their
-/// period.)
+/// up to [`SETTLING`]. An instance is ready moments after it listens, not up to a period later: what a
+/// cold start or a rollout waits for. (Failed readiness checks before the first pass change nothing, so
+/// checking often then is safe; startup and liveness failures restart, so they keep their period.)
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
+
+/// The longest pause between readiness checks while an instance is not passing: still starting, or
+/// failed a check and is being confirmed (taken out after `failure_threshold` failures in a row, then
+/// watched for its return). Only a passing instance waits the whole period — the steady state, whose
+/// cost grows with the number of instances (1,000 instances at 1 s were 1,000 connections a second).
+const SETTLING: Duration = Duration::from_secs(1);
+
+/// The pause after a check, and the next doubling pause while starting (`eager`).
+fn next_pause(
+    kind: ProbeKind,
+    period: Duration,
+    passed: bool,
+    eager: &mut Option<Duration>,
+) -> Duration {
+    if kind != ProbeKind::Readiness {
+        return period;
+    }
+    if passed {
+        *eager = None;
+        return period;
+    }
+    let settling = period.min(SETTLING);
+    match *eager {
+        Some(pause) if pause < settling => {
+            *eager = Some(pause * 2);
+            pause
+        }
+        _ => settling,
+    }
+}
 
 /// Runs `spec` forever: `initial_delay`, then one check every `period` (measured from the start of the
 /// previous check; a slow check is followed by the next at once) — sooner for a readiness probe that
-/// has not passed yet (see [`FIRST_PAUSE`]). Dropping the handle stops it.
+/// is not passing (see [`FIRST_PAUSE`] and [`SETTLING`]). Dropping the handle stops it.
 pub fn spawn_probe(
     kind: ProbeKind,
     spec: ProbeSpec,
@@ -289,7 +319,7 @@ pub fn spawn_probe(
 ) -> AbortOnDropHandle<()> {
     AbortOnDropHandle::new(tokio::spawn(async move {
         tokio::time::sleep(spec.initial_delay).await;
-        let mut eager = (kind == ProbeKind::Readiness).then_some(FIRST_PAUSE);
+        let mut eager = Some(FIRST_PAUSE);
         loop {
             let started = Instant::now();
             let result = check(&spec.check, &target, spec.timeout).await;
@@ -297,16 +327,7 @@ pub fn spawn_probe(
             if results.send(ProbeResult { kind, result }).await.is_err() {
                 return;
             }
-            let pause = match eager {
-                Some(pause) if !passed && pause < spec.period => {
-                    eager = Some(pause * 2);
-                    pause
-                }
-                _ => {
-                    eager = None;
-                    spec.period
-                }
-            };
+            let pause = next_pause(kind, spec.period, passed, &mut eager);
             tokio::time::sleep_until(started + pause).await;
         }
     }))
@@ -324,6 +345,41 @@ pub fn fmt_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_checks_often_until_it_passes_then_every_period_and_confirms_a_failure_within_a_second()
+     {
+        let period = Duration::from_secs(10);
+        let mut eager = Some(FIRST_PAUSE);
+        let ms = |d: Duration| d.as_millis();
+        let starting: Vec<u128> = (0..10)
+            .map(|_| ms(next_pause(ProbeKind::Readiness, period, false, &mut eager)))
+            .collect();
+        assert_eq!(starting, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(
+            next_pause(ProbeKind::Readiness, period, true, &mut eager),
+            period
+        );
+        assert_eq!(
+            ms(next_pause(ProbeKind::Readiness, period, false, &mut eager)),
+            1000
+        );
+        assert_eq!(
+            next_pause(ProbeKind::Readiness, period, true, &mut eager),
+            period
+        );
+        // A period shorter than a second is kept as it is.
+        let short = Duration::from_millis(100);
+        assert_eq!(
+            next_pause(ProbeKind::Readiness, short, false, &mut None),
+            short
+        );
+        // Liveness and startup failures restart: they keep their period.
+        for kind in [ProbeKind::Liveness, ProbeKind::Startup] {
+            let mut eager = Some(FIRST_PAUSE);
+            assert_eq!(next_pause(kind, period, false, &mut eager), period);
+        }
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
