@@ -12,6 +12,7 @@
 #        passing, checks within milliseconds while starting)
 set -euo pipefail
 APPS=${1:-100} PER=${2:-10} IDLE=${3:-20} PERIOD=${4:-}
+PERIOD_KEY=${PERIOD:+", period = \"$PERIOD\""}
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${SLIPWAY_BIN:-target/release/slipway}")
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p slipway"; exit 1; }
@@ -50,7 +51,7 @@ hosts = ["m$n.test"]
 [processes.web]
 cmd = "exec '$BUSYBOX' httpd -f -p 127.0.0.1:\$PORT -h www"
 replicas = $PER
-readiness = { http = "/"${PERIOD:+, period = "$PERIOD"} }
+readiness = { http = "/"$PERIOD_KEY }
 [deploy]
 strategy = "blue-green"
 progress_deadline = "600s"
