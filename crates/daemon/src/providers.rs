@@ -8,12 +8,17 @@ use slipway_core::verdict::Verdict;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// What a check may refer to: `{{app}}`, `{{release}}`, `{{stable}}` in queries and commands.
+/// What a check may refer to: `{{app}}`, `{{release}}`, `{{stable}}` in queries and commands; on
+/// Kubernetes also `{{service}}` and `{{stable_service}}`, the releases' Services a gateway routes to
+/// (its metrics name backends by Service).
 #[derive(Debug, Clone)]
 pub struct CheckContext {
     pub app: String,
     pub canary: u64,
     pub stable: Option<u64>,
+    /// The canary's and the stable release's Services (`serve --kubernetes`).
+    pub canary_service: Option<String>,
+    pub stable_service: Option<String>,
     /// One ready instance of the canary, for smoke tests (`$SLIPWAY_CANARY_URL`).
     pub canary_url: Option<String>,
 }
@@ -32,12 +37,21 @@ fn result(verdict: Verdict, detail: impl Into<String>) -> CheckResult {
 }
 
 pub fn substitute(text: &str, ctx: &CheckContext) -> String {
-    text.replace("{{app}}", &ctx.app)
-        .replace("{{release}}", &format!("v{}", ctx.canary))
-        .replace(
-            "{{stable}}",
-            &ctx.stable.map(|v| format!("v{v}")).unwrap_or_default(),
-        )
+    // The longer name first: `{{stable_service}}` is not `{{stable}}` followed by text.
+    text.replace(
+        "{{stable_service}}",
+        ctx.stable_service.as_deref().unwrap_or_default(),
+    )
+    .replace(
+        "{{service}}",
+        ctx.canary_service.as_deref().unwrap_or_default(),
+    )
+    .replace("{{app}}", &ctx.app)
+    .replace("{{release}}", &format!("v{}", ctx.canary))
+    .replace(
+        "{{stable}}",
+        &ctx.stable.map(|v| format!("v{v}")).unwrap_or_default(),
+    )
 }
 
 /// Whether `value` is within the optional bounds, as a verdict with a sentence.
@@ -270,6 +284,8 @@ mod tests {
             canary: 7,
             stable: Some(6),
             canary_url: None,
+            canary_service: Some("shop-v7-web-1a2b3c4d".into()),
+            stable_service: Some("shop-v6-web-5e6f7a8b".into()),
         }
     }
 
@@ -282,6 +298,14 @@ mod tests {
         assert_eq!(
             q,
             "rate(x{app=\"shop\",release=\"v7\"}) / rate(x{release=\"v6\"})"
+        );
+        let q = substitute(
+            "x{svc=\"{{service}}\"} / x{svc=\"{{stable_service}}\"}",
+            &ctx(),
+        );
+        assert_eq!(
+            q,
+            "x{svc=\"shop-v7-web-1a2b3c4d\"} / x{svc=\"shop-v6-web-5e6f7a8b\"}"
         );
     }
 

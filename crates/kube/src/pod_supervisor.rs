@@ -159,6 +159,17 @@ impl PodSupervisor {
         )
     }
 
+    /// The name of the Service of `app`'s release `release` (its web pods), as the route writer
+    /// makes it.
+    pub fn release_service(&self, app: &str, release: u64) -> String {
+        Key {
+            app: app.to_owned(),
+            release,
+            process: "web".to_owned(),
+        }
+        .service_name(&self.owner)
+    }
+
     /// Requests sent to the API server so far (the watch counts once).
     pub fn api_requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

@@ -215,11 +215,16 @@ impl Controller {
         let Some(active) = app.rollout.as_ref() else {
             return;
         };
+        let (canary_service, stable_service) =
+            self.runtimes
+                .release_services(name, active.machine.to, active.machine.from);
         let ctx = CheckContext {
             app: name.to_string(),
             canary: active.machine.to,
             stable: active.machine.from,
             canary_url,
+            canary_service,
+            stable_service,
         };
         for s in app.sessions.iter_mut() {
             if s.external_running || now < s.external_due || !s.has_external() {

@@ -63,6 +63,25 @@ impl Runtimes {
         }
     }
 
+    /// On Kubernetes, the Services of `app`'s releases `canary` and `stable` (what a gateway routes
+    /// to, named in its metrics): `{{service}}` and `{{stable_service}}` in analysis queries.
+    pub fn release_services(
+        &self,
+        app: &str,
+        canary: u64,
+        stable: Option<u64>,
+    ) -> (Option<String>, Option<String>) {
+        #[cfg(feature = "kubernetes")]
+        if let Some(pods) = &self.pods {
+            return (
+                Some(pods.release_service(app, canary)),
+                stable.map(|v| pods.release_service(app, v)),
+            );
+        }
+        let _ = (app, canary, stable);
+        (None, None)
+    }
+
     /// Whether image processes run as pods (`serve --kubernetes`).
     pub fn on_kubernetes(&self) -> bool {
         #[cfg(feature = "kubernetes")]
