@@ -58,6 +58,7 @@ pub(crate) fn read(
         r.warning(span, "[routing] has no effect: no process is named `web`")
             .help("only [processes.web] receives traffic; rename the serving process to `web`");
     }
+    gateway_analysis_warning(r, &root, &kubernetes, &analysis.specs);
     if r.has_errors() {
         return None;
     }
@@ -108,6 +109,47 @@ fn app_name(r: &mut Report, root: &Section) -> Option<String> {
         .label("invalid name")
         .help(format!("use lowercase letters, digits and `-`, starting with a letter or digit: app = \"{example}\""));
     None
+}
+
+/// With `[kubernetes] gateway`, the canary's traffic passes the gateway, not slipway's proxy, so the
+/// built-in checks (on the proxy's counters) would judge next to nothing: say so where `gateway` is.
+fn gateway_analysis_warning(
+    r: &mut Report,
+    root: &Section,
+    kubernetes: &slipway_core::spec::KubernetesSpec,
+    analysis: &std::collections::BTreeMap<String, slipway_core::spec::AnalysisTemplate>,
+) {
+    use slipway_core::spec::Check;
+    if kubernetes.gateway.is_none() {
+        return;
+    }
+    let built_in: Vec<&str> = analysis
+        .iter()
+        .filter(|(_, t)| {
+            t.checks
+                .iter()
+                .any(|c| matches!(c, Check::ErrorRate { .. } | Check::Latency { .. }))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if built_in.is_empty() {
+        return;
+    }
+    if let Some(span) = root
+        .table(r, "kubernetes", "kubernetes")
+        .and_then(|k| k.key_span("gateway"))
+    {
+        r.warning(
+            span,
+            format!(
+                "[analysis.{}]: error_rate and latency checks read slipway's proxy, which a gateway's \
+                 traffic does not pass",
+                built_in.join("], [analysis.")
+            ),
+        )
+        .label("traffic goes through the gateway")
+        .help("judge a canary on the gateway's metrics: a `prometheus` check, with {{service}} for the canary's Service (docs/kubernetes.md)");
+    }
 }
 
 /// `[releases] keep`: at least 2, so that the stable release and its rollback target both survive.

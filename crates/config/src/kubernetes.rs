@@ -355,6 +355,24 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_app_is_warned_that_built_in_checks_read_slipway_s_proxy() {
+        let text = "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n\
+                    [analysis.golden]\nerror_rate = { max = \"1%\" }\n\
+                    [kubernetes]\ngateway = \"edge\"\n";
+        let path = Path::new("/a/slipway.toml");
+        let parsed = crate::parse_with_warnings(text, path).unwrap();
+        let text = parsed
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(text.contains("slipway.toml:7"), "{text}");
+        assert!(text.contains("[analysis.golden]"), "{text}");
+        assert!(text.contains("prometheus"), "{text}");
+    }
+
+    #[test]
     fn mistakes_point_at_the_line_with_the_fix() {
         let err = parse("tolerations = [{ key = \"a\", effect = \"NoSchedul\" }]").unwrap_err();
         assert!(err.contains("slipway.toml:6"), "{err}");
