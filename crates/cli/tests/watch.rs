@@ -23,6 +23,10 @@ fn watched(version: &str, watch: &str) -> Conf {
 /// The app's events, over the token-guarded TCP API.
 fn events(world: &World) -> String {
     let token = world.create_token("auditor", "viewer");
+    events_with(world, &token)
+}
+
+fn events_with(world: &World, token: &str) -> String {
     let answer = support::http::get(
         world.api_addr(),
         "/v1/apps/shop/events?limit=1000",
@@ -160,4 +164,56 @@ fn a_healthy_release_is_watched_and_left_alone() {
     assert!(text.contains("no regression"), "{text}");
     let journal = events(&world);
     assert!(journal.contains("the watch of v2 ended after"), "{journal}");
+}
+
+/// The regression is found while another deploy holds the app (its release phase runs): the rollback
+/// waits for the app rather than failing, and goes ahead once that deploy has failed and the regressed
+/// release still serves.
+#[test]
+fn a_watch_rollback_waits_for_a_deploy_that_holds_the_app() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    world.deploy_ok(&watched("v1", "2m"));
+    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
+    load.wait_for_more(200);
+    world.deploy_ok(
+        &watched("v2", "2m")
+            .env("DEMO_ERROR_RATE", "0.2")
+            .env("DEMO_ERRORS_AFTER_MS", "3000"),
+    );
+
+    // v3's release phase holds the app's lock until `go` appears, then fails.
+    let go = world.root().join("go");
+    let phase = format!(
+        "[release]\ncmd = \"while [ ! -f '{}' ]; do sleep 0.1; done; exit 1\"\n",
+        go.display()
+    );
+    world.write(&watched("v3", "2m").tail(&phase));
+    let mut v3 = world.command(&["deploy"]).spawn().expect("deploy v3");
+    let token = world.create_token("auditor", "viewer");
+    wait_until(
+        Duration::from_secs(120),
+        "the rollback to wait for the app",
+        || events_with(&world, &token).contains("watch_rollback_waiting"),
+    );
+    assert_eq!(world.status()["stable"]["version"], 2);
+    std::fs::write(&go, "").unwrap();
+    assert!(!v3.wait().unwrap().success(), "v3's release phase fails");
+
+    let back = wait_for(
+        Duration::from_secs(120),
+        "a release made from v1 stable",
+        || {
+            let s = world.status();
+            let stable = s["stable"]["version"].as_u64()?;
+            (s["rollout"].is_null() && stable > 3).then_some(stable)
+        },
+    );
+    let tally = load.finish();
+    let made = world.history();
+    let made = release(&made, back);
+    assert_eq!(made["rollback_of"], 1, "{made}");
+    assert_eq!(made["created_by"], "slipway watch", "{made}");
+    assert_eq!(world.answer(), "v1");
+    assert_only_errors_of(&tally, "v2");
+    assert!(events_with(&world, &token).contains("replaces v2, which regressed"));
 }
