@@ -1,8 +1,9 @@
 //! Image releases on Kubernetes through the real binary (`serve --kubernetes`, built with the
 //! `kubernetes` feature) and a real cluster with a real node (ci/kube.sh): each release process is
 //! a ReplicaSet, each instance a pod, and slipway's own proxy — on the host, like the controller —
-//! routes by weight to the pods' IPs. Blue-green and canary between two images under load, pods
-//! evicted mid-canary, a crash-looping release that fails fast while the old one serves, a deleted
+//! routes by weight to the pods' IPs. Blue-green and canary between two images under load, the
+//! seed's bad canary (0.3 % → 3 % errors) rolled back by slipway's own analysis, pods evicted
+//! mid-canary, a crash-looping release that fails fast while the old one serves, a deleted
 //! pod replaced and a scale-down that removes exactly the drained pods, a daemon killed and
 //! restarted that adopts its pods, an upgrade under load, the least RBAC, and a `cmd` process
 //! refused with the fix.
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use std::time::{Duration, Instant};
+use support::load::Outcome;
 use support::{Load, World, wait_for, wait_until};
 
 const CLIENTS: usize = 4;
@@ -273,6 +275,19 @@ impl Kubed {
         replicas: u32,
         kubernetes: &str,
     ) {
+        self.write_full(image, deploy, env, replicas, kubernetes, "");
+    }
+
+    /// With `tail` (more tables, e.g. `[analysis.*]`) after the `[kubernetes]` table.
+    fn write_full(
+        &self,
+        image: &str,
+        deploy: &str,
+        env: &str,
+        replicas: u32,
+        kubernetes: &str,
+        tail: &str,
+    ) {
         self.world.write_raw(&format!(
             r#"app = "shop"
 
@@ -298,6 +313,8 @@ node_selector = {{ "kubernetes.io/hostname" = "{node}" }}
 tolerations = [{{ key = "slipway.test/e2e", exists = true, effect = "NoSchedule" }}]
 requests = {{ memory = "16m", cpus = "0.05" }}
 {kubernetes}
+
+{tail}
 "#,
             node = self.cluster.node,
         ));
@@ -518,6 +535,103 @@ fn canary_between_two_images_on_pods_fails_no_request() {
     let tally = load.finish();
     tally.assert_switched("v1", "v2");
     assert_eq!(k.world.settled()["stable"]["version"], 2);
+}
+
+/// The analysis of the seed's bad canary: its error rate against the stable release's.
+const GOLDEN: &str = "[analysis.golden]\nerror_rate = { max = \"1%\", compare = \"stable\" }\n";
+
+/// How many of `tally`'s failures were the demo app's own injected 500s, per version
+/// ("injected error from v2"); panics on any other failure (a connection error, a 502/503/504 from
+/// the proxy): the rollout and its rollback failed no request themselves.
+fn only_injected_errors(tally: &support::Tally) -> std::collections::BTreeMap<String, u64> {
+    let mut by_version = std::collections::BTreeMap::new();
+    for r in tally.failures() {
+        let version = match &r.result {
+            Err(Outcome::Status(500, body)) => body.trim().strip_prefix("injected error from "),
+            _ => None,
+        };
+        let Some(version) = version else {
+            panic!(
+                "a failure not injected by the app: {:?}; failures by kind {:?}; {}",
+                r.result,
+                tally.failures_by_kind(),
+                tally.summary()
+            );
+        };
+        *by_version.entry(version.to_owned()).or_insert(0) += 1;
+    }
+    by_version
+}
+
+#[test]
+fn the_seed_s_bad_canary_on_pods_is_rolled_back_by_slipway_s_analysis() {
+    let Some(k) = Kubed::new("badcanary") else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    // The seed: the stable release answers 0.3 % errors, the canary 3 %.
+    k.write_full(
+        &v1,
+        BLUE_GREEN,
+        "DEMO_ERROR_RATE = \"0.003\"",
+        2,
+        "",
+        GOLDEN,
+    );
+    k.world.slipway(&["deploy"]).ok();
+    // Paced and bounded, as tests/canary.rs: 6 clients at up to 100 requests a second each.
+    let load = Load::paced(k.world.daemon.proxy, 6, "/", 100);
+    load.wait_for_more(300);
+    let canary = "strategy = \"canary\"\nprogress_deadline = \"5m\"\n\
+                  steps = [{ weight = 20 }, { analysis = \"golden\", for = \"120s\" }]";
+    k.write_full(&v2, canary, "DEMO_ERROR_RATE = \"0.03\"", 2, "", GOLDEN);
+    let during = load.mark();
+    let started = Instant::now();
+    let run = k.world.slipway(&["deploy"]).failed();
+    let took = started.elapsed();
+    let after = load.mark();
+    let status = k.world.settled();
+    load.wait_for_more(300);
+    let tally = load.finish();
+
+    // Rolled back by the analysis, which the reason and deploy's output name.
+    assert_eq!(status["stable"]["version"], 1, "{status}");
+    let reason = status["last_failure"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("golden") && reason.contains("error"),
+        "the reason names the analysis and its check: {reason:?}"
+    );
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(output.contains("golden"), "{run}");
+    assert_eq!(support::release(&k.world.history(), 2)["status"], "failed");
+    // The canary served users before its rollback; only the stable release after it.
+    let answers = tally.versions(during..after);
+    assert!(
+        answers.get("v2").is_some_and(|&n| n > 0),
+        "the canary served: {answers:?}"
+    );
+    assert_eq!(
+        tally.versions(after..).keys().collect::<Vec<_>>(),
+        ["v1"],
+        "only v1 after the rollback: {}",
+        tally.summary()
+    );
+    // Every failed request was one the app injected: none from the rollout or the rollback.
+    let errors = only_injected_errors(&tally);
+    eprintln!(
+        "bad canary on pods: rolled back {took:?} after deploy; {}; injected errors by version \
+         {errors:?}; answers during the canary {answers:?}",
+        tally.summary()
+    );
+    // The stable release alone: v2's instances, pods and ReplicaSet gone.
+    k.world.only_instances_of(1);
+    wait_until(
+        Duration::from_secs(90),
+        "v2's ReplicaSet and pods gone",
+        || k.replica_sets_of(2).is_empty() && k.pods_of(2).is_empty(),
+    );
+    assert_eq!(k.pods_of(1).len(), 2);
 }
 
 #[test]
