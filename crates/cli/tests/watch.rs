@@ -217,3 +217,49 @@ fn a_watch_rollback_waits_for_a_deploy_that_holds_the_app() {
     assert_only_errors_of(&tally, "v2");
     assert!(events_with(&world, &token).contains("replaces v2, which regressed"));
 }
+
+/// The daemon crashes while it watches a promoted release: the new daemon watches on (with the replaced
+/// release's numbers from before the switch, kept in the store) and still rolls back the regression
+/// that shows up afterwards.
+#[test]
+fn a_restarted_daemon_watches_on_and_rolls_back_a_later_regression() {
+    let mut world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    world.deploy_ok(&watched("v1", "2m"));
+    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
+    load.wait_for_more(300);
+    // v2 goes bad 8 s after it started: after the crash and restart below.
+    world.deploy_ok(
+        &watched("v2", "2m")
+            .env("DEMO_ERROR_RATE", "0.2")
+            .env("DEMO_ERRORS_AFTER_MS", "8000"),
+    );
+    load.finish();
+    assert_eq!(world.status()["watch"]["release"], 2);
+
+    world.daemon.kill9();
+    world.daemon.restart();
+    let resumed = wait_for(Duration::from_secs(60), "the watch resumed", || {
+        let s = world.status();
+        (s["watch"]["release"] == 2).then_some(s)
+    });
+    assert_eq!(resumed["watch"]["state"], "watching", "{resumed}");
+    assert_eq!(resumed["watch"]["compared_with"], 1, "{resumed}");
+    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
+    let back = wait_for(
+        Duration::from_secs(120),
+        "a release made from v1 stable",
+        || {
+            let s = world.status();
+            let stable = s["stable"]["version"].as_u64()?;
+            (s["rollout"].is_null() && stable > 2).then_some(stable)
+        },
+    );
+    load.finish();
+    let history = world.history();
+    let made = release(&history, back);
+    assert_eq!(made["rollback_of"], 1, "{made}");
+    assert_eq!(made["created_by"], "slipway watch", "{made}");
+    assert_eq!(world.answer(), "v1");
+    let journal = events(&world);
+    assert!(journal.contains("watch_resumed"), "{journal}");
+}

@@ -34,6 +34,7 @@ mod store;
 mod test_support;
 mod tokens;
 mod tree_rules;
+mod watches;
 
 pub use app_config::ConfigVar;
 pub use archive::{

@@ -209,6 +209,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         set_by      TEXT    NOT NULL
     );
     "#,
+    // 7: watches after promotion (`[deploy] watch`) while they run, so a restarted daemon watches on.
+    r#"
+    CREATE TABLE watches (
+        app     TEXT    PRIMARY KEY,
+        release INTEGER NOT NULL,
+        state   TEXT    NOT NULL,
+        FOREIGN KEY (app, release) REFERENCES releases (app, version)
+    );
+    "#,
 ];
 
 /// The daemon's durable state. `Send + Sync`: share it behind an `Arc`; calls are serialized on one

@@ -238,7 +238,7 @@ impl Controller {
                 now_ms() as i64,
             )?;
         }
-        Ok(())
+        self.resume_watches()
     }
 
     /// Runs until a shutdown command has drained everything.

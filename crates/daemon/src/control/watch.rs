@@ -4,7 +4,9 @@
 //! however long it served) — with the same sequential tests as a canary's analysis (`Session`): a fail is
 //! a clear regression, and the driver rolls back to the replaced release through the ordinary rollback
 //! path (a new release made from it). Judged every `wake::JUDGE_EVERY_MS` while it watches; its end is a
-//! timer (`wake`). The watch lives in memory only: a restarted daemon does not resume it.
+//! timer (`wake`). A running watch is saved in the store (`SavedWatch`: its time and the baseline), so a
+//! restarted or upgraded daemon watches on with new sessions (the release's counters start again from
+//! zero there; each session judges only traffic since its own start anyway).
 //!
 //! A regression after promotion starts late, after a long healthy stretch: one test on all data since
 //! the switch would first have to climb out of the evidence that stretch gave for "healthy" (measured: 45 s
@@ -58,6 +60,17 @@ pub(crate) struct Watch {
     judged_requests: Option<u64>,
 }
 
+/// A running watch as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedWatch {
+    pub(crate) release: Version,
+    pub(crate) predecessor: Version,
+    pub(crate) started_at: u64,
+    pub(crate) ends_at: u64,
+    /// The replaced release's counts up to the switch.
+    pub(crate) baseline: Window,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WatchState {
     Watching,
@@ -107,27 +120,64 @@ impl Watch {
         {
             return None;
         }
+        let saved = SavedWatch {
+            release: ended.to,
+            predecessor,
+            started_at: now,
+            ends_at: now + watch.as_millis() as u64,
+            baseline: predecessor_now,
+        };
+        Some(Watch::from_saved(saved, release, &release_now, now))
+    }
+
+    /// The watch a restarted daemon carries on with, until its time is over; `None` once it is, or if
+    /// `release` is not the one watched. `release_now`: the release's counters in this daemon.
+    pub(crate) fn resume(
+        saved: SavedWatch,
+        release: &Release,
+        release_now: &Window,
+        now: u64,
+    ) -> Option<Watch> {
+        (saved.release == release.version && now < saved.ends_at)
+            .then(|| Watch::from_saved(saved, release, release_now, now))
+    }
+
+    fn from_saved(saved: SavedWatch, release: &Release, release_now: &Window, now: u64) -> Watch {
         let (template_name, mut checks) = template_of(release);
-        let watch_ms = watch.as_millis() as u64;
-        let sessions = watch_ms.div_ceil(SESSION_EVERY_MS).max(1);
+        // The whole watch's sessions share alpha; after a restart, at most one more session than
+        // planned runs (the one in progress is dropped and a new one starts), a bound left as is.
+        let sessions = (saved.ends_at - saved.started_at)
+            .div_ceil(SESSION_EVERY_MS)
+            .max(1);
         let alpha = Settings::default().with(&checks.test).alpha;
         checks.test.alpha = Some(alpha / sessions as f64);
         let mut w = Watch {
-            release: ended.to,
-            predecessor,
+            release: saved.release,
+            predecessor: saved.predecessor,
             template: template_name,
-            started_at: now,
-            ends_at: now + watch_ms,
+            started_at: saved.started_at,
+            ends_at: saved.ends_at,
             state: WatchState::Watching,
             checks,
             sessions: VecDeque::new(),
             next_session_at: now,
-            baseline: predecessor_now,
+            baseline: saved.baseline,
             last: None,
             judged_requests: None,
         };
-        w.keep_sessions(&release_now, now);
-        Some(w)
+        w.keep_sessions(release_now, now);
+        w
+    }
+
+    /// What a restarted daemon needs to watch on.
+    pub(crate) fn saved(&self) -> SavedWatch {
+        SavedWatch {
+            release: self.release,
+            predecessor: self.predecessor,
+            started_at: self.started_at,
+            ends_at: self.ends_at,
+            baseline: self.baseline.clone(),
+        }
     }
 
     /// Starts the sessions due by `now` (based on these counts) and drops those past their time.
@@ -332,6 +382,44 @@ mod tests {
         let off = web_release("shop", 2, 2, "watch = \"0s\"");
         let e = ended(Outcome::Succeeded, false);
         assert!(Watch::start(&e, &off, Window::default(), window(100, 0), 0).is_none());
+    }
+
+    #[test]
+    fn a_saved_watch_resumes_until_its_time_is_over_and_still_catches_a_regression() {
+        let w = started("watch = \"5m\"", window(1_000, 0), window(9_000, 27)).expect("watched");
+        let saved: SavedWatch =
+            serde_json::from_value(serde_json::to_value(w.saved()).unwrap()).unwrap();
+        assert_eq!(saved, w.saved());
+        let release = web_release("shop", 2, 2, "watch = \"5m\"");
+        let other = web_release("shop", 3, 2, "watch = \"5m\"");
+        // A new daemon: the release's counters start again from zero.
+        let fresh = Window::default();
+        assert!(
+            Watch::resume(saved.clone(), &other, &fresh, 2_000).is_none(),
+            "not v2"
+        );
+        assert!(
+            Watch::resume(saved.clone(), &release, &fresh, w.ends_at).is_none(),
+            "over"
+        );
+        let mut resumed = Watch::resume(saved, &release, &fresh, 120_000).expect("resumed");
+        assert_eq!(
+            (resumed.started_at, resumed.ends_at),
+            (w.started_at, w.ends_at)
+        );
+        let mut now = fresh;
+        let mut t = 120_000;
+        let step = loop {
+            for i in 0..50 {
+                now.record(1_000, i % 10 == 0);
+            }
+            t += 50;
+            match resumed.judge(&now, t) {
+                WatchStep::Hold => assert!(t < 180_000, "not caught within a minute"),
+                other => break other,
+            }
+        };
+        assert!(matches!(step, WatchStep::Regressed(_)), "{step:?}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::clock::now_ms;
 use crate::control::app_state::AppState;
 use crate::control::controller::Controller;
 use crate::control::rollout_end::Ended;
-use crate::control::watch::{Watch, WatchStep};
+use crate::control::watch::{SavedWatch, Watch, WatchStep};
 use slipway_core::release::{ReleaseStatus, Version};
 use slipway_core::verdict::Verdict;
 use tokio::sync::mpsc;
@@ -67,8 +67,62 @@ impl Controller {
             watch.predecessor,
         );
         let release = watch.release;
+        let saved = watch.saved();
         app.watch = Some(watch);
+        self.save_watch(name, &saved);
         self.event(name, Some(release), "watch_started", &text);
+    }
+
+    /// At start: the watches a previous daemon left running carry on until their time is over.
+    pub(crate) fn resume_watches(&mut self) -> Result<(), slipway_store::StoreError> {
+        let now = now_ms();
+        for (name, state) in self.store.watches()? {
+            let saved: Option<SavedWatch> = serde_json::from_value(state).ok();
+            let resumed = saved.and_then(|saved| {
+                let release = self.release(&name, saved.release).ok()?;
+                let app = self.apps.get(&name)?;
+                // Only while the watched release is still the stable one.
+                if app.stable != Some(saved.release) || app.rollout.is_some() {
+                    return None;
+                }
+                let counts = app
+                    .metrics
+                    .get(&saved.release)
+                    .map(|m| m.snapshot())
+                    .unwrap_or_default();
+                Watch::resume(saved, &release, &counts, now)
+            });
+            let Some(watch) = resumed else {
+                self.store.clear_watch(&name)?;
+                continue;
+            };
+            let text = format!(
+                "daemon restarted: watching v{} on for {} against v{}'s numbers before the switch",
+                watch.release,
+                crate::control::watch::span(watch.ends_at - now),
+                watch.predecessor
+            );
+            let release = watch.release;
+            if let Some(app) = self.apps.get_mut(&name) {
+                app.watch = Some(watch);
+            }
+            self.event(&name, Some(release), "watch_resumed", &text);
+        }
+        Ok(())
+    }
+
+    fn save_watch(&self, name: &str, saved: &SavedWatch) {
+        let state = serde_json::to_value(saved).unwrap_or_default();
+        if let Err(e) = self.store.save_watch(name, saved.release, &state) {
+            tracing::error!("cannot record the watch of {name}: {e}; a restart would end it");
+        }
+    }
+
+    /// The watch is over (ended, regressed, superseded): a restarted daemon does not resume it.
+    fn forget_watch(&self, name: &str) {
+        if let Err(e) = self.store.clear_watch(name) {
+            tracing::error!("cannot clear the watch of {name}: {e}");
+        }
     }
 
     /// A rollout starts: a running watch ends (the watched release is being replaced, or rolled back
@@ -79,6 +133,7 @@ impl Controller {
         };
         let watched = w.release;
         if w.supersede(by, now) {
+            self.forget_watch(name);
             let how = if rollback {
                 "a rollback to"
             } else {
@@ -119,6 +174,9 @@ impl Controller {
             let step = w.judge(&counts, now);
             let (release, predecessor) = (w.release, w.predecessor);
             let since = now.saturating_sub(w.started_at);
+            if step != WatchStep::Hold {
+                self.forget_watch(&name);
+            }
             match step {
                 WatchStep::Hold => {}
                 WatchStep::Ended(verdict, detail) => {
