@@ -36,6 +36,33 @@ fn events_with(world: &World, token: &str) -> String {
     answer.body
 }
 
+/// The dashboard's page of the app, as a viewer logged in with a fresh token sees it.
+fn dashboard_page(world: &World) -> String {
+    let token = world.create_token("dashboard-viewer", "viewer");
+    let jar = world.root().join("cookies.txt");
+    let base = format!("http://{}", world.api_addr());
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "-c"])
+            .arg(&jar)
+            .arg("-b")
+            .arg(&jar)
+            .args(args)
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "curl {args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    curl(&[
+        "-o",
+        "/dev/null",
+        "-d",
+        &format!("token={token}"),
+        &format!("{base}/ui/login"),
+    ]);
+    curl(&[&format!("{base}/ui/apps/shop")])
+}
+
 /// Every failed request was the bad release's own injected 500: no connection error, no 502/503/504.
 fn assert_only_errors_of(tally: &Tally, version: &str) {
     let mine = format!("injected error from {version}");
@@ -244,6 +271,11 @@ fn a_restarted_daemon_watches_on_and_rolls_back_a_later_regression() {
     });
     assert_eq!(resumed["watch"]["state"], "watching", "{resumed}");
     assert_eq!(resumed["watch"]["compared_with"], 1, "{resumed}");
+    let page = dashboard_page(&world);
+    assert!(
+        page.contains("watch of v2 against v1 before the switch: <strong>watching</strong>"),
+        "the dashboard shows the watch: {page}"
+    );
     let load = Load::paced(world.daemon.proxy, 4, "/", 50);
     let back = wait_for(
         Duration::from_secs(120),

@@ -165,6 +165,15 @@ fn rollout_fragment(d: &AppData, session: &Session) -> Markup {
             (timeline(r, d.target.as_ref(), d.now))
         }
         @if let Some(f) = &s.last_failure { p.muted { "last rollout: " (f) } }
+        @if let Some(w) = &s.watch {
+            p.watch data-state=(w.state) {
+                "watch of v" (w.release) " against v" (w.compared_with) " before the switch: "
+                strong { (w.state) }
+                @if w.state == "watching" { " · " (duration(w.ends_at - d.now)) " left" }
+                @if let Some(verdict) = &w.verdict { " · " (verdict) }
+                @if let Some(detail) = &w.detail { " · " span.muted { (detail) } }
+            }
+        }
         @if let Some(m) = &s.maintenance {
             p.maintenance {
                 strong { "In maintenance" } " since " (ago(m.since, d.now)) " · "
