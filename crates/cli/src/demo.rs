@@ -1,6 +1,8 @@
 //! `slipway demo`: the whole story in one command, with nothing to set up. Starts a daemon in a temp
-//! dir, deploys the bundled demo app (v1), puts light load on it, blue-greens to v2, rolls back, and
-//! prints what happened — including how many requests failed (the answer should be 0).
+//! dir, deploys the bundled demo app (v1), puts light load on it, blue-greens to v2, rolls back, then
+//! deploys a bad canary (3 % errors) that its analysis catches and rolls back by itself, and prints what
+//! happened: how long the bad canary lasted, how many of its errors users saw, and how many requests
+//! failed otherwise (the answer should be 0).
 
 use crate::client::Client;
 use crate::commands::{Context, progress, who};
@@ -37,7 +39,30 @@ impl Drop for DemoDaemon {
     }
 }
 
-fn write_app(dir: &Path, exe: &Path, version: &str) -> anyhow::Result<PathBuf> {
+/// The blue-green app of the first steps.
+const BLUE_GREEN: &str = r#"[deploy]
+strategy = "blue-green"
+scale_down_delay = "30s"
+"#;
+
+/// The bad canary: 3 % of its answers are errors; 10 % of the traffic goes to it while the analysis
+/// compares its error rate with the stable release's.
+const BAD_CANARY: &str = r#"[deploy]
+strategy = "canary"
+progress_deadline = "2m"
+steps = [ { weight = 10 }, { analysis = "golden", for = "2m" }, { weight = 100 } ]
+
+[analysis.golden]
+error_rate = { max = "1%", compare = "stable" }
+"#;
+
+fn write_app(
+    dir: &Path,
+    exe: &Path,
+    version: &str,
+    error_rate: &str,
+    deploy: &str,
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let config = dir.join("slipway.toml");
     std::fs::write(
@@ -47,6 +72,7 @@ fn write_app(dir: &Path, exe: &Path, version: &str) -> anyhow::Result<PathBuf> {
 
 [env]
 DEMO_VERSION = "{version}"
+DEMO_ERROR_RATE = "{error_rate}"
 
 [processes.web]
 cmd = "'{}' demo-app"
@@ -54,10 +80,7 @@ replicas = 2
 readiness = {{ http = "/ready", period = "200ms" }}
 grace = "5s"
 
-[deploy]
-strategy = "blue-green"
-scale_down_delay = "30s"
-"#,
+{deploy}"#,
             exe.display()
         ),
     )?;
@@ -86,7 +109,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     println!("   proxy on http://{addr}");
 
     let app_dir = dir.join("app");
-    let config = write_app(&app_dir, &exe, "v1")?;
+    let config = write_app(&app_dir, &exe, "v1", "0", BLUE_GREEN)?;
     let ctx = Context {
         client: Client::from_state_dir(state.clone()),
         config: config.clone(),
@@ -101,7 +124,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     wait_for_requests(&load, 200).await;
 
     println!("\n== slipway deploy   (v2, blue-green, under load)");
-    write_app(&app_dir, &exe, "v2")?;
+    write_app(&app_dir, &exe, "v2", "0", BLUE_GREEN)?;
     deploy(&ctx, &config, "v2 says hello differently").await?;
     wait_for_requests(&load, load.snapshot().total() + 200).await;
 
@@ -124,6 +147,18 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         );
     }
     wait_for_requests(&load, load.snapshot().total() + 200).await;
+
+    println!("\n== slipway deploy   (v4: a bad canary, 3 % errors, 10 % of the traffic)");
+    write_app(&app_dir, &exe, "v4", "0.03", BAD_CANARY)?;
+    let started = Instant::now();
+    let request = deploy_request(&config, "a canary that went bad");
+    let accepted: DeployAccepted = ctx.client.post("/v1/deploy", &request).await?;
+    if progress::follow(&ctx, &accepted).await? == ExitCode::SUCCESS {
+        bail!("the bad canary v{} was promoted", accepted.release);
+    }
+    let caught = started.elapsed();
+    let status: slipway_api::AppStatus = ctx.client.get("/v1/apps/demo").await?;
+    wait_for_requests(&load, load.snapshot().total() + 200).await;
     let tally = load.finish().await;
 
     println!("\n== slipway history");
@@ -133,7 +168,16 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         println!("   {n:>6} answers from {version}");
     }
     println!(
-        "   {:>6} requests in all, failed requests: {}",
+        "   {:>6} errors injected by the bad canary v{}, which was rolled back {:.1} s after `deploy`",
+        tally.injected,
+        accepted.release,
+        caught.as_secs_f64()
+    );
+    if let Some(why) = &status.last_failure {
+        println!("          why: {why}");
+    }
+    println!(
+        "   {:>6} requests in all, failed requests (besides the canary's own errors): {}",
         tally.total(),
         tally.failed
     );
@@ -147,8 +191,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn deploy(ctx: &Context, config: &Path, message: &str) -> anyhow::Result<()> {
-    let request = DeployRequest {
+fn deploy_request(config: &Path, message: &str) -> DeployRequest {
+    DeployRequest {
         config: config.display().to_string(),
         label: None,
         message: Some(message.into()),
@@ -157,7 +201,11 @@ async fn deploy(ctx: &Context, config: &Path, message: &str) -> anyhow::Result<(
         strict: false,
         image: None,
         build: false,
-    };
+    }
+}
+
+async fn deploy(ctx: &Context, config: &Path, message: &str) -> anyhow::Result<()> {
+    let request = deploy_request(config, message);
     let accepted: DeployAccepted = ctx.client.post("/v1/deploy", &request).await?;
     println!("   release v{} recorded", accepted.release);
     if progress::follow(ctx, &accepted).await? != ExitCode::SUCCESS {

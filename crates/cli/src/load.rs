@@ -1,5 +1,6 @@
 //! A small, bounded HTTP load loop for `slipway demo`: a few keep-alive clients asking `/` over and
-//! over, counting answers by the version that served them and every failure (error or non-2xx).
+//! over, counting answers by the version that served them, the demo app's own injected errors, and
+//! every other failure (a connection error or any other non-2xx).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -13,13 +14,15 @@ use std::time::Duration;
 #[derive(Default, Debug, Clone)]
 pub struct Tally {
     pub ok_by_version: BTreeMap<String, u64>,
+    /// 500s the demo app answered on purpose (`DEMO_ERROR_RATE`): what a bad release does to users.
+    pub injected: u64,
     pub failed: u64,
     pub first_failure: Option<String>,
 }
 
 impl Tally {
     pub fn total(&self) -> u64 {
-        self.ok_by_version.values().sum::<u64>() + self.failed
+        self.ok_by_version.values().sum::<u64>() + self.injected + self.failed
     }
 }
 
@@ -78,6 +81,7 @@ async fn worker(
         if let Ok(mut t) = tally.lock() {
             match result {
                 Ok(version) => *t.ok_by_version.entry(version).or_default() += 1,
+                Err(e) if e.contains("injected error from") => t.injected += 1,
                 Err(e) => {
                     t.failed += 1;
                     t.first_failure.get_or_insert(e);

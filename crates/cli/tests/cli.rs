@@ -621,3 +621,24 @@ fn every_command_answers_in_json_when_asked() {
     assert_eq!(invalid["valid"], false);
     assert_eq!(invalid["problems"][0]["line"], 5, "{invalid}");
 }
+
+/// `slipway demo`, the README's first command: the whole story on a fresh machine — deploy, blue-green
+/// under load, rollback, and a bad canary its analysis rolls back by itself — with no request failed
+/// besides the bad canary's own injected errors.
+#[test]
+fn the_demo_tells_the_whole_story_without_a_failed_request() {
+    let mut cmd = std::process::Command::new(support::bin());
+    cmd.arg("demo");
+    let run = run_command(cmd, Duration::from_secs(300)).ok();
+    for said in [
+        "v2 is live",
+        "v3 is live",
+        "analysis golden failed",
+        "v3 keeps serving",
+        "errors injected by the bad canary v4, which was rolled back",
+        "failed requests (besides the canary's own errors): 0",
+    ] {
+        let told = format!("{}{}", run.stdout, run.stderr);
+        assert!(told.contains(said), "the demo says {said:?}: {run}");
+    }
+}
