@@ -25,12 +25,14 @@ ENTRYPOINT ["/usr/local/bin/slipway"]
 CMD ["serve", "--state-dir", "/var/lib/slipway", "--listen", "0.0.0.0:8080"]
 
 FROM rust:1-bookworm AS build
+# Cargo features, e.g. --build-arg FEATURES=kubernetes for `slipway kube install`'s Deployment.
+ARG FEATURES=
 WORKDIR /src
 COPY . .
 # +crt-static links glibc statically; the explicit --target keeps the flag away from build scripts and
 # proc-macros, which must stay dynamic.
 RUN RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked -p slipway --target x86_64-unknown-linux-gnu \
+    cargo build --release --locked -p slipway --target x86_64-unknown-linux-gnu ${FEATURES:+--features "$FEATURES"} \
  && cp target/x86_64-unknown-linux-gnu/release/slipway /slipway
 
 FROM scratch

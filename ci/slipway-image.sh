@@ -8,12 +8,14 @@
 #
 #   ci/slipway-image.sh                 release build, tagged slipway:<version>
 #   PROFILE=debug TAG=slipway:test ci/slipway-image.sh
+#   FEATURES=kubernetes ci/slipway-image.sh   with cargo features (`slipway kube install` needs kubernetes)
 #
 # Uses $DOCKER_HOST like the docker CLI does. Builds only the `slipway` package, in target/static.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PROFILE=${PROFILE:-release}
+FEATURES=${FEATURES:-}
 TRIPLE=x86_64-unknown-linux-gnu
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 TAG=${TAG:-slipway:$VERSION}
@@ -24,7 +26,7 @@ case "$PROFILE" in
 esac
 
 RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
-  cargo build $FLAG --locked -p slipway --target "$TRIPLE"
+  cargo build $FLAG --locked -p slipway --target "$TRIPLE" ${FEATURES:+--features "$FEATURES"}
 BINARY="target/static/$TRIPLE/$DIR/slipway"
 file "$BINARY" | grep -q "static" || { echo "ci/slipway-image.sh: $BINARY is not statically linked" >&2; exit 1; }
 

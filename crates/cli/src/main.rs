@@ -400,6 +400,22 @@ enum KubeAction {
         #[arg(long)]
         gateway: bool,
     },
+    /// The manifests to run slipway inside the cluster, on stdout: Namespace, ServiceAccount, the
+    /// Role of `kube rbac` and its binding, a Deployment of one `serve --kubernetes` (one replica,
+    /// Recreate: no leader election yet) with its state dir on a PersistentVolumeClaim, and
+    /// Services for its API and its proxy:
+    /// `slipway kube install --namespace slipway --image REF | kubectl apply -f -`.
+    Install {
+        /// Where slipway runs, and runs its apps' pods.
+        #[arg(long, default_value = "slipway")]
+        namespace: String,
+        /// slipway's image: its entrypoint slipway, built with `--features kubernetes`.
+        #[arg(long, value_name = "REF")]
+        image: String,
+        /// Also what apps with `[kubernetes] gateway` or `service` need (as `kube rbac --gateway`).
+        #[arg(long)]
+        gateway: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -510,6 +526,25 @@ fn main() -> ExitCode {
             print!(
                 "{}",
                 slipway_kube::rbac::manifests(namespace, service_account, *gateway)
+            );
+            return ExitCode::SUCCESS;
+        }
+        #[cfg(feature = "kubernetes")]
+        Command::Kube {
+            action:
+                KubeAction::Install {
+                    namespace,
+                    image,
+                    gateway,
+                },
+        } => {
+            if let Err(err) = slipway_kube::install::check(namespace, image) {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+            print!(
+                "{}",
+                slipway_kube::install::manifests(namespace, image, *gateway)
             );
             return ExitCode::SUCCESS;
         }

@@ -950,6 +950,151 @@ fn a_command_process_is_refused_with_the_fix() {
     assert!(k.world.history().is_empty());
 }
 
+#[test]
+fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rbac() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let namespace = format!("e2e-{}-install", std::process::id());
+    let _cleanup = Cleanup {
+        kubectl: cluster.kubectl.clone(),
+        kubeconfig: cluster.kubeconfig.clone(),
+        docker: cluster.docker.clone(),
+        label: namespace.clone(),
+        namespace: namespace.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = run(Command::new(support::bin()).args([
+        "kube",
+        "install",
+        "--namespace",
+        &namespace,
+        "--image",
+        "registry.example/slipway:e2e",
+    ]));
+    let file = dir.path().join("install.yaml");
+    std::fs::write(&file, &manifests).unwrap();
+    let file = file.to_str().unwrap();
+    // A server-side dry run checks every object against the API server's own schemas (unknown or
+    // duplicate fields refused: --validate=strict), admission included. Namespaced objects need
+    // their namespace to exist for that, so it is made first.
+    run(Command::new(&cluster.kubectl)
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(["create", "namespace", &namespace]));
+    let dry = cluster.kubectl(
+        &namespace,
+        &["apply", "--dry-run=server", "--validate=strict", "-f", file],
+    );
+    for object in [
+        format!("namespace/{namespace}"),
+        "serviceaccount/slipway".to_owned(),
+        "role.rbac.authorization.k8s.io/slipway".to_owned(),
+        "rolebinding.rbac.authorization.k8s.io/slipway".to_owned(),
+        "persistentvolumeclaim/slipway-state".to_owned(),
+        "deployment.apps/slipway".to_owned(),
+        "service/slipway-proxy".to_owned(),
+        "service/slipway-api".to_owned(),
+    ] {
+        assert!(
+            dry.lines()
+                .any(|l| l.starts_with(&object) && l.ends_with("(server dry run)")),
+            "{object} not in:\n{dry}"
+        );
+    }
+    assert_eq!(dry.lines().count(), 8, "{dry}");
+    // A dry run: nothing was made.
+    assert_eq!(
+        cluster
+            .kubectl(
+                &namespace,
+                &["get", "deployments,serviceaccounts", "-o", "name"]
+            )
+            .lines()
+            .filter(|l| l.contains("slipway"))
+            .count(),
+        0
+    );
+
+    // Applied, as the server stores it: one replica, Recreate, serve --kubernetes as its account.
+    cluster.kubectl(&namespace, &["apply", "-f", file]);
+    let deployment: serde_json::Value = serde_json::from_str(
+        &cluster.kubectl(&namespace, &["get", "deployment", "slipway", "-o", "json"]),
+    )
+    .unwrap();
+    let spec = &deployment["spec"];
+    assert_eq!(spec["replicas"], 1);
+    assert_eq!(spec["strategy"]["type"], "Recreate");
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "slipway");
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args[..4],
+        ["serve", "--kubernetes", "--namespace", namespace.as_str()]
+    );
+    // Both Services select the controller's pod.
+    for service in ["slipway-api", "slipway-proxy"] {
+        let s: serde_json::Value = serde_json::from_str(
+            &cluster.kubectl(&namespace, &["get", "service", service, "-o", "json"]),
+        )
+        .unwrap();
+        assert_eq!(
+            s["spec"]["selector"], spec["template"]["metadata"]["labels"],
+            "{s}"
+        );
+    }
+
+    // The account can do what the daemon calls, in its namespace, and nothing else.
+    let me = format!("system:serviceaccount:{namespace}:slipway");
+    // `pods/log` is the subresource (`can-i` would read `pods/NAME`).
+    let can = |namespace: &str, verb: &str, resource: &str| {
+        let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
+        Command::new(&cluster.kubectl)
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args([
+                "auth", "can-i", verb, resource, "-n", namespace, "--as", &me,
+            ])
+            .args((!sub.is_empty()).then(|| format!("--subresource={sub}")))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    for (verb, resource) in [
+        ("watch", "pods"),
+        ("patch", "pods"),
+        ("get", "pods/log"),
+        ("create", "replicasets.apps"),
+        ("patch", "replicasets.apps"),
+        ("delete", "replicasets.apps"),
+        ("create", "secrets"),
+        ("delete", "secrets"),
+    ] {
+        assert!(can(&namespace, verb, resource), "cannot {verb} {resource}");
+    }
+    for (verb, resource) in [
+        ("get", "secrets"),
+        ("delete", "pods"),
+        ("create", "pods"),
+        ("create", "deployments.apps"),
+        ("patch", "deployments.apps"),
+        ("create", "leases.coordination.k8s.io"),
+        ("patch", "httproutes.gateway.networking.k8s.io"),
+        ("patch", "services"),
+        ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ] {
+        assert!(!can(&namespace, verb, resource), "can {verb} {resource}");
+    }
+    assert!(!can("default", "list", "pods"));
+    assert!(!can("kube-system", "get", "pods/log"));
+}
+
 /// Another team's Gateway and HTTPRoute on it (two rules), which slipway must leave alone.
 const PLATFORM_ROUTE: &str = r#"apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

@@ -21,6 +21,7 @@
 
 mod binding;
 pub mod http_route;
+pub mod install;
 pub mod names;
 mod pod_logs;
 pub mod pod_state;
