@@ -36,6 +36,8 @@ pub fn manifests(namespace: &str, image: &str, gateway: bool) -> String {
          # removes them on SIGTERM, as on one host, and the new pod starts them again from its state dir.\n\
          # State (releases, rollouts, flags, audit) is the SQLite in its state dir, on the claim below:\n\
          # state in the cluster itself is not built yet (docs/kubernetes.md).\n\
+         # `slipway deploy` sends the path of slipway.toml, not the folder: the app folder must be at\n\
+         # that path inside this pod (e.g. on the state volume); uploading it is not built yet.\n\
          apiVersion: v1\n\
          kind: Namespace\n\
          metadata:\n  name: {namespace}\n\
@@ -309,5 +311,6 @@ mod tests {
         let text = manifests("shop", "slipway:1", false);
         assert!(text.contains("no leader election yet"));
         assert!(text.contains("state in the cluster itself is not built yet"));
+        assert!(text.contains("sends the path of slipway.toml"));
     }
 }
