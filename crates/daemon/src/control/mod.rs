@@ -40,3 +40,5 @@ pub(crate) mod traffic;
 pub(crate) mod wake;
 pub(crate) mod watch;
 pub mod watch_round;
+#[cfg(test)]
+mod watch_simulation;
