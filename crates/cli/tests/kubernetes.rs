@@ -5,8 +5,9 @@
 //! seed's bad canary (0.3 % → 3 % errors) rolled back by slipway's own analysis, pods evicted
 //! mid-canary, a crash-looping release that fails fast while the old one serves, a deleted
 //! pod replaced and a scale-down that removes exactly the drained pods, a daemon killed and
-//! restarted that adopts its pods, an upgrade under load, the least RBAC, and a `cmd` process
-//! refused with the fix.
+//! restarted that adopts its pods, an upgrade under load, the least RBAC, a `cmd` process
+//! refused with the fix, and `slipway kube install`: its manifests checked by the API server, and
+//! its Deployment running slipway in a pod that deploys a blue-green through its own proxy.
 //!
 //! The cluster is the one of `KUBECONFIG` (`eval "$(ci/kube.sh start)"`, which also sets
 //! `SLIPWAY_KUBE_BIN` for kubectl), the images are built on `SLIPWAY_TEST_DOCKER_HOST`
@@ -133,6 +134,43 @@ fn least_rbac_kubeconfig(
     path.to_str().unwrap().to_owned()
 }
 
+/// Builds the demo app answering `hello from <version>` as `<label>:<tag>` (labelled for the
+/// cleanup), in a folder under `root`, and imports it into the node; returns the tag.
+fn demo_image(cluster: &Cluster, root: &Path, label: &str, tag: &str, version: &str) -> String {
+    let dir = root.join(format!("image-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join("slipway-demo-app");
+    if std::fs::hard_link(support::static_demo_app(), &binary).is_err() {
+        std::fs::copy(support::static_demo_app(), &binary).unwrap();
+    }
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM scratch\n\
+             LABEL slipway.test={label}\n\
+             COPY slipway-demo-app /slipway-demo-app\n\
+             ENV DEMO_BIND=0.0.0.0 DEMO_VERSION={version}\n\
+             USER 1000:1000\n\
+             ENTRYPOINT [\"/slipway-demo-app\"]\n"
+        ),
+    )
+    .unwrap();
+    build_and_import(cluster, &dir, &format!("{label}:{tag}"))
+}
+
+/// `docker build` of `dir` as `reference`, saved and imported into the node; returns `reference`.
+fn build_and_import(cluster: &Cluster, dir: &Path, reference: &str) -> String {
+    cluster.docker(&["build", "-q", "-t", reference, dir.to_str().unwrap()]);
+    let tar = dir.join("image.tar");
+    cluster.docker(&["save", "-o", tar.to_str().unwrap(), reference]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ci/kube.sh");
+    run(Command::new("bash")
+        .arg(script)
+        .arg("import-image")
+        .arg(&tar));
+    reference.to_owned()
+}
+
 /// One test's world: a namespace, a daemon running its image processes there, and the cleanup.
 struct Kubed {
     world: World,
@@ -225,37 +263,7 @@ impl Kubed {
     /// Builds the demo app answering `hello from <version>` as this test's `<label>:<tag>`, and
     /// imports it into the node; returns the tag.
     fn image(&self, tag: &str, version: &str) -> String {
-        let dir = self.world.root().join(format!("image-{tag}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let binary = dir.join("slipway-demo-app");
-        if std::fs::hard_link(support::static_demo_app(), &binary).is_err() {
-            std::fs::copy(support::static_demo_app(), &binary).unwrap();
-        }
-        std::fs::write(
-            dir.join("Dockerfile"),
-            format!(
-                "FROM scratch\n\
-                 LABEL slipway.test={}\n\
-                 COPY slipway-demo-app /slipway-demo-app\n\
-                 ENV DEMO_BIND=0.0.0.0 DEMO_VERSION={version}\n\
-                 USER 1000:1000\n\
-                 ENTRYPOINT [\"/slipway-demo-app\"]\n",
-                self.label
-            ),
-        )
-        .unwrap();
-        let reference = format!("{}:{tag}", self.label);
-        self.cluster
-            .docker(&["build", "-q", "-t", &reference, dir.to_str().unwrap()]);
-        let tar = dir.join("image.tar");
-        self.cluster
-            .docker(&["save", "-o", tar.to_str().unwrap(), &reference]);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ci/kube.sh");
-        run(Command::new("bash")
-            .arg(script)
-            .arg("import-image")
-            .arg(&tar));
-        reference
+        demo_image(&self.cluster, self.world.root(), &self.label, tag, version)
     }
 
     fn write(&self, image: &str, deploy: &str, env: &str) {
@@ -1093,6 +1101,298 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
     }
     assert!(!can("default", "list", "pods"));
     assert!(!can("kube-system", "get", "pods/log"));
+}
+
+/// slipway's own image around the test's binary (built with `kubernetes`): the binary stripped,
+/// with the shared libraries `ldd` lists at the same paths, on `scratch` as the repo's Dockerfile
+/// (uid 10001, entrypoint slipway). No static build: the test binary is the one under test.
+fn slipway_image(cluster: &Cluster, dir: &Path, label: &str) -> String {
+    let rootfs = dir.join("rootfs");
+    let bin = rootfs.join("usr/local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let stripped = Command::new("strip")
+        .arg("-o")
+        .arg(bin.join("slipway"))
+        .arg(support::bin())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !stripped {
+        std::fs::copy(support::bin(), bin.join("slipway")).unwrap();
+    }
+    let libs = run(Command::new("ldd").arg(support::bin()));
+    for path in libs.split_whitespace().filter(|w| w.starts_with('/')) {
+        let to = rootfs.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(path, &to).unwrap();
+    }
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ci/image");
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    for file in ["passwd", "group"] {
+        std::fs::copy(image.join(file), rootfs.join("etc").join(file)).unwrap();
+    }
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM scratch\nLABEL slipway.test={label}\nCOPY rootfs/ /\nUSER 10001:10001\n\
+             WORKDIR /var/lib/slipway\nENTRYPOINT [\"/usr/local/bin/slipway\"]\n"
+        ),
+    )
+    .unwrap();
+    build_and_import(cluster, dir, &format!("{label}:slipway"))
+}
+
+/// Forwards every connection to `listen` (an address pods reach) to `to`: a TCP address, or a unix
+/// socket path. Threads of this test process, gone with it.
+fn forward(listen: &str, to: String) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    fn pipe(mut from: impl Read, mut to: impl Write) {
+        let mut buf = [0u8; 64 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    }
+    let listener = std::net::TcpListener::bind(listen).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let back = client.try_clone().unwrap();
+            if to.starts_with('/') {
+                let Ok(up) = std::os::unix::net::UnixStream::connect(&to) else {
+                    continue;
+                };
+                let up2 = up.try_clone().unwrap();
+                std::thread::spawn(move || pipe(client, up));
+                std::thread::spawn(move || pipe(up2, back));
+            } else {
+                let Ok(up) = std::net::TcpStream::connect(&to) else {
+                    continue;
+                };
+                let up2 = up.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    pipe(client, &up);
+                    let _ = up.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    pipe(up2, &back);
+                    let _ = back.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    addr
+}
+
+/// Deletes a cluster-scoped object at the end, also on panic.
+struct DeleteAtEnd(PathBuf, String, Vec<String>);
+
+impl Drop for DeleteAtEnd {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.0)
+            .arg("--kubeconfig")
+            .arg(&self.1)
+            .arg("delete")
+            .args(&self.2)
+            .arg("--wait=false")
+            .output();
+    }
+}
+
+#[test]
+fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name}: set by `ci/kube.sh start`"))
+    };
+    let namespace = format!("e2e-{}-incluster", std::process::id());
+    let _cleanup = Cleanup {
+        kubectl: cluster.kubectl.clone(),
+        kubeconfig: cluster.kubeconfig.clone(),
+        docker: cluster.docker.clone(),
+        label: namespace.clone(),
+        namespace: namespace.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = slipway_image(&cluster, &dir.path().join("slipway-image"), &namespace);
+
+    // What only this test cluster needs. Its API server listens on loopback and no kube-proxy
+    // routes `kubernetes.default`: the pod reaches it through a forwarder on the node's bridge
+    // address, under the name `kubernetes` (in the API server's certificate). Image IDs are
+    // resolved on the test engine, through another forwarder.
+    let subnet = var("SLIPWAY_KUBE_POD_SUBNET");
+    let base = subnet.split('/').next().unwrap();
+    let gateway = format!("{}.1", &base[..base.rfind('.').unwrap()]);
+    let apiserver = var("SLIPWAY_KUBE_APISERVER");
+    let api_forward = forward(
+        &format!("{gateway}:0"),
+        apiserver
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned(),
+    );
+    let docker_forward = forward(
+        &format!("{gateway}:0"),
+        cluster.docker.trim_start_matches("unix://").to_owned(),
+    );
+    // The claim's volume: a folder of this host (the node), the image's user's.
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(10001), Some(10001)).unwrap();
+    let pv = format!("{namespace}-state");
+    let _pv = DeleteAtEnd(
+        cluster.kubectl.clone(),
+        cluster.kubeconfig.clone(),
+        vec!["pv".into(), pv.clone()],
+    );
+    // `slipway deploy` sends the config's path: the app folder is at the same path in the pod.
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    for d in [dir.path(), app.as_path()] {
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let app_path = app.to_str().unwrap();
+
+    let manifests = run(Command::new(support::bin()).args([
+        "kube",
+        "install",
+        "--namespace",
+        &namespace,
+        "--image",
+        &image,
+    ]));
+    let extra = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: {pv}\nspec:\n  capacity: {{storage: 1Gi}}\n  \
+         accessModes: [ReadWriteOnce]\n  hostPath: {{path: {state}, type: Directory}}\n  \
+         claimRef: {{namespace: {namespace}, name: slipway-state}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata:\n  name: slipway-api-token\n  namespace: {namespace}\n\
+         stringData:\n  token: {TOKEN}\n",
+        state = state.display(),
+    );
+    let file = dir.path().join("install.yaml");
+    std::fs::write(&file, format!("{manifests}---\n{extra}")).unwrap();
+    let patch = serde_json::json!({"spec": {"template": {"spec": {
+        "hostAliases": [{"ip": gateway, "hostnames": ["kubernetes"]}],
+        "containers": [{
+            "name": "slipway",
+            "env": [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": "kubernetes"},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": api_forward.port().to_string()},
+                {"name": "DOCKER_HOST", "value": format!("tcp://{docker_forward}")},
+            ],
+            "volumeMounts": [{"name": "app", "mountPath": app_path, "readOnly": true}],
+        }],
+        "volumes": [{"name": "app", "hostPath": {"path": app_path, "type": "Directory"}}],
+    }}}});
+    cluster.kubectl(&namespace, &["apply", "-f", file.to_str().unwrap()]);
+    cluster.kubectl(
+        &namespace,
+        &[
+            "patch",
+            "deployment",
+            "slipway",
+            "--type=strategic",
+            "-p",
+            &patch.to_string(),
+        ],
+    );
+    cluster.kubectl(
+        &namespace,
+        &["rollout", "status", "deployment/slipway", "--timeout=180s"],
+    );
+    let pod_ip = wait_for(Duration::from_secs(60), "slipway's pod ready", || {
+        let pods: serde_json::Value = serde_json::from_str(&cluster.kubectl(
+            &namespace,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=slipway",
+                "-o",
+                "json",
+            ],
+        ))
+        .unwrap();
+        let ready = pods["items"].as_array()?.iter().find(|p| {
+            p["metadata"]["deletionTimestamp"].is_null()
+                && p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+        })?;
+        ready["status"]["podIP"].as_str().map(str::to_owned)
+    });
+    let api: std::net::SocketAddr = format!("{pod_ip}:7070").parse().unwrap();
+    let proxy: std::net::SocketAddr = format!("{pod_ip}:8080").parse().unwrap();
+    // The token is the Secret's.
+    let bearer = format!("Bearer {TOKEN}");
+    let health = support::http::get(api, "/v1/health", &[("authorization", &bearer)]).unwrap();
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(
+        support::http::get(api, "/v1/health", &[]).unwrap().status,
+        401
+    );
+
+    let slipway = |args: &[&str]| {
+        let mut cmd = Command::new(support::bin());
+        cmd.args(args)
+            .current_dir(&app)
+            .env("SLIPWAY_SERVER", format!("http://{api}"))
+            .env("SLIPWAY_TOKEN", TOKEN)
+            .env_remove("SLIPWAY_APP")
+            .env("SLIPWAY_LOG", "warn");
+        support::run_command(cmd, Duration::from_secs(180))
+    };
+    let config = |image: &str| {
+        std::fs::write(
+            app.join("slipway.toml"),
+            format!(
+                "app = \"shop\"\n\n[processes.web]\nimage = \"{image}\"\nreplicas = 2\n\
+                 readiness = {{ http = \"/ready\", period = \"1s\" }}\n\n[deploy]\n{BLUE_GREEN}\n\n\
+                 [kubernetes]\nrequests = {{ memory = \"16m\", cpus = \"0.05\" }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let v1 = demo_image(&cluster, dir.path(), &namespace, "v1", "v1");
+    let v2 = demo_image(&cluster, dir.path(), &namespace, "v2", "v2");
+    config(&v1);
+    let run1 = slipway(&["deploy"]).ok();
+    assert!(run1.stdout.contains("v1 is live"), "{run1}");
+    let load = Load::start(proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    config(&v2);
+    slipway(&["deploy"]).ok();
+    load.mark();
+    load.wait_for_more(300);
+    load.finish().assert_switched("v1", "v2");
+    // Its pods, made by slipway in the pod with the installed Role alone.
+    let pods = cluster.kubectl(
+        &namespace,
+        &["get", "pods", "-l", "slipway.dev/release=2", "-o", "name"],
+    );
+    assert_eq!(pods.lines().count(), 2, "{pods}");
+    let log = cluster.kubectl(&namespace, &["logs", "deployment/slipway"]);
+    assert!(!log.contains("forbidden"), "{log}");
+    // Stopped (its Deployment deleted), it drains and removes the apps' pods, as on one host.
+    cluster.kubectl(
+        &namespace,
+        &["delete", "deployment", "slipway", "--wait=false"],
+    );
+    wait_until(
+        Duration::from_secs(150),
+        "the app's pods removed by slipway on SIGTERM",
+        || {
+            cluster
+                .kubectl(
+                    &namespace,
+                    &["get", "pods", "-l", "slipway.dev/app=shop", "-o", "name"],
+                )
+                .is_empty()
+        },
+    );
 }
 
 /// Another team's Gateway and HTTPRoute on it (two rules), which slipway must leave alone.
