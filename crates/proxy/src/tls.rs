@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
@@ -21,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use crate::forward::serve_request;
 use crate::h1;
 use crate::proxy::{Proxy, client_ip, next_client};
 use crate::shared::ConnState;
@@ -165,31 +162,12 @@ async fn serve_connection(
         return;
     }
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-        return serve_h2(tls, conn, stop).await;
+        // HTTP/2: hyper's own framing, no HTTP/1 heads to check.
+        return h1::serve_hyper(tls, conn, &stop, None).await;
     }
     // HTTP/1.1 (chosen by ALPN, or no ALPN at all): behind the gate, as plain connections handed off
     // are — the same head checks, head timeout, and bytes after an upgrade request held until the 101.
     h1::serve_gated(Vec::new(), tls, conn, &stop).await;
-}
-
-/// HTTP/2, as ALPN chose: hyper's own framing, no HTTP/1 heads to check.
-async fn serve_h2(tls: TlsStream, conn: Arc<ConnState>, stop: CancellationToken) {
-    let shared = Arc::clone(&conn.shared);
-    let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
-    let connection = shared
-        .server
-        .serve_connection_with_upgrades(TokioIo::new(tls), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = stop.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(error) = result {
-        debug!(%error, "TLS client connection ended with an error");
-    }
 }
 
 /// A client that spoke plain HTTP to the TLS port gets a plain-text 400 saying so, then the connection

@@ -1,6 +1,6 @@
-//! A client connection served by hyper behind the gate: plain connections the fast path handed off, and
-//! HTTP/1.1 over TLS. Either way every request head is checked by the fast path's parser first (`gate`),
-//! so one set of rules holds on every listener.
+//! Client connections served by hyper: behind the gate, plain connections the fast path handed off and
+//! HTTP/1.1 over TLS — either way every request head is checked by the fast path's parser first (`gate`),
+//! so one set of rules holds on every listener — and, as they are, HTTP/2 connections over TLS.
 
 use std::sync::Arc;
 
@@ -25,19 +25,36 @@ pub(crate) async fn serve_gated<S: ClientStream>(
     let refused = Arc::new(Notify::new());
     let head_timeout = conn.shared.options.head_timeout;
     let gate = Gate::new(read, stream, Arc::clone(&refused), head_timeout);
+    serve_hyper(gate, conn, stop, Some(&refused)).await;
+}
+
+/// Serves `io` with hyper (HTTP/1.1 with upgrades, h2c, or HTTP/2 as ALPN chose) through `forward`; on
+/// `stop`, or when `refused` rings, lets hyper finish what it is doing and close.
+pub(crate) async fn serve_hyper<S: ClientStream>(
+    io: S,
+    conn: Arc<ConnState>,
+    stop: &CancellationToken,
+    refused: Option<&Notify>,
+) {
     let shared = Arc::clone(&conn.shared);
     let service = service_fn(move |req| serve_request(Arc::clone(&conn), req));
     let connection = shared
         .server
-        .serve_connection_with_upgrades(TokioIo::new(gate), service);
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(connection);
+    let refusal = async {
+        match refused {
+            Some(refused) => refused.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     let result = tokio::select! {
         result = connection.as_mut() => result,
         () = stop.cancelled() => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }
-        () = refused.notified() => {
+        () = refusal => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }

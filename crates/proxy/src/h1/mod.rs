@@ -26,7 +26,7 @@ mod socket_io;
 
 pub(crate) use connection::{StopSignal, serve_connection};
 pub(crate) use error_reply::{linger_and_close, page_bytes, refuse_connection};
-pub(crate) use hyper_path::serve_gated;
+pub(crate) use hyper_path::{serve_gated, serve_hyper};
 
 // The fuzz targets reach the parsers through `crate::fuzzing` (feature `fuzzing` only).
 #[cfg(feature = "fuzzing")]
