@@ -36,6 +36,21 @@ fn events_with(world: &World, token: &str) -> String {
     answer.body
 }
 
+/// v1 under paced load (it serves `warm_up` requests first: the watch's baseline), then v2 — healthy
+/// when it starts and through its switch — promoted; `errors_after_ms` after v2 started, one request in
+/// five fails. The load runs on.
+fn v1_then_v2_going_bad(world: &World, warm_up: u64, errors_after_ms: &str) -> Load {
+    world.deploy_ok(&watched("v1", "2m"));
+    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
+    load.wait_for_more(warm_up);
+    world.deploy_ok(
+        &watched("v2", "2m")
+            .env("DEMO_ERROR_RATE", "0.2")
+            .env("DEMO_ERRORS_AFTER_MS", errors_after_ms),
+    );
+    load
+}
+
 /// The dashboard's page of the app, as a viewer logged in with a fresh token sees it.
 fn dashboard_page(world: &World) -> String {
     let token = world.create_token("dashboard-viewer", "viewer");
@@ -79,17 +94,7 @@ fn assert_only_errors_of(tally: &Tally, version: &str) {
 #[test]
 fn a_release_that_regresses_after_promotion_is_rolled_back_to_the_one_it_replaced() {
     let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
-    world.deploy_ok(&watched("v1", "2m"));
-    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
-    load.wait_for_more(400);
-
-    // v2 is healthy when it starts and through its switch; 3 s after it started, one request in
-    // five fails.
-    world.deploy_ok(
-        &watched("v2", "2m")
-            .env("DEMO_ERROR_RATE", "0.2")
-            .env("DEMO_ERRORS_AFTER_MS", "3000"),
-    );
+    let load = v1_then_v2_going_bad(&world, 400, "3000");
     let promoted = load.mark();
     let watching = world.status();
     assert_eq!(watching["stable"]["version"], 2, "{watching}");
@@ -199,14 +204,7 @@ fn a_healthy_release_is_watched_and_left_alone() {
 #[test]
 fn a_watch_rollback_waits_for_a_deploy_that_holds_the_app() {
     let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
-    world.deploy_ok(&watched("v1", "2m"));
-    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
-    load.wait_for_more(200);
-    world.deploy_ok(
-        &watched("v2", "2m")
-            .env("DEMO_ERROR_RATE", "0.2")
-            .env("DEMO_ERRORS_AFTER_MS", "3000"),
-    );
+    let load = v1_then_v2_going_bad(&world, 200, "3000");
 
     // v3's release phase holds the app's lock until `go` appears, then fails.
     let go = world.root().join("go");
@@ -251,15 +249,7 @@ fn a_watch_rollback_waits_for_a_deploy_that_holds_the_app() {
 #[test]
 fn a_restarted_daemon_watches_on_and_rolls_back_a_later_regression() {
     let mut world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
-    world.deploy_ok(&watched("v1", "2m"));
-    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
-    load.wait_for_more(300);
-    // v2 goes bad 8 s after it started: after the crash and restart below.
-    world.deploy_ok(
-        &watched("v2", "2m")
-            .env("DEMO_ERROR_RATE", "0.2")
-            .env("DEMO_ERRORS_AFTER_MS", "8000"),
-    );
+    let load = v1_then_v2_going_bad(&world, 300, "8000");
     load.finish();
     assert_eq!(world.status()["watch"]["release"], 2);
 
