@@ -28,6 +28,10 @@ pub struct DeployRequest {
     /// `deploy --build`: build the app folder's Dockerfile and deploy that image as web's.
     #[serde(default)]
     pub build: bool,
+    /// `deploy --override-slo "reason"`: deploy although the app's error budget is spent (`[slo]
+    /// hold_deploys`); the reason is recorded with the release and in its events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_slo: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -89,6 +93,56 @@ pub struct AppStatus {
     /// first rollout that replaced a release (and after a daemon restart: a watch is not resumed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchStatus>,
+    /// The app's `[slo]`: each objective's error budget over the window and its burn rates. Absent
+    /// without `[slo]` (or before its first second of counting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloStatus>,
+}
+
+/// An app's service level objectives and their error budgets (`[slo]`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SloStatus {
+    /// The budget's rolling window.
+    pub window_seconds: u64,
+    /// The start of the oldest counted minute still in the window (ms since the epoch): counting
+    /// starts when `[slo]` is first deployed, so a young budget has seen less than its window.
+    pub since: Option<i64>,
+    /// A canary fails when it would burn a budget at the fastest alert's rate.
+    pub canary_gate: bool,
+    /// `slipway deploy` is refused while a budget is spent (unless `--override-slo "reason"`).
+    pub hold_deploys: bool,
+    /// Why deploys are refused now, while they are.
+    pub hold: Option<String>,
+    pub objectives: Vec<SloObjectiveStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SloObjectiveStatus {
+    /// `availability` or `latency`.
+    pub sli: String,
+    /// In words: "99.9% of requests succeed", "99% of requests within 300ms".
+    pub objective: String,
+    /// The share of requests that must be good, e.g. 0.999.
+    pub target: f64,
+    /// Requests in the window, and the bad ones (failed, or slower than the objective).
+    pub requests: u64,
+    pub bad: u64,
+    /// The share of the budget left: 1 before any bad request, 0 when spent, below 0 when overspent.
+    pub budget_left: f64,
+    pub burn_rates: Vec<BurnRateStatus>,
+}
+
+/// One multi-window burn-rate alert: it fires while both windows burn at least `threshold` times as
+/// fast as the window allows.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BurnRateStatus {
+    pub long_seconds: u64,
+    pub short_seconds: u64,
+    pub threshold: f64,
+    /// Burn rates over the long and the short window (absent: no requests in it).
+    pub long: Option<f64>,
+    pub short: Option<f64>,
+    pub firing: bool,
 }
 
 /// A release judged after it reached 100 % against the release it replaced (that release's numbers from

@@ -201,6 +201,7 @@ fn deploy_request(config: &Path, message: &str) -> DeployRequest {
         strict: false,
         image: None,
         build: false,
+        override_slo: None,
     }
 }
 

@@ -239,6 +239,10 @@ enum Command {
         /// run that image as web.
         #[arg(long)]
         build: bool,
+        /// Deploy although the app's error budget is spent (`[slo] hold_deploys`); the reason is
+        /// recorded in the history and the events.
+        #[arg(long, value_name = "REASON")]
+        override_slo: Option<String>,
     },
     /// The app's stable release, rollout in progress, and instances.
     Status,
@@ -692,9 +696,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             strict,
             image,
             build,
+            override_slo,
         } => {
             let images = commands::deploy::Images { image, build };
-            commands::deploy::run(&ctx, label, message, detach, canary, strict, images).await
+            let guards = commands::deploy::Guards {
+                strict,
+                override_slo,
+            };
+            commands::deploy::run(&ctx, label, message, detach, canary, guards, images).await
         }
         Command::Status => commands::status::run(&ctx).await,
         Command::History => commands::history::run(&ctx).await,

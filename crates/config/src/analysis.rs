@@ -270,7 +270,7 @@ fn example(kind: &str) -> &'static str {
 /// The percentile of a `latency_p<NN>` key: `p95` → 95, `p99.9` → 99.9, and the common shorthand
 /// `p999` → 99.9 (three or more digits starting with 9 put the point after two). The error is a
 /// message fragment.
-fn percentile(key: &str) -> Result<f64, String> {
+pub(crate) fn percentile(key: &str) -> Result<f64, String> {
     let digits = key.strip_prefix("latency_p").unwrap_or("");
     let plain = !digits.is_empty()
         && digits.chars().all(|c| c.is_ascii_digit() || c == '.')

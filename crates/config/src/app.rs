@@ -4,7 +4,7 @@ use crate::procfile::Procfile;
 use crate::report::Report;
 use crate::table::Section;
 use crate::{
-    analysis, artifact, cron, deploy, env, kubernetes, notify, process, release_phase, routing,
+    analysis, artifact, cron, deploy, env, kubernetes, notify, process, release_phase, routing, slo,
 };
 use slipway_core::spec::{AppSpec, RetentionSpec};
 use std::path::Path;
@@ -24,6 +24,7 @@ const KEYS: &[&str] = &[
     "release",
     "cron",
     "kubernetes",
+    "slo",
 ];
 const DEFAULT_KEEP: u32 = 10;
 
@@ -49,6 +50,7 @@ pub(crate) fn read(
     let notify = notify::read(r, &root, base_dir);
     let retention = releases(r, &root);
     let kubernetes = kubernetes::read(r, &root, app.as_deref());
+    let slo = slo::read(r, &root);
 
     if !routing.hosts.is_empty()
         && !processes.is_empty()
@@ -77,6 +79,7 @@ pub(crate) fn read(
         release_phase,
         cron,
         kubernetes,
+        slo,
     })
 }
 

@@ -42,6 +42,7 @@ mod release_phase;
 mod report;
 mod routing;
 mod scaling;
+mod slo;
 mod suggest;
 mod table;
 mod url;

@@ -92,6 +92,16 @@ const HOMES: &[(&str, &[&str])] = &[
         ],
     ),
     ("[releases]", &["keep"]),
+    (
+        "[slo]",
+        &[
+            "availability",
+            "window",
+            "alerts",
+            "canary_gate",
+            "hold_deploys",
+        ],
+    ),
     ("[[notify]]", &["url"]),
 ];
 

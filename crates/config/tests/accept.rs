@@ -147,6 +147,26 @@ fn full_example_parses() {
             compare_stable: true
         }
     );
+    let slo = spec.slo.as_ref().expect("[slo]");
+    assert_eq!(
+        (
+            slo.window,
+            slo.alerts.clone(),
+            slo.canary_gate,
+            slo.hold_deploys
+        ),
+        (
+            secs(30 * 86_400),
+            slipway_core::slo::default_alerts(),
+            true,
+            true
+        ),
+        "the example spells out the defaults"
+    );
+    assert_eq!(
+        slo.latency.map(|l| (l.percentile, l.max)),
+        Some((99.0, Duration::from_millis(300)))
+    );
     assert_eq!(
         spec.notify,
         [Webhook {

@@ -43,6 +43,9 @@ pub struct AppSpec {
     /// `[kubernetes]`: how the app's pods are placed and run with `serve --kubernetes`.
     #[serde(default, skip_serializing_if = "KubernetesSpec::is_empty")]
     pub kubernetes: KubernetesSpec,
+    /// `[slo]`: the app's objectives, whose error budget gates canaries and holds deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::slo::SloSpec>,
 }
 
 /// `[kubernetes]`: scheduling and identity of the app's pods on Kubernetes; ignored on one host.

@@ -28,6 +28,7 @@ mod maintenance;
 mod pruning;
 mod releases;
 mod rollouts;
+mod slo_minutes;
 mod snapshot;
 mod store;
 #[cfg(test)]
@@ -51,5 +52,6 @@ pub use maintenance::MaintenanceRecord;
 pub use pruning::{Cut, EventKinds, HistoryRows};
 pub use releases::NewRelease;
 pub use rollouts::{RolloutOutcome, RolloutRecord};
+pub use slo_minutes::SloMinute;
 pub use store::{Store, Tx};
 pub use tokens::ApiToken;

@@ -218,6 +218,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (app, release) REFERENCES releases (app, version)
     );
     "#,
+    // 8: each app's traffic per minute for its SLO's error budget (`[slo]`), pruned past its window.
+    r#"
+    CREATE TABLE slo_minutes (
+        app      TEXT    NOT NULL,
+        minute   INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        errors   INTEGER NOT NULL,
+        slow     INTEGER NOT NULL,
+        PRIMARY KEY (app, minute)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The daemon's durable state. `Send + Sync`: share it behind an `Arc`; calls are serialized on one

@@ -61,6 +61,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         release_phase: Default::default(),
         cron: Default::default(),
         kubernetes: Default::default(),
+        slo: None,
     }
 }
 

@@ -6,6 +6,13 @@ use progress::Outcome;
 use slipway_api::{DeployAccepted, DeployRequest};
 use std::process::ExitCode;
 
+/// What may stop this deploy: `--strict` (destructive migrations) and `--override-slo "reason"` (a
+/// spent error budget does not, and the reason is recorded).
+pub struct Guards {
+    pub strict: bool,
+    pub override_slo: Option<String>,
+}
+
 /// `--image` / `--build`: web's image for this deploy.
 pub struct Images {
     pub image: Option<String>,
@@ -18,7 +25,7 @@ pub async fn run(
     message: Option<String>,
     detach: bool,
     canary: Option<u32>,
-    strict: bool,
+    guards: Guards,
     images: Images,
 ) -> anyhow::Result<ExitCode> {
     let spec = match slipway_config::load(&ctx.config) {
@@ -40,9 +47,10 @@ pub async fn run(
         message,
         who: author.unwrap_or_else(who),
         canary,
-        strict,
+        strict: guards.strict,
         image: images.image,
         build: images.build,
+        override_slo: guards.override_slo,
     };
     let Some(accepted) = ctx
         .submit::<_, DeployAccepted>("/v1/deploy", &request)

@@ -66,6 +66,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     if let Some(w) = &status.watch {
         println!("{}", watch_line(w));
     }
+    if let Some(slo) = &status.slo {
+        for line in slo_lines(slo) {
+            println!("{line}");
+        }
+    }
     if let Some(m) = &status.maintenance {
         let why = m
             .reason
@@ -122,6 +127,65 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error budgets: a head line, one per objective, one per objective's burn-rate alerts, and the
+/// hold, if deploys are held.
+fn slo_lines(slo: &slipway_api::SloStatus) -> Vec<String> {
+    let span = |secs: u64| match secs {
+        s if s >= 86_400 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        s if s >= 3_600 && s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        s => format!("{}m", s / 60),
+    };
+    let since = slo.since.map_or_else(
+        || "no traffic yet".to_string(),
+        |t| format!("counted since {}", time(t)),
+    );
+    let mut out = vec![format!(
+        "slo over {} ({since}; canary gate {}, deploys {}):",
+        span(slo.window_seconds),
+        if slo.canary_gate { "on" } else { "off" },
+        if slo.hold_deploys {
+            "held while a budget is spent"
+        } else {
+            "never held"
+        },
+    )];
+    for o in &slo.objectives {
+        out.push(format!(
+            "  {}: budget left {:.1}% ({} bad of {} requests)",
+            o.objective,
+            o.budget_left * 100.0,
+            o.bad,
+            o.requests
+        ));
+        let rate = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.1}×"));
+        let burns: Vec<String> = o
+            .burn_rates
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}/{} {} {}{}",
+                    span(b.long_seconds),
+                    span(b.short_seconds),
+                    rate(b.long),
+                    rate(b.short),
+                    if b.firing {
+                        format!(" FIRING (≥{}×)", b.threshold)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        out.push(format!("    burn rates: {}", burns.join(", ")));
+    }
+    if let Some(hold) = &slo.hold {
+        out.push(format!(
+            "  DEPLOYS HELD: {hold} (deploy anyway with --override-slo \"reason\")"
+        ));
+    }
+    out
 }
 
 /// The watch after promotion in one line (and its latest judgement on the next).

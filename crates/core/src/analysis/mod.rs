@@ -26,7 +26,7 @@ mod error_rate;
 mod histogram;
 mod latency;
 mod sprt;
-mod text;
+pub(crate) mod text;
 mod window;
 
 pub use error_rate::{judge_error_rate, judge_error_rate_with};

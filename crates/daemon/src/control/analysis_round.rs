@@ -14,6 +14,7 @@ use crate::providers::{CheckContext, CheckResult};
 use slipway_core::analysis::{Judgement, Window};
 use slipway_core::release::Version;
 use slipway_core::rollout::{Rollout, Signal};
+use slipway_core::slo::GATE_TEMPLATE;
 use slipway_core::spec::{AnalysisTemplate, CanaryStep, Strategy};
 use slipway_core::verdict::Verdict;
 use std::collections::BTreeMap;
@@ -76,6 +77,10 @@ impl Controller {
             app.history.pop_front();
         }
         app.series.record(&app.history);
+        self.count_slo(name, &windows, now);
+        let Some(app) = self.apps.get_mut(name) else {
+            return;
+        };
         let Some(active) = app.rollout.as_ref() else {
             for mut s in app.sessions.drain(..) {
                 if let Some(reply) = s.reply.take() {
@@ -105,7 +110,17 @@ impl Controller {
             return;
         };
         let (from, to) = (active.machine.from, active.machine.to);
-        let wanted = sessions_wanted(&active.machine);
+        let mut wanted = sessions_wanted(&active.machine);
+        let slo_gate = self
+            .releases
+            .get(&(name.to_string(), to))
+            .and_then(|r| r.spec.slo.as_ref())
+            .filter(|slo| slo.canary_gate)
+            .filter(|_| matches!(active.machine.strategy, Strategy::Canary(_)))
+            .cloned();
+        if slo_gate.is_some() {
+            wanted.push((Purpose::Slo, GATE_TEMPLATE.to_string()));
+        }
         keep_wanted(&mut app.sessions, &wanted);
         let missing: Vec<(Purpose, String)> = wanted
             .into_iter()
@@ -123,7 +138,13 @@ impl Controller {
             return;
         };
         for (purpose, template_name) in missing {
-            let template = templates.get(&template_name).cloned().unwrap_or_default();
+            let template = match purpose {
+                Purpose::Slo => match slo_gate.as_ref().and_then(|slo| slo.gate_template()) {
+                    Some(t) => t,
+                    None => continue, // no objective a canary could exceed
+                },
+                _ => templates.get(&template_name).cloned().unwrap_or_default(),
+            };
             let canary = windows.get(&to).cloned().unwrap_or_default();
             let stable = from.and_then(|v| windows.get(&v).cloned());
             app.sessions.push(Session::new(
@@ -153,6 +174,11 @@ impl Controller {
             return;
         };
         let to = active.machine.to;
+        let fast_burn = self
+            .releases
+            .get(&(name.to_string(), to))
+            .and_then(|r| r.spec.slo.as_ref())
+            .map_or(14.4, |slo| slo.fast_burn());
         let mut signals = Vec::new();
         let mut events = Vec::new();
         let mut finished_gates = Vec::new();
@@ -169,6 +195,16 @@ impl Controller {
                 ));
             }
             match s.purpose {
+                // The SLO gate only ever fails a canary: its pass is not a step's pass.
+                Purpose::Slo if j.verdict == Verdict::Fail => signals.push(Signal::Analysis {
+                    template: s.name.clone(),
+                    verdict: j.verdict,
+                    detail: format!(
+                        "the canary would burn the error budget {}× as fast as the window allows or faster: {}",
+                        fast_burn, j.detail
+                    ),
+                }),
+                Purpose::Slo => {}
                 Purpose::Gate => {
                     if j.verdict == Verdict::Fail || s.ends_at.is_some_and(|end| now >= end) {
                         finished_gates.push(i);
@@ -370,6 +406,7 @@ pub fn purpose_name(p: &Purpose) -> String {
         Purpose::Background => "background".into(),
         Purpose::Gate => "gate".into(),
         Purpose::Watch => "watch".into(),
+        Purpose::Slo => "slo gate".into(),
     }
 }
 

@@ -28,6 +28,9 @@ pub enum Purpose {
     Gate,
     /// After promotion, against the replaced release (`watch.rs`; not among the rollout's sessions).
     Watch,
+    /// `[slo]`'s canary gate: the canary would burn the error budget at the fastest alert's rate
+    /// (`slipway_core::slo`); only its fail is told to the rollout.
+    Slo,
 }
 
 pub struct Session {

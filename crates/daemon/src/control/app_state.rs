@@ -64,6 +64,8 @@ pub(crate) struct AppState {
     /// The last release watched after promotion (`[deploy] watch`), running or how it ended; shown by
     /// `status` until the next rollout that is not a rollback.
     pub(crate) watch: Option<crate::control::watch::Watch>,
+    /// The error budget of the `[slo]` in force (`slo_round`), once counted.
+    pub(crate) slo: Option<crate::control::slo_book::SloBook>,
 }
 
 pub(crate) struct InMaintenance {

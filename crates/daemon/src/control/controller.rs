@@ -70,6 +70,11 @@ pub enum Command {
         app: String,
         reply: oneshot::Sender<Option<Vec<slipway_api::ReleaseSeries>>>,
     },
+    /// An app's SLO: its budget, burn rates and budget chart (`None`: no such app, or no `[slo]`).
+    Slo {
+        app: String,
+        reply: oneshot::Sender<Option<crate::control::slo_round::SloSnapshot>>,
+    },
     /// The Prometheus exposition of every app's metrics.
     Metrics { reply: oneshot::Sender<String> },
     /// An app's traffic counters, for flag ramps.
@@ -294,6 +299,7 @@ impl Controller {
                     .flat_map(|a| &a.instances)
                     .any(|m| m.retiring);
                 if !retiring && let Some(reply) = self.hand_over.take() {
+                    self.write_all_slo();
                     self.runtimes.processes.detach_all().await;
                     self.runtimes.containers.detach_all().await;
                     let _ = reply.send(());
@@ -316,6 +322,7 @@ impl Controller {
             }
             if self.shutdown.is_some() && self.apps.values().all(|a| a.instances.is_empty()) {
                 if let Some(reply) = self.shutdown.take() {
+                    self.write_all_slo();
                     let _ = reply.send(());
                 }
                 return;

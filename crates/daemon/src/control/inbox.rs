@@ -62,6 +62,9 @@ impl Controller {
             Msg::Command(Command::Series { app, reply }) => {
                 let _ = reply.send(self.apps.get(&app).map(|a| a.series.view()));
             }
+            Msg::Command(Command::Slo { app, reply }) => {
+                let _ = reply.send(self.slo_snapshot(&app, crate::clock::now_ms()));
+            }
             Msg::Command(Command::Metrics { reply }) => {
                 let _ = reply.send(crate::control::metrics_text::render(self));
             }

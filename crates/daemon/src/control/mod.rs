@@ -33,6 +33,8 @@ pub(crate) mod runtimes;
 pub(crate) mod series;
 #[cfg(test)]
 mod simulation;
+pub(crate) mod slo_book;
+pub mod slo_round;
 pub(crate) mod status;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -5,9 +5,9 @@ use crate::control::controller::Controller;
 use crate::control::managed::state_name;
 use crate::control::runtimes::RuntimeKind;
 use slipway_api::{
-    AnalysisView, AppStatus, CanaryView, ColdStart, InstanceView, MaintenanceStatus,
-    ReleaseSummary, ReleaseTraffic, RolloutStatus, ScalingStatus, ShadowView, WarmRelease,
-    WatchStatus,
+    AnalysisView, AppStatus, BurnRateStatus, CanaryView, ColdStart, InstanceView,
+    MaintenanceStatus, ReleaseSummary, ReleaseTraffic, RolloutStatus, ScalingStatus, ShadowView,
+    SloObjectiveStatus, SloStatus, WarmRelease, WatchStatus,
 };
 use slipway_core::rollout::Phase;
 use slipway_core::spec::ScaleTarget;
@@ -163,6 +163,10 @@ impl Controller {
                     reason: m.reason.clone(),
                 }),
                 watch: app.watch.as_ref().map(watch_status),
+                slo: app
+                    .slo
+                    .as_ref()
+                    .map(|book| slo_status(book, crate::clock::now_ms())),
             });
         }
         out
@@ -188,6 +192,43 @@ fn watch_status(w: &crate::control::watch::Watch) -> WatchStatus {
         ended_at: ended_at.map(|at| at as i64),
         verdict: last.as_ref().map(|(v, _)| v.as_str().to_string()),
         detail: last.map(|(_, d)| d),
+    }
+}
+
+fn slo_status(book: &crate::control::slo_book::SloBook, now: u64) -> SloStatus {
+    let report = book.report(now);
+    let hold = book.spec.hold_deploys.then(|| report.spent()).flatten();
+    let round = |x: f64| (x * 1e4).round() / 1e4;
+    SloStatus {
+        window_seconds: report.window.as_secs(),
+        since: report.since_ms.map(|ms| ms as i64),
+        canary_gate: book.spec.canary_gate,
+        hold_deploys: book.spec.hold_deploys,
+        hold,
+        objectives: report
+            .objectives
+            .iter()
+            .map(|o| SloObjectiveStatus {
+                sli: o.sli.as_str().to_string(),
+                objective: o.description.clone(),
+                target: o.target,
+                requests: o.requests,
+                bad: o.bad,
+                budget_left: round(o.budget_left),
+                burn_rates: o
+                    .burns
+                    .iter()
+                    .map(|b| BurnRateStatus {
+                        long_seconds: b.alert.long.as_secs(),
+                        short_seconds: b.alert.short.as_secs(),
+                        threshold: b.alert.burn_rate,
+                        long: b.long.map(round),
+                        short: b.short.map(round),
+                        firing: b.firing,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

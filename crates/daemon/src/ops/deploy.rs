@@ -29,10 +29,11 @@ pub struct Deployer {
 }
 
 impl Deployer {
-    pub async fn deploy(&self, req: DeployRequest) -> Result<DeployAccepted, Error> {
+    pub async fn deploy(&self, mut req: DeployRequest) -> Result<DeployAccepted, Error> {
         let path = PathBuf::from(&req.config);
         let mut spec =
             slipway_config::load(&path).map_err(|e| Error::bad_request(e.to_string()))?;
+        let slo_override = self.slo_hold(&spec.app, &mut req).await?;
         let overrides = self.apply_overrides(&mut spec)?;
         if self.on_kubernetes {
             images_only(&spec)?;
@@ -67,6 +68,10 @@ impl Deployer {
                 // Before anything is recorded: a missing image or engine fails the deploy here.
                 let resolved = self.resolve_images(&mut spec, &over).await?;
                 let (release, left_out) = self.freeze_and_record(spec, &req).await?;
+                if let Some(text) = &slo_override {
+                    let text = format!("v{} {text}", release.version);
+                    self.event(&app, Some(release.version), "slo_override", &text);
+                }
                 for note in &left_out {
                     tracing::warn!(app = %app, "v{}: {note}", release.version);
                     let _ = self.store.add_event(
@@ -105,6 +110,45 @@ impl Deployer {
             ));
         }
         Ok(accepted)
+    }
+
+    /// `[slo] hold_deploys`: refuses a deploy while the app's error budget is spent, unless
+    /// `--override-slo "reason"` — then the reason goes into the release's message, and the returned
+    /// text into its events. Rollbacks, `scale` and `config set` are never held: they are how a
+    /// budget is saved.
+    async fn slo_hold(&self, app: &str, req: &mut DeployRequest) -> Result<Option<String>, Error> {
+        let reason = match req.override_slo.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(Error::bad_request(
+                    "--override-slo needs a reason, e.g. --override-slo \"fix for the checkout errors\"",
+                ));
+            }
+            other => other.map(str::to_string),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.controller.send(Command::Slo {
+            app: app.to_string(),
+            reply,
+        })?;
+        let hold = answer.await.ok().flatten().and_then(|s| s.hold);
+        let (Some(hold), Some(reason)) = (hold.clone(), reason) else {
+            return match hold {
+                Some(hold) => Err(Error::conflict(format!(
+                    "{app}'s error budget is spent, so deploys are held ([slo] hold_deploys): {hold}.\n\
+                     Roll back (`slipway rollback`), wait for the bad minutes to leave the window, or \
+                     deploy a fix anyway with --override-slo \"why\" (recorded in the history)"
+                ))),
+                None => Ok(None),
+            };
+        };
+        req.message = Some(match req.message.take() {
+            Some(m) => format!("{m} (SLO override: {reason})"),
+            None => format!("SLO override: {reason}"),
+        });
+        Ok(Some(format!(
+            "deployed by {} over a spent error budget ({hold}): {reason}",
+            req.who
+        )))
     }
 
     /// Rolls out a recorded release with its own strategy, after the guard and the release phase.
