@@ -75,6 +75,51 @@ fn a_spent_budget_holds_deploys_until_overridden_with_a_reason_and_survives_a_re
     );
 
     eprintln!("{text}");
+    // The dashboard's app page: the budget, the burn rates, the hold and the budget chart.
+    let token = world.create_token("sre", "viewer");
+    let session = support::ui::login(world.api_addr(), &token);
+    let page = support::http::get(
+        world.api_addr(),
+        "/ui/apps/shop",
+        &[("Cookie", &session.cookie())],
+    )
+    .expect("the app page");
+    assert_eq!(page.status, 200, "{page:?}");
+    for shown in [
+        "Service level objectives",
+        "99% of requests succeed",
+        "Deploys are held",
+        "1h/5m ≥ 14.4×",
+        "firing",
+        "Error budget left",
+    ] {
+        assert!(
+            page.body.contains(shown),
+            "the page shows {shown:?}: {}",
+            page.body
+        );
+    }
+
+    // For Prometheus and its alert rules: the budget and the burn rates, per window.
+    let metrics = support::http::get(
+        world.api_addr(),
+        "/metrics",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .expect("/metrics")
+    .body;
+    for line in [
+        "slipway_slo_budget_remaining{app=\"shop\",sli=\"availability\"} -",
+        "slipway_slo_burn_rate{app=\"shop\",sli=\"availability\",window=\"300s\"}",
+        "slipway_slo_burn_rate{app=\"shop\",sli=\"availability\",window=\"3600s\"}",
+    ] {
+        assert!(metrics.contains(line), "{line:?} in {metrics}");
+    }
+    assert_eq!(
+        metrics.matches("window=\"21600s\"").count(),
+        1,
+        "6h is two pairs' window, exported once"
+    );
 
     // Held: nothing is recorded.
     world.write(&Conf::demo("v2").tail(SLO));

@@ -252,5 +252,49 @@ pub fn render(c: &Controller) -> String {
             }
         }
     }
+    slo(w, c);
     out
+}
+
+/// `[slo]`: each objective's budget left and burn rate per window (a window two pairs share once).
+fn slo(w: &mut String, c: &Controller) {
+    family(
+        w,
+        "slipway_slo_budget_remaining",
+        "gauge",
+        "Share of the error budget left over the SLO window: 1 untouched, 0 spent, below 0 overspent.",
+    );
+    family(
+        w,
+        "slipway_slo_burn_rate",
+        "gauge",
+        "How many times faster than the SLO window allows the error budget burns, per window.",
+    );
+    let now = crate::clock::now_ms();
+    for (app, a) in &c.apps {
+        let Some(book) = &a.slo else { continue };
+        for o in book.report(now).objectives {
+            let sli = o.sli.as_str();
+            let _ = writeln!(
+                w,
+                "slipway_slo_budget_remaining{{app=\"{}\",sli=\"{sli}\"}} {}",
+                esc(app),
+                o.budget_left
+            );
+            let mut windows = std::collections::BTreeMap::new();
+            for b in &o.burns {
+                windows.insert(b.alert.long.as_secs(), b.long);
+                windows.insert(b.alert.short.as_secs(), b.short);
+            }
+            for (secs, rate) in windows {
+                if let Some(rate) = rate {
+                    let _ = writeln!(
+                        w,
+                        "slipway_slo_burn_rate{{app=\"{}\",sli=\"{sli}\",window=\"{secs}s\"}} {rate}",
+                        esc(app)
+                    );
+                }
+            }
+        }
+    }
 }

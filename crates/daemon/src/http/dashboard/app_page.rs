@@ -27,6 +27,8 @@ const EVENTS: usize = 40;
 pub struct AppData {
     pub status: AppStatus,
     pub series: Vec<ReleaseSeries>,
+    /// `[slo]`: the budget, burn rates and the budget left over the window.
+    pub slo: Option<crate::control::slo_round::SloSnapshot>,
     /// The release being rolled out (its steps and analysis templates), when a rollout runs.
     pub target: Option<Release>,
     /// Newest first, one more than shown (to diff the oldest shown one).
@@ -39,6 +41,7 @@ pub struct AppData {
 pub async fn gather(ui: &Ui, app: &str) -> Option<AppData> {
     let status = ui.statuses(Some(app)).await.pop()?;
     let series = ui.series(app).await;
+    let slo = ui.slo(app).await;
     let store = ui.api.store.clone();
     let (name, to) = (app.to_string(), status.rollout.as_ref().map(|r| r.to));
     let (target, releases, events) = tokio::task::spawn_blocking(move || {
@@ -53,6 +56,7 @@ pub async fn gather(ui: &Ui, app: &str) -> Option<AppData> {
     Some(AppData {
         status,
         series,
+        slo,
         target,
         releases,
         events,
@@ -292,6 +296,69 @@ fn charts_fragment(d: &AppData) -> Markup {
     }
 }
 
+/// `[slo]`: each objective's budget left and burn rates, the hold, and a chart of the budget left as
+/// the window went by.
+fn slo_fragment(d: &AppData) -> Markup {
+    let (Some(view), Some(snap)) = (&d.status.slo, &d.slo) else {
+        return html! { p.muted { "No [slo] in this app's config: no error budget is kept." } };
+    };
+    let span = |secs: u64| match secs {
+        s if s >= 86_400 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        s if s >= 3_600 && s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        s => format!("{}m", s / 60),
+    };
+    let rate = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.1}×"));
+    let lines: Vec<Line> = view
+        .objectives
+        .iter()
+        .enumerate()
+        .map(|(i, o)| Line {
+            label: o.objective.clone(),
+            colour: i,
+            points: snap
+                .burndown
+                .iter()
+                .map(|(t, left)| (*t as i64, left.get(i).map(|l| l.max(0.0))))
+                .collect(),
+            dashed: false,
+        })
+        .collect();
+    let window_ms = (view.window_seconds * 1000) as i64;
+    html! {
+        @if let Some(hold) = &view.hold {
+            p.slo-hold { strong { "Deploys are held: " } (hold) ". Deploy anyway with " code { "--override-slo \"reason\"" } "." }
+        }
+        table {
+            tr { th { "objective" } th { "budget left" } th { "bad / requests" } th { "burn rates (long / short)" } }
+            @for o in &view.objectives {
+                tr.slo-objective {
+                    td { (o.objective) }
+                    td { span class=(if o.budget_left <= 0.0 { "badge fail" } else { "badge pass" }) { (format!("{:.1}%", o.budget_left * 100.0)) } }
+                    td { (o.bad) " / " (o.requests) }
+                    td {
+                        @for b in &o.burn_rates {
+                            div {
+                                (span(b.long_seconds)) "/" (span(b.short_seconds)) " ≥ " (b.threshold) "×: "
+                                (rate(b.long)) " / " (rate(b.short))
+                                @if b.firing { " " span.badge.fail { "firing" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (chart(
+            "Error budget left",
+            Some(&format!("over the {} window, since counting began", span(view.window_seconds))),
+            Unit::Share,
+            &lines,
+            &[],
+            d.now,
+            window_ms,
+        ))
+    }
+}
+
 /// An analysis event's parts: "analysis golden (step 2): pass — canary 0% errors …" →
 /// ("golden (step 2)", "pass", "canary 0% errors …").
 fn verdict_event(message: &str) -> Option<(&str, &str, &str)> {
@@ -448,6 +515,7 @@ pub fn fragments(d: &AppData, session: &Session) -> Vec<(&'static str, Markup)> 
     vec![
         ("rollout", rollout_fragment(d, session)),
         ("charts", charts_fragment(d)),
+        ("slo", slo_fragment(d)),
         ("verdicts", verdicts_fragment(d)),
         ("shadow", shadow_fragment(d)),
         ("instances", instances_fragment(d)),
@@ -499,6 +567,7 @@ pub async fn show(
             @if let Some(done) = &q.done { div.card.flash #flash { (done) } }
             (section("rollout", "Rollout"))
             (section("charts", "Traffic per release (last 5 minutes)"))
+            (section("slo", "Service level objectives"))
             (section("verdicts", "Analysis"))
             (section("shadow", "Shadow traffic"))
             (section("instances", "Instances"))

@@ -9,6 +9,9 @@ pub enum Unit {
     PerSecond,
     /// A fraction shown as a percentage.
     Percent,
+    /// A share of a whole (a budget left), shown as a percentage; its axis ends at 100 % unless a
+    /// value is above.
+    Share,
     Millis,
 }
 
@@ -16,7 +19,7 @@ impl Unit {
     pub fn format(self, v: f64) -> String {
         match self {
             Unit::PerSecond => format!("{}/s", short(v)),
-            Unit::Percent => format!("{}%", short(v * 100.0)),
+            Unit::Percent | Unit::Share => format!("{}%", short(v * 100.0)),
             Unit::Millis => format!("{} ms", short(v)),
         }
     }
@@ -74,6 +77,27 @@ const RIGHT: f64 = 8.0;
 const TOP: f64 = 8.0;
 const BOTTOM: f64 = 22.0;
 
+/// The time axis' ticks for a span: (tick every, label unit, unit in ms). At most six ticks: a minute
+/// apart over the dashboard's 5 minutes, days apart over an SLO's 30 days.
+fn time_ticks(span_ms: i64) -> (i64, &'static str, i64) {
+    const MIN: i64 = 60_000;
+    const H: i64 = 60 * MIN;
+    const D: i64 = 24 * H;
+    let steps = [
+        (MIN, " min", MIN),
+        (5 * MIN, " min", MIN),
+        (15 * MIN, " min", MIN),
+        (H, " h", H),
+        (6 * H, " h", H),
+        (D, " d", D),
+        (7 * D, " d", D),
+    ];
+    steps
+        .into_iter()
+        .find(|(every, ..)| span_ms / every <= 6)
+        .unwrap_or(steps[steps.len() - 1])
+}
+
 /// SVG path data for points, broken at gaps. `x` and `y` map data to pixels.
 fn path(points: &[(i64, Option<f64>)], x: impl Fn(i64) -> f64, y: impl Fn(f64) -> f64) -> String {
     let mut d = String::new();
@@ -110,11 +134,16 @@ pub fn chart(
         .flat_map(|l| l.points.iter().filter_map(|p| p.1))
         .chain(thresholds.iter().map(|t| t.value))
         .fold(0.0f64, f64::max);
-    let ymax = nice_ceiling(top_value * 1.1);
+    let ymax = if unit == Unit::Share && top_value <= 1.0 {
+        1.0
+    } else {
+        nice_ceiling(top_value * 1.1)
+    };
     let start = now - span_ms;
     let x = |t: i64| LEFT + (t - start).max(0) as f64 / span_ms.max(1) as f64 * (W - LEFT - RIGHT);
     let y = |v: f64| TOP + (1.0 - (v / ymax).clamp(0.0, 1.0)) * (H - TOP - BOTTOM);
-    let minutes = (span_ms / 60_000).max(1);
+    let (every, label, unit_ms) = time_ticks(span_ms);
+    let ticks = (span_ms / every).max(1);
     let empty = lines.iter().all(|l| l.points.iter().all(|p| p.1.is_none()));
     html! {
         figure.chart {
@@ -125,11 +154,11 @@ pub fn chart(
                     line.grid x1=(LEFT) x2=(W - RIGHT) y1=(format!("{:.1}", y(v))) y2=(format!("{:.1}", y(v))) {}
                     text.tick x=(LEFT - 4.0) y=(format!("{:.1}", y(v) + 4.0)) text-anchor="end" { (unit.format(v)) }
                 }
-                @for m in 0..=minutes {
-                    @let t = now - m * 60_000;
+                @for m in 0..=ticks {
+                    @let t = now - m * every;
                     text.tick x=(format!("{:.1}", x(t))) y=(H - 6.0)
-                        text-anchor=(if m == 0 { "end" } else if m == minutes { "start" } else { "middle" }) {
-                        @if m == 0 { "now" } @else { "-" (m) " min" }
+                        text-anchor=(if m == 0 { "end" } else if m == ticks { "start" } else { "middle" }) {
+                        @if m == 0 { "now" } @else { "-" (m * every / unit_ms) (label) }
                     }
                 }
                 line.axis x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(H - BOTTOM) {}
@@ -238,6 +267,36 @@ mod tests {
         // The y axis reaches the threshold (1 % × 1.1 → 2 %).
         assert!(svg.contains(">2%<"), "{svg}");
         assert!(!svg.contains("no traffic yet"));
+    }
+
+    #[test]
+    fn long_spans_get_few_ticks_in_their_own_unit() {
+        assert_eq!(time_ticks(300_000), (60_000, " min", 60_000));
+        assert_eq!(time_ticks(3_600_000).0, 900_000);
+        assert_eq!(
+            time_ticks(30 * 86_400_000),
+            (7 * 86_400_000, " d", 86_400_000)
+        );
+        let svg = chart(
+            "Error budget left",
+            None,
+            Unit::Share,
+            &[Line {
+                label: "availability".into(),
+                colour: 0,
+                points: vec![(0, Some(1.0)), (86_400_000, Some(0.4))],
+                dashed: false,
+            }],
+            &[],
+            2 * 86_400_000,
+            30 * 86_400_000,
+        )
+        .into_string();
+        assert!(svg.contains("-7 d") && svg.contains("-28 d"), "{svg}");
+        assert!(
+            svg.contains(">100%<") && !svg.contains(">200%<"),
+            "a share ends at 100 %: {svg}"
+        );
     }
 
     #[test]

@@ -85,6 +85,19 @@ impl Dashboard {
             .unwrap_or_default()
     }
 
+    /// The app's SLO with its budget chart, if it has one.
+    async fn slo(&self, app: &str) -> Option<crate::control::slo_round::SloSnapshot> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.api
+            .controller
+            .send(crate::control::controller::Command::Slo {
+                app: app.to_string(),
+                reply,
+            })
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+
     async fn series(&self, app: &str) -> Vec<ReleaseSeries> {
         crate::http::series_routes::fetch(&self.api, app)
             .await
