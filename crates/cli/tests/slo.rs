@@ -190,7 +190,13 @@ fn a_canary_that_would_burn_the_budget_fast_is_rolled_back_by_the_slo_gate() {
             )
             .tail("[slo]\navailability = \"99.9%\"\n")
     };
-    world.deploy_ok(&canary("v1"));
+    // Nothing is spent: an override is not needed, and says so (its reason is not recorded).
+    world.write(&canary("v1"));
+    let first = world
+        .slipway(&["deploy", "--override-slo", "just in case"])
+        .ok();
+    assert!(first.stderr.contains("nothing was held"), "{first}");
+    assert!(release(&world.history(), 1)["message"].is_null());
     let load = Load::paced(world.daemon.proxy, 4, "/", 50);
     load.wait_for_more(200);
 

@@ -14,6 +14,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+/// What `[slo] hold_deploys` said of a deploy.
+#[derive(Debug, PartialEq, Eq)]
+enum SloPass {
+    /// Nothing held it.
+    Clear,
+    /// `--override-slo` was given, but nothing held it.
+    Unneeded,
+    /// Held, and overridden: the text for the release's events.
+    Overridden(String),
+}
+
 pub struct Deployer {
     pub store: Arc<Store>,
     pub artifacts: Arc<ArtifactStore>,
@@ -68,7 +79,7 @@ impl Deployer {
                 // Before anything is recorded: a missing image or engine fails the deploy here.
                 let resolved = self.resolve_images(&mut spec, &over).await?;
                 let (release, left_out) = self.freeze_and_record(spec, &req).await?;
-                if let Some(text) = &slo_override {
+                if let SloPass::Overridden(text) = &slo_override {
                     let text = format!("v{} {text}", release.version);
                     self.event(&app, Some(release.version), "slo_override", &text);
                 }
@@ -94,6 +105,12 @@ impl Deployer {
                 let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
                 let mut accepted = self.hand_over(release, false, strategy).await?;
                 accepted.warnings = overrides;
+                if slo_override == SloPass::Unneeded {
+                    accepted.warnings.push(
+                        "--override-slo: the error budget is not spent, nothing was held (the reason is not recorded)"
+                            .to_string(),
+                    );
+                }
                 accepted.warnings.extend(left_out);
                 accepted.warnings.extend(warnings);
                 accepted.phase = phase;
@@ -116,7 +133,7 @@ impl Deployer {
     /// `--override-slo "reason"` — then the reason goes into the release's message, and the returned
     /// text into its events. Rollbacks, `scale` and `config set` are never held: they are how a
     /// budget is saved.
-    async fn slo_hold(&self, app: &str, req: &mut DeployRequest) -> Result<Option<String>, Error> {
+    async fn slo_hold(&self, app: &str, req: &mut DeployRequest) -> Result<SloPass, Error> {
         let reason = match req.override_slo.as_deref().map(str::trim) {
             Some("") => {
                 return Err(Error::bad_request(
@@ -131,21 +148,22 @@ impl Deployer {
             reply,
         })?;
         let hold = answer.await.ok().flatten().and_then(|s| s.hold);
-        let (Some(hold), Some(reason)) = (hold.clone(), reason) else {
+        let (Some(hold), Some(reason)) = (hold.clone(), reason.clone()) else {
             return match hold {
+                None if reason.is_some() => Ok(SloPass::Unneeded),
                 Some(hold) => Err(Error::conflict(format!(
                     "{app}'s error budget is spent, so deploys are held ([slo] hold_deploys): {hold}.\n\
                      Roll back (`slipway rollback`), wait for the bad minutes to leave the window, or \
                      deploy a fix anyway with --override-slo \"why\" (recorded in the history)"
                 ))),
-                None => Ok(None),
+                None => Ok(SloPass::Clear),
             };
         };
         req.message = Some(match req.message.take() {
             Some(m) => format!("{m} (SLO override: {reason})"),
             None => format!("SLO override: {reason}"),
         });
-        Ok(Some(format!(
+        Ok(SloPass::Overridden(format!(
             "deployed by {} over a spent error budget ({hold}): {reason}",
             req.who
         )))
