@@ -147,6 +147,12 @@ fn a_spent_budget_holds_deploys_until_overridden_with_a_reason_and_survives_a_re
         "{v2}"
     );
     let journal = events(&world);
+    for said in [
+        "the error budget is spent: 99% of requests succeed over 1h",
+        "burn-rate alert firing: availability 1h/5m at 14.4× or more",
+    ] {
+        assert!(journal.contains(said), "the events say {said:?}: {journal}");
+    }
     assert!(
         journal.contains("slo_override")
             && journal.contains("over a spent error budget")

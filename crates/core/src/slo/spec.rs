@@ -78,7 +78,7 @@ pub fn default_alerts() -> Vec<BurnAlert> {
 }
 
 /// What an objective measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sli {
     /// Requests that did not fail.

@@ -6,8 +6,9 @@
 
 use slipway_core::analysis::Window;
 use slipway_core::release::Version;
-use slipway_core::slo::{Bucket, BudgetReport, Counts, Ledger, SloSpec, minute_of};
-use std::collections::BTreeMap;
+use slipway_core::slo::{Bucket, BudgetReport, Counts, Ledger, Sli, SloSpec, minute_of};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// Counts are written to the store this often (and when the daemon stops or hands over).
 pub(crate) const WRITE_EVERY_MS: u64 = 10_000;
@@ -20,6 +21,9 @@ pub(crate) struct SloBook {
     /// Each release's cumulative counts at the last count.
     seen: BTreeMap<Version, Counts>,
     pub(crate) next_write_at: u64,
+    /// What the last look found: a budget spent, and the alert pairs firing (objective, pair index).
+    spent: bool,
+    firing: BTreeSet<(Sli, usize)>,
 }
 
 impl SloBook {
@@ -37,10 +41,82 @@ impl SloBook {
             spec,
             unwritten: BTreeMap::new(),
             next_write_at: now + WRITE_EVERY_MS,
+            spent: false,
+            firing: BTreeSet::new(),
         };
         book.seen = book.counts_of(now_counts);
         book.ledger.prune(book.keep_from(now));
+        // What the stored minutes already say is no news (a restarted daemon tells nothing again).
+        book.changes(now);
         book
+    }
+
+    /// What changed since the last look, as events (kind, text): a budget became spent or stopped
+    /// being, an alert pair started or stopped firing.
+    pub(crate) fn changes(&mut self, now: u64) -> Vec<(&'static str, String)> {
+        let report = self.report(now);
+        let mut out = Vec::new();
+        let spent = report.spent();
+        if spent.is_some() != self.spent {
+            self.spent = spent.is_some();
+            out.push(match spent {
+                Some(why) if self.spec.hold_deploys => (
+                    "slo_budget_spent",
+                    format!("the error budget is spent: {why}; deploys are held (`slipway deploy --override-slo \"reason\"` deploys anyway)"),
+                ),
+                Some(why) => (
+                    "slo_budget_spent",
+                    format!("the error budget is spent: {why} (deploys are not held: hold_deploys = false)"),
+                ),
+                None => (
+                    "slo_budget_restored",
+                    "the error budget is no longer spent: deploys are no longer held".to_string(),
+                ),
+            });
+        }
+        let window = report.window;
+        let mut firing = BTreeSet::new();
+        for o in &report.objectives {
+            for (i, b) in o.burns.iter().enumerate() {
+                let key = (o.sli, i);
+                if b.firing {
+                    firing.insert(key);
+                }
+                if b.firing == self.firing.contains(&key) {
+                    continue;
+                }
+                let rate = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.1}×"));
+                let pair = format!(
+                    "{} {}/{} at {}× or more",
+                    o.sli.as_str(),
+                    span(b.alert.long),
+                    span(b.alert.short),
+                    b.alert.burn_rate
+                );
+                let now_rates = format!(
+                    "{} {}, {} {}",
+                    span(b.alert.long),
+                    rate(b.long),
+                    span(b.alert.short),
+                    rate(b.short)
+                );
+                out.push(if b.firing {
+                    (
+                        "slo_alert_firing",
+                        format!(
+                            "burn-rate alert firing: {pair} ({now_rates}; at that rate {:.0}% of the {} budget burns in {})",
+                            b.alert.budget_share(window) * 100.0,
+                            span(window),
+                            span(b.alert.long)
+                        ),
+                    )
+                } else {
+                    ("slo_alert_resolved", format!("burn-rate alert resolved: {pair} ({now_rates})"))
+                });
+            }
+        }
+        self.firing = firing;
+        out
     }
 
     /// The first minute still in the window at `now`.
@@ -125,6 +201,16 @@ impl SloBook {
             return None;
         }
         self.report(now).spent()
+    }
+}
+
+/// "30d", "6h", "5m".
+fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s >= 86_400 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s >= 3_600 && s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        _ => format!("{}m", s / 60),
     }
 }
 
@@ -215,6 +301,60 @@ mod tests {
         let minutes: Vec<u32> = book.ledger.buckets().map(|b| b.minute).collect();
         assert_eq!(minutes, [100, 159], "an hour's window");
         assert_eq!(book.report(159 * MIN).objectives[0].requests, 20);
+    }
+
+    #[test]
+    fn a_budget_spent_and_an_alert_firing_are_told_once_each_way() {
+        let mut two_pairs = spec();
+        two_pairs.alerts.truncate(2); // 1h/5m at 14.4×, 6h/30m at 6×
+        let mut book = SloBook::new(two_pairs, Vec::new(), &BTreeMap::new(), 100 * MIN);
+        assert!(book.changes(100 * MIN).is_empty(), "nothing yet");
+        book.count(&BTreeMap::from([(1, window(100, 50, 0))]), 100 * MIN);
+        let told = book.changes(100 * MIN);
+        let kinds: Vec<&str> = told.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            ["slo_budget_spent", "slo_alert_firing", "slo_alert_firing"],
+            "{told:?}"
+        );
+        assert!(told[0].1.contains("deploys are held"), "{}", told[0].1);
+        assert!(
+            told[1].1.starts_with(
+                "burn-rate alert firing: availability 1h/5m at 14.4× or more (1h 50.0×, 5m 50.0×"
+            ),
+            "{}",
+            told[1].1
+        );
+        assert!(book.changes(100 * MIN + 1_000).is_empty(), "told once");
+        // Ten clean minutes later the short windows are clean: the alerts resolve; the budget is
+        // still spent.
+        let mut clean = window(100, 50, 0);
+        for m in 101..=110 {
+            clean.requests += 100;
+            book.count(&BTreeMap::from([(1, clean.clone())]), m * MIN);
+        }
+        let told = book.changes(110 * MIN);
+        assert!(
+            told.iter().all(|(k, _)| *k == "slo_alert_resolved") && told.len() == 2,
+            "{told:?}"
+        );
+        // Past the hour, the bad minute leaves the window.
+        book.count(&BTreeMap::from([(1, clean)]), 161 * MIN);
+        let told = book.changes(161 * MIN);
+        assert_eq!(
+            told.first().map(|t| t.0),
+            Some("slo_budget_restored"),
+            "{told:?}"
+        );
+        // A book made from stored minutes that are already spent tells nothing new.
+        let stored = vec![Bucket {
+            minute: 200,
+            requests: 100,
+            errors: 50,
+            slow: 0,
+        }];
+        let mut again = SloBook::new(spec(), stored, &BTreeMap::new(), 200 * MIN);
+        assert!(again.changes(200 * MIN).is_empty());
     }
 
     #[test]

@@ -76,6 +76,15 @@ impl Controller {
             }
         }
         self.write_slo(name, now, false);
+        let changes = self
+            .apps
+            .get_mut(name)
+            .and_then(|a| a.slo.as_mut())
+            .map(|book| book.changes(now))
+            .unwrap_or_default();
+        for (kind, text) in changes {
+            self.event(name, None, kind, &text);
+        }
     }
 
     /// Writes the app's counted minutes when due (`force`: now), and prunes those past the window.
