@@ -395,3 +395,54 @@ fn d_equal_latency_rarely_fails() {
     }
     println!("{}", lines.join("\n"));
 }
+
+/// The SLO gate (`[slo] availability = "99.9%"`, the fast pair's 14.4×): the canary alone against its
+/// gate template's absolute error-rate bound, at a 10 % weight of 1k rps.
+#[test]
+fn f_slo_gate_fails_a_fast_burning_canary_and_never_a_healthy_one() {
+    use slipway_core::slo::SloSpec;
+    use slipway_core::spec::Check;
+    let template = SloSpec::new(Some(0.999), None)
+        .gate_template()
+        .expect("a gate");
+    let [Check::ErrorRate { max, .. }] = template.checks[..] else {
+        panic!("{template:?}")
+    };
+    let settings = Settings::default().per_check(template.checks.len());
+    let gate = move |c: &Window, _: &Window| judge_error_rate_with(&settings, c, None, max, false);
+    let mut lines = Vec::new();
+    for (what, rate) in [("the seed's 3 %", 0.03), ("10 %", 0.1)] {
+        let (mut ms, mut served) = (Vec::new(), Vec::new());
+        for i in 0..1000 {
+            let run = simulate(20_000 + i, errors(100, rate), errors(900, 0.003), 60, &gate);
+            let (t, e) = run.failed.unwrap_or_else(|| panic!("run {i} never failed"));
+            ms.push(t);
+            served.push(e);
+        }
+        ms.sort_unstable();
+        served.sort_unstable();
+        lines.push(format!(
+            "(f) SLO gate 99.9% at 14.4× (canary above {:.2}%), canary {what} errors at 10% of 1000 rps, \
+             1000 runs: all Fail; seconds to Fail p50 {} p95 {} max {}; canary errors served p50 {} p95 {} max {}",
+            max * 100.0,
+            seconds(quantile(&ms, 0.5)),
+            seconds(quantile(&ms, 0.95)),
+            seconds(quantile(&ms, 1.0)),
+            quantile(&served, 0.5),
+            quantile(&served, 0.95),
+            quantile(&served, 1.0),
+        ));
+    }
+    let (healthy, _, _) = tally(1000, 21, errors(100, 0.003), errors(900, 0.003), &gate);
+    let (at_bound, _, _) = tally(1000, 22, errors(100, max), errors(900, 0.003), &gate);
+    lines.push(format!(
+        "(f') SLO gate, 60 s at 100 canary rps: healthy 0.3% {healthy}/1000 Fail; exactly at the bound \
+         {at_bound}/1000 Fail"
+    ));
+    println!("{}", lines.join("\n"));
+    assert_eq!(healthy, 0);
+    assert!(
+        at_bound as f64 <= 1000.0 * settings.alpha,
+        "{at_bound}/1000"
+    );
+}
