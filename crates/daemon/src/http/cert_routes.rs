@@ -3,7 +3,7 @@
 //! `POST /v1/certs/{host}/revoke` (admin): a new certificate, then the CA revokes the one replaced.
 
 use crate::http::caller::Caller;
-use crate::http::extract::Path;
+use crate::http::extract::{Json as Body, Path};
 use crate::http::route_table::{Door, Routes};
 use crate::http::{Answer, Api};
 use axum::Json;
@@ -38,9 +38,11 @@ async fn revoke(
     State(api): State<Api>,
     Path(host): Path<String>,
     caller: Caller,
-    Json(body): Json<RevokeCert>,
+    body: Option<Body<RevokeCert>>,
 ) -> Answer {
-    let reason = Reason::parse(body.reason.as_deref())?;
+    // No body: no reason given (`unspecified`).
+    let reason = body.and_then(|Body(b)| b.reason);
+    let reason = Reason::parse(reason.as_deref())?;
     let serial = api.tls.revoke(&host, reason)?;
     let who = caller
         .tcp_who()

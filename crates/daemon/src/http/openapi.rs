@@ -618,7 +618,7 @@ fn docs() -> Vec<Doc> {
              (also when the order fails: a revocation asked for is never held back). The answer \
              names the serial being revoked; the app's events say when the CA has revoked it.",
         )
-        .body::<RevokeCert>()
+        .optional_body::<RevokeCert>()
         .json::<RevokeStarted>(202, "The replacement is being ordered.")
         .refuses(&[
             (400, "An unknown reason."),
