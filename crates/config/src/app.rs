@@ -61,6 +61,7 @@ pub(crate) fn read(
             .help("only [processes.web] receives traffic; rename the serving process to `web`");
     }
     gateway_analysis_warning(r, &root, &kubernetes, &analysis.specs);
+    gateway_slo_warning(r, &root, &kubernetes, slo.is_some());
     if r.has_errors() {
         return None;
     }
@@ -152,6 +153,27 @@ fn gateway_analysis_warning(
         )
         .label("traffic goes through the gateway")
         .help("judge a canary on the gateway's metrics: a `prometheus` check, with {{service}} for the canary's Service (docs/kubernetes.md)");
+    }
+}
+
+/// With `[kubernetes] gateway`, `[slo]` counts only what passes slipway's proxy — none of the gateway's
+/// traffic — so its budget, deploy hold and canary gate would judge next to nothing: say so at `[slo]`.
+fn gateway_slo_warning(
+    r: &mut Report,
+    root: &Section,
+    kubernetes: &slipway_core::spec::KubernetesSpec,
+    has_slo: bool,
+) {
+    if kubernetes.gateway.is_none() || !has_slo {
+        return;
+    }
+    if let Some(span) = root.key_span("slo") {
+        r.warning(
+            span,
+            "[slo] counts the requests slipway's proxy serves, and a gateway's traffic does not pass it",
+        )
+        .label("the budget, the deploy hold and the canary gate would see next to nothing")
+        .help("keep the SLO where the gateway's metrics are (its own alerting), or route through slipway's proxy (remove `gateway`)");
     }
 }
 

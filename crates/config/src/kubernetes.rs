@@ -373,6 +373,35 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_app_is_warned_that_its_slo_counts_slipway_s_proxy_only() {
+        let text = "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n\
+                    [slo]\navailability = \"99.9%\"\n\
+                    [kubernetes]\ngateway = \"edge\"\n";
+        let path = Path::new("/a/slipway.toml");
+        let parsed = crate::parse_with_warnings(text, path).unwrap();
+        let text = parsed
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(text.contains("slipway.toml:4"), "{text}");
+        assert!(
+            text.contains("a gateway's traffic does not pass it"),
+            "{text}"
+        );
+        let without = text_without_gateway();
+        assert!(!without.contains("[slo]"), "{without}");
+    }
+
+    fn text_without_gateway() -> String {
+        let text = "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n\
+                    [slo]\navailability = \"99.9%\"\n";
+        let parsed = crate::parse_with_warnings(text, Path::new("/a/slipway.toml")).unwrap();
+        parsed.warnings.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
     fn mistakes_point_at_the_line_with_the_fix() {
         let err = parse("tolerations = [{ key = \"a\", effect = \"NoSchedul\" }]").unwrap_err();
         assert!(err.contains("slipway.toml:6"), "{err}");
