@@ -642,3 +642,30 @@ fn the_demo_tells_the_whole_story_without_a_failed_request() {
         assert!(told.contains(said), "the demo says {said:?}: {run}");
     }
 }
+
+/// What is valid but looks unintended is said by `validate` (and `--json`) and by `deploy`, at file:line
+/// with the fix — never dropped.
+#[test]
+fn config_warnings_are_told_by_validate_and_deploy() {
+    let world = World::new();
+    world.write_raw(
+        "app = \"shop\"\n[routing]\nhosts = [\"shop.test\"]\n[processes.worker]\ncmd = \"sleep 600\"\n",
+    );
+    let valid = world.slipway(&["validate"]).ok();
+    let said = "no process is named `web`";
+    assert!(
+        valid.stderr.contains("warning:") && valid.stderr.contains(said),
+        "{valid}"
+    );
+    assert!(valid.stderr.contains("slipway.toml:2"), "{valid}");
+    let json = world.slipway(&["validate", "--json"]).ok().json();
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains(said)),
+        "{json}"
+    );
+    let deployed = world.slipway(&["deploy"]).ok();
+    let told = format!("{}{}", deployed.stdout, deployed.stderr);
+    assert!(told.contains(said), "{deployed}");
+}

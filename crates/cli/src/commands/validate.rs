@@ -1,11 +1,12 @@
-//! `slipway validate`: parse and check the config, print every problem with file:line, deploy nothing.
+//! `slipway validate`: parse and check the config, print every problem with file:line, and what looks
+//! unintended (warnings: valid, but probably not what was meant); deploy nothing.
 
 use super::Context;
 use std::process::ExitCode;
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
-    match slipway_config::load(&ctx.config) {
-        Ok(spec) if ctx.json() => {
+    match slipway_config::load_with_warnings(&ctx.config) {
+        Ok(slipway_config::Parsed { spec, warnings }) if ctx.json() => {
             let processes: std::collections::BTreeMap<&String, u32> = spec
                 .processes
                 .iter()
@@ -17,10 +18,11 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
                 "app": spec.app,
                 "processes": processes,
                 "strategy": spec.deploy.strategy.name(),
+                "warnings": warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
             }))?;
             Ok(ExitCode::SUCCESS)
         }
-        Ok(spec) => {
+        Ok(slipway_config::Parsed { spec, warnings }) => {
             let processes: Vec<String> = spec
                 .processes
                 .iter()
@@ -33,6 +35,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
                 processes.join(", "),
                 spec.deploy.strategy.name()
             );
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if ctx.json() => {

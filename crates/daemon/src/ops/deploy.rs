@@ -42,8 +42,11 @@ pub struct Deployer {
 impl Deployer {
     pub async fn deploy(&self, mut req: DeployRequest) -> Result<DeployAccepted, Error> {
         let path = PathBuf::from(&req.config);
-        let mut spec =
-            slipway_config::load(&path).map_err(|e| Error::bad_request(e.to_string()))?;
+        let parsed = slipway_config::load_with_warnings(&path)
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        // What looked unintended in the file (file:line, with the fix): told with the answer.
+        let config_warnings: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
+        let mut spec = parsed.spec;
         let slo_override = self.slo_hold(&spec.app, &mut req).await?;
         let overrides = self.apply_overrides(&mut spec)?;
         if self.on_kubernetes {
@@ -104,7 +107,8 @@ impl Deployer {
                 }
                 let (warnings, phase) = self.before_traffic(&release, &req.who, req.strict).await?;
                 let mut accepted = self.hand_over(release, false, strategy).await?;
-                accepted.warnings = overrides;
+                accepted.warnings = config_warnings;
+                accepted.warnings.extend(overrides);
                 if slo_override == SloPass::Unneeded {
                     accepted.warnings.push(
                         "--override-slo: the error budget is not spent, nothing was held (the reason is not recorded)"
