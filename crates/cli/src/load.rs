@@ -81,7 +81,7 @@ async fn worker(
         if let Ok(mut t) = tally.lock() {
             match result {
                 Ok(version) => *t.ok_by_version.entry(version).or_default() += 1,
-                Err(e) if e.contains("injected error from") => t.injected += 1,
+                Err(e) if e.contains(slipway_demo_app::INJECTED_ERROR) => t.injected += 1,
                 Err(e) => {
                     t.failed += 1;
                     t.first_failure.get_or_insert(e);

@@ -6,6 +6,9 @@
 mod knobs;
 mod routes;
 
+/// How the body of an error the app answers on purpose (`DEMO_ERROR_RATE`) starts: `<this> <version>`.
+pub const INJECTED_ERROR: &str = "injected error from";
+
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;

@@ -115,7 +115,7 @@ async fn root(app: &App) -> Response<ResponseBody> {
     if app.knobs.fails_request(n) && app.started.elapsed() >= app.knobs.errors_after {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("injected error from {}\n", app.knobs.version),
+            format!("{} {}\n", crate::INJECTED_ERROR, app.knobs.version),
         );
     }
     text(
