@@ -189,6 +189,19 @@ struct Cleanup {
     label: String,
 }
 
+impl Cleanup {
+    /// Removes the namespace and what is labelled with its name.
+    fn of(cluster: &Cluster, namespace: &str) -> Cleanup {
+        Cleanup {
+            kubectl: cluster.kubectl.clone(),
+            kubeconfig: cluster.kubeconfig.clone(),
+            docker: cluster.docker.clone(),
+            namespace: namespace.to_owned(),
+            label: namespace.to_owned(),
+        }
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = Command::new(&self.kubectl)
@@ -222,13 +235,7 @@ impl Kubed {
         let cluster = cluster()?;
         let namespace = format!("e2e-{}-{name}", std::process::id());
         let label = namespace.clone();
-        let cleanup = Cleanup {
-            kubectl: cluster.kubectl.clone(),
-            kubeconfig: cluster.kubeconfig.clone(),
-            docker: cluster.docker.clone(),
-            namespace: namespace.clone(),
-            label: label.clone(),
-        };
+        let cleanup = Cleanup::of(&cluster, &namespace);
         run(Command::new(&cluster.kubectl)
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
@@ -964,13 +971,7 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
         return;
     };
     let namespace = format!("e2e-{}-install", std::process::id());
-    let _cleanup = Cleanup {
-        kubectl: cluster.kubectl.clone(),
-        kubeconfig: cluster.kubeconfig.clone(),
-        docker: cluster.docker.clone(),
-        label: namespace.clone(),
-        namespace: namespace.clone(),
-    };
+    let _cleanup = Cleanup::of(&cluster, &namespace);
     let dir = tempfile::tempdir().unwrap();
     let manifests = run(Command::new(support::bin()).args([
         "kube",
@@ -1208,13 +1209,7 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
         std::env::var(name).unwrap_or_else(|_| panic!("{name}: set by `ci/kube.sh start`"))
     };
     let namespace = format!("e2e-{}-incluster", std::process::id());
-    let _cleanup = Cleanup {
-        kubectl: cluster.kubectl.clone(),
-        kubeconfig: cluster.kubeconfig.clone(),
-        docker: cluster.docker.clone(),
-        label: namespace.clone(),
-        namespace: namespace.clone(),
-    };
+    let _cleanup = Cleanup::of(&cluster, &namespace);
     let dir = tempfile::tempdir().unwrap();
     let image = slipway_image(&cluster, &dir.path().join("slipway-image"), &namespace);
 

@@ -51,6 +51,25 @@ fn v1_then_v2_going_bad(world: &World, warm_up: u64, errors_after_ms: &str) -> L
     load
 }
 
+/// Waits for the watch's rollback to be stable — a release newer than `newest_before`, made from v1 by
+/// "slipway watch" — and says which.
+fn rolled_back_to_v1(world: &World, newest_before: u64) -> u64 {
+    let back = wait_for(
+        Duration::from_secs(120),
+        "a release made from v1 stable",
+        || {
+            let s = world.status();
+            let stable = s["stable"]["version"].as_u64()?;
+            (s["rollout"].is_null() && stable > newest_before).then_some(stable)
+        },
+    );
+    let history = world.history();
+    let made = release(&history, back);
+    assert_eq!(made["rollback_of"], 1, "{made}");
+    assert_eq!(made["created_by"], "slipway watch", "{made}");
+    back
+}
+
 /// The dashboard's page of the app, as a viewer logged in with a fresh token sees it.
 fn dashboard_page(world: &World) -> String {
     let token = world.create_token("dashboard-viewer", "viewer");
@@ -224,20 +243,8 @@ fn a_watch_rollback_waits_for_a_deploy_that_holds_the_app() {
     std::fs::write(&go, "").unwrap();
     assert!(!v3.wait().unwrap().success(), "v3's release phase fails");
 
-    let back = wait_for(
-        Duration::from_secs(120),
-        "a release made from v1 stable",
-        || {
-            let s = world.status();
-            let stable = s["stable"]["version"].as_u64()?;
-            (s["rollout"].is_null() && stable > 3).then_some(stable)
-        },
-    );
+    rolled_back_to_v1(&world, 3);
     let tally = load.finish();
-    let made = world.history();
-    let made = release(&made, back);
-    assert_eq!(made["rollback_of"], 1, "{made}");
-    assert_eq!(made["created_by"], "slipway watch", "{made}");
     assert_eq!(world.answer(), "v1");
     assert_only_errors_of(&tally, "v2");
     assert!(events_with(&world, &token).contains("replaces v2, which regressed"));
@@ -267,20 +274,8 @@ fn a_restarted_daemon_watches_on_and_rolls_back_a_later_regression() {
         "the dashboard shows the watch: {page}"
     );
     let load = Load::paced(world.daemon.proxy, 4, "/", 50);
-    let back = wait_for(
-        Duration::from_secs(120),
-        "a release made from v1 stable",
-        || {
-            let s = world.status();
-            let stable = s["stable"]["version"].as_u64()?;
-            (s["rollout"].is_null() && stable > 2).then_some(stable)
-        },
-    );
+    rolled_back_to_v1(&world, 2);
     load.finish();
-    let history = world.history();
-    let made = release(&history, back);
-    assert_eq!(made["rollback_of"], 1, "{made}");
-    assert_eq!(made["created_by"], "slipway watch", "{made}");
     assert_eq!(world.answer(), "v1");
     let journal = events(&world);
     assert!(journal.contains("watch_resumed"), "{journal}");

@@ -359,14 +359,7 @@ mod tests {
         let text = "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n\
                     [analysis.golden]\nerror_rate = { max = \"1%\" }\n\
                     [kubernetes]\ngateway = \"edge\"\n";
-        let path = Path::new("/a/slipway.toml");
-        let parsed = crate::parse_with_warnings(text, path).unwrap();
-        let text = parsed
-            .warnings
-            .iter()
-            .map(|w| w.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = warnings_of(text);
         assert!(text.contains("slipway.toml:7"), "{text}");
         assert!(text.contains("[analysis.golden]"), "{text}");
         assert!(text.contains("prometheus"), "{text}");
@@ -377,28 +370,23 @@ mod tests {
         let text = "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n\
                     [slo]\navailability = \"99.9%\"\n\
                     [kubernetes]\ngateway = \"edge\"\n";
-        let path = Path::new("/a/slipway.toml");
-        let parsed = crate::parse_with_warnings(text, path).unwrap();
-        let text = parsed
-            .warnings
-            .iter()
-            .map(|w| w.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = warnings_of(text);
         assert!(text.contains("slipway.toml:4"), "{text}");
         assert!(
             text.contains("a gateway's traffic does not pass it"),
             "{text}"
         );
-        let without = text_without_gateway();
+        let without = warnings_of(
+            "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n[slo]\navailability = \"99.9%\"\n",
+        );
         assert!(!without.contains("[slo]"), "{without}");
     }
 
-    fn text_without_gateway() -> String {
-        let text = "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n\
-                    [slo]\navailability = \"99.9%\"\n";
+    /// The warnings of a valid config, one a line.
+    fn warnings_of(text: &str) -> String {
         let parsed = crate::parse_with_warnings(text, Path::new("/a/slipway.toml")).unwrap();
-        parsed.warnings.iter().map(|w| w.to_string()).collect()
+        let lines: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
+        lines.join("\n")
     }
 
     #[test]
