@@ -10,10 +10,12 @@ use crate::body::ResponseBody;
 use crate::route_handle::RouteHandle;
 use crate::route_table::{CompiledTable, host_without_port};
 
-/// True when the fast path must leave this request to [`answer`].
-pub(crate) fn wants_hyper(table: &CompiledTable, host: &str, path: &str) -> bool {
+/// True when the fast path must leave this request to [`answer`] (redirects to HTTPS: plain HTTP only).
+pub(crate) fn wants_hyper(table: &CompiledTable, tls: bool, host: &str, path: &str) -> bool {
     path.starts_with(acme_challenges::PREFIX)
-        || (table.any_redirect && table.app_for(host, path).is_some_and(|a| a.redirect_https))
+        || (!tls
+            && table.any_redirect
+            && table.app_for(host, path).is_some_and(|a| a.redirect_https))
 }
 
 /// The proxy's own answer to this request, if it has one.

@@ -1,9 +1,7 @@
 //! TLS termination: the HTTPS listener. Each connection is handshaken with the caller's rustls config
-//! (certificates, ALPN, resumption: the daemon's), then served by hyper — HTTP/2 or HTTP/1.1 as ALPN
-//! chose — through the same `forward` path, route table, metrics and drains as plain connections.
-//!
-//! The fast path (`h1`) reads a `TcpStream`; TLS connections skip it and go to hyper: HTTP/2 directly,
-//! HTTP/1.1 behind the fast path's gate (`h1::serve_gated`), so its heads meet the same parser.
+//! (certificates, ALPN, resumption: the daemon's), then served as a plain connection is — HTTP/1.1 by
+//! the fast path (`h1`, which hands what it does not serve to hyper behind its gate), HTTP/2 by hyper —
+//! with the same route table, metrics and drains.
 
 use std::future::Future;
 use std::io;
@@ -49,6 +47,7 @@ impl Proxy {
     ) -> io::Result<()> {
         let acceptor = TlsAcceptor::from(config.clone());
         let connections = TaskTracker::new();
+        let stop = Arc::new(h1::StopSignal::new());
         let admission = &self.shared.admission;
         while let Some((stream, peer)) = next_client(&listener, &shutdown).await {
             // Over the limits: closed before the handshake (there is no plain-text page to send on TLS).
@@ -65,13 +64,14 @@ impl Proxy {
                 config: config.clone(),
                 on_demand: on_demand.clone(),
             };
-            let served = serve_connection(stream, handshake, conn, shutdown.clone());
+            let served = serve_connection(stream, handshake, conn, Arc::clone(&stop));
             connections.spawn(async move {
                 served.await;
                 drop(ticket);
             });
         }
         drop(listener);
+        stop.stop();
         connections.close();
         connections.wait().await;
         Ok(())
@@ -150,7 +150,7 @@ async fn serve_connection(
     stream: TcpStream,
     handshake: Handshake,
     conn: Arc<ConnState>,
-    stop: CancellationToken,
+    stop: Arc<h1::StopSignal>,
 ) {
     let patience = conn.shared.options.head_timeout;
     let tls = match handshake.run(stream, patience, &conn.client_ip).await {
@@ -163,11 +163,10 @@ async fn serve_connection(
     }
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
         // HTTP/2: hyper's own framing, no HTTP/1 heads to check.
-        return h1::serve_hyper(tls, conn, &stop, None).await;
+        return h1::serve_hyper(tls, conn, stop.token(), None).await;
     }
-    // HTTP/1.1 (chosen by ALPN, or no ALPN at all): behind the gate, as plain connections handed off
-    // are — the same head checks, head timeout, and bytes after an upgrade request held until the 101.
-    h1::serve_gated(Vec::new(), tls, conn, &stop).await;
+    // HTTP/1.1 (chosen by ALPN, or no ALPN at all): the fast path, as on plain connections.
+    h1::serve_connection(tls, conn, stop).await;
 }
 
 /// A client that spoke plain HTTP to the TLS port gets a plain-text 400 saying so, then the connection

@@ -63,6 +63,7 @@ pub fn parse_request_head(buf: &[u8], start: usize) -> ParsedRequest {
             let forwarding = h1::Forwarding {
                 client_ip: b"10.0.0.9",
                 request_id: b"fuzz-id",
+                tls: false,
             };
             h1::write_forwarded_head(&mut forwarded, buf, &head, &headers, &forwarding);
             ParsedRequest::Complete(RequestHead {

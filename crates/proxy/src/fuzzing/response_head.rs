@@ -46,6 +46,7 @@ pub fn parse_response_head(
     let client = h1::ClientHead {
         head_request: client.head_request,
         set_cookie: client.set_cookie,
+        hsts_max_age: None,
         close: client.close,
     };
     match h1::parse_response_head(buf, &client, out) {

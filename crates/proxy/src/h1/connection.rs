@@ -12,12 +12,12 @@ use std::task::{Context, Poll};
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::debug;
 
 use crate::h1::deadline::LazyDeadline;
+use crate::h1::gate::ClientStream;
 use crate::h1::hyper_path::serve_gated;
 use crate::h1::request_head::{self, HeaderSpan, MAX_HEAD, Parsed};
 use crate::shared::ConnState;
@@ -65,9 +65,9 @@ impl Input {
     }
 
     /// Reads what the client sent; `Ok(0)` at end of stream.
-    pub(super) fn poll_fill(
+    pub(super) fn poll_fill<S: AsyncRead + Unpin>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
         let mut read = ReadBuf::new(self.spare());
@@ -121,11 +121,17 @@ impl StopSignal {
     pub(super) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
+
+    /// Cancelled on `stop`: for what waits on a token (hyper's connections).
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
 }
 
-/// A client connection and the buffers its exchanges reuse.
-pub(super) struct Client {
-    pub(super) stream: TcpStream,
+/// A client connection — a plain socket, or a TLS stream after its handshake — and the buffers its
+/// exchanges reuse.
+pub(super) struct Client<S> {
+    pub(super) stream: S,
     pub(super) conn: Arc<ConnState>,
     pub(super) stop: Arc<StopSignal>,
     /// Polled once, while idle, so that `stop` wakes this task; later checks read the flag.
@@ -167,8 +173,8 @@ pub(super) enum Next {
 }
 
 /// Serves one accepted client connection until it closes (or `stop`, between requests).
-pub(crate) async fn serve_connection(
-    stream: TcpStream,
+pub(crate) async fn serve_connection<S: ClientStream>(
+    stream: S,
     conn: Arc<ConnState>,
     stop: Arc<StopSignal>,
 ) {
@@ -237,7 +243,7 @@ pub(crate) async fn serve_connection(
     }
 }
 
-impl Client {
+impl<S: ClientStream> Client<S> {
     /// Waits for more of a request head.
     async fn read_head_bytes(&mut self) -> HeadRead {
         let idle = self.input.end == 0;

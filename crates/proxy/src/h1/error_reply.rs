@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::admission::Full;
 use crate::h1::connection::{Client, Next};
+use crate::h1::gate::ClientStream;
 use crate::h1::request_head::{RequestBody, RequestHead};
 use crate::h1::response_head::put_header;
 use crate::h1::socket_io::write_all;
@@ -21,7 +22,7 @@ use crate::release_metrics::micros_since;
 use crate::route_table::Target;
 use crate::shadow::PrimaryTap;
 
-impl Client {
+impl<S: ClientStream> Client<S> {
     /// Answers with one of the proxy's pages (before any instance was asked, or after it failed). A
     /// request body that was not read closes the connection: its bytes cannot be told from the next request.
     pub(super) async fn page(

@@ -25,6 +25,7 @@ use crate::forward::{
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::{Client, Next};
 use crate::h1::forward_head::{self, Forwarding};
+use crate::h1::gate::ClientStream;
 use crate::h1::relay::Relayed;
 use crate::h1::request_head::{RequestBody, RequestHead, SpanHeaders};
 use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead};
@@ -88,7 +89,7 @@ pub(super) enum Unrouted {
     Hold,
 }
 
-impl Client {
+impl<S: ClientStream> Client<S> {
     pub(super) async fn exchange(&mut self, head: &RequestHead) -> Next {
         // One clock read serves the latency metrics, the deadline and the pool's idle check.
         let arrived = Instant::now();
@@ -120,6 +121,7 @@ impl Client {
                 head,
                 &self.headers,
                 &self.conn.client_ip,
+                self.conn.tls,
                 &request_id,
                 plan.lease.backend(),
             );
@@ -275,6 +277,7 @@ impl Client {
         socket: &mut InstanceSocket,
         head: &RequestHead,
         set_cookie: Option<&HeaderValue>,
+        hsts_max_age: Option<u64>,
         deadline: Instant,
     ) -> Head {
         let mut filled = 0;
@@ -283,6 +286,7 @@ impl Client {
                 let client = ClientHead {
                     head_request: head.method.of(&self.input.buf) == b"HEAD",
                     set_cookie: set_cookie.map(HeaderValue::as_bytes),
+                    hsts_max_age,
                     close: self.closes_after(head),
                 };
                 match response_head::parse(&self.reply[..filled], &client, &mut self.out) {
@@ -328,14 +332,14 @@ impl Client {
     }
 }
 
-impl Client {
+impl<S: ClientStream> Client<S> {
     /// True when the proxy answers this request itself (`before_routing`), which the hyper path does.
     pub(super) fn wants_hyper(&self, head: &RequestHead) -> bool {
         let buf = &self.input.buf;
         let host = std::str::from_utf8(head.host.of(buf)).map_or("", host_without_port);
         let path = std::str::from_utf8(head.path.of(buf)).unwrap_or("");
         let table = self.conn.shared.routes.inner.load();
-        before_routing::wants_hyper(&table, host, path)
+        before_routing::wants_hyper(&table, self.conn.tls, host, path)
     }
 
     /// Where the request goes (its backend already counted), or the page saying why nowhere.
@@ -439,6 +443,7 @@ impl Client {
                     &Forwarding {
                         client_ip: conn.client_ip.as_bytes(),
                         request_id,
+                        tls: conn.tls,
                     },
                 );
                 match self
@@ -460,7 +465,13 @@ impl Client {
                     Sent::TimedOut => break 'attempt (retry::Failure::TimedOut, String::new()),
                 }
                 match self
-                    .read_response_head(&mut socket, head, target.set_cookie.as_ref(), deadline)
+                    .read_response_head(
+                        &mut socket,
+                        head,
+                        target.set_cookie.as_ref(),
+                        target.hsts_max_age.filter(|_| conn.tls),
+                        deadline,
+                    )
                     .await
                 {
                     Head::Complete(response, filled) => return Ok((socket, response, filled)),

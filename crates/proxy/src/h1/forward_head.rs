@@ -12,6 +12,8 @@ pub(crate) struct Forwarding<'a> {
     pub(crate) client_ip: &'a [u8],
     /// Sent as `X-Request-Id` when the client sent none.
     pub(crate) request_id: &'a [u8],
+    /// The client connection is TLS: `X-Forwarded-Proto: https`.
+    pub(crate) tls: bool,
 }
 
 pub(crate) fn write(
@@ -52,7 +54,11 @@ pub(crate) fn write(
         }
     }
     out.extend_from_slice(forwarding.client_ip);
-    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    out.extend_from_slice(if forwarding.tls {
+        b"\r\nx-forwarded-proto: https\r\n".as_slice()
+    } else {
+        b"\r\nx-forwarded-proto: http\r\n"
+    });
     put_header(out, b"x-forwarded-host", head.host.of(buf));
     if !head.has_request_id {
         put_header(out, b"x-request-id", forwarding.request_id);
@@ -72,6 +78,10 @@ mod tests {
     use crate::h1::request_head::{Parsed, parse};
 
     fn forwarded(raw: &[u8]) -> String {
+        forwarded_over(raw, false)
+    }
+
+    fn forwarded_over(raw: &[u8], tls: bool) -> String {
         let mut headers = Vec::new();
         let Parsed::Complete(head) = parse(raw, 0, &mut headers) else {
             panic!("complete");
@@ -80,6 +90,7 @@ mod tests {
         let forwarding = Forwarding {
             client_ip: b"10.0.0.9",
             request_id: b"0123456789abcdef0123456789abcdef",
+            tls,
         };
         write(&mut out, raw, &head, &headers, &forwarding);
         String::from_utf8(out).expect("ascii")
@@ -110,6 +121,18 @@ mod tests {
         assert_eq!(
             text,
             "POST / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\ncontent-length: 2\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn says_https_for_a_tls_client_whatever_it_sent() {
+        let text = forwarded_over(
+            b"GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\r\nX-Forwarded-Proto: http\r\n\r\n",
+            true,
+        );
+        assert_eq!(
+            text,
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: https\r\nx-forwarded-host: h\r\n\r\n"
         );
     }
 }

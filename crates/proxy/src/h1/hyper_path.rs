@@ -1,6 +1,6 @@
-//! Client connections served by hyper: behind the gate, plain connections the fast path handed off and
-//! HTTP/1.1 over TLS — either way every request head is checked by the fast path's parser first (`gate`),
-//! so one set of rules holds on every listener — and, as they are, HTTP/2 connections over TLS.
+//! Client connections served by hyper: behind the gate, connections the fast path handed off (plain or
+//! TLS) — every request head still checked by the fast path's parser first (`gate`), so one set of rules
+//! holds on every listener — and, as they are, HTTP/2 connections over TLS.
 
 use std::sync::Arc;
 

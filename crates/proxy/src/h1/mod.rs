@@ -1,4 +1,5 @@
-//! The HTTP/1.1 fast path: plain keep-alive requests served without hyper.
+//! The HTTP/1.1 fast path: keep-alive requests served without hyper, on plain and TLS connections alike
+//! (the client side is any `ClientStream`; instances are always plain sockets).
 //!
 //! hyper's generality (a task and a channel per connection on each side, header maps, boxed timers) cost
 //! about 60 % more CPU per request than nginx. For the common request — HTTP/1.1, origin-form target, no
@@ -6,7 +7,7 @@
 //! connection's buffer, routed by the same table, rewritten into one buffer and written with the body in
 //! one `writev` to a pooled plain socket; the response head is parsed and rewritten the same way, and the
 //! body relayed by its framing. Metrics, leases (drain), retries, error pages, mirroring and sticky
-//! cookies behave as on the hyper path (`forward`), which still serves everything else: a connection
+//! cookies, HSTS and `X-Forwarded-Proto` behave as on the hyper path (`forward`), which still serves everything else: a connection
 //! whose request the fast path is unsure about is handed to hyper whole, before any answer to it.
 
 mod chunked;
@@ -26,7 +27,7 @@ mod socket_io;
 
 pub(crate) use connection::{StopSignal, serve_connection};
 pub(crate) use error_reply::{linger_and_close, page_bytes, refuse_connection};
-pub(crate) use hyper_path::{serve_gated, serve_hyper};
+pub(crate) use hyper_path::serve_hyper;
 
 // The fuzz targets reach the parsers through `crate::fuzzing` (feature `fuzzing` only).
 #[cfg(feature = "fuzzing")]

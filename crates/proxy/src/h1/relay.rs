@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::h1::chunked::ChunkedDecoder;
 use crate::h1::connection::Client;
 use crate::h1::deadline::LazyDeadline;
+use crate::h1::gate::ClientStream;
 use crate::h1::response_head::{ResponseBody, ResponseHead};
 use crate::h1::socket_io::{Waited, wait_instance, write_all};
 use crate::instance_socket::InstanceSocket;
@@ -26,7 +27,7 @@ pub(super) enum Relayed {
     Broken,
 }
 
-impl Client {
+impl<S: ClientStream> Client<S> {
     /// Sends the response head (in `out`) and its body: `reply[response.end..filled]` first, then the rest
     /// as the instance sends it. `tap` sees the payload (a mirrored request's primary side).
     pub(super) async fn relay(

@@ -63,6 +63,8 @@ pub(crate) struct ClientHead<'a> {
     pub(crate) head_request: bool,
     /// A sticky cookie to set.
     pub(crate) set_cookie: Option<&'a [u8]>,
+    /// `Strict-Transport-Security: max-age=` this (the app's own is replaced), over TLS only.
+    pub(crate) hsts_max_age: Option<u64>,
     /// The client connection closes after this response.
     pub(crate) close: bool,
 }
@@ -205,7 +207,11 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
             Kind::HopByHop | Kind::Connection | Kind::TransferEncoding => true,
             // With a transfer coding, Content-Length must not reach the client (RFC 9112 §6.3).
             Kind::ContentLength if coding.is_some() => true,
-            _ => !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name)),
+            _ => {
+                (!named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name)))
+                    || (client.hsts_max_age.is_some()
+                        && name.eq_ignore_ascii_case(b"strict-transport-security"))
+            }
         };
         if !dropped {
             put_header(out, name, header.value);
@@ -213,6 +219,10 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     }
     if let Some(cookie) = client.set_cookie {
         put_header(out, b"set-cookie", cookie);
+    }
+    if let Some(max_age) = client.hsts_max_age {
+        let value = format!("max-age={max_age}");
+        put_header(out, b"strict-transport-security", value.as_bytes());
     }
     match (body, coding) {
         (ResponseBody::UntilClose, _) => put_header(out, b"transfer-encoding", b"chunked"),
@@ -283,6 +293,7 @@ mod tests {
     const PLAIN: ClientHead<'static> = ClientHead {
         head_request: false,
         set_cookie: None,
+        hsts_max_age: None,
         close: false,
     };
 
@@ -311,6 +322,26 @@ mod tests {
         assert_eq!(
             text,
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\nset-cookie: c=v2\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn hsts_replaces_the_apps_own() {
+        let raw = b"HTTP/1.1 204 No Content\r\nStrict-Transport-Security: max-age=1\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\n";
+        let client = ClientHead {
+            hsts_max_age: Some(600),
+            ..PLAIN
+        };
+        let (_, text) = complete(raw, &client);
+        assert_eq!(
+            text,
+            "HTTP/1.1 204 No Content\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\nstrict-transport-security: max-age=600\r\n\r\n"
+        );
+        // Without it (plain HTTP), the app's header passes.
+        let (_, text) = complete(raw, &PLAIN);
+        assert!(
+            text.contains("Strict-Transport-Security: max-age=1\r\n"),
+            "{text}"
         );
     }
 

@@ -16,6 +16,7 @@ pub(crate) fn request(
     head: &RequestHead,
     spans: &[HeaderSpan],
     client_ip: &HeaderValue,
+    tls: bool,
     request_id: &[u8; 32],
     shadow: &Backend,
 ) -> Request<RequestBody> {
@@ -43,8 +44,7 @@ pub(crate) fn request(
     {
         map.insert(X_REQUEST_ID.clone(), id);
     }
-    // The fast path serves plain connections only.
-    headers::add_forwarded(&mut map, client_ip, host.as_ref(), false);
+    headers::add_forwarded(&mut map, client_ip, host.as_ref(), tls);
     map.insert(X_SLIPWAY_SHADOW.clone(), HeaderValue::from_static("1"));
     if host.is_none() {
         map.insert(HOST, authority_value(shadow));

@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -19,9 +19,10 @@ pub(super) enum Waited {
     TimedOut,
 }
 
-/// Writes every slice, in as few `writev`s as the socket allows; on failure, says how much was written.
-pub(super) async fn write_all(
-    stream: &mut TcpStream,
+/// Writes every slice, in as few `writev`s as the socket allows, and flushes (a TLS stream may hold the
+/// last records back; a plain socket's flush does nothing); on failure, says how much was written.
+pub(super) async fn write_all<W: AsyncWrite + Unpin>(
+    stream: &mut W,
     mut slices: &mut [IoSlice<'_>],
 ) -> Result<(), (usize, io::Error)> {
     let mut written = 0;
@@ -36,15 +37,16 @@ pub(super) async fn write_all(
             Err(error) => return Err((written, error)),
         }
     }
+    let _ = written;
     Ok(())
 }
 
 /// Waits for bytes from the instance while watching the client (bytes it pipelines are kept in `input`;
 /// its end of stream ends the wait) and, when given, a deadline.
-pub(super) async fn wait_instance(
+pub(super) async fn wait_instance<S: AsyncRead + Unpin>(
     instance: &mut TcpStream,
     into: &mut [u8],
-    client: &mut TcpStream,
+    client: &mut S,
     input: &mut Input,
     mut deadline: Option<(&mut LazyDeadline, Instant)>,
 ) -> Waited {
@@ -68,17 +70,18 @@ pub(super) async fn wait_instance(
 
 /// Ready when the client has gone (end of stream or error). Bytes it sent meanwhile (pipelined requests)
 /// are appended to `input` while there is room; when there is none, the client is not read until later.
-fn watch_client(cx: &mut Context<'_>, client: &TcpStream, input: &mut Input) -> Poll<()> {
+fn watch_client<S: AsyncRead + Unpin>(
+    cx: &mut Context<'_>,
+    client: &mut S,
+    input: &mut Input,
+) -> Poll<()> {
     while input.has_room() {
-        match client.poll_read_ready(cx) {
+        let mut read = ReadBuf::new(&mut input.buf[input.end..]);
+        match std::pin::Pin::new(&mut *client).poll_read(cx, &mut read) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(_)) => return Poll::Ready(()),
-            Poll::Ready(Ok(())) => match client.try_read(&mut input.buf[input.end..]) {
-                Ok(0) => return Poll::Ready(()),
-                Ok(n) => input.end += n,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(()),
-            },
+            Poll::Ready(Ok(())) if !read.filled().is_empty() => input.end += read.filled().len(),
+            // End of stream, or a failed connection.
+            Poll::Ready(_) => return Poll::Ready(()),
         }
     }
     Poll::Pending
