@@ -489,3 +489,70 @@ fn a_ramp_reverts_itself_when_the_error_rate_regresses() {
     assert_eq!(audit[0]["action"], "ramp-revert", "{audit}");
     assert!(audit[0]["reason"].as_str().unwrap().contains("regressed"));
 }
+
+/// An app that names the variant it served in `Slipway-Flags` (the demo app evaluating its flag over
+/// OFREP, as an app with an OpenFeature SDK does): the ramp judges the variant's users against the
+/// others' in the same step, and the header never reaches a client. Here the feature fails half of its
+/// own users; the ramp reverts saying so.
+#[test]
+fn a_ramp_judges_the_variants_users_against_the_others_when_the_app_names_them() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    std::fs::write(
+        world.app_dir.join("flags.json"),
+        r#"{"flags": {"new-search": {"variants": {"on": true, "off": false}, "defaultVariant": "off"}}}"#,
+    )
+    .unwrap();
+    // The flag exists once the first deploy applied flags.json; the app's key comes after.
+    world.deploy_ok(&Conf::demo("v1").replicas(1));
+    let key_file = world.root().join("ofrep.key");
+    std::fs::write(&key_file, create_key(&world, "demo", &[])).unwrap();
+    let api = api_addr(&world);
+    let conf = Conf::demo("v1")
+        .replicas(1)
+        .env("DEMO_FLAG", "new-search")
+        .env("DEMO_OFREP_URL", &format!("http://{api}"))
+        .env("DEMO_OFREP_KEY_FILE", key_file.to_str().unwrap())
+        .env("DEMO_FLAG_ERROR_RATE", "0.5");
+    world.deploy_ok(&conf);
+
+    // Before the ramp every user gets "off": the app names it, the client never sees the note.
+    let answer = support::http::get(world.daemon.proxy, "/", &[("X-User", "u1")]).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("slipway-flags"), None);
+    let load = Load::paced(world.daemon.proxy, 2, "/", 50);
+    load.wait_for_more(200);
+    world
+        .slipway(&[
+            "flags",
+            "ramp",
+            "new-search",
+            "--variant",
+            "on",
+            "--steps",
+            "20%,50%,100%",
+            "--every",
+            "2s",
+        ])
+        .ok();
+    let reverted = wait_for(
+        Duration::from_secs(120),
+        "the ramp to revert the flag",
+        || {
+            let view = world
+                .slipway(&["flags", "get", "new-search", "--json"])
+                .ok()
+                .json();
+            (view["ramp"]["status"] == "reverted").then_some(view)
+        },
+    );
+    drop(load.finish());
+    let reason = reverted["ramp"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("step 20% regressed")
+            && reason.contains("variant")
+            && reason.contains("other variants"),
+        "judged on vs off: {reason}"
+    );
+    assert_eq!(reverted["definition"]["defaultVariant"], "off");
+    assert!(reverted["definition"]["targeting"].is_null(), "{reverted}");
+}

@@ -2,12 +2,15 @@
 //! machine: which share of users gets the variant now, and whether the app's traffic since the last step
 //! says to go on, hold, or revert.
 //!
-//! Why before/after: a flag's users cannot be told apart in the proxy's per-release counters (the app
-//! would have to tag them), so each step is judged by comparing the app's traffic during the step with
-//! its traffic during the step before (for the first step: the traffic before the ramp began). The same
-//! sequential tests as a canary's analysis decide (see `analysis`): fail → revert at once, whatever the
-//! step's time; pass once the step's time is over → next step; inconclusive → hold. Too little data is
-//! never a pass, so a ramp on an app without traffic holds (unless it is `unguarded`).
+//! On vs off when the app says which variant each answer served (its `Slipway-Flags` response header,
+//! counted per variant by the proxy): the variant's answers during the step are judged against the other
+//! variants' answers during the same step — users at the same time, so a deploy or a traffic change in
+//! that window moves both sides. An app that does not tag its answers is judged before vs after: the
+//! app's traffic during the step against its traffic during the step before (for the first step: the
+//! traffic before the ramp began). The same sequential tests as a canary's analysis decide (see
+//! `analysis`): fail → revert at once, whatever the step's time; pass once the step's time is over → next
+//! step; inconclusive → hold. Too little data is never a pass, so a ramp on an app without traffic holds
+//! (unless it is `unguarded`).
 //!
 //! The daemon feeds it the app's cumulative counters, tagged with the daemon's run (`epoch`): counters
 //! restart from zero with a new daemon, so a change of epoch re-bases the step instead of reading the
@@ -43,6 +46,29 @@ pub struct TrafficSample {
     pub epoch: String,
     /// Everything counted for the app since that run started.
     pub total: Window,
+    /// The answers the app tagged with the ramped flag's variant, since that run started (`None`: the
+    /// proxy has seen no tag for this flag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variants: Option<VariantCounts>,
+}
+
+/// The answers tagged with the ramped variant, and those tagged with any other variant of the flag.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VariantCounts {
+    pub variant: Window,
+    pub others: Window,
+}
+
+impl VariantCounts {
+    fn since(&self, start: Option<&VariantCounts>) -> VariantCounts {
+        match start {
+            Some(start) => VariantCounts {
+                variant: self.variant.since(&start.variant),
+                others: self.others.since(&start.others),
+            },
+            None => self.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,17 +173,23 @@ impl FlagRamp {
             return RampAction::Nothing;
         }
         let start = match &self.step_start {
-            Some(start) if start.epoch == sample.epoch => start.total.clone(),
+            Some(start) if start.epoch == sample.epoch => start.clone(),
             _ => {
                 self.step_start = Some(sample.clone());
-                sample.total.clone()
+                sample.clone()
             }
         };
-        let during = sample.total.since(&start);
-        let judgement = self
-            .guard
+        let during = sample.total.since(&start.total);
+        // On vs off once the step has tagged answers; before vs after otherwise.
+        let tagged = sample
+            .variants
             .as_ref()
-            .map(|g| judge(g, &during, &self.baseline));
+            .map(|now| now.since(start.variants.as_ref()))
+            .filter(|d| d.variant.requests + d.others.requests > 0);
+        let judgement = self.guard.as_ref().map(|g| match &tagged {
+            Some(tagged) => judge(g, &tagged.variant, &tagged.others, Compared::OnVsOff),
+            None => judge(g, &during, &self.baseline, Compared::BeforeAfter),
+        });
         self.last = judgement.clone();
         if let Some(j) = &judgement
             && j.verdict == Verdict::Fail
@@ -192,10 +224,20 @@ impl FlagRamp {
     }
 }
 
+/// What a step's answers are compared with.
+#[derive(Clone, Copy)]
+enum Compared {
+    /// The variant's answers against the other variants' in the same step.
+    OnVsOff,
+    /// The app's answers during the step against the step before.
+    BeforeAfter,
+}
+
 /// The step's traffic against its baseline. A baseline too small to compare with (an app that was idle
-/// before) leaves the bounds absolute: the error rate at most `max_error_rate_increase`, the latency
-/// percentile at most its allowed increase. With both bounds the two checks share alpha, as a template's do.
-fn judge(guard: &RampGuard, during: &Window, baseline: &Window) -> Judgement {
+/// before, a variant nobody else is served) leaves the bounds absolute: the error rate at most
+/// `max_error_rate_increase`, the latency percentile at most its allowed increase. With both bounds the
+/// two checks share alpha, as a template's do.
+fn judge(guard: &RampGuard, during: &Window, baseline: &Window, compared: Compared) -> Judgement {
     let checks = 1 + usize::from(guard.max_latency_increase.is_some());
     let settings = Settings::default().per_check(checks);
     let before = (baseline.requests >= settings.min_requests).then_some(baseline);
@@ -220,10 +262,15 @@ fn judge(guard: &RampGuard, during: &Window, baseline: &Window) -> Judgement {
     let detail = parts
         .iter()
         .filter(|j| verdict != Verdict::Fail || j.verdict == Verdict::Fail)
-        .map(|j| {
-            j.detail
+        .map(|j| match compared {
+            Compared::OnVsOff => j
+                .detail
+                .replace("canary", "variant")
+                .replace("stable", "other variants"),
+            Compared::BeforeAfter => j
+                .detail
                 .replace("canary", "after")
-                .replace("stable", "before")
+                .replace("stable", "before"),
         })
         .collect::<Vec<_>>()
         .join("; ");
@@ -267,13 +314,12 @@ mod tests {
         TrafficSample {
             epoch: epoch.into(),
             total: total.clone(),
+            variants: None,
         }
     }
 
     fn add(total: &mut Window, more: &Window) {
-        total.requests += more.requests;
-        total.errors += more.errors;
-        total.latency.merge(&more.latency);
+        total.add(more);
     }
 
     fn guarded() -> FlagRamp {
@@ -413,5 +459,53 @@ mod tests {
         let mut ramp = guarded();
         ramp.cancel("killed by alice");
         assert!(ramp.finished());
+    }
+
+    #[test]
+    fn tagged_answers_are_judged_on_vs_off_within_the_step() {
+        // The app as a whole looks fine (its error rate is the same as before the ramp), but the
+        // variant's few users fail: only on vs off sees it.
+        let mut ramp = guarded();
+        let mut total = traffic(1_000, 2);
+        let mut tagged = VariantCounts::default();
+        let tick = |ramp: &mut FlagRamp, at: u64, total: &Window, tagged: &VariantCounts| {
+            ramp.tick(
+                at,
+                &TrafficSample {
+                    epoch: "a".into(),
+                    total: total.clone(),
+                    variants: Some(tagged.clone()),
+                },
+            )
+        };
+        assert_eq!(tick(&mut ramp, 0, &total, &tagged), RampAction::Nothing);
+        add(&mut total, &traffic(1_000, 2));
+        add(&mut tagged.variant, &traffic(50, 20));
+        add(&mut tagged.others, &traffic(950, 0));
+        match tick(&mut ramp, 5_000, &total, &tagged) {
+            RampAction::Revert { reason } => {
+                assert!(reason.contains("variant"), "{reason}");
+                assert!(reason.contains("other variants"), "{reason}");
+            }
+            other => panic!("expected a revert, got {other:?}"),
+        }
+
+        // Healthy on both sides: the step passes on its time, judged on vs off.
+        let mut ramp = guarded();
+        let mut total = traffic(1_000, 2);
+        let mut tagged = VariantCounts::default();
+        tick(&mut ramp, 0, &total, &tagged);
+        add(&mut total, &traffic(2_000, 0));
+        add(&mut tagged.variant, &traffic(1_000, 0));
+        add(&mut tagged.others, &traffic(1_000, 0));
+        assert_eq!(
+            tick(&mut ramp, 61_000, &total, &tagged),
+            RampAction::Apply { percent: 25 }
+        );
+        // Old stored states (no variants) still read.
+        let json = serde_json::to_string(&ramp)
+            .unwrap()
+            .replace(",\"variants\":", ",\"ignored\":");
+        let _: FlagRamp = serde_json::from_str(&json).unwrap();
     }
 }

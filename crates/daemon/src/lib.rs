@@ -217,6 +217,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let ramps_task = tokio::spawn(flags::ramps::run(
         flags.clone(),
         handle.clone(),
+        proxy.routes(),
         flags.closing.clone(),
     ));
     let pruning_stop = CancellationToken::new();

@@ -30,6 +30,23 @@ pub struct Knobs {
     /// `DEMO_ERRORS_AFTER_MS`: `DEMO_ERROR_RATE` applies only from this long after the app started
     /// (before, no injected errors): a release that goes bad once it serves, e.g. after its promotion.
     pub errors_after: Duration,
+    /// `DEMO_FLAG` and its companions: a feature flag the app evaluates for each `/` request.
+    pub flag: Option<FlagKnobs>,
+}
+
+/// A flag the app evaluates over OFREP for each `/` request, as an app using OpenFeature would, naming
+/// the variant it served in `Slipway-Flags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagKnobs {
+    /// `DEMO_FLAG`: the flag's key.
+    pub key: String,
+    /// `DEMO_OFREP_URL`: where OFREP answers (slipway's API address), e.g. `http://127.0.0.1:7070`.
+    pub ofrep_url: String,
+    /// `DEMO_OFREP_KEY_FILE`: a file holding the evaluation key (a secret: never in the environment).
+    pub key_file: Option<std::path::PathBuf>,
+    /// `DEMO_FLAG_ERROR_RATE` (0.0–1.0): that fraction of the requests served the variant `on` answer
+    /// 500 — a feature that is broken for its users only.
+    pub on_error_rate_ppm: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,16 +100,29 @@ impl Knobs {
                     .map(String::from)
             })
             .unwrap_or_else(|| "v1".to_string());
-        let error_rate_ppm = match var("DEMO_ERROR_RATE") {
-            None => 0,
+        let rate = |name: &str| match var(name) {
+            None => Ok(0),
             Some(raw) => match raw.parse::<f64>() {
-                Ok(rate) if (0.0..=1.0).contains(&rate) => (rate * PPM as f64).round() as u64,
-                _ => {
-                    return Err(KnobError(format!(
-                        "DEMO_ERROR_RATE must be a number from 0.0 to 1.0, got {raw:?}"
-                    )));
-                }
+                Ok(rate) if (0.0..=1.0).contains(&rate) => Ok((rate * PPM as f64).round() as u64),
+                _ => Err(KnobError(format!(
+                    "{name} must be a number from 0.0 to 1.0, got {raw:?}"
+                ))),
             },
+        };
+        let error_rate_ppm = rate("DEMO_ERROR_RATE")?;
+        let flag = match var("DEMO_FLAG") {
+            None => None,
+            Some(key) => Some(FlagKnobs {
+                key,
+                ofrep_url: var("DEMO_OFREP_URL").ok_or_else(|| {
+                    KnobError(
+                        "DEMO_FLAG needs DEMO_OFREP_URL: the address OFREP answers on, e.g. http://127.0.0.1:7070"
+                            .into(),
+                    )
+                })?,
+                key_file: var("DEMO_OFREP_KEY_FILE").map(Into::into),
+                on_error_rate_ppm: rate("DEMO_FLAG_ERROR_RATE")?,
+            }),
         };
         let millis = |name: &str| -> Result<Duration, KnobError> {
             match var(name) {
@@ -126,6 +156,7 @@ impl Knobs {
             ready,
             crash_after,
             errors_after: millis("DEMO_ERRORS_AFTER_MS")?,
+            flag,
         })
     }
 
@@ -133,8 +164,13 @@ impl Knobs {
     /// evenly: a request fails when it pushes the running total of owed failures up by one, so any
     /// 100 consecutive requests at 3 % contain exactly 3 failures.
     pub fn fails_request(&self, n: u64) -> bool {
-        n > 0 && owed(n, self.error_rate_ppm) > owed(n - 1, self.error_rate_ppm)
+        fails(n, self.error_rate_ppm)
     }
+}
+
+/// Whether the `n`th request (from 1) at `ppm` fails, spread evenly (see `fails_request`).
+pub fn fails(n: u64, ppm: u64) -> bool {
+    n > 0 && owed(n, ppm) > owed(n - 1, ppm)
 }
 
 fn owed(requests: u64, ppm: u64) -> u128 {
@@ -193,6 +229,29 @@ mod tests {
         assert!(!k.ready);
         assert_eq!(k.crash_after, Some(7));
         assert_eq!(k.errors_after, Duration::from_secs(30));
+        assert_eq!(k.flag, None);
+        let k = parse(
+            &[
+                ("PORT", "0"),
+                ("DEMO_FLAG", "new-search"),
+                ("DEMO_OFREP_URL", "http://127.0.0.1:7070"),
+                ("DEMO_OFREP_KEY_FILE", "/run/key"),
+                ("DEMO_FLAG_ERROR_RATE", "0.5"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            k.flag,
+            Some(FlagKnobs {
+                key: "new-search".into(),
+                ofrep_url: "http://127.0.0.1:7070".into(),
+                key_file: Some("/run/key".into()),
+                on_error_rate_ppm: 500_000,
+            })
+        );
+        let err = parse(&[("PORT", "0"), ("DEMO_FLAG", "x")], None).unwrap_err();
+        assert!(err.to_string().contains("DEMO_OFREP_URL"), "{err}");
     }
 
     #[test]

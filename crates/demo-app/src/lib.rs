@@ -3,6 +3,7 @@
 //! draining on something that behaves like a real app — including shutting down gracefully on SIGTERM:
 //! stop accepting, finish in-flight requests and open streams, exit 0.
 
+mod flag;
 mod knobs;
 mod routes;
 
@@ -41,7 +42,7 @@ pub async fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     println!("demo {version} listening on {addr}");
 
-    let app = Arc::new(routes::App::new(knobs));
+    let app = Arc::new(routes::App::new(knobs)?);
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     loop {

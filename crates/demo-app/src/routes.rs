@@ -3,7 +3,8 @@
 //! and `/health` feed the probes, `/slow`, `/sse` and `/ws` are in-flight work that draining must not
 //! cut, and `/stats` lets tests see what the app is doing without guessing.
 
-use crate::knobs::Knobs;
+use crate::flag::{FlagClient, SLIPWAY_FLAGS};
+use crate::knobs::{Knobs, fails};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Body, Frame, Incoming};
@@ -31,17 +32,24 @@ pub struct App {
     open_streams: watch::Sender<u64>,
     /// When the app started serving: `DEMO_ERRORS_AFTER_MS` counts from here.
     started: std::time::Instant,
+    /// `DEMO_FLAG`: the flag evaluated for each `/` request.
+    flag: Option<FlagClient>,
+    /// Requests to `/` served the variant `on` so far: drives `DEMO_FLAG_ERROR_RATE`.
+    on_requests: AtomicU64,
 }
 
 impl App {
-    pub fn new(knobs: Knobs) -> App {
-        App {
+    pub fn new(knobs: Knobs) -> Result<App, String> {
+        let flag = knobs.flag.clone().map(FlagClient::new).transpose()?;
+        Ok(App {
             knobs,
             root_requests: AtomicU64::new(0),
             inflight: AtomicU64::new(0),
             open_streams: watch::Sender::new(0),
             started: std::time::Instant::now(),
-        }
+            flag,
+            on_requests: AtomicU64::new(0),
+        })
     }
 
     /// Resolves once every upgraded connection has ended.
@@ -83,7 +91,7 @@ pub async fn handle(
     let guard = inflight_guard(&app);
     let version = app.knobs.version.clone();
     let response = match req.uri().path() {
-        "/" => root(&app).await,
+        "/" => root(&app, &req).await,
         "/ready" if app.knobs.ready => text(StatusCode::OK, "ok\n"),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         "/health" => text(StatusCode::OK, "ok\n"),
@@ -99,8 +107,45 @@ pub async fn handle(
     Ok(with_version(response, &version))
 }
 
-async fn root(app: &App) -> Response<ResponseBody> {
+async fn root(app: &App, req: &Request<Incoming>) -> Response<ResponseBody> {
     let n = app.root_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let Some(flag) = &app.flag else {
+        return root_answer(app, n).await;
+    };
+    let user = req
+        .headers()
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| n.to_string(), str::to_owned);
+    let variant = flag.variant(&user).await;
+    let on = variant.as_deref() == Some("on");
+    let mut response = if on
+        && fails(
+            app.on_requests.fetch_add(1, Ordering::SeqCst) + 1,
+            flag.on_error_rate_ppm(),
+        ) {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "{} {} (flag {} on)\n",
+                crate::INJECTED_ERROR,
+                app.knobs.version,
+                flag.key()
+            ),
+        )
+    } else {
+        root_answer(app, n).await
+    };
+    if let Some(value) =
+        variant.and_then(|v| HeaderValue::from_str(&format!("{}={v}", flag.key())).ok())
+    {
+        response.headers_mut().insert(SLIPWAY_FLAGS, value);
+    }
+    response
+}
+
+/// `/` without a flag: the version, with the injected latency, errors and crash.
+async fn root_answer(app: &App, n: u64) -> Response<ResponseBody> {
     if app.knobs.crash_after.is_some_and(|limit| n > limit) {
         println!(
             "demo {} crashing after {} requests",

@@ -28,6 +28,7 @@ use tracing::debug;
 use crate::backend::Backend;
 use crate::before_routing;
 use crate::body::ResponseBody;
+use crate::flag_variants::SLIPWAY_FLAGS;
 use crate::headers::{self, X_SLIPWAY_RELEASE};
 use crate::held::{Counted, Waited};
 use crate::pages::page;
@@ -243,9 +244,15 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
             let copy = attempt.may_replay().then(|| copy_of(&sending));
             match tokio::time::timeout_at(deadline, sender.try_send_request(sending)).await {
                 Err(_) => (retry::Failure::TimedOut, String::new()),
-                Ok(Ok(response)) => {
+                Ok(Ok(mut response)) => {
                     let micros = micros_since(arrived.into_std());
-                    target.metrics.record(response.status().as_u16(), micros);
+                    let status = response.status().as_u16();
+                    target.metrics.record(status, micros);
+                    // The app's note of the flag variants it served: counted, never sent on.
+                    if let Some(flags) = response.headers_mut().remove(&SLIPWAY_FLAGS) {
+                        let variants = &shared.routes.flag_variants;
+                        variants.record(&target.app, flags.as_bytes(), status, micros);
+                    }
                     if let Some(tap) = &mut tap {
                         tap.head(response.status(), micros);
                     }

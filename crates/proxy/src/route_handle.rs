@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::flag_variants::FlagVariants;
 use crate::held::Held;
 use crate::route_table::{CompiledTable, RouteTable};
 
@@ -21,6 +22,8 @@ pub struct RouteHandle {
     pub(crate) inner: Arc<ArcSwap<CompiledTable>>,
     /// Requests waiting for a table in which their app can serve them.
     pub(crate) held: Arc<Held>,
+    /// Answers counted per flag variant (the apps' `Slipway-Flags` headers).
+    pub(crate) flag_variants: Arc<FlagVariants>,
 }
 
 impl std::fmt::Debug for RouteHandle {
@@ -38,7 +41,13 @@ impl RouteHandle {
                 table,
             )))),
             held: Arc::new(Held::default()),
+            flag_variants: Arc::new(FlagVariants::default()),
         }
+    }
+
+    /// The answers counted per flag variant, for flag ramps judged on vs off.
+    pub fn flag_variants(&self) -> &FlagVariants {
+        &self.flag_variants
     }
 
     /// Swaps in a new table. Resolves once no request is still choosing a backend from the previous table

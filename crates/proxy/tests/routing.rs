@@ -232,3 +232,57 @@ async fn instance_sees_forwarding_headers() {
     assert_eq!(fields[1], "203.0.113.9, 127.0.0.1");
     assert_eq!(fields[4], "req-42");
 }
+
+#[tokio::test]
+async fn flag_variants_named_by_the_app_are_counted_and_never_reach_the_client() {
+    // The app names the variant it served; "on" answers fail.
+    let app = backend(|req| async move {
+        let on = req.uri().path() == "/on";
+        let mut response = text(if on { "broken" } else { "fine" });
+        if on {
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        }
+        let variant = if on {
+            "checkout=on, theme=dark"
+        } else {
+            "checkout=off"
+        };
+        response
+            .headers_mut()
+            .insert("slipway-flags", http::HeaderValue::from_static(variant));
+        response
+    })
+    .await;
+    for fast_path in [true, false] {
+        let p = proxy(ProxyOptions {
+            fast_path,
+            ..ProxyOptions::default()
+        })
+        .await;
+        p.routes
+            .publish(one_app("web", vec![group(1, 1, &[&instance("a", &app)])]))
+            .await;
+        let c = client();
+        for path in ["/on", "/off", "/off", "/off"] {
+            let answer = send(&c, p.addr, http::Method::GET, path, &[]).await;
+            assert_eq!(
+                answer.headers.get("slipway-flags"),
+                None,
+                "fast path {fast_path}: the note is the proxy's"
+            );
+        }
+        let counted: Vec<_> = p
+            .routes
+            .flag_variants()
+            .snapshot("web", "checkout")
+            .into_iter()
+            .map(|(variant, w)| (variant, w.requests, w.errors))
+            .collect();
+        assert_eq!(
+            counted,
+            [("off".to_owned(), 3, 0), ("on".to_owned(), 1, 1)],
+            "fast path {fast_path}"
+        );
+        assert_eq!(p.routes.flag_variants().snapshot("web", "theme").len(), 1);
+    }
+}

@@ -27,6 +27,13 @@ impl Window {
         }
     }
 
+    /// Adds `more` (another counter's window over the same stretch of time).
+    pub fn add(&mut self, more: &Window) {
+        self.requests = self.requests.saturating_add(more.requests);
+        self.errors = self.errors.saturating_add(more.errors);
+        self.latency.merge(&more.latency);
+    }
+
     /// Errors per request; `None` without requests (no data is not a rate of zero).
     pub fn error_rate(&self) -> Option<f64> {
         if self.requests == 0 {

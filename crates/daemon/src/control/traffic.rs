@@ -37,7 +37,7 @@ impl Controller {
                     Some(then) => now.since(then),
                     None => now.clone(),
                 };
-                add(&mut last_minute, &gained);
+                last_minute.add(&gained);
             }
         }
         TrafficReport {
@@ -62,17 +62,11 @@ impl AppTraffic {
                 Some(then) => now.since(then),
                 None => now.clone(),
             };
-            add(&mut self.total, &gained);
+            self.total.add(&gained);
             seen.insert(*id, now.clone());
         }
         self.seen = seen;
     }
-}
-
-fn add(total: &mut Window, more: &Window) {
-    total.requests = total.requests.saturating_add(more.requests);
-    total.errors = total.errors.saturating_add(more.errors);
-    total.latency.merge(&more.latency);
 }
 
 #[cfg(test)]

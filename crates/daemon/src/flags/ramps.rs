@@ -10,8 +10,11 @@ use crate::control::controller::{Command, ControllerHandle};
 use crate::control::traffic::{AppTraffic, TrafficReport};
 use crate::error::Error;
 use slipway_api::flags::{FlagChanges, FlagRampRequest, RampView};
-use slipway_core::flag_ramp::{FlagRamp, RampAction, RampGuard, RampStatus, TrafficSample};
+use slipway_core::flag_ramp::{
+    FlagRamp, RampAction, RampGuard, RampStatus, TrafficSample, VariantCounts,
+};
 use slipway_flags::{Flag, FlagSet, ramp};
+use slipway_proxy::RouteHandle;
 use slipway_store::FlagRampRecord;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -132,8 +135,13 @@ impl Flags {
     }
 }
 
-/// Runs every ramp until `stop`.
-pub async fn run(flags: Arc<Flags>, controller: ControllerHandle, stop: CancellationToken) {
+/// Runs every ramp until `stop`. `routes` counts the answers the apps tagged per flag variant.
+pub async fn run(
+    flags: Arc<Flags>,
+    controller: ControllerHandle,
+    routes: RouteHandle,
+    stop: CancellationToken,
+) {
     // Counters restart with each daemon run; the ramp re-bases its step when this changes.
     let epoch = format!("{}-{}", std::process::id(), now_ms());
     let mut traffic: HashMap<String, AppTraffic> = HashMap::new();
@@ -172,12 +180,32 @@ pub async fn run(flags: Arc<Flags>, controller: ControllerHandle, stop: Cancella
             let sample = TrafficSample {
                 epoch: epoch.clone(),
                 total,
+                variants: tagged(&routes, &record.app, &record.flag, &record.variant),
             };
             if let Err(e) = step(&flags, &record, &sample) {
                 tracing::warn!(app = %record.app, flag = %record.flag, "ramp #{}: {e}", record.id);
             }
         }
     }
+}
+
+/// The answers the app tagged with `variant` of `flag`, and with its other variants (`None` before the
+/// first tag).
+fn tagged(routes: &RouteHandle, app: &str, flag: &str, variant: &str) -> Option<VariantCounts> {
+    let counted = routes.flag_variants().snapshot(app, flag);
+    if counted.is_empty() {
+        return None;
+    }
+    let mut counts = VariantCounts::default();
+    for (name, window) in counted {
+        let side = if name == variant {
+            &mut counts.variant
+        } else {
+            &mut counts.others
+        };
+        side.add(&window);
+    }
+    Some(counts)
 }
 
 /// One look at one ramp, and what follows from it.

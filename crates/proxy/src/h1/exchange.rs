@@ -160,6 +160,10 @@ impl<S: ClientStream> Client<S> {
 
         let micros = micros_since(arrived.into_std());
         target.metrics.record(response.status, micros);
+        if let Some((from, to)) = response.flags {
+            let variants = &self.conn.shared.routes.flag_variants;
+            variants.record(&target.app, &self.reply[from..to], response.status, micros);
+        }
         if let Some(tap) = &mut tap {
             tap.head(
                 StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK),

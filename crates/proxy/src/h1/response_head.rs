@@ -44,6 +44,9 @@ pub(crate) struct ResponseHead {
     pub(crate) close: bool,
     /// `text/event-stream`: a long-lived stream for draining.
     pub(crate) event_stream: bool,
+    /// Where the app's `Slipway-Flags` value is in the instance's buffer (the header itself is dropped):
+    /// the variants it served, counted per variant (`flag_variants`).
+    pub(crate) flags: Option<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -104,6 +107,7 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     let mut named_len = 0;
     let mut has_date = false;
     let mut event_stream = false;
+    let mut flags = None;
     // Each name is classified once; the rewrite below reuses it.
     let mut kinds = [Kind::Other; MAX_HEADERS];
     for (header, kind) in response.headers.iter().zip(kinds.iter_mut()) {
@@ -156,7 +160,11 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
                 event_stream =
                     value.len() >= 17 && value[..17].eq_ignore_ascii_case(b"text/event-stream");
             }
-            Kind::HopByHop | Kind::Other => {}
+            Kind::SlipwayFlags => {
+                let at = value.as_ptr() as usize - buf.as_ptr() as usize;
+                flags.get_or_insert((at, at + value.len()));
+            }
+            Kind::HopByHop | Kind::Hsts | Kind::Other => {}
         }
     }
     if coding.is_some() && version == 0 {
@@ -204,14 +212,12 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
     for (header, kind) in response.headers.iter().zip(kinds) {
         let name = header.name.as_bytes();
         let dropped = match kind {
-            Kind::HopByHop | Kind::Connection | Kind::TransferEncoding => true,
+            Kind::HopByHop | Kind::Connection | Kind::TransferEncoding | Kind::SlipwayFlags => true,
             // With a transfer coding, Content-Length must not reach the client (RFC 9112 §6.3).
             Kind::ContentLength if coding.is_some() => true,
-            _ => {
-                (!named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name)))
-                    || (client.hsts_max_age.is_some()
-                        && name.eq_ignore_ascii_case(b"strict-transport-security"))
-            }
+            // The proxy's own replaces it.
+            Kind::Hsts if client.hsts_max_age.is_some() => true,
+            _ => !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name)),
         };
         if !dropped {
             put_header(out, name, header.value);
@@ -244,6 +250,7 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
         body,
         close,
         event_stream,
+        flags,
     })
 }
 
@@ -257,6 +264,10 @@ enum Kind {
     HopByHop,
     Date,
     ContentType,
+    /// `Strict-Transport-Security`: replaced by the proxy's own when the app asks for HSTS.
+    Hsts,
+    /// The app's note to the proxy of the flag variants it served; never reaches the client.
+    SlipwayFlags,
     Other,
 }
 
@@ -270,9 +281,11 @@ fn kind_of(name: &[u8]) -> Kind {
         10 if is(b"connection") => Kind::Connection,
         10 if is(b"keep-alive") => Kind::HopByHop,
         12 if is(b"content-type") => Kind::ContentType,
+        13 if is(b"slipway-flags") => Kind::SlipwayFlags,
         14 if is(b"content-length") => Kind::ContentLength,
         16 if is(b"proxy-connection") => Kind::HopByHop,
         17 if is(b"transfer-encoding") => Kind::TransferEncoding,
+        25 if is(b"strict-transport-security") => Kind::Hsts,
         _ => Kind::Other,
     }
 }
@@ -322,6 +335,18 @@ mod tests {
         assert_eq!(
             text,
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\nset-cookie: c=v2\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn the_apps_flag_note_is_found_and_dropped() {
+        let raw = b"HTTP/1.1 200 OK\r\nSlipway-Flags: a=on\r\nContent-Length: 0\r\nslipway-flags: b=off\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\n";
+        let (head, text) = complete(raw, &PLAIN);
+        let (from, to) = head.flags.expect("found");
+        assert_eq!(&raw[from..to], b"a=on", "the first one counts");
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\n"
         );
     }
 
