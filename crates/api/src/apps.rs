@@ -60,6 +60,9 @@ pub struct PhaseReport {
     pub output: String,
     /// Where all of its output is.
     pub log: String,
+    /// How the release still serving fared after the phase (`[release] stable_watch`), when watched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_watch: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -422,3 +422,71 @@ fn the_daemon_logs_json_lines() {
         "events carry their fields"
     );
 }
+
+/// Old release vs new schema: v2's release phase migrates the "schema" (a file v1 cannot live with), so
+/// v1, still serving, starts failing. The watch after the phase sees it, runs v2's `rollback_cmd`, and the
+/// deploy fails saying so plainly: v2 never got a request, and v1 serves again.
+#[test]
+fn a_release_phase_that_breaks_the_serving_release_stops_the_rollout() {
+    let world = World::new();
+    let schema = world.root().join("schema-v2");
+    let schema = schema.to_str().unwrap();
+    world.deploy_ok(&Conf::demo("v1").env("DEMO_BROKEN_BY", schema));
+    let load = Load::paced(world.daemon.proxy, 2, "/", 50);
+    load.wait_for_more(200);
+
+    let v2 = Conf::demo("v2").tail(&format!(
+        "[release]\ncmd = \"touch '{schema}'\"\nrollback_cmd = \"rm -f '{schema}'\"\n"
+    ));
+    world.write(&v2);
+    let run = world.slipway(&["deploy"]).failed();
+    assert!(
+        run.stderr
+            .contains("v2's release phase broke v1, which is still serving"),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("before v2 got any traffic")
+            && run.stderr.contains("rollback_cmd `rm -f"),
+        "{run}"
+    );
+    assert!(
+        !std::path::Path::new(schema).exists(),
+        "rollback_cmd undid the migration"
+    );
+    wait_until(Duration::from_secs(30), "v1 serving again", || {
+        support::http::get(world.daemon.proxy, "/", &[]).is_ok_and(|a| a.status == 200)
+    });
+    assert_eq!(world.answer(), "v1");
+    let status = world.status();
+    assert_eq!(status["stable"]["version"], 1);
+    assert!(
+        status["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["release"] == 1),
+        "nothing of v2 started: {status}"
+    );
+    let history = world.history();
+    assert_eq!(history[0]["status"], "failed");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("release phase broke v1")),
+        "{:?}",
+        history[0]
+    );
+
+    // A harmless migration under the same traffic: the watch passes and the rollout goes on.
+    load.wait_for_more(200);
+    let v3 = Conf::demo("v3").tail("[release]\ncmd = \"echo migrated\"\n");
+    let run = world.deploy_ok(&v3);
+    assert!(
+        run.stdout
+            .contains("v1 still serves well after v3's release phase"),
+        "{run}"
+    );
+    drop(load.finish());
+    assert_eq!(world.answer(), "v3");
+}

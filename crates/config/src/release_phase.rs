@@ -7,7 +7,13 @@ use crate::table::Section;
 use slipway_core::spec::ReleasePhaseSpec;
 use toml::Spanned;
 
-const KEYS: &[&str] = &["cmd", "rollback_cmd", "timeout", "migrations"];
+const KEYS: &[&str] = &[
+    "cmd",
+    "rollback_cmd",
+    "timeout",
+    "migrations",
+    "stable_watch",
+];
 
 pub(crate) fn read(
     r: &mut Report,
@@ -39,6 +45,9 @@ pub(crate) fn read(
     }
     if let Some(timeout) = section.positive_duration(r, "timeout") {
         spec.timeout = timeout.into_inner();
+    }
+    if let Some(watch) = section.duration(r, "stable_watch") {
+        spec.stable_watch = watch.into_inner();
     }
     if let Some(value) = section.get("migrations") {
         let globs = if matches!(value.get_ref(), toml::de::DeValue::String(_)) {

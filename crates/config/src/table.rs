@@ -48,7 +48,7 @@ const HOMES: &[(&str, &[&str])] = &[
             "idle_paths",
         ],
     ),
-    ("[release]", &["rollback_cmd", "migrations"]),
+    ("[release]", &["rollback_cmd", "migrations", "stable_watch"]),
     ("[cron.<name>]", &["schedule", "concurrency", "history"]),
     (
         "a probe",

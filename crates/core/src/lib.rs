@@ -12,6 +12,7 @@ pub mod migration_guard;
 pub mod release;
 pub mod rollout;
 pub mod schedule;
+pub mod schema_watch;
 pub mod slo;
 pub mod spec;
 pub mod strategy;

@@ -120,6 +120,14 @@ pub struct ReleasePhaseSpec {
     pub timeout: Duration,
     /// Glob patterns (relative to the artifact) of migration files checked for destructive statements.
     pub migrations: Vec<String>,
+    /// After `cmd` ran and before any traffic moves, the release still serving is watched this long for
+    /// harm done by the new schema (`schema_watch`); zero turns the watch off.
+    #[serde(default = "default_stable_watch")]
+    pub stable_watch: Duration,
+}
+
+fn default_stable_watch() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for ReleasePhaseSpec {
@@ -129,6 +137,7 @@ impl Default for ReleasePhaseSpec {
             rollback_cmd: None,
             timeout: Duration::from_secs(600),
             migrations: vec!["migrations/**/*.sql".into()],
+            stable_watch: default_stable_watch(),
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Knobs {
     pub errors_after: Duration,
     /// `DEMO_FLAG` and its companions: a feature flag the app evaluates for each `/` request.
     pub flag: Option<FlagKnobs>,
+    /// `DEMO_BROKEN_BY`: while this file exists, `/` answers 500 — a release whose database schema a
+    /// later release's migration changed under it (the file stands for the migrated schema).
+    pub broken_by: Option<std::path::PathBuf>,
 }
 
 /// A flag the app evaluates over OFREP for each `/` request, as an app using OpenFeature would, naming
@@ -157,6 +160,7 @@ impl Knobs {
             crash_after,
             errors_after: millis("DEMO_ERRORS_AFTER_MS")?,
             flag,
+            broken_by: var("DEMO_BROKEN_BY").map(Into::into),
         })
     }
 
@@ -230,6 +234,7 @@ mod tests {
         assert_eq!(k.crash_after, Some(7));
         assert_eq!(k.errors_after, Duration::from_secs(30));
         assert_eq!(k.flag, None);
+        assert_eq!(k.broken_by, None);
         let k = parse(
             &[
                 ("PORT", "0"),

@@ -157,6 +157,19 @@ async fn root_answer(app: &App, n: u64) -> Response<ResponseBody> {
     if !app.knobs.latency.is_zero() {
         tokio::time::sleep(app.knobs.latency).await;
     }
+    if let Some(path) = &app.knobs.broken_by
+        && path.exists()
+    {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "{} {}: the schema it expects is gone ({} exists)\n",
+                crate::INJECTED_ERROR,
+                app.knobs.version,
+                path.display()
+            ),
+        );
+    }
     if app.knobs.fails_request(n) && app.started.elapsed() >= app.knobs.errors_after {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,

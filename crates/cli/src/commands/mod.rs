@@ -171,5 +171,8 @@ pub fn print_notes(ctx: &Context, accepted: &slipway_api::DeployAccepted) {
             "{}: `{}` {} in {:.1}s (output: {})",
             accepted.app, phase.cmd, phase.outcome, phase.seconds, phase.log
         ));
+        if let Some(watched) = &phase.stable_watch {
+            ctx.say(format!("{}: {watched}", accepted.app));
+        }
     }
 }

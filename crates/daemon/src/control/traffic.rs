@@ -1,12 +1,14 @@
-//! The app's traffic as a flag ramp sees it: the proxy's counters for every release of the app, summed
-//! into one cumulative window (a flag's users are spread over whatever releases serve).
+//! The app's traffic as a flag ramp, and the watch of the stable release after a release phase, see it:
+//! the proxy's counters for every release of the app, summed into one cumulative window (a flag's users
+//! are spread over whatever releases serve).
 //!
 //! The controller owns the counters; it answers with a snapshot of each, named by the counter's
 //! identity rather than its release, because a counter can move to another release (`scale` adopts the
 //! stable release's instances and their counters). [`AppTraffic`] adds up what each counter gained since
 //! the last look, so counters that come and go never count twice or go backwards.
 
-use crate::control::controller::Controller;
+use crate::control::controller::{Command, Controller, ControllerHandle};
+use crate::error::Error;
 use slipway_core::analysis::Window;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +20,18 @@ pub struct TrafficReport {
     pub counters: Vec<(usize, Window)>,
     /// What the app served in the last minute (from the per-second history): a new flag ramp's baseline.
     pub last_minute: Window,
+}
+
+/// The app's traffic, from the controller.
+pub async fn traffic(controller: &ControllerHandle, app: &str) -> Result<TrafficReport, Error> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    controller.send(Command::FlagTraffic {
+        app: app.to_string(),
+        reply,
+    })?;
+    answer
+        .await
+        .map_err(|_| Error::internal("the controller stopped"))
 }
 
 impl Controller {

@@ -6,8 +6,8 @@
 
 use super::{Edit, Flags, Origin, stored};
 use crate::clock::now_ms;
-use crate::control::controller::{Command, ControllerHandle};
-use crate::control::traffic::{AppTraffic, TrafficReport};
+use crate::control::controller::ControllerHandle;
+use crate::control::traffic::{AppTraffic, traffic};
 use crate::error::Error;
 use slipway_api::flags::{FlagChanges, FlagRampRequest, RampView};
 use slipway_core::flag_ramp::{
@@ -24,18 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How often running ramps look at the traffic (their sequential tests allow any rate).
 const TICK: Duration = Duration::from_secs(1);
-
-/// The app's traffic, from the controller.
-pub async fn traffic(controller: &ControllerHandle, app: &str) -> Result<TrafficReport, Error> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    controller.send(Command::FlagTraffic {
-        app: app.to_string(),
-        reply,
-    })?;
-    answer
-        .await
-        .map_err(|_| Error::internal("the controller stopped"))
-}
 
 impl Flags {
     /// `flags ramp NAME --variant V --steps … --every …`: applies the first step now.

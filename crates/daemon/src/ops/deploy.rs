@@ -6,6 +6,7 @@ use crate::clock::now_ms;
 use crate::control::controller::{Command, ControllerHandle};
 use crate::error::{Error, ErrorKind};
 use crate::locks::lock_name;
+use crate::ops::stable_watch::Watch;
 use slipway_api::{DeployAccepted, DeployRequest, RollbackRequest};
 use slipway_core::release::{ReleaseStatus, Version};
 use slipway_core::spec::AppSpec;
@@ -211,7 +212,18 @@ impl Deployer {
                     warnings.join("\n")
                 )));
             }
-            let phase = self.release_phase(release, who).await?;
+            let watch = self.before_phase(release, stable.as_ref()).await?;
+            let mut phase = self.release_phase(release, who).await?;
+            let watched = match (watch, &stable) {
+                (Watch::Against(before), Some(stable)) => {
+                    Some(self.watch_stable(release, stable, &before, who).await?)
+                }
+                (Watch::Skipped(why), _) => Some(why),
+                _ => None,
+            };
+            if let Some(phase) = &mut phase {
+                phase.stable_watch = watched;
+            }
             Ok((warnings, phase))
         }
         .await;

@@ -1,5 +1,6 @@
 //! The operations layer: what an operator asks for, carried out against the store and handed to the
-//! controller — deploy and rollback (with images, the release phase and the migration guard), scale,
+//! controller — deploy and rollback (with images, the release phase, the migration guard and the watch of
+//! the stable release after the phase), scale,
 //! config vars, cron; backups, and the pruning of old history. Each takes the app's lock or a transaction, records what it did, and leaves the
 //! previous release serving when it fails.
 
@@ -13,4 +14,5 @@ pub mod maintenance;
 pub mod migration_check;
 pub mod release_phase;
 pub mod scale;
+pub mod stable_watch;
 pub mod watch_rollback;

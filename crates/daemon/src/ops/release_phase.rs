@@ -187,6 +187,7 @@ impl Deployer {
             seconds: started.elapsed().as_secs_f64(),
             output: last_lines(&outcome.output, SHOWN_LINES),
             log: log.display().to_string(),
+            stable_watch: None,
         };
         let text = format!(
             "{what} phase of v{v} {} in {:.1}s",
