@@ -150,6 +150,13 @@ async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<Respo
         Choice::Hold(hold) => return held_too_long(&hold),
     };
 
+    if target.injected {
+        // `slipway drill`: failed on purpose, before anything reaches an instance.
+        target
+            .metrics
+            .record_injected(503, micros_since(arrived.into_std()));
+        return page(StatusCode::SERVICE_UNAVAILABLE, &injected_message(&target));
+    }
     if !conn.tls {
         target.hsts_max_age = None;
     }
@@ -515,6 +522,16 @@ fn is_too_large(error: &hyper::Error) -> bool {
 }
 
 /// What a health check of an app scaled to zero is told (200: the app is fine, only asleep).
+/// An injected failure's page text (`slipway drill`).
+pub(crate) fn injected_message(target: &Target) -> String {
+    format!(
+        "{} (app {}, release v{})",
+        crate::route_table::InjectedFault::MESSAGE,
+        target.app,
+        target.release
+    )
+}
+
 pub(crate) fn idle_message(app: &str) -> String {
     format!("app {app} is scaled to zero; the next request starts it")
 }

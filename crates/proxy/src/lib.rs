@@ -72,7 +72,9 @@ pub use options::ProxyOptions;
 pub use proxy::Proxy;
 pub use release_metrics::ReleaseMetrics;
 pub use route_handle::RouteHandle;
-pub use route_table::{AppRoute, Maintenance, Mirror, ReleaseGroup, RouteRule, RouteTable};
+pub use route_table::{
+    AppRoute, InjectedFault, Maintenance, Mirror, ReleaseGroup, RouteRule, RouteTable,
+};
 pub use shadow_report::{ShadowReport, ShadowSummary};
 /// The spec types routing uses, re-exported so the table can be built without naming `slipway_core`.
 pub use slipway_core::spec::{RouteMatch, Sticky};

@@ -13,6 +13,8 @@ pub struct ReleaseMetrics {
     classes: [AtomicU64; 5],
     /// Requests that got no answer at all from the instance (connect error, reset, timeout).
     failures: AtomicU64,
+    /// Requests the proxy failed on purpose (`slipway drill`), also counted as 5xx answers.
+    injected: AtomicU64,
     /// The sum of every answered request's time to its response head: its growth over a window,
     /// divided by the window, is the average number of requests in flight (Little's law), which the
     /// autoscaler reads.
@@ -33,6 +35,7 @@ impl ReleaseMetrics {
         Arc::new(ReleaseMetrics {
             classes: Default::default(),
             failures: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
             busy_micros: AtomicU64::new(0),
             buckets: (0..LatencyHistogram::BUCKETS)
                 .map(|_| AtomicU64::new(0))
@@ -54,6 +57,19 @@ impl ReleaseMetrics {
     pub fn record_failure(&self, status: u16, micros: u64) {
         self.failures.fetch_add(1, Relaxed);
         self.record(status, micros);
+    }
+
+    /// Counts a request the proxy failed on purpose (an injected fault): a 5xx answer the analysis sees,
+    /// and one a drill does not count against the app.
+    #[inline]
+    pub fn record_injected(&self, status: u16, micros: u64) {
+        self.injected.fetch_add(1, Relaxed);
+        self.record(status, micros);
+    }
+
+    /// Requests failed on purpose so far (`record_injected`).
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Relaxed)
     }
 
     pub fn by_class(&self) -> [u64; 5] {
@@ -98,11 +114,13 @@ mod tests {
         m.record(404, 2_000);
         m.record(503, 3_000);
         m.record_failure(502, 50);
+        m.record_injected(503, 10);
         let w = m.snapshot();
-        assert_eq!((w.requests, w.errors), (4, 2));
-        assert_eq!(m.by_class(), [0, 1, 0, 1, 2]);
+        assert_eq!((w.requests, w.errors), (5, 3));
+        assert_eq!(m.by_class(), [0, 1, 0, 1, 3]);
         assert_eq!(m.failures(), 1);
-        assert_eq!(w.latency.count(), 4);
-        assert_eq!(m.busy_micros(), 6_050);
+        assert_eq!(m.injected(), 1);
+        assert_eq!(w.latency.count(), 5);
+        assert_eq!(m.busy_micros(), 6_060);
     }
 }

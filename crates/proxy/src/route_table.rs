@@ -109,6 +109,34 @@ pub struct ReleaseGroup {
     /// Where this release's answers are counted (weighted, sticky and preview requests; not rule-routed or
     /// shadow ones). Shared across tables, so counts survive table swaps.
     pub metrics: Arc<ReleaseMetrics>,
+    /// `slipway drill`: a share of this release's requests answered with a failure by the proxy itself.
+    pub fault: Option<InjectedFault>,
+}
+
+/// Failures the proxy injects into a release's requests (`slipway drill`): each request to the release
+/// fails with this probability, answered 503 by the proxy without reaching an instance, counted as a 5xx
+/// of the release (so the analysis sees it) and as injected (so a drill can tell it from a real failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InjectedFault {
+    /// The share of requests failed, in millionths (`1_000_000` = every request).
+    pub per_million: u32,
+}
+
+impl InjectedFault {
+    /// The message on an injected failure's page.
+    pub const MESSAGE: &'static str = "slipway drill: injected failure";
+
+    /// `rate` in 0.0..=1.0 (clamped).
+    pub fn with_rate(rate: f64) -> InjectedFault {
+        InjectedFault {
+            per_million: (rate.clamp(0.0, 1.0) * 1_000_000.0).round() as u32,
+        }
+    }
+
+    /// Whether this request is one to fail.
+    pub(crate) fn fires(&self) -> bool {
+        self.per_million > 0 && pick::below(1_000_000) < u64::from(self.per_million)
+    }
 }
 
 impl ReleaseGroup {
@@ -119,6 +147,7 @@ impl ReleaseGroup {
             weight,
             backends,
             metrics: ReleaseMetrics::new(),
+            fault: None,
         }
     }
 }
@@ -174,6 +203,8 @@ pub(crate) struct Target {
     pub(crate) max_body: Option<u64>,
     /// `AppRoute::hsts_max_age`.
     pub(crate) hsts_max_age: Option<u64>,
+    /// Answer with an injected failure instead of forwarding (the group's `fault` fired).
+    pub(crate) injected: bool,
 }
 
 /// Where a mirrored request's copy goes.
@@ -401,6 +432,7 @@ impl CompiledTable {
             shadow: None,
             max_body: route.max_body_size,
             hsts_max_age: route.hsts_max_age,
+            injected: false,
         };
         if let Some(group) = route.groups.iter().find(|g| g.release == release)
             && let Some(backend) = pick::least_outstanding(&group.backends, Some(failed))
@@ -450,6 +482,7 @@ impl CompiledTable {
                 shadow: None,
                 max_body: route.max_body_size,
                 hsts_max_age: route.hsts_max_age,
+                injected: group.fault.is_some_and(|f| f.fires()),
             }),
             None => Choice::NotReady {
                 app: app.name.clone(),
@@ -524,6 +557,7 @@ impl CompiledTable {
             shadow,
             max_body: route.max_body_size,
             hsts_max_age: route.hsts_max_age,
+            injected: group.fault.is_some_and(|f| f.fires()),
         })
     }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::*;
 use http::{Method, StatusCode};
 use slipway_proxy::{
-    AppRoute, ProxyOptions, ReleaseGroup, ReleaseMetrics, RouteMatch, RouteRule, RouteTable, Sticky,
+    AppRoute, InjectedFault, ProxyOptions, ReleaseGroup, ReleaseMetrics, RouteMatch, RouteRule,
+    RouteTable, Sticky,
 };
 
 /// Two backends answering their release name.
@@ -273,5 +274,109 @@ async fn sticky_client_address_keeps_one_release() {
     let first = send(&c, p.addr, Method::GET, "/", &[]).await.body;
     for _ in 0..50 {
         assert_eq!(send(&c, p.addr, Method::GET, "/", &[]).await.body, first);
+    }
+}
+
+/// `slipway drill`: a release with an injected fault is answered 503 by the proxy itself on both paths, the
+/// page says so, its instance never sees those requests, and the answers count as 5xx and as injected of
+/// that release only.
+#[tokio::test]
+async fn an_injected_fault_fails_its_releases_requests_on_both_paths() {
+    for fast_path in [true, false] {
+        let (b1, b2) = two_releases().await;
+        let (i1, i2) = (instance("v1", &b1), instance("v2", &b2));
+        let g1 = group(1, 50, &[&i1]);
+        let mut g2 = group(2, 50, &[&i2]);
+        g2.fault = Some(InjectedFault::with_rate(1.0));
+        let (m1, m2) = (g1.metrics.clone(), g2.metrics.clone());
+        let p = proxy(ProxyOptions {
+            fast_path,
+            ..ProxyOptions::default()
+        })
+        .await;
+        p.routes.publish(app(vec![g1, g2], vec![], None)).await;
+        let c = client();
+        let (mut ok, mut injected) = (0, 0);
+        for _ in 0..100 {
+            let (status, body) = get(&c, p.addr, "/", &[]).await.expect("request");
+            match status {
+                StatusCode::OK => {
+                    assert_eq!(body, "v1", "fast path {fast_path}");
+                    ok += 1;
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert!(
+                        body.contains("slipway drill: injected failure")
+                            && body.contains("release v2"),
+                        "fast path {fast_path}: {body}"
+                    );
+                    injected += 1;
+                }
+                other => panic!("fast path {fast_path}: unexpected {other}: {body}"),
+            }
+        }
+        assert!(
+            ok > 0 && injected > 0,
+            "fast path {fast_path}: {ok} ok, {injected} injected"
+        );
+        assert_eq!(
+            b2.hits(),
+            0,
+            "fast path {fast_path}: the faulty release's instance was reached"
+        );
+        assert_eq!(m1.by_class(), [0, ok, 0, 0, 0], "fast path {fast_path}");
+        assert_eq!(m1.injected(), 0, "fast path {fast_path}");
+        assert_eq!(
+            m2.by_class(),
+            [0, 0, 0, 0, injected],
+            "fast path {fast_path}"
+        );
+        assert_eq!(m2.injected(), injected, "fast path {fast_path}");
+        assert_eq!(
+            m2.failures(),
+            0,
+            "fast path {fast_path}: injected is not an instance failure"
+        );
+        // A preview of the faulty release fails too; the connection stays usable afterwards.
+        let (status, _) = get(&c, p.addr, "/", &[("x-slipway-release", "v2")])
+            .await
+            .expect("request");
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "fast path {fast_path}"
+        );
+        assert_eq!(m2.injected(), injected + 1, "fast path {fast_path}");
+    }
+}
+
+/// A partial rate fails about that share of the release's requests; the rest reach its instance.
+#[tokio::test]
+async fn an_injected_fault_at_half_fails_some_requests_and_forwards_the_rest() {
+    for fast_path in [true, false] {
+        let b = ok_backend().await;
+        let i = instance("v1", &b);
+        let mut g = group(1, 1, &[&i]);
+        g.fault = Some(InjectedFault::with_rate(0.5));
+        let m = g.metrics.clone();
+        let p = proxy(ProxyOptions {
+            fast_path,
+            ..ProxyOptions::default()
+        })
+        .await;
+        p.routes.publish(app(vec![g], vec![], None)).await;
+        let c = client();
+        for _ in 0..200 {
+            get(&c, p.addr, "/", &[]).await.expect("request");
+        }
+        let [_, ok, _, _, errors] = m.by_class();
+        assert_eq!(ok + errors, 200, "fast path {fast_path}");
+        assert_eq!(errors, m.injected(), "fast path {fast_path}");
+        assert_eq!(ok, b.hits() as u64, "fast path {fast_path}");
+        // 200 draws at 1/2: outside 40..160 with probability far below 1e-15.
+        assert!(
+            (40..160).contains(&errors),
+            "fast path {fast_path}: {errors} of 200 injected"
+        );
     }
 }

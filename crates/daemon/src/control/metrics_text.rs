@@ -63,6 +63,22 @@ pub fn render(c: &Controller) -> String {
     }
     family(
         w,
+        "slipway_injected_failures_total",
+        "counter",
+        "Requests the proxy failed on purpose (`slipway drill`); also counted as 5xx in slipway_requests_total.",
+    );
+    for (app, a) in &c.apps {
+        for (v, m) in &a.metrics {
+            let _ = writeln!(
+                w,
+                "slipway_injected_failures_total{{app=\"{}\",release=\"v{v}\"}} {}",
+                esc(app),
+                m.injected()
+            );
+        }
+    }
+    family(
+        w,
         "slipway_request_duration_seconds",
         "histogram",
         "Time to the response head, per release.",

@@ -64,6 +64,7 @@ pub fn build(
                     .get(&version)
                     .cloned()
                     .unwrap_or_else(ReleaseMetrics::new),
+                fault: None,
             });
         }
         // A canary's routes (A/B, internal testing), sticky users and mirror.

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::before_routing;
 use crate::forward::{
-    bad_gateway_message, gateway_timeout_message, idle_message, is_idempotent,
+    bad_gateway_message, gateway_timeout_message, idle_message, injected_message, is_idempotent,
     move_to_other_instance, too_large,
 };
 use crate::h1::chunked::ChunkedDecoder;
@@ -105,6 +105,16 @@ impl<S: ClientStream> Client<S> {
             drop(target);
             return self
                 .page(head, StatusCode::PAYLOAD_TOO_LARGE, &too_large(max))
+                .await;
+        }
+        if target.injected {
+            // `slipway drill`: failed on purpose, before anything reaches an instance.
+            let micros = micros_since(arrived.into_std());
+            target.metrics.record_injected(503, micros);
+            let message = injected_message(&target);
+            drop(target);
+            return self
+                .page(head, StatusCode::SERVICE_UNAVAILABLE, &message)
                 .await;
         }
         let request_id = if head.has_request_id {
