@@ -370,6 +370,16 @@ pub struct AbortRequest {
     pub reason: Option<String>,
 }
 
+/// `slipway drill`: the stable release again as a canary whose requests fail on purpose.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DrillRequest {
+    /// The canary's weight in percent (1 to 50); 5 unless given.
+    pub weight: Option<u32>,
+    /// The share of the canary's requests the proxy fails (above 0, at most 1); 0.5 unless given.
+    pub error_rate: Option<f64>,
+    pub who: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RetryRequest {
     pub who: String,

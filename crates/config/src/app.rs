@@ -81,6 +81,7 @@ pub(crate) fn read(
         cron,
         kubernetes,
         slo,
+        drill_fault: None,
     })
 }
 

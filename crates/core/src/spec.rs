@@ -46,6 +46,17 @@ pub struct AppSpec {
     /// `[slo]`: the app's objectives, whose error budget gates canaries and holds deploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<crate::slo::SloSpec>,
+    /// Set only on a release recorded by `slipway drill` (never from slipway.toml): while it is a
+    /// rollout's canary, the proxy fails this share of its requests on purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_fault: Option<DrillFault>,
+}
+
+/// A drill's injected failures (`slipway drill`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DrillFault {
+    /// The share of the drill canary's requests the proxy answers 503 itself, 0.0 to 1.0.
+    pub error_rate: f64,
 }
 
 /// `[kubernetes]`: scheduling and identity of the app's pods on Kubernetes; ignored on one host.

@@ -37,8 +37,9 @@ use axum::response::{IntoResponse, Response};
 pub(crate) use reply::{Answer, error};
 use serde::Deserialize;
 use slipway_api::{
-    AbortRequest, Accepted, AppStatus, DeployRequest, GateAnswer, GateRequest, Health,
-    PromoteRequest, ReleaseSummary, RetryRequest, RollbackRequest, RolloutView, SetWeightRequest,
+    AbortRequest, Accepted, AppStatus, DeployRequest, DrillRequest, GateAnswer, GateRequest,
+    Health, PromoteRequest, ReleaseSummary, RetryRequest, RollbackRequest, RolloutView,
+    SetWeightRequest,
 };
 use slipway_core::rollout::Signal;
 use slipway_store::Store;
@@ -79,6 +80,7 @@ pub(crate) fn api_routes() -> Routes<Api> {
         .post("/v1/apps/{app}/resume", resume)
         .post("/v1/apps/{app}/ramp", set_weight)
         .post("/v1/apps/{app}/retry", retry)
+        .post("/v1/apps/{app}/drill", drill)
         .post("/v1/apps/{app}/gate", gate)
         .post("/v1/apps/{app}/scale", scale)
         .post("/v1/apps/{app}/maintenance", maintenance_on)
@@ -465,6 +467,22 @@ async fn retry(
     req.who = caller.who(&req.who);
     let deployer = api.deployer.clone();
     let accepted = tokio::spawn(async move { deployer.retry(&app, req).await })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// `slipway drill`: the stable release again as a canary failed on purpose, for the analysis to catch.
+async fn drill(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    caller: Caller,
+    Json(mut req): Json<DrillRequest>,
+) -> Answer {
+    audit(&api, &app, "drill", &caller);
+    req.who = caller.who(&req.who);
+    let deployer = api.deployer.clone();
+    let accepted = tokio::spawn(async move { deployer.drill(&app, req).await })
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())

@@ -791,6 +791,30 @@ fn docs() -> Vec<Doc> {
         ]),
         Doc::new(
             Post,
+            "/v1/apps/{app}/drill",
+            "drill",
+            "Rehearse a rollback on the live app",
+        )
+        .describe(
+            "Rolls out the stable release again, as a new release marked as a drill, as a canary at \
+             `weight` percent (5 unless given) whose requests the proxy fails at `error_rate` (0.5 \
+             unless given); the canary analysis is to catch it and roll it back. No release phase runs.",
+        )
+        .body::<DrillRequest>()
+        .json::<DeployAccepted>(202, "The drill's release is recorded and its canary started.")
+        .refuses(&[
+            (400, "The weight is not 1 to 50, or the error rate not above 0 and at most 1."),
+            (
+                409,
+                "The app has no stable release (also for an app that does not exist) or no web \
+                 process; or a rollout is in progress; or its error budget is spent and deploys \
+                 are held.",
+            ),
+            INTERNAL,
+            STOPPING,
+        ]),
+        Doc::new(
+            Post,
             "/v1/apps/{app}/gate",
             "gate",
             "Judge the canary against the stable release",

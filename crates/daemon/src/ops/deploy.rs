@@ -174,6 +174,16 @@ impl Deployer {
         )))
     }
 
+    /// What holds deploys of `app` now (`[slo] hold_deploys` with the budget spent), if anything.
+    pub(crate) async fn slo_hold_reason(&self, app: &str) -> Result<Option<String>, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.controller.send(Command::Slo {
+            app: app.to_string(),
+            reply,
+        })?;
+        Ok(answer.await.ok().flatten().and_then(|s| s.hold))
+    }
+
     /// Rolls out a recorded release with its own strategy, after the guard and the release phase.
     pub(crate) async fn roll_out(
         &self,

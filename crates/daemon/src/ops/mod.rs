@@ -8,6 +8,7 @@ pub mod backup;
 pub mod config_vars;
 pub mod cron;
 pub mod deploy;
+pub mod drill;
 pub mod history_pruning;
 pub mod images;
 pub mod maintenance;
