@@ -289,6 +289,18 @@ enum Command {
         #[arg(long)]
         detach: bool,
     },
+    /// Rehearse a rollback: the stable release again as a small canary whose requests fail on purpose,
+    /// for the canary analysis to catch and roll back (docs/analysis.md, "Drills").
+    Drill {
+        /// The canary's share of the traffic, in percent (1 to 50).
+        #[arg(long, default_value_t = 5)]
+        weight: u32,
+        /// The share of the canary's requests the proxy fails, e.g. `50%`.
+        #[arg(long, default_value = "50%")]
+        error_rate: String,
+        #[arg(long)]
+        detach: bool,
+    },
     /// Stop the rollout in progress and return to the stable release.
     Abort {
         #[arg(long)]
@@ -725,6 +737,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for_,
         } => commands::gate::run(&ctx, error_rate, latency_p95, latency_p99, for_).await,
         Command::Retry { detach } => commands::control::retry(&ctx, detach).await,
+        Command::Drill {
+            weight,
+            error_rate,
+            detach,
+        } => commands::drill::run(&ctx, weight, &error_rate, detach).await,
         Command::Abort { reason } => commands::control::abort(&ctx, reason).await,
         Command::Logs {
             follow,

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use slipway_api::{GateAnswer, GateRequest};
 use std::process::ExitCode;
 
-fn percent(text: &str) -> anyhow::Result<f64> {
+pub(crate) fn percent(text: &str) -> anyhow::Result<f64> {
     let Some(number) = text.trim().strip_suffix('%') else {
         bail!("--error-rate {text}: write a percentage like 1% or 0.5%");
     };

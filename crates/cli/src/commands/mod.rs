@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod cron;
 pub mod deploy;
+pub mod drill;
 pub mod flags;
 pub mod gate;
 pub mod git_source;

@@ -73,7 +73,7 @@ pub async fn until_canary_holds(
     follow_until(ctx, accepted, Some(weight)).await?.finish(ctx)
 }
 
-async fn follow_until(
+pub(crate) async fn follow_until(
     ctx: &Context,
     accepted: &DeployAccepted,
     hold_at: Option<u32>,
