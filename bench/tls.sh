@@ -81,13 +81,28 @@ T
 for _ in $(seq 100); do [ -S $W/state/slipway.sock ] && break; sleep 0.1; done
 (cd $W/app && "$SLIPWAY" --state-dir $W/state deploy >/dev/null) || { echo "deploy failed"; tail $W/slipway.log; exit 1; }
 sleep 1
+# The proxy's process (nginx: its worker), for CPU time per request: less noisy than requests/s when
+# the machine is busy, since it counts the work and not the share of the cores the proxy got.
+pid_of() {
+  case $1 in
+    nginx) pgrep -P "$(cat $W/np.pidf)" | head -1 ;;
+    slipway) cat $W/slipway.pid ;;
+    *) cat $W/$1.pidf ;;
+  esac
+}
+ticks() { awk '{print $14, $15}' /proc/$1/stat; }
 wrk_run() { # name port
   curl -sf --cacert $W/cert.pem -o /dev/null https://127.0.0.1:$2/ || { echo "$1: not answering"; return; }
+  local pid before after
+  pid=$(pid_of $1); before=$(ticks $pid)
   out=$(wrk -t1 -c$C -d${D}s --latency https://127.0.0.1:$2/ 2>&1)
+  after=$(ticks $pid)
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  cpu=$(echo "$before $after" | awk -v r=$reqs -v t=$(getconf CLK_TCK) '{printf "user=%.2f kernel=%.2f µs/req", ($3-$1)/t*1e6/r, ($4-$2)/t*1e6/r}')
   eval "${1}_rps=$rps; ${1}_p99=$p99"
-  printf "%-8s https/1.1 keep-alive  rps=%-10s p99=%s\n" "$1" "$rps" "$p99"
+  printf "%-8s https/1.1 keep-alive  rps=%-10s p99=%-8s %s\n" "$1" "$rps" "$p99" "$cpu"
 }
 h2_run() { # name port
   out=$(h2load -D $D -c $C -m 10 https://127.0.0.1:$2/ 2>&1)
