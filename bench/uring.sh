@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19's io_uring experiment: what io_uring saves per proxied request, everything else equal. The same
 # minimal HTTP/1.1 relay (bench/uring: one keep-alive backend connection per client, no header rewriting)
-# over epoll (tokio, current thread) and over io_uring (one ring, one thread), in front of the same tiny
+# over epoll (tokio, current thread) and over io_uring (one ring, one thread; `tuned`: single issuer,
+# deferred task work), in front of the same tiny
 # nginx backend as bench/proxy-cpu.sh, with nginx as a proxy (one worker) and slipway's proxy measured in
 # the same rounds, alternating, so load changes hit all. Per contestant: requests/s, p99, and user and kernel
 # µs per request from its /proc/PID/stat; the last lines are medians and per-round ratios.
@@ -36,7 +37,8 @@ nginx -c $W/nginx.conf & NGINX=$!; PIDS+=($NGINX)
 "$BIN" 127.0.0.1:19052 127.0.0.1:19050 2>/dev/null & SLIPWAY=$!; PIDS+=($SLIPWAY)
 "$RELAY" epoll 127.0.0.1:19053 127.0.0.1:19050 & EPOLL=$!; PIDS+=($EPOLL)
 "$RELAY" uring 127.0.0.1:19054 127.0.0.1:19050 & URING=$!; PIDS+=($URING)
-for port in 19051 19052 19053 19054; do
+"$RELAY" uring-tuned 127.0.0.1:19055 127.0.0.1:19050 & TUNED=$!; PIDS+=($TUNED)
+for port in 19051 19052 19053 19054 19055; do
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
 done
 ticks() { awk '{print $14, $15}' /proc/$1/stat; }
@@ -59,6 +61,7 @@ for round in $(seq $ROUNDS); do
   measure slipway $SLIPWAY 19052
   measure epoll $EPOLL 19053
   measure uring $URING 19054
+  measure tuned $TUNED 19055
 done
 python3 - $W/results <<'PY'
 import re, statistics, sys
@@ -69,7 +72,7 @@ def field(line, key):
             return float(value[:-2]) * scale
     return float(value)
 lines = open(sys.argv[1]).read().splitlines()
-names = ('nginx', 'slipway', 'epoll', 'uring')
+names = ('nginx', 'slipway', 'epoll', 'uring', 'tuned')
 rows = {n: [l for l in lines if l.startswith(n)] for n in names}
 for n in names:
     rs = rows[n]
@@ -79,5 +82,5 @@ for n in names:
 def ratios(a, b):
     rs = [field(x, 'rps') / field(y, 'rps') for x, y in zip(rows[a], rows[b])]
     print(f"{a}/{b} rps per round: {' '.join(f'{r:.2f}' for r in rs)}; median {statistics.median(rs):.2f}")
-ratios('uring', 'epoll'); ratios('uring', 'nginx'); ratios('slipway', 'nginx'); ratios('epoll', 'nginx')
+ratios('uring', 'epoll'); ratios('tuned', 'epoll'); ratios('uring', 'nginx'); ratios('slipway', 'nginx'); ratios('epoll', 'nginx')
 PY

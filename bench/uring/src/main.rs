@@ -3,7 +3,7 @@
 //! and doing its I/O over epoll (tokio) or over io_uring, so that `bench/uring.sh` can measure what
 //! io_uring saves per proxied request with everything else equal.
 //!
-//! Usage: `uring-relay epoll|uring <listen addr> <backend addr>`.
+//! Usage: `uring-relay epoll|uring|uring-tuned <listen addr> <backend addr>`.
 
 mod frame;
 mod relay_epoll;
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, listen, backend] = &args[..] else {
-        eprintln!("usage: uring-relay epoll|uring <listen addr> <backend addr>");
+        eprintln!("usage: uring-relay epoll|uring|uring-tuned <listen addr> <backend addr>");
         return ExitCode::from(2);
     };
     let (Ok(listen), Ok(backend)) = (listen.parse::<SocketAddr>(), backend.parse::<SocketAddr>())
@@ -25,9 +25,10 @@ fn main() -> ExitCode {
     };
     let ran = match mode.as_str() {
         "epoll" => relay_epoll::run(listen, backend),
-        "uring" => relay_uring::run(listen, backend),
+        "uring" => relay_uring::run(listen, backend, false),
+        "uring-tuned" => relay_uring::run(listen, backend, true),
         other => {
-            eprintln!("uring-relay: unknown mode {other:?} (epoll or uring)");
+            eprintln!("uring-relay: unknown mode {other:?} (epoll, uring or uring-tuned)");
             return ExitCode::from(2);
         }
     };

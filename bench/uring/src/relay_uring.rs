@@ -51,9 +51,19 @@ struct Conn {
     sent: usize,
 }
 
-pub fn run(listen: SocketAddr, backend: SocketAddr) -> io::Result<()> {
+/// `tuned`: the ring set up for one thread that waits for its completions (single issuer, task work
+/// deferred to the wait, no interrupting wake-ups), the setup io_uring's authors advise for servers.
+pub fn run(listen: SocketAddr, backend: SocketAddr, tuned: bool) -> io::Result<()> {
     let listener = TcpListener::bind(listen)?;
-    let mut ring = IoUring::new(RING)?;
+    let mut ring = if tuned {
+        IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_coop_taskrun()
+            .build(RING)?
+    } else {
+        IoUring::new(RING)?
+    };
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut queue: Vec<squeue::Entry> = vec![accept(listener.as_raw_fd())];
