@@ -185,7 +185,7 @@ fn table(apps: &[App]) -> RouteTable {
             percent: u32::from(percent),
             report: ShadowReport::new(),
         });
-        table.apps.push(route);
+        table.apps.push(std::sync::Arc::new(route));
     }
     table
 }

@@ -7,7 +7,7 @@
 //! lets the controller publish, then drain, then stop an instance without failing a request.
 
 use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -24,6 +24,8 @@ pub struct RouteHandle {
     pub(crate) held: Arc<Held>,
     /// Answers counted per flag variant (the apps' `Slipway-Flags` headers).
     pub(crate) flag_variants: Arc<FlagVariants>,
+    /// Apps compiled by every publish so far (see `compiled_apps`).
+    compiled: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RouteHandle {
@@ -37,11 +39,13 @@ impl std::fmt::Debug for RouteHandle {
 impl RouteHandle {
     pub(crate) fn new(table: RouteTable) -> RouteHandle {
         RouteHandle {
-            inner: Arc::new(ArcSwap::from_pointee(CompiledTable::compile(Arc::new(
-                table,
-            )))),
+            inner: Arc::new(ArcSwap::from_pointee(CompiledTable::compile(
+                Arc::new(table),
+                None,
+            ))),
             held: Arc::new(Held::default()),
             flag_variants: Arc::new(FlagVariants::default()),
+            compiled: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -53,9 +57,18 @@ impl RouteHandle {
     /// Swaps in a new table. Resolves once no request is still choosing a backend from the previous table
     /// (so after it returns, a backend absent from `table` gets no new requests, and its `in_flight` counter
     /// only goes down).
+    ///
+    /// Only the apps whose route is not the previous table's `Arc` are compiled; the others keep their
+    /// compiled form.
     pub async fn publish(&self, table: RouteTable) {
-        let compiled = Arc::new(CompiledTable::compile(Arc::new(table)));
-        let old = self.inner.swap(compiled);
+        let compiled = {
+            // Dropped before the swap: the wait below counts the old table's references.
+            let current = self.inner.load();
+            CompiledTable::compile(Arc::new(table), Some(&**current))
+        };
+        self.compiled
+            .fetch_add(compiled.compiled as u64, Ordering::Relaxed);
+        let old = self.inner.swap(Arc::new(compiled));
         self.held.published();
         // Requests hold their guard only for a synchronous lookup, so this loop is short: yield first (on a
         // current-thread runtime the request may be waiting for us), then back off to short sleeps.
@@ -70,6 +83,12 @@ impl RouteHandle {
         }
         // Pairs with the release decrement of the last guard's drop, so its backend count is visible.
         fence(Ordering::Acquire);
+    }
+
+    /// How many apps every `publish` so far has compiled, in all: an update's work is the apps it
+    /// changed, which tests check by this count.
+    pub fn compiled_apps(&self) -> u64 {
+        self.compiled.load(Ordering::Relaxed)
     }
 
     /// The table currently in force (holding it does not delay `publish`).

@@ -5,6 +5,10 @@
 //! [`CompiledTable`] (hosts lowercased, apps ordered by specificity, cumulative weights, rules' header names
 //! parsed, sticky buckets laid out), so the per-request lookup is a short scan with no allocation.
 //!
+//! An update costs what changed, not what is routed: each app's route is an `Arc`, and an app whose `Arc`
+//! is the one the previous table had keeps its compiled form (the controller hands unchanged apps over
+//! as the same `Arc`). Publishing a table where one app of a hundred changed compiles that one app.
+//!
 //! Within an app, a request's release is decided in this order:
 //! 1. a preview (`X-Slipway-Release: vN` or a `vN.` host), any release, even at weight 0;
 //! 2. the first [`RouteRule`] whose headers and cookies all match and whose release has instances;
@@ -14,6 +18,7 @@
 //! Each group and rule carries its own [`ReleaseMetrics`], recorded when the response head goes out, and a
 //! [`Mirror`] may copy some requests to a shadow release (see `shadow`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +36,20 @@ use crate::shadow_report::ShadowReport;
 use crate::sticky::{BucketMap, bucket_of};
 
 /// Everything the proxy routes, as published by the controller. Immutable once published.
+///
+/// An app passed on as the same `Arc` as in the previous table is not compiled again.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    pub apps: Vec<AppRoute>,
+    pub apps: Vec<Arc<AppRoute>>,
+}
+
+impl RouteTable {
+    /// A table of fresh routes (none shared with a previous table).
+    pub fn of(apps: impl IntoIterator<Item = AppRoute>) -> RouteTable {
+        RouteTable {
+            apps: apps.into_iter().map(Arc::new).collect(),
+        }
+    }
 }
 
 /// How one app is reached and which releases serve it.
@@ -246,16 +262,19 @@ pub(crate) struct Hold {
 #[derive(Debug)]
 pub(crate) struct CompiledTable {
     pub(crate) table: Arc<RouteTable>,
-    /// Most specific first: longer prefix, then explicit hosts before "any host".
-    apps: Vec<CompiledApp>,
+    /// Most specific first: longer prefix, then explicit hosts before "any host". Shared with the
+    /// previous table for every app whose route did not change.
+    apps: Vec<Arc<CompiledApp>>,
+    /// How many apps this table compiled (the others were the previous table's).
+    pub(crate) compiled: usize,
     /// Some app redirects plain HTTP to HTTPS: only then does the fast path look before routing.
     pub(crate) any_redirect: bool,
 }
 
 #[derive(Debug)]
 struct CompiledApp {
-    /// Index into `table.apps`.
-    index: usize,
+    /// The route it was compiled from.
+    route: Arc<AppRoute>,
     name: Arc<str>,
     hosts: Vec<String>,
     prefix: String,
@@ -290,7 +309,8 @@ enum CompiledSticky {
 }
 
 impl CompiledApp {
-    fn compile(index: usize, route: &AppRoute) -> CompiledApp {
+    fn compile(shared: &Arc<AppRoute>) -> CompiledApp {
+        let route = &**shared;
         let mut serving = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0u64;
@@ -355,7 +375,7 @@ impl CompiledApp {
                 .map(|g| (g, m.percent))
         });
         CompiledApp {
-            index,
+            route: Arc::clone(shared),
             name: Arc::from(route.app.as_str()),
             hosts: route
                 .hosts
@@ -373,12 +393,31 @@ impl CompiledApp {
 }
 
 impl CompiledTable {
-    pub(crate) fn compile(table: Arc<RouteTable>) -> CompiledTable {
-        let mut apps: Vec<CompiledApp> = table
+    /// Compiles `table`, reusing `previous`'s compiled app for every route that is the same `Arc`.
+    pub(crate) fn compile(
+        table: Arc<RouteTable>,
+        previous: Option<&CompiledTable>,
+    ) -> CompiledTable {
+        // Keyed by the route's address: `previous` keeps those routes alive, so no address is reused.
+        let reusable: HashMap<*const AppRoute, &Arc<CompiledApp>> = previous
+            .map(|p| {
+                p.apps
+                    .iter()
+                    .map(|app| (Arc::as_ptr(&app.route), app))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut compiled = 0;
+        let mut apps: Vec<Arc<CompiledApp>> = table
             .apps
             .iter()
-            .enumerate()
-            .map(|(index, route)| CompiledApp::compile(index, route))
+            .map(|route| match reusable.get(&Arc::as_ptr(route)) {
+                Some(&app) => Arc::clone(app),
+                None => {
+                    compiled += 1;
+                    Arc::new(CompiledApp::compile(route))
+                }
+            })
             .collect();
         apps.sort_by(|a, b| {
             b.prefix
@@ -390,6 +429,7 @@ impl CompiledTable {
         CompiledTable {
             table,
             apps,
+            compiled,
             any_redirect,
         }
     }
@@ -421,7 +461,7 @@ impl CompiledTable {
         failed: &Arc<Backend>,
     ) -> Option<Target> {
         let compiled = self.apps.iter().find(|a| &*a.name == app)?;
-        let route = &self.table.apps[compiled.index];
+        let route = &*compiled.route;
         let target = |backend: &Arc<Backend>, group: &ReleaseGroup| Target {
             lease: Lease::acquire(backend),
             app: compiled.name.clone(),
@@ -453,18 +493,21 @@ impl CompiledTable {
 
     /// The app a request for `host` and `path` goes to, for the answers given before routing.
     pub(crate) fn app_for(&self, host: &str, path: &str) -> Option<&AppRoute> {
-        self.find(host, path).map(|app| &self.table.apps[app.index])
+        self.find(host, path).map(|app| &*app.route)
     }
 
     fn find(&self, host: &str, path: &str) -> Option<&CompiledApp> {
-        self.apps.iter().find(|app| {
-            (app.hosts.is_empty() || app.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
-                && prefix_matches(&app.prefix, path)
-        })
+        self.apps
+            .iter()
+            .find(|app| {
+                (app.hosts.is_empty() || app.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+                    && prefix_matches(&app.prefix, path)
+            })
+            .map(|app| &**app)
     }
 
     fn choose_preview(&self, app: &CompiledApp, release: u64) -> Choice {
-        let route = &self.table.apps[app.index];
+        let route = &*app.route;
         let Some(group) = route.groups.iter().find(|g| g.release == release) else {
             return Choice::UnknownRelease {
                 app: app.name.clone(),
@@ -491,7 +534,7 @@ impl CompiledTable {
     }
 
     fn choose_in<H: RequestHeaders>(&self, app: &CompiledApp, req: &RequestView<'_, H>) -> Choice {
-        let route = &self.table.apps[app.index];
+        let route = &*app.route;
         if let Some(maintenance) = &route.maintenance {
             return Choice::Hold(Hold {
                 app: app.name.clone(),
@@ -579,7 +622,7 @@ impl CompiledTable {
                 buckets.pick(bucket_of(req.client_ip.as_bytes()))
             }
             CompiledSticky::Cookie(name, values) => {
-                let route = &self.table.apps[app.index];
+                let route = &*app.route;
                 let remembered =
                     cookie(req.headers, name)
                         .and_then(parse_release)
@@ -732,7 +775,7 @@ mod tests {
     }
 
     fn compiled(apps: Vec<AppRoute>) -> CompiledTable {
-        CompiledTable::compile(Arc::new(RouteTable { apps }))
+        CompiledTable::compile(Arc::new(RouteTable::of(apps)), None)
     }
 
     fn chosen(choice: Choice) -> Target {
@@ -827,6 +870,48 @@ mod tests {
         let again = t.choose_retry("a", 2, false, &b3).expect("retry");
         assert_eq!(again.release, 1);
         assert!(t.choose_retry("a", 2, true, &b3).is_none());
+    }
+
+    #[test]
+    fn a_new_table_compiles_only_the_apps_whose_route_changed() {
+        let route = |a: u16, release: u64| {
+            let name = format!("a{a}");
+            let host = format!("{name}.test");
+            Arc::new(app(
+                &name,
+                &[&host],
+                "/",
+                vec![group(release, 1, vec![backend(a)])],
+            ))
+        };
+        let routes: Vec<Arc<AppRoute>> = (0..100).map(|a| route(a, 1)).collect();
+        let first = CompiledTable::compile(
+            Arc::new(RouteTable {
+                apps: routes.clone(),
+            }),
+            None,
+        );
+        assert_eq!(first.compiled, 100);
+
+        let mut changed = routes.clone();
+        changed[42] = route(42, 2);
+        let second = CompiledTable::compile(Arc::new(RouteTable { apps: changed }), Some(&first));
+        assert_eq!(second.compiled, 1, "one app of a hundred changed");
+        assert_eq!(chosen(choose(&second, "a42.test", "/", None)).release, 2);
+        assert_eq!(chosen(choose(&second, "a7.test", "/", None)).release, 1);
+        assert_eq!(&*chosen(choose(&second, "a99.test", "/", None)).app, "a99");
+
+        // One app leaves, one comes (a42's first route is new to `second`, so compiled too).
+        let mut moved = routes[1..].to_vec();
+        moved.push(route(100, 1));
+        let third = CompiledTable::compile(Arc::new(RouteTable { apps: moved }), Some(&second));
+        assert_eq!(third.compiled, 2);
+        assert!(matches!(
+            choose(&third, "a0.test", "/", None),
+            Choice::NoApp
+        ));
+        assert_eq!(chosen(choose(&third, "a42.test", "/", None)).release, 1);
+        assert_eq!(&*chosen(choose(&third, "a100.test", "/", None)).app, "a100");
     }
 
     #[test]

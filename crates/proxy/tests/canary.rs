@@ -21,14 +21,12 @@ async fn two_releases() -> (TestBackend, TestBackend) {
 }
 
 fn app(groups: Vec<ReleaseGroup>, routes: Vec<RouteRule>, sticky: Option<Sticky>) -> RouteTable {
-    RouteTable {
-        apps: vec![AppRoute {
-            groups,
-            routes,
-            sticky,
-            ..AppRoute::new("web")
-        }],
-    }
+    RouteTable::of([AppRoute {
+        groups,
+        routes,
+        sticky,
+        ..AppRoute::new("web")
+    }])
 }
 
 fn rule(headers: &[(&str, &str)], cookies: &[(&str, &str)], release: u64) -> RouteRule {

@@ -76,13 +76,11 @@ async fn a_body_over_the_apps_limit_gets_413_and_never_reaches_the_instance_whol
             ..ProxyOptions::default()
         })
         .await;
-        let table = RouteTable {
-            apps: vec![AppRoute {
-                groups: vec![group(1, 1, &[&instance("a", &backend)])],
-                max_body_size: Some(10),
-                ..AppRoute::new("web")
-            }],
-        };
+        let table = RouteTable::of([AppRoute {
+            groups: vec![group(1, 1, &[&instance("a", &backend)])],
+            max_body_size: Some(10),
+            ..AppRoute::new("web")
+        }]);
         p.routes.publish(table).await;
         let before = whole.load(Ordering::SeqCst);
         let post = |headers: &str, body: &str| {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -86,7 +87,7 @@ async fn preview_reaches_weight_zero_release() {
             group(7, 0, &[&instance("b", &preview)]),
         ],
     );
-    table.apps[0].hosts = vec!["shop.test".to_owned()];
+    std::sync::Arc::make_mut(&mut table.apps[0]).hosts = vec!["shop.test".to_owned()];
     p.routes.publish(table).await;
     let c = client();
     assert_eq!(
@@ -147,11 +148,7 @@ async fn unrouted_host_is_404_and_empty_app_is_503() {
     empty.groups = vec![group(1, 100, &[])];
     let mut other = AppRoute::new("other");
     other.hosts = vec!["other.test".to_owned()];
-    p.routes
-        .publish(RouteTable {
-            apps: vec![empty, other],
-        })
-        .await;
+    p.routes.publish(RouteTable::of([empty, other])).await;
     let c = client();
     let (status, body) = get(&c, p.addr, "/x", &[("host", "nowhere.test")])
         .await
@@ -285,4 +282,40 @@ async fn flag_variants_named_by_the_app_are_counted_and_never_reach_the_client()
         );
         assert_eq!(p.routes.flag_variants().snapshot("web", "theme").len(), 1);
     }
+}
+
+#[tokio::test]
+async fn a_table_update_compiles_only_the_apps_that_changed() {
+    let (v1, v2) = (ok_backend().await, ok_backend().await);
+    let route = |a: usize, release: u64| {
+        let to = if release == 1 { &v1 } else { &v2 };
+        let mut app = AppRoute::new(format!("a{a}"));
+        app.hosts = vec![format!("a{a}.test")];
+        app.groups = vec![group(release, 100, &[&instance(&format!("a{a}"), to)])];
+        Arc::new(app)
+    };
+    let p = proxy(ProxyOptions::default()).await;
+    let before = p.routes.compiled_apps();
+    let mut apps: Vec<_> = (0..100).map(|a| route(a, 1)).collect();
+    p.routes.publish(RouteTable { apps: apps.clone() }).await;
+    assert_eq!(p.routes.compiled_apps() - before, 100);
+
+    // One app of the hundred gets a new release; the other 99 are handed over unchanged.
+    apps[42] = route(42, 2);
+    p.routes.publish(RouteTable { apps }).await;
+    assert_eq!(
+        p.routes.compiled_apps() - before,
+        101,
+        "one app compiled, not 100"
+    );
+
+    // The reused compiled apps and the new one all route.
+    let c = client();
+    for host in ["a42.test", "a7.test", "a99.test", "a0.test"] {
+        let (status, _) = get(&c, p.addr, "/", &[("host", host)])
+            .await
+            .expect("request");
+        assert_eq!(status, StatusCode::OK, "{host}");
+    }
+    assert_eq!((v1.hits(), v2.hits()), (3, 1));
 }

@@ -20,17 +20,15 @@ fn mirrored(
     percent: u32,
     report: &Arc<ShadowReport>,
 ) -> RouteTable {
-    RouteTable {
-        apps: vec![AppRoute {
-            groups,
-            mirror: Some(Mirror {
-                release,
-                percent,
-                report: report.clone(),
-            }),
-            ..AppRoute::new("web")
-        }],
-    }
+    RouteTable::of([AppRoute {
+        groups,
+        mirror: Some(Mirror {
+            release,
+            percent,
+            report: report.clone(),
+        }),
+        ..AppRoute::new("web")
+    }])
 }
 
 #[tokio::test]

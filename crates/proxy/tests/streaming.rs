@@ -169,7 +169,7 @@ async fn h2c_client_is_forwarded_to_http1_instance() {
     .await;
     let p = proxy(ProxyOptions::default()).await;
     let mut table = one_app("web", vec![group(1, 1, &[&instance("a", &echo)])]);
-    table.apps[0].hosts = vec!["localhost".to_owned()];
+    std::sync::Arc::make_mut(&mut table.apps[0]).hosts = vec!["localhost".to_owned()];
     p.routes.publish(table).await;
 
     let h2: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())

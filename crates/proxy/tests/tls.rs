@@ -52,7 +52,7 @@ async fn tls_proxy(app: AppRoute) -> TlsProxy {
     client.alpn_protocols = vec![b"http/1.1".to_vec()];
 
     let proxy = slipway_proxy::Proxy::new(ProxyOptions::default());
-    proxy.routes().publish(RouteTable { apps: vec![app] }).await;
+    proxy.routes().publish(RouteTable::of([app])).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();

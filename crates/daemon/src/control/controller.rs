@@ -143,7 +143,8 @@ pub struct Controller {
     pub(super) tx: mpsc::UnboundedSender<Msg>,
     pub(super) inbox: Option<mpsc::UnboundedReceiver<Msg>>,
     pub(super) next_seq: u64,
-    pub(super) published: Option<proxy_table::Signature>,
+    /// Every app's route as last published to the proxy.
+    pub(super) published: proxy_table::Routes,
     pub(super) shutdown: Option<oneshot::Sender<()>>,
     pub(super) hand_over: Option<oneshot::Sender<()>>,
     pub(super) next_analysis_at: u64,
@@ -183,7 +184,7 @@ impl Controller {
             tx: tx.clone(),
             inbox: Some(inbox),
             next_seq: now_ms() << 8,
-            published: None,
+            published: proxy_table::Routes::default(),
             shutdown: None,
             hand_over: None,
             next_analysis_at: 0,

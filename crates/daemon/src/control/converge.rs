@@ -5,7 +5,6 @@ use crate::control::controller::{Controller, Msg};
 use crate::control::desired::{self, Desired};
 use crate::control::instance_plan;
 use crate::control::managed::Managed;
-use crate::control::proxy_table;
 use crate::control::runtimes::RuntimeKind;
 use slipway_core::release::Version;
 use slipway_core::rollout::Signal;
@@ -52,10 +51,12 @@ impl Controller {
             }
         }
         // Publish before draining: once `publish` returns, no request can pick a retiring instance.
-        let (table, signature) = proxy_table::build(&self.apps, &desired_by_app, &self.releases);
-        if self.published.as_ref() != Some(&signature) {
+        // Only the apps whose route changed are built again (and compiled by the proxy).
+        if let Some(table) = self
+            .published
+            .update(&self.apps, &desired_by_app, &self.releases)
+        {
             self.routes.publish(table).await;
-            self.published = Some(signature);
         }
         // Apps a gateway routes: the same weights, to their HTTPRoute and Services (not while
         // shutting down: an upgrade's new daemon takes the pods over, routes and all).

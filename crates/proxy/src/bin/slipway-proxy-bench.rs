@@ -63,7 +63,7 @@ async fn run(listen: SocketAddr, instance: SocketAddr) -> std::io::Result<()> {
         100,
         vec![Backend::new("bench-1", instance)],
     )];
-    proxy.routes().publish(RouteTable { apps: vec![app] }).await;
+    proxy.routes().publish(RouteTable::of([app])).await;
 
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let shutdown = CancellationToken::new();

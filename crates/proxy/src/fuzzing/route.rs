@@ -52,7 +52,7 @@ pub enum Routed {
 impl Router {
     pub fn new(table: RouteTable) -> Router {
         Router {
-            table: CompiledTable::compile(Arc::new(table)),
+            table: CompiledTable::compile(Arc::new(table), None),
         }
     }
 

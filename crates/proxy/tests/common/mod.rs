@@ -199,12 +199,10 @@ pub fn instance(name: &str, backend: &TestBackend) -> Arc<Backend> {
 }
 
 pub fn one_app(name: &str, groups: Vec<ReleaseGroup>) -> RouteTable {
-    RouteTable {
-        apps: vec![AppRoute {
-            groups,
-            ..AppRoute::new(name)
-        }],
-    }
+    RouteTable::of([AppRoute {
+        groups,
+        ..AppRoute::new(name)
+    }])
 }
 
 pub type TestClient = Client<HttpConnector, Full<Bytes>>;
