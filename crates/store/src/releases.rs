@@ -136,6 +136,15 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every app's stable release, by app.
+    pub fn stables(&self) -> Result<Vec<(String, Version)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT app, version FROM stable ORDER BY app")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn stable(&self, app: &str) -> Result<Option<Version>> {
         Ok(self
             .conn
@@ -256,6 +265,11 @@ impl Store {
     /// The stable release of an app (the one serving).
     pub fn stable(&self, app: &str) -> Result<Option<Version>> {
         self.read(|tx| tx.stable(app))
+    }
+
+    /// Every app's stable release, in one query (for what looks at every app often).
+    pub fn stables(&self) -> Result<Vec<(String, Version)>> {
+        self.read(|tx| tx.stables())
     }
 
     /// Makes `version` stable: the previous `Active` release becomes `Superseded` and this one `Active`,

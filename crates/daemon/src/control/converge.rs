@@ -110,7 +110,10 @@ impl Controller {
         .flatten()
         .collect();
         for v in versions {
-            let _ = self.release(name, v);
+            // Already cached: nothing to read (and no copy of the release made each reconcile).
+            if !self.releases.contains_key(&(name.to_owned(), v)) {
+                let _ = self.release(name, v);
+            }
         }
     }
 

@@ -38,6 +38,9 @@ pub struct Cron {
     running: Mutex<HashMap<JobKey, Vec<Running>>>,
     /// Next due time per job, for the schedule it was computed from.
     next: Mutex<HashMap<JobKey, (String, i64)>>,
+    /// Each app's stable release as last read, so the once-a-second look reads a release (and
+    /// parses its spec) only when the stable version changed.
+    stables: Mutex<HashMap<String, Arc<Release>>>,
     stop_all: CancellationToken,
 }
 
@@ -64,6 +67,7 @@ impl Cron {
             logs_dir,
             running: Mutex::new(HashMap::new()),
             next: Mutex::new(HashMap::new()),
+            stables: Mutex::new(HashMap::new()),
             stop_all: CancellationToken::new(),
         })
     }
@@ -96,13 +100,38 @@ impl Cron {
 
     async fn fire_due(self: &Arc<Self>) {
         let now_s = (now_ms() / 1000) as i64;
-        let Ok(apps) = self.store.apps() else {
+        // One query for every app's stable version; a release is read only when it changed.
+        let Ok(stables) = self.store.stables() else {
             return;
         };
-        for app in apps {
-            let Ok(Some(release)) = self.stable(&app) else {
+        let releases: Vec<Arc<Release>> = {
+            let mut cache = self.stables.lock().unwrap_or_else(|e| e.into_inner());
+            let releases: Vec<Arc<Release>> = stables
+                .iter()
+                .filter_map(|(app, version)| {
+                    if let Some(r) = cache.get(app).filter(|r| r.version == *version) {
+                        return Some(r.clone());
+                    }
+                    let r = Arc::new(self.store.release(app, *version).ok()??);
+                    cache.insert(app.clone(), r.clone());
+                    Some(r)
+                })
+                .collect();
+            if cache.len() > stables.len() {
+                // An app left: `stables` is ordered by app.
+                cache.retain(|app, _| {
+                    stables
+                        .binary_search_by(|(a, _)| a.as_str().cmp(app))
+                        .is_ok()
+                });
+            }
+            releases
+        };
+        for release in releases {
+            let app = &release.app;
+            if release.spec.cron.is_empty() {
                 continue;
-            };
+            }
             for (job, spec) in &release.spec.cron {
                 let Ok(schedule) = Schedule::parse(&spec.schedule) else {
                     continue;
