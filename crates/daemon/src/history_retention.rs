@@ -16,7 +16,7 @@
 
 use crate::retention::kept_versions;
 use slipway_core::release::{Release, Version};
-use slipway_store::{Cut, EventKinds};
+use slipway_store::{Cut, EventKinds, HistoryExtent, TableExtent};
 use std::time::Duration;
 
 /// The app name under which the daemon journals its own audit events (tokens made and revoked).
@@ -114,6 +114,26 @@ impl HistoryRetention {
     }
 }
 
+impl HistoryRetention {
+    /// Whether a round could delete anything: not when every table is within the row limit and the
+    /// age of each policy that prunes it (a count and an age over all apps bound each app's).
+    pub fn may_prune(&self, extent: &HistoryExtent, now_ms: u64) -> bool {
+        let beyond = |table: TableExtent, keeps: &[Keep]| {
+            keeps.iter().any(|&keep| {
+                table.rows > keep.rows
+                    || table
+                        .oldest_ms
+                        .is_some_and(|oldest| oldest < cut(keep, now_ms, None).before_ms)
+            })
+        };
+        // The same policies as `jobs`: events by both (audit and the rest), the others by one.
+        beyond(extent.events, &[self.events, self.audit])
+            || beyond(extent.rollouts, &[self.rollouts])
+            || beyond(extent.flag_audit, &[self.audit])
+            || beyond(extent.flag_ramps, &[self.audit])
+    }
+}
+
 /// The cut for rows kept by `keep` at `now_ms`, given the id of the newest `rows`-th row (`floor`,
 /// `None` when there are fewer).
 pub fn cut(keep: Keep, now_ms: u64, floor: Option<i64>) -> Cut {
@@ -165,6 +185,57 @@ mod tests {
             policy.jobs(DAEMON_JOURNAL),
             [(Table::Events(EventKinds::All), policy.audit)]
         );
+    }
+
+    #[test]
+    fn a_round_is_skipped_only_when_every_table_is_within_every_limit() {
+        let policy = HistoryRetention {
+            events: Keep {
+                rows: 10,
+                age: Duration::from_secs(60),
+            },
+            audit: Keep {
+                rows: 20,
+                age: Duration::from_secs(600),
+            },
+            ..HistoryRetention::default()
+        };
+        let now = 1_000_000;
+        let young = |rows| TableExtent {
+            rows,
+            oldest_ms: Some(now as i64 - 1_000),
+        };
+        let within = HistoryExtent {
+            events: young(10),
+            rollouts: young(0),
+            flag_audit: young(20),
+            flag_ramps: TableExtent::default(),
+        };
+        assert!(!policy.may_prune(&within, now));
+        let more_events = HistoryExtent {
+            events: young(11),
+            ..within
+        };
+        assert!(
+            policy.may_prune(&more_events, now),
+            "the events' row limit is the lower"
+        );
+        let old_event = HistoryExtent {
+            events: TableExtent {
+                rows: 1,
+                oldest_ms: Some(now as i64 - 61_000),
+            },
+            ..within
+        };
+        assert!(
+            policy.may_prune(&old_event, now),
+            "older than the events' age"
+        );
+        let more_audit = HistoryExtent {
+            flag_audit: young(21),
+            ..within
+        };
+        assert!(policy.may_prune(&more_audit, now));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub use events::Event;
 pub use flags::{FlagAudit, FlagKey, FlagRampRecord, StoredFlag, StoredFlagSet};
 pub use locks::Lock;
 pub use maintenance::MaintenanceRecord;
-pub use pruning::{Cut, EventKinds, HistoryRows};
+pub use pruning::{Cut, EventKinds, HistoryExtent, HistoryRows, TableExtent};
 pub use releases::NewRelease;
 pub use rollouts::{RolloutOutcome, RolloutRecord};
 pub use slo_minutes::SloMinute;

@@ -187,6 +187,29 @@ impl Tx<'_> {
         })
     }
 
+    /// How many rows each pruned table holds that pruning may touch, and the oldest one's time: a
+    /// table within every limit has nothing to prune (four queries instead of a round over every app).
+    pub fn history_extent(&self) -> Result<HistoryExtent> {
+        let extent = |sql: &str| -> Result<TableExtent> {
+            Ok(self.conn.query_row(sql, [], |row| {
+                Ok(TableExtent {
+                    rows: row.get::<_, i64>(0)? as u64,
+                    oldest_ms: row.get(1)?,
+                })
+            })?)
+        };
+        Ok(HistoryExtent {
+            events: extent("SELECT COUNT(*), MIN(at) FROM events")?,
+            rollouts: extent(
+                "SELECT COUNT(*), MIN(finished_at) FROM rollouts WHERE finished_at IS NOT NULL",
+            )?,
+            flag_audit: extent("SELECT COUNT(*), MIN(at) FROM flag_audit")?,
+            flag_ramps: extent(
+                "SELECT COUNT(*), MIN(finished_at) FROM flag_ramps WHERE finished_at IS NOT NULL",
+            )?,
+        })
+    }
+
     /// `keep` = 0 keeps none: every row is beyond it.
     fn floor(&self, sql: &str, app: &str, keep: u64) -> Result<Option<i64>> {
         if keep == 0 {
@@ -211,6 +234,24 @@ pub struct HistoryRows {
     pub flag_ramps: u64,
 }
 
+/// Rows pruning may touch in one table, over every app: how many, and the oldest one's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableExtent {
+    pub rows: u64,
+    pub oldest_ms: Option<i64>,
+}
+
+/// [`TableExtent`] of each pruned table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryExtent {
+    pub events: TableExtent,
+    /// Finished rollouts only.
+    pub rollouts: TableExtent,
+    pub flag_audit: TableExtent,
+    /// Finished flag ramps only.
+    pub flag_ramps: TableExtent,
+}
+
 impl Store {
     /// Read-only look-ups for a pruning round, outside any write transaction.
     pub fn history_apps(&self) -> Result<Vec<String>> {
@@ -219,6 +260,10 @@ impl Store {
 
     pub fn history_rows(&self) -> Result<HistoryRows> {
         self.read(|tx| tx.history_rows())
+    }
+
+    pub fn history_extent(&self) -> Result<HistoryExtent> {
+        self.read(|tx| tx.history_extent())
     }
 }
 

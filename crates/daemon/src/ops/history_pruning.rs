@@ -67,6 +67,10 @@ pub async fn round(
 ) -> Result<Pruned, Error> {
     let now = now_ms();
     let mut pruned = Pruned::default();
+    // Young, small history (the usual case) has nothing to go: no round over every app.
+    if !policy.may_prune(&blocking(store, |s| s.history_extent()).await?, now) {
+        return Ok(pruned);
+    }
     for app in blocking(store, |s| s.history_apps()).await? {
         let needed = {
             let app = app.clone();
