@@ -7,7 +7,7 @@
 use crate::clock::now_ms;
 use crate::error::Error;
 use slipway_api::{CronJobView, CronView};
-use slipway_core::release::Release;
+use slipway_core::release::{Release, Version};
 use slipway_core::schedule::Schedule;
 use slipway_core::spec::{Concurrency, CronSpec};
 use slipway_runtime::{JobEnd, JobSpec, run_job};
@@ -38,11 +38,14 @@ pub struct Cron {
     running: Mutex<HashMap<JobKey, Vec<Running>>>,
     /// Next due time per job, for the schedule it was computed from.
     next: Mutex<HashMap<JobKey, (String, i64)>>,
-    /// Each app's stable release as last read, so the once-a-second look reads a release (and
-    /// parses its spec) only when the stable version changed.
-    stables: Mutex<HashMap<String, Arc<Release>>>,
+    /// Each app's stable version as last read, with its release if it has cron jobs: the
+    /// once-a-second look reads a release (and parses its spec) only when the stable version changed.
+    stables: Mutex<HashMap<String, StableRelease>>,
     stop_all: CancellationToken,
 }
+
+/// An app's stable version, and its release when that has cron jobs.
+type StableRelease = (Version, Option<Arc<Release>>);
 
 /// What `cron run` (or the schedule) led to.
 pub enum Triggered {
@@ -109,12 +112,13 @@ impl Cron {
             let releases: Vec<Arc<Release>> = stables
                 .iter()
                 .filter_map(|(app, version)| {
-                    if let Some(r) = cache.get(app).filter(|r| r.version == *version) {
-                        return Some(r.clone());
+                    if let Some((_, r)) = cache.get(app).filter(|(v, _)| v == version) {
+                        return r.clone();
                     }
-                    let r = Arc::new(self.store.release(app, *version).ok()??);
-                    cache.insert(app.clone(), r.clone());
-                    Some(r)
+                    let release = self.store.release(app, *version).ok()??;
+                    let r = (!release.spec.cron.is_empty()).then(|| Arc::new(release));
+                    cache.insert(app.clone(), (*version, r.clone()));
+                    r
                 })
                 .collect();
             if cache.len() > stables.len() {
@@ -129,9 +133,6 @@ impl Cron {
         };
         for release in releases {
             let app = &release.app;
-            if release.spec.cron.is_empty() {
-                continue;
-            }
             for (job, spec) in &release.spec.cron {
                 let Ok(schedule) = Schedule::parse(&spec.schedule) else {
                     continue;
