@@ -419,6 +419,8 @@ async fn metrics(State(api): State<Api>) -> Answer {
         .into_response())
 }
 
+/// The longest window a gate judges (`slipway gate --for`).
+const MAX_GATE_MS: u64 = 24 * 60 * 60 * 1000;
 async fn gate(
     State(api): State<Api>,
     Path(app): Path<String>,
@@ -428,6 +430,13 @@ async fn gate(
         return Err(error(
             StatusCode::BAD_REQUEST,
             "a gate needs --error-rate and/or --latency-pNN",
+        ));
+    }
+    // A gate holds its request until it decides: a window beyond a day is a mistake, not a gate.
+    if req.for_ms > MAX_GATE_MS {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "a gate judges for at most 24h: give --for a shorter window, e.g. --for 10m",
         ));
     }
     let template = crate::control::analysis_session::gate_template(
