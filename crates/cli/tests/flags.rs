@@ -399,16 +399,49 @@ fn changes_are_audited_reversible_killable_and_round_trip() {
     assert!(text.stdout.contains("stale"), "{text}");
 }
 
-/// The demo app deployed with a `flags.json` (applied on deploy), a ramp started on healthy traffic,
-/// then a release that fails half its requests: the ramp sees the regression and puts the flag back.
-#[test]
-fn a_ramp_reverts_itself_when_the_error_rate_regresses() {
-    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+/// A `flags.json` with the boolean flag `new-search` (on/off, off by default), applied on deploy.
+fn write_new_search_flag(world: &World) {
     std::fs::write(
         world.app_dir.join("flags.json"),
         r#"{"flags": {"new-search": {"variants": {"on": true, "off": false}, "defaultVariant": "off"}}}"#,
     )
     .unwrap();
+}
+
+/// `flags ramp FLAG --variant on --steps STEPS --every 2s`.
+fn start_ramp(world: &World, flag: &str, steps: &str) {
+    let args = [
+        "flags",
+        "ramp",
+        flag,
+        "--variant",
+        "on",
+        "--steps",
+        steps,
+        "--every",
+        "2s",
+    ];
+    world.slipway(&args).ok();
+}
+
+/// Waits for the ramp of `flag` to revert it; the flag's view then.
+fn ramp_reverted(world: &World, flag: &str) -> Value {
+    wait_for(
+        Duration::from_secs(120),
+        "the ramp to revert the flag",
+        || {
+            let view = world.slipway(&["flags", "get", flag, "--json"]).ok().json();
+            (view["ramp"]["status"] == "reverted").then_some(view)
+        },
+    )
+}
+
+/// The demo app deployed with a `flags.json` (applied on deploy), a ramp started on healthy traffic,
+/// then a release that fails half its requests: the ramp sees the regression and puts the flag back.
+#[test]
+fn a_ramp_reverts_itself_when_the_error_rate_regresses() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    write_new_search_flag(&world);
     world.deploy_ok(&Conf::demo("v1").replicas(1));
     let deployed = world
         .slipway(&["flags", "history", "new-search", "--json"])
@@ -425,19 +458,7 @@ fn a_ramp_reverts_itself_when_the_error_rate_regresses() {
     let load = Load::paced(world.daemon.proxy, 2, "/", 50);
     load.wait_for_more(200);
     drop(load.finish());
-    world
-        .slipway(&[
-            "flags",
-            "ramp",
-            "new-search",
-            "--variant",
-            "on",
-            "--steps",
-            "5%,25%,50%,100%",
-            "--every",
-            "2s",
-        ])
-        .ok();
+    start_ramp(&world, "new-search", "5%,25%,50%,100%");
     let ramping = world
         .slipway(&["flags", "get", "new-search", "--json"])
         .ok()
@@ -464,17 +485,7 @@ fn a_ramp_reverts_itself_when_the_error_rate_regresses() {
         .slipway(&["config", "set", "DEMO_ERROR_RATE=0.5"])
         .ok();
     let load = Load::paced(world.daemon.proxy, 2, "/", 50);
-    let reverted = wait_for(
-        Duration::from_secs(120),
-        "the ramp to revert the flag",
-        || {
-            let view = world
-                .slipway(&["flags", "get", "new-search", "--json"])
-                .ok()
-                .json();
-            (view["ramp"]["status"] == "reverted").then_some(view)
-        },
-    );
+    let reverted = ramp_reverted(&world, "new-search");
     drop(load.finish());
     assert_eq!(reverted["definition"], before, "{reverted}");
     let reason = reverted["ramp"]["reason"].as_str().unwrap_or_default();
@@ -497,11 +508,7 @@ fn a_ramp_reverts_itself_when_the_error_rate_regresses() {
 #[test]
 fn a_ramp_judges_the_variants_users_against_the_others_when_the_app_names_them() {
     let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
-    std::fs::write(
-        world.app_dir.join("flags.json"),
-        r#"{"flags": {"new-search": {"variants": {"on": true, "off": false}, "defaultVariant": "off"}}}"#,
-    )
-    .unwrap();
+    write_new_search_flag(&world);
     // The flag exists once the first deploy applied flags.json; the app's key comes after.
     world.deploy_ok(&Conf::demo("v1").replicas(1));
     let key_file = world.root().join("ofrep.key");
@@ -521,30 +528,8 @@ fn a_ramp_judges_the_variants_users_against_the_others_when_the_app_names_them()
     assert_eq!(answer.header("slipway-flags"), None);
     let load = Load::paced(world.daemon.proxy, 2, "/", 50);
     load.wait_for_more(200);
-    world
-        .slipway(&[
-            "flags",
-            "ramp",
-            "new-search",
-            "--variant",
-            "on",
-            "--steps",
-            "20%,50%,100%",
-            "--every",
-            "2s",
-        ])
-        .ok();
-    let reverted = wait_for(
-        Duration::from_secs(120),
-        "the ramp to revert the flag",
-        || {
-            let view = world
-                .slipway(&["flags", "get", "new-search", "--json"])
-                .ok()
-                .json();
-            (view["ramp"]["status"] == "reverted").then_some(view)
-        },
-    );
+    start_ramp(&world, "new-search", "20%,50%,100%");
+    let reverted = ramp_reverted(&world, "new-search");
     drop(load.finish());
     let reason = reverted["ramp"]["reason"].as_str().unwrap_or_default();
     assert!(
