@@ -102,6 +102,29 @@ fn a_procfile_app_runs_its_types_after_its_release_phase() {
     });
 }
 
+/// v2 is recorded failed (its reason saying `why`), none of its instances ever ran, and v1 is stable.
+fn v2_failed_before_starting(world: &World, why: &str) {
+    let status = world.status();
+    assert_eq!(status["stable"]["version"], 1);
+    let v2: Vec<&Value> = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["release"] != 1)
+        .collect();
+    assert!(v2.is_empty(), "nothing of v2 started: {v2:?}");
+    let history = world.history();
+    assert_eq!(history[0]["version"], 2);
+    assert_eq!(history[0]["status"], "failed");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(why)),
+        "{:?}",
+        history[0]
+    );
+}
+
 #[test]
 fn a_failing_release_phase_leaves_the_old_release_serving() {
     let world = World::new();
@@ -126,25 +149,8 @@ fn a_failing_release_phase_leaves_the_old_release_serving() {
     tally.assert_no_failures();
     assert_eq!(world.answer(), "v1");
 
-    let status = world.status();
-    assert_eq!(status["stable"]["version"], 1);
-    let v2: Vec<&Value> = status["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["release"] == 2)
-        .collect();
-    assert!(v2.is_empty(), "nothing of v2 started: {v2:?}");
+    v2_failed_before_starting(&world, "release phase");
     assert!(!world.root().join("markers/started-v2").exists());
-    let history = world.history();
-    assert_eq!(history[0]["status"], "failed");
-    assert!(
-        history[0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("release phase")),
-        "{:?}",
-        history[0]
-    );
     let logs = world.slipway(&["logs", "--release", "v2"]).ok();
     assert!(
         logs.stdout.contains("relation users does not exist"),
@@ -458,25 +464,7 @@ fn a_release_phase_that_breaks_the_serving_release_stops_the_rollout() {
         support::http::get(world.daemon.proxy, "/", &[]).is_ok_and(|a| a.status == 200)
     });
     assert_eq!(world.answer(), "v1");
-    let status = world.status();
-    assert_eq!(status["stable"]["version"], 1);
-    assert!(
-        status["instances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["release"] == 1),
-        "nothing of v2 started: {status}"
-    );
-    let history = world.history();
-    assert_eq!(history[0]["status"], "failed");
-    assert!(
-        history[0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("release phase broke v1")),
-        "{:?}",
-        history[0]
-    );
+    v2_failed_before_starting(&world, "release phase broke v1");
 
     // A harmless migration under the same traffic: the watch passes and the rollout goes on.
     load.wait_for_more(200);
