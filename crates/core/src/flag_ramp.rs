@@ -303,11 +303,7 @@ mod tests {
     const EVERY: Duration = Duration::from_secs(60);
 
     fn traffic(requests: u64, errors: u64) -> Window {
-        let mut w = Window::default();
-        for i in 0..requests {
-            w.record(2_000, i < errors);
-        }
-        w
+        Window::uniform(requests, errors, 2_000)
     }
 
     fn sample(epoch: &str, total: &Window) -> TrafficSample {

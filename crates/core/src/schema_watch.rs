@@ -37,11 +37,7 @@ mod tests {
     use crate::verdict::Verdict;
 
     fn window(requests: u64, errors: u64) -> Window {
-        let mut w = Window::default();
-        for i in 0..requests {
-            w.record(2_000, i < errors);
-        }
-        w
+        Window::uniform(requests, errors, 2_000)
     }
 
     #[test]

@@ -42,6 +42,16 @@ impl Window {
         Some(self.errors.min(self.requests) as f64 / self.requests as f64)
     }
 
+    /// `requests` requests of `latency_micros` each, the first `errors` of them failed (tests and
+    /// simulations).
+    pub fn uniform(requests: u64, errors: u64, latency_micros: u64) -> Window {
+        let mut w = Window::default();
+        for i in 0..requests {
+            w.record(latency_micros, i < errors);
+        }
+        w
+    }
+
     /// Counts one request (tests and simulations; the proxy records into its own atomics).
     pub fn record(&mut self, latency_micros: u64, error: bool) {
         self.requests = self.requests.saturating_add(1);

@@ -88,11 +88,7 @@ mod tests {
     use super::*;
 
     fn window(requests: u64, errors: u64) -> Window {
-        let mut w = Window::default();
-        for i in 0..requests {
-            w.record(1_000, i < errors);
-        }
-        w
+        Window::uniform(requests, errors, 1_000)
     }
 
     #[test]

@@ -321,11 +321,7 @@ mod tests {
     use crate::control::test_support::web_release;
 
     fn window(requests: u64, errors: u64) -> Window {
-        let mut w = Window::default();
-        for i in 0..requests {
-            w.record(1_000, i < errors);
-        }
-        w
+        Window::uniform(requests, errors, 1_000)
     }
 
     fn ended(outcome: Outcome, rollback: bool) -> Ended {
