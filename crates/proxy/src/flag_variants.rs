@@ -49,10 +49,12 @@ impl FlagVariants {
             None => apps.entry(Arc::clone(app)).or_default(),
         };
         for (flag, variant) in pairs(text) {
-            let counted: usize = flags.values().map(HashMap::len).sum();
             let metrics = match flags.get(flag).and_then(|v| v.get(variant)) {
                 Some(metrics) => metrics,
-                None if counted >= MAX_VARIANTS_PER_APP => continue,
+                // Counted only for a new variant: the common answer names known ones.
+                None if flags.values().map(HashMap::len).sum::<usize>() >= MAX_VARIANTS_PER_APP => {
+                    continue;
+                }
                 None => flags
                     .entry(flag.into())
                     .or_default()

@@ -6,6 +6,7 @@
 //! framing could be read two ways (differing `Content-Length`s, an unknown transfer coding) is refused,
 //! never guessed at.
 
+use std::io::Write;
 use std::mem::MaybeUninit;
 
 use http::StatusCode;
@@ -227,8 +228,10 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
         put_header(out, b"set-cookie", cookie);
     }
     if let Some(max_age) = client.hsts_max_age {
-        let value = format!("max-age={max_age}");
-        put_header(out, b"strict-transport-security", value.as_bytes());
+        // Written in place: no string made per response.
+        out.extend_from_slice(b"strict-transport-security: max-age=");
+        let _ = write!(out, "{max_age}");
+        out.extend_from_slice(b"\r\n");
     }
     match (body, coding) {
         (ResponseBody::UntilClose, _) => put_header(out, b"transfer-encoding", b"chunked"),
