@@ -14,25 +14,17 @@ D=${1:-8} C=${2:-32} ROUNDS=${3:-3}
 BIN=${PROXY_BIN:-$ROOT/target/release/slipway-proxy-bench}
 for tool in wrk nginx curl; do command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 1; }; done
 [ -n "${SLIPWAY_SERVE:-}" ] || [ -x "$BIN" ] || { echo "no $BIN: build it first" >&2; exit 1; }
+. "$ROOT/bench/lib.sh"
 W=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$W"; }
 trap cleanup EXIT
-cat > $W/backend.conf <<B
-worker_processes 1; daemon off; pid $W/backend.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:19040; keepalive_requests 1000000; location / { return 200 "ok\n"; } } }
-B
-cat > $W/nginx.conf <<B
-worker_processes 1; daemon off; master_process off; pid $W/np.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; upstream b { server 127.0.0.1:19040; keepalive 64; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:19041; keepalive_requests 1000000; location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-B
+nginx_backend 19040 $W/backend.pid > $W/backend.conf
+nginx_proxy 19041 19040 $W/np.pid > $W/nginx.conf
 nginx -c $W/backend.conf & PIDS+=($!)
 nginx -c $W/nginx.conf & NGINX=$!; PIDS+=($NGINX)
 if [ -n "${SLIPWAY_SERVE:-}" ]; then
-  sed 's/19040/__PORT__/; s|backend.pid|b-__PORT__.pid|' $W/backend.conf > $W/instance.tpl
+  nginx_backend __PORT__ $W/b-__PORT__.pid > $W/instance.tpl
   mkdir -p $W/app
   cat > $W/app/slipway.toml <<T
 app = "bench"
@@ -53,25 +45,10 @@ fi
 for port in 19041 19042; do
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
 done
-ticks() { awk '{print $14, $15}' /proc/$1/stat; }
-TCK=$(getconf CLK_TCK)
-measure() { # name pid port
-  local before after out
-  before=$(ticks $2)
-  out=$(wrk -t1 -c$C -d${D}s --latency http://127.0.0.1:$3/)
-  after=$(ticks $2)
-  local reqs rps p99
-  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  echo "$before $after" | awk -v n=$1 -v r=$reqs -v rps=$rps -v p99=$p99 -v t=$TCK '{
-    u=($3-$1)/t*1e6/r; s=($4-$2)/t*1e6/r;
-    printf "%-8s rps=%-10s p99=%-8s user=%5.2f µs/req  kernel=%5.2f µs/req\n", n, rps, p99, u, s }' | tee -a $W/results
-}
 for round in $(seq $ROUNDS); do
   echo "round $round (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-  measure nginx $NGINX 19041
-  measure slipway $SLIPWAY 19042
+  cpu_per_request nginx $NGINX 19041 $W/results
+  cpu_per_request slipway $SLIPWAY 19042 $W/results
 done
 # Medians per proxy; the rps ratio is the median of the per-round ratios.
 python3 - $W/results <<'PY'

@@ -14,21 +14,13 @@ D=${1:-10} C=${2:-32}
 BIN=${PROXY_BIN:-$ROOT/target/release/slipway-proxy-bench}
 for tool in wrk nginx valgrind curl; do command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 1; }; done
 [ -x "$BIN" ] || { echo "no $BIN: build it first" >&2; exit 1; }
+. "$ROOT/bench/lib.sh"
 W=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$W"; }
 trap cleanup EXIT
-cat > $W/backend.conf <<B
-worker_processes 1; daemon off; pid $W/backend.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:19020; keepalive_requests 1000000; location / { return 200 "ok\n"; } } }
-B
-cat > $W/nginx.conf <<B
-worker_processes 1; daemon off; master_process off; pid $W/np.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; upstream b { server 127.0.0.1:19020; keepalive 64; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:19021; keepalive_requests 1000000; location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-B
+nginx_backend 19020 $W/backend.pid > $W/backend.conf
+nginx_proxy 19021 19020 $W/np.pid > $W/nginx.conf
 nginx -c $W/backend.conf & PIDS+=($!)
 
 wait_for() { for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "port $1 never answered" >&2; exit 1; }

@@ -8,6 +8,7 @@
 set -u
 D=${1:-8} C=${2:-32}
 SLIPWAY=${SLIPWAY:-$(cd "$(dirname "$0")/.." && pwd)/target/release/slipway}
+. "$(dirname "$0")/lib.sh"   # ticks
 W=$(mktemp -d)
 cleanup() {
   [ -f $W/slipway.pid ] && kill -TERM $(cat $W/slipway.pid) 2>/dev/null && sleep 1
@@ -90,7 +91,6 @@ pid_of() {
     *) cat $W/$1.pidf ;;
   esac
 }
-ticks() { awk '{print $14, $15}' /proc/$1/stat; }
 wrk_run() { # name port
   curl -sf --cacert $W/cert.pem -o /dev/null https://127.0.0.1:$2/ || { echo "$1: not answering"; return; }
   local pid before after

@@ -17,21 +17,13 @@ for tool in wrk nginx curl; do command -v $tool >/dev/null || { echo "$tool is n
 [ -x "$BIN" ] || { echo "no $BIN: build it first (cargo build --release -p slipway-proxy --bin slipway-proxy-bench)" >&2; exit 1; }
 (cd "$ROOT/bench/uring" && CARGO_TARGET_DIR=$RELAY_TARGET cargo build --release --locked -q)
 RELAY=$RELAY_TARGET/release/uring-relay
+. "$ROOT/bench/lib.sh"
 W=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$W"; }
 trap cleanup EXIT
-cat > $W/backend.conf <<B
-worker_processes 1; daemon off; pid $W/backend.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:19050; keepalive_requests 1000000; location / { return 200 "ok\n"; } } }
-B
-cat > $W/nginx.conf <<B
-worker_processes 1; daemon off; master_process off; pid $W/np.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; upstream b { server 127.0.0.1:19050; keepalive 64; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:19051; keepalive_requests 1000000; location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-B
+nginx_backend 19050 $W/backend.pid > $W/backend.conf
+nginx_proxy 19051 19050 $W/np.pid > $W/nginx.conf
 nginx -c $W/backend.conf & PIDS+=($!)
 nginx -c $W/nginx.conf & NGINX=$!; PIDS+=($NGINX)
 "$BIN" 127.0.0.1:19052 127.0.0.1:19050 2>/dev/null & SLIPWAY=$!; PIDS+=($SLIPWAY)
@@ -41,27 +33,13 @@ nginx -c $W/nginx.conf & NGINX=$!; PIDS+=($NGINX)
 for port in 19051 19052 19053 19054 19055; do
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
 done
-ticks() { awk '{print $14, $15}' /proc/$1/stat; }
-TCK=$(getconf CLK_TCK)
-measure() { # name pid port
-  local before after out reqs rps p99
-  before=$(ticks $2)
-  out=$(wrk -t1 -c$C -d${D}s --latency http://127.0.0.1:$3/)
-  after=$(ticks $2)
-  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  echo "$before $after" | awk -v n=$1 -v r=$reqs -v rps=$rps -v p99=$p99 -v t=$TCK '{
-    u=($3-$1)/t*1e6/r; s=($4-$2)/t*1e6/r;
-    printf "%-8s rps=%-10s p99=%-8s user=%5.2f µs/req  kernel=%5.2f µs/req\n", n, rps, p99, u, s }' | tee -a $W/results
-}
 for round in $(seq $ROUNDS); do
   echo "round $round (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-  measure nginx $NGINX 19051
-  measure slipway $SLIPWAY 19052
-  measure epoll $EPOLL 19053
-  measure uring $URING 19054
-  measure tuned $TUNED 19055
+  cpu_per_request nginx $NGINX 19051 $W/results
+  cpu_per_request slipway $SLIPWAY 19052 $W/results
+  cpu_per_request epoll $EPOLL 19053 $W/results
+  cpu_per_request uring $URING 19054 $W/results
+  cpu_per_request tuned $TUNED 19055 $W/results
 done
 python3 - $W/results <<'PY'
 import re, statistics, sys
