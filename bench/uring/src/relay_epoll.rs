@@ -28,32 +28,56 @@ async fn serve(mut client: TcpStream, backend: SocketAddr) -> io::Result<()> {
     client.set_nodelay(true)?;
     let mut instance = TcpStream::connect(backend).await?;
     instance.set_nodelay(true)?;
-    let (mut request, mut requested) = (vec![0u8; 16 * 1024], 0);
-    let (mut response, mut responded) = (vec![0u8; 64 * 1024], 0);
+    let mut request = Buffer::new(16 * 1024);
+    let mut response = Buffer::new(64 * 1024);
     loop {
-        let end = loop {
-            if let Some(end) = request_end(&request[..requested]) {
-                break end;
-            }
-            match client.read(&mut request[requested..]).await? {
-                0 => return Ok(()),
-                n => requested += n,
-            }
+        let Some(end) = request.fill_until(&mut client, request_end).await? else {
+            return Ok(());
         };
-        instance.write_all(&request[..end]).await?;
-        request.copy_within(end..requested, 0);
-        requested -= end;
-        let end = loop {
-            if let Some(end) = response_end(&response[..responded]) {
-                break end;
-            }
-            match instance.read(&mut response[responded..]).await? {
-                0 => return Ok(()),
-                n => responded += n,
-            }
+        instance.write_all(&request.bytes[..end]).await?;
+        request.consume(end);
+        let Some(end) = response.fill_until(&mut instance, response_end).await? else {
+            return Ok(());
         };
-        client.write_all(&response[..end]).await?;
-        response.copy_within(end..responded, 0);
-        responded -= end;
+        client.write_all(&response.bytes[..end]).await?;
+        response.consume(end);
+    }
+}
+
+/// Bytes received from one side and not yet passed on.
+struct Buffer {
+    bytes: Vec<u8>,
+    filled: usize,
+}
+
+impl Buffer {
+    fn new(size: usize) -> Buffer {
+        Buffer {
+            bytes: vec![0; size],
+            filled: 0,
+        }
+    }
+
+    /// Reads from `from` until `end` finds a whole message; `None` at end of stream.
+    async fn fill_until(
+        &mut self,
+        from: &mut TcpStream,
+        end: fn(&[u8]) -> Option<usize>,
+    ) -> io::Result<Option<usize>> {
+        loop {
+            if let Some(end) = end(&self.bytes[..self.filled]) {
+                return Ok(Some(end));
+            }
+            match from.read(&mut self.bytes[self.filled..]).await? {
+                0 => return Ok(None),
+                n => self.filled += n,
+            }
+        }
+    }
+
+    /// Drops the first `n` bytes (passed on).
+    fn consume(&mut self, n: usize) {
+        self.bytes.copy_within(n..self.filled, 0);
+        self.filled -= n;
     }
 }

@@ -113,7 +113,11 @@ pub fn run(listen: SocketAddr, backend: SocketAddr, tuned: bool) -> io::Result<(
                         conns.len() - 1
                     }
                 };
-                queue.push(read_request(slot, conns[slot].as_mut().expect("just put")));
+                queue.push(receive(
+                    slot,
+                    conns[slot].as_mut().expect("just put"),
+                    Step::ReadRequest,
+                ));
                 continue;
             }
             let slot = (user_data >> 3) as usize;
@@ -151,7 +155,7 @@ fn advance(slot: usize, conn: &mut Conn, step: Step, result: i32) -> Option<sque
             }
             conn.request.copy_within(conn.end..conn.requested, 0);
             conn.requested -= conn.end;
-            Some(read_response(slot, conn))
+            Some(receive(slot, conn, Step::ReadResponse))
         }
         Step::ReadResponse => {
             conn.responded += n;
@@ -161,7 +165,7 @@ fn advance(slot: usize, conn: &mut Conn, step: Step, result: i32) -> Option<sque
                     Some(send(slot, conn, Step::SendResponse))
                 }
                 None if conn.responded == conn.response.len() => None,
-                None => Some(read_response(slot, conn)),
+                None => Some(receive(slot, conn, Step::ReadResponse)),
             }
         }
         Step::SendResponse => {
@@ -184,7 +188,7 @@ fn next_request(slot: usize, conn: &mut Conn) -> Option<squeue::Entry> {
             Some(send(slot, conn, Step::SendRequest))
         }
         None if conn.requested == conn.request.len() => None,
-        None => Some(read_request(slot, conn)),
+        None => Some(receive(slot, conn, Step::ReadRequest)),
     }
 }
 
@@ -202,26 +206,18 @@ fn tag(slot: usize, step: Step) -> u64 {
     ((slot as u64) << 3) | step as u64
 }
 
-fn read_request(slot: usize, conn: &mut Conn) -> squeue::Entry {
-    let spare = &mut conn.request[conn.requested..];
-    opcode::Recv::new(
-        types::Fd(conn.client.as_raw_fd()),
-        spare.as_mut_ptr(),
-        spare.len() as u32,
-    )
-    .build()
-    .user_data(tag(slot, Step::ReadRequest))
-}
-
-fn read_response(slot: usize, conn: &mut Conn) -> squeue::Entry {
-    let spare = &mut conn.response[conn.responded..];
-    opcode::Recv::new(
-        types::Fd(conn.backend.as_raw_fd()),
-        spare.as_mut_ptr(),
-        spare.len() as u32,
-    )
-    .build()
-    .user_data(tag(slot, Step::ReadResponse))
+/// Receives more of the request (from the client) or of the response (from the backend).
+fn receive(slot: usize, conn: &mut Conn, step: Step) -> squeue::Entry {
+    let (fd, spare) = match step {
+        Step::ReadRequest => (conn.client.as_raw_fd(), &mut conn.request[conn.requested..]),
+        _ => (
+            conn.backend.as_raw_fd(),
+            &mut conn.response[conn.responded..],
+        ),
+    };
+    opcode::Recv::new(types::Fd(fd), spare.as_mut_ptr(), spare.len() as u32)
+        .build()
+        .user_data(tag(slot, step))
 }
 
 /// Sends what is left of the request (to the backend) or of the response (to the client).
