@@ -202,8 +202,46 @@ impl Cleanup {
     }
 }
 
+impl Cleanup {
+    /// What the cluster says about the test's pods and the node, for a failed test's output: a pod that
+    /// never became ready shows why only there (image, scheduling, probes, node conditions).
+    fn tell_the_cluster_s_side(&self) {
+        let namespace = self.namespace.as_str();
+        let views: [&[&str]; 3] = [
+            &["get", "pods", "-o", "wide", "-n", namespace],
+            &["get", "events", "--sort-by=.lastTimestamp", "-n", namespace],
+            &[
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={range .items[*].status.conditions[*]}{.type}={.status} {.reason}: {.message}{\"\\n\"}{end}",
+            ],
+        ];
+        for args in views {
+            let out = Command::new(&self.kubectl)
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .args(args)
+                .output();
+            eprintln!("---- kubectl {} ----", args.join(" "));
+            match out {
+                Ok(out) => {
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let lines: Vec<&str> = text.lines().collect();
+                    eprintln!("{}", lines[lines.len().saturating_sub(60)..].join("\n"));
+                    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+                }
+                Err(e) => eprintln!("cannot run kubectl: {e}"),
+            }
+        }
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.tell_the_cluster_s_side();
+        }
         let _ = Command::new(&self.kubectl)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
