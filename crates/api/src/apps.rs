@@ -380,6 +380,65 @@ pub struct DrillRequest {
     pub who: String,
 }
 
+/// What a drill found (`GET /v1/apps/{app}/drills`, `slipway drill --json`): computed by the daemon when
+/// the drill's canary is gone, from its events and the proxy's counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DrillReport {
+    pub app: String,
+    /// The drill's release (the stable one again).
+    pub release: u64,
+    /// Who started it: a user, or `the schedule` (`[drill] schedule`).
+    pub by: String,
+    /// Unix milliseconds when it started.
+    pub at: i64,
+    /// True when the analysis rolled it back and no request failed beyond the injected ones.
+    pub passed: bool,
+    /// `rolled_back` (the analysis caught it), `not_detected` (aborted after 3 minutes), or how the
+    /// rollout otherwise ended.
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// From the drill canary's first ready instance to the analysis verdict.
+    pub detection_ms: Option<i64>,
+    /// From the first ready instance to the rollout's end (the canary at weight 0).
+    pub rollback_ms: Option<i64>,
+    /// From the rollout's end to the drill's last instance gone.
+    pub drain_ms: Option<i64>,
+    /// Requests the proxy failed on purpose.
+    pub injected_failures: u64,
+    /// Requests that failed otherwise during the drill (5xx answers and requests no instance answered,
+    /// of any release of the app), beyond the injected ones.
+    pub other_failures: u64,
+}
+
+impl DrillReport {
+    /// The report in one line (the `drill_passed`/`drill_failed` event, `slipway drill`'s text).
+    pub fn summary(&self) -> String {
+        let s = |v: Option<i64>| {
+            v.map_or("unknown".to_string(), |ms| {
+                format!("{:.1}s", ms as f64 / 1000.0)
+            })
+        };
+        let mut text = format!(
+            "drill v{} {}: detected in {}, rolled back (weight 0) in {}, drained in {}; \
+             {} injected failures, {} other failed requests",
+            self.release,
+            if self.passed { "passed" } else { "FAILED" },
+            s(self.detection_ms),
+            s(self.rollback_ms),
+            s(self.drain_ms),
+            self.injected_failures,
+            self.other_failures,
+        );
+        if self.outcome != "rolled_back" {
+            text.push_str(&format!(
+                "; the analysis did not roll it back ({}): check the app's canary analysis",
+                self.outcome
+            ));
+        }
+        text
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RetryRequest {
     pub who: String,

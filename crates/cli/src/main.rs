@@ -301,6 +301,12 @@ enum Command {
         #[arg(long)]
         detach: bool,
     },
+    /// What the app's drills found, newest first (by hand or `[drill] schedule`).
+    Drills {
+        /// The newest this many (at most 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Stop the rollout in progress and return to the stable release.
     Abort {
         #[arg(long)]
@@ -742,6 +748,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             error_rate,
             detach,
         } => commands::drill::run(&ctx, weight, &error_rate, detach).await,
+        Command::Drills { limit } => commands::drill::list(&ctx, limit).await,
         Command::Abort { reason } => commands::control::abort(&ctx, reason).await,
         Command::Logs {
             follow,

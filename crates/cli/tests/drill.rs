@@ -1,12 +1,16 @@
 //! `slipway drill` end to end, through the real binary and the demo app: the stable release again as a
 //! small canary whose requests the proxy fails on purpose is caught by the canary analysis and rolled
 //! back, the report has its timings and no failure beyond the injected ones, and the stable release keeps
-//! serving; a drill is refused while a rollout is in progress or before anything is stable.
+//! serving; a drill is refused while a rollout is in progress or before anything is stable; with
+//! `[drill] schedule` the daemon runs drills by itself, keeps their reports, and skips one that is due
+//! while a rollout is in progress.
 //!
 //! Everything waits on conditions with deadlines; load loops are paced and bounded.
 
 mod support;
 
+use serde_json::Value;
+use std::time::Duration;
 use support::load::{Load, Outcome};
 use support::*;
 
@@ -97,4 +101,85 @@ fn a_drill_is_refused_before_anything_is_stable_and_during_a_rollout() {
             .is_some_and(|m| m.starts_with("drill:"))),
         "a refused drill records nothing"
     );
+}
+
+#[test]
+fn a_scheduled_drill_runs_by_itself_its_report_is_kept_and_a_busy_app_skips_it() {
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    // Every other minute: the first is due within two, and the next leaves time to start a canary.
+    let every_other_minute = "[drill]\nschedule = \"*/2 * * * *\"\nweight = 10\n";
+    world.deploy_ok(&Conf::demo("v1").tail(every_other_minute));
+    let load = Load::paced(world.daemon.proxy, 4, "/", 50);
+    load.wait_for_more(100);
+
+    let report = wait_for(
+        Duration::from_secs(240),
+        "a scheduled drill's report",
+        || {
+            let reports = world.slipway(&["drills", "--json"]).ok().json();
+            reports.as_array()?.last().cloned()
+        },
+    );
+    assert_eq!(report["release"], 2, "{report}");
+    assert_eq!(report["by"], "the schedule", "{report}");
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert_eq!(report["passed"], true, "{report}");
+    assert!(report["injected_failures"].as_u64() > Some(0), "{report}");
+    assert_eq!(report["other_failures"], 0, "{report}");
+    let text = world.slipway(&["drills"]).ok();
+    assert!(
+        text.stdout.contains("by the schedule") && text.stdout.contains("drill v2 passed"),
+        "{text}"
+    );
+    let status = world.settled();
+    assert_eq!(status["stable"]["version"], 1, "{status}");
+    assert!(
+        status["last_failure"].is_null(),
+        "a drill rolled back is no failure of the app: {status}"
+    );
+    let admin = world.create_token("ci", "viewer");
+    let events = journal(&world, &admin);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "drill_passed" && e["release"] == 2),
+        "{events:?}"
+    );
+
+    // A canary held at 10 %: the next due drill is skipped, saying why.
+    world.write(&Conf::demo("v2").tail(every_other_minute));
+    world.slipway(&["deploy", "--canary", "10"]).ok();
+    let skipped = wait_for(Duration::from_secs(150), "a skipped drill", || {
+        journal(&world, &admin)
+            .into_iter()
+            .find(|e| e["kind"] == "drill_skipped")
+    });
+    assert!(
+        skipped["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("in progress")),
+        "says why: {skipped}"
+    );
+    world.slipway(&["abort"]).ok();
+    let tally = load.finish();
+    for r in tally.failures() {
+        assert!(
+            matches!(&r.result, Err(Outcome::Status(503, body)) if body.contains("slipway drill: injected failure")),
+            "a failure that was not injected: {:?}; {}",
+            r.result,
+            tally.summary()
+        );
+    }
+}
+
+/// The app's events, over the TCP API.
+fn journal(world: &World, token: &str) -> Vec<Value> {
+    let answer = support::http::get(
+        world.api_addr(),
+        "/v1/apps/shop/events?tail=1000",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .expect("the events");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    serde_json::from_str::<Vec<Value>>(&answer.body).expect("JSON events")
 }

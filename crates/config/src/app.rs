@@ -4,7 +4,8 @@ use crate::procfile::Procfile;
 use crate::report::Report;
 use crate::table::Section;
 use crate::{
-    analysis, artifact, cron, deploy, env, kubernetes, notify, process, release_phase, routing, slo,
+    analysis, artifact, cron, deploy, drill, env, kubernetes, notify, process, release_phase,
+    routing, slo,
 };
 use slipway_core::spec::{AppSpec, RetentionSpec};
 use std::path::Path;
@@ -25,6 +26,7 @@ const KEYS: &[&str] = &[
     "cron",
     "kubernetes",
     "slo",
+    "drill",
 ];
 const DEFAULT_KEEP: u32 = 10;
 
@@ -51,6 +53,7 @@ pub(crate) fn read(
     let retention = releases(r, &root);
     let kubernetes = kubernetes::read(r, &root, app.as_deref());
     let slo = slo::read(r, &root);
+    let drill = drill::read(r, &root, processes.contains_key("web"));
 
     if !routing.hosts.is_empty()
         && !processes.is_empty()
@@ -81,6 +84,7 @@ pub(crate) fn read(
         cron,
         kubernetes,
         slo,
+        drill,
         drill_fault: None,
     })
 }

@@ -28,6 +28,7 @@ mod check;
 mod container;
 mod cron;
 mod deploy;
+mod drill;
 mod duration;
 mod env;
 mod error;

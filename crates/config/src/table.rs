@@ -50,6 +50,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ),
     ("[release]", &["rollback_cmd", "migrations", "stable_watch"]),
     ("[cron.<name>]", &["schedule", "concurrency", "history"]),
+    ("[drill]", &["weight", "error_rate"]),
     (
         "a probe",
         &[

@@ -74,6 +74,11 @@ fn full_example_parses() {
     assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     let spec = parsed.spec;
     assert_eq!(spec.app, "shop");
+    let drill = spec.drill.as_ref().expect("[drill]");
+    assert_eq!(
+        (drill.schedule.as_str(), drill.weight, drill.error_rate),
+        ("0 10 * * 2", 5, 0.5)
+    );
     assert_eq!(
         spec.artifact.path,
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")

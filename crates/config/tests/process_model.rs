@@ -120,3 +120,57 @@ fn bad_schedules_and_signals_are_explained() {
         "did you mean `cmd`?",
     );
 }
+
+#[test]
+fn a_drill_schedule_is_read_with_defaults_and_bad_ones_are_explained() {
+    let base = "app = \"shop\"\n[processes.web]\ncmd = \"./s\"\n";
+    let spec = parse(&format!("{base}[drill]\nschedule = \"0 10 * * 2\"\n"));
+    let drill = spec.drill.expect("a scheduled drill");
+    assert_eq!(drill.schedule, "0 10 * * 2");
+    assert_eq!(
+        (drill.weight, drill.error_rate),
+        (5, 0.5),
+        "slipway drill's defaults"
+    );
+    let spec = parse(&format!(
+        "{base}[drill]\nschedule = \"@weekly\"\nweight = 10\nerror_rate = \"20%\"\n"
+    ));
+    let drill = spec.drill.unwrap();
+    assert_eq!((drill.weight, drill.error_rate), (10, 0.2));
+    assert!(parse(base).drill.is_none());
+
+    rejects(
+        &format!("{base}[drill]\nschedule = \"0 10 * *\"\n"),
+        5,
+        "[drill] schedule: a schedule has 5 fields",
+        "Tuesdays 10:00 UTC",
+    );
+    rejects(
+        &format!("{base}[drill]\nweight = 5\n"),
+        4,
+        "schedule",
+        "schedule = \"0 10 * * 2\"",
+    );
+    rejects(
+        &format!("{base}[drill]\nschedule = \"@daily\"\nweight = 80\n"),
+        6,
+        "must be between 1 and 50",
+        "from 1 to 50",
+    );
+    rejects(
+        &format!("{base}[drill]\nschedule = \"@daily\"\nerror_rate = 0.5\n"),
+        6,
+        "error_rate",
+        "",
+    );
+    rejects(
+        "app = \"shop\"\n[processes.worker]\ncmd = \"./w\"\n[drill]\nschedule = \"@daily\"\n",
+        4,
+        "[drill] needs a process named `web`",
+        "only [processes.web] serves requests",
+    );
+}
+
+fn parse(text: &str) -> slipway_core::spec::AppSpec {
+    slipway_config::parse(text, Path::new("slipway.toml")).unwrap()
+}

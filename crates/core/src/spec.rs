@@ -46,10 +46,24 @@ pub struct AppSpec {
     /// `[slo]`: the app's objectives, whose error budget gates canaries and holds deploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<crate::slo::SloSpec>,
+    /// `[drill]`: rehearse a rollback on a schedule (`slipway drill` run by the daemon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillSchedule>,
     /// Set only on a release recorded by `slipway drill` (never from slipway.toml): while it is a
     /// rollout's canary, the proxy fails this share of its requests on purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill_fault: Option<DrillFault>,
+}
+
+/// `[drill]`: when the daemon runs a drill by itself, and how hard it fails the canary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillSchedule {
+    /// Five cron fields, UTC (`crate::schedule::Schedule`).
+    pub schedule: String,
+    /// The drill canary's weight, in percent (1 to 50).
+    pub weight: u32,
+    /// The share of the drill canary's requests failed on purpose, 0.0 to 1.0.
+    pub error_rate: f64,
 }
 
 /// A drill's injected failures (`slipway drill`).

@@ -254,6 +254,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     });
     // A release the watch after promotion finds regressed is rolled back as `slipway rollback` does.
     tokio::spawn(ops::watch_rollback::run(deployer.clone(), watch_rollbacks));
+    // `[drill] schedule`: scheduled work like cron's, stopped with it.
+    tokio::spawn(ops::drill_schedule::run(
+        deployer.clone(),
+        cron_stop.clone(),
+    ));
     let api = http::Api {
         upgrades,
         backups,

@@ -20,6 +20,7 @@ mod app_config;
 mod archive;
 mod artifact;
 mod cron_runs;
+mod drills;
 mod error;
 mod events;
 mod flags;

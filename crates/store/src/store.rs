@@ -229,6 +229,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (app, minute)
     ) WITHOUT ROWID;
     "#,
+    // 9: drill reports (`slipway drill`, `[drill] schedule`), the newest kept per app.
+    r#"
+    CREATE TABLE drills (
+        app     TEXT    NOT NULL,
+        release INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        report  TEXT    NOT NULL,
+        PRIMARY KEY (app, release)
+    );
+    "#,
 ];
 
 /// The daemon's durable state. `Send + Sync`: share it behind an `Arc`; calls are serialized on one

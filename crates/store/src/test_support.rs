@@ -62,6 +62,7 @@ pub(crate) fn spec(app: &str) -> AppSpec {
         cron: Default::default(),
         kubernetes: Default::default(),
         slo: None,
+        drill: None,
         drill_fault: None,
     }
 }

@@ -233,9 +233,17 @@ impl Controller {
         let Some(app) = self.apps.get_mut(app_name) else {
             return;
         };
+        let failure_before = app.last_failure.clone();
         let Some(ended) = crate::control::rollout_end::end_rollout(app, now) else {
             return;
         };
+        let drill = self
+            .release(app_name, ended.to)
+            .is_ok_and(|r| r.spec.drill_fault.is_some());
+        if drill && let Some(app) = self.apps.get_mut(app_name) {
+            // A drill rolled back is no failure of the app: `status` keeps what it said before.
+            app.last_failure = failure_before;
+        }
         let (outcome, reason, to) = (ended.outcome, ended.reason.clone(), ended.to);
         let stored_outcome = match outcome {
             Outcome::Succeeded => RolloutOutcome::Succeeded,
@@ -256,7 +264,9 @@ impl Controller {
         if let Err(e) = result {
             tracing::error!("cannot record the end of the rollout of {app_name}: {e}");
         }
+        // A drill's rollback is the drill working: its report tells (and notifies only if it failed).
         if outcome != Outcome::Succeeded
+            && !drill
             && let Ok(release) = self.release(app_name, to)
         {
             let text = format!(
@@ -282,10 +292,11 @@ impl Controller {
                 };
             }
         }
+        let what = if drill { "drill rollout" } else { "rollout" };
         let text = match (outcome, &reason) {
             (Outcome::Succeeded, _) => format!("v{to} is serving 100% of traffic"),
-            (_, Some(why)) => format!("rollout to v{to} {}: {why}", outcome.as_str()),
-            (_, None) => format!("rollout to v{to} {}", outcome.as_str()),
+            (_, Some(why)) => format!("{what} to v{to} {}: {why}", outcome.as_str()),
+            (_, None) => format!("{what} to v{to} {}", outcome.as_str()),
         };
         self.event(
             app_name,

@@ -152,10 +152,7 @@ pub async fn run(
         apps.dedup();
         for app in apps {
             match self::traffic(&controller, app).await {
-                Ok(report) => traffic
-                    .entry(app.to_string())
-                    .or_default()
-                    .update(&report.counters),
+                Ok(report) => traffic.entry(app.to_string()).or_default().update(&report),
                 Err(_) => return, // the controller stopped: the daemon is shutting down
             }
         }

@@ -37,9 +37,9 @@ use axum::response::{IntoResponse, Response};
 pub(crate) use reply::{Answer, error};
 use serde::Deserialize;
 use slipway_api::{
-    AbortRequest, Accepted, AppStatus, DeployRequest, DrillRequest, GateAnswer, GateRequest,
-    Health, PromoteRequest, ReleaseSummary, RetryRequest, RollbackRequest, RolloutView,
-    SetWeightRequest,
+    AbortRequest, Accepted, AppStatus, DeployRequest, DrillReport, DrillRequest, GateAnswer,
+    GateRequest, Health, PromoteRequest, ReleaseSummary, RetryRequest, RollbackRequest,
+    RolloutView, SetWeightRequest,
 };
 use slipway_core::rollout::Signal;
 use slipway_store::Store;
@@ -81,6 +81,7 @@ pub(crate) fn api_routes() -> Routes<Api> {
         .post("/v1/apps/{app}/ramp", set_weight)
         .post("/v1/apps/{app}/retry", retry)
         .post("/v1/apps/{app}/drill", drill)
+        .get("/v1/apps/{app}/drills", drills)
         .post("/v1/apps/{app}/gate", gate)
         .post("/v1/apps/{app}/scale", scale)
         .post("/v1/apps/{app}/maintenance", maintenance_on)
@@ -495,6 +496,31 @@ async fn drill(
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// `GET /v1/apps/{app}/drills`: which reports.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DrillsQuery {
+    /// The newest this many; default 20, at most 100.
+    limit: Option<usize>,
+}
+
+/// What the app's drills found, newest first (each recorded once its canary is gone).
+async fn drills(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Query(q): Query<DrillsQuery>,
+) -> Answer {
+    let reports = api
+        .store
+        .drills(&app, q.limit.unwrap_or(20))
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let reports: Vec<DrillReport> = reports
+        .into_iter()
+        .filter_map(|r| serde_json::from_value(r).ok())
+        .collect();
+    Ok(Json(reports).into_response())
 }
 
 async fn abort(

@@ -524,7 +524,7 @@ use Verb::{Delete, Get, Post};
 /// Every API route's description, keyed by (verb, path) of [`ROUTES`]; the tests hold both equal.
 fn docs() -> Vec<Doc> {
     use crate::http::flag_admin::{HistoryQuery, ListQuery};
-    use crate::http::{EventsQuery, LogsQuery};
+    use crate::http::{DrillsQuery, EventsQuery, LogsQuery};
     use slipway_api::flags::*;
     use slipway_api::*;
     use slipway_store::{ApiToken, Event};
@@ -813,6 +813,19 @@ fn docs() -> Vec<Doc> {
             INTERNAL,
             STOPPING,
         ]),
+        Doc::new(
+            Get,
+            "/v1/apps/{app}/drills",
+            "drills",
+            "What the app's drills found",
+        )
+        .describe(
+            "One report per drill (by hand or `[drill] schedule`), newest first, recorded once the \
+             drill's canary is gone: timings from its events, failures from the proxy's counters.",
+        )
+        .query::<DrillsQuery>()
+        .list::<DrillReport>("The reports (none for an app that does not exist).")
+        .refuses(&[INTERNAL]),
         Doc::new(
             Post,
             "/v1/apps/{app}/gate",

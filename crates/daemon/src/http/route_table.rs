@@ -123,6 +123,7 @@ pub const ROUTES: &[Route] = &[
     api(Post, "/v1/apps/{app}/ramp", Deployer),
     api(Post, "/v1/apps/{app}/retry", Deployer),
     api(Post, "/v1/apps/{app}/drill", Deployer),
+    api(Get, "/v1/apps/{app}/drills", Viewer),
     api(Post, "/v1/apps/{app}/gate", Deployer),
     api(Post, "/v1/apps/{app}/scale", Deployer),
     api(Post, "/v1/apps/{app}/maintenance", Deployer),

@@ -4,10 +4,14 @@
 //! only while it is the rollout's canary). The ordinary canary analysis must catch it and roll it back;
 //! nothing else is special about it. No release phase runs: the stable release's migrations already ran.
 
+use crate::clock::now_ms;
+use crate::control::traffic::{AppTraffic, traffic};
 use crate::error::Error;
 use crate::ops::deploy::Deployer;
+use crate::ops::drill_report::{self, Started};
 use slipway_api::{DeployAccepted, DrillRequest};
 use slipway_core::spec::{CanarySpec, CanaryStep, DeploySpec, DrillFault, Strategy};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The analysis template a drill's canary step runs (the watch's default: the error rate may exceed the
@@ -22,7 +26,12 @@ pub const DEFAULT_ERROR_RATE: f64 = 0.5;
 const ANALYSIS_FOR: Duration = Duration::from_secs(120);
 
 impl Deployer {
-    pub async fn drill(&self, app: &str, req: DrillRequest) -> Result<DeployAccepted, Error> {
+    /// Starts a drill and the task that follows it to its report (`ops/drill_report.rs`).
+    pub async fn drill(
+        self: &Arc<Self>,
+        app: &str,
+        req: DrillRequest,
+    ) -> Result<DeployAccepted, Error> {
         let weight = req.weight.unwrap_or(DEFAULT_WEIGHT);
         if !(1..=50).contains(&weight) {
             return Err(Error::bad_request(format!(
@@ -57,20 +66,35 @@ impl Deployer {
             "drill: v{} again as a canary at {weight}% with {percent}% of its requests failed on purpose",
             stable.version
         );
-        self.under_lock(app, &holder, async {
-            let spec = drill_spec(&stable.spec, error_rate);
-            let release = self.record_derived(&stable, spec, &req.who, &message, |_| Ok(()))?;
-            self.event(app, Some(release.version), "drill", &message);
-            let strategy = drill_strategy(weight, &stable.spec);
-            self.hand_over(release, false, Some(strategy)).await
-        })
-        .await
-        .map_err(|e| match e.kind {
-            crate::error::ErrorKind::Conflict => {
-                Error::conflict(format!("cannot drill now: {}", e.message))
-            }
-            _ => e,
-        })
+        // The app's counters before the drill's canary takes any traffic.
+        let mut before = AppTraffic::default();
+        before.update(&traffic(&self.controller, app).await?);
+        let at = now_ms() as i64;
+        let accepted = self
+            .under_lock(app, &holder, async {
+                let spec = drill_spec(&stable.spec, error_rate);
+                let release = self.record_derived(&stable, spec, &req.who, &message, |_| Ok(()))?;
+                self.event(app, Some(release.version), "drill", &message);
+                let strategy = drill_strategy(weight, &stable.spec);
+                self.hand_over(release, false, Some(strategy)).await
+            })
+            .await
+            .map_err(|e| match e.kind {
+                crate::error::ErrorKind::Conflict => {
+                    Error::conflict(format!("cannot drill now: {}", e.message))
+                }
+                _ => e,
+            })?;
+        let started = Started {
+            app: app.to_string(),
+            release: accepted.release,
+            rollout: accepted.rollout,
+            by: req.who.clone(),
+            at,
+            traffic: before,
+        };
+        tokio::spawn(drill_report::follow(self.clone(), started));
+        Ok(accepted)
     }
 }
 

@@ -9,6 +9,8 @@ pub mod config_vars;
 pub mod cron;
 pub mod deploy;
 pub mod drill;
+pub mod drill_report;
+pub mod drill_schedule;
 pub mod history_pruning;
 pub mod images;
 pub mod maintenance;

@@ -72,12 +72,12 @@ impl Deployer {
     ) -> Result<String, Error> {
         let (app, v, s) = (&release.app, release.version, stable.version);
         let mut counted = AppTraffic::default();
-        counted.update(&traffic(&self.controller, app).await?.counters);
+        counted.update(&traffic(&self.controller, app).await?);
         let start = counted.total.clone();
         let until = Instant::now() + release.spec.release_phase.stable_watch;
         loop {
             tokio::time::sleep(LOOK_EVERY).await;
-            counted.update(&traffic(&self.controller, app).await?.counters);
+            counted.update(&traffic(&self.controller, app).await?);
             let judged = schema_watch::judge(before, &counted.total.since(&start));
             match judged.verdict {
                 Verdict::Pass => {
