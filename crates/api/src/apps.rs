@@ -275,6 +275,7 @@ pub struct RolloutStatus {
     pub from: Option<Version>,
     #[schema(value_type = u64)]
     pub to: Version,
+    /// The strategy's name; `rollback` for a rollback, `drill` for a drill's canary.
     pub strategy: String,
     /// progressing / stopping_old / awaiting_promotion / reverting / done
     pub phase: String,

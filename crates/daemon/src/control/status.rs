@@ -43,6 +43,12 @@ impl Controller {
             let stable = self.apps[&name]
                 .stable
                 .and_then(|v| self.release(&name, v).ok());
+            // A drill's rollout says so (`slipway drill`): its canary fails on purpose.
+            let to = self.apps[&name].rollout.as_ref().map(|a| a.machine.to);
+            let drill = to.is_some_and(|to| {
+                self.release(&name, to)
+                    .is_ok_and(|r| r.spec.drill_fault.is_some())
+            });
             let app = &self.apps[&name];
             let rollout = app.rollout.as_ref().map(|a| {
                 let r = &a.machine;
@@ -62,6 +68,8 @@ impl Controller {
                     to: r.to,
                     strategy: if a.rollback {
                         "rollback".into()
+                    } else if drill {
+                        "drill".into()
                     } else {
                         r.strategy.name().into()
                     },
