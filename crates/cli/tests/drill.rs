@@ -46,14 +46,7 @@ fn a_drill_is_caught_and_rolled_back_with_no_failure_beyond_the_injected_ones() 
     assert_eq!(report["other_failures"], 0, "{report}");
 
     // Users saw the injected failures and nothing else.
-    for r in tally.failures() {
-        assert!(
-            matches!(&r.result, Err(Outcome::Status(503, body)) if body.contains("slipway drill: injected failure")),
-            "a failure that was not injected: {:?}; {}",
-            r.result,
-            tally.summary()
-        );
-    }
+    only_injected_failures(&tally);
     assert_eq!(
         tally.failures().len() as u64,
         injected,
@@ -162,6 +155,11 @@ fn a_scheduled_drill_runs_by_itself_its_report_is_kept_and_a_busy_app_skips_it()
     );
     world.slipway(&["abort"]).ok();
     let tally = load.finish();
+    only_injected_failures(&tally);
+}
+
+/// Users saw the drill's injected failures and nothing else.
+fn only_injected_failures(tally: &support::load::Tally) {
     for r in tally.failures() {
         assert!(
             matches!(&r.result, Err(Outcome::Status(503, body)) if body.contains("slipway drill: injected failure")),
