@@ -440,6 +440,10 @@ enum KubeAction {
         /// Services.
         #[arg(long)]
         gateway: bool,
+        /// Also what `serve --lease NAME` needs: get and update of that Lease and of its state
+        /// Secrets, by name; create of leases (RBAC cannot limit a create to a name).
+        #[arg(long, value_name = "NAME")]
+        lease: Option<String>,
     },
     /// The manifests to run slipway inside the cluster, on stdout: Namespace, ServiceAccount, the
     /// Role of `kube rbac` and its binding, a Deployment of one `serve --kubernetes` (one replica,
@@ -562,11 +566,17 @@ fn main() -> ExitCode {
                     namespace,
                     service_account,
                     gateway,
+                    lease,
                 },
         } => {
             print!(
                 "{}",
-                slipway_kube::rbac::manifests(namespace, service_account, *gateway)
+                slipway_kube::rbac::manifests_with_lease(
+                    namespace,
+                    service_account,
+                    *gateway,
+                    lease.as_deref()
+                )
             );
             return ExitCode::SUCCESS;
         }

@@ -1720,7 +1720,12 @@ fn lease_args(identity: &str) -> Vec<&str> {
 
 #[test]
 fn the_controller_killed_mid_canary_is_replaced_by_its_standby_which_finishes_the_canary() {
-    let Some(mut k) = Kubed::new_with("failover", None, &lease_args("controller-a")) else {
+    // Both controllers run as the account of `slipway kube rbac --lease slipway`, and nothing more.
+    let Some(mut k) = Kubed::new_with(
+        "failover",
+        Some(&["--lease", "slipway"]),
+        &lease_args("controller-a"),
+    ) else {
         return;
     };
     let holder = |k: &Kubed| {
@@ -1738,12 +1743,13 @@ fn the_controller_killed_mid_canary_is_replaced_by_its_standby_which_finishes_th
     let standby_state = standby_dir.path().join("state");
     let mut args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
     args.extend(lease_args("controller-b"));
-    let kubeconfig = k.cluster.kubeconfig.clone();
+    let kubeconfig = k._kubeconfig_dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
     let mut standby = support::Daemon::start_standby(
         &standby_state,
         &args,
         &[
-            ("KUBECONFIG", kubeconfig.as_str()),
+            ("KUBECONFIG", kubeconfig),
             ("DOCKER_HOST", k.cluster.docker.as_str()),
             ("E2E_API_TOKEN", TOKEN),
         ],
