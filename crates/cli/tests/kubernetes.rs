@@ -1860,3 +1860,56 @@ fn the_controller_killed_mid_canary_is_replaced_by_its_standby_which_finishes_th
     tally.assert_only_after("v2");
     drop(standby);
 }
+
+#[test]
+fn a_leader_stopped_with_sigterm_releases_the_lease_and_leaves_its_pods_to_the_standby() {
+    // A lease of 5 minutes: the standby can only lead this test's way by the leader releasing it.
+    let args = |identity| {
+        let mut args = lease_args(identity);
+        args[3] = "5m";
+        args
+    };
+    let Some(mut k) = Kubed::new_with("release", None, &args("controller-a")) else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let pods = k.pods_of(1);
+    let standby_dir = tempfile::tempdir().unwrap();
+    let standby_state = standby_dir.path().join("state");
+    let mut standby_args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
+    standby_args.extend(args("controller-b"));
+    let mut standby = support::Daemon::start_standby(
+        &standby_state,
+        &standby_args,
+        &[
+            ("KUBECONFIG", k.cluster.kubeconfig.as_str()),
+            ("DOCKER_HOST", k.cluster.docker.as_str()),
+            ("E2E_API_TOKEN", TOKEN),
+        ],
+    );
+    support::wait_until(Duration::from_secs(60), "the standby standing by", || {
+        std::fs::read_to_string(standby_dir.path().join("daemon.log"))
+            .is_ok_and(|log| log.contains("standing by: controller-a leads"))
+    });
+    let status = k.world.daemon.terminate();
+    assert!(
+        status.success(),
+        "{status:?}\n{}",
+        k.world.daemon.log_text()
+    );
+    standby.wait_serving(Duration::from_secs(60));
+    let holder = k.kubectl(&[
+        "get",
+        "lease",
+        "slipway",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(holder, "controller-b");
+    // The same pods, never stopped, serve through the new leader's proxy.
+    assert_eq!(k.pods_of(1), pods);
+    let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
+    assert_eq!(support::http::version_of(&answer), "v1");
+}
