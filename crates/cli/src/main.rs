@@ -212,6 +212,8 @@ enum Command {
         /// The namespace for the pods (default: the kubeconfig's).
         #[arg(long, requires = "kubernetes")]
         namespace: Option<String>,
+        #[command(flatten)]
+        lease: Box<LeaseFlags>,
     },
     /// Record a new release from the app folder and roll it out; exits non-zero if it does not succeed.
     Deploy {
@@ -407,6 +409,23 @@ enum Command {
     },
 }
 
+/// `serve --kubernetes --lease`: failover between controllers.
+#[derive(clap::Args)]
+struct LeaseFlags {
+    /// Lead by this Lease (coordination.k8s.io) in the namespace, with the state copied into
+    /// Secrets named after it: run two or more, one leads, the others stand by (their API
+    /// answers 503) and take over, with the state, when it stops or dies (docs/kubernetes.md).
+    #[arg(long, value_name = "NAME", requires = "kubernetes")]
+    lease: Option<String>,
+    /// How long a leader's Lease lasts unrenewed: a standby takes over a dead leader after this.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration, requires = "lease")]
+    lease_duration: std::time::Duration,
+    /// This controller's name in the Lease (default: the host name — in a pod, its name — and
+    /// the process ID).
+    #[arg(long, env = "SLIPWAY_IDENTITY", requires = "lease")]
+    identity: Option<String>,
+}
+
 #[cfg(feature = "kubernetes")]
 #[derive(Subcommand)]
 enum KubeAction {
@@ -421,6 +440,10 @@ enum KubeAction {
         /// Services.
         #[arg(long)]
         gateway: bool,
+        /// Also what `serve --lease NAME` needs: get and update of that Lease and of its state
+        /// Secrets, by name; create of leases (RBAC cannot limit a create to a name).
+        #[arg(long, value_name = "NAME")]
+        lease: Option<String>,
     },
     /// The manifests to run slipway inside the cluster, on stdout: Namespace, ServiceAccount, the
     /// Role of `kube rbac` and its binding, a Deployment of one `serve --kubernetes` (one replica,
@@ -543,11 +566,17 @@ fn main() -> ExitCode {
                     namespace,
                     service_account,
                     gateway,
+                    lease,
                 },
         } => {
             print!(
                 "{}",
-                slipway_kube::rbac::manifests(namespace, service_account, *gateway)
+                slipway_kube::rbac::manifests_with_lease(
+                    namespace,
+                    service_account,
+                    *gateway,
+                    lease.as_deref()
+                )
             );
             return ExitCode::SUCCESS;
         }
@@ -687,8 +716,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls,
             kubernetes,
             namespace,
+            lease,
             ..
         } => {
+            let LeaseFlags {
+                lease,
+                lease_duration,
+                identity,
+            } = *lease;
+            let lease = lease.map(|name| slipway_daemon::Lease {
+                name,
+                identity: identity.unwrap_or_else(default_identity),
+                duration: lease_duration,
+            });
             slipway_daemon::serve(slipway_daemon::ServeOptions {
                 state_dir: cli.state_dir,
                 listen,
@@ -701,7 +741,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 proxy: limits.options(),
                 auth_limits: auth.limits(),
                 retention: retention.policy(),
-                kubernetes: kubernetes.then_some(slipway_daemon::Kubernetes { namespace }),
+                kubernetes: kubernetes.then_some(slipway_daemon::Kubernetes { namespace, lease }),
             })
             .await?;
             Ok(ExitCode::SUCCESS)
@@ -814,4 +854,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+/// A controller's default name in its Lease: unique per process on a host, and in a pod the pod's
+/// name (its host name).
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
 }

@@ -270,6 +270,11 @@ impl Kubed {
     /// account `slipway kube rbac` makes, with a
     /// token of its own, instead of as the cluster's admin.
     fn new_as(name: &str, least_rbac: Option<&[&str]>) -> Option<Kubed> {
+        Kubed::new_with(name, least_rbac, &[])
+    }
+
+    /// With `extra` arguments to the daemon's `serve`.
+    fn new_with(name: &str, least_rbac: Option<&[&str]>, extra: &[&str]) -> Option<Kubed> {
         let cluster = cluster()?;
         let namespace = format!("e2e-{}-{name}", std::process::id());
         let label = namespace.clone();
@@ -283,8 +288,10 @@ impl Kubed {
             Some(args) => least_rbac_kubeconfig(&cluster, &namespace, kubeconfig_dir.path(), args),
             None => cluster.kubeconfig.clone(),
         };
+        let mut args = vec!["--kubernetes", "--namespace", &namespace];
+        args.extend(extra);
         let world = World::with(
-            &["--kubernetes", "--namespace", &namespace],
+            &args,
             &[
                 ("KUBECONFIG", kubeconfig.as_str()),
                 ("DOCKER_HOST", cluster.docker.as_str()),
@@ -1694,4 +1701,215 @@ fn blue_green_switches_the_selector_of_another_team_s_service_and_nothing_else()
             .any(|(m, _, spec)| m == "platform" && spec.contains(&"f:ports".to_owned())),
         "{written:?}"
     );
+}
+
+/// `serve --lease`'s arguments for one of two controllers sharing a Lease of 4 s (a standby takes
+/// over a dead leader 4 s after it last saw it renew).
+fn lease_args(identity: &str) -> Vec<&str> {
+    vec![
+        "--lease",
+        "slipway",
+        "--lease-duration",
+        "4s",
+        "--identity",
+        identity,
+        "--api",
+        "127.0.0.1:0",
+    ]
+}
+
+#[test]
+fn the_controller_killed_mid_canary_is_replaced_by_its_standby_which_finishes_the_canary() {
+    // Both controllers run as the account of `slipway kube rbac --lease slipway`, and nothing more.
+    let Some(mut k) = Kubed::new_with(
+        "failover",
+        Some(&["--lease", "slipway"]),
+        &lease_args("controller-a"),
+    ) else {
+        return;
+    };
+    let holder = |k: &Kubed| {
+        k.kubectl(&[
+            "get",
+            "lease",
+            "slipway",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+    };
+    assert_eq!(holder(&k), "controller-a");
+    // The standby: same namespace and Lease, a state dir, proxy and API of its own.
+    let standby_dir = tempfile::tempdir().unwrap();
+    let standby_state = standby_dir.path().join("state");
+    let mut args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
+    args.extend(lease_args("controller-b"));
+    let kubeconfig = k._kubeconfig_dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let mut standby = support::Daemon::start_standby(
+        &standby_state,
+        &args,
+        &[
+            ("KUBECONFIG", kubeconfig),
+            ("DOCKER_HOST", k.cluster.docker.as_str()),
+            ("E2E_API_TOKEN", TOKEN),
+        ],
+    );
+    // Standing by, its API says who leads, and it serves no traffic.
+    let standby_api: std::net::SocketAddr =
+        support::wait_for(Duration::from_secs(60), "the standby's API address", || {
+            std::fs::read_to_string(standby_state.join("api.addr"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        });
+    let answer = support::wait_for(Duration::from_secs(60), "the standby's API", || {
+        support::http::get(standby_api, "/v1/health", &[]).ok()
+    });
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.body.contains("controller-a leads"), "{answer:?}");
+    assert!(!standby_state.join("proxy.addr").exists());
+
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    let canary = "strategy = \"canary\"\nprogress_deadline = \"5m\"\nsteps = [{ weight = 50 }, { pause = \"30s\" }]";
+    k.write(&v1, canary, "");
+    k.world.slipway(&["deploy"]).ok();
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(100);
+    k.write(&v2, canary, "");
+    k.world.slipway(&["deploy", "--detach"]).ok();
+    support::wait_for(
+        Duration::from_secs(90),
+        "the canary at 50 %, pausing",
+        || {
+            let c = k.world.status()["rollout"]["canary"].clone();
+            (c["effective_weight"] == 50 && c["step"] == 2).then_some(())
+        },
+    );
+    load.wait_for_more(100);
+    let pods = (k.pods_of(1), k.pods_of(2));
+
+    // The leader dies mid-canary; its standby takes over with the state it had copied.
+    // Requests answered before the kill failed none; those in flight at it fail with the proxy.
+    // (Each client asks one at a time: 50 more answers after the mark close the earlier ones.)
+    let at_kill = load.mark();
+    load.wait_for_more(50);
+    k.world.daemon.kill9();
+    let killed = Instant::now();
+    let before_kill = load.finish();
+    let failed: Vec<_> = before_kill
+        .records
+        .iter()
+        .filter(|r| r.epoch < at_kill && r.result.is_err())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{}: {:?}",
+        before_kill.summary(),
+        failed
+            .iter()
+            .map(|r| (killed.saturating_duration_since(r.sent), &r.result))
+            .collect::<Vec<_>>()
+    );
+    support::wait_until(
+        Duration::from_secs(60),
+        "the standby holding the lease",
+        || holder(&k) == "controller-b",
+    );
+    let leading = killed.elapsed();
+    standby.wait_serving(Duration::from_secs(60));
+    let serving = killed.elapsed();
+    eprintln!(
+        "takeover: the standby held the lease {:.1} s and served {:.1} s after the leader's kill -9 \
+         (lease 4 s)",
+        leading.as_secs_f64(),
+        serving.as_secs_f64()
+    );
+    let status = |state: &Path| -> serde_json::Value {
+        let mut cmd = Command::new(support::bin());
+        cmd.args(["status", "--json", "--state-dir"])
+            .arg(state)
+            .arg("--config")
+            .arg(k.world.config_path())
+            .env_remove("SLIPWAY_SERVER")
+            .env_remove("SLIPWAY_TOKEN");
+        support::run_command(cmd, Duration::from_secs(60))
+            .ok()
+            .json()
+    };
+    // The same pods, adopted: the canary resumed where it was, not restarted.
+    let now = status(&standby_state);
+    assert_eq!(now["rollout"]["to"], 2, "{now}");
+    assert_eq!((k.pods_of(1), k.pods_of(2)), pods, "{now}");
+    let load = Load::start(standby.proxy, CLIENTS, "/");
+    load.wait_for_more(100);
+    let done = support::wait_for(
+        Duration::from_secs(120),
+        "the canary finished by the standby",
+        || {
+            let s = status(&standby_state);
+            s["rollout"].is_null().then_some(s)
+        },
+    );
+    assert_eq!(done["stable"]["version"], 2, "{done}");
+    load.mark();
+    load.wait_for_more(100);
+    let tally = load.finish();
+    tally.assert_no_failures();
+    tally.assert_only_after("v2");
+    drop(standby);
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_releases_the_lease_and_leaves_its_pods_to_the_standby() {
+    // A lease of 5 minutes: the standby can only lead this test's way by the leader releasing it.
+    let args = |identity| {
+        let mut args = lease_args(identity);
+        args[3] = "5m";
+        args
+    };
+    let Some(mut k) = Kubed::new_with("release", None, &args("controller-a")) else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let pods = k.pods_of(1);
+    let standby_dir = tempfile::tempdir().unwrap();
+    let standby_state = standby_dir.path().join("state");
+    let mut standby_args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
+    standby_args.extend(args("controller-b"));
+    let mut standby = support::Daemon::start_standby(
+        &standby_state,
+        &standby_args,
+        &[
+            ("KUBECONFIG", k.cluster.kubeconfig.as_str()),
+            ("DOCKER_HOST", k.cluster.docker.as_str()),
+            ("E2E_API_TOKEN", TOKEN),
+        ],
+    );
+    support::wait_until(Duration::from_secs(60), "the standby standing by", || {
+        std::fs::read_to_string(standby_dir.path().join("daemon.log"))
+            .is_ok_and(|log| log.contains("standing by: controller-a leads"))
+    });
+    let status = k.world.daemon.terminate();
+    assert!(
+        status.success(),
+        "{status:?}\n{}",
+        k.world.daemon.log_text()
+    );
+    standby.wait_serving(Duration::from_secs(60));
+    let holder = k.kubectl(&[
+        "get",
+        "lease",
+        "slipway",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(holder, "controller-b");
+    // The same pods, never stopped, serve through the new leader's proxy.
+    assert_eq!(k.pods_of(1), pods);
+    let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
+    assert_eq!(support::http::version_of(&answer), "v1");
 }

@@ -17,6 +17,8 @@ mod allocator;
 mod clock;
 mod code_pages;
 pub mod error;
+#[cfg(feature = "kubernetes")]
+mod failover;
 mod fd_limit;
 mod handover;
 pub mod history_retention;
@@ -80,6 +82,18 @@ pub struct ServeOptions {
 pub struct Kubernetes {
     /// `None`: the kubeconfig's namespace.
     pub namespace: Option<String>,
+    /// `--lease`: lead by this Lease, with the state copied into the cluster (`failover.rs`).
+    pub lease: Option<Lease>,
+}
+
+/// The Lease a controller leads by (`serve --kubernetes --lease`).
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The Lease's name; the state Secrets are named after it.
+    pub name: String,
+    /// This controller's identity in it (in a pod: the pod's name).
+    pub identity: String,
+    pub duration: Duration,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
@@ -93,6 +107,51 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&paths.root)
         .with_context(|| format!("cannot create the state dir {}", paths.root.display()))?;
     std::fs::set_permissions(&paths.root, std::fs::Permissions::from_mode(0o700))?;
+    // `--lease`: stand by until leading, then start from the state the last leader copied.
+    #[cfg(feature = "kubernetes")]
+    let mut leading = None;
+    #[cfg(feature = "kubernetes")]
+    let mut standby_api = None;
+    #[cfg(feature = "kubernetes")]
+    if let Some(kube) = &options.kubernetes
+        && let Some(lease) = &kube.lease
+    {
+        if std::env::var_os(handover::ENV).is_some() {
+            bail!(
+                "`slipway upgrade` of a controller with --lease is not supported: restart it, its standby takes over"
+            );
+        }
+        if let Some(addr) = options.api {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} for the API"))?;
+            std::fs::write(
+                paths.root.join("api.addr"),
+                format!("{}\n", listener.local_addr()?),
+            )?;
+            standby_api = Some(listener);
+        }
+        let stop = async {
+            tokio::select! {
+                _ = signals.term.recv() => {}
+                _ = signals.int.recv() => {}
+            }
+        };
+        match failover::lead(
+            kube.namespace.clone(),
+            lease,
+            &paths,
+            standby_api.as_ref(),
+            stop,
+        )
+        .await?
+        {
+            Some(lead) => leading = Some(lead),
+            None => {
+                tracing::info!("stopped while standing by");
+                return Ok(());
+            }
+        }
+    }
     // Taking over from an upgrading daemon: its sockets, and its instances once it released them.
     let (mut predecessor, mut sockets) = match std::env::var_os(handover::ENV) {
         Some(path) => {
@@ -102,12 +161,37 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         }
         None => {
             refuse_second_daemon(&paths).await?;
-            (None, Sockets(socket_activation::inherited()))
+            #[allow(unused_mut)]
+            let mut sockets = Sockets(socket_activation::inherited());
+            // The standby's API socket: the same port now answers as the leader's API.
+            #[cfg(feature = "kubernetes")]
+            if let Some(listener) = standby_api.take() {
+                sockets.0.push(handover::Inherited {
+                    name: "api-tcp".to_owned(),
+                    fd: listener.into(),
+                });
+            }
+            (None, sockets)
         }
     };
 
     let store =
         Arc::new(slipway_store::Store::open(&paths.db()).context("cannot open the state store")?);
+    #[cfg(feature = "kubernetes")]
+    let leading = match leading {
+        Some((leadership, secrets)) => {
+            let lease = options.kubernetes.as_ref().and_then(|k| k.lease.as_ref());
+            failover::exit_when_lost(
+                &leadership,
+                lease.map(|l| l.name.clone()).unwrap_or_default(),
+            );
+            Some((
+                leadership,
+                failover::Copier::start(store.clone(), secrets, &paths)?,
+            ))
+        }
+        None => None,
+    };
     let artifacts = Arc::new(slipway_store::ArtifactStore::open(&paths.artifacts())?);
     // What a backup interrupted by a crash left (links and a database copy, nothing else).
     let _ = std::fs::remove_dir_all(paths.backup_staging());
@@ -128,7 +212,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         Some(kube) => Some(
             slipway_kube::PodSupervisor::connect(
                 kube.namespace.clone(),
-                paths.docker_owner(),
+                match &kube.lease {
+                    Some(lease) => failover::owner(kube.namespace.as_deref(), lease),
+                    None => paths.docker_owner(),
+                },
                 supervisor.event_sender(),
             )
             .await
@@ -457,13 +544,28 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     tls_stop.cancel();
     let _ = tls_task.await;
     let (reply, done) = tokio::sync::oneshot::channel();
-    if handle
-        .send(control::controller::Command::Shutdown { reply })
-        .is_ok()
-    {
+    // A leader leaves its pods running for the next one to adopt; others stop their instances.
+    #[cfg(feature = "kubernetes")]
+    let command = match leading {
+        Some(_) => control::controller::Command::HandOver { reply },
+        None => control::controller::Command::Shutdown { reply },
+    };
+    #[cfg(not(feature = "kubernetes"))]
+    let command = control::controller::Command::Shutdown { reply };
+    if handle.send(command).is_ok() {
         let _ = done.await;
     }
     let _ = controller_task.await;
+    #[cfg(feature = "kubernetes")]
+    if let Some((leadership, copier)) = leading {
+        copier.finish().await;
+        match leadership.release().await {
+            Ok(()) => tracing::info!("state copied and lease released: a standby leads at once"),
+            Err(error) => {
+                tracing::warn!(%error, "could not release the lease; a standby leads once it expires")
+            }
+        }
+    }
     let _ = cron_task.await;
     let _ = pruning_task.await;
     let _ = ramps_task.await;

@@ -10,6 +10,10 @@
 //! rollouts, crash-loop fast failure and the route table (pod IP:port) work unchanged.
 //! `pod_supervisor.rs` is the one task that does the IO.
 //!
+//! Failover (`serve --lease`): `lease.rs` decides who leads from a Lease (pure), `leader_election.rs`
+//! reads and writes it; the state is copied into Secrets (`state_chunks.rs` lays it out, pure;
+//! `state_secrets.rs` writes and reads it) so a standby starts from where the leader was.
+//!
 //! Traffic goes through slipway's own proxy (to the pods' IPs), or — for an app with `[kubernetes]
 //! gateway` — through the cluster's Gateway API gateway: `route_writer.rs` applies the app's own
 //! HTTPRoute (`http_route.rs`, which says why its own) weighting a Service per release
@@ -22,6 +26,8 @@
 mod binding;
 pub mod http_route;
 pub mod install;
+pub mod leader_election;
+pub mod lease;
 pub mod names;
 mod pod_logs;
 pub mod pod_state;
@@ -29,6 +35,8 @@ mod pod_supervisor;
 pub mod rbac;
 mod route_writer;
 pub mod services;
+pub mod state_chunks;
+pub mod state_secrets;
 pub mod template;
 
 pub use names::Key;
@@ -36,3 +44,15 @@ pub use pod_state::Observed;
 pub use pod_supervisor::{Adopted, OwnedReplicaSet, PodStatus, PodSupervisor};
 pub use route_writer::{AppTraffic, OnFailure, ReleaseTraffic, RouteWriter};
 pub use template::PodTemplate;
+
+/// A client for the cluster of the kubeconfig (or the pod this runs in), and the namespace to use.
+pub(crate) async fn client(namespace: Option<String>) -> Result<(kube::Client, String), String> {
+    let config = kube::Config::infer().await.map_err(|e| {
+        format!("no Kubernetes configuration: {e} (set KUBECONFIG, or run inside a cluster)")
+    })?;
+    let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .map_err(|e| format!("cannot make a client for {server}: {e}"))?;
+    Ok((client, namespace))
+}

@@ -36,9 +36,34 @@ pub const GATEWAY_RULES: &[(&str, &[&str], &[&str])] = &[
     ),
 ];
 
+/// What `serve --lease NAME` adds (`leader_election.rs`, `state_secrets.rs`): reading and
+/// renewing its own Lease and state Secrets, by name. `create` cannot be limited to names (the
+/// name is in the body, not the URL, so RBAC never sees it): creating leases is granted to any name,
+/// as creating secrets already is.
+fn lease_rules(lease: &str) -> String {
+    let secrets: Vec<String> = crate::state_chunks::all_names(lease);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    format!(
+        "  - apiGroups: [\"coordination.k8s.io\"]\n    resources: [\"leases\"]\n    verbs: [\"create\"]\n\
+         \x20 - apiGroups: [\"coordination.k8s.io\"]\n    resources: [\"leases\"]\n    resourceNames: [\"{lease}\"]\n    verbs: [\"get\", \"update\"]\n\
+         \x20 - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames: [{}]\n    verbs: [\"get\", \"update\"]\n",
+        quoted(&secrets)
+    )
+}
+
 /// The manifests for a daemon running as `service_account` in `namespace`; with `gateway`, the
 /// rights apps with `[kubernetes] gateway` or `service` need too.
 pub fn manifests(namespace: &str, service_account: &str, gateway: bool) -> String {
+    manifests_with_lease(namespace, service_account, gateway, None)
+}
+
+/// As [`manifests`], and with `lease`, what `serve --lease` needs for that Lease.
+pub fn manifests_with_lease(
+    namespace: &str,
+    service_account: &str,
+    gateway: bool,
+    lease: Option<&str>,
+) -> String {
     let mut rules = String::new();
     let extra: &[_] = if gateway { GATEWAY_RULES } else { &[] };
     for (group, resources, verbs) in RULES.iter().chain(extra) {
@@ -47,6 +72,9 @@ pub fn manifests(namespace: &str, service_account: &str, gateway: bool) -> Strin
             quoted(resources),
             quoted(verbs)
         ));
+    }
+    if let Some(lease) = lease {
+        rules.push_str(&lease_rules(lease));
     }
     format!(
         "# The least slipway needs to run image processes as pods in {namespace}\n\
@@ -91,6 +119,16 @@ mod tests {
         ));
         assert_eq!(text.matches("---").count(), 2);
         assert!(!text.contains("httproutes") && !text.contains("services"));
+    }
+
+    #[test]
+    fn with_a_lease_the_role_may_renew_it_and_its_state_secrets_by_name_only() {
+        let text = manifests_with_lease("shop", "slipway", false, Some("slipway"));
+        assert!(text.contains(
+            "resources: [\"leases\"]\n    resourceNames: [\"slipway\"]\n    verbs: [\"get\", \"update\"]"
+        ));
+        assert!(text.contains("resourceNames: [\"slipway-state\", \"slipway-state-a-0\""));
+        assert!(!manifests("shop", "slipway", false).contains("leases"));
     }
 
     #[test]

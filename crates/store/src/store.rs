@@ -319,6 +319,18 @@ impl Store {
         }
     }
 
+    /// Calls `f` after each committed write (a transaction or a lone statement), on the writer's
+    /// thread while it still holds the connection: `f` must only take note (set a flag, wake a task),
+    /// never touch the store. Replaces an earlier `f`. What the Kubernetes standby copies hangs on it.
+    pub fn on_commit(&self, mut f: impl FnMut() + Send + 'static) -> Result<()> {
+        let mut conn = self.conn();
+        conn.commit_hook(Some(move || {
+            f();
+            false // never veto the commit
+        }))?;
+        Ok(())
+    }
+
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: the open transaction (if any) was
         // rolled back when it was dropped during unwinding.
@@ -487,6 +499,28 @@ mod tests {
             "daemon-a"
         );
         assert_eq!(store.create_release(new_release("web")).unwrap().version, 3);
+    }
+
+    #[test]
+    fn on_commit_runs_after_each_committed_write_and_not_for_a_failed_one() {
+        let (_dir, store) = open_temp();
+        let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = commits.clone();
+        store
+            .on_commit(move || {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .unwrap();
+        store.create_release(new_release("web")).unwrap();
+        let after_one = commits.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(after_one >= 1);
+        let failed: Result<()> = store.transaction(|tx| {
+            tx.conn
+                .execute("INSERT INTO stable (app, version) VALUES ('x', 1)", [])?;
+            Err(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+        });
+        assert!(failed.is_err());
+        assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), after_one);
     }
 
     #[test]

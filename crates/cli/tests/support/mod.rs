@@ -127,7 +127,21 @@ impl Daemon {
 
     /// With extra variables in the daemon's environment (e.g. secret sources).
     pub fn start_with_env(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let mut d = Daemon {
+        let mut d = Daemon::unstarted(state, extra, env);
+        d.spawn();
+        d
+    }
+
+    /// Starts a daemon that does not serve yet (a standby controller, `serve --lease`): its proxy
+    /// and socket come once it leads; `wait_serving` waits for that.
+    pub fn start_standby(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut d = Daemon::unstarted(state, extra, env);
+        d.launch();
+        d
+    }
+
+    fn unstarted(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon {
             child: None,
             successor: None,
             exe: PathBuf::from(bin()),
@@ -141,9 +155,7 @@ impl Daemon {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts: 0,
-        };
-        d.spawn();
-        d
+        }
     }
 
     pub fn exe(&self) -> &Path {
@@ -151,6 +163,11 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
+        self.launch();
+        self.wait_serving(DEADLINE);
+    }
+
+    fn launch(&mut self) {
         assert!(self.child.is_none(), "the daemon is already running");
         // What a previous run left (after kill -9) must not be mistaken for this run's readiness.
         let _ = std::fs::remove_file(self.state.join("proxy.addr"));
@@ -209,11 +226,15 @@ impl Daemon {
             .spawn()
             .expect("cannot start slipway serve");
         self.child = Some(child);
+    }
+
+    /// Waits until the daemon serves: its proxy address written and its socket answering.
+    pub fn wait_serving(&mut self, deadline: Duration) {
         let addr_file = self.state.join("proxy.addr");
         let socket = self.state.join("slipway.sock");
         let mut exited = None;
         let proxy = wait_for(
-            DEADLINE,
+            deadline,
             "the daemon to write proxy.addr and open its socket",
             || {
                 if let Some(status) = self
