@@ -152,6 +152,9 @@ pub struct Controller {
     pub(super) last_judged: u64,
     /// A judgement changed a verdict since the last reconcile: the rollout acts on it now.
     pub(super) verdict_changed: bool,
+    /// The last reconcile changed nothing and no app has anything timed under way (`reconcile`):
+    /// until something happens, the once-a-second round only samples and autoscales.
+    pub(super) settled: bool,
     /// Rung by the proxy when it holds a request for an app scaled to zero: wake it now.
     pub(super) doorbell: Arc<tokio::sync::Notify>,
     /// Where a regression found by the watch after promotion asks for its rollback (`watch_round`).
@@ -190,6 +193,7 @@ impl Controller {
             next_analysis_at: 0,
             last_judged: 0,
             verdict_changed: false,
+            settled: false,
             doorbell: Arc::new(tokio::sync::Notify::new()),
             watch_rollbacks: None,
             http: std::sync::OnceLock::new(),
@@ -266,21 +270,26 @@ impl Controller {
             let sleep = wake.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
             // Woken only to judge the running analyses: nothing else to decide unless a verdict changed.
             let mut only_judge = false;
+            // Woken by the clock alone (no command, instance event or doorbell).
+            let mut by_clock = false;
             tokio::select! {
                 Some(msg) = inbox.recv() => self.on_message(msg),
                 Some(event) = events.recv() => self.on_instance_event(event),
                 _ = tokio::time::sleep(sleep.unwrap_or(IDLE)) => {
                     only_judge = judge_at.is_some() && decide_at.is_none_or(|at| now_ms() < at);
+                    by_clock = true;
                 }
                 () = doorbell.notified() => {}
             }
             while let Ok(msg) = inbox.try_recv() {
                 self.on_message(msg);
                 only_judge = false;
+                by_clock = false;
             }
             while let Ok(event) = events.try_recv() {
                 self.on_instance_event(event);
                 only_judge = false;
+                by_clock = false;
             }
             if only_judge && self.hand_over.is_none() && self.shutdown.is_none() {
                 self.judge_sessions();
@@ -290,6 +299,12 @@ impl Controller {
                 }
                 continue;
             }
+            // Only the once-a-second round, with every app settled: deciding again would decide the
+            // same, so the round costs O(changes), not O(apps), when nothing happens.
+            let quiet = by_clock
+                && self.settled
+                && self.shutdown.is_none()
+                && !crate::control::wake::app_timer_due(self.apps.values(), last_run, now_ms());
             last_run = now_ms();
             if self.hand_over.is_some() {
                 // No new decision: the new daemon makes them. What is draining finishes here, for
@@ -308,7 +323,9 @@ impl Controller {
                 }
                 continue;
             }
-            self.reconcile().await;
+            if !quiet {
+                self.reconcile().await;
+            }
             let sampled = self.analyze();
             // Woken often by events, the analyses are still judged on time.
             let judge_due = crate::control::wake::next_judge(self.apps.values(), self.last_judged)

@@ -18,13 +18,14 @@ impl Controller {
         let names: Vec<String> = self.apps.keys().cloned().collect();
         let mut retiring = Vec::new();
         let mut desired_by_app = BTreeMap::new();
+        let mut starts = false;
         for name in &names {
             let desired = if self.shutdown.is_some() {
                 Desired::default()
             } else {
                 self.desired(name, now)
             };
-            self.converge(name, &desired, &mut retiring);
+            starts |= self.converge(name, &desired, &mut retiring);
             desired_by_app.insert(name.clone(), desired);
         }
         // Every release that may get traffic has counters, kept across tables like its backends.
@@ -52,10 +53,11 @@ impl Controller {
         }
         // Publish before draining: once `publish` returns, no request can pick a retiring instance.
         // Only the apps whose route changed are built again (and compiled by the proxy).
-        if let Some(table) = self
+        let table = self
             .published
-            .update(&self.apps, &desired_by_app, &self.releases)
-        {
+            .update(&self.apps, &desired_by_app, &self.releases);
+        let published = table.is_some();
+        if let Some(table) = table {
             self.routes.publish(table).await;
         }
         // Apps a gateway routes: the same weights, to their HTTPRoute and Services (not while
@@ -70,6 +72,14 @@ impl Controller {
                 writer.publish(traffic);
             }
         }
+        // Settled: nothing started, retired or re-routed, and nothing under way that time moves on
+        // (a rollout, a warm release) or that must finish (a drain).
+        self.settled = !starts
+            && !published
+            && retiring.is_empty()
+            && self.apps.values().all(|a| {
+                a.rollout.is_none() && a.warm.is_none() && !a.instances.iter().any(|m| m.retiring)
+            });
         for (app, m) in retiring {
             self.spawn_retire(&app, m);
         }
@@ -118,13 +128,20 @@ impl Controller {
     }
 
     /// Starts and retires instances of one app so each (release, process) has the count it should.
-    fn converge(&mut self, name: &str, desired: &Desired, retiring: &mut Vec<(String, Managed)>) {
+    /// Returns whether it tried to start any (a start that failed is tried again next round).
+    fn converge(
+        &mut self,
+        name: &str,
+        desired: &Desired,
+        retiring: &mut Vec<(String, Managed)>,
+    ) -> bool {
         // `desired` loaded every release it names (stable, rollout, warm).
         let wanted = instance_plan::wanted(name, desired, &self.releases);
         let Some(app) = self.apps.get_mut(name) else {
-            return;
+            return false;
         };
         let plan = instance_plan::plan(&app.instances, &wanted);
+        let starts = !plan.start.is_empty();
         for m in app.instances.iter_mut() {
             if plan.retire.contains(&m.id) {
                 m.retiring = true;
@@ -142,6 +159,7 @@ impl Controller {
                 break;
             }
         }
+        starts
     }
 
     fn start_instance(

@@ -20,18 +20,35 @@ pub(crate) fn next_wake<'a>(
     let mut any_app = false;
     let timers = apps.into_iter().flat_map(|app| {
         any_app = true;
-        let rollout = app.rollout.as_ref().and_then(|r| r.machine.next_timer());
-        let warm = app.warm.as_ref().map(|w| w.retire_at);
-        let watch = app
-            .watch
-            .as_ref()
-            .filter(|w| w.watching())
-            .map(|w| w.ends_at);
-        [rollout, warm, watch]
+        timers(app)
     });
     let earliest = timers.flatten().filter(|&at| at > last_run).min();
     let analysis = (any_app && next_analysis_at > last_run).then_some(next_analysis_at);
     earliest.into_iter().chain(analysis).min()
+}
+
+/// Whether an app's own timer (not the analysis round's) fell due after `last_run`, by `now`.
+pub(crate) fn app_timer_due<'a>(
+    apps: impl IntoIterator<Item = &'a AppState>,
+    last_run: u64,
+    now: u64,
+) -> bool {
+    apps.into_iter()
+        .flat_map(timers)
+        .flatten()
+        .any(|at| at > last_run && at <= now)
+}
+
+/// An app's timers: its rollout's next, its warm release's end, its watch's end.
+fn timers(app: &AppState) -> [Option<u64>; 3] {
+    let rollout = app.rollout.as_ref().and_then(|r| r.machine.next_timer());
+    let warm = app.warm.as_ref().map(|w| w.retire_at);
+    let watch = app
+        .watch
+        .as_ref()
+        .filter(|w| w.watching())
+        .map(|w| w.ends_at);
+    [rollout, warm, watch]
 }
 
 /// How often running analyses are judged between rounds. At 1,000 canary requests a second a bad
@@ -97,6 +114,11 @@ mod tests {
             next_wake(apps.values(), 5_000, 3_000),
             Some(5_000),
             "a timer already seen does not wake it again"
+        );
+        assert!(app_timer_due(apps.values(), 1_000, 3_000));
+        assert!(
+            !app_timer_due(apps.values(), 3_000, 5_000),
+            "the analysis round is not an app's timer"
         );
     }
 
