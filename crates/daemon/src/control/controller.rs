@@ -128,6 +128,18 @@ impl ControllerHandle {
             Error::unavailable("the controller has stopped (the daemon is shutting down)")
         })
     }
+
+    /// Sends the command `ask` makes around a reply channel, and waits for the answer.
+    pub async fn ask<T>(
+        &self,
+        ask: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.send(ask(reply))?;
+        answer
+            .await
+            .map_err(|_| Error::unavailable("the controller stopped"))
+    }
 }
 
 pub struct Controller {

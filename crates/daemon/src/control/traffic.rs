@@ -26,14 +26,10 @@ pub struct TrafficReport {
 
 /// The app's traffic, from the controller.
 pub async fn traffic(controller: &ControllerHandle, app: &str) -> Result<TrafficReport, Error> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    controller.send(Command::FlagTraffic {
-        app: app.to_string(),
-        reply,
-    })?;
-    answer
+    let app = app.to_string();
+    controller
+        .ask(|reply| Command::FlagTraffic { app, reply })
         .await
-        .map_err(|_| Error::internal("the controller stopped"))
 }
 
 impl Controller {

@@ -45,7 +45,6 @@ use slipway_core::rollout::Signal;
 use slipway_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::oneshot;
 use utoipa::IntoParams;
 
 #[derive(Clone)]
@@ -237,13 +236,10 @@ async fn rollback(
 }
 
 pub(crate) async fn statuses(api: &Api, app: Option<String>) -> Result<Vec<AppStatus>, Response> {
-    let (reply, answer) = oneshot::channel();
     api.controller
-        .send(Command::Status { app, reply })
-        .map_err(Response::from)?;
-    answer
+        .ask(|reply| Command::Status { app, reply })
         .await
-        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))
+        .map_err(Response::from)
 }
 
 async fn apps(State(api): State<Api>) -> Answer {
@@ -337,18 +333,10 @@ fn audit(api: &Api, app: &str, action: &str, caller: &Caller) {
 }
 
 pub(crate) async fn signal(api: &Api, app: String, signal: Signal) -> Answer {
-    let (reply, answer) = oneshot::channel();
     api.controller
-        .send(Command::Signal { app, signal, reply })
-        .map_err(Response::from)?;
-    match answer.await {
-        Ok(Ok(())) => Ok(Json(Accepted::YES).into_response()),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the controller stopped",
-        )),
-    }
+        .ask(|reply| Command::Signal { app, signal, reply })
+        .await??;
+    Ok(Json(Accepted::YES).into_response())
 }
 
 async fn promote(
@@ -403,13 +391,10 @@ async fn set_weight(
 }
 
 async fn metrics(State(api): State<Api>) -> Answer {
-    let (reply, answer) = oneshot::channel();
-    api.controller
-        .send(Command::Metrics { reply })
-        .map_err(Response::from)?;
-    let text = answer
-        .await
-        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))?;
+    let text = api
+        .controller
+        .ask(|reply| Command::Metrics { reply })
+        .await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -445,27 +430,21 @@ async fn gate(
         req.latency
             .map(|(p, ms)| (p, std::time::Duration::from_millis(ms))),
     );
-    let (reply, answer) = oneshot::channel();
-    api.controller
-        .send(Command::Gate {
+    let for_ms = req.for_ms;
+    let j = api
+        .controller
+        .ask(|reply| Command::Gate {
             app,
             template,
-            for_ms: req.for_ms,
+            for_ms,
             reply,
         })
-        .map_err(Response::from)?;
-    match answer.await {
-        Ok(Ok(j)) => Ok(Json(GateAnswer {
-            verdict: j.verdict.as_str().to_string(),
-            detail: j.detail,
-        })
-        .into_response()),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the controller stopped",
-        )),
-    }
+        .await??;
+    Ok(Json(GateAnswer {
+        verdict: j.verdict.as_str().to_string(),
+        detail: j.detail,
+    })
+    .into_response())
 }
 
 async fn retry(

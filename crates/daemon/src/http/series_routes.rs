@@ -20,14 +20,9 @@ pub async fn api(State(api): State<Api>, Path(app): Path<String>) -> Answer {
 
 /// The app's series from the controller (`None`: no such app).
 pub async fn fetch(api: &Api, app: &str) -> Result<Option<Vec<ReleaseSeries>>, Response> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
+    let app = app.to_string();
     api.controller
-        .send(crate::control::controller::Command::Series {
-            app: app.to_string(),
-            reply,
-        })
-        .map_err(Response::from)?;
-    answer
+        .ask(|reply| crate::control::controller::Command::Series { app, reply })
         .await
-        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the controller stopped"))
+        .map_err(Response::from)
 }

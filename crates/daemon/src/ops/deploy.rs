@@ -13,7 +13,6 @@ use slipway_core::spec::AppSpec;
 use slipway_store::{ArtifactStore, NewRelease, Store, StoreError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 /// What `[slo] hold_deploys` said of a deploy.
 #[derive(Debug, PartialEq, Eq)]
@@ -147,12 +146,7 @@ impl Deployer {
             }
             other => other.map(str::to_string),
         };
-        let (reply, answer) = oneshot::channel();
-        self.controller.send(Command::Slo {
-            app: app.to_string(),
-            reply,
-        })?;
-        let hold = answer.await.ok().flatten().and_then(|s| s.hold);
+        let hold = self.slo_hold_reason(app).await?;
         let (Some(hold), Some(reason)) = (hold.clone(), reason.clone()) else {
             return match hold {
                 None if reason.is_some() => Ok(SloPass::Unneeded),
@@ -176,12 +170,12 @@ impl Deployer {
 
     /// What holds deploys of `app` now (`[slo] hold_deploys` with the budget spent), if anything.
     pub(crate) async fn slo_hold_reason(&self, app: &str) -> Result<Option<String>, Error> {
-        let (reply, answer) = oneshot::channel();
-        self.controller.send(Command::Slo {
-            app: app.to_string(),
-            reply,
-        })?;
-        Ok(answer.await.ok().flatten().and_then(|s| s.hold))
+        let app = app.to_string();
+        let slo = self
+            .controller
+            .ask(|reply| Command::Slo { app, reply })
+            .await?;
+        Ok(slo.and_then(|s| s.hold))
     }
 
     /// Rolls out a recorded release with its own strategy, after the guard and the release phase.
@@ -501,24 +495,26 @@ impl Deployer {
         rollback: bool,
         strategy: Option<slipway_core::spec::Strategy>,
     ) -> Result<DeployAccepted, Error> {
-        let (reply, answer) = oneshot::channel();
         let app = release.app.clone();
         let version = release.version;
-        self.controller.send(Command::Start {
-            release: Box::new(release),
-            rollback,
-            strategy,
-            reply,
-        })?;
-        match answer.await {
-            Ok(Ok(rollout)) => Ok(DeployAccepted {
+        let started = self
+            .controller
+            .ask(|reply| Command::Start {
+                release: Box::new(release),
+                rollback,
+                strategy,
+                reply,
+            })
+            .await?;
+        match started {
+            Ok(rollout) => Ok(DeployAccepted {
                 app,
                 release: version,
                 rollout,
                 warnings: Vec::new(),
                 phase: None,
             }),
-            Ok(Err(e)) => {
+            Err(e) => {
                 let _ = self.store.set_release_status(
                     &app,
                     version,
@@ -527,7 +523,6 @@ impl Deployer {
                 );
                 Err(e)
             }
-            Err(_) => Err(Error::internal("the controller stopped")),
         }
     }
 }

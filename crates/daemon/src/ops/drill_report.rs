@@ -160,30 +160,23 @@ fn notify_failed(deployer: &Deployer, report: &DrillReport) {
 }
 
 async fn abort(deployer: &Deployer, app: &str) -> Result<(), Error> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    deployer.controller.send(Command::Signal {
-        app: app.to_string(),
-        signal: Signal::Abort {
-            reason: NOT_DETECTED.to_string(),
-        },
-        reply,
-    })?;
-    match answer.await {
-        Ok(result) => result,
-        Err(_) => Err(Error::internal("the controller stopped")),
-    }
+    let signal = Signal::Abort {
+        reason: NOT_DETECTED.to_string(),
+    };
+    let app = app.to_string();
+    deployer
+        .controller
+        .ask(|reply| Command::Signal { app, signal, reply })
+        .await?
 }
 
 /// Whether any instance of `release` is still there.
 async fn serves(deployer: &Deployer, app: &str, release: u64) -> Result<bool, Error> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    deployer.controller.send(Command::Status {
-        app: Some(app.to_string()),
-        reply,
-    })?;
-    let statuses: Vec<AppStatus> = answer
-        .await
-        .map_err(|_| Error::internal("the controller stopped"))?;
+    let app = Some(app.to_string());
+    let statuses: Vec<AppStatus> = deployer
+        .controller
+        .ask(|reply| Command::Status { app, reply })
+        .await?;
     Ok(statuses
         .iter()
         .flat_map(|s| &s.instances)

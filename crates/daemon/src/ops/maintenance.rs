@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::ops::deploy::Deployer;
 use slipway_api::MaintenanceRequest;
 use slipway_store::MaintenanceRecord;
-use tokio::sync::oneshot;
 
 const DEFAULT_HOLD_SECONDS: u64 = 30;
 const MAX_HOLD_SECONDS: u64 = 3600;
@@ -78,15 +77,10 @@ impl Deployer {
     }
 
     async fn tell(&self, app: &str, record: Option<MaintenanceRecord>) -> Result<(), Error> {
-        let (reply, answer) = oneshot::channel();
-        self.controller.send(Command::Maintenance {
-            app: app.to_string(),
-            record,
-            reply,
-        })?;
-        answer
+        let app = app.to_string();
+        self.controller
+            .ask(|reply| Command::Maintenance { app, record, reply })
             .await
-            .map_err(|_| Error::unavailable("the controller stopped"))
     }
 
     fn known_app(&self, app: &str) -> Result<(), Error> {

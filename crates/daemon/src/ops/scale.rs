@@ -6,7 +6,6 @@ use crate::control::controller::Command;
 use crate::error::Error;
 use crate::ops::deploy::Deployer;
 use slipway_api::{DeployAccepted, ScaleRequest};
-use tokio::sync::oneshot;
 
 /// The most instances of one process type (the config's limit too).
 const MAX_REPLICAS: u32 = 64;
@@ -69,20 +68,22 @@ impl Deployer {
                 Ok(())
             })?;
             let version = release.version;
-            let (reply, answer) = oneshot::channel();
-            self.controller.send(Command::Adopt {
-                release: Box::new(release),
-                reply,
-            })?;
-            match answer.await {
-                Ok(Ok(())) => Ok(DeployAccepted {
+            let adopted = self
+                .controller
+                .ask(|reply| Command::Adopt {
+                    release: Box::new(release),
+                    reply,
+                })
+                .await?;
+            match adopted {
+                Ok(()) => Ok(DeployAccepted {
                     app: app.to_string(),
                     release: version,
                     rollout: 0,
                     warnings: Vec::new(),
                     phase: None,
                 }),
-                Ok(Err(e)) => {
+                Err(e) => {
                     let _ = self.store.set_release_status(
                         app,
                         version,
@@ -91,7 +92,6 @@ impl Deployer {
                     );
                     Err(e)
                 }
-                Err(_) => Err(Error::internal("the controller stopped")),
             }
         })
         .await

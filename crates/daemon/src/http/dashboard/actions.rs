@@ -211,17 +211,13 @@ pub(super) fn foreign_origin(headers: &HeaderMap) -> bool {
 }
 
 async fn signal(ui: &Ui, app: &str, signal: Signal) -> Result<(), String> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let sent = ui.api.controller.send(Command::Signal {
-        app: app.to_string(),
-        signal,
-        reply,
-    });
-    sent.map_err(|e| e.message)?;
-    match answer.await {
-        Ok(result) => result.map_err(|e| e.message),
-        Err(_) => Err("the controller stopped".to_string()),
-    }
+    let app = app.to_string();
+    let result = ui
+        .api
+        .controller
+        .ask(|reply| Command::Signal { app, signal, reply })
+        .await;
+    result.and_then(|r| r).map_err(|e| e.message)
 }
 
 pub async fn act(

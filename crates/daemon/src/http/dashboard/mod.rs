@@ -87,15 +87,13 @@ impl Dashboard {
 
     /// The app's SLO with its budget chart, if it has one.
     async fn slo(&self, app: &str) -> Option<crate::control::slo_round::SloSnapshot> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
+        let app = app.to_string();
         self.api
             .controller
-            .send(crate::control::controller::Command::Slo {
-                app: app.to_string(),
-                reply,
-            })
-            .ok()?;
-        answer.await.ok().flatten()
+            .ask(|reply| crate::control::controller::Command::Slo { app, reply })
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn series(&self, app: &str) -> Vec<ReleaseSeries> {
