@@ -6,8 +6,9 @@
 
 use crate::clock::now_ms;
 use crate::error::Error;
+use crate::ops::stable_releases::StableReleases;
 use slipway_api::{CronJobView, CronView};
-use slipway_core::release::{Release, Version};
+use slipway_core::release::Release;
 use slipway_core::schedule::Schedule;
 use slipway_core::spec::{Concurrency, CronSpec};
 use slipway_runtime::{JobEnd, JobSpec, run_job};
@@ -38,14 +39,10 @@ pub struct Cron {
     running: Mutex<HashMap<JobKey, Vec<Running>>>,
     /// Next due time per job, for the schedule it was computed from.
     next: Mutex<HashMap<JobKey, (String, i64)>>,
-    /// Each app's stable version as last read, with its release if it has cron jobs: the
-    /// once-a-second look reads a release (and parses its spec) only when the stable version changed.
-    stables: Mutex<HashMap<String, StableRelease>>,
+    /// The stable releases with cron jobs.
+    stables: Mutex<StableReleases>,
     stop_all: CancellationToken,
 }
-
-/// An app's stable version, and its release when that has cron jobs.
-type StableRelease = (Version, Option<Arc<Release>>);
 
 /// What `cron run` (or the schedule) led to.
 pub enum Triggered {
@@ -70,7 +67,7 @@ impl Cron {
             logs_dir,
             running: Mutex::new(HashMap::new()),
             next: Mutex::new(HashMap::new()),
-            stables: Mutex::new(HashMap::new()),
+            stables: Mutex::new(StableReleases::new(|r| !r.spec.cron.is_empty())),
             stop_all: CancellationToken::new(),
         })
     }
@@ -103,33 +100,13 @@ impl Cron {
 
     async fn fire_due(self: &Arc<Self>) {
         let now_s = (now_ms() / 1000) as i64;
-        // One query for every app's stable version; a release is read only when it changed.
-        let Ok(stables) = self.store.stables() else {
+        let read = self
+            .stables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .read(&self.store);
+        let Some(releases) = read else {
             return;
-        };
-        let releases: Vec<Arc<Release>> = {
-            let mut cache = self.stables.lock().unwrap_or_else(|e| e.into_inner());
-            let releases: Vec<Arc<Release>> = stables
-                .iter()
-                .filter_map(|(app, version)| {
-                    if let Some((_, r)) = cache.get(app).filter(|(v, _)| v == version) {
-                        return r.clone();
-                    }
-                    let release = self.store.release(app, *version).ok()??;
-                    let r = (!release.spec.cron.is_empty()).then(|| Arc::new(release));
-                    cache.insert(app.clone(), (*version, r.clone()));
-                    r
-                })
-                .collect();
-            if cache.len() > stables.len() {
-                // An app left: `stables` is ordered by app.
-                cache.retain(|app, _| {
-                    stables
-                        .binary_search_by(|(a, _)| a.as_str().cmp(app))
-                        .is_ok()
-                });
-            }
-            releases
         };
         for release in releases {
             let app = &release.app;

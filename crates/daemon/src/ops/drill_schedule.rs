@@ -5,8 +5,8 @@
 
 use crate::clock::now_ms;
 use crate::ops::deploy::Deployer;
+use crate::ops::stable_releases::StableReleases;
 use slipway_api::DrillRequest;
-use slipway_core::release::Version;
 use slipway_core::schedule::Schedule;
 use slipway_core::spec::DrillSchedule;
 use std::collections::HashMap;
@@ -17,12 +17,9 @@ use tokio_util::sync::CancellationToken;
 /// Who a scheduled drill is by, in its release, events and report.
 pub const BY: &str = "the schedule";
 
-/// An app's stable version as last read, and its `[drill]` if any.
-type Stable = (Version, Option<DrillSchedule>);
-
 /// Looks once a second for due drills until `stop`.
 pub async fn run(deployer: Arc<Deployer>, stop: CancellationToken) {
-    let mut stables: HashMap<String, Stable> = HashMap::new();
+    let mut stables = StableReleases::new(|r| r.spec.drill.is_some());
     // Next due time per app, with the schedule it was computed from.
     let mut next: HashMap<String, (String, i64)> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -32,30 +29,18 @@ pub async fn run(deployer: Arc<Deployer>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let Ok(now) = deployer.store.stables() else {
+        let Some(releases) = stables.read(&deployer.store) else {
             continue;
         };
         let now_s = (now_ms() / 1000) as i64;
-        stables.retain(|app, _| now.iter().any(|(a, _)| a == app));
-        for (app, version) in now {
-            let drill = match stables.get(&app) {
-                Some((v, drill)) if *v == version => drill.clone(),
-                _ => {
-                    // Read (and parsed) only when the stable release changed.
-                    let drill = match deployer.store.release(&app, version) {
-                        Ok(Some(release)) => release.spec.drill.clone(),
-                        _ => None,
-                    };
-                    stables.insert(app.clone(), (version, drill.clone()));
-                    drill
-                }
-            };
-            let Some(drill) = drill else {
-                next.remove(&app);
+        // An app whose stable release has no drill (any more) forgets its due time.
+        next.retain(|app, _| releases.iter().any(|r| &r.app == app));
+        for release in releases {
+            let Some(drill) = release.spec.drill.clone() else {
                 continue;
             };
-            if due(&mut next, &app, &drill.schedule, now_s) {
-                tokio::spawn(start(deployer.clone(), app, drill));
+            if due(&mut next, &release.app, &drill.schedule, now_s) {
+                tokio::spawn(start(deployer.clone(), release.app.clone(), drill));
             }
         }
     }

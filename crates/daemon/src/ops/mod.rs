@@ -17,5 +17,6 @@ pub mod maintenance;
 pub mod migration_check;
 pub mod release_phase;
 pub mod scale;
+pub mod stable_releases;
 pub mod stable_watch;
 pub mod watch_rollback;
