@@ -1980,3 +1980,41 @@ fn a_leader_stopped_with_sigterm_releases_the_lease_and_leaves_its_pods_to_the_s
     let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
     assert_eq!(support::http::version_of(&answer), "v1");
 }
+
+#[test]
+fn a_leader_whose_lease_is_taken_exits_at_once_and_leaves_its_pods_running() {
+    let Some(mut k) = Kubed::new_with("lost", None, &lease_args("controller-a")) else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let pods = k.pods_of(1);
+    // Another controller writes itself into the Lease, as one that judged it expired would (a
+    // leader cut off from the API server): the leader's next renew finds it held by another.
+    let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let taken = serde_json::json!({"spec": {
+        "holderIdentity": "controller-z",
+        "acquireTime": now,
+        "renewTime": now,
+        "leaseDurationSeconds": 60,
+    }});
+    k.kubectl(&[
+        "patch",
+        "lease",
+        "slipway",
+        "--type=merge",
+        "-p",
+        &taken.to_string(),
+    ]);
+    let status = k
+        .world
+        .daemon
+        .wait_exit(Duration::from_secs(60))
+        .expect("the leader exits once its Lease is taken");
+    let log = k.world.daemon.log_text();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("lost the lease"), "{log}");
+    // Nothing stopped: the pods are the next leader's to adopt.
+    assert_eq!(k.pods_of(1), pods);
+}
