@@ -17,9 +17,12 @@ pub const NAME: &str = "slipway";
 pub const PROXY_PORT: u16 = 8080;
 /// Where the TCP API (and the dashboard) listen in the pod.
 pub const API_PORT: u16 = 7070;
-/// The state dir in the pod (the image's `SLIPWAY_STATE_DIR`): an emptyDir, since the state a new
-/// leader starts from is the copy in the Lease's Secrets.
-pub const STATE_DIR: &str = "/var/lib/slipway";
+/// Where the pod's emptyDir is mounted (the image's `SLIPWAY_STATE_DIR`). An emptyDir is enough:
+/// the state a new leader starts from is the copy in the Lease's Secrets.
+pub const VOLUME_DIR: &str = "/var/lib/slipway";
+/// The state dir: in the volume, not the volume itself, which the kubelet makes world-writable
+/// (mode 2777) and `serve` refuses; the daemon makes this one 0700.
+pub const STATE_DIR: &str = "/var/lib/slipway/state";
 /// The Secret (optional) whose `token` key becomes the API's token (`SLIPWAY_TOKEN`).
 pub const TOKEN_SECRET: &str = "slipway-api-token";
 /// Controllers: one leads, one stands by.
@@ -92,7 +95,7 @@ pub fn manifests(namespace: &str, image: &str, gateway: bool) -> String {
          \x20         livenessProbe:\n            tcpSocket:\n              port: api\n            periodSeconds: 10\n            failureThreshold: 6\n\
          \x20         resources:\n            requests:\n              cpu: 100m\n              memory: 128Mi\n\
          \x20         securityContext:\n            allowPrivilegeEscalation: false\n            capabilities:\n              drop: [ALL]\n\
-         \x20         volumeMounts:\n            - name: state\n              mountPath: {STATE_DIR}\n\
+         \x20         volumeMounts:\n            - name: state\n              mountPath: {VOLUME_DIR}\n\
          \x20     # The state dir is a working copy: the state a new leader starts from is in the cluster.\n\
          \x20     volumes:\n        - name: state\n          emptyDir: {{}}\n\
          ---\n\
@@ -274,7 +277,11 @@ mod tests {
         );
         // The state dir is an emptyDir, mounted where serve keeps it.
         let mount = &container.volume_mounts.clone().unwrap()[0];
-        assert_eq!(mount.mount_path, STATE_DIR);
+        assert_eq!(mount.mount_path, VOLUME_DIR);
+        assert!(
+            args.contains(&format!("--state-dir {VOLUME_DIR}/")),
+            "{args}"
+        );
         let volume = &pod.volumes.unwrap()[0];
         assert!(volume.empty_dir.is_some(), "{volume:?}");
         let env = container.env.clone().unwrap();
