@@ -424,6 +424,16 @@ struct LeaseFlags {
     /// the process ID).
     #[arg(long, env = "SLIPWAY_IDENTITY", requires = "lease")]
     identity: Option<String>,
+    /// The pod this controller runs in (e.g. from the downward API, as `slipway kube install`
+    /// sets it): labelled slipway.dev/role=leader while it leads, =standby otherwise, so that
+    /// Services can select the leader only.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "SLIPWAY_POD_NAME",
+        requires = "lease"
+    )]
+    pod: Option<String>,
 }
 
 #[cfg(feature = "kubernetes")]
@@ -446,9 +456,9 @@ enum KubeAction {
         lease: Option<String>,
     },
     /// The manifests to run slipway inside the cluster, on stdout: Namespace, ServiceAccount, the
-    /// Role of `kube rbac` and its binding, a Deployment of one `serve --kubernetes` (one replica,
-    /// Recreate: no leader election yet) with its state dir on a PersistentVolumeClaim, and
-    /// Services for its API and its proxy:
+    /// Role of `kube rbac --lease slipway` and its binding, a Deployment of two `serve --kubernetes
+    /// --lease slipway` (one leads, one stands by; the state is copied into the cluster), a
+    /// PodDisruptionBudget, and Services for the leader's API and proxy:
     /// `slipway kube install --namespace slipway --image REF | kubectl apply -f -`.
     Install {
         /// Where slipway runs, and runs its apps' pods.
@@ -723,11 +733,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 lease,
                 lease_duration,
                 identity,
+                pod,
             } = *lease;
             let lease = lease.map(|name| slipway_daemon::Lease {
                 name,
                 identity: identity.unwrap_or_else(default_identity),
                 duration: lease_duration,
+                pod,
             });
             slipway_daemon::serve(slipway_daemon::ServeOptions {
                 state_dir: cli.state_dir,

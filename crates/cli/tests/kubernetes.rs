@@ -1045,8 +1045,8 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
         "serviceaccount/slipway".to_owned(),
         "role.rbac.authorization.k8s.io/slipway".to_owned(),
         "rolebinding.rbac.authorization.k8s.io/slipway".to_owned(),
-        "persistentvolumeclaim/slipway-state".to_owned(),
         "deployment.apps/slipway".to_owned(),
+        "poddisruptionbudget.policy/slipway".to_owned(),
         "service/slipway-proxy".to_owned(),
         "service/slipway-api".to_owned(),
     ] {
@@ -1070,15 +1070,17 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
         0
     );
 
-    // Applied, as the server stores it: one replica, Recreate, serve --kubernetes as its account.
+    // Applied, as the server stores it: two controllers by a Lease, a new one up before an old one
+    // goes, serve --kubernetes as its account.
     cluster.kubectl(&namespace, &["apply", "-f", file]);
     let deployment: serde_json::Value = serde_json::from_str(
         &cluster.kubectl(&namespace, &["get", "deployment", "slipway", "-o", "json"]),
     )
     .unwrap();
     let spec = &deployment["spec"];
-    assert_eq!(spec["replicas"], 1);
-    assert_eq!(spec["strategy"]["type"], "Recreate");
+    assert_eq!(spec["replicas"], 2);
+    assert_eq!(spec["strategy"]["type"], "RollingUpdate");
+    assert_eq!(spec["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "slipway");
     let args: Vec<&str> = pod["containers"][0]["args"]
@@ -1091,16 +1093,16 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
         args[..4],
         ["serve", "--kubernetes", "--namespace", namespace.as_str()]
     );
-    // Both Services select the controller's pod.
+    assert_eq!(args[args.len() - 2..], ["--lease", "slipway"]);
+    // Both Services select the controllers' pods, and of them the leader's only.
+    let mut leader = spec["template"]["metadata"]["labels"].clone();
+    leader["slipway.dev/role"] = "leader".into();
     for service in ["slipway-api", "slipway-proxy"] {
         let s: serde_json::Value = serde_json::from_str(
             &cluster.kubectl(&namespace, &["get", "service", service, "-o", "json"]),
         )
         .unwrap();
-        assert_eq!(
-            s["spec"]["selector"], spec["template"]["metadata"]["labels"],
-            "{s}"
-        );
+        assert_eq!(s["spec"]["selector"], leader, "{s}");
     }
 
     // The account can do what the daemon calls, in its namespace, and nothing else.
@@ -1129,6 +1131,8 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
         ("delete", "replicasets.apps"),
         ("create", "secrets"),
         ("delete", "secrets"),
+        // The Lease: made when missing (a create cannot be limited to a name).
+        ("create", "leases.coordination.k8s.io"),
     ] {
         assert!(can(&namespace, verb, resource), "cannot {verb} {resource}");
     }
@@ -1138,7 +1142,7 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
         ("create", "pods"),
         ("create", "deployments.apps"),
         ("patch", "deployments.apps"),
-        ("create", "leases.coordination.k8s.io"),
+        ("update", "leases.coordination.k8s.io"),
         ("patch", "httproutes.gateway.networking.k8s.io"),
         ("patch", "services"),
         ("create", "rolebindings.rbac.authorization.k8s.io"),
@@ -1230,21 +1234,6 @@ fn forward(listen: &str, to: String) -> std::net::SocketAddr {
     addr
 }
 
-/// Deletes a cluster-scoped object at the end, also on panic.
-struct DeleteAtEnd(PathBuf, String, Vec<String>);
-
-impl Drop for DeleteAtEnd {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.0)
-            .arg("--kubeconfig")
-            .arg(&self.1)
-            .arg("delete")
-            .args(&self.2)
-            .arg("--wait=false")
-            .output();
-    }
-}
-
 #[test]
 fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy() {
     let Some(cluster) = cluster() else {
@@ -1277,17 +1266,7 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
         &format!("{gateway}:0"),
         cluster.docker.trim_start_matches("unix://").to_owned(),
     );
-    // The claim's volume: a folder of this host (the node), the image's user's.
-    let state = dir.path().join("state");
-    std::fs::create_dir(&state).unwrap();
-    std::os::unix::fs::chown(&state, Some(10001), Some(10001)).unwrap();
-    let pv = format!("{namespace}-state");
-    let _pv = DeleteAtEnd(
-        cluster.kubectl.clone(),
-        cluster.kubeconfig.clone(),
-        vec!["pv".into(), pv.clone()],
-    );
-    // `slipway deploy` sends the config's path: the app folder is at the same path in the pod.
+    // `slipway deploy` sends the config's path: the app folder is at the same path in the pods.
     let app = dir.path().join("app");
     std::fs::create_dir(&app).unwrap();
     for d in [dir.path(), app.as_path()] {
@@ -1304,15 +1283,12 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
         &image,
     ]));
     let extra = format!(
-        "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: {pv}\nspec:\n  capacity: {{storage: 1Gi}}\n  \
-         accessModes: [ReadWriteOnce]\n  hostPath: {{path: {state}, type: Directory}}\n  \
-         claimRef: {{namespace: {namespace}, name: slipway-state}}\n---\n\
-         apiVersion: v1\nkind: Secret\nmetadata:\n  name: slipway-api-token\n  namespace: {namespace}\n\
-         stringData:\n  token: {TOKEN}\n",
-        state = state.display(),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: slipway-api-token\n  namespace: {namespace}\n\
+         stringData:\n  token: {TOKEN}\n"
     );
     let file = dir.path().join("install.yaml");
-    std::fs::write(&file, format!("{manifests}---\n{extra}")).unwrap();
+    // `run` trims the output: the last document needs its line end before the separator.
+    std::fs::write(&file, format!("{manifests}\n---\n{extra}")).unwrap();
     let patch = serde_json::json!({"spec": {"template": {"spec": {
         "hostAliases": [{"ip": gateway, "hostnames": ["kubernetes"]}],
         "containers": [{
@@ -1342,30 +1318,10 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
         &namespace,
         &["rollout", "status", "deployment/slipway", "--timeout=180s"],
     );
-    let pod_ip = wait_for(Duration::from_secs(60), "slipway's pod ready", || {
-        let pods: serde_json::Value = serde_json::from_str(&cluster.kubectl(
-            &namespace,
-            &[
-                "get",
-                "pods",
-                "-l",
-                "app.kubernetes.io/name=slipway",
-                "-o",
-                "json",
-            ],
-        ))
-        .unwrap();
-        let ready = pods["items"].as_array()?.iter().find(|p| {
-            p["metadata"]["deletionTimestamp"].is_null()
-                && p["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-        })?;
-        ready["status"]["podIP"].as_str().map(str::to_owned)
-    });
-    let api: std::net::SocketAddr = format!("{pod_ip}:7070").parse().unwrap();
-    let proxy: std::net::SocketAddr = format!("{pod_ip}:8080").parse().unwrap();
+    // Two controllers: one labels its pod the leader's, the other stands by.
+    let (leader, standby) = roles(&cluster, &namespace, None);
+    let api: std::net::SocketAddr = format!("{}:7070", leader.ip).parse().unwrap();
+    let proxy: std::net::SocketAddr = format!("{}:8080", leader.ip).parse().unwrap();
     // The token is the Secret's.
     let bearer = format!("Bearer {TOKEN}");
     let health = support::http::get(api, "/v1/health", &[("authorization", &bearer)]).unwrap();
@@ -1374,8 +1330,19 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
         support::http::get(api, "/v1/health", &[]).unwrap().status,
         401
     );
+    let standby_api: std::net::SocketAddr = format!("{}:7070", standby.ip).parse().unwrap();
+    let answer = support::http::get(standby_api, "/v1/health", &[]).unwrap();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(
+        answer.body.contains(&format!("{}-", leader.name)),
+        "the standby names the leader's pod: {answer:?}"
+    );
+    // The Services' endpoints are the leader's pod only, though both pods are Ready.
+    for service in ["slipway-api", "slipway-proxy"] {
+        endpoints_become(&cluster, &namespace, service, &leader.ip);
+    }
 
-    let slipway = |args: &[&str]| {
+    let slipway = |api: std::net::SocketAddr, args: &[&str]| {
         let mut cmd = Command::new(support::bin());
         cmd.args(args)
             .current_dir(&app)
@@ -1399,38 +1366,141 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
     let v1 = demo_image(&cluster, dir.path(), &namespace, "v1", "v1");
     let v2 = demo_image(&cluster, dir.path(), &namespace, "v2", "v2");
     config(&v1);
-    let run1 = slipway(&["deploy"]).ok();
+    let run1 = slipway(api, &["deploy"]).ok();
     assert!(run1.stdout.contains("v1 is live"), "{run1}");
     let load = Load::start(proxy, CLIENTS, "/");
     load.wait_for_more(200);
     config(&v2);
-    slipway(&["deploy"]).ok();
+    slipway(api, &["deploy"]).ok();
     load.mark();
     load.wait_for_more(300);
     load.finish().assert_switched("v1", "v2");
     // Its pods, made by slipway in the pod with the installed Role alone.
-    let pods = cluster.kubectl(
-        &namespace,
-        &["get", "pods", "-l", "slipway.dev/release=2", "-o", "name"],
-    );
+    let app_pods = || {
+        cluster.kubectl(
+            &namespace,
+            &["get", "pods", "-l", "slipway.dev/release=2", "-o", "name"],
+        )
+    };
+    let pods = app_pods();
     assert_eq!(pods.lines().count(), 2, "{pods}");
-    let log = cluster.kubectl(&namespace, &["logs", "deployment/slipway"]);
+    let log = cluster.kubectl(&namespace, &["logs", &format!("pod/{}", leader.name)]);
     assert!(!log.contains("forbidden"), "{log}");
-    // Stopped (its Deployment deleted), it drains and removes the apps' pods, as on one host.
-    cluster.kubectl(
-        &namespace,
-        &["delete", "deployment", "slipway", "--wait=false"],
+
+    // The leader's pod deleted (a node drain, a new image): it hands over on SIGTERM, the standby
+    // leads from the copied state, labels its pod and the Services follow; the apps' pods are the
+    // same ones, serving v2 through the new leader's proxy.
+    cluster.kubectl(&namespace, &["delete", "pod", &leader.name, "--wait=false"]);
+    // The standby, or the pod the ReplicaSet made in the deleted one's place: whichever took the
+    // released Lease first.
+    let (new_leader, _) = roles(&cluster, &namespace, Some(&leader.name));
+    assert_ne!(new_leader.name, leader.name);
+    for service in ["slipway-api", "slipway-proxy"] {
+        endpoints_become(&cluster, &namespace, service, &new_leader.ip);
+    }
+    assert_eq!(
+        app_pods(),
+        pods,
+        "the apps' pods are the ones the old leader ran"
     );
-    wait_until(
-        Duration::from_secs(150),
-        "the app's pods removed by slipway on SIGTERM",
+    let api: std::net::SocketAddr = format!("{}:7070", new_leader.ip).parse().unwrap();
+    let proxy: std::net::SocketAddr = format!("{}:8080", new_leader.ip).parse().unwrap();
+    let status = slipway(api, &["status", "--json"]).ok();
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["stable"]["version"], 2, "{status}");
+    let answer = support::wait_for(
+        Duration::from_secs(60),
+        "the new leader's proxy serving v2",
         || {
-            cluster
-                .kubectl(
-                    &namespace,
-                    &["get", "pods", "-l", "slipway.dev/app=shop", "-o", "name"],
-                )
-                .is_empty()
+            support::http::get(proxy, "/", &[])
+                .ok()
+                .filter(|a| a.status == 200)
+        },
+    );
+    assert!(answer.body.contains("v2"), "{answer:?}");
+}
+
+/// A controller's pod: its name and IP.
+#[derive(Debug)]
+struct ControllerPod {
+    name: String,
+    ip: String,
+}
+
+/// Waits until, of the controllers' running pods (not `gone`), one is Ready and labelled the
+/// leader's and another Ready and labelled standby; returns (leader, standby).
+fn roles(cluster: &Cluster, namespace: &str, gone: Option<&str>) -> (ControllerPod, ControllerPod) {
+    support::wait_for(
+        Duration::from_secs(120),
+        "one leader pod and one standby pod",
+        || {
+            let pods: serde_json::Value = serde_json::from_str(&cluster.kubectl(
+                namespace,
+                &[
+                    "get",
+                    "pods",
+                    "-l",
+                    "app.kubernetes.io/name=slipway",
+                    "-o",
+                    "json",
+                ],
+            ))
+            .unwrap();
+            let mut leaders = Vec::new();
+            let mut standbys = Vec::new();
+            for p in pods["items"].as_array()? {
+                let name = p["metadata"]["name"].as_str()?;
+                let ready = p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                });
+                if !p["metadata"]["deletionTimestamp"].is_null() || !ready || Some(name) == gone {
+                    continue;
+                }
+                let pod = ControllerPod {
+                    name: name.to_owned(),
+                    ip: p["status"]["podIP"].as_str()?.to_owned(),
+                };
+                match p["metadata"]["labels"]["slipway.dev/role"].as_str() {
+                    Some("leader") => leaders.push(pod),
+                    Some("standby") => standbys.push(pod),
+                    _ => {}
+                }
+            }
+            (leaders.len() == 1 && standbys.len() == 1)
+                .then(|| (leaders.remove(0), standbys.remove(0)))
+        },
+    )
+}
+
+/// Waits until the Service's ready endpoints are exactly `ip`.
+fn endpoints_become(cluster: &Cluster, namespace: &str, service: &str, ip: &str) {
+    support::wait_until(
+        Duration::from_secs(60),
+        &format!("{service}'s endpoints: {ip} only"),
+        || {
+            let slices: serde_json::Value = serde_json::from_str(&cluster.kubectl(
+                namespace,
+                &[
+                    "get",
+                    "endpointslices",
+                    "-l",
+                    &format!("kubernetes.io/service-name={service}"),
+                    "-o",
+                    "json",
+                ],
+            ))
+            .unwrap();
+            let ready: Vec<&str> = slices["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())
+                .filter(|e| e["conditions"]["ready"] != false)
+                .flat_map(|e| e["addresses"].as_array().into_iter().flatten())
+                .filter_map(|a| a.as_str())
+                .collect();
+            ready == [ip]
         },
     );
 }
@@ -1912,4 +1982,42 @@ fn a_leader_stopped_with_sigterm_releases_the_lease_and_leaves_its_pods_to_the_s
     assert_eq!(k.pods_of(1), pods);
     let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
     assert_eq!(support::http::version_of(&answer), "v1");
+}
+
+#[test]
+fn a_leader_whose_lease_is_taken_exits_at_once_and_leaves_its_pods_running() {
+    let Some(mut k) = Kubed::new_with("lost", None, &lease_args("controller-a")) else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let pods = k.pods_of(1);
+    // Another controller writes itself into the Lease, as one that judged it expired would (a
+    // leader cut off from the API server): the leader's next renew finds it held by another.
+    let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let taken = serde_json::json!({"spec": {
+        "holderIdentity": "controller-z",
+        "acquireTime": now,
+        "renewTime": now,
+        "leaseDurationSeconds": 60,
+    }});
+    k.kubectl(&[
+        "patch",
+        "lease",
+        "slipway",
+        "--type=merge",
+        "-p",
+        &taken.to_string(),
+    ]);
+    let status = k
+        .world
+        .daemon
+        .wait_exit(Duration::from_secs(60))
+        .expect("the leader exits once its Lease is taken");
+    let log = k.world.daemon.log_text();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("lost the lease"), "{log}");
+    // Nothing stopped: the pods are the next leader's to adopt.
+    assert_eq!(k.pods_of(1), pods);
 }

@@ -6,10 +6,13 @@
 //! a daemon restarted after `kill -9` does: it adopts the pods of its releases and resumes a rollout
 //! in progress. The leader copies its state after each committed write (`Store::on_commit`, at most
 //! a few times a second) and exits if it loses the Lease, so two never drive the same apps.
+//! With `--pod`, each labels its own pod `leader` or `standby` (`slipway_kube::own_pod`), for
+//! Services that must reach the leader only.
 
 use crate::{Lease, Paths};
 use anyhow::{Context, bail};
 use slipway_kube::leader_election::{LeaderElection, Leadership};
+use slipway_kube::own_pod::{OwnPod, Role};
 use slipway_kube::state_secrets::StateSecrets;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +31,14 @@ pub fn owner(namespace: Option<&str>, lease: &Lease) -> String {
     format!("slipway-{}", hex::encode(&digest[..8]))
 }
 
+/// What a controller that leads has: the Lease held, where its state is copied, its own pod.
+pub(crate) struct Leading {
+    pub leadership: Leadership,
+    pub secrets: StateSecrets,
+    /// `--pod`: labelled `leader` once the daemon serves (`mark_leader`).
+    pub pod: Option<OwnPod>,
+}
+
 /// Stands by until this controller holds the Lease (`None`: told to stop first), then restores
 /// the last state copied into the cluster into the state dir.
 pub(crate) async fn lead(
@@ -36,7 +47,21 @@ pub(crate) async fn lead(
     paths: &Paths,
     standby_api: Option<&std::net::TcpListener>,
     stop: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<Option<(Leadership, StateSecrets)>> {
+) -> anyhow::Result<Option<Leading>> {
+    // A pod whose last process led (and exited on losing the Lease) still says `leader`: a
+    // standby says so first, so that a Service never selects two pods for long.
+    let pod = match &lease.pod {
+        Some(name) => {
+            let pod = OwnPod::connect(namespace.clone(), name)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            if let Err(error) = pod.mark(Role::Standby).await {
+                tracing::warn!(%error, "standing by with the pod's label unchanged");
+            }
+            Some(pod)
+        }
+        None => None,
+    };
     let mut election = LeaderElection::connect(
         namespace.clone(),
         &lease.name,
@@ -80,7 +105,28 @@ pub(crate) async fn lead(
         }
         None => tracing::info!("no state in the cluster yet: starting from the state dir's"),
     }
-    Ok(Some((leadership, secrets)))
+    Ok(Some(Leading {
+        leadership,
+        secrets,
+        pod,
+    }))
+}
+
+/// Labels the pod `leader` once this daemon serves (its proxy listens, its API leads), trying
+/// again every second until the API server takes it: until then the Services reach no controller.
+pub(crate) fn mark_leader(pod: OwnPod) {
+    tokio::spawn(async move {
+        loop {
+            match pod.mark(Role::Leader).await {
+                Ok(()) => {
+                    tracing::info!(pod = pod.name(), "labelled the pod as the leader's");
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "retrying in 1s"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }
 
 /// The snapshot becomes the state dir's database (whatever was there was an older copy).

@@ -94,6 +94,8 @@ pub struct Lease {
     /// This controller's identity in it (in a pod: the pod's name).
     pub identity: String,
     pub duration: Duration,
+    /// `--pod`: the controller's own pod, labelled `slipway.dev/role=leader|standby`.
+    pub pod: Option<String>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains everything and returns.
@@ -178,8 +180,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let store =
         Arc::new(slipway_store::Store::open(&paths.db()).context("cannot open the state store")?);
     #[cfg(feature = "kubernetes")]
+    let mut own_pod = None;
+    #[cfg(feature = "kubernetes")]
     let leading = match leading {
-        Some((leadership, secrets)) => {
+        Some(failover::Leading {
+            leadership,
+            secrets,
+            pod,
+        }) => {
+            own_pod = pod;
             let lease = options.kubernetes.as_ref().and_then(|k| k.lease.as_ref());
             failover::exit_when_lost(
                 &leadership,
@@ -488,6 +497,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!(%error, "could not tell the upgraded daemon this one serves");
     }
     socket_activation::notify_ready();
+    #[cfg(feature = "kubernetes")]
+    if let Some(pod) = own_pod.take() {
+        failover::mark_leader(pod);
+    }
     // Start-up's code (parsing, migrations, adoption) is not needed again (`code_pages.rs`).
     tokio::task::spawn_blocking(allocator::release_free_memory);
 

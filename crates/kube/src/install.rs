@@ -1,72 +1,77 @@
 //! slipway inside the cluster, as manifests for `kubectl apply -f -` (`slipway kube install`): the
-//! Namespace, what `rbac.rs` prints (ServiceAccount, the least Role, its binding), a Deployment of one
-//! `slipway serve --kubernetes` with its state dir on a PersistentVolumeClaim, and Services for its
-//! API and its proxy. Pure text; crates/cli/tests/kubernetes.rs applies it with `--dry-run=server`
-//! (every object checked against the API server's schemas) and checks the account's rights.
-//!
-//! One replica and `strategy: Recreate`: there is no leader election yet, and two controllers on one
-//! namespace would each drive the same apps (and the claim is ReadWriteOnce).
+//! Namespace, what `rbac.rs` prints with the Lease's rights (ServiceAccount, the least Role, its
+//! binding), a Deployment of two `slipway serve --kubernetes --lease` controllers — one leads, the
+//! other stands by with no proxy and takes over with the state the leader copied into Secrets —, a
+//! PodDisruptionBudget, and Services for the API and the proxy that select the leader's pod only
+//! (the leader labels it: `own_pod.rs`). Pure text; crates/cli/tests/kubernetes.rs applies it with
+//! `--dry-run=server` (every object checked against the API server's schemas), checks the account's
+//! rights, and runs it.
 
+use crate::names::ROLE;
 use crate::rbac;
 
-/// The name of every object it makes (ServiceAccount, Role, Deployment, claim); the Services are
-/// `slipway-api` and `slipway-proxy`.
+/// The name of every object it makes (ServiceAccount, Role, Deployment, Lease, budget); the
+/// Services are `slipway-api` and `slipway-proxy`.
 pub const NAME: &str = "slipway";
 /// Where the proxy listens in the pod, and the proxy Service's target.
 pub const PROXY_PORT: u16 = 8080;
 /// Where the TCP API (and the dashboard) listen in the pod.
 pub const API_PORT: u16 = 7070;
-/// The state dir in the pod: the claim's mount (and the image's `SLIPWAY_STATE_DIR`).
-pub const STATE_DIR: &str = "/var/lib/slipway";
+/// Where the pod's emptyDir is mounted (the image's `SLIPWAY_STATE_DIR`). An emptyDir is enough:
+/// the state a new leader starts from is the copy in the Lease's Secrets.
+pub const VOLUME_DIR: &str = "/var/lib/slipway";
+/// The state dir: in the volume, not the volume itself, which the kubelet makes world-writable
+/// (mode 2777) and `serve` refuses; the daemon makes this one 0700.
+pub const STATE_DIR: &str = "/var/lib/slipway/state";
 /// The Secret (optional) whose `token` key becomes the API's token (`SLIPWAY_TOKEN`).
 pub const TOKEN_SECRET: &str = "slipway-api-token";
+/// Controllers: one leads, one stands by.
+pub const REPLICAS: u32 = 2;
 
 /// The manifests for slipway running `image` in `namespace`; with `gateway`, its Role has what apps
 /// with `[kubernetes] gateway` or `service` need too (as `slipway kube rbac --gateway`).
 pub fn manifests(namespace: &str, image: &str, gateway: bool) -> String {
     let labels = "app.kubernetes.io/name: slipway\n      app.kubernetes.io/component: controller";
-    let rbac = rbac::manifests(namespace, NAME, gateway);
+    let rbac = rbac::manifests_with_lease(namespace, NAME, gateway, Some(NAME));
     format!(
         "# slipway inside the cluster, in the namespace {namespace} (`slipway kube install`).\n\
          # Apply: slipway kube install --namespace {namespace} --image IMAGE | kubectl apply -f -\n\
-         # The controller runs in namespace {namespace} and runs its apps' pods there too.\n\
-         # ONE replica, strategy Recreate: there is no leader election yet, so a second replica (or an old\n\
-         # and a new pod side by side during an update) would drive the same apps twice.\n\
-         # Deleting its pod (a new image, a node drain) stops every app's pods: the daemon drains and\n\
-         # removes them on SIGTERM, as on one host, and the new pod starts them again from its state dir.\n\
-         # State (releases, rollouts, flags, audit) is the SQLite in its state dir, on the claim below:\n\
-         # state in the cluster itself is not built yet (docs/kubernetes.md).\n\
+         # The controllers run in namespace {namespace} and run their apps' pods there too.\n\
+         # TWO controllers lead by the Lease {NAME}: one leads, the other stands by (its API answers 503\n\
+         # naming the leader; it has no proxy). The leader copies its state (releases, rollouts, flags,\n\
+         # audit) into the Secrets {NAME}-state-* after each change; when its pod goes (a new image, a node\n\
+         # drain, a crash), the standby takes the Lease, starts from that copy and adopts the apps' pods,\n\
+         # which keep running throughout. The leader labels its pod {ROLE}=leader, and the Services below\n\
+         # select that label: they reach the leader only.\n\
+         # Uninstalling: deleting the Deployment leaves the apps' pods running (a controller that stops\n\
+         # hands them to the next); `kubectl delete namespace {namespace}` removes everything.\n\
          # `slipway deploy` sends the path of slipway.toml, not the folder: the app folder must be at\n\
-         # that path inside this pod (e.g. on the state volume); uploading it is not built yet.\n\
+         # that path inside both pods; uploading it is not built yet. Image releases need no folder.\n\
          apiVersion: v1\n\
          kind: Namespace\n\
          metadata:\n  name: {namespace}\n\
          ---\n\
          {rbac}\
          ---\n\
-         # The state dir: it outlives the pod, so a new pod has the releases and adopts the apps' pods.\n\
-         # (On an emptyDir, a new pod would start empty and delete every app's pods it finds.)\n\
-         # ReadWriteOnce: one node mounts it at a time, which the one replica and Recreate respect.\n\
-         apiVersion: v1\n\
-         kind: PersistentVolumeClaim\n\
-         metadata:\n  name: {NAME}-state\n  namespace: {namespace}\n\
-         spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n\
-         ---\n\
          apiVersion: apps/v1\n\
          kind: Deployment\n\
          metadata:\n  name: {NAME}\n  namespace: {namespace}\n  labels:\n    app.kubernetes.io/name: slipway\n    app.kubernetes.io/component: controller\n\
          spec:\n\
-         \x20 # One replica and Recreate: no leader election yet (see the top of this file).\n\
-         \x20 replicas: 1\n\
-         \x20 strategy:\n    type: Recreate\n\
+         \x20 replicas: {REPLICAS}\n\
+         \x20 # A new pod starts (as a standby) before an old one stops: a leader that stops hands over to a\n\
+         \x20 # controller that is already there.\n\
+         \x20 strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxSurge: 1\n      maxUnavailable: 0\n\
          \x20 selector:\n    matchLabels:\n      {labels}\n\
          \x20 template:\n\
          \x20   metadata:\n      labels:\n        {pod_labels}\n\
          \x20   spec:\n\
          \x20     serviceAccountName: {NAME}\n\
          \x20     enableServiceLinks: false\n\
-         \x20     # Shutting down drains the proxy's connections (up to 60 s), then every instance.\n\
+         \x20     # A leader that stops copies its state once more, releases the Lease and leaves the apps' pods\n\
+         \x20     # to the standby; its proxy finishes the requests in flight first (up to 60 s).\n\
          \x20     terminationGracePeriodSeconds: 120\n\
+         \x20     # On two nodes where there are: losing one node loses one controller.\n\
+         \x20     affinity:\n        podAntiAffinity:\n          preferredDuringSchedulingIgnoredDuringExecution:\n            - weight: 100\n              podAffinityTerm:\n                topologyKey: kubernetes.io/hostname\n                labelSelector:\n                  matchLabels:\n                    {affinity_labels}\n\
          \x20     securityContext:\n        runAsNonRoot: true\n        runAsUser: 10001\n        runAsGroup: 10001\n        fsGroup: 10001\n        seccompProfile:\n          type: RuntimeDefault\n\
          \x20     containers:\n\
          \x20       - name: slipway\n\
@@ -74,36 +79,47 @@ pub fn manifests(namespace: &str, image: &str, gateway: bool) -> String {
          \x20         image: {image}\n\
          \x20         args:\n{args}\
          \x20         env:\n\
-         \x20           # The TCP API's token, from the Secret {TOKEN_SECRET} (key `token`) if there is one;\n\
-         \x20           # else the daemon makes one in its state dir ({STATE_DIR}/api-token).\n\
+         \x20           # Its own pod, which it labels {ROLE}=leader|standby (`serve --pod`).\n\
+         \x20           - name: SLIPWAY_POD_NAME\n              valueFrom:\n                fieldRef:\n                  fieldPath: metadata.name\n\
+         \x20           # The TCP API's token, from the Secret {TOKEN_SECRET} (key `token`). Without it each\n\
+         \x20           # controller makes its own in its state dir, which a takeover would change: make the Secret.\n\
          \x20           - name: SLIPWAY_TOKEN\n              valueFrom:\n                secretKeyRef:\n                  name: {TOKEN_SECRET}\n                  key: token\n                  optional: true\n\
          \x20           # `slipway deploy` resolves each image to its ID on a Docker engine holding the images\n\
          \x20           # (image digests are not built yet): point this at one, e.g.\n\
          \x20           # - name: DOCKER_HOST\n\
          \x20           #   value: tcp://docker.build.svc:2375\n\
          \x20         ports:\n            - name: proxy\n              containerPort: {PROXY_PORT}\n            - name: api\n              containerPort: {API_PORT}\n\
-         \x20         # Every API route needs a token; a TCP check says the daemon listens.\n\
+         \x20         # Every API route needs a token; a TCP check says the daemon listens (a standby too: the\n\
+         \x20         # Services tell them apart by the leader label, not by readiness).\n\
          \x20         readinessProbe:\n            tcpSocket:\n              port: api\n            periodSeconds: 5\n\
          \x20         livenessProbe:\n            tcpSocket:\n              port: api\n            periodSeconds: 10\n            failureThreshold: 6\n\
          \x20         resources:\n            requests:\n              cpu: 100m\n              memory: 128Mi\n\
          \x20         securityContext:\n            allowPrivilegeEscalation: false\n            capabilities:\n              drop: [ALL]\n\
-         \x20         volumeMounts:\n            - name: state\n              mountPath: {STATE_DIR}\n\
-         \x20     volumes:\n        - name: state\n          persistentVolumeClaim:\n            claimName: {NAME}-state\n\
+         \x20         volumeMounts:\n            - name: state\n              mountPath: {VOLUME_DIR}\n\
+         \x20     # The state dir is a working copy: the state a new leader starts from is in the cluster.\n\
+         \x20     volumes:\n        - name: state\n          emptyDir: {{}}\n\
          ---\n\
-         # The apps' entry: slipway's proxy, which routes by weight to the pods' IPs. Point an Ingress,\n\
+         # A node drain evicts one controller at a time.\n\
+         apiVersion: policy/v1\n\
+         kind: PodDisruptionBudget\n\
+         metadata:\n  name: {NAME}\n  namespace: {namespace}\n\
+         spec:\n  maxUnavailable: 1\n  selector:\n    matchLabels:\n      {labels}\n\
+         ---\n\
+         # The apps' entry: the leader's proxy, which routes by weight to the pods' IPs. Point an Ingress,\n\
          # a gateway or a LoadBalancer at it.\n\
          apiVersion: v1\n\
          kind: Service\n\
          metadata:\n  name: {NAME}-proxy\n  namespace: {namespace}\n\
-         spec:\n  selector:\n    {svc_labels}\n  ports:\n    - name: http\n      port: 80\n      targetPort: proxy\n\
+         spec:\n  selector:\n    {svc_labels}\n    {ROLE}: leader\n  ports:\n    - name: http\n      port: 80\n      targetPort: proxy\n\
          ---\n\
-         # The API and the dashboard (/ui/), every request with a token: SLIPWAY_SERVER=http://{NAME}-api.{namespace}:{API_PORT}\n\
+         # The leader's API and dashboard (/ui/), every request with a token: SLIPWAY_SERVER=http://{NAME}-api.{namespace}:{API_PORT}\n\
          apiVersion: v1\n\
          kind: Service\n\
          metadata:\n  name: {NAME}-api\n  namespace: {namespace}\n\
-         spec:\n  selector:\n    {svc_labels}\n  ports:\n    - name: api\n      port: {API_PORT}\n      targetPort: api\n",
+         spec:\n  selector:\n    {svc_labels}\n    {ROLE}: leader\n  ports:\n    - name: api\n      port: {API_PORT}\n      targetPort: api\n",
         pod_labels = labels.replace("\n      ", "\n        "),
         svc_labels = labels.replace("\n      ", "\n    "),
+        affinity_labels = labels.replace("\n      ", "\n                    "),
         args = serve_args(namespace)
             .iter()
             .map(|a| format!("            - \"{a}\"\n"))
@@ -152,6 +168,8 @@ pub fn serve_args(namespace: &str) -> Vec<String> {
         &format!("0.0.0.0:{PROXY_PORT}"),
         "--api",
         &format!("0.0.0.0:{API_PORT}"),
+        "--lease",
+        NAME,
     ]
     .iter()
     .map(|a| a.to_string())
@@ -162,7 +180,7 @@ pub fn serve_args(namespace: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
+    use k8s_openapi::api::core::v1::Service;
     use serde_json::Value;
 
     fn documents(text: &str) -> Vec<Value> {
@@ -193,8 +211,8 @@ mod tests {
                 "ServiceAccount",
                 "Role",
                 "RoleBinding",
-                "PersistentVolumeClaim",
                 "Deployment",
+                "PodDisruptionBudget",
                 "Service",
                 "Service"
             ]
@@ -208,20 +226,28 @@ mod tests {
     #[test]
     fn the_role_is_the_one_kube_rbac_prints() {
         let text = manifests("shop", "slipway:1", false);
-        assert!(text.contains(&rbac::manifests("shop", NAME, false)));
+        let rbac = |gateway| rbac::manifests_with_lease("shop", NAME, gateway, Some(NAME));
+        assert!(text.contains(&rbac(false)));
         assert!(!text.contains("httproutes"));
         let text = manifests("shop", "slipway:1", true);
-        assert!(text.contains(&rbac::manifests("shop", NAME, true)));
+        assert!(text.contains(&rbac(true)));
     }
 
     #[test]
-    fn one_replica_recreated_running_serve_kubernetes_as_its_account() {
+    fn two_controllers_by_a_lease_rolled_one_at_a_time_as_its_account() {
         let docs = documents(&manifests("shop", "registry.example/slipway:0.9", false));
         let deployment: Deployment =
             serde_json::from_value(find(&docs, "Deployment", NAME).clone()).unwrap();
         let spec = deployment.spec;
-        assert_eq!(spec.replicas, Some(1));
-        assert_eq!(spec.strategy.unwrap().type_.as_deref(), Some("Recreate"));
+        assert_eq!(spec.replicas, Some(2));
+        let strategy = spec.strategy.unwrap();
+        assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+        let rolling = strategy.rolling_update.unwrap();
+        // A new controller is there before an old one goes.
+        assert_eq!(
+            serde_json::to_value(&rolling.max_unavailable).unwrap(),
+            serde_json::json!(0)
+        );
         let pod = spec.template.spec.unwrap();
         assert_eq!(pod.service_account_name.as_deref(), Some(NAME));
         let container = &pod.containers[0];
@@ -232,23 +258,38 @@ mod tests {
         assert_eq!(container.args.clone().unwrap(), serve_args("shop"));
         let args = serve_args("shop").join(" ");
         assert!(args.contains("--kubernetes --namespace shop"), "{args}");
-        // The template's labels are what the selector and the Services select.
+        assert!(args.ends_with("--lease slipway"), "{args}");
+        // The template's labels are what the selector selects; the Services add the leader's.
         let labels = spec.template.metadata.unwrap().labels.unwrap();
-        assert_eq!(spec.selector.match_labels.unwrap(), labels);
+        assert_eq!(spec.selector.match_labels.clone().unwrap(), labels);
+        let mut leader = labels.clone();
+        leader.insert(ROLE.to_owned(), "leader".to_owned());
         for name in ["slipway-api", "slipway-proxy"] {
             let service: Service =
                 serde_json::from_value(find(&docs, "Service", name).clone()).unwrap();
-            assert_eq!(service.spec.unwrap().selector.unwrap(), labels);
+            assert_eq!(service.spec.unwrap().selector.unwrap(), leader);
         }
-        // The state dir is the claim, mounted where serve keeps it.
+        let budget = &find(&docs, "PodDisruptionBudget", NAME)["spec"];
+        assert_eq!(budget["maxUnavailable"], 1);
+        assert_eq!(
+            budget["selector"]["matchLabels"],
+            serde_json::to_value(&labels).unwrap()
+        );
+        // The state dir is an emptyDir, mounted where serve keeps it.
         let mount = &container.volume_mounts.clone().unwrap()[0];
-        assert_eq!(mount.mount_path, STATE_DIR);
+        assert_eq!(mount.mount_path, VOLUME_DIR);
+        assert!(
+            args.contains(&format!("--state-dir {VOLUME_DIR}/")),
+            "{args}"
+        );
         let volume = &pod.volumes.unwrap()[0];
-        let claim = volume.persistent_volume_claim.clone().unwrap().claim_name;
-        let _: PersistentVolumeClaim =
-            serde_json::from_value(find(&docs, "PersistentVolumeClaim", &claim).clone()).unwrap();
-        // The token from an optional Secret; nothing secret in the manifests.
+        assert!(volume.empty_dir.is_some(), "{volume:?}");
         let env = container.env.clone().unwrap();
+        // Its own pod's name, for the leader label.
+        let own = env.iter().find(|e| e.name == "SLIPWAY_POD_NAME").unwrap();
+        let field = own.value_from.clone().unwrap().field_ref.unwrap();
+        assert_eq!(field.field_path, "metadata.name");
+        // The token from an optional Secret; nothing secret in the manifests.
         let token = env.iter().find(|e| e.name == "SLIPWAY_TOKEN").unwrap();
         let from = token.value_from.clone().unwrap().secret_key_ref.unwrap();
         assert_eq!(
@@ -307,10 +348,11 @@ mod tests {
     }
 
     #[test]
-    fn the_output_says_why_one_replica() {
+    fn the_output_says_how_the_two_share_the_work() {
         let text = manifests("shop", "slipway:1", false);
-        assert!(text.contains("no leader election yet"));
-        assert!(text.contains("state in the cluster itself is not built yet"));
+        assert!(text.contains("one leads, the other stands by"));
+        assert!(text.contains("select that label"));
+        assert!(text.contains("kubectl delete namespace shop"));
         assert!(text.contains("sends the path of slipway.toml"));
     }
 }

@@ -29,6 +29,7 @@ pub mod install;
 pub mod leader_election;
 pub mod lease;
 pub mod names;
+pub mod own_pod;
 mod pod_logs;
 pub mod pod_state;
 mod pod_supervisor;

@@ -12,6 +12,8 @@ pub const APP: &str = "slipway.dev/app";
 pub const RELEASE: &str = "slipway.dev/release";
 pub const PROCESS: &str = "slipway.dev/process";
 pub const RELEASE_HASH: &str = "slipway.dev/release-hash";
+/// On a controller's own pod with `serve --lease --pod`: `leader` or `standby` (`own_pod.rs`).
+pub const ROLE: &str = "slipway.dev/role";
 /// Lowest first when a ReplicaSet scales down (among pods equally ready).
 pub const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 /// The one container of a pod.

@@ -75,7 +75,8 @@ impl StateSecrets {
     }
 
     /// Creates or replaces `name`. `expect`: `Some(None)` = it must not exist yet, `Some(Some(v))`
-    /// = it must still be at version `v`; `None` = whatever is there.
+    /// = it must still be at version `v`; `None` = whatever is there (a chunk: one unconditional
+    /// replace, and a create only the first time a slot has that many chunks).
     async fn put(
         &self,
         name: &str,
@@ -97,7 +98,14 @@ impl StateSecrets {
         };
         let version = match expect {
             Some(version) => version,
-            None => self.get(name).await?.map(|s| resource_version(&s)),
+            None => match self
+                .api
+                .replace(name, &PostParams::default(), &secret)
+                .await
+            {
+                Err(kube::Error::Api(status)) if status.is_not_found() => None,
+                written => return written.map_err(|e| write_error(name, e)),
+            },
         };
         let written = match version {
             Some(version) => {
@@ -108,17 +116,19 @@ impl StateSecrets {
             }
             None => self.api.create(&PostParams::default(), &secret).await,
         };
-        written.map_err(|e| match e {
-            kube::Error::Api(status) if status.is_conflict() || status.is_already_exists() => {
-                format!(
-                    "another controller wrote the state Secret {name}: this one no longer leads"
-                )
-            }
-            kube::Error::Api(status) => {
-                format!("cannot write the state Secret {name}: {}", status.message)
-            }
-            _ => format!("cannot write the state Secret {name}: {e}"),
-        })
+        written.map_err(|e| write_error(name, e))
+    }
+}
+
+fn write_error(name: &str, e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if status.is_conflict() || status.is_already_exists() => {
+            format!("another controller wrote the state Secret {name}: this one no longer leads")
+        }
+        kube::Error::Api(status) => {
+            format!("cannot write the state Secret {name}: {}", status.message)
+        }
+        _ => format!("cannot write the state Secret {name}: {e}"),
     }
 }
 

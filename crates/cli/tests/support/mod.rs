@@ -310,7 +310,8 @@ impl Daemon {
         self.spawn();
     }
 
-    fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+    /// Waits for the daemon to exit by itself; `None` if it still runs after `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
         if self.child.is_none()
             && let Some(pid) = self.successor
         {
