@@ -1390,14 +1390,22 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
     // The leader's pod deleted (a node drain, a new image): it hands over on SIGTERM, the standby
     // leads from the copied state, labels its pod and the Services follow; the apps' pods are the
     // same ones, serving v2 through the new leader's proxy.
+    let deleted = Instant::now();
     cluster.kubectl(&namespace, &["delete", "pod", &leader.name, "--wait=false"]);
     // The standby, or the pod the ReplicaSet made in the deleted one's place: whichever took the
     // released Lease first.
     let (new_leader, _) = roles(&cluster, &namespace, Some(&leader.name));
     assert_ne!(new_leader.name, leader.name);
+    let labelled = deleted.elapsed();
     for service in ["slipway-api", "slipway-proxy"] {
         endpoints_become(&cluster, &namespace, service, &new_leader.ip);
     }
+    eprintln!(
+        "handover: another pod labelled the leader's {:.1} s and the Services' endpoints on it {:.1} s \
+         after the leader's pod was deleted",
+        labelled.as_secs_f64(),
+        deleted.elapsed().as_secs_f64()
+    );
     assert_eq!(
         app_pods(),
         pods,
@@ -1780,12 +1788,19 @@ fn lease_args(identity: &str) -> Vec<&str> {
         "--lease",
         "slipway",
         "--lease-duration",
-        "4s",
+        lease_duration(),
         "--identity",
         identity,
         "--api",
         "127.0.0.1:0",
     ]
+}
+
+/// The failover tests' Lease duration: 4 s, or `SLIPWAY_TEST_LEASE` (bench/failover.sh times the
+/// takeover at slipway's default, 15 s, with it).
+fn lease_duration() -> &'static str {
+    static LEASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LEASE.get_or_init(|| std::env::var("SLIPWAY_TEST_LEASE").unwrap_or_else(|_| "4s".to_owned()))
 }
 
 #[test]
@@ -1892,9 +1907,10 @@ fn the_controller_killed_mid_canary_is_replaced_by_its_standby_which_finishes_th
     let serving = killed.elapsed();
     eprintln!(
         "takeover: the standby held the lease {:.1} s and served {:.1} s after the leader's kill -9 \
-         (lease 4 s)",
+         (lease {})",
         leading.as_secs_f64(),
-        serving.as_secs_f64()
+        serving.as_secs_f64(),
+        lease_duration()
     );
     let status = |state: &Path| -> serde_json::Value {
         let mut cmd = Command::new(support::bin());
