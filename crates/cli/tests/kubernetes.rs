@@ -498,7 +498,7 @@ fn blue_green_between_two_images_on_pods_fails_no_request_and_keeps_secrets_in_a
         return;
     };
     let v1 = k.image("v1", "v1");
-    k.write(&v1, BLUE_GREEN, "");
+    k.write(&v1, BLUE_GREEN, "LOG_LEVEL = \"debug\"");
     let run = k.world.slipway(&["deploy"]).ok();
     assert!(run.stdout.contains("v1 is live"), "{run}");
     assert_eq!(k.world.answer(), "v1");
@@ -530,6 +530,31 @@ fn blue_green_between_two_images_on_pods_fails_no_request_and_keeps_secrets_in_a
     );
     let secrets = k.kubectl(&["get", "secrets", "-o", "name"]);
     assert_eq!(secrets.lines().count(), 1, "{secrets}");
+    // The release's env is a ConfigMap (immutable, tied to the ReplicaSet), not the pod spec's.
+    let configs = |release: u64| -> Vec<serde_json::Value> {
+        let list: serde_json::Value = serde_json::from_str(&k.kubectl(&[
+            "get",
+            "configmaps",
+            "-l",
+            &format!("slipway.dev/release={release}"),
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        list["items"].as_array().unwrap().clone()
+    };
+    let v1_config = configs(1);
+    assert_eq!(v1_config.len(), 1, "{v1_config:?}");
+    assert_eq!(v1_config[0]["data"]["LOG_LEVEL"], "debug");
+    assert_eq!(v1_config[0]["immutable"], true);
+    assert_eq!(
+        v1_config[0]["metadata"]["ownerReferences"][0]["kind"],
+        "ReplicaSet"
+    );
+    assert!(
+        !objects.contains("\"LOG_LEVEL\""),
+        "env inline in the pod spec"
+    );
 
     // The pods' output is in their instances' logs.
     support::wait_for(
@@ -573,6 +598,9 @@ fn blue_green_between_two_images_on_pods_fails_no_request_and_keeps_secrets_in_a
     );
     wait_until(Duration::from_secs(60), "v1's Secret gone", || {
         k.kubectl(&["get", "secrets", "-o", "name"]).lines().count() == 1
+    });
+    wait_until(Duration::from_secs(60), "v1's ConfigMap gone", || {
+        configs(1).is_empty()
     });
 }
 
@@ -1131,6 +1159,8 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
         ("delete", "replicasets.apps"),
         ("create", "secrets"),
         ("delete", "secrets"),
+        ("create", "configmaps"),
+        ("delete", "configmaps"),
         // The Lease: made when missing (a create cannot be limited to a name).
         ("create", "leases.coordination.k8s.io"),
     ] {

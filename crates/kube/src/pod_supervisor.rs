@@ -15,7 +15,7 @@ use crate::pod_state::{self, Observed};
 use crate::template::PodTemplate;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -279,7 +279,7 @@ impl PodSupervisor {
         answer.await.unwrap_or_default()
     }
 
-    /// Deletes a ReplicaSet (with its pods) and its Secret.
+    /// Deletes a ReplicaSet (with its pods), its ConfigMap and its Secret.
     pub async fn remove(&self, name: &str) -> Result<(), String> {
         delete_objects(&self.client, &self.namespace, name, &self.requests).await
     }
@@ -298,8 +298,9 @@ async fn delete_objects(
     requests: &AtomicU64,
 ) -> Result<(), String> {
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let configs: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    requests.fetch_add(2, Ordering::Relaxed);
+    requests.fetch_add(3, Ordering::Relaxed);
     let gone = |r: Result<_, kube::Error>| match r {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
@@ -307,6 +308,12 @@ async fn delete_objects(
     };
     gone(
         sets.delete(name, &DeleteParams::background())
+            .await
+            .map(|_| ()),
+    )?;
+    gone(
+        configs
+            .delete(name, &DeleteParams::background())
             .await
             .map(|_| ()),
     )?;
@@ -537,7 +544,8 @@ impl Task {
         }
     }
 
-    /// Makes the Secret (if any), the ReplicaSet, and ties the Secret to it (so it goes with it).
+    /// Makes the ConfigMap and the Secret (if any), the ReplicaSet, and ties them to it (so they go
+    /// with it).
     async fn create(&mut self, name: &str) {
         let set = &self.sets[name];
         let replicas = set.wanted();
@@ -545,6 +553,18 @@ impl Task {
             Ok(objects) => objects,
             Err(why) => return self.fail(name, why),
         };
+        if let Some(config) = &objects.config {
+            match self
+                .api::<ConfigMap>()
+                .create(&PostParams::default(), config)
+                .await
+            {
+                Ok(_) => {}
+                // Left by a daemon that did not adopt the ReplicaSet: the same release's env.
+                Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+                Err(e) => return self.fail(name, format!("cannot create ConfigMap {name}: {e}")),
+            }
+        }
         if let Some(secret) = &objects.secret {
             let api = self.api::<Secret>();
             match api.create(&PostParams::default(), secret).await {
@@ -580,14 +600,24 @@ impl Task {
             Err(e) => return self.fail(name, format!("cannot create ReplicaSet {name}: {e}")),
         };
         tracing::debug!("created ReplicaSet {name} with {written} pods");
-        if let (Some(_), Some(uid)) = (&objects.secret, uid) {
+        if let Some(uid) = uid {
             let patch = json!({"metadata": {"ownerReferences": [{
                 "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": uid,
             }]}});
-            if let Err(e) = self
-                .api::<Secret>()
-                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
+            let params = PatchParams::default();
+            if objects.config.is_some()
+                && let Err(e) = self
+                    .api::<ConfigMap>()
+                    .patch(name, &params, &Patch::Merge(&patch))
+                    .await
+            {
+                tracing::warn!("cannot tie ConfigMap {name} to its ReplicaSet: {e}");
+            }
+            if objects.secret.is_some()
+                && let Err(e) = self
+                    .api::<Secret>()
+                    .patch(name, &params, &Patch::Merge(&patch))
+                    .await
             {
                 tracing::warn!("cannot tie Secret {name} to its ReplicaSet: {e}");
             }

@@ -16,6 +16,8 @@ pub const RULES: &[(&str, &[&str], &[&str])] = &[
     ),
     // Its secrets: made (or updated), tied to the ReplicaSet, deleted with it.
     ("", &["secrets"], &["create", "patch", "delete"]),
+    // Its env's ConfigMap: made, tied to the ReplicaSet, deleted with it.
+    ("", &["configmaps"], &["create", "patch", "delete"]),
 ];
 
 /// What apps with `[kubernetes] gateway` or `service` add (`route_writer.rs`), with `--gateway`.

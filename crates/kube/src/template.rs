@@ -1,16 +1,18 @@
 //! What one ReplicaSet runs — a process of a release — as Kubernetes objects: the ReplicaSet (its pods
-//! from the recorded image ID, the release's env, slipway's probes as the kubelet's, the lock-down and
-//! limits) and the Secret its pods mount as files. Pure, so the mapping is tested without a cluster.
+//! from the recorded image ID, slipway's probes as the kubelet's, the lock-down and limits), the
+//! ConfigMap of the release's env (immutable, like the release) its pods take their env from, and the
+//! Secret they mount as files. Pure, so the mapping is tested without a cluster.
 //!
 //! The secret values are only in the Secret (never in the pod template, the log, or an error).
 
 use crate::names::{self, CONTAINER, Key};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
-    HTTPGetAction, LocalObjectReference, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, Secret, SecretKeySelector, SecretVolumeSource, SecurityContext,
-    TCPSocketAction, Toleration, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference,
+    ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Secret,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, TCPSocketAction, Toleration, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -68,6 +70,8 @@ impl std::fmt::Debug for PodTemplate {
 /// The objects for a template, owned by `owner`, starting at `replicas` pods.
 pub struct Objects {
     pub replica_set: ReplicaSet,
+    /// The release's env, named like the ReplicaSet; `None` when it has none.
+    pub config: Option<ConfigMap>,
     /// `None` when the release has no secrets.
     pub secret: Option<Secret>,
 }
@@ -77,9 +81,10 @@ impl PodTemplate {
         let name = self.key.object_name(owner);
         let selector = self.key.selector(owner);
         let pod_spec = self.pod_spec(&name)?;
-        // The release hash names this exact pod template: two templates of one key never share pods.
+        // The release hash names this exact pod template, with the env its ConfigMap gives it: two
+        // templates of one key never share pods.
         let hash = names::short_hash(
-            serde_json::to_string(&pod_spec)
+            serde_json::to_string(&(&pod_spec, &self.env))
                 .map_err(|e| e.to_string())?
                 .as_bytes(),
         );
@@ -110,6 +115,17 @@ impl PodTemplate {
             },
             status: None,
         };
+        let config = (!self.env.is_empty()).then(|| ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(object_labels.clone()),
+                ..Default::default()
+            },
+            data: Some(self.env.clone()),
+            // A release's config never changes (a change is a new release); the kubelet need not watch it.
+            immutable: Some(true),
+            ..Default::default()
+        });
         let secret = (!self.secrets.is_empty()).then(|| Secret {
             metadata: ObjectMeta {
                 name: Some(name),
@@ -122,20 +138,25 @@ impl PodTemplate {
         });
         Ok(Objects {
             replica_set,
+            config,
             secret,
         })
     }
 
-    fn pod_spec(&self, secret_name: &str) -> Result<PodSpec, String> {
-        let mut env: Vec<EnvVar> = self
-            .env
-            .iter()
-            .map(|(name, value)| EnvVar {
-                name: name.clone(),
-                value: Some(value.clone()),
+    /// `name`: the ReplicaSet's, which its ConfigMap and Secret share.
+    fn pod_spec(&self, name: &str) -> Result<PodSpec, String> {
+        let secret_name = name;
+        // The release's env from its ConfigMap; what `env` sets below wins over it (Kubernetes' rule).
+        let env_from = (!self.env.is_empty()).then(|| {
+            vec![EnvFromSource {
+                config_map_ref: Some(ConfigMapEnvSource {
+                    name: name.to_owned(),
+                    optional: Some(false),
+                }),
                 ..Default::default()
-            })
-            .collect();
+            }]
+        });
+        let mut env: Vec<EnvVar> = Vec::new();
         if let Some(port) = self.port {
             env.push(plain("PORT", &port.to_string()));
         }
@@ -248,6 +269,7 @@ impl PodTemplate {
             // An image ID cannot be pulled: it is on the node, or the pod says it is missing.
             image_pull_policy: Some("Never".to_owned()),
             args: self.command.clone(),
+            env_from,
             env: Some(env),
             ports: self.port.map(|port| {
                 vec![ContainerPort {
@@ -466,7 +488,20 @@ mod tests {
                 .find(|e| e.name == n)
                 .and_then(|e| e.value.clone())
         };
-        assert_eq!(value("LOG_LEVEL").as_deref(), Some("debug"));
+        assert_eq!(
+            value("LOG_LEVEL"),
+            None,
+            "the release's env is its ConfigMap's"
+        );
+        let config = objects.config.as_ref().unwrap();
+        assert_eq!(config.data.as_ref().unwrap()["LOG_LEVEL"], "debug");
+        assert_eq!(config.immutable, Some(true));
+        assert_eq!(config.metadata.name, rs.metadata.name);
+        let from = c.env_from.as_ref().unwrap()[0]
+            .config_map_ref
+            .clone()
+            .unwrap();
+        assert_eq!(Some(from.name), rs.metadata.name.clone());
         assert_eq!(value("PORT").as_deref(), Some("8080"));
         assert_eq!(value("TOKEN_FILE").as_deref(), Some("/run/secrets/TOKEN"));
         assert_eq!(value("TOKEN"), None, "secrets are files, not env");
@@ -508,6 +543,19 @@ mod tests {
         };
         assert_ne!(hash(&a), hash(&b));
         assert_eq!(a.metadata.name, b.metadata.name);
+        // The env is in the ConfigMap, not the pod spec: it still changes the hash.
+        let mut changed = template();
+        changed.env.insert("LOG_LEVEL".into(), "info".into());
+        assert_ne!(
+            hash(&a),
+            hash(&changed.objects("o", 1).unwrap().replica_set)
+        );
+        // No env, no ConfigMap and no envFrom.
+        let mut bare = template();
+        bare.env.clear();
+        let objects = bare.objects("o", 1).unwrap();
+        assert!(objects.config.is_none());
+        assert!(container(&objects).env_from.is_none());
     }
 
     #[test]
