@@ -498,7 +498,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     socket_activation::notify_ready();
     #[cfg(feature = "kubernetes")]
-    if let Some(pod) = own_pod.take() {
+    if let Some(pod) = own_pod {
         failover::mark_leader(pod);
     }
     // Start-up's code (parsing, migrations, adoption) is not needed again (`code_pages.rs`).

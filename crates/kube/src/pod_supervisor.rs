@@ -398,6 +398,26 @@ impl Task {
         }
     }
 
+    /// Makes the ReplicaSet the owner of its `K` of the same name (`patch`: the ownerReference), so
+    /// the object goes with it; a failure only leaves it for `remove` to delete.
+    async fn tie<K>(&self, name: &str, patch: &serde_json::Value)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + k8s_openapi::serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        let kind = K::kind(&Default::default()).into_owned();
+        if let Err(e) = self
+            .api::<K>()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            tracing::warn!("cannot tie {kind} {name} to its ReplicaSet: {e}");
+        }
+    }
+
     fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
@@ -604,22 +624,11 @@ impl Task {
             let patch = json!({"metadata": {"ownerReferences": [{
                 "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": uid,
             }]}});
-            let params = PatchParams::default();
-            if objects.config.is_some()
-                && let Err(e) = self
-                    .api::<ConfigMap>()
-                    .patch(name, &params, &Patch::Merge(&patch))
-                    .await
-            {
-                tracing::warn!("cannot tie ConfigMap {name} to its ReplicaSet: {e}");
+            if objects.config.is_some() {
+                self.tie::<ConfigMap>(name, &patch).await;
             }
-            if objects.secret.is_some()
-                && let Err(e) = self
-                    .api::<Secret>()
-                    .patch(name, &params, &Patch::Merge(&patch))
-                    .await
-            {
-                tracing::warn!("cannot tie Secret {name} to its ReplicaSet: {e}");
+            if objects.secret.is_some() {
+                self.tie::<Secret>(name, &patch).await;
             }
         }
         if let Some(set) = self.sets.get_mut(name) {

@@ -72,11 +72,10 @@ impl Controller {
                 writer.publish(traffic);
             }
         }
-        // Settled: nothing started, retired or re-routed, and nothing under way that time moves on
-        // (a rollout, a warm release) or that must finish (a drain).
+        // Settled: nothing started or re-routed, and nothing under way that time moves on (a rollout,
+        // a warm release) or that must finish (a drain, including those marked just now).
         self.settled = !starts
             && !published
-            && retiring.is_empty()
             && self.apps.values().all(|a| {
                 a.rollout.is_none() && a.warm.is_none() && !a.instances.iter().any(|m| m.retiring)
             });
