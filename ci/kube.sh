@@ -52,9 +52,13 @@
 #                      nothing beyond.
 #   pause image        no registry here: a static Go `pause` (ci/kube/pause) packed as an image tarball at
 #                      start and imported; containerd's sandbox_image points at it.
-#   images             never pulled: tests import them (import-image) and use imagePullPolicy: Never (or
-#                      IfNotPresent with a tag other than latest). Image GC is off (threshold 100 %) so
-#                      imported images stay.
+#   images             two ways onto the node: imported (import-image; pods use imagePullPolicy: Never),
+#                      or pushed to the cluster's registry and pulled by the node like on any cluster.
+#                      Image GC is off (threshold 100 %) so imported images stay.
+#   registry           the CNCF distribution registry ($REGISTRY, built from the Go module proxy into the
+#                      cache beside the Kubernetes binaries), on 127.0.0.1 at a free port, storage under
+#                      $DIR; plain HTTP, which Docker allows for loopback registries by default and
+#                      containerd is told in its hosts.toml. $SLIPWAY_TEST_REGISTRY is its host:port.
 #   Gateway API        its standard CRDs ($GATEWAY_API, from the Go module proxy) are installed, so HTTPRoutes
 #                      can be written and read back; no gateway controller runs, so nothing routes them.
 #   stop               the kubelet first, then every pod through the CRI (ci/kube/cri-reset: that runs CNI
@@ -75,10 +79,13 @@ NODE=slipway-node
 # The Gateway API CRDs installed at start (HTTPRoute etc.; no gateway controller runs here). The newest
 # release whose module Go 1.26 accepts; its zip, from the Go module proxy, holds the CRD manifests.
 GATEWAY_API=v1.6.3
+# The image registry pods pull from (see "registry" above).
+REGISTRY=github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 CGROUP_ROOT=/slipway-kube
 PAUSE_IMAGE=slipway.test/pause:1
 VERSION=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$MOD/go.mod")
 BIN="$CACHE/$VERSION/bin"
+REGISTRY_BIN="$CACHE/registry-${REGISTRY##*@}/registry"
 SOCK="$DIR/containerd/containerd.sock"
 
 die() { echo "ci/kube.sh: $*" >&2; exit 1; }
@@ -120,6 +127,16 @@ build() {
   rm -rf "$BIN" && mv "$tmp" "$BIN"
   echo "$key" >"$CACHE/$VERSION/key"
   say "built in $((SECONDS - started))s"
+}
+
+# The registry: its own small build (~1 min), so a new version of it does not rebuild Kubernetes.
+build_registry() {
+  [ -x "$REGISTRY_BIN" ] && return
+  say "building the image registry ${REGISTRY##*/cmd/} into $REGISTRY_BIN"
+  local tmp="${REGISTRY_BIN%/*}.new"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  (cd / && GOBIN="$tmp" GOTOOLCHAIN=local go install -trimpath -ldflags='-s -w' "$REGISTRY") >&2
+  rm -rf "${REGISTRY_BIN%/*}" && mv "$tmp" "${REGISTRY_BIN%/*}"
 }
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -308,6 +325,31 @@ exports() {
   echo "export SLIPWAY_KUBE_NODE=$NODE"
   echo "export SLIPWAY_KUBE_CONTAINERD=$SOCK"
   echo "export SLIPWAY_KUBE_POD_SUBNET=$POD_SUBNET"
+  echo "export SLIPWAY_TEST_REGISTRY=127.0.0.1:$(cat "$DIR/registry-port")"
+}
+
+# start_registry PORT: the registry on 127.0.0.1:PORT, and containerd's hosts.toml for it (plain HTTP).
+start_registry() {
+  local port=$1
+  mkdir -p "$DIR/registry" "$DIR/containerd/certs.d/127.0.0.1:$port"
+  cat >"$DIR/registry.yml" <<EOF
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $DIR/registry}
+  delete: {enabled: true}
+http:
+  addr: 127.0.0.1:$port
+EOF
+  # No telemetry exporter: the registry would otherwise try to reach an OTLP collector.
+  OTEL_TRACES_EXPORTER=none run registry "$REGISTRY_BIN" serve "$DIR/registry.yml"
+  cat >"$DIR/containerd/certs.d/127.0.0.1:$port/hosts.toml" <<EOF
+server = "http://127.0.0.1:$port"
+[host."http://127.0.0.1:$port"]
+  capabilities = ["pull", "resolve"]
+EOF
+  echo "$port" >"$DIR/registry-port"
+  wait_for registry "the registry's /v2/" curl -fsS "http://127.0.0.1:$port/v2/"
 }
 
 # --- start ------------------------------------------------------------------------------------------
@@ -320,6 +362,7 @@ start() {
   [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
     die "CNI plugins not found in /usr/lib/cni: apt-get install containernetworking-plugins"
   build
+  build_registry
   if [ -f "$DIR/pids" ] && kubectl get --raw /readyz >/dev/null 2>&1; then
     say "already running"
     install_gateway_api
@@ -335,9 +378,10 @@ start() {
     say "start failed: stopping what it started; logs kept in $DIR.logs"; stop; fi' EXIT
   local started=$SECONDS
 
-  local etcd_port etcd_peer_port kcm_port sched_port kubelet_port kubelet_healthz
+  local etcd_port etcd_peer_port kcm_port sched_port kubelet_port kubelet_healthz registry_port
   read -r etcd_port etcd_peer_port API_PORT kcm_port sched_port kubelet_port kubelet_healthz \
-    < <(free_ports 7)
+    registry_port < <(free_ports 8)
+  start_registry "$registry_port"
 
   # Keys and certificates.
   openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/pki/ca.key" 2>/dev/null
@@ -464,6 +508,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # oom_score_adj; the kubelet asks -998 for every sandbox and runc then fails with "failed to update
   # /proc/self/oom_score_adj: Permission denied". Restricted, containerd never goes below its own score.
   restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$DIR/containerd/certs.d"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$DIR/cni/net.d"
@@ -599,14 +645,14 @@ stop() {
     pid=$(cat "$f")
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && say "killed leftover pid $pid ($f)"
   done
-  stop_pids kube-apiserver
+  stop_pids kube-apiserver registry
   stop_pids etcd
   cleanup_state
   say "stopped"
 }
 
 case "${1:-}" in
-  build) build ;;
+  build) build; build_registry ;;
   start) start ;;
   stop) stop ;;
   import-image) import_image "${2:-}" ;;

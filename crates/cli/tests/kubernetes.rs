@@ -11,7 +11,8 @@
 //!
 //! The cluster is the one of `KUBECONFIG` (`eval "$(ci/kube.sh start)"`, which also sets
 //! `SLIPWAY_KUBE_BIN` for kubectl), the images are built on `SLIPWAY_TEST_DOCKER_HOST`
-//! (`ci/dockerd.sh start`) and imported into the node with `ci/kube.sh import-image`. Unset, each
+//! (`ci/dockerd.sh start`) and imported into the node with `ci/kube.sh import-image`, or pushed to
+//! the cluster's registry (`SLIPWAY_TEST_REGISTRY`), which the node pulls from. Unset, each
 //! test prints SKIPPED and passes — except with `CI` set, where it fails (as tests/docker.rs does).
 //! Each test works in a namespace of its own, deleted when it ends, also on panic.
 
@@ -33,6 +34,8 @@ struct Cluster {
     node: String,
     kubectl: PathBuf,
     docker: String,
+    /// The cluster's image registry (`host:port`), which the node pulls from.
+    registry: String,
 }
 
 fn cluster() -> Option<Cluster> {
@@ -42,15 +45,17 @@ fn cluster() -> Option<Cluster> {
         var("SLIPWAY_KUBE_BIN"),
         var("SLIPWAY_KUBE_NODE"),
         var("SLIPWAY_TEST_DOCKER_HOST"),
+        var("SLIPWAY_TEST_REGISTRY"),
     ) {
-        (Some(kubeconfig), Some(bin), Some(node), Some(docker)) => Some(Cluster {
+        (Some(kubeconfig), Some(bin), Some(node), Some(docker), Some(registry)) => Some(Cluster {
             kubeconfig,
             node,
             kubectl: Path::new(&bin).join("kubectl"),
             docker,
+            registry,
         }),
         _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false") => panic!(
-            "CI is set but KUBECONFIG, SLIPWAY_KUBE_BIN, SLIPWAY_KUBE_NODE or SLIPWAY_TEST_DOCKER_HOST is not: .ci/run \
+            "CI is set but KUBECONFIG, SLIPWAY_KUBE_BIN, SLIPWAY_KUBE_NODE, SLIPWAY_TEST_REGISTRY or SLIPWAY_TEST_DOCKER_HOST is not: .ci/run \
              must start the test cluster (eval \"$(ci/kube.sh start)\") and engine \
              (SLIPWAY_TEST_DOCKER_HOST=$(ci/dockerd.sh start))"
         ),
@@ -137,6 +142,36 @@ fn least_rbac_kubeconfig(
 /// Builds the demo app answering `hello from <version>` as `<label>:<tag>` (labelled for the
 /// cleanup), in a folder under `root`, and imports it into the node; returns the tag.
 fn demo_image(cluster: &Cluster, root: &Path, label: &str, tag: &str, version: &str) -> String {
+    let dir = demo_image_folder(root, label, tag, version);
+    build_and_import(cluster, &dir, &format!("{label}:{tag}"))
+}
+
+/// The demo app answering `hello from <version>`, built as `<registry>/<label>:<tag>` and pushed to
+/// the cluster's registry, not imported: the node pulls it. Returns the tag's reference and the
+/// pinned one the push reported (`<registry>/<label>@sha256:…`).
+fn pushed_demo_image(
+    cluster: &Cluster,
+    root: &Path,
+    label: &str,
+    tag: &str,
+    version: &str,
+) -> (String, String) {
+    let dir = demo_image_folder(root, label, &format!("{tag}-{version}"), version);
+    let reference = format!("{}/{label}:{tag}", cluster.registry);
+    cluster.docker(&["build", "-q", "-t", &reference, dir.to_str().unwrap()]);
+    cluster.docker(&["push", "-q", &reference]);
+    let digests = cluster.docker(&["inspect", "--format", "{{json .RepoDigests}}", &reference]);
+    let digests: Vec<String> = serde_json::from_str(&digests).unwrap();
+    let repository = format!("{}/{label}@sha256:", cluster.registry);
+    let pinned = digests
+        .into_iter()
+        .find(|d| d.starts_with(&repository))
+        .unwrap_or_else(|| panic!("no digest of {reference} after the push"));
+    (reference, pinned)
+}
+
+/// A folder with the demo app's static binary and a Dockerfile for it.
+fn demo_image_folder(root: &Path, label: &str, tag: &str, version: &str) -> PathBuf {
     let dir = root.join(format!("image-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
     let binary = dir.join("slipway-demo-app");
@@ -155,7 +190,7 @@ fn demo_image(cluster: &Cluster, root: &Path, label: &str, tag: &str, version: &
         ),
     )
     .unwrap();
-    build_and_import(cluster, &dir, &format!("{label}:{tag}"))
+    dir
 }
 
 /// `docker build` of `dir` as `reference`, saved and imported into the node; returns `reference`.
@@ -316,6 +351,22 @@ impl Kubed {
     /// imports it into the node; returns the tag.
     fn image(&self, tag: &str, version: &str) -> String {
         demo_image(&self.cluster, self.world.root(), &self.label, tag, version)
+    }
+
+    /// Like `image`, pushed to the cluster's registry (not imported): (the tag's reference, the
+    /// pinned one).
+    fn pushed_image(&self, tag: &str, version: &str) -> (String, String) {
+        pushed_demo_image(&self.cluster, self.world.root(), &self.label, tag, version)
+    }
+
+    /// (image, imagePullPolicy) of `pod`'s container.
+    fn pod_image(&self, pod: &str) -> (String, String) {
+        let pod = self.json(&["get", "pod", pod]);
+        let c = &pod["spec"]["containers"][0];
+        (
+            c["image"].as_str().unwrap().to_owned(),
+            c["imagePullPolicy"].as_str().unwrap().to_owned(),
+        )
     }
 
     fn write(&self, image: &str, deploy: &str, env: &str) {
@@ -623,6 +674,91 @@ fn canary_between_two_images_on_pods_fails_no_request() {
     let tally = load.finish();
     tally.assert_switched("v1", "v2");
     assert_eq!(k.world.settled()["stable"]["version"], 2);
+}
+
+/// An image named with its registry's host, as on any real cluster: the deploy pins its tag to the
+/// digest the registry names, the node pulls that (nothing is imported), and the tag moved later
+/// changes no release — a rollback runs the old digest. A tag the registry lacks fails the deploy
+/// while the stable release serves; a digest written in the config runs as it is.
+#[test]
+fn an_image_from_a_registry_runs_by_digest_and_a_moved_tag_changes_no_release() {
+    let Some(k) = Kubed::new_with("registry", None, &["--api", "127.0.0.1:0"]) else {
+        return;
+    };
+    let (live, v1) = k.pushed_image("live", "v1");
+    k.write(&live, BLUE_GREEN, "");
+    let run = k.world.slipway(&["deploy"]).ok();
+    assert!(run.stdout.contains("v1 is live"), "{run}");
+    assert_eq!(k.world.answer(), "v1");
+    // The pods of `release`'s instances (a rollback to a warm release takes over its pods).
+    let pulled = |release: u64, image: &str| {
+        let status = k.world.only_instances_of(release);
+        let pods: Vec<String> = status["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["pod"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(pods.len(), 2, "{status}");
+        for pod in pods {
+            let (pod_image, policy) = k.pod_image(&pod);
+            assert_eq!(
+                pod_image, image,
+                "v{release}'s pod {pod} runs the pinned digest"
+            );
+            assert_eq!(policy, "IfNotPresent");
+        }
+    };
+    pulled(1, &v1);
+    // The release's events say what the tag was pinned to.
+    let token = k.world.create_token("auditor", "viewer");
+    let events = support::http::get(
+        k.world.api_addr(),
+        "/v1/apps/shop/events?limit=1000",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .unwrap()
+    .body;
+    assert!(
+        events.contains(&format!("web runs {live} = {v1}")),
+        "{events}"
+    );
+
+    // The tag moves to v2's image: the same config, deployed again, pins the new digest.
+    let (_, v2) = k.pushed_image("live", "v2");
+    assert_ne!(v1, v2);
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    k.world.slipway(&["deploy"]).ok();
+    load.mark();
+    load.wait_for_more(300);
+    load.finish().assert_switched("v1", "v2");
+    pulled(2, &v2);
+
+    // The rollback runs v1's digest, though the tag names v2's image now.
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    let run = k.world.slipway(&["rollback"]).ok();
+    assert!(run.stdout.contains("v3"), "{run}");
+    load.mark();
+    load.wait_for_more(300);
+    load.finish().assert_switched("v2", "v1");
+    pulled(3, &v1);
+
+    // A tag the registry does not have: refused before anything is recorded; v1 serves on.
+    let missing = format!("{}/{}:missing", k.cluster.registry, k.label);
+    k.write(&missing, BLUE_GREEN, "");
+    let run = k.world.slipway(&["deploy"]).failed();
+    assert!(run.stderr.contains("is not in its registry"), "{run}");
+    assert!(run.stderr.contains(&missing), "{run}");
+    assert_eq!(k.world.answer(), "v1");
+    assert_eq!(k.world.settled()["stable"]["version"], 3);
+
+    // A digest in the config runs as written.
+    k.write(&v2, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    assert_eq!(k.world.answer(), "v2");
+    pulled(4, &v2);
 }
 
 /// The analysis of the seed's bad canary: its error rate against the stable release's.
@@ -1279,8 +1415,9 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
 
     // What only this test cluster needs. Its API server listens on loopback and no kube-proxy
     // routes `kubernetes.default`: the pod reaches it through a forwarder on the node's bridge
-    // address, under the name `kubernetes` (in the API server's certificate). Image IDs are
-    // resolved on the test engine, through another forwarder.
+    // address, under the name `kubernetes` (in the API server's certificate). No Docker engine:
+    // the app's images are in the registry, named by digest (the pod cannot reach the registry on
+    // the host's loopback to ask for a tag's; the node pulls from there).
     let subnet = var("SLIPWAY_KUBE_POD_SUBNET");
     let base = subnet.split('/').next().unwrap();
     let gateway = format!("{}.1", &base[..base.rfind('.').unwrap()]);
@@ -1291,10 +1428,6 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
             .trim_start_matches("https://")
             .trim_end_matches('/')
             .to_owned(),
-    );
-    let docker_forward = forward(
-        &format!("{gateway}:0"),
-        cluster.docker.trim_start_matches("unix://").to_owned(),
     );
     // `slipway deploy` sends the config's path: the app folder is at the same path in the pods.
     let app = dir.path().join("app");
@@ -1326,7 +1459,6 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
             "env": [
                 {"name": "KUBERNETES_SERVICE_HOST", "value": "kubernetes"},
                 {"name": "KUBERNETES_SERVICE_PORT", "value": api_forward.port().to_string()},
-                {"name": "DOCKER_HOST", "value": format!("tcp://{docker_forward}")},
             ],
             "volumeMounts": [{"name": "app", "mountPath": app_path, "readOnly": true}],
         }],
@@ -1393,8 +1525,8 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
         )
         .unwrap();
     };
-    let v1 = demo_image(&cluster, dir.path(), &namespace, "v1", "v1");
-    let v2 = demo_image(&cluster, dir.path(), &namespace, "v2", "v2");
+    let (_, v1) = pushed_demo_image(&cluster, dir.path(), &namespace, "v1", "v1");
+    let (_, v2) = pushed_demo_image(&cluster, dir.path(), &namespace, "v2", "v2");
     config(&v1);
     let run1 = slipway(api, &["deploy"]).ok();
     assert!(run1.stdout.contains("v1 is live"), "{run1}");

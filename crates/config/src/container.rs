@@ -178,6 +178,14 @@ fn image(r: &mut Report, p: &Section) -> Option<String> {
     let image = p.text(r, "image", "\"shop:v2\"")?;
     let text = image.get_ref().trim();
     let (repository, _) = split_tag(text);
+    if let Some((_, digest)) = text.split_once('@')
+        && let Err(problem) = slipway_core::image_ref::check_digest(digest)
+    {
+        r.error(image.span(), format!("image \"{text}\": {problem}"))
+            .label("not a digest")
+            .help("write image = \"registry.example.com/shop@sha256:<64 hex digits>\", or name a tag: image = \"registry.example.com/shop:2.1\"".to_string());
+        return None;
+    }
     let problem = if text.chars().any(char::is_whitespace) {
         Some("contains spaces")
     } else if repository.chars().any(|c| c.is_ascii_uppercase()) {

@@ -578,6 +578,12 @@ fn impossible_container_settings_are_refused() {
         "image = \"shop:V2\"",
     );
     rejects(
+        "app = \"a\"\n[processes.web]\nimage = \"ghcr.io/team/shop@sha256:abc\"\n",
+        3,
+        "64 lowercase hex digits",
+        "shop@sha256:<64 hex digits>",
+    );
+    rejects(
         "app = \"a\"\n[processes.web]\nimage = \"shop\"\n[processes.worker]\nimage = \"shop\"\nport = 9000\n",
         6,
         "`port` is for web",

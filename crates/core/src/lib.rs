@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod autoscale;
 pub mod flag_ramp;
+pub mod image_ref;
 pub mod migration_guard;
 pub mod release;
 pub mod rollout;

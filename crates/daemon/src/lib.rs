@@ -28,6 +28,7 @@ mod log_reader;
 mod notify;
 pub mod paths;
 mod providers;
+mod registry;
 pub mod restore;
 mod retention;
 mod secrets;

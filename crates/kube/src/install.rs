@@ -84,8 +84,8 @@ pub fn manifests(namespace: &str, image: &str, gateway: bool) -> String {
          \x20           # The TCP API's token, from the Secret {TOKEN_SECRET} (key `token`). Without it each\n\
          \x20           # controller makes its own in its state dir, which a takeover would change: make the Secret.\n\
          \x20           - name: SLIPWAY_TOKEN\n              valueFrom:\n                secretKeyRef:\n                  name: {TOKEN_SECRET}\n                  key: token\n                  optional: true\n\
-         \x20           # `slipway deploy` resolves each image to its ID on a Docker engine holding the images\n\
-         \x20           # (image digests are not built yet): point this at one, e.g.\n\
+         \x20           # Images named with their registry (ghcr.io/team/shop:v2) or by digest need no engine;\n\
+         \x20           # short names (shop:v2) resolve to IDs on a Docker engine holding them: point this at one, e.g.\n\
          \x20           # - name: DOCKER_HOST\n\
          \x20           #   value: tcp://docker.build.svc:2375\n\
          \x20         ports:\n            - name: proxy\n              containerPort: {PROXY_PORT}\n            - name: api\n              containerPort: {API_PORT}\n\

@@ -29,7 +29,8 @@ pub const SECRETS_DIR: &str = "/run/secrets";
 #[derive(Clone)]
 pub struct PodTemplate {
     pub key: Key,
-    /// The image ID recorded with the release (`sha256:…`), never a tag.
+    /// What the release recorded, never a tag: `repository@sha256:…` (pulled from its registry) or
+    /// an image ID `sha256:…` (run only on nodes that hold it).
     pub image: String,
     /// Replaces the image's `CMD` (its `ENTRYPOINT` stays).
     pub command: Option<Vec<String>>,
@@ -266,8 +267,7 @@ impl PodTemplate {
         let container = Container {
             name: CONTAINER.to_owned(),
             image: Some(self.image.clone()),
-            // An image ID cannot be pulled: it is on the node, or the pod says it is missing.
-            image_pull_policy: Some("Never".to_owned()),
+            image_pull_policy: Some(pull_policy(&self.image).to_owned()),
             args: self.command.clone(),
             env_from,
             env: Some(env),
@@ -421,6 +421,16 @@ fn probe(spec: &ProbeSpec, port: Option<u16>, single_success: bool) -> Result<Pr
     Ok(probe)
 }
 
+/// A digest names one image for good, so a node pulls it once, if it lacks it; an image ID cannot
+/// be pulled at all: it is on the node, or the pod says it is missing.
+fn pull_policy(image: &str) -> &'static str {
+    if image.contains('@') {
+        "IfNotPresent"
+    } else {
+        "Never"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +492,11 @@ mod tests {
         let c = container(&objects);
         assert_eq!(c.image.as_deref(), Some("sha256:2222"));
         assert_eq!(c.image_pull_policy.as_deref(), Some("Never"));
+        let mut pinned = template();
+        pinned.image = format!("ghcr.io/team/shop@sha256:{}", "a".repeat(64));
+        let c = container(&pinned.objects("slipway-o", 2).unwrap());
+        assert_eq!(c.image, Some(pinned.image.clone()));
+        assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
         let env = c.env.unwrap();
         let value = |n: &str| {
             env.iter()

@@ -369,6 +369,8 @@ impl Controller {
         let artifacts = self.artifacts.clone();
         let gate = self.artifact_gate.clone();
         let docker = self.runtimes.containers.connector().clone();
+        // On Kubernetes the nodes hold the images (their kubelets collect them), not an engine here.
+        let on_engine = !self.runtimes.on_kubernetes();
         let pruning = tokio::task::spawn_blocking(move || {
             let mut images = Vec::new();
             let result = (|| -> Result<_, String> {
@@ -390,7 +392,7 @@ impl Controller {
                     let kept = crate::retention::kept_versions(&releases, keep, &used);
                     // (An app none of whose releases here runs an image has its images left
                     // alone, as before it ever ran one.)
-                    if releases.iter().any(|r| r.spec.uses_containers()) {
+                    if on_engine && releases.iter().any(|r| r.spec.uses_containers()) {
                         let ids = crate::retention::kept_images(&releases, &kept);
                         images.push((app.clone(), ids));
                     }

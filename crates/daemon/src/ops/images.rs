@@ -1,5 +1,6 @@
 //! Images at deploy: `--build` and `--image` applied, then every image process's reference resolved to
-//! the image ID the release records. A release never runs a tag: rollback, retry, `scale` and `config
+//! the image ID the release records (on Kubernetes, an image named with its registry to
+//! `repository@digest`, which the nodes pull: `registry.rs`). A release never runs a tag: rollback, retry, `scale` and `config
 //! set` reuse the recorded IDs, so they run exactly the bits that were deployed. Before such a reuse,
 //! the IDs are checked to still be on the engine. An unreachable engine or a missing image is a deploy
 //! error within seconds, before anything is recorded or started: the stable release keeps serving.
@@ -71,7 +72,7 @@ impl Deployer {
         if !spec.uses_containers() {
             return Ok(Resolved { notes });
         }
-        let engine = self.docker.engine().await.map_err(refusal)?;
+        let mut engine = None;
         for (name, process) in spec.processes.iter_mut() {
             let Some(container) = process.container.as_mut() else {
                 continue;
@@ -79,6 +80,17 @@ impl Deployer {
             if container.image_id.is_some() {
                 continue;
             }
+            if self.on_kubernetes
+                && let Some(pinned) = self.pin_at_registry(&container.image).await?
+            {
+                notes.push(format!("{name} runs {} = {pinned}", container.image));
+                container.image_id = Some(pinned);
+                continue;
+            }
+            if engine.is_none() {
+                engine = Some(self.docker.engine().await.map_err(refusal)?);
+            }
+            let Some(engine) = &engine else { continue };
             let resolved = engine
                 .resolve_image(&container.image)
                 .await
@@ -89,9 +101,35 @@ impl Deployer {
         Ok(Resolved { notes })
     }
 
+    /// On Kubernetes, an image named with its registry (`ghcr.io/team/shop:v2`) or by digest runs as
+    /// `repository@digest`, which every node pulls: the digest as written, or the one the registry
+    /// says the tag names now. `None`: a short name (`shop:v2`), an image of the engine here, as on
+    /// Docker (its ID then runs, on nodes that hold it).
+    async fn pin_at_registry(&self, image: &str) -> Result<Option<String>, Error> {
+        let reference = slipway_core::image_ref::ImageRef::parse(image)
+            .map_err(|problem| Error::bad_request(format!("image \"{image}\" {problem}")))?;
+        if let Some(digest) = &reference.digest {
+            return Ok(Some(reference.pinned(digest)));
+        }
+        if reference.domain.is_none() {
+            return Ok(None);
+        }
+        let digest = crate::registry::digest(&crate::http_client::new(), &reference)
+            .await
+            .map_err(|err| match err {
+                crate::registry::RegistryError::Unreachable { .. } => {
+                    Error::conflict(err.to_string())
+                }
+                _ => Error::bad_request(err.to_string()),
+            })?;
+        Ok(Some(reference.pinned(&digest)))
+    }
+
     /// Before a recorded spec runs again (rollback, retry): its images must still be on the engine.
+    /// (Images pinned by digest are the nodes' to pull from their registry.)
     pub(crate) async fn check_images(&self, spec: &AppSpec, version: u64) -> Result<(), Error> {
-        let ids = spec.image_ids();
+        let mut ids = spec.image_ids();
+        ids.retain(|id| !id.contains('@'));
         if ids.is_empty() {
             return Ok(());
         }
