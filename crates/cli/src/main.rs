@@ -454,6 +454,10 @@ enum KubeAction {
         /// Secrets, by name; create of leases (RBAC cannot limit a create to a name).
         #[arg(long, value_name = "NAME")]
         lease: Option<String>,
+        /// Also the same Role in NS, bound to the account, for apps with `[kubernetes] namespace =
+        /// "NS"` (repeat for each).
+        #[arg(long, value_name = "NS")]
+        app_namespace: Vec<String>,
     },
     /// The manifests to run slipway inside the cluster, on stdout: Namespace, ServiceAccount, the
     /// Role of `kube rbac --lease slipway` and its binding, a Deployment of two `serve --kubernetes
@@ -470,6 +474,10 @@ enum KubeAction {
         /// Also what apps with `[kubernetes] gateway` or `service` need (as `kube rbac --gateway`).
         #[arg(long)]
         gateway: bool,
+        /// Also rights in NS for apps with `[kubernetes] namespace = "NS"` (as `kube rbac
+        /// --app-namespace`; repeat for each).
+        #[arg(long, value_name = "NS")]
+        app_namespace: Vec<String>,
     },
 }
 
@@ -577,6 +585,7 @@ fn main() -> ExitCode {
                     service_account,
                     gateway,
                     lease,
+                    app_namespace,
                 },
         } => {
             print!(
@@ -588,6 +597,17 @@ fn main() -> ExitCode {
                     lease.as_deref()
                 )
             );
+            for app_namespace in app_namespace.iter().filter(|ns| *ns != namespace) {
+                print!(
+                    "---\n{}",
+                    slipway_kube::rbac::app_namespace(
+                        namespace,
+                        service_account,
+                        *gateway,
+                        app_namespace
+                    )
+                );
+            }
             return ExitCode::SUCCESS;
         }
         #[cfg(feature = "kubernetes")]
@@ -597,6 +617,7 @@ fn main() -> ExitCode {
                     namespace,
                     image,
                     gateway,
+                    app_namespace,
                 },
         } => {
             if let Err(err) = slipway_kube::install::check(namespace, image) {
@@ -607,6 +628,17 @@ fn main() -> ExitCode {
                 "{}",
                 slipway_kube::install::manifests(namespace, image, *gateway)
             );
+            for app_namespace in app_namespace.iter().filter(|ns| *ns != namespace) {
+                print!(
+                    "---\n{}",
+                    slipway_kube::rbac::app_namespace(
+                        namespace,
+                        slipway_kube::install::NAME,
+                        *gateway,
+                        app_namespace
+                    )
+                );
+            }
             return ExitCode::SUCCESS;
         }
         _ => {}

@@ -107,7 +107,11 @@ fn least_rbac_kubeconfig(
         .args(rbac_args));
     let file = dir.join("rbac.yaml");
     std::fs::write(&file, manifests).unwrap();
-    cluster.kubectl(namespace, &["apply", "-f", file.to_str().unwrap()]);
+    // Each object names its namespace (an app namespace's Role is not in `namespace`).
+    run(Command::new(&cluster.kubectl)
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(["apply", "-f", file.to_str().unwrap()]));
     let token = cluster.kubectl(
         namespace,
         &["create", "token", "slipway", "--duration", "1h"],
@@ -1076,6 +1080,90 @@ fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
     wait_until(Duration::from_secs(90), "v1's pods gone", || {
         k.pods_of(1).is_empty() && k.replica_sets_of(1).is_empty()
     });
+}
+
+/// `[kubernetes] namespace`: the app's pods, ConfigMap and Secret live in its own namespace, where
+/// the daemon (in another) has only the Role of `kube rbac --app-namespace`; a blue-green there
+/// fails no request, a restarted daemon adopts the pods there, and v1's objects go from there.
+#[test]
+fn an_app_in_a_namespace_of_its_own_deploys_there_with_rights_only_there_and_is_adopted() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let apps = format!("e2e-{}-appns-apps", std::process::id());
+    let _apps_cleanup = Cleanup::of(&cluster, &apps);
+    run(Command::new(&cluster.kubectl)
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(["create", "namespace", &apps]));
+    let Some(mut k) = Kubed::new_as("appns", Some(&["--app-namespace", &apps])) else {
+        return;
+    };
+    let names_in = |namespace: &str, kind: &str, release: u64| -> Vec<String> {
+        let out = k.cluster.kubectl(
+            namespace,
+            &[
+                "get",
+                kind,
+                "-l",
+                &format!("slipway.dev/release={release}"),
+                "-o",
+                "name",
+            ],
+        );
+        out.lines().map(str::to_owned).collect()
+    };
+    let v1 = k.image("v1", "v1");
+    let table = format!("namespace = \"{apps}\"");
+    k.write_kubernetes(&v1, BLUE_GREEN, "LOG_LEVEL = \"debug\"", 2, &table);
+    let run1 = k.world.slipway(&["deploy"]).ok();
+    assert!(run1.stdout.contains("v1 is live"), "{run1}");
+    assert_eq!(k.world.answer(), "v1");
+    let pods = names_in(&apps, "pods", 1);
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    for kind in ["replicasets", "configmaps", "secrets"] {
+        assert_eq!(names_in(&apps, kind, 1).len(), 1, "{kind} in {apps}");
+        assert!(
+            names_in(&k.namespace, kind, 1).is_empty(),
+            "{kind} in {}",
+            k.namespace
+        );
+    }
+    assert!(names_in(&k.namespace, "pods", 1).is_empty());
+
+    // A restarted daemon finds and adopts them there: routed at once, nothing restarted.
+    k.world.daemon.kill9();
+    k.world.daemon.restart();
+    assert_eq!(k.world.answer(), "v1");
+    let mut adopted: Vec<String> = k
+        .instance_pods()
+        .into_iter()
+        .map(|(_, p)| format!("pod/{p}"))
+        .collect();
+    adopted.sort();
+    let mut before = pods.clone();
+    before.sort();
+    assert_eq!(adopted, before);
+
+    let v2 = k.image("v2", "v2");
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    k.write_kubernetes(&v2, BLUE_GREEN, "", 2, &table);
+    k.world.slipway(&["deploy"]).ok();
+    load.mark();
+    load.wait_for_more(300);
+    load.finish().assert_switched("v1", "v2");
+    assert_eq!(names_in(&apps, "pods", 2).len(), 2);
+    // v1's ReplicaSet, pods, ConfigMap and Secret go, with the rights in that namespace alone.
+    wait_until(Duration::from_secs(90), "v1's objects gone", || {
+        ["replicasets", "pods", "configmaps", "secrets"]
+            .iter()
+            .all(|kind| names_in(&apps, kind, 1).is_empty())
+    });
+    let logs = k.world.slipway(&["logs", "--release", "v2"]).ok();
+    assert!(logs.stdout.contains("demo v2 listening"), "{logs}");
+    let log = k.world.daemon.log_text();
+    assert!(!log.contains("forbidden"), "{log}");
 }
 
 #[test]

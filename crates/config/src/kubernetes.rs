@@ -10,6 +10,7 @@ use slipway_core::spec::{GatewaySpec, KubernetesSpec, Toleration};
 use toml::de::DeValue;
 
 const KEYS: &[&str] = &[
+    "namespace",
     "node_selector",
     "tolerations",
     "service_account",
@@ -27,13 +28,14 @@ pub(crate) fn read(r: &mut Report, root: &Section, app: Option<&str>) -> Kuberne
     let Some(k) = root.table(r, "kubernetes", "kubernetes") else {
         return spec;
     };
-    if let Some(span) = k.key_span("namespace") {
-        r.error(span, "`namespace` in [kubernetes]: the namespace is the daemon's")
-            .label("not per app yet")
-            .help("start the daemon with `slipway serve --kubernetes --namespace NAME` and remove this key");
+    k.check_keys(r, KEYS);
+    if let Some(name) = k.text(r, "namespace", "\"shop\"") {
+        if dns_label(name.get_ref()) {
+            spec.namespace = Some(name.into_inner());
+        } else {
+            not_a_name(r, &name, "namespace");
+        }
     }
-    let allowed: Vec<&str> = KEYS.iter().copied().chain(["namespace"]).collect();
-    k.check_keys(r, &allowed);
     if let Some(name) = k.text(r, "service_account", "\"shop\"") {
         if dns_name(name.get_ref()) {
             spec.service_account = Some(name.into_inner());
@@ -316,12 +318,13 @@ mod tests {
     #[test]
     fn the_table_reads_into_the_spec() {
         let spec = parse(
-            "service_account = \"shop\"\nimage_pull_secrets = [\"registry\"]\n\
+            "namespace = \"shop-prod\"\nservice_account = \"shop\"\nimage_pull_secrets = [\"registry\"]\n\
              node_selector = { \"kubernetes.io/os\" = \"linux\" }\n\
              tolerations = [{ key = \"dedicated\", value = \"shop\", effect = \"NoSchedule\" }, { exists = true }]\n\
              requests = { memory = \"128m\", cpus = \"0.25\" }",
         )
         .unwrap();
+        assert_eq!(spec.namespace.as_deref(), Some("shop-prod"));
         assert_eq!(spec.service_account.as_deref(), Some("shop"));
         assert_eq!(spec.image_pull_secrets, ["registry"]);
         assert_eq!(spec.node_selector["kubernetes.io/os"], "linux");
@@ -396,8 +399,8 @@ mod tests {
         assert!(err.contains("did you mean \"NoSchedule\""), "{err}");
         let err = parse("service_account = \"Shop_Account\"").unwrap_err();
         assert!(err.contains("is not a Kubernetes name"), "{err}");
-        let err = parse("namespace = \"shop\"").unwrap_err();
-        assert!(err.contains("--namespace"), "{err}");
+        let err = parse("namespace = \"Shop\"").unwrap_err();
+        assert!(err.contains("is not a Kubernetes name"), "{err}");
         let err = parse("node_selector = { \"disk type\" = \"ssd\" }").unwrap_err();
         assert!(err.contains("not a label key"), "{err}");
         let err = parse("tolerations = [{ exists = true, value = \"x\" }]").unwrap_err();

@@ -76,6 +76,9 @@ pub struct DrillFault {
 /// `[kubernetes]`: scheduling and identity of the app's pods on Kubernetes; ignored on one host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KubernetesSpec {
+    /// The namespace of the app's pods and objects; `None`: the daemon's (`--namespace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// Only nodes with all these labels run the pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,

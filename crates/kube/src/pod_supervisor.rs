@@ -3,8 +3,9 @@
 //! container supervisors send (`pod_state.rs`), and writes what changes — a ReplicaSet, its count,
 //! a pod's deletion cost — to the API server.
 //!
-//! Nothing polls: pods arrive through one watch of the namespace (kube's runtime watcher, labelled
-//! with this daemon's owner), commands through a channel. Replica counts are written once per batch,
+//! Nothing polls: pods arrive through one watch per namespace (kube's runtime watcher, labelled
+//! with this daemon's owner): the daemon's, and each one an app names in `[kubernetes] namespace`,
+//! watched from its first ReplicaSet on; commands through a channel. Replica counts are written once per batch,
 //! so starting five instances is one request. A count is lowered only after the watch has shown the
 //! retiring pod's deletion cost (see `binding.rs` for why that pod is the one that goes).
 
@@ -42,10 +43,11 @@ pub struct PodStatus {
     pub grace: Duration,
 }
 
-/// A ReplicaSet of this daemon found in the namespace (at start-up, to adopt or remove).
+/// A ReplicaSet of this daemon found in a namespace (at start-up, to adopt or remove).
 #[derive(Debug, Clone)]
 pub struct OwnedReplicaSet {
     pub name: String,
+    pub namespace: String,
     /// `None` when its labels are missing or malformed.
     pub key: Option<Key>,
     pub replicas: i32,
@@ -81,6 +83,7 @@ enum Command {
     },
     Adopt {
         name: String,
+        namespace: String,
         template: Box<PodTemplate>,
         ids: Vec<(String, Option<Arc<LogSink>>)>,
         reply: oneshot::Sender<Vec<Adopted>>,
@@ -113,14 +116,17 @@ impl PodSupervisor {
         let (commands, rx) = mpsc::unbounded_channel();
         let task = Task {
             client: client.clone(),
-            namespace: namespace.clone(),
+            home: namespace.clone(),
             owner: owner.clone(),
             events,
             statuses: statuses.clone(),
             requests: requests.clone(),
             sets: BTreeMap::new(),
             pods: BTreeMap::new(),
-            synced: false,
+            watched: BTreeSet::new(),
+            to_watch: Vec::new(),
+            synced: BTreeSet::new(),
+            listings: BTreeMap::new(),
             waiting_for_sync: Vec::new(),
             uncost: BTreeSet::new(),
             unmarked: BTreeSet::new(),
@@ -128,10 +134,7 @@ impl PodSupervisor {
             following: BTreeMap::new(),
             adopted: BTreeSet::new(),
         };
-        let stream = watcher(pods, watcher::Config::default().labels(&selector))
-            .default_backoff()
-            .boxed();
-        tokio::spawn(task.run(rx, stream));
+        tokio::spawn(task.run(rx));
         tracing::info!("running image processes as pods in namespace {namespace} on {server}");
         Ok(PodSupervisor {
             commands,
@@ -235,30 +238,32 @@ impl PodSupervisor {
             .cloned()
     }
 
-    /// This daemon's ReplicaSets in the namespace.
-    pub async fn owned(&self) -> Result<Vec<OwnedReplicaSet>, String> {
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.namespace);
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let list = api
-            .list(&ListParams::default().labels(&format!("{}={}", names::OWNER, self.owner)))
-            .await
-            .map_err(|e| format!("cannot list ReplicaSets in {}: {e}", self.namespace))?;
-        Ok(list
-            .items
-            .into_iter()
-            .map(|rs| OwnedReplicaSet {
+    /// This daemon's ReplicaSets in its namespace and in `others` (the apps' namespaces).
+    pub async fn owned(&self, others: &BTreeSet<String>) -> Result<Vec<OwnedReplicaSet>, String> {
+        let mut owned = Vec::new();
+        let namespaces = std::iter::once(&self.namespace).chain(others.iter());
+        for namespace in namespaces.collect::<BTreeSet<_>>() {
+            let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), namespace);
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let list = api
+                .list(&ListParams::default().labels(&format!("{}={}", names::OWNER, self.owner)))
+                .await
+                .map_err(|e| format!("cannot list ReplicaSets in {namespace}: {e}"))?;
+            owned.extend(list.items.into_iter().map(|rs| OwnedReplicaSet {
                 name: rs.metadata.name.clone().unwrap_or_default(),
+                namespace: namespace.clone(),
                 key: rs.metadata.labels.as_ref().and_then(Key::from_labels),
                 replicas: rs.spec.replicas.unwrap_or(0),
-            })
-            .collect())
+            }));
+        }
+        Ok(owned)
     }
 
     /// Takes back the ReplicaSet `name` with one instance per (id, log file), bound to its pods once
     /// the watch has listed them; answers what each pod says now.
     pub async fn adopt(
         &self,
-        name: &str,
+        set: &OwnedReplicaSet,
         template: PodTemplate,
         ids: Vec<(String, PathBuf)>,
     ) -> Vec<Adopted> {
@@ -271,7 +276,8 @@ impl PodSupervisor {
             })
             .collect();
         let _ = self.commands.send(Command::Adopt {
-            name: name.to_owned(),
+            name: set.name.clone(),
+            namespace: set.namespace.clone(),
             template: Box::new(template),
             ids,
             reply,
@@ -280,8 +286,8 @@ impl PodSupervisor {
     }
 
     /// Deletes a ReplicaSet (with its pods), its ConfigMap and its Secret.
-    pub async fn remove(&self, name: &str) -> Result<(), String> {
-        delete_objects(&self.client, &self.namespace, name, &self.requests).await
+    pub async fn remove(&self, set: &OwnedReplicaSet) -> Result<(), String> {
+        delete_objects(&self.client, &set.namespace, &set.name, &self.requests).await
     }
 }
 
@@ -328,6 +334,8 @@ async fn delete_objects(
 /// One ReplicaSet and its instances.
 struct Set {
     template: PodTemplate,
+    /// Where it lives: the app's `[kubernetes] namespace`, or the daemon's.
+    namespace: String,
     /// Made (or found) on the API server.
     created: bool,
     /// It could not be made: its instances were told why.
@@ -350,14 +358,22 @@ impl Set {
 
 struct Task {
     client: Client,
-    namespace: String,
+    /// The daemon's namespace (`--namespace`), watched from the start.
+    home: String,
     owner: String,
     events: mpsc::UnboundedSender<InstanceEvent>,
     statuses: Arc<Mutex<BTreeMap<String, PodStatus>>>,
     requests: Arc<AtomicU64>,
     sets: BTreeMap<String, Set>,
+    /// Every watched namespace's pods, by name (unique: their ReplicaSets' names are).
     pods: BTreeMap<String, Pod>,
-    synced: bool,
+    /// Namespaces watched, and those `run` is to start watching.
+    watched: BTreeSet<String>,
+    to_watch: Vec<String>,
+    /// Namespaces whose first listing is in, and the listings under way.
+    synced: BTreeSet<String>,
+    listings: BTreeMap<String, BTreeMap<String, Pod>>,
+    /// Adoptions waiting for their namespace's first listing.
     waiting_for_sync: Vec<Command>,
     /// Marked pods that a live instance took over (see `binding.rs`): their mark goes.
     uncost: BTreeSet<String>,
@@ -370,13 +386,18 @@ struct Task {
     adopted: BTreeSet<String>,
 }
 
+/// One namespace's pod watch, its events told with the namespace.
 type PodStream =
-    futures_util::stream::BoxStream<'static, Result<watcher::Event<Pod>, watcher::Error>>;
+    futures_util::stream::BoxStream<'static, (String, Result<watcher::Event<Pod>, watcher::Error>)>;
 
 impl Task {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut pods: PodStream) {
-        let mut listing: Option<BTreeMap<String, Pod>> = None;
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut pods = futures_util::stream::SelectAll::<PodStream>::new();
+        self.watch(&self.home.clone());
         loop {
+            for namespace in std::mem::take(&mut self.to_watch) {
+                pods.push(self.pod_stream(namespace));
+            }
             tokio::select! {
                 command = commands.recv() => {
                     let Some(command) = command else { return };
@@ -388,14 +409,41 @@ impl Task {
                 }
                 event = pods.next() => {
                     match event {
-                        Some(Ok(event)) => self.watched(event, &mut listing).await,
-                        Some(Err(e)) => tracing::warn!("watching pods in {}: {e}; retrying", self.namespace),
+                        Some((namespace, Ok(event))) => self.watched(&namespace, event).await,
+                        Some((namespace, Err(e))) => tracing::warn!("watching pods in {namespace}: {e}; retrying"),
                         None => return,
                     }
                 }
             }
             self.flush().await;
         }
+    }
+
+    /// Starts watching `namespace`'s pods, once.
+    fn watch(&mut self, namespace: &str) {
+        if self.watched.insert(namespace.to_owned()) {
+            self.to_watch.push(namespace.to_owned());
+        }
+    }
+
+    fn pod_stream(&self, namespace: String) -> PodStream {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+        let selector = format!("{}={}", names::OWNER, self.owner);
+        if namespace != self.home {
+            tracing::info!("watching pods in namespace {namespace} too");
+        }
+        watcher(pods, watcher::Config::default().labels(&selector))
+            .default_backoff()
+            .map(move |event| (namespace.clone(), event))
+            .boxed()
+    }
+
+    /// The namespace of the set `name` (the daemon's if it is unknown).
+    fn namespace_of(&self, name: &str) -> String {
+        self.sets
+            .get(name)
+            .map_or_else(|| self.home.clone(), |s| s.namespace.clone())
     }
 
     /// Makes the ReplicaSet the owner of its `K` of the same name (`patch`: the ownerReference), so
@@ -410,7 +458,7 @@ impl Task {
     {
         let kind = K::kind(&Default::default()).into_owned();
         if let Err(e) = self
-            .api::<K>()
+            .api::<K>(&self.namespace_of(name))
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
         {
@@ -418,13 +466,13 @@ impl Task {
         }
     }
 
-    fn api<K>(&self) -> Api<K>
+    fn api<K>(&self, namespace: &str) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         <K as kube::Resource>::DynamicType: Default,
     {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        Api::namespaced(self.client.clone(), &self.namespace)
+        Api::namespaced(self.client.clone(), namespace)
     }
 
     async fn command(&mut self, command: Command) {
@@ -434,8 +482,15 @@ impl Task {
                     self.logs.insert(id.clone(), log);
                 }
                 let name = template.key.object_name(&self.owner);
+                let namespace = template
+                    .placement
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| self.home.clone());
+                self.watch(&namespace);
                 let set = self.sets.entry(name.clone()).or_insert_with(|| Set {
                     template: *template,
+                    namespace,
                     created: false,
                     failed: false,
                     written: 0,
@@ -493,7 +548,7 @@ impl Task {
                 let patch =
                     json!({"metadata": {"annotations": {DELETION_COST: i32::MIN.to_string()}}});
                 if let Err(e) = self
-                    .api::<Pod>()
+                    .api::<Pod>(&self.namespace_of(&name))
                     .patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                 {
@@ -507,13 +562,16 @@ impl Task {
             }
             Command::Adopt {
                 name,
+                namespace,
                 template,
                 ids,
                 reply,
             } => {
-                if !self.synced {
+                if !self.synced.contains(&namespace) {
+                    self.watch(&namespace);
                     self.waiting_for_sync.push(Command::Adopt {
                         name,
+                        namespace,
                         template,
                         ids,
                         reply,
@@ -533,6 +591,7 @@ impl Task {
                     .collect();
                 let set = self.sets.entry(name.clone()).or_insert_with(|| Set {
                     template: *template,
+                    namespace,
                     created: true,
                     failed: false,
                     written: count,
@@ -569,13 +628,14 @@ impl Task {
     async fn create(&mut self, name: &str) {
         let set = &self.sets[name];
         let replicas = set.wanted();
+        let namespace = set.namespace.clone();
         let objects = match set.template.objects(&self.owner, replicas) {
             Ok(objects) => objects,
             Err(why) => return self.fail(name, why),
         };
         if let Some(config) = &objects.config {
             match self
-                .api::<ConfigMap>()
+                .api::<ConfigMap>(&namespace)
                 .create(&PostParams::default(), config)
                 .await
             {
@@ -586,7 +646,7 @@ impl Task {
             }
         }
         if let Some(secret) = &objects.secret {
-            let api = self.api::<Secret>();
+            let api = self.api::<Secret>(&namespace);
             match api.create(&PostParams::default(), secret).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.is_already_exists() => {
@@ -602,7 +662,7 @@ impl Task {
                 Err(e) => return self.fail(name, format!("cannot create Secret {name}: {e}")),
             }
         }
-        let api = self.api::<ReplicaSet>();
+        let api = self.api::<ReplicaSet>(&namespace);
         let (uid, written) = match api
             .create(&PostParams::default(), &objects.replica_set)
             .await
@@ -610,7 +670,7 @@ impl Task {
             Ok(rs) => (rs.metadata.uid, replicas),
             Err(kube::Error::Api(s)) if s.is_already_exists() => {
                 // Left by a daemon on this state dir that did not adopt it: take it as it is.
-                match self.api::<ReplicaSet>().get(name).await {
+                match self.api::<ReplicaSet>(&namespace).get(name).await {
                     Ok(rs) => (rs.metadata.uid, rs.spec.replicas.unwrap_or(0)),
                     Err(e) => {
                         return self.fail(name, format!("cannot read ReplicaSet {name}: {e}"));
@@ -673,28 +733,30 @@ impl Task {
         }
     }
 
-    async fn watched(
-        &mut self,
-        event: watcher::Event<Pod>,
-        listing: &mut Option<BTreeMap<String, Pod>>,
-    ) {
+    async fn watched(&mut self, namespace: &str, event: watcher::Event<Pod>) {
         let mut touched = BTreeSet::new();
         match event {
-            watcher::Event::Init => *listing = Some(BTreeMap::new()),
+            watcher::Event::Init => {
+                self.listings.insert(namespace.to_owned(), BTreeMap::new());
+            }
             watcher::Event::InitApply(pod) => {
-                if let (Some(list), Some(name)) = (listing.as_mut(), pod.metadata.name.clone()) {
+                if let (Some(list), Some(name)) =
+                    (self.listings.get_mut(namespace), pod.metadata.name.clone())
+                {
                     list.insert(name, pod);
                 }
             }
             watcher::Event::InitDone => {
-                if let Some(list) = listing.take() {
-                    for pod in self.pods.values().chain(list.values()) {
+                if let Some(list) = self.listings.remove(namespace) {
+                    // The listing replaces what was known of this namespace's pods only.
+                    let here = |p: &Pod| p.metadata.namespace.as_deref() == Some(namespace);
+                    for pod in self.pods.values().filter(|p| here(p)).chain(list.values()) {
                         touched.extend(set_of(pod));
                     }
-                    self.pods = list;
+                    self.pods.retain(|_, p| !here(p));
+                    self.pods.extend(list);
                 }
-                if !self.synced {
-                    self.synced = true;
+                if self.synced.insert(namespace.to_owned()) {
                     for command in std::mem::take(&mut self.waiting_for_sync) {
                         Box::pin(self.command(command)).await;
                     }
@@ -783,7 +845,7 @@ impl Task {
                 let run = (slot.pod.clone().unwrap_or_default(), restarts);
                 if self.following.get(&slot.instance) != Some(&run) {
                     let since = self.adopted.remove(&slot.instance).then_some(1);
-                    let api = Api::namespaced(self.client.clone(), &self.namespace);
+                    let api = Api::namespaced(self.client.clone(), &set.namespace);
                     self.requests.fetch_add(1, Ordering::Relaxed);
                     drop(pod_logs::follow(api, run.0.clone(), log.clone(), since));
                     self.following.insert(slot.instance.clone(), run);
@@ -894,8 +956,13 @@ impl Task {
         }
         for pod in std::mem::take(&mut self.uncost) {
             let patch = json!({"metadata": {"annotations": {DELETION_COST: null}}});
+            let namespace = self
+                .pods
+                .get(&pod)
+                .and_then(|p| p.metadata.namespace.clone())
+                .unwrap_or_else(|| self.home.clone());
             if let Err(e) = self
-                .api::<Pod>()
+                .api::<Pod>(&namespace)
                 .patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
@@ -907,7 +974,7 @@ impl Task {
         for (name, replicas) in writes {
             let patch = json!({"spec": {"replicas": replicas}});
             match self
-                .api::<ReplicaSet>()
+                .api::<ReplicaSet>(&self.namespace_of(&name))
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
@@ -924,7 +991,7 @@ impl Task {
             if let Some(set) = self.sets.remove(&name)
                 && set.created
             {
-                match delete_objects(&self.client, &self.namespace, &name, &self.requests).await {
+                match delete_objects(&self.client, &set.namespace, &name, &self.requests).await {
                     Ok(()) => tracing::info!(
                         "deleted ReplicaSet {name}, its last pod gone ({} API requests so far)",
                         self.requests.load(Ordering::Relaxed)

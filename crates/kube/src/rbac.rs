@@ -66,15 +66,7 @@ pub fn manifests_with_lease(
     gateway: bool,
     lease: Option<&str>,
 ) -> String {
-    let mut rules = String::new();
-    let extra: &[_] = if gateway { GATEWAY_RULES } else { &[] };
-    for (group, resources, verbs) in RULES.iter().chain(extra) {
-        rules.push_str(&format!(
-            "  - apiGroups: [\"{group}\"]\n    resources: [{}]\n    verbs: [{}]\n",
-            quoted(resources),
-            quoted(verbs)
-        ));
-    }
+    let mut rules = app_rules(gateway);
     if let Some(lease) = lease {
         rules.push_str(&lease_rules(lease));
     }
@@ -93,6 +85,44 @@ pub fn manifests_with_lease(
          apiVersion: rbac.authorization.k8s.io/v1\n\
          kind: RoleBinding\n\
          metadata:\n  name: {service_account}\n  namespace: {namespace}\n\
+         roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {service_account}\n\
+         subjects:\n  - kind: ServiceAccount\n    name: {service_account}\n    namespace: {namespace}\n"
+    )
+}
+
+/// The rules of the Role in every namespace the daemon runs pods in.
+fn app_rules(gateway: bool) -> String {
+    let mut rules = String::new();
+    let extra: &[_] = if gateway { GATEWAY_RULES } else { &[] };
+    for (group, resources, verbs) in RULES.iter().chain(extra) {
+        rules.push_str(&format!(
+            "  - apiGroups: [\"{group}\"]\n    resources: [{}]\n    verbs: [{}]\n",
+            quoted(resources),
+            quoted(verbs)
+        ));
+    }
+    rules
+}
+
+/// For an app with `[kubernetes] namespace = "<app_namespace>"`: the same Role (without the
+/// lease's rights) in that namespace, bound to the daemon's account in its own `namespace`.
+pub fn app_namespace(
+    namespace: &str,
+    service_account: &str,
+    gateway: bool,
+    app_namespace: &str,
+) -> String {
+    let rules = app_rules(gateway);
+    format!(
+        "# What slipway ({service_account} in {namespace}) needs to run apps' pods in {app_namespace}.\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: Role\n\
+         metadata:\n  name: {service_account}\n  namespace: {app_namespace}\n\
+         rules:\n{rules}\
+         ---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: RoleBinding\n\
+         metadata:\n  name: {service_account}\n  namespace: {app_namespace}\n\
          roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {service_account}\n\
          subjects:\n  - kind: ServiceAccount\n    name: {service_account}\n    namespace: {namespace}\n"
     )
@@ -131,6 +161,18 @@ mod tests {
         ));
         assert!(text.contains("resourceNames: [\"slipway-state\", \"slipway-state-a-0\""));
         assert!(!manifests("shop", "slipway", false).contains("leases"));
+    }
+
+    #[test]
+    fn an_app_namespace_gets_the_role_bound_to_the_daemon_s_account() {
+        let text = app_namespace("slipway", "slipway", false, "shop-prod");
+        assert!(text.contains("kind: Role\nmetadata:\n  name: slipway\n  namespace: shop-prod\n"));
+        assert!(text.contains("resources: [\"replicasets\"]"));
+        assert!(text.contains(
+            "subjects:\n  - kind: ServiceAccount\n    name: slipway\n    namespace: slipway"
+        ));
+        assert!(!text.contains("leases") && !text.contains("kind: ServiceAccount\nmetadata"));
+        assert_eq!(text.matches("---").count(), 1);
     }
 
     #[test]

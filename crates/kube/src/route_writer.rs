@@ -42,6 +42,8 @@ pub struct AppTraffic {
     pub gateway: Option<RouteTarget>,
     /// `[kubernetes] service`: the Service whose selector follows the release with all the traffic.
     pub service: Option<String>,
+    /// `[kubernetes] namespace`: where the app's Services and HTTPRoute are (`None`: the daemon's).
+    pub namespace: Option<String>,
 }
 
 /// Told (app, why) when a write fails; the next change is written again from scratch.
@@ -130,9 +132,14 @@ impl Task {
         }
     }
 
-    fn services(&self) -> Api<Service> {
+    /// The app's Services, in its namespace.
+    fn services(&self, t: &AppTraffic) -> Api<Service> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        Api::namespaced(self.client.clone(), &self.namespace)
+        Api::namespaced(self.client.clone(), self.namespace(t))
+    }
+
+    fn namespace<'a>(&'a self, t: &'a AppTraffic) -> &'a str {
+        t.namespace.as_deref().unwrap_or(&self.namespace)
     }
 
     fn key(app: &str, release: u64) -> Key {
@@ -168,7 +175,7 @@ impl Task {
             let key = Self::key(&t.app, r.release);
             let name = key.service_name(&self.owner);
             let service = services::release_service(&key, &self.owner, r.port);
-            self.services()
+            self.services(t)
                 .patch(&name, &owned, &Patch::Apply(&service))
                 .await
                 .map_err(|e| format!("cannot apply Service {name} (v{}): {e}", r.release))?;
@@ -193,7 +200,7 @@ impl Task {
             http_route::PLURAL,
         );
         let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+            Api::namespaced_with(self.client.clone(), self.namespace(t), &resource);
         self.requests.fetch_add(1, Ordering::Relaxed);
         match api
             .patch(
@@ -238,7 +245,7 @@ impl Task {
             written.swept = true;
             let selector = format!("{}={},{}={}", names::OWNER, self.owner, names::APP, t.app);
             let listed = self
-                .services()
+                .services(t)
                 .list(&ListParams::default().labels(&selector))
                 .await
                 .map_err(|e| format!("cannot list Services: {e}"))?;
@@ -260,7 +267,7 @@ impl Task {
         for release in gone {
             let name = Self::key(&t.app, release).service_name(&self.owner);
             match self
-                .services()
+                .services(t)
                 .delete(&name, &DeleteParams::default())
                 .await
             {
@@ -295,7 +302,7 @@ impl Task {
         // Whose Service it is decides what slipway applies to it (`services::stable_service`).
         let made = match known {
             Some(made) => made,
-            None => match self.services().get(name).await {
+            None => match self.services(t).get(name).await {
                 Ok(s) => s.metadata.labels.as_ref().is_some_and(|l| {
                     l.get(names::MANAGED_BY).map(String::as_str) == Some("slipway")
                         && l.get(names::OWNER) == Some(&self.owner)
@@ -311,7 +318,7 @@ impl Task {
             .map_or(0, |r| r.port);
         let service =
             services::stable_service(name, &Self::key(&t.app, release), &self.owner, port, made);
-        self.services()
+        self.services(t)
             .patch(
                 name,
                 &PatchParams::apply(FIELD_MANAGER).force(),

@@ -14,7 +14,7 @@ use slipway_runtime::InstanceState;
 
 impl Controller {
     pub(super) async fn take_back_pods(&mut self, pods: &PodSupervisor) {
-        let owned = match pods.owned().await {
+        let owned = match pods.owned(&self.app_namespaces()).await {
             Ok(owned) => owned,
             Err(e) => {
                 tracing::warn!("cannot look for pods to adopt: {e}");
@@ -30,11 +30,32 @@ impl Controller {
                     }
                     _ => tracing::warn!("{text}"),
                 }
-                if let Err(e) = pods.remove(&set.name).await {
+                if let Err(e) = pods.remove(&set).await {
                     tracing::warn!("{e}");
                 }
             }
         }
+    }
+
+    /// The namespaces the releases that should run name in `[kubernetes] namespace` (their
+    /// ReplicaSets are looked for there, besides the daemon's namespace).
+    fn app_namespaces(&mut self) -> std::collections::BTreeSet<String> {
+        let wanted: Vec<(String, u64)> = self
+            .apps
+            .iter()
+            .flat_map(|(name, app)| {
+                let rollout = app.rollout.as_ref().map(|r| r.machine.to);
+                let from = app.rollout.as_ref().and_then(|r| r.machine.from);
+                [app.stable, rollout, from]
+                    .into_iter()
+                    .flatten()
+                    .map(move |v| (name.clone(), v))
+            })
+            .collect();
+        wanted
+            .into_iter()
+            .filter_map(|(app, v)| self.release(&app, v).ok()?.spec.kubernetes.namespace)
+            .collect()
     }
 
     /// Takes one ReplicaSet back with an instance per pod, or says why it goes.
@@ -71,7 +92,7 @@ impl Controller {
             })
             .collect();
         let web = process == "web";
-        for adopted in pods.adopt(&set.name, template, ids).await {
+        for adopted in pods.adopt(set, template, ids).await {
             let observed = adopted.observed;
             let ready = observed.state == InstanceState::Ready;
             let backend = observed

@@ -66,6 +66,7 @@ pub(crate) fn plan(
                 path_prefix: spec.routing.path_prefix.clone(),
             }),
             service: k.service.clone(),
+            namespace: k.namespace.clone(),
         });
     }
     plan

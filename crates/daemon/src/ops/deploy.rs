@@ -51,6 +51,7 @@ impl Deployer {
         let overrides = self.apply_overrides(&mut spec)?;
         if self.on_kubernetes {
             images_only(&spec)?;
+            self.routed_apps_stay_in_their_namespace(&spec)?;
         }
         let label = req.label.clone();
         let app = spec.app.clone();
@@ -530,6 +531,32 @@ impl Deployer {
 /// `deploy --canary N`: a canary at N %, held until the pipeline ramps, promotes or rolls back.
 /// On Kubernetes every process is a pod of an image: a `cmd` process is refused before anything is
 /// recorded, with the fix.
+impl Deployer {
+    /// A gateway or a Service routes an app through Services in its namespace, which select pods
+    /// there only: such an app cannot change namespace in a rollout (its traffic would go nowhere).
+    fn routed_apps_stay_in_their_namespace(&self, spec: &AppSpec) -> Result<(), Error> {
+        let Some(stable) = self.stable_release(&spec.app)? else {
+            return Ok(());
+        };
+        let version = stable.version;
+        let (new, old) = (&spec.kubernetes, &stable.spec.kubernetes);
+        let routed =
+            |k: &slipway_core::spec::KubernetesSpec| k.gateway.is_some() || k.service.is_some();
+        if new.namespace == old.namespace || !(routed(new) || routed(old)) {
+            return Ok(());
+        }
+        let name = |n: &Option<String>| n.clone().unwrap_or_else(|| "the daemon's".into());
+        Err(Error::bad_request(format!(
+            "[kubernetes] namespace: v{version} of {} runs in {} and a gateway or Service routes it \
+             through Services there, which cannot select pods in {}: keep namespace as it is, or \
+             route the app through slipway's proxy (no gateway/service) while it moves",
+            spec.app,
+            name(&old.namespace),
+            name(&new.namespace),
+        )))
+    }
+}
+
 fn images_only(spec: &AppSpec) -> Result<(), Error> {
     let commands: Vec<&str> = spec
         .processes
