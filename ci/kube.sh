@@ -59,6 +59,9 @@
 #                      cache beside the Kubernetes binaries), on 127.0.0.1 at a free port, storage under
 #                      $DIR; plain HTTP, which Docker allows for loopback registries by default and
 #                      containerd is told in its hosts.toml. $SLIPWAY_TEST_REGISTRY is its host:port.
+#                      A second one wants a login (htpasswd: bcrypt made by Python's crypt, a random
+#                      password at each start): $SLIPWAY_TEST_PRIVATE_REGISTRY, $SLIPWAY_TEST_REGISTRY_LOGIN
+#                      (user:password) — what an image pull secret would hold.
 #   Gateway API        its standard CRDs ($GATEWAY_API, from the Go module proxy) are installed, so HTTPRoutes
 #                      can be written and read back; no gateway controller runs, so nothing routes them.
 #   stop               the kubelet first, then every pod through the CRI (ci/kube/cri-reset: that runs CNI
@@ -326,30 +329,41 @@ exports() {
   echo "export SLIPWAY_KUBE_CONTAINERD=$SOCK"
   echo "export SLIPWAY_KUBE_POD_SUBNET=$POD_SUBNET"
   echo "export SLIPWAY_TEST_REGISTRY=127.0.0.1:$(cat "$DIR/registry-port")"
+  echo "export SLIPWAY_TEST_PRIVATE_REGISTRY=127.0.0.1:$(cat "$DIR/registry-private-port")"
+  echo "export SLIPWAY_TEST_REGISTRY_LOGIN=$(cat "$DIR/registry-private/login")"
 }
 
-# start_registry PORT: the registry on 127.0.0.1:PORT, and containerd's hosts.toml for it (plain HTTP).
+# start_registry NAME PORT [LOGIN]: a registry on 127.0.0.1:PORT (with LOGIN user:password, one that
+# wants it), and containerd's hosts.toml for it (plain HTTP).
 start_registry() {
-  local port=$1
-  mkdir -p "$DIR/registry" "$DIR/containerd/certs.d/127.0.0.1:$port"
-  cat >"$DIR/registry.yml" <<EOF
+  local name=$1 port=$2 login=${3:-} auth=""
+  mkdir -p "$DIR/$name/data" "$DIR/containerd/certs.d/127.0.0.1:$port"
+  if [ -n "$login" ]; then
+    echo "$login" >"$DIR/$name/login"
+    python3 -W ignore -c 'import crypt, sys; u, p = sys.argv[1].split(":", 1)
+print(u + ":" + crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH)))' "$login" >"$DIR/$name/htpasswd"
+    auth="auth: {htpasswd: {realm: slipway-test, path: $DIR/$name/htpasswd}}"
+  fi
+  cat >"$DIR/$name/config.yml" <<EOF
 version: 0.1
 log: {level: warn}
 storage:
-  filesystem: {rootdirectory: $DIR/registry}
+  filesystem: {rootdirectory: $DIR/$name/data}
   delete: {enabled: true}
 http:
   addr: 127.0.0.1:$port
+$auth
 EOF
   # No telemetry exporter: the registry would otherwise try to reach an OTLP collector.
-  OTEL_TRACES_EXPORTER=none run registry "$REGISTRY_BIN" serve "$DIR/registry.yml"
+  OTEL_TRACES_EXPORTER=none run "$name" "$REGISTRY_BIN" serve "$DIR/$name/config.yml"
   cat >"$DIR/containerd/certs.d/127.0.0.1:$port/hosts.toml" <<EOF
 server = "http://127.0.0.1:$port"
 [host."http://127.0.0.1:$port"]
   capabilities = ["pull", "resolve"]
 EOF
-  echo "$port" >"$DIR/registry-port"
-  wait_for registry "the registry's /v2/" curl -fsS "http://127.0.0.1:$port/v2/"
+  echo "$port" >"$DIR/$name-port"
+  # /v2/ answers 200, or 401 when it wants a login: either way it serves.
+  wait_for "$name" "the registry's /v2/" curl -sS -o /dev/null "http://127.0.0.1:$port/v2/"
 }
 
 # --- start ------------------------------------------------------------------------------------------
@@ -379,9 +393,11 @@ start() {
   local started=$SECONDS
 
   local etcd_port etcd_peer_port kcm_port sched_port kubelet_port kubelet_healthz registry_port
+  local private_port
   read -r etcd_port etcd_peer_port API_PORT kcm_port sched_port kubelet_port kubelet_healthz \
-    registry_port < <(free_ports 8)
-  start_registry "$registry_port"
+    registry_port private_port < <(free_ports 9)
+  start_registry registry "$registry_port"
+  start_registry registry-private "$private_port" "slipway-test:$(openssl rand -hex 16)"
 
   # Keys and certificates.
   openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/pki/ca.key" 2>/dev/null
@@ -645,7 +661,7 @@ stop() {
     pid=$(cat "$f")
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && say "killed leftover pid $pid ($f)"
   done
-  stop_pids kube-apiserver registry
+  stop_pids kube-apiserver registry registry-private
   stop_pids etcd
   cleanup_state
   say "stopped"

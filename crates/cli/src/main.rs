@@ -458,6 +458,10 @@ enum KubeAction {
         /// "NS"` (repeat for each).
         #[arg(long, value_name = "NS")]
         app_namespace: Vec<String>,
+        /// Also `get` of this image pull secret, by name (repeat for each): read when a registry
+        /// wants a login to say which digest a tag names.
+        #[arg(long, value_name = "NAME")]
+        pull_secret: Vec<String>,
     },
     /// The manifests to run slipway inside the cluster, on stdout: Namespace, ServiceAccount, the
     /// Role of `kube rbac --lease slipway` and its binding, a Deployment of two `serve --kubernetes
@@ -586,6 +590,7 @@ fn main() -> ExitCode {
                     gateway,
                     lease,
                     app_namespace,
+                    pull_secret,
                 },
         } => {
             print!(
@@ -594,7 +599,8 @@ fn main() -> ExitCode {
                     namespace,
                     service_account,
                     *gateway,
-                    lease.as_deref()
+                    lease.as_deref(),
+                    pull_secret
                 )
             );
             for app_namespace in app_namespace.iter().filter(|ns| *ns != namespace) {
@@ -604,6 +610,7 @@ fn main() -> ExitCode {
                         namespace,
                         service_account,
                         *gateway,
+                        pull_secret,
                         app_namespace
                     )
                 );
@@ -635,6 +642,7 @@ fn main() -> ExitCode {
                         namespace,
                         slipway_kube::install::NAME,
                         *gateway,
+                        &[],
                         app_namespace
                     )
                 );

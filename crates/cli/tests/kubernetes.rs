@@ -765,6 +765,102 @@ fn an_image_from_a_registry_runs_by_digest_and_a_moved_tag_changes_no_release() 
     pulled(4, &v2);
 }
 
+/// A registry that wants a login: the deploy says so and names the fix; with the login in an image
+/// pull secret the app names (and the daemon may read by name only, `kube rbac --pull-secret`), the
+/// tag is pinned to its digest and the node pulls it with the same secret.
+#[test]
+fn a_registry_that_wants_a_login_is_asked_with_the_app_s_image_pull_secret() {
+    let Some(k) = Kubed::new_as("private", Some(&["--pull-secret", "registry-login"])) else {
+        return;
+    };
+    let var =
+        |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: ci/kube.sh start"));
+    let registry = var("SLIPWAY_TEST_PRIVATE_REGISTRY");
+    let login = var("SLIPWAY_TEST_REGISTRY_LOGIN");
+    let (user, password) = login.split_once(':').unwrap();
+    // Pushed with a Docker config of this test's own (the machine's ~/.docker stays untouched).
+    let dir = demo_image_folder(k.world.root(), &k.label, "private", "v1");
+    let tag = format!("{registry}/{}:v1", k.label);
+    let config = k.world.root().join("docker-config");
+    let docker = |args: &[&str], stdin: &str| {
+        let mut child = Command::new("docker")
+            .arg("--config")
+            .arg(&config)
+            .args(["-H", &k.cluster.docker])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()], "");
+    docker(
+        &["login", "-u", user, "--password-stdin", &registry],
+        password,
+    );
+    docker(&["push", "-q", &tag], "");
+    let digests: Vec<String> = serde_json::from_str(&docker(
+        &["inspect", "--format", "{{json .RepoDigests}}", &tag],
+        "",
+    ))
+    .unwrap();
+    let pinned = digests
+        .into_iter()
+        .find(|d| d.starts_with(&registry))
+        .unwrap();
+
+    // Without a pull secret: refused before anything is recorded, with the fix.
+    k.write(&tag, BLUE_GREEN, "");
+    let run = k.world.slipway(&["deploy"]).failed();
+    assert!(run.stderr.contains("wants credentials"), "{run}");
+    assert!(run.stderr.contains("image_pull_secrets"), "{run}");
+    // A pull secret that is not there: said so.
+    let secrets = "image_pull_secrets = [\"registry-login\"]";
+    k.write_kubernetes(&tag, BLUE_GREEN, "", 2, secrets);
+    let run = k.world.slipway(&["deploy"]).failed();
+    assert!(
+        run.stderr.contains("registry-login is not in namespace"),
+        "{run}"
+    );
+    k.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "registry-login",
+        &format!("--docker-server={registry}"),
+        &format!("--docker-username={user}"),
+        &format!("--docker-password={password}"),
+    ]);
+    let run = k.world.slipway(&["deploy"]).ok();
+    assert!(run.stdout.contains("v1 is live"), "{run}");
+    assert_eq!(k.world.answer(), "v1");
+    let status = k.world.only_instances_of(1);
+    for instance in status["instances"].as_array().unwrap() {
+        let (image, policy) = k.pod_image(instance["pod"].as_str().unwrap());
+        assert_eq!(
+            (image.as_str(), policy.as_str()),
+            (pinned.as_str(), "IfNotPresent")
+        );
+    }
+    // The password is in no answer, no log.
+    assert!(!k.world.daemon.log_text().contains(password));
+}
+
 /// The analysis of the seed's bad canary: its error rate against the stable release's.
 const GOLDEN: &str = "[analysis.golden]\nerror_rate = { max = \"1%\", compare = \"stable\" }\n";
 

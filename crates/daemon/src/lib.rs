@@ -240,6 +240,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
              `cargo build --release --features kubernetes` (docs/kubernetes.md)"
         );
     }
+    // The deployer reads image pull secrets through it.
+    #[cfg(feature = "kubernetes")]
+    let cluster = pods.clone();
     let runtimes = control::runtimes::Runtimes {
         containers: slipway_docker::ContainerSupervisor::new(
             docker.clone(),
@@ -348,6 +351,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         docker: docker.clone(),
         flags: flags.clone(),
         on_kubernetes: options.kubernetes.is_some(),
+        #[cfg(feature = "kubernetes")]
+        cluster,
     });
     // A release the watch after promotion finds regressed is rolled back as `slipway rollback` does.
     tokio::spawn(ops::watch_rollback::run(deployer.clone(), watch_rollbacks));

@@ -1,8 +1,8 @@
 //! A tag → its digest, asked of the image's registry (the OCI distribution API), for releases that run
 //! where no Docker engine here holds the images: on Kubernetes a release records `repo@sha256:…`, which
-//! every node can pull and no later push can move. Anonymous pulls, with the bearer-token exchange
-//! public registries (Docker Hub, GHCR, …) ask for; a registry on this host is plain HTTP, as Docker
-//! and containerd assume.
+//! every node can pull and no later push can move. Anonymous, or with the login of the app's image
+//! pull secret when the registry asks (basic, or the bearer-token exchange Docker Hub, GHCR, … use);
+//! a registry on this host is plain HTTP, as Docker and containerd assume.
 
 use sha2::{Digest, Sha256};
 use slipway_core::image_ref::{ImageRef, check_digest};
@@ -26,15 +26,20 @@ pub enum RegistryError {
     )]
     NotFound { image: String, registry: String },
     #[error(
-        "{registry} wants credentials to read {image}: write the digest yourself, \
-         image = \"{pinned_hint}\" (`docker push` prints it), which the nodes pull with the \
-         app's [kubernetes] image_pull_secrets"
+        "{registry} wants credentials to read {image}: name a pull secret with a login for it in \
+         [kubernetes] image_pull_secrets (the daemon reads it: `slipway kube rbac --pull-secret NAME`), \
+         or write the digest yourself, image = \"{pinned_hint}\" (`docker push` prints it)"
     )]
     NeedsCredentials {
         image: String,
         registry: String,
         pinned_hint: String,
     },
+    #[error(
+        "{registry} refused the login of the app's image pull secrets for {image}: check the \
+         secret's username and password (or token) and its rights on the repository"
+    )]
+    LoginRefused { image: String, registry: String },
     #[error("cannot reach the registry {registry} for {image}: {reason}")]
     Unreachable {
         image: String,
@@ -49,8 +54,24 @@ pub enum RegistryError {
     },
 }
 
-/// The digest `image`'s tag names now (`sha256:…`), as its registry says.
-pub async fn digest(http: &reqwest::Client, image: &ImageRef) -> Result<String, RegistryError> {
+/// A registry login (username, password or token), from an image pull secret.
+pub type Login<'a> = (&'a str, &'a str);
+
+/// How a request to the registry is authorized.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Anonymous,
+    Basic(Login<'a>),
+    Bearer(&'a str),
+}
+
+/// The digest `image`'s tag names now (`sha256:…`), as its registry says; `login` is used only
+/// when the registry asks for credentials.
+pub async fn digest(
+    http: &reqwest::Client,
+    image: &ImageRef,
+    login: Option<Login<'_>>,
+) -> Result<String, RegistryError> {
     let registry = image.registry().to_owned();
     let url = format!(
         "{}/v2/{}/manifests/{}",
@@ -68,73 +89,68 @@ pub async fn digest(http: &reqwest::Client, image: &ImageRef) -> Result<String, 
         registry: registry.clone(),
         what,
     };
-    let ask = |token: Option<&str>, method: reqwest::Method| {
+    // Without a login the registry cannot be asked for more; with one, it turned it down.
+    let denied = || match login {
+        None => RegistryError::NeedsCredentials {
+            image: image.to_string(),
+            registry: registry.clone(),
+            pinned_hint: image.pinned("sha256:<64 hex digits>"),
+        },
+        Some(_) => RegistryError::LoginRefused {
+            image: image.to_string(),
+            registry: registry.clone(),
+        },
+    };
+    let ask = |auth: Auth<'_>, method: reqwest::Method| {
         let request = http
             .request(method, &url)
             .header(reqwest::header::ACCEPT, ACCEPT)
             .timeout(TIMEOUT);
-        match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+        match auth {
+            Auth::Anonymous => request,
+            Auth::Basic((user, password)) => request.basic_auth(user, Some(password)),
+            Auth::Bearer(token) => request.bearer_auth(token),
         }
     };
-    let mut answer = ask(None, reqwest::Method::HEAD)
+    let mut answer = ask(Auth::Anonymous, reqwest::Method::HEAD)
         .send()
         .await
         .map_err(|e| unreachable(error_chain(&e)))?;
     let mut token = None;
+    let mut auth = Auth::Anonymous;
     if answer.status() == reqwest::StatusCode::UNAUTHORIZED {
         let challenge = answer
             .headers()
             .get(reqwest::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .and_then(Challenge::parse);
-        let needs_credentials = || RegistryError::NeedsCredentials {
-            image: image.to_string(),
-            registry: registry.clone(),
-            pinned_hint: image.pinned("sha256:<64 hex digits>"),
-        };
-        let Some(Challenge::Bearer { realm, service }) = challenge else {
-            return Err(needs_credentials());
-        };
-        let scope = format!("repository:{}:pull", image.repository());
-        let mut query = vec![("scope", scope.as_str())];
-        if let Some(service) = &service {
-            query.push(("service", service.as_str()));
+        match challenge {
+            Some(Challenge::Bearer { realm, service }) => {
+                token = Some(
+                    bearer_token(http, image, &realm, service, login)
+                        .await
+                        .map_err(|e| match e {
+                            TokenError::Denied => denied(),
+                            TokenError::Unreachable(reason) => unreachable(reason),
+                            TokenError::Refused(what) => refused(what),
+                        })?,
+                );
+            }
+            Some(Challenge::Basic) => match login {
+                Some(login) => auth = Auth::Basic(login),
+                None => return Err(denied()),
+            },
+            None => return Err(denied()),
         }
-        let realm_url = reqwest::Url::parse_with_params(&realm, &query)
-            .map_err(|e| refused(format!("a token service that is not a URL ({realm}: {e})")))?;
-        let granted = http
-            .get(realm_url)
-            .timeout(TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| unreachable(format!("its token service {realm}: {}", error_chain(&e))))?;
-        if matches!(granted.status().as_u16(), 401 | 403) {
-            return Err(needs_credentials());
+        if let Some(token) = &token {
+            auth = Auth::Bearer(token);
         }
-        if !granted.status().is_success() {
-            return Err(refused(format!(
-                "{} from its token service {realm}",
-                granted.status()
-            )));
-        }
-        let body: serde_json::Value = granted
-            .json()
-            .await
-            .map_err(|e| refused(format!("a token that is not JSON ({e})")))?;
-        let granted = body
-            .get("token")
-            .or_else(|| body.get("access_token"))
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| refused("a token answer without a token".to_owned()))?;
-        token = Some(granted.to_owned());
-        answer = ask(token.as_deref(), reqwest::Method::HEAD)
+        answer = ask(auth, reqwest::Method::HEAD)
             .send()
             .await
             .map_err(|e| unreachable(error_chain(&e)))?;
         if matches!(answer.status().as_u16(), 401 | 403) {
-            return Err(needs_credentials());
+            return Err(denied());
         }
     }
     match answer.status().as_u16() {
@@ -156,7 +172,7 @@ pub async fn digest(http: &reqwest::Client, image: &ImageRef) -> Result<String, 
         Some(digest) => digest,
         // Not every registry says the digest on HEAD: it is the hash of the manifest's bytes.
         None => {
-            let body = ask(token.as_deref(), reqwest::Method::GET)
+            let body = ask(auth, reqwest::Method::GET)
                 .send()
                 .await
                 .map_err(|e| unreachable(error_chain(&e)))?
@@ -171,6 +187,55 @@ pub async fn digest(http: &reqwest::Client, image: &ImageRef) -> Result<String, 
     };
     check_digest(&digest).map_err(refused)?;
     Ok(digest)
+}
+
+enum TokenError {
+    Denied,
+    Unreachable(String),
+    Refused(String),
+}
+
+/// A pull token for `image`'s repository from the registry's token service (with `login`, if any).
+async fn bearer_token(
+    http: &reqwest::Client,
+    image: &ImageRef,
+    realm: &str,
+    service: Option<String>,
+    login: Option<Login<'_>>,
+) -> Result<String, TokenError> {
+    let scope = format!("repository:{}:pull", image.repository());
+    let mut query = vec![("scope", scope.as_str())];
+    if let Some(service) = &service {
+        query.push(("service", service.as_str()));
+    }
+    let url = reqwest::Url::parse_with_params(realm, &query).map_err(|e| {
+        TokenError::Refused(format!("a token service that is not a URL ({realm}: {e})"))
+    })?;
+    let mut request = http.get(url).timeout(TIMEOUT);
+    if let Some((user, password)) = login {
+        request = request.basic_auth(user, Some(password));
+    }
+    let granted = request.send().await.map_err(|e| {
+        TokenError::Unreachable(format!("its token service {realm}: {}", error_chain(&e)))
+    })?;
+    if matches!(granted.status().as_u16(), 401 | 403) {
+        return Err(TokenError::Denied);
+    }
+    if !granted.status().is_success() {
+        return Err(TokenError::Refused(format!(
+            "{} from its token service {realm}",
+            granted.status()
+        )));
+    }
+    let body: serde_json::Value = granted
+        .json()
+        .await
+        .map_err(|e| TokenError::Refused(format!("a token that is not JSON ({e})")))?;
+    body.get("token")
+        .or_else(|| body.get("access_token"))
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| TokenError::Refused("a token answer without a token".to_owned()))
 }
 
 /// Where the registry's API is: Docker Hub's is not at `docker.io`.

@@ -32,7 +32,7 @@ pub const REPLICAS: u32 = 2;
 /// with `[kubernetes] gateway` or `service` need too (as `slipway kube rbac --gateway`).
 pub fn manifests(namespace: &str, image: &str, gateway: bool) -> String {
     let labels = "app.kubernetes.io/name: slipway\n      app.kubernetes.io/component: controller";
-    let rbac = rbac::manifests_with_lease(namespace, NAME, gateway, Some(NAME));
+    let rbac = rbac::manifests_with_lease(namespace, NAME, gateway, Some(NAME), &[]);
     format!(
         "# slipway inside the cluster, in the namespace {namespace} (`slipway kube install`).\n\
          # Apply: slipway kube install --namespace {namespace} --image IMAGE | kubectl apply -f -\n\
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn the_role_is_the_one_kube_rbac_prints() {
         let text = manifests("shop", "slipway:1", false);
-        let rbac = |gateway| rbac::manifests_with_lease("shop", NAME, gateway, Some(NAME));
+        let rbac = |gateway| rbac::manifests_with_lease("shop", NAME, gateway, Some(NAME), &[]);
         assert!(text.contains(&rbac(false)));
         assert!(!text.contains("httproutes"));
         let text = manifests("shop", "slipway:1", true);

@@ -24,6 +24,7 @@
 //! the rollout is slipway's, step by step; a Deployment would run its own.
 
 mod binding;
+pub mod docker_config;
 pub mod http_route;
 pub mod install;
 pub mod leader_election;
@@ -40,6 +41,7 @@ pub mod state_chunks;
 pub mod state_secrets;
 pub mod template;
 
+pub use docker_config::RegistryLogin;
 pub use names::Key;
 pub use pod_state::Observed;
 pub use pod_supervisor::{Adopted, OwnedReplicaSet, PodStatus, PodSupervisor};

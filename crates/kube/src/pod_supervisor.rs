@@ -285,6 +285,40 @@ impl PodSupervisor {
         answer.await.unwrap_or_default()
     }
 
+    /// The login the image pull secrets `secrets` (in `namespace`, else the daemon's) hold for
+    /// `registry`, the first that has one. A secret that is not there is an error: the nodes could
+    /// not pull with it either.
+    pub async fn registry_login(
+        &self,
+        namespace: Option<&str>,
+        secrets: &[String],
+        registry: &str,
+    ) -> Result<Option<crate::RegistryLogin>, String> {
+        let namespace = namespace.unwrap_or(&self.namespace);
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        for name in secrets {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let secret = api.get(name).await.map_err(|e| match e {
+                kube::Error::Api(s) if s.is_not_found() => format!(
+                    "the image pull secret {name} is not in namespace {namespace}: make it \
+                     (kubectl create secret docker-registry {name} -n {namespace} ...) or fix \
+                     [kubernetes] image_pull_secrets"
+                ),
+                other => {
+                    format!("cannot read the image pull secret {name} in {namespace}: {other}")
+                }
+            })?;
+            let data = secret.data.unwrap_or_default();
+            let config = data
+                .get(".dockerconfigjson")
+                .or_else(|| data.get(".dockercfg"));
+            if let Some(login) = config.and_then(|c| crate::docker_config::login(&c.0, registry)) {
+                return Ok(Some(login));
+            }
+        }
+        Ok(None)
+    }
+
     /// Deletes a ReplicaSet (with its pods), its ConfigMap and its Secret.
     pub async fn remove(&self, set: &OwnedReplicaSet) -> Result<(), String> {
         delete_objects(&self.client, &set.namespace, &set.name, &self.requests).await

@@ -56,17 +56,19 @@ fn lease_rules(lease: &str) -> String {
 /// The manifests for a daemon running as `service_account` in `namespace`; with `gateway`, the
 /// rights apps with `[kubernetes] gateway` or `service` need too.
 pub fn manifests(namespace: &str, service_account: &str, gateway: bool) -> String {
-    manifests_with_lease(namespace, service_account, gateway, None)
+    manifests_with_lease(namespace, service_account, gateway, None, &[])
 }
 
-/// As [`manifests`], and with `lease`, what `serve --lease` needs for that Lease.
+/// As [`manifests`], and with `lease`, what `serve --lease` needs for that Lease; with
+/// `pull_secrets`, reading those image pull secrets (by name only).
 pub fn manifests_with_lease(
     namespace: &str,
     service_account: &str,
     gateway: bool,
     lease: Option<&str>,
+    pull_secrets: &[String],
 ) -> String {
-    let mut rules = app_rules(gateway);
+    let mut rules = app_rules(gateway, pull_secrets);
     if let Some(lease) = lease {
         rules.push_str(&lease_rules(lease));
     }
@@ -76,8 +78,21 @@ pub fn manifests_with_lease(
          apiVersion: v1\n\
          kind: ServiceAccount\n\
          metadata:\n  name: {service_account}\n  namespace: {namespace}\n\
-         ---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n\
+         ---\n{}",
+        role_and_binding(namespace, service_account, namespace, &rules)
+    )
+}
+
+/// A Role named like the account in `namespace` with `rules`, bound to the account, which lives in
+/// `account_namespace`.
+fn role_and_binding(
+    namespace: &str,
+    service_account: &str,
+    account_namespace: &str,
+    rules: &str,
+) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\n\
          kind: Role\n\
          metadata:\n  name: {service_account}\n  namespace: {namespace}\n\
          rules:\n{rules}\
@@ -86,12 +101,13 @@ pub fn manifests_with_lease(
          kind: RoleBinding\n\
          metadata:\n  name: {service_account}\n  namespace: {namespace}\n\
          roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {service_account}\n\
-         subjects:\n  - kind: ServiceAccount\n    name: {service_account}\n    namespace: {namespace}\n"
+         subjects:\n  - kind: ServiceAccount\n    name: {service_account}\n    namespace: {account_namespace}\n"
     )
 }
 
-/// The rules of the Role in every namespace the daemon runs pods in.
-fn app_rules(gateway: bool) -> String {
+/// The rules of the Role in every namespace the daemon runs pods in. The image pull secrets are read
+/// (by name: RBAC can limit a `get`) when a registry wants a login to say which digest a tag names.
+fn app_rules(gateway: bool, pull_secrets: &[String]) -> String {
     let mut rules = String::new();
     let extra: &[_] = if gateway { GATEWAY_RULES } else { &[] };
     for (group, resources, verbs) in RULES.iter().chain(extra) {
@@ -99,6 +115,13 @@ fn app_rules(gateway: bool) -> String {
             "  - apiGroups: [\"{group}\"]\n    resources: [{}]\n    verbs: [{}]\n",
             quoted(resources),
             quoted(verbs)
+        ));
+    }
+    if !pull_secrets.is_empty() {
+        let names: Vec<&str> = pull_secrets.iter().map(String::as_str).collect();
+        rules.push_str(&format!(
+            "  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames: [{}]\n    verbs: [\"get\"]\n",
+            quoted(&names)
         ));
     }
     rules
@@ -110,21 +133,17 @@ pub fn app_namespace(
     namespace: &str,
     service_account: &str,
     gateway: bool,
+    pull_secrets: &[String],
     app_namespace: &str,
 ) -> String {
-    let rules = app_rules(gateway);
     format!(
-        "# What slipway ({service_account} in {namespace}) needs to run apps' pods in {app_namespace}.\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n\
-         kind: Role\n\
-         metadata:\n  name: {service_account}\n  namespace: {app_namespace}\n\
-         rules:\n{rules}\
-         ---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n\
-         kind: RoleBinding\n\
-         metadata:\n  name: {service_account}\n  namespace: {app_namespace}\n\
-         roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {service_account}\n\
-         subjects:\n  - kind: ServiceAccount\n    name: {service_account}\n    namespace: {namespace}\n"
+        "# What slipway ({service_account} in {namespace}) needs to run apps' pods in {app_namespace}.\n{}",
+        role_and_binding(
+            app_namespace,
+            service_account,
+            namespace,
+            &app_rules(gateway, pull_secrets)
+        )
     )
 }
 
@@ -155,7 +174,7 @@ mod tests {
 
     #[test]
     fn with_a_lease_the_role_may_renew_it_and_its_state_secrets_by_name_only() {
-        let text = manifests_with_lease("shop", "slipway", false, Some("slipway"));
+        let text = manifests_with_lease("shop", "slipway", false, Some("slipway"), &[]);
         assert!(text.contains(
             "resources: [\"leases\"]\n    resourceNames: [\"slipway\"]\n    verbs: [\"get\", \"update\"]"
         ));
@@ -165,7 +184,7 @@ mod tests {
 
     #[test]
     fn an_app_namespace_gets_the_role_bound_to_the_daemon_s_account() {
-        let text = app_namespace("slipway", "slipway", false, "shop-prod");
+        let text = app_namespace("slipway", "slipway", false, &[], "shop-prod");
         assert!(text.contains("kind: Role\nmetadata:\n  name: slipway\n  namespace: shop-prod\n"));
         assert!(text.contains("resources: [\"replicasets\"]"));
         assert!(text.contains(
@@ -173,6 +192,15 @@ mod tests {
         ));
         assert!(!text.contains("leases") && !text.contains("kind: ServiceAccount\nmetadata"));
         assert_eq!(text.matches("---").count(), 1);
+    }
+
+    #[test]
+    fn pull_secrets_are_readable_by_name_only() {
+        let text = manifests_with_lease("shop", "slipway", false, None, &["ghcr".into()]);
+        assert!(text.contains(
+            "resources: [\"secrets\"]\n    resourceNames: [\"ghcr\"]\n    verbs: [\"get\"]"
+        ));
+        assert!(!manifests("shop", "slipway", false).contains("resourceNames"));
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct Deployer {
     pub flags: Arc<crate::flags::Flags>,
     /// `serve --kubernetes`: every process must run an image.
     pub on_kubernetes: bool,
+    /// With `serve --kubernetes`: the cluster, whose image pull secrets log in to registries.
+    #[cfg(feature = "kubernetes")]
+    pub cluster: Option<slipway_kube::PodSupervisor>,
 }
 
 impl Deployer {

@@ -73,6 +73,7 @@ impl Deployer {
             return Ok(Resolved { notes });
         }
         let mut engine = None;
+        let placement = spec.kubernetes.clone();
         for (name, process) in spec.processes.iter_mut() {
             let Some(container) = process.container.as_mut() else {
                 continue;
@@ -81,7 +82,7 @@ impl Deployer {
                 continue;
             }
             if self.on_kubernetes
-                && let Some(pinned) = self.pin_at_registry(&container.image).await?
+                && let Some(pinned) = self.pin_at_registry(&container.image, &placement).await?
             {
                 notes.push(format!("{name} runs {} = {pinned}", container.image));
                 container.image_id = Some(pinned);
@@ -105,7 +106,11 @@ impl Deployer {
     /// `repository@digest`, which every node pulls: the digest as written, or the one the registry
     /// says the tag names now. `None`: a short name (`shop:v2`), an image of the engine here, as on
     /// Docker (its ID then runs, on nodes that hold it).
-    async fn pin_at_registry(&self, image: &str) -> Result<Option<String>, Error> {
+    async fn pin_at_registry(
+        &self,
+        image: &str,
+        placement: &slipway_core::spec::KubernetesSpec,
+    ) -> Result<Option<String>, Error> {
         let reference = slipway_core::image_ref::ImageRef::parse(image)
             .map_err(|problem| Error::bad_request(format!("image \"{image}\" {problem}")))?;
         if let Some(digest) = &reference.digest {
@@ -114,15 +119,52 @@ impl Deployer {
         if reference.domain.is_none() {
             return Ok(None);
         }
-        let digest = crate::registry::digest(&crate::http_client::new(), &reference)
-            .await
-            .map_err(|err| match err {
-                crate::registry::RegistryError::Unreachable { .. } => {
-                    Error::conflict(err.to_string())
-                }
-                _ => Error::bad_request(err.to_string()),
-            })?;
+        let http = crate::http_client::new();
+        let mut asked = crate::registry::digest(&http, &reference, None).await;
+        // Asked anonymously first: the pull secrets are read only for a registry that wants a login.
+        if let Err(crate::registry::RegistryError::NeedsCredentials { .. }) = &asked
+            && let Some((username, password)) = self.registry_login(placement, &reference).await?
+        {
+            asked = crate::registry::digest(&http, &reference, Some((&username, &password))).await;
+        }
+        let digest = asked.map_err(|err| match err {
+            crate::registry::RegistryError::Unreachable { .. } => Error::conflict(err.to_string()),
+            _ => Error::bad_request(err.to_string()),
+        })?;
         Ok(Some(reference.pinned(&digest)))
+    }
+
+    /// The login the app's `[kubernetes] image_pull_secrets` hold for `reference`'s registry.
+    #[cfg(feature = "kubernetes")]
+    async fn registry_login(
+        &self,
+        placement: &slipway_core::spec::KubernetesSpec,
+        reference: &slipway_core::image_ref::ImageRef,
+    ) -> Result<Option<(String, String)>, Error> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(None);
+        };
+        if placement.image_pull_secrets.is_empty() {
+            return Ok(None);
+        }
+        let login = cluster
+            .registry_login(
+                placement.namespace.as_deref(),
+                &placement.image_pull_secrets,
+                reference.registry(),
+            )
+            .await
+            .map_err(Error::bad_request)?;
+        Ok(login.map(|l| (l.username, l.password)))
+    }
+
+    #[cfg(not(feature = "kubernetes"))]
+    async fn registry_login(
+        &self,
+        _placement: &slipway_core::spec::KubernetesSpec,
+        _reference: &slipway_core::image_ref::ImageRef,
+    ) -> Result<Option<(String, String)>, Error> {
+        Ok(None)
     }
 
     /// Before a recorded spec runs again (rollback, retry): its images must still be on the engine.
