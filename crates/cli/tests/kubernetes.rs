@@ -1180,7 +1180,9 @@ fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
 
 /// `[kubernetes] namespace`: the app's pods, ConfigMap and Secret live in its own namespace, where
 /// the daemon (in another) has only the Role of `kube rbac --app-namespace`; a blue-green there
-/// fails no request, a restarted daemon adopts the pods there, and v1's objects go from there.
+/// fails no request, a restarted daemon adopts the pods there, and v1's objects go from there. The
+/// app moves back to the daemon's namespace in a blue-green without a failure, and a ReplicaSet left
+/// in the namespace it left is found and removed by a restarted daemon.
 #[test]
 fn an_app_in_a_namespace_of_its_own_deploys_there_with_rights_only_there_and_is_adopted() {
     let Some(cluster) = cluster() else {
@@ -1258,6 +1260,60 @@ fn an_app_in_a_namespace_of_its_own_deploys_there_with_rights_only_there_and_is_
     });
     let logs = k.world.slipway(&["logs", "--release", "v2"]).ok();
     assert!(logs.stdout.contains("demo v2 listening"), "{logs}");
+
+    // Back to the daemon's namespace in one blue-green (slipway's proxy routes it): no failure.
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    k.write_kubernetes(&v1, BLUE_GREEN, "", 2, "");
+    k.world.slipway(&["deploy"]).ok();
+    load.mark();
+    load.wait_for_more(300);
+    load.finish().assert_switched("v2", "v1");
+    assert_eq!(names_in(&k.namespace, "pods", 3).len(), 2);
+    wait_until(Duration::from_secs(90), "v2's objects gone", || {
+        ["replicasets", "pods"]
+            .iter()
+            .all(|kind| names_in(&apps, kind, 2).is_empty())
+    });
+    // A ReplicaSet of this daemon left in the namespace no running release names any more: a
+    // restarted daemon still looks there (a recorded release names it) and removes it.
+    let mut rs: serde_json::Value = serde_json::from_str(&k.kubectl(&[
+        "get",
+        "replicasets",
+        "-l",
+        "slipway.dev/release=3",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let mut rs = rs["items"][0].take();
+    for key in ["slipway.dev/app", "slipway.dev/release"] {
+        let value = if key.ends_with("app") { "gone" } else { "9" };
+        rs["metadata"]["labels"][key] = value.into();
+        rs["spec"]["selector"]["matchLabels"][key] = value.into();
+        rs["spec"]["template"]["metadata"]["labels"][key] = value.into();
+    }
+    rs["metadata"] = serde_json::json!({
+        "name": "gone-v9-web", "namespace": apps, "labels": rs["metadata"]["labels"],
+    });
+    rs["spec"]["replicas"] = 0.into();
+    rs.as_object_mut().unwrap().remove("status");
+    let file = k.world.root().join("stray.json");
+    std::fs::write(&file, rs.to_string()).unwrap();
+    k.cluster
+        .kubectl(&apps, &["create", "-f", file.to_str().unwrap()]);
+    k.world.daemon.kill9();
+    k.world.daemon.restart();
+    assert_eq!(k.world.answer(), "v1");
+    wait_until(
+        Duration::from_secs(60),
+        "the stray ReplicaSet removed",
+        || {
+            !k.cluster
+                .kubectl(&apps, &["get", "replicasets", "-o", "name"])
+                .contains("gone-v9-web")
+        },
+    );
     let log = k.world.daemon.log_text();
     assert!(!log.contains("forbidden"), "{log}");
 }

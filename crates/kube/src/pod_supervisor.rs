@@ -238,17 +238,27 @@ impl PodSupervisor {
             .cloned()
     }
 
-    /// This daemon's ReplicaSets in its namespace and in `others` (the apps' namespaces).
+    /// This daemon's ReplicaSets in its namespace and in `others` (the apps' namespaces). Only its
+    /// own namespace must answer: one of `others` that cannot be listed (gone, or its Role removed
+    /// after the app left it) is told in the log and skipped.
     pub async fn owned(&self, others: &BTreeSet<String>) -> Result<Vec<OwnedReplicaSet>, String> {
         let mut owned = Vec::new();
         let namespaces = std::iter::once(&self.namespace).chain(others.iter());
         for namespace in namespaces.collect::<BTreeSet<_>>() {
             let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), namespace);
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let list = api
+            let listed = api
                 .list(&ListParams::default().labels(&format!("{}={}", names::OWNER, self.owner)))
                 .await
-                .map_err(|e| format!("cannot list ReplicaSets in {namespace}: {e}"))?;
+                .map_err(|e| format!("cannot list ReplicaSets in {namespace}: {e}"));
+            let list = match listed {
+                Ok(list) => list,
+                Err(why) if *namespace != self.namespace => {
+                    tracing::warn!("{why}; its ReplicaSets, if any, are left as they are");
+                    continue;
+                }
+                Err(why) => return Err(why),
+            };
             owned.extend(list.items.into_iter().map(|rs| OwnedReplicaSet {
                 name: rs.metadata.name.clone().unwrap_or_default(),
                 namespace: namespace.clone(),

@@ -37,25 +37,26 @@ impl Controller {
         }
     }
 
-    /// The namespaces the releases that should run name in `[kubernetes] namespace` (their
-    /// ReplicaSets are looked for there, besides the daemon's namespace).
-    fn app_namespaces(&mut self) -> std::collections::BTreeSet<String> {
-        let wanted: Vec<(String, u64)> = self
-            .apps
-            .iter()
-            .flat_map(|(name, app)| {
-                let rollout = app.rollout.as_ref().map(|r| r.machine.to);
-                let from = app.rollout.as_ref().and_then(|r| r.machine.from);
-                [app.stable, rollout, from]
-                    .into_iter()
-                    .flatten()
-                    .map(move |v| (name.clone(), v))
-            })
-            .collect();
-        wanted
-            .into_iter()
-            .filter_map(|(app, v)| self.release(&app, v).ok()?.spec.kubernetes.namespace)
-            .collect()
+    /// The namespaces any recorded release of any app names in `[kubernetes] namespace`: this
+    /// daemon's ReplicaSets are looked for there too, besides its own namespace — those of releases
+    /// that should run are adopted, one an app left behind when it moved is removed.
+    fn app_namespaces(&self) -> std::collections::BTreeSet<String> {
+        let mut namespaces = std::collections::BTreeSet::new();
+        let apps = self.store.apps().unwrap_or_else(|e| {
+            tracing::warn!("cannot read the apps for their namespaces: {e}");
+            Vec::new()
+        });
+        for app in apps {
+            match self.store.releases(&app) {
+                Ok(releases) => namespaces.extend(
+                    releases
+                        .into_iter()
+                        .filter_map(|r| r.spec.kubernetes.namespace),
+                ),
+                Err(e) => tracing::warn!(app, "cannot read the releases for their namespaces: {e}"),
+            }
+        }
+        namespaces
     }
 
     /// Takes one ReplicaSet back with an instance per pod, or says why it goes.
