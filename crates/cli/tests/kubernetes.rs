@@ -363,6 +363,37 @@ impl Kubed {
         pushed_demo_image(&self.cluster, self.world.root(), &self.label, tag, version)
     }
 
+    /// A copy of this daemon's ReplicaSet of `release` (in the test's namespace) relabelled as v9 of
+    /// an app that does not exist, `gone-v9-web` with no pods, made in `namespace`: what a restarted
+    /// daemon must find and remove.
+    fn plant_stray(&self, release: u64, namespace: &str) {
+        let list = self.kubectl(&[
+            "get",
+            "replicasets",
+            "-l",
+            &format!("slipway.dev/release={release}"),
+            "-o",
+            "json",
+        ]);
+        let mut list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        let mut rs = list["items"][0].take();
+        assert_eq!(rs["metadata"]["labels"]["slipway.dev/app"], "shop");
+        for (key, value) in [("slipway.dev/app", "gone"), ("slipway.dev/release", "9")] {
+            rs["metadata"]["labels"][key] = value.into();
+            rs["spec"]["selector"]["matchLabels"][key] = value.into();
+            rs["spec"]["template"]["metadata"]["labels"][key] = value.into();
+        }
+        rs["metadata"] = serde_json::json!({
+            "name": "gone-v9-web", "namespace": namespace, "labels": rs["metadata"]["labels"],
+        });
+        rs["spec"]["replicas"] = 0.into();
+        rs.as_object_mut().unwrap().remove("status");
+        let file = self.world.root().join("stray.json");
+        std::fs::write(&file, rs.to_string()).unwrap();
+        self.cluster
+            .kubectl(namespace, &["create", "-f", file.to_str().unwrap()]);
+    }
+
     /// (image, imagePullPolicy) of `pod`'s container.
     fn pod_image(&self, pod: &str) -> (String, String) {
         let pod = self.json(&["get", "pod", pod]);
@@ -1132,22 +1163,7 @@ fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
     let pods = k.pods_of(1);
     assert_eq!(pods.len(), 2);
     // A ReplicaSet of this daemon that no release wants (v9 of another app): removed at start.
-    let stray = k.kubectl(&["get", "replicasets", "-o", "json"]);
-    let mut stray: serde_json::Value = serde_json::from_str(&stray).unwrap();
-    let mut rs = stray["items"][0].take();
-    let labels = rs["metadata"]["labels"].clone();
-    for (key, value) in [("slipway.dev/app", "gone"), ("slipway.dev/release", "9")] {
-        rs["metadata"]["labels"][key] = value.into();
-        rs["spec"]["selector"]["matchLabels"][key] = value.into();
-        rs["spec"]["template"]["metadata"]["labels"][key] = value.into();
-    }
-    rs["metadata"] = serde_json::json!({"name": "gone-v9-web", "labels": rs["metadata"]["labels"]});
-    rs["spec"]["replicas"] = 0.into();
-    rs.as_object_mut().unwrap().remove("status");
-    assert_eq!(labels["slipway.dev/app"], "shop");
-    let file = k.world.root().join("stray.json");
-    std::fs::write(&file, rs.to_string()).unwrap();
-    k.kubectl(&["create", "-f", file.to_str().unwrap()]);
+    k.plant_stray(1, &k.namespace);
 
     k.world.daemon.kill9();
     k.world.daemon.restart();
@@ -1277,31 +1293,7 @@ fn an_app_in_a_namespace_of_its_own_deploys_there_with_rights_only_there_and_is_
     });
     // A ReplicaSet of this daemon left in the namespace no running release names any more: a
     // restarted daemon still looks there (a recorded release names it) and removes it.
-    let mut rs: serde_json::Value = serde_json::from_str(&k.kubectl(&[
-        "get",
-        "replicasets",
-        "-l",
-        "slipway.dev/release=3",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    let mut rs = rs["items"][0].take();
-    for key in ["slipway.dev/app", "slipway.dev/release"] {
-        let value = if key.ends_with("app") { "gone" } else { "9" };
-        rs["metadata"]["labels"][key] = value.into();
-        rs["spec"]["selector"]["matchLabels"][key] = value.into();
-        rs["spec"]["template"]["metadata"]["labels"][key] = value.into();
-    }
-    rs["metadata"] = serde_json::json!({
-        "name": "gone-v9-web", "namespace": apps, "labels": rs["metadata"]["labels"],
-    });
-    rs["spec"]["replicas"] = 0.into();
-    rs.as_object_mut().unwrap().remove("status");
-    let file = k.world.root().join("stray.json");
-    std::fs::write(&file, rs.to_string()).unwrap();
-    k.cluster
-        .kubectl(&apps, &["create", "-f", file.to_str().unwrap()]);
+    k.plant_stray(3, &apps);
     k.world.daemon.kill9();
     k.world.daemon.restart();
     assert_eq!(k.world.answer(), "v1");
