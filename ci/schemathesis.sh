@@ -152,8 +152,10 @@ curl --silent --show-error --fail-with-body -H @"$work/auth.header" \
 # left out here, where the run must keep talking to the daemon it started.
 # POST /v1/apps/{app}/gate is a long poll: it answers when its window (`for_ms`, up to 24 h) ends, so
 # during a canary it outlasts any request timeout (crates/cli/tests/ci_recipes.rs and canary tests call it).
+# ci/schemathesis_hooks.py makes the tar.gz bodies of POST /v1/uploads.
 # Runs schemathesis once with the seed $1; its output goes to the terminal and to $work/st.log.
 run_schemathesis() {
+  PYTHONPATH="$PWD/ci${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
   schemathesis --config-file "$work/schemathesis.toml" run "$work/openapi.json" --url "http://$api" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "${SLIPWAY_SCHEMATHESIS_EXAMPLES:-25}" \

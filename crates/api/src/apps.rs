@@ -9,8 +9,13 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployRequest {
-    /// Absolute path of the `slipway.toml` to deploy (the daemon runs on the same host).
+    /// The `slipway.toml` to deploy: an absolute path on the daemon's host; with `upload`, the
+    /// file's name inside the uploaded folder.
     pub config: String,
+    /// `POST /v1/uploads`' answer: the app folder was sent first, and `config` is in it. The
+    /// daemon removes the upload once this deploy is over, whatever its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
     pub label: Option<String>,
     pub message: Option<String>,
     /// Who asked, e.g. `alice@laptop`; recorded with the release.
@@ -32,6 +37,16 @@ pub struct DeployRequest {
     /// hold_deploys`); the reason is recorded with the release and in its events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_slo: Option<String>,
+}
+
+/// `POST /v1/uploads`: the folder is on the daemon's disk, for one deploy (`DeployRequest.upload`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UploadAccepted {
+    /// Names the upload in `DeployRequest.upload`.
+    pub upload: String,
+    /// Regular files unpacked, and their bytes.
+    pub files: u64,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

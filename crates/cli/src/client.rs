@@ -74,6 +74,28 @@ impl Client {
         serde_json::from_slice(&answer).with_context(|| format!("unexpected answer to POST {path}"))
     }
 
+    /// POSTs a tar.gz (an app folder).
+    pub async fn post_gzip<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        gzip: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        let response = self
+            .request_as(Method::POST, path, Some(("application/gzip", gzip)))
+            .await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(refusal(status, &bytes).into());
+        }
+        serde_json::from_slice(&bytes).with_context(|| format!("unexpected answer to POST {path}"))
+    }
+
+    /// Whether the daemon is reached over TCP (so it may be on another host).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.target, Target::Tcp { .. })
+    }
+
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let answer = self.send(Method::DELETE, path, None).await?;
         serde_json::from_slice(&answer)
@@ -119,6 +141,17 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        self.request_as(method, path, body.map(|b| ("application/json", b)))
+            .await
+    }
+
+    /// Sends a request whose body has this content type.
+    async fn request_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let mut builder = Request::builder().method(method).uri(path);
         let host = match &self.target {
             Target::Socket(_) => "localhost".to_string(),
@@ -132,10 +165,14 @@ impl Client {
             }
         };
         builder = builder.header("host", host);
-        if body.is_some() {
-            builder = builder.header("content-type", "application/json");
-        }
-        let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        let body = match body {
+            Some((content_type, bytes)) => {
+                builder = builder.header("content-type", content_type);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let request = builder.body(Full::new(Bytes::from(body)))?;
         match &self.target {
             Target::Socket(path) => {
                 let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {

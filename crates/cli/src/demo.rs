@@ -193,6 +193,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
 
 fn deploy_request(config: &Path, message: &str) -> DeployRequest {
     DeployRequest {
+        upload: None,
         config: config.display().to_string(),
         label: None,
         message: Some(message.into()),

@@ -245,6 +245,11 @@ enum Command {
         /// recorded in the history and the events.
         #[arg(long, value_name = "REASON")]
         override_slo: Option<String>,
+        /// With `SLIPWAY_SERVER` (a daemon reached over TCP), send no app folder: the daemon reads
+        /// it at this path on its own host (a volume it shares with this one). Without this flag
+        /// the folder is uploaded with the deploy.
+        #[arg(long)]
+        no_upload: bool,
     },
     /// The app's stable release, rollout in progress, and instances.
     Status,
@@ -807,8 +812,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             image,
             build,
             override_slo,
+            no_upload,
         } => {
-            let images = commands::deploy::Images { image, build };
+            let images = commands::deploy::Contents {
+                image,
+                build,
+                upload: !no_upload,
+            };
             let guards = commands::deploy::Guards {
                 strict,
                 override_slo,

@@ -669,3 +669,99 @@ fn config_warnings_are_told_by_validate_and_deploy() {
     let told = format!("{}{}", deployed.stdout, deployed.stderr);
     assert!(told.contains(said), "{deployed}");
 }
+
+/// `slipway deploy` over TCP sends the app folder: the daemon deploys a folder it cannot see. The
+/// CLI runs in a mount namespace of its own with the app on a tmpfs there, so the same path is an
+/// empty folder for the daemon (`--no-upload` shows it); the upload leaves `[artifact] exclude`'s
+/// paths out and is gone from the daemon's disk once deployed. Then what the route refuses.
+#[test]
+fn a_deploy_over_tcp_sends_the_app_folder_which_the_daemon_cannot_see() {
+    if !support::can_unshare_mounts() {
+        eprintln!("skipped: a private mount namespace needs root (unshare --mount)");
+        return;
+    }
+    let world = World::with_daemon_args(&["--api", "127.0.0.1:0"]);
+    let api = world.api_addr();
+    let deployer = world.create_token("ci", "deployer");
+    // No DEMO_VERSION: the demo app answers with version.txt from its folder (the artifact).
+    world.write(&Conf::demo("unused").version(None));
+    std::fs::write(world.app_dir.join("version.txt"), "sent\n").unwrap();
+    std::fs::create_dir(world.app_dir.join("node_modules")).unwrap();
+    std::fs::write(
+        world.app_dir.join("node_modules/big.js"),
+        vec![b'x'; 4 << 20],
+    )
+    .unwrap();
+    let private = world.root().join("private");
+    std::fs::create_dir(&private).unwrap();
+    let deploy = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                r#"mount -t tmpfs tmpfs "$1" && cp -a "$2"/. "$1"/ && cd "$1" && bin="$3" && shift 3 &&
+                   exec "$bin" deploy --config "$PWD/slipway.toml" "$@""#,
+            )
+            .arg("sh")
+            .arg(&private)
+            .arg(&world.app_dir)
+            .arg(support::bin())
+            .args(extra)
+            .env("SLIPWAY_SERVER", format!("http://{api}"))
+            .env("SLIPWAY_TOKEN", &deployer)
+            .env("SLIPWAY_STATE_DIR", "/nonexistent")
+            .env_remove("SLIPWAY_APP")
+            .env("SLIPWAY_LOG", "warn");
+        run_command(cmd, Duration::from_secs(180))
+    };
+    let run = deploy(&["--no-upload"]).failed();
+    assert!(
+        run.stderr
+            .contains(&format!("{}/slipway.toml", private.display())),
+        "the daemon looked at the path and found nothing: {run}"
+    );
+    let run = deploy(&[]).ok();
+    assert!(run.stdout.contains("sent the app folder: 2 files"), "{run}");
+    assert!(run.stdout.contains("v1 is live"), "{run}");
+    assert_eq!(world.answer(), "sent");
+    let uploads = world.daemon.state.join("uploads");
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0, "used up");
+
+    // What the route refuses, and that it keeps nothing of it.
+    let viewer = world.create_token("eyes", "viewer");
+    let post = |token: &str, content_type: &str, body: &str| {
+        let auth = format!("Bearer {token}");
+        support::http::request(
+            api,
+            "POST",
+            "/v1/uploads",
+            &[("authorization", &auth), ("content-type", content_type)],
+            body,
+            true,
+        )
+        .unwrap()
+    };
+    assert_eq!(post(&viewer, "application/gzip", "x").status, 403);
+    assert_eq!(post(&deployer, "application/json", "{}").status, 415);
+    let broken = post(&deployer, "application/gzip", "not a tar.gz");
+    assert_eq!(broken.status, 400, "{broken:?}");
+    assert!(broken.body.contains("not a tar.gz"), "{broken:?}");
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0);
+    let auth = format!("Bearer {deployer}");
+    let stale = support::http::request(
+        api,
+        "POST",
+        "/v1/deploy",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &format!(
+            r#"{{"config": "slipway.toml", "upload": "{}", "who": "t"}}"#,
+            "0".repeat(32)
+        ),
+        true,
+    )
+    .unwrap();
+    assert_eq!(stale.status, 404, "{stale:?}");
+    assert!(stale.body.contains("deploy again"), "{stale:?}");
+}

@@ -1661,13 +1661,9 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
             .trim_end_matches('/')
             .to_owned(),
     );
-    // `slipway deploy` sends the config's path: the app folder is at the same path in the pods.
+    // The app folder is on this host only: `slipway deploy` sends it to the controller's pod.
     let app = dir.path().join("app");
     std::fs::create_dir(&app).unwrap();
-    for d in [dir.path(), app.as_path()] {
-        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
-    let app_path = app.to_str().unwrap();
 
     let manifests = run(Command::new(support::bin()).args([
         "kube",
@@ -1692,9 +1688,7 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
                 {"name": "KUBERNETES_SERVICE_HOST", "value": "kubernetes"},
                 {"name": "KUBERNETES_SERVICE_PORT", "value": api_forward.port().to_string()},
             ],
-            "volumeMounts": [{"name": "app", "mountPath": app_path, "readOnly": true}],
         }],
-        "volumes": [{"name": "app", "hostPath": {"path": app_path, "type": "Directory"}}],
     }}}});
     cluster.kubectl(&namespace, &["apply", "-f", file.to_str().unwrap()]);
     cluster.kubectl(
@@ -1761,6 +1755,10 @@ fn slipway_installed_in_the_cluster_deploys_a_blue_green_through_its_own_proxy()
     let (_, v2) = pushed_demo_image(&cluster, dir.path(), &namespace, "v2", "v2");
     config(&v1);
     let run1 = slipway(api, &["deploy"]).ok();
+    assert!(
+        run1.stdout.contains("sent the app folder: 1 file,"),
+        "{run1}"
+    );
     assert!(run1.stdout.contains("v1 is live"), "{run1}");
     let load = Load::start(proxy, CLIENTS, "/");
     load.wait_for_more(200);

@@ -350,6 +350,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         state_dir: paths.root.clone(),
         docker: docker.clone(),
         flags: flags.clone(),
+        uploads: Arc::new(ops::uploads::Uploads::open(paths.uploads())?),
         on_kubernetes: options.kubernetes.is_some(),
         #[cfg(feature = "kubernetes")]
         cluster,

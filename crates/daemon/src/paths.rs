@@ -61,6 +61,10 @@ impl Paths {
     pub fn backup_staging(&self) -> PathBuf {
         self.root.join("backup-tmp")
     }
+    /// App folders sent with `slipway deploy`, one per deploy (`ops/uploads.rs`).
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
     /// The token the TCP API requires, when none is given (mode 0600).
     pub fn token(&self) -> PathBuf {
         self.root.join("api-token")

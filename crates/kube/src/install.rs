@@ -45,8 +45,8 @@ pub fn manifests(namespace: &str, image: &str, gateway: bool) -> String {
          # select that label: they reach the leader only.\n\
          # Uninstalling: deleting the Deployment leaves the apps' pods running (a controller that stops\n\
          # hands them to the next); `kubectl delete namespace {namespace}` removes everything.\n\
-         # `slipway deploy` sends the path of slipway.toml, not the folder: the app folder must be at\n\
-         # that path inside both pods; uploading it is not built yet. Image releases need no folder.\n\
+         # `slipway deploy` (SLIPWAY_SERVER: the slipway-api Service) sends the app folder to the leader,\n\
+         # which freezes it into the release in its state dir: no volume is needed for it.\n\
          apiVersion: v1\n\
          kind: Namespace\n\
          metadata:\n  name: {namespace}\n\
@@ -353,6 +353,6 @@ mod tests {
         assert!(text.contains("one leads, the other stands by"));
         assert!(text.contains("select that label"));
         assert!(text.contains("kubectl delete namespace shop"));
-        assert!(text.contains("sends the path of slipway.toml"));
+        assert!(text.contains("sends the app folder to the leader"));
     }
 }

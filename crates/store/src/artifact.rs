@@ -13,8 +13,8 @@
 //! concurrently, but `prune` must not run while either does (the daemon serializes them with a lock).
 
 use crate::error::{Result, StoreError};
+use crate::exclude::Excluder;
 use crate::tree_rules;
-use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -132,6 +132,9 @@ impl ArtifactStore {
             .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
             .collect();
         skip.push(self.root.clone());
+        // A folder inside a skipped one (an upload in the state dir) is frozen whole: only what
+        // lies inside the folder can be skipped.
+        skip.retain(|s| !base.starts_with(s));
 
         let walker = walkdir::WalkDir::new(&base)
             .min_depth(1)
@@ -744,89 +747,9 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// `artifact.exclude`, gitignore-lite: a pattern without `/` matches a name at any depth (and so the
-/// whole subtree of a matching folder); a pattern with `/` matches the path from the artifact root; a
-/// trailing `/` matches folders only.
-struct Excluder {
-    rules: Vec<Rule>,
-}
-
-struct Rule {
-    matcher: GlobMatcher,
-    anchored: bool,
-    dir_only: bool,
-}
-
-impl Excluder {
-    fn new(patterns: &[String]) -> Result<Excluder> {
-        let mut rules = Vec::new();
-        for pattern in patterns {
-            let trimmed = pattern.trim();
-            let dir_only = trimmed.ends_with('/');
-            let body = trimmed.trim_end_matches('/');
-            let anchored = body.contains('/');
-            let body = body.trim_start_matches('/');
-            if body.is_empty() {
-                continue;
-            }
-            let glob = GlobBuilder::new(body)
-                .literal_separator(true)
-                .build()
-                .map_err(|source| StoreError::Pattern {
-                    pattern: pattern.clone(),
-                    source,
-                })?;
-            rules.push(Rule {
-                matcher: glob.compile_matcher(),
-                anchored,
-                dir_only,
-            });
-        }
-        Ok(Excluder { rules })
-    }
-
-    fn excludes(&self, rel: &Path, is_dir: bool) -> bool {
-        self.rules.iter().any(|rule| {
-            if rule.dir_only && !is_dir {
-                return false;
-            }
-            if rule.anchored {
-                rule.matcher.is_match(rel)
-            } else {
-                rel.file_name()
-                    .is_some_and(|name| rule.matcher.is_match(name))
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn excluder_follows_gitignore_lite_rules() {
-        let ex = Excluder::new(&[
-            "target".into(),
-            "*.log".into(),
-            "docs/*.md".into(),
-            "cache/".into(),
-        ])
-        .unwrap();
-        let is = |p: &str, dir: bool| ex.excludes(Path::new(p), dir);
-        assert!(is("target", true));
-        assert!(is("sub/target", true));
-        assert!(is("a/b/debug.log", false));
-        assert!(is("docs/readme.md", false));
-        assert!(!is("docs/deep/readme.md", false), "* does not cross /");
-        assert!(
-            !is("other/docs/readme.md", false),
-            "patterns with / are anchored"
-        );
-        assert!(is("x/cache", true));
-        assert!(!is("x/cache", false), "trailing / matches folders only");
-        assert!(!is("src/main.rs", false));
-    }
 
     #[test]
     fn digests_are_validated() {
@@ -835,11 +758,5 @@ mod tests {
         assert!(parse_digest("sha256:../../etc").is_err());
         assert!(parse_digest(&good.to_uppercase()).is_err());
         assert!(parse_digest(&"0f".repeat(32)).is_err());
-    }
-
-    #[test]
-    fn bad_pattern_is_reported() {
-        let err = Excluder::new(&["a[".into()]).err().unwrap();
-        assert!(err.to_string().contains("a["), "{err}");
     }
 }

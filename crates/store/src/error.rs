@@ -121,6 +121,16 @@ pub enum StoreError {
 
     #[error("this is not a sound slipway backup: {0}")]
     Backup(String),
+
+    #[error(
+        "[artifact] path {artifact} is outside the config's folder {folder}, and only that folder is \
+         sent to the daemon: move slipway.toml to a folder holding both, or deploy with \
+         `--no-upload` to a daemon that reads this host's files"
+    )]
+    UploadOutside { artifact: PathBuf, folder: PathBuf },
+
+    #[error("the uploaded folder is refused: {0}")]
+    Upload(String),
 }
 
 impl StoreError {

@@ -1,9 +1,12 @@
-//! `slipway deploy`: check the config here (errors with file:line before anything is sent), ask the
-//! daemon for a new release, then follow its rollout until it ends.
+//! `slipway deploy`: check the config here (errors with file:line before anything is sent), send the
+//! app folder when the daemon is reached over TCP (it may be on another host), ask the daemon for a
+//! new release, then follow its rollout until it ends.
 
 use super::{Context, git_source, print_notes, progress, who};
 use progress::Outcome;
-use slipway_api::{DeployAccepted, DeployRequest};
+use slipway_api::{DeployAccepted, DeployRequest, UploadAccepted};
+use slipway_core::spec::AppSpec;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// What may stop this deploy: `--strict` (destructive migrations) and `--override-slo "reason"` (a
@@ -13,10 +16,12 @@ pub struct Guards {
     pub override_slo: Option<String>,
 }
 
-/// `--image` / `--build`: web's image for this deploy.
-pub struct Images {
+/// What the release is made of: `--image` / `--build` (web's image for this deploy), and whether
+/// the app folder is uploaded to a daemon reached over TCP (not with `--no-upload`).
+pub struct Contents {
     pub image: Option<String>,
     pub build: bool,
+    pub upload: bool,
 }
 
 pub async fn run(
@@ -26,7 +31,7 @@ pub async fn run(
     detach: bool,
     canary: Option<u32>,
     guards: Guards,
-    images: Images,
+    contents: Contents,
 ) -> anyhow::Result<ExitCode> {
     let spec = match slipway_config::load(&ctx.config) {
         Ok(spec) => spec,
@@ -41,15 +46,24 @@ pub async fn run(
     let source = config.parent().and_then(git_source::read);
     let author = source.as_ref().and_then(|s| s.author.clone());
     let label = label.or_else(|| source.as_ref().map(|s| s.label()));
+    let (config, upload) = if contents.upload && ctx.client.is_remote() {
+        match upload(ctx, &config, &spec).await {
+            Some((name, id)) => (name, Some(id)),
+            None => return Ok(ExitCode::from(1)),
+        }
+    } else {
+        (config.display().to_string(), None)
+    };
     let request = DeployRequest {
-        config: config.display().to_string(),
+        config,
+        upload,
         label,
         message,
         who: author.unwrap_or_else(who),
         canary,
         strict: guards.strict,
-        image: images.image,
-        build: images.build,
+        image: contents.image,
+        build: contents.build,
         override_slo: guards.override_slo,
     };
     let Some(accepted) = ctx
@@ -75,4 +89,64 @@ pub async fn run(
         return progress::until_canary_holds(ctx, &accepted, weight).await;
     }
     progress::follow(ctx, &accepted).await
+}
+
+/// Sends the config's folder (less what `[artifact] exclude` leaves out): the config's name in it,
+/// and the upload's id. `None` once the reason is printed.
+async fn upload(ctx: &Context, config: &Path, spec: &AppSpec) -> Option<(String, String)> {
+    let folder = config.parent()?.to_path_buf();
+    let name = config.file_name()?.to_str()?.to_string();
+    let artifact = spec.artifact.clone();
+    let packing = tokio::task::spawn_blocking(move || {
+        let mut gzip = Vec::new();
+        slipway_store::pack(&folder, &artifact.path, &artifact.exclude, &mut gzip)
+            .map(|packed| (packed, gzip))
+    })
+    .await;
+    let (packed, gzip) = match packing {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            eprintln!("error: cannot send the app folder: {e}");
+            eprintln!("nothing was deployed");
+            return None;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    for note in &packed.skipped {
+        eprintln!("warning: {note}");
+    }
+    let sent = gzip.len();
+    match ctx
+        .client
+        .post_gzip::<UploadAccepted>("/v1/uploads", gzip)
+        .await
+    {
+        Ok(accepted) => {
+            ctx.say(format!(
+                "sent the app folder: {} file{}, {} ({} gzipped)",
+                accepted.files,
+                if accepted.files == 1 { "" } else { "s" },
+                size(accepted.bytes),
+                size(sent as u64)
+            ));
+            Some((name, accepted.upload))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("nothing was deployed");
+            None
+        }
+    }
+}
+
+/// Bytes for a person: `812 B`, `14.2 KiB`, `3.1 MiB`.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    }
 }

@@ -25,6 +25,21 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_slipway")
 }
 
+/// Whether this process may make a private mount namespace (root: `unshare --mount`). On CI it
+/// must: a test skipped there would prove nothing.
+pub fn can_unshare_mounts() -> bool {
+    let can = std::process::Command::new("unshare")
+        .args(["--mount", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        can || std::env::var_os("CI").is_none(),
+        "CI runs as root and can unshare --mount"
+    );
+    can
+}
+
 /// Generous: this runs on a loaded 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 

@@ -20,6 +20,7 @@ pub mod throttle;
 pub mod tls_api;
 pub(crate) mod token_routes;
 pub mod tokens;
+pub(crate) mod upload_routes;
 
 use crate::control::controller::{Command, ControllerHandle};
 use crate::http::auth::Role;
@@ -96,6 +97,7 @@ pub(crate) fn api_routes() -> Routes<Api> {
         .merge(crate::http::token_routes::routes())
         .merge(crate::http::flag_admin::routes())
         .merge(crate::http::backup_routes::routes())
+        .merge(crate::http::upload_routes::routes())
         .merge(crate::http::cert_routes::routes())
 }
 

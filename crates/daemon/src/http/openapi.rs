@@ -232,7 +232,21 @@ fn operation(
              where it cannot be).",
         );
     }
-    if let Some(body) = &doc.body {
+    if let Some(body) = doc.body.as_ref().filter(|b| b.media == GZIP) {
+        op = op.request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .description(Some(
+                    "A folder as tar.gz (`Content-Type: application/gzip`).",
+                ))
+                .content(GZIP, Content::new(Some(body.shape.schema.clone())))
+                .build(),
+        ));
+        errors.insert(
+            415,
+            "The body is not `Content-Type: application/gzip`.".into(),
+        );
+    } else if let Some(body) = &doc.body {
         add(&body.shape);
         op = op.request_body(Some(
             RequestBodyBuilder::new()
@@ -420,7 +434,11 @@ impl Body {
 struct RequestBody {
     shape: Shape,
     required: bool,
+    /// `application/json`, or [`GZIP`] for an upload.
+    media: &'static str,
 }
+
+const GZIP: &str = "application/gzip";
 
 /// What the document says of one API route beyond the table's verb, path and role.
 struct Doc {
@@ -467,6 +485,7 @@ impl Doc {
         self.body = Some(RequestBody {
             shape: Shape::of::<T>(),
             required: true,
+            media: "application/json",
         });
         self
     }
@@ -475,6 +494,21 @@ impl Doc {
         self.body = Some(RequestBody {
             shape: Shape::of::<T>(),
             required: false,
+            media: "application/json",
+        });
+        self
+    }
+
+    /// A tar.gz body (an app folder).
+    fn gzip_body(mut self) -> Doc {
+        self.body = Some(RequestBody {
+            shape: Shape::inline(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type(GZIP),
+            ),
+            required: true,
+            media: GZIP,
         });
         self
     }
@@ -646,13 +680,39 @@ fn docs() -> Vec<Doc> {
         ),
         Doc::new(
             Post,
+            "/v1/uploads",
+            "upload",
+            "Send an app folder for the next deploy",
+        )
+        .describe(
+            "The folder holding slipway.toml, as tar.gz (what `slipway deploy` sends to a daemon \
+             on another host, leaving out what `[artifact] exclude` leaves out). Only folders, \
+             files and symlinks leading inside it are accepted; at most 512 MiB sent and 2 GiB \
+             unpacked. Name the answer's `upload` in `POST /v1/deploy`: that deploy removes it; \
+             one not deployed within an hour is removed.",
+        )
+        .gzip_body()
+        .json::<UploadAccepted>(201, "The folder is unpacked on the daemon's disk.")
+        .refuses(&[
+            (
+                400,
+                "The body is not a tar.gz, or it holds an unsafe path (absolute, `..`, beneath a \
+                 symlink), a symlink leading out of the folder, or an entry that is not a folder, \
+                 file or symlink; or more than 2 GiB unpacked.",
+            ),
+            (413, "More than 512 MiB sent."),
+            INTERNAL,
+        ]),
+        Doc::new(
+            Post,
             "/v1/deploy",
             "deploy",
             "Deploy an app from its slipway.toml",
         )
         .describe(
-            "Reads the slipway.toml at `config` (a path on the daemon's host), freezes the \
-             app's folder into a release, runs its release phase, and starts its rollout. \
+            "Reads the slipway.toml at `config` (a path on the daemon's host, or with `upload` \
+             a file in the uploaded folder), freezes the app's folder into a release, runs its \
+             release phase, and starts its rollout. \
              The answer comes once the rollout has started; follow it with `GET \
              /v1/apps/{app}`.",
         )
@@ -660,8 +720,14 @@ fn docs() -> Vec<Doc> {
         .json::<DeployAccepted>(202, "The release is recorded and its rollout started.")
         .refuses(&[
             (
+                404,
+                "The `upload` named is not on the daemon: an upload serves one deploy, and one \
+                 not deployed within an hour is removed (upload again).",
+            ),
+            (
                 400,
-                "The slipway.toml cannot be read or is not valid; or `canary` is not 1 to \
+                "The slipway.toml cannot be read or is not valid (with `upload`: `config` must \
+                 name a file inside the upload); or `canary` is not 1 to \
                  100; or the folder cannot be frozen; or an image or build is wrong.",
             ),
             (

@@ -110,6 +110,8 @@ pub const ROUTES: &[Route] = &[
     api(Get, "/v1/openapi.json", Viewer),
     api(Get, "/metrics", Viewer),
     api(Post, "/v1/deploy", Deployer),
+    // The app folder a deploy reads, sent first by a CLI on another host (`upload_routes.rs`).
+    api(Post, "/v1/uploads", Deployer),
     api(Get, "/v1/apps", Viewer),
     api(Get, "/v1/apps/{app}", Viewer),
     api(Get, "/v1/apps/{app}/releases", Viewer),

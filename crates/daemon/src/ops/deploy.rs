@@ -35,6 +35,8 @@ pub struct Deployer {
     /// The Docker engine, for image processes (connected on first use).
     pub docker: slipway_docker::Connector,
     pub flags: Arc<crate::flags::Flags>,
+    /// App folders sent before their deploy (`DeployRequest.upload`).
+    pub uploads: Arc<crate::ops::uploads::Uploads>,
     /// `serve --kubernetes`: every process must run an image.
     pub on_kubernetes: bool,
     /// With `serve --kubernetes`: the cluster, whose image pull secrets log in to registries.
@@ -44,7 +46,14 @@ pub struct Deployer {
 
 impl Deployer {
     pub async fn deploy(&self, mut req: DeployRequest) -> Result<DeployAccepted, Error> {
-        let path = PathBuf::from(&req.config);
+        // An uploaded folder is read here and frozen into the release, then removed (`_claimed`).
+        let (path, _claimed) = match &req.upload {
+            Some(id) => {
+                let (path, claimed) = self.uploads.take(id, &req.config)?;
+                (path, Some(claimed))
+            }
+            None => (PathBuf::from(&req.config), None),
+        };
         let parsed = slipway_config::load_with_warnings(&path)
             .map_err(|e| Error::bad_request(e.to_string()))?;
         // What looked unintended in the file (file:line, with the fix): told with the answer.

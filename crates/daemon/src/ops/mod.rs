@@ -19,4 +19,5 @@ pub mod release_phase;
 pub mod scale;
 pub mod stable_releases;
 pub mod stable_watch;
+pub mod uploads;
 pub mod watch_rollback;
