@@ -2429,3 +2429,87 @@ fn a_leader_whose_lease_is_taken_exits_at_once_and_leaves_its_pods_running() {
     // Nothing stopped: the pods are the next leader's to adopt.
     assert_eq!(k.pods_of(1), pods);
 }
+
+/// `slipway upgrade` of a leader: the new daemon renews the Lease under the old one's identity
+/// (a default one, derived from the old process: the old daemon passes it on), so the standby never
+/// leads, and no request through the leader's proxy fails. The new daemon copies the state on: when
+/// it stops, the standby leads from a copy that has the deploy made after the upgrade.
+#[test]
+fn an_upgraded_leader_keeps_its_lease_and_its_proxy_fails_no_request() {
+    // A lease of 5 minutes, and no --identity: a successor under another name would stand by for
+    // all of it, and the upgrade would fail.
+    let args = [
+        "--lease",
+        "slipway",
+        "--lease-duration",
+        "5m",
+        "--api",
+        "127.0.0.1:0",
+    ];
+    let Some(mut k) = Kubed::new_with("upgrade-lease", None, &args) else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    k.write(&v1, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    let pods = k.pods_of(1);
+    let holder = |k: &Kubed| {
+        k.kubectl(&[
+            "get",
+            "lease",
+            "slipway",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+    };
+    let leader = holder(&k);
+    assert!(!leader.is_empty());
+    let standby_dir = tempfile::tempdir().unwrap();
+    let mut standby_args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
+    standby_args.extend(lease_args("controller-b"));
+    standby_args[6] = "5m";
+    let mut standby = support::Daemon::start_standby(
+        &standby_dir.path().join("state"),
+        &standby_args,
+        &[
+            ("KUBECONFIG", k.cluster.kubeconfig.as_str()),
+            ("DOCKER_HOST", k.cluster.docker.as_str()),
+            ("E2E_API_TOKEN", TOKEN),
+        ],
+    );
+    let standby_log = || std::fs::read_to_string(standby_dir.path().join("daemon.log")).unwrap();
+    support::wait_until(Duration::from_secs(60), "the standby standing by", || {
+        standby_log().contains(&format!("standing by: {leader} leads"))
+    });
+
+    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
+    load.wait_for_more(200);
+    let old = k.world.daemon.pid();
+    let answer = k.world.slipway(&["upgrade", "--json"]).ok().json();
+    let pid = answer["pid"].as_u64().expect("the new pid") as u32;
+    assert_ne!(pid, old, "{answer}");
+    k.world.daemon.upgraded_to(pid);
+    load.wait_for_more(200);
+    load.finish().assert_no_failures();
+    assert_eq!(holder(&k), leader, "the same name holds the Lease");
+    assert_eq!(k.pods_of(1), pods);
+    let log = k.world.daemon.log_text();
+    assert!(
+        log.contains("the lease is the new daemon's to renew"),
+        "{log}"
+    );
+    assert!(log.contains("renewed the upgraded daemon's lease"), "{log}");
+
+    // The upgraded leader deploys, and copies its state: the standby leads from it.
+    let v2 = k.image("v2", "v2");
+    k.write(&v2, BLUE_GREEN, "");
+    k.world.slipway(&["deploy"]).ok();
+    assert_eq!(k.world.answer(), "v2");
+    assert!(!standby_log().contains("leading"), "{}", standby_log());
+    let status = k.world.daemon.terminate();
+    assert!(status.success(), "{status:?}");
+    standby.wait_serving(Duration::from_secs(60));
+    assert_eq!(holder(&k), "controller-b");
+    let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
+    assert_eq!(support::http::version_of(&answer), "v2");
+}

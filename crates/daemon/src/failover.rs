@@ -112,6 +112,44 @@ pub(crate) async fn lead(
     }))
 }
 
+/// `slipway upgrade` of a leader: the new daemon holds the Lease under the old one's identity, so
+/// it renews it at once rather than standing by. Its state dir is the old daemon's (nothing is
+/// restored), and its pod keeps the `leader` label throughout.
+pub(crate) async fn lead_on_upgrade(
+    namespace: Option<String>,
+    lease: &Lease,
+) -> anyhow::Result<Leading> {
+    let pod = match &lease.pod {
+        Some(name) => Some(
+            OwnPod::connect(namespace.clone(), name)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let mut election = LeaderElection::connect(
+        namespace.clone(),
+        &lease.name,
+        lease.identity.clone(),
+        lease.duration,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let acquired = election.acquire(|holder| {
+        tracing::warn!(lease = %lease.name, %holder, "upgrading, but {holder} holds the lease: standing by");
+    });
+    acquired.await.map_err(anyhow::Error::msg)?;
+    tracing::info!(lease = %lease.name, identity = %lease.identity, "leading: renewed the upgraded daemon's lease");
+    let secrets = StateSecrets::connect(namespace, &lease.name)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(Leading {
+        leadership: election.hold(),
+        secrets,
+        pod,
+    })
+}
+
 /// Labels the pod `leader` once this daemon serves (its proxy listens, its API leads), trying
 /// again every second until the API server takes it: until then the Services reach no controller.
 pub(crate) fn mark_leader(pod: OwnPod) {

@@ -120,39 +120,38 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         && let Some(lease) = &kube.lease
     {
         if std::env::var_os(handover::ENV).is_some() {
-            bail!(
-                "`slipway upgrade` of a controller with --lease is not supported: restart it, its standby takes over"
-            );
-        }
-        if let Some(addr) = options.api {
-            let listener = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("cannot listen on {addr} for the API"))?;
-            std::fs::write(
-                paths.root.join("api.addr"),
-                format!("{}\n", listener.local_addr()?),
-            )?;
-            standby_api = Some(listener);
-        }
-        let stop = async {
-            tokio::select! {
-                _ = signals.term.recv() => {}
-                _ = signals.int.recv() => {}
+            // `slipway upgrade` of the leader: the same identity (the old daemon passed it on), so
+            // the Lease is renewed at once; the same state dir; the API socket comes handed over.
+            leading = Some(failover::lead_on_upgrade(kube.namespace.clone(), lease).await?);
+        } else {
+            if let Some(addr) = options.api {
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} for the API"))?;
+                std::fs::write(
+                    paths.root.join("api.addr"),
+                    format!("{}\n", listener.local_addr()?),
+                )?;
+                standby_api = Some(listener);
             }
-        };
-        match failover::lead(
-            kube.namespace.clone(),
-            lease,
-            &paths,
-            standby_api.as_ref(),
-            stop,
-        )
-        .await?
-        {
-            Some(lead) => leading = Some(lead),
-            None => {
+            let stop = async {
+                tokio::select! {
+                    _ = signals.term.recv() => {}
+                    _ = signals.int.recv() => {}
+                }
+            };
+            let lead = failover::lead(
+                kube.namespace.clone(),
+                lease,
+                &paths,
+                standby_api.as_ref(),
+                stop,
+            )
+            .await?;
+            let Some(lead) = lead else {
                 tracing::info!("stopped while standing by");
                 return Ok(());
-            }
+            };
+            leading = Some(lead);
         }
     }
     // Taking over from an upgrading daemon: its sockets, and its instances once it released them.
@@ -186,10 +185,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let leading = match leading {
         Some(failover::Leading {
             leadership,
-            secrets,
+            mut secrets,
             pod,
         }) => {
             own_pod = pod;
+            if predecessor.is_some() {
+                // The upgraded daemon's last copy is in the cluster now: the next goes after it.
+                secrets.follow().await.map_err(anyhow::Error::msg)?;
+            }
             let lease = options.kubernetes.as_ref().and_then(|k| k.lease.as_ref());
             failover::exit_when_lost(
                 &leadership,
@@ -519,8 +522,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(fd) = proxy_tls_fd {
         sockets_now.push(("proxy-tls", fd));
     }
+    // A leader's successor takes its place in the Lease under the same name.
+    #[allow(unused_mut)]
+    let mut successor_env = Vec::new();
+    #[cfg(feature = "kubernetes")]
+    if let Some(lease) = options.kubernetes.as_ref().and_then(|k| k.lease.as_ref()) {
+        successor_env.push(("SLIPWAY_IDENTITY", lease.identity.clone()));
+    }
     let successor = signals
-        .wait_for_stop(&paths, &sockets_now, &mut upgrade_requests)
+        .wait_for_stop(&paths, &sockets_now, &successor_env, &mut upgrade_requests)
         .await;
     cron_stop.cancel();
     pruning_stop.cancel();
@@ -540,6 +550,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         return hand_over(HandingOver {
             successor,
             reply,
+            #[cfg(feature = "kubernetes")]
+            leading,
             controller: handle,
             proxy_stop,
             api_stop,
@@ -716,6 +728,7 @@ impl Signals {
         &mut self,
         paths: &Paths,
         sockets: &[(&str, RawFd)],
+        successor_env: &[(&str, String)],
         requests: &mut tokio::sync::mpsc::Receiver<upgrade::Request>,
     ) -> Option<(upgrade::Successor, UpgradeReply)> {
         loop {
@@ -726,7 +739,7 @@ impl Signals {
                 Some(request) = requests.recv() => request.reply,
             };
             tracing::info!("upgrading: starting the slipway binary on disk to take over");
-            match upgrade::offer(&paths.handover(), sockets).await {
+            match upgrade::offer(&paths.handover(), sockets, successor_env).await {
                 Ok(successor) => return Some((successor, reply)),
                 Err(error) => {
                     tracing::error!("upgrade refused, this daemon keeps serving: {error}");
@@ -743,6 +756,10 @@ impl Signals {
 struct HandingOver {
     successor: upgrade::Successor,
     reply: UpgradeReply,
+    /// A leader's Lease and state copier: the last copy made and the renewing stopped (the Lease
+    /// kept, under the name the successor renews it by) before the successor is told `released`.
+    #[cfg(feature = "kubernetes")]
+    leading: Option<(slipway_kube::leader_election::Leadership, failover::Copier)>,
     controller: control::controller::ControllerHandle,
     proxy_stop: CancellationToken,
     api_stop: CancellationToken,
@@ -764,6 +781,12 @@ async fn hand_over(mut h: HandingOver) -> anyhow::Result<()> {
     }
     h.proxy_stop.cancel();
     h.api_stop.cancel();
+    #[cfg(feature = "kubernetes")]
+    if let Some((leadership, copier)) = h.leading.take() {
+        copier.finish().await;
+        leadership.hand_on().await;
+        tracing::info!("state copied; the lease is the new daemon's to renew");
+    }
     let serving = async {
         h.successor.peer.say("released").await?;
         h.successor.peer.expect("serving", handover::START).await

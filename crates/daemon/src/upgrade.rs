@@ -37,12 +37,19 @@ pub struct Successor {
     _offer: Offer,
 }
 
-/// Starts the binary on disk and hands it `sockets`; returns once it said `take`.
-pub async fn offer(handover_path: &Path, sockets: &[(&str, RawFd)]) -> Result<Successor, String> {
+/// Starts the binary on disk (with `env` added: a Lease's identity) and hands it `sockets`;
+/// returns once it said `take`.
+pub async fn offer(
+    handover_path: &Path,
+    sockets: &[(&str, RawFd)],
+    env: &[(&str, String)],
+) -> Result<Successor, String> {
     let offer = Offer::open(handover_path)
         .map_err(|e| format!("cannot open {}: {e}", handover_path.display()))?;
     let exe = binary_on_disk().map_err(|e| format!("cannot find the slipway binary: {e}"))?;
-    let mut child = tokio::process::Command::from(successor_command(&exe, handover_path))
+    let mut command = successor_command(&exe, handover_path);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut child = tokio::process::Command::from(command)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     let pid = child.id().unwrap_or_default();

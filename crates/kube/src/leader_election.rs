@@ -200,6 +200,15 @@ impl Leadership {
         async move { lost.wait_for(|lost| *lost).await.is_ok() }
     }
 
+    /// Stops renewing and keeps the Lease as it is: for a successor that renews it under the same
+    /// identity (`slipway upgrade`). `lost()` then resolves `false`.
+    pub async fn hand_on(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.task.await;
+    }
+
     /// Stops renewing and gives the Lease up.
     pub async fn release(mut self) -> Result<(), String> {
         if let Some(stop) = self.stop.take() {

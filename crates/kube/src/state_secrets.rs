@@ -50,6 +50,20 @@ impl StateSecrets {
         Ok(Some(snapshot))
     }
 
+    /// Reads only the manifest: what the next `write` is conditional on, for a controller whose
+    /// state dir already holds the state (an upgrade's, after the old daemon's last copy).
+    pub async fn follow(&mut self) -> Result<(), String> {
+        let name = state_chunks::manifest_name(&self.base);
+        self.last = match self.get(&name).await? {
+            Some(secret) => {
+                let manifest = Manifest::from_data(&data_of(&secret))?;
+                Some((manifest.slot, resource_version(&secret)))
+            }
+            None => None,
+        };
+        Ok(())
+    }
+
     /// Writes `snapshot` to the slot the manifest does not name, then points the manifest at it —
     /// refused (409) if another controller wrote the manifest since this one last did.
     pub async fn write(&mut self, snapshot: &[u8]) -> Result<(), String> {
