@@ -68,8 +68,8 @@ impl StateSecrets {
     /// refused (409) if another controller wrote the manifest since this one last did.
     pub async fn write(&mut self, snapshot: &[u8]) -> Result<(), String> {
         let slot = self.last.as_ref().map_or(Slot::A, |(slot, _)| slot.other());
-        let manifest = Manifest::of(snapshot, slot)?;
-        for (index, chunk) in state_chunks::split(snapshot).into_iter().enumerate() {
+        let (manifest, stored) = Manifest::pack(snapshot, slot)?;
+        for (index, chunk) in state_chunks::split(&stored).into_iter().enumerate() {
             let name = state_chunks::chunk_name(&self.base, slot, index);
             let data = BTreeMap::from([(CHUNK_KEY.to_owned(), chunk.to_vec())]);
             self.put(&name, data, None).await?;
