@@ -2513,3 +2513,65 @@ fn an_upgraded_leader_keeps_its_lease_and_its_proxy_fails_no_request() {
     let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
     assert_eq!(support::http::version_of(&answer), "v2");
 }
+
+/// A gateway app's canary with a header-and-cookie route and a mirror: slipway's HTTPRoute gets a
+/// rule of its own for the route (the canary's Service alone) and a `RequestMirror` filter at the
+/// step's percent, as the API server's Gateway API schemas accept them; promotion leaves one rule.
+#[test]
+fn a_gateway_canary_s_route_and_mirror_are_written_into_its_httproute() {
+    let Some(k) = Kubed::new_as("gateway-ab", Some(&["--gateway"])) else {
+        return;
+    };
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    let canary = "strategy = \"canary\"\nprogress_deadline = \"90s\"\nsteps = [\
+                  { route = { header = { \"x-beta\" = \"1\" }, cookie = { beta = \"y.s\" } } }, \
+                  { mirror = 20 }, { weight = 10 }, { pause = {} }]";
+    let gateway = "gateway = \"edge\"";
+    k.write_kubernetes(&v1, canary, "", 1, gateway);
+    k.world.slipway(&["deploy"]).ok();
+    k.write_kubernetes(&v2, canary, "", 1, gateway);
+    k.world.slipway(&["deploy", "--detach"]).ok();
+    let route = wait_for(
+        Duration::from_secs(90),
+        "the canary's route rule and mirror in slipway's HTTPRoute",
+        || {
+            let route = k.json(&["get", "httproute", "shop"]);
+            let rules = route["spec"]["rules"].as_array()?.clone();
+            let weighted = rules[0]["backendRefs"].as_array()?;
+            (rules.len() == 2
+                && rules[0]["filters"][0]["requestMirror"]["percent"] == 20
+                && weighted.iter().any(|b| b["weight"] == 10))
+            .then_some(route)
+        },
+    );
+    let rules = route["spec"]["rules"].as_array().unwrap();
+    let canary_service = rules[1]["backendRefs"][0]["name"].as_str().unwrap();
+    let service = k.json(&["get", "service", canary_service]);
+    assert_eq!(service["spec"]["selector"]["slipway.dev/release"], "2");
+    let matched = &rules[1]["matches"][0];
+    assert_eq!(matched["path"]["value"], "/", "{route}");
+    let headers = matched["headers"].as_array().unwrap();
+    assert_eq!(
+        (headers[0]["type"].as_str(), headers[0]["name"].as_str()),
+        (Some("Exact"), Some("x-beta")),
+        "{route}"
+    );
+    assert_eq!(headers[1]["type"], "RegularExpression", "{route}");
+    assert_eq!(headers[1]["name"], "Cookie", "{route}");
+    assert_eq!(headers[1]["value"], r"(^|.*; *)beta=y\.s(;.*|$)", "{route}");
+    let mirror = &rules[0]["filters"][0]["requestMirror"]["backendRef"];
+    assert_eq!(mirror["name"], canary_service, "{route}");
+
+    k.world.slipway(&["promote"]).ok();
+    wait_until(Duration::from_secs(90), "one rule, no mirror", || {
+        let route = k.json(&["get", "httproute", "shop"]);
+        let rules = route["spec"]["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        rules.len() == 1
+            && rules[0].get("filters").is_none()
+            && backends(&route) == [(canary_service.to_owned(), 1)]
+    });
+}

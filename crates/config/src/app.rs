@@ -65,6 +65,7 @@ pub(crate) fn read(
     }
     gateway_analysis_warning(r, &root, &kubernetes, &analysis.specs);
     gateway_slo_warning(r, &root, &kubernetes, slo.is_some());
+    gateway_canary_checks(r, &root, &kubernetes, &deploy.strategy);
     if r.has_errors() {
         return None;
     }
@@ -179,6 +180,50 @@ fn gateway_slo_warning(
         )
         .label("the budget, the deploy hold and the canary gate would see next to nothing")
         .help("keep the SLO where the gateway's metrics are (its own alerting), or route through slipway's proxy (remove `gateway`)");
+    }
+}
+
+/// With `[kubernetes] gateway`, a canary's routes and mirror go into slipway's HTTPRoute
+/// (docs/kubernetes.md), where a match names the `Cookie` header once (so one cookie per route),
+/// and which has no way to keep a user on a release in Gateway API's standard channel (sticky
+/// users then stick only through slipway's own proxy).
+fn gateway_canary_checks(
+    r: &mut Report,
+    root: &Section,
+    kubernetes: &slipway_core::spec::KubernetesSpec,
+    strategy: &slipway_core::spec::Strategy,
+) {
+    use slipway_core::spec::{CanaryStep, Strategy};
+    let Strategy::Canary(canary) = strategy else {
+        return;
+    };
+    if kubernetes.gateway.is_none() {
+        return;
+    }
+    let Some(deploy) = root.table(r, "deploy", "deploy") else {
+        return;
+    };
+    let many_cookies = canary
+        .steps
+        .iter()
+        .any(|s| matches!(s, CanaryStep::Route(m) if m.cookies.len() > 1));
+    if many_cookies && let Some(span) = deploy.key_span("steps") {
+        r.error(
+            span,
+            "[deploy] steps: a route matches more than one cookie, and a gateway routes this app",
+        )
+        .label("its HTTPRoute matches one cookie per route")
+        .help("keep one cookie per route step (headers may be added), or route through slipway's proxy (remove `gateway`)");
+    }
+    if canary.sticky.is_some()
+        && let Some(span) = deploy.key_span("sticky")
+    {
+        r.warning(
+            span,
+            "[deploy] sticky: a gateway routes this app, and an HTTPRoute keeps no user on a release",
+        )
+        .label("users stick only through slipway's own proxy")
+        .help("Gateway API's sessionPersistence is in its experimental channel only; route through slipway's proxy (remove `gateway`) for sticky canaries");
     }
 }
 

@@ -385,6 +385,31 @@ mod tests {
         assert!(!without.contains("[slo]"), "{without}");
     }
 
+    #[test]
+    fn a_gateway_canary_matches_one_cookie_per_route_and_is_warned_of_sticky_users() {
+        let app = |deploy: &str| {
+            format!(
+                "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n[deploy]\nstrategy = \"canary\"\n\
+                 {deploy}\n[kubernetes]\ngateway = \"edge\"\n"
+            )
+        };
+        let two =
+            app("steps = [{ route = { cookie = { a = \"1\", b = \"2\" } } }, { weight = 10 }]");
+        let err = crate::parse(&two, Path::new("/a/slipway.toml")).unwrap_err();
+        let text: Vec<String> = err.issues().iter().map(|i| i.to_string()).collect();
+        let text = text.join("\n");
+        assert!(text.contains("slipway.toml:6"), "{text}");
+        assert!(text.contains("one cookie per route"), "{text}");
+        let one = app(
+            "steps = [{ route = { cookie = { a = \"1\" }, header = { x-b = \"2\" } } }, { weight = 10 }]\n\
+             sticky = \"cookie\"",
+        );
+        let warned = warnings_of(&one);
+        assert!(warned.contains("slipway.toml:7"), "{warned}");
+        assert!(warned.contains("keeps no user on a release"), "{warned}");
+        assert!(!warned.contains("cookie per route"), "{warned}");
+    }
+
     /// The warnings of a valid config, one a line.
     fn warnings_of(text: &str) -> String {
         let parsed = crate::parse_with_warnings(text, Path::new("/a/slipway.toml")).unwrap();

@@ -1,6 +1,11 @@
 //! The HTTPRoute slipway writes for an app whose traffic goes through a Gateway API gateway the
 //! cluster already has (`[kubernetes] gateway`): one rule for the app's hosts and path prefix, one
 //! backend per release — the release's Service (`services.rs`) — weighted as the rollout says.
+//! A canary's `route` steps become rules of their own that match the same prefix *and* the headers
+//! (more specific, so the gateway prefers them), sending those requests to the canary alone; a
+//! cookie is matched as a `RegularExpression` on the `Cookie` header (implementation-specific
+//! support in Gateway API; one cookie per rule, since a match takes a header name once). A `mirror`
+//! step is a `RequestMirror` filter with its `percent` on the weighted rule.
 //! Pure: the object for a given set of weights; `route_writer.rs` applies it.
 //!
 //! **Why a route of its own, not a rule inside someone else's.** slipway writes with server-side
@@ -50,8 +55,31 @@ pub struct WeightedBackend {
     pub weight: u32,
 }
 
+/// Requests that match all of these go to `backend` alone (a canary's `route` step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderRule {
+    pub headers: Vec<(String, String)>,
+    /// At most one (see the module's doc): `route_writer` is handed no more.
+    pub cookie: Option<(String, String)>,
+    pub backend: WeightedBackend,
+}
+
+/// A copy of this share of requests goes to `backend`; its answers are dropped by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorTo {
+    pub backend: WeightedBackend,
+    pub percent: u32,
+}
+
 /// The HTTPRoute to apply (all of it is slipway's: every field it sets, it owns).
-pub fn object(target: &RouteTarget, app: &str, owner: &str, backends: &[WeightedBackend]) -> Value {
+pub fn object(
+    target: &RouteTarget,
+    app: &str,
+    owner: &str,
+    backends: &[WeightedBackend],
+    rules: &[HeaderRule],
+    mirror: Option<&MirrorTo>,
+) -> Value {
     let mut parent = json!({"group": GROUP, "kind": "Gateway", "name": target.gateway});
     if let Some(namespace) = &target.gateway_namespace {
         parent["namespace"] = json!(namespace);
@@ -64,12 +92,44 @@ pub fn object(target: &RouteTarget, app: &str, owner: &str, backends: &[Weighted
             })
         })
         .collect();
+    let prefix = json!({"type": "PathPrefix", "value": target.path_prefix});
+    let mut weighted = json!({
+        "matches": [{"path": prefix}],
+        "backendRefs": backend_refs,
+    });
+    if let Some(m) = mirror {
+        weighted["filters"] = json!([{
+            "type": "RequestMirror",
+            "requestMirror": {
+                "backendRef": {"group": "", "kind": "Service", "name": m.backend.service, "port": m.backend.port},
+                "percent": m.percent,
+            },
+        }]);
+    }
+    let mut all = vec![weighted];
+    for rule in rules {
+        let mut headers: Vec<Value> = rule
+            .headers
+            .iter()
+            .map(|(name, value)| json!({"type": "Exact", "name": name, "value": value}))
+            .collect();
+        if let Some((name, value)) = &rule.cookie {
+            headers.push(json!({
+                "type": "RegularExpression",
+                "name": "Cookie",
+                "value": cookie_pattern(name, value),
+            }));
+        }
+        all.push(json!({
+            "matches": [{"path": prefix, "headers": headers}],
+            "backendRefs": [{
+                "group": "", "kind": "Service", "name": rule.backend.service, "port": rule.backend.port,
+            }],
+        }));
+    }
     let mut spec = json!({
         "parentRefs": [parent],
-        "rules": [{
-            "matches": [{"path": {"type": "PathPrefix", "value": target.path_prefix}}],
-            "backendRefs": backend_refs,
-        }],
+        "rules": all,
     });
     if !target.hostnames.is_empty() {
         spec["hostnames"] = json!(target.hostnames);
@@ -87,6 +147,23 @@ pub fn object(target: &RouteTarget, app: &str, owner: &str, backends: &[Weighted
         },
         "spec": spec,
     })
+}
+
+/// A `Cookie` header holding `name=value` among its pairs (RE2/POSIX-safe: no lookaround).
+fn cookie_pattern(name: &str, value: &str) -> String {
+    format!("(^|.*; *){}={}(;.*|$)", escape(name), escape(value))
+}
+
+/// `text` matched literally in a regular expression.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -118,6 +195,8 @@ mod tests {
             "shop",
             "o",
             &[backend("shop-v1", 90), backend("shop-v2", 10)],
+            &[],
+            None,
         );
         assert_eq!(route["apiVersion"], "gateway.networking.k8s.io/v1");
         assert_eq!(route["metadata"]["name"], "shop");
@@ -150,12 +229,58 @@ mod tests {
         t.hostnames.clear();
         t.gateway_namespace = None;
         t.path_prefix = "/api".into();
-        let route = object(&t, "shop", "o", &[backend("shop-v1", 1)]);
+        let route = object(&t, "shop", "o", &[backend("shop-v1", 1)], &[], None);
         assert!(route["spec"].get("hostnames").is_none());
         assert!(route["spec"]["parentRefs"][0].get("namespace").is_none());
         assert_eq!(
             route["spec"]["rules"][0]["matches"][0]["path"]["value"],
             "/api"
         );
+    }
+
+    #[test]
+    fn a_canary_s_routes_are_rules_of_their_own_and_its_mirror_a_filter() {
+        let rules = [
+            HeaderRule {
+                headers: vec![("x-canary".into(), "1".into())],
+                cookie: None,
+                backend: backend("shop-v2", 1),
+            },
+            HeaderRule {
+                headers: Vec::new(),
+                cookie: Some(("beta".into(), "y.s".into())),
+                backend: backend("shop-v2", 1),
+            },
+        ];
+        let mirror = MirrorTo {
+            backend: backend("shop-v2", 0),
+            percent: 20,
+        };
+        let route = object(
+            &target(),
+            "shop",
+            "o",
+            &[backend("shop-v1", 100), backend("shop-v2", 0)],
+            &rules,
+            Some(&mirror),
+        );
+        let all = route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(all.len(), 3);
+        let filter = &all[0]["filters"][0];
+        assert_eq!(filter["type"], "RequestMirror");
+        assert_eq!(filter["requestMirror"]["backendRef"]["name"], "shop-v2");
+        assert_eq!(filter["requestMirror"]["percent"], 20);
+        let header = &all[1]["matches"][0];
+        assert_eq!(header["path"]["value"], "/");
+        assert_eq!(
+            header["headers"],
+            json!([{"type": "Exact", "name": "x-canary", "value": "1"}])
+        );
+        assert_eq!(all[1]["backendRefs"][0]["name"], "shop-v2");
+        let cookie = &all[2]["matches"][0]["headers"][0];
+        assert_eq!(cookie["type"], "RegularExpression");
+        assert_eq!(cookie["name"], "Cookie");
+        let pattern = cookie["value"].as_str().unwrap();
+        assert_eq!(pattern, r"(^|.*; *)beta=y\.s(;.*|$)");
     }
 }

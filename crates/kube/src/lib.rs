@@ -45,7 +45,9 @@ pub use docker_config::RegistryLogin;
 pub use names::Key;
 pub use pod_state::Observed;
 pub use pod_supervisor::{Adopted, OwnedReplicaSet, PodStatus, PodSupervisor};
-pub use route_writer::{AppTraffic, OnFailure, ReleaseTraffic, RouteWriter};
+pub use route_writer::{
+    AppTraffic, OnFailure, ReleaseMatch, ReleaseMirror, ReleaseTraffic, RouteWriter,
+};
 pub use template::PodTemplate;
 
 /// A client for the cluster of the kubeconfig (or the pod this runs in), and the namespace to use.

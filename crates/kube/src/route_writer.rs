@@ -11,7 +11,7 @@
 //! to switch. Order per app: a new release's Service before the route names it, the route, then the
 //! Services of releases it no longer names.
 
-use crate::http_route::{self, FIELD_MANAGER, RouteTarget, WeightedBackend};
+use crate::http_route::{self, FIELD_MANAGER, HeaderRule, MirrorTo, RouteTarget, WeightedBackend};
 use crate::names::{self, Key};
 use crate::services;
 use k8s_openapi::api::core::v1::Service;
@@ -44,6 +44,26 @@ pub struct AppTraffic {
     pub service: Option<String>,
     /// `[kubernetes] namespace`: where the app's Services and HTTPRoute are (`None`: the daemon's).
     pub namespace: Option<String>,
+    /// A canary's `route` steps: requests that match go to their release (one of `releases`).
+    pub matches: Vec<ReleaseMatch>,
+    /// A canary's `mirror` step: this share of requests copied to the release (one of `releases`).
+    pub mirror: Option<ReleaseMirror>,
+}
+
+/// Requests with all these headers (and this cookie) go to `release`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseMatch {
+    pub release: u64,
+    pub headers: Vec<(String, String)>,
+    /// One at most: a gateway matches a cookie through the one `Cookie` header.
+    pub cookie: Option<(String, String)>,
+}
+
+/// `percent` of requests copied to `release`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseMirror {
+    pub release: u64,
+    pub percent: u32,
 }
 
 /// Told (app, why) when a write fails; the next change is written again from scratch.
@@ -194,7 +214,39 @@ impl Task {
                 weight: r.weight,
             })
             .collect();
-        let route = http_route::object(target, &t.app, &self.owner, &backends);
+        let backend_of = |release: u64| {
+            let port = t.releases.iter().find(|r| r.release == release)?.port;
+            Some(WeightedBackend {
+                service: Self::key(&t.app, release).service_name(&self.owner),
+                port,
+                weight: 1,
+            })
+        };
+        let rules: Vec<HeaderRule> = t
+            .matches
+            .iter()
+            .filter_map(|m| {
+                Some(HeaderRule {
+                    headers: m.headers.clone(),
+                    cookie: m.cookie.clone(),
+                    backend: backend_of(m.release)?,
+                })
+            })
+            .collect();
+        let mirror = t.mirror.as_ref().and_then(|m| {
+            Some(MirrorTo {
+                backend: backend_of(m.release)?,
+                percent: m.percent,
+            })
+        });
+        let route = http_route::object(
+            target,
+            &t.app,
+            &self.owner,
+            &backends,
+            &rules,
+            mirror.as_ref(),
+        );
         let resource = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk(http_route::GROUP, http_route::VERSION, http_route::KIND),
             http_route::PLURAL,

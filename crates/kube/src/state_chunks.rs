@@ -224,7 +224,10 @@ mod tests {
         let mut snapshot = vec![0u8; 6 * CHUNK_BYTES];
         snapshot[..4096].copy_from_slice(&noise(4096));
         let (manifest, stored) = Manifest::pack(&snapshot, Slot::A).unwrap();
-        assert_eq!(manifest.chunks, 1, "3 MiB of mostly empty pages fit one chunk");
+        assert_eq!(
+            manifest.chunks, 1,
+            "3 MiB of mostly empty pages fit one chunk"
+        );
         assert!(stored.len() < snapshot.len() / 50);
         // A manifest written before compression: no `encoding`, the digest of the raw bytes.
         let mut raw = manifest.to_data();

@@ -9,7 +9,7 @@
 use crate::control::app_state::AppState;
 use crate::control::desired::{Desired, Releases};
 use slipway_kube::http_route::RouteTarget;
-use slipway_kube::{AppTraffic, ReleaseTraffic};
+use slipway_kube::{AppTraffic, ReleaseMatch, ReleaseMirror, ReleaseTraffic};
 use std::collections::BTreeMap;
 
 pub(crate) fn plan(
@@ -44,7 +44,7 @@ pub(crate) fn plan(
                 .as_ref()
                 .map(|c| c.port)
         };
-        let traffic = want
+        let mut traffic: Vec<ReleaseTraffic> = want
             .weight
             .iter()
             .filter_map(|(&release, &weight)| {
@@ -55,6 +55,41 @@ pub(crate) fn plan(
                 })
             })
             .collect();
+        // A canary's routes and mirror, as the proxy gets them (`proxy_table.rs`).
+        let canary = app
+            .rollout
+            .as_ref()
+            .map(|r| (r.machine.to, &r.machine.canary));
+        let matches: Vec<ReleaseMatch> = canary
+            .map(|(to, c)| {
+                c.routes
+                    .iter()
+                    .map(|m| ReleaseMatch {
+                        release: to,
+                        headers: m.headers.clone().into_iter().collect(),
+                        // More than one is refused at deploy for a gateway app (`ops/deploy.rs`).
+                        cookie: m.cookies.clone().into_iter().next(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mirror = canary
+            .filter(|(_, c)| c.mirror > 0)
+            .map(|(to, c)| ReleaseMirror {
+                release: to,
+                percent: c.mirror,
+            });
+        // The canary needs its Service in the route's reach even at weight 0.
+        if let Some((to, _)) = canary.filter(|_| !matches.is_empty() || mirror.is_some())
+            && !traffic.iter().any(|r| r.release == to)
+            && let Some(port) = web_port(to)
+        {
+            traffic.push(ReleaseTraffic {
+                release: to,
+                weight: 0,
+                port,
+            });
+        }
         plan.push(AppTraffic {
             app: name.clone(),
             releases: traffic,
@@ -67,6 +102,8 @@ pub(crate) fn plan(
             }),
             service: k.service.clone(),
             namespace: k.namespace.clone(),
+            matches,
+            mirror,
         });
     }
     plan
