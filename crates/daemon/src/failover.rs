@@ -48,28 +48,14 @@ pub(crate) async fn lead(
     standby_api: Option<&std::net::TcpListener>,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Option<Leading>> {
+    let (pod, mut election) = connect(&namespace, lease).await?;
     // A pod whose last process led (and exited on losing the Lease) still says `leader`: a
     // standby says so first, so that a Service never selects two pods for long.
-    let pod = match &lease.pod {
-        Some(name) => {
-            let pod = OwnPod::connect(namespace.clone(), name)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            if let Err(error) = pod.mark(Role::Standby).await {
-                tracing::warn!(%error, "standing by with the pod's label unchanged");
-            }
-            Some(pod)
-        }
-        None => None,
-    };
-    let mut election = LeaderElection::connect(
-        namespace.clone(),
-        &lease.name,
-        lease.identity.clone(),
-        lease.duration,
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    if let Some(pod) = &pod
+        && let Err(error) = pod.mark(Role::Standby).await
+    {
+        tracing::warn!(%error, "standing by with the pod's label unchanged");
+    }
     let leader = Arc::new(std::sync::Mutex::new(String::new()));
     let answering = match standby_api {
         Some(listener) => Some(standby::answer(listener, leader.clone())?),
@@ -119,22 +105,7 @@ pub(crate) async fn lead_on_upgrade(
     namespace: Option<String>,
     lease: &Lease,
 ) -> anyhow::Result<Leading> {
-    let pod = match &lease.pod {
-        Some(name) => Some(
-            OwnPod::connect(namespace.clone(), name)
-                .await
-                .map_err(anyhow::Error::msg)?,
-        ),
-        None => None,
-    };
-    let mut election = LeaderElection::connect(
-        namespace.clone(),
-        &lease.name,
-        lease.identity.clone(),
-        lease.duration,
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    let (pod, mut election) = connect(&namespace, lease).await?;
     let acquired = election.acquire(|holder| {
         tracing::warn!(lease = %lease.name, %holder, "upgrading, but {holder} holds the lease: standing by");
     });
@@ -148,6 +119,30 @@ pub(crate) async fn lead_on_upgrade(
         secrets,
         pod,
     })
+}
+
+/// The controller's own pod (`--pod`), and its candidacy for the Lease.
+async fn connect(
+    namespace: &Option<String>,
+    lease: &Lease,
+) -> anyhow::Result<(Option<OwnPod>, LeaderElection)> {
+    let pod = match &lease.pod {
+        Some(name) => Some(
+            OwnPod::connect(namespace.clone(), name)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let election = LeaderElection::connect(
+        namespace.clone(),
+        &lease.name,
+        lease.identity.clone(),
+        lease.duration,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    Ok((pod, election))
 }
 
 /// Labels the pod `leader` once this daemon serves (its proxy listens, its API leads), trying

@@ -678,7 +678,8 @@ fn safe_relative<'a>(digest: &str, path: &'a str) -> Result<&'a Path> {
     }
 }
 
-fn walk_error(err: walkdir::Error, base: &Path) -> StoreError {
+/// A walk's failure as the crate's error, naming the path it could not read.
+pub(crate) fn walk_error(err: walkdir::Error, base: &Path) -> StoreError {
     let path = err.path().unwrap_or(base).to_path_buf();
     let source = err
         .into_io_error()

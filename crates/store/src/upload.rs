@@ -7,6 +7,7 @@
 //! before any is made, and the links made last, so no file is ever written through one); a cap on
 //! the unpacked bytes (a small gzip can expand a thousandfold).
 
+use crate::artifact::walk_error;
 use crate::error::{Result, StoreError};
 use crate::exclude::Excluder;
 use crate::tree_rules;
@@ -252,18 +253,6 @@ fn utf8(rel: &Path, path: &Path) -> Result<String> {
         .ok_or_else(|| StoreError::NonUtf8Path {
             path: PathBuf::from(path),
         })
-}
-
-fn walk_error(err: walkdir::Error, base: &Path) -> StoreError {
-    let path = err.path().unwrap_or(base).to_path_buf();
-    let source = err
-        .into_io_error()
-        .unwrap_or_else(|| io::Error::other("filesystem loop"));
-    StoreError::Io {
-        action: "cannot read",
-        path,
-        source,
-    }
 }
 
 #[cfg(test)]
