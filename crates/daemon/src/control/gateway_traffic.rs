@@ -169,4 +169,62 @@ mod tests {
         let only_service = plan_for("[kubernetes]\nservice = \"shop\"\n", &[(2, 1)]);
         assert!(only_service[0].gateway.is_none());
     }
+
+    #[test]
+    fn a_canary_s_routes_and_mirror_go_to_its_release_which_the_route_can_reach_at_weight_0() {
+        use crate::control::app_state::ActiveRollout;
+        use slipway_core::spec::{CanarySpec, RouteMatch, Strategy};
+        let canary = Strategy::Canary(CanarySpec {
+            steps: Vec::new(),
+            sticky: None,
+            background_analysis: None,
+        });
+        let mut machine =
+            slipway_core::rollout::Rollout::new("shop", Some((1, 1)), 2, 1, canary, 0, 60_000);
+        machine.canary.routes = vec![RouteMatch {
+            headers: [("x-beta".to_owned(), "1".to_owned())].into(),
+            cookies: [("beta".to_owned(), "yes".to_owned())].into(),
+        }];
+        machine.canary.mirror = 20;
+        let app = AppState {
+            stable: Some(1),
+            rollout: Some(ActiveRollout::new(1, machine, false)),
+            ..AppState::default()
+        };
+        let apps = BTreeMap::from([("shop".to_owned(), app)]);
+        let desired = Desired {
+            weight: [(1, 100)].into(),
+            ..Desired::default()
+        };
+        let desired = BTreeMap::from([("shop".to_owned(), desired)]);
+        let plan = plan(
+            &apps,
+            &desired,
+            &releases("[kubernetes]\ngateway = \"edge\"\n"),
+        );
+        let t = &plan[0];
+        let weights: Vec<_> = t.releases.iter().map(|r| (r.release, r.weight)).collect();
+        assert_eq!(
+            weights,
+            [(1, 100), (2, 0)],
+            "v2's Service is written for its rule"
+        );
+        assert_eq!(t.matches.len(), 1);
+        assert_eq!(t.matches[0].release, 2);
+        assert_eq!(
+            t.matches[0].headers,
+            [("x-beta".to_owned(), "1".to_owned())]
+        );
+        assert_eq!(
+            t.matches[0].cookie,
+            Some(("beta".to_owned(), "yes".to_owned()))
+        );
+        assert_eq!(
+            t.mirror,
+            Some(ReleaseMirror {
+                release: 2,
+                percent: 20
+            })
+        );
+    }
 }
