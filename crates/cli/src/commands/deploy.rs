@@ -136,6 +136,15 @@ async fn upload(ctx: &Context, config: &Path, spec: &AppSpec) -> Option<(String,
         }
         Err(e) => {
             eprintln!("error: {e}");
+            // Only a daemon without the route answers 404 here.
+            if e.downcast_ref::<slipway_api::ApiError>()
+                .is_some_and(|a| a.kind == Some(slipway_api::ErrorKind::NotFound))
+            {
+                eprintln!(
+                    "  help: the daemon is older than this CLI and takes no app folder: upgrade it, or \
+                     deploy with --no-upload if it reads this folder at the same path"
+                );
+            }
             eprintln!("nothing was deployed");
             None
         }
