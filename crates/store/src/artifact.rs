@@ -615,17 +615,20 @@ fn links_of(entries: &[Entry]) -> HashMap<&str, &str> {
 
 /// At freeze time: every link must lead somewhere inside the folder.
 fn check_links_stay_inside(entries: &[Entry]) -> Result<()> {
-    let links = links_of(entries);
-    for (path, target) in &links {
-        if let Err(problem) = tree_rules::destination(&links, path, target) {
-            return Err(StoreError::LinkOutside {
-                path: path.to_string(),
-                target: target.to_string(),
-                why: problem.describe(),
-            });
-        }
+    check_links(&links_of(entries))
+}
+
+/// Every link of `links` (path → target) leads somewhere inside the tree, or the first that does
+/// not is the error.
+pub(crate) fn check_links(links: &HashMap<&str, &str>) -> Result<()> {
+    match tree_rules::escaping_link(links) {
+        None => Ok(()),
+        Some((path, target, problem)) => Err(StoreError::LinkOutside {
+            path: path.to_string(),
+            target: target.to_string(),
+            why: problem.describe(),
+        }),
     }
-    Ok(())
 }
 
 /// At checkout: a manifest is read from disk, so before anything is written it is held to what a
@@ -644,7 +647,7 @@ fn check_manifest(digest: &str, manifest: &Manifest) -> Result<()> {
         if !seen.insert(path) {
             return Err(unsafe_entry(format!("{path:?} appears twice")));
         }
-        if let Some(link) = tree_rules::link_above(&links, path) {
+        if let Some(link) = tree_rules::link_above(path, |p| links.contains_key(p)) {
             return Err(unsafe_entry(format!(
                 "{path:?} lies beneath the symlink {link:?}"
             )));

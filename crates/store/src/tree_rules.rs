@@ -73,11 +73,26 @@ fn follow<'a>(
     Ok(())
 }
 
+/// The first link (by path) of `links` that does not lead inside the tree, with why.
+pub fn escaping_link<'a>(
+    links: &HashMap<&'a str, &'a str>,
+) -> Option<(&'a str, &'a str, LinkProblem)> {
+    let mut paths: Vec<&&str> = links.keys().collect();
+    paths.sort();
+    paths.into_iter().find_map(|&path| {
+        let target = links[path];
+        destination(links, path, target)
+            .err()
+            .map(|problem| (path, target, problem))
+    })
+}
+
 /// The symlink, if any, that `path` lies beneath (`lib` for `lib/x.so` when `lib` is a link): writing
-/// such a path would write wherever the link points.
-pub fn link_above<'a>(links: &HashMap<&'a str, &str>, path: &str) -> Option<&'a str> {
+/// such a path would write wherever the link points. `is_link` says which paths are links.
+pub fn link_above(path: &str, is_link: impl Fn(&str) -> bool) -> Option<&str> {
     path.match_indices('/')
-        .find_map(|(i, _)| links.get_key_value(&path[..i]).map(|(k, _)| *k))
+        .map(|(i, _)| &path[..i])
+        .find(|above| is_link(above))
 }
 
 #[cfg(test)]
@@ -137,10 +152,11 @@ mod tests {
     #[test]
     fn paths_beneath_a_link_are_found() {
         let links = tree(&[("lib", "vendor/lib"), ("x/y", ".")]);
-        assert_eq!(link_above(&links, "lib/a.so"), Some("lib"));
-        assert_eq!(link_above(&links, "x/y/z/w"), Some("x/y"));
-        assert_eq!(link_above(&links, "lib"), None, "the link itself");
-        assert_eq!(link_above(&links, "library/a"), None);
-        assert_eq!(link_above(&links, "x/yz"), None);
+        let link_above = |path| link_above(path, |p| links.contains_key(p));
+        assert_eq!(link_above("lib/a.so"), Some("lib"));
+        assert_eq!(link_above("x/y/z/w"), Some("x/y"));
+        assert_eq!(link_above("lib"), None, "the link itself");
+        assert_eq!(link_above("library/a"), None);
+        assert_eq!(link_above("x/yz"), None);
     }
 }

@@ -7,14 +7,14 @@
 //! before any is made, and the links made last, so no file is ever written through one); a cap on
 //! the unpacked bytes (a small gzip can expand a thousandfold).
 
-use crate::artifact::walk_error;
+use crate::artifact::{check_links, walk_error};
 use crate::error::{Result, StoreError};
 use crate::exclude::Excluder;
 use crate::tree_rules;
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -116,19 +116,7 @@ pub fn pack<W: Write>(
             ));
         }
     }
-    let map: HashMap<&str, &str> = links
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    for (path, target) in &links {
-        if let Err(problem) = tree_rules::destination(&map, path, target) {
-            return Err(StoreError::LinkOutside {
-                path: path.clone(),
-                target: target.clone(),
-                why: problem.describe(),
-            });
-        }
-    }
+    check_links(&link_map(&links))?;
     tar.into_inner()
         .and_then(|gz| gz.finish())
         .and_then(|mut out| out.flush())
@@ -147,6 +135,7 @@ pub fn unpack<R: Read>(archive: R, into: &Path, max_bytes: u64) -> Result<Folder
     let mut tar = tar::Archive::new(GzDecoder::new(archive));
     let mut size = FolderSize::default();
     let mut links: Vec<(String, String)> = Vec::new();
+    let mut link_paths = HashSet::new();
     let entries = tar
         .entries()
         .map_err(|e| refuse(format!("not a tar.gz: {e}")))?;
@@ -160,10 +149,7 @@ pub fn unpack<R: Read>(archive: R, into: &Path, max_bytes: u64) -> Result<Folder
         let dest = into.join(&rel);
         let kind = entry.header().entry_type();
         let named = |what: &str| refuse(format!("{rel}: {what}"));
-        let beneath = links
-            .iter()
-            .find(|(link, _)| rel.starts_with(&format!("{link}/")));
-        if let Some((link, _)) = beneath {
+        if let Some(link) = tree_rules::link_above(&rel, |p| link_paths.contains(p)) {
             return Err(named(&format!("lies beneath the symlink {link}")));
         }
         match kind {
@@ -206,23 +192,18 @@ pub fn unpack<R: Read>(archive: R, into: &Path, max_bytes: u64) -> Result<Folder
                     .to_str()
                     .ok_or_else(|| named("a link target is not UTF-8"))?
                     .to_string();
+                link_paths.insert(rel.clone());
                 links.push((rel, target));
             }
             // pax and GNU long-name records are read by `tar` itself and never show here.
             other => return Err(named(&format!("{other:?} entries are not accepted"))),
         }
     }
-    let map: HashMap<&str, &str> = links
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    for (path, target) in &links {
-        if let Err(problem) = tree_rules::destination(&map, path, target) {
-            return Err(refuse(format!(
-                "unsafe symlink {path} -> {target}: {}",
-                problem.describe()
-            )));
-        }
+    if let Some((path, target, problem)) = tree_rules::escaping_link(&link_map(&links)) {
+        return Err(refuse(format!(
+            "unsafe symlink {path} -> {target}: {}",
+            problem.describe()
+        )));
     }
     for (path, target) in &links {
         let dest = into.join(path);
@@ -232,6 +213,13 @@ pub fn unpack<R: Read>(archive: R, into: &Path, max_bytes: u64) -> Result<Folder
         symlink(target, &dest).map_err(StoreError::io("cannot create symlink", &dest))?;
     }
     Ok(size)
+}
+
+fn link_map(links: &[(String, String)]) -> HashMap<&str, &str> {
+    links
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect()
 }
 
 /// `path` as a tree-relative UTF-8 string with `/` separators: only normal components.
