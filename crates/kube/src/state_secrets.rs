@@ -30,12 +30,9 @@ impl StateSecrets {
 
     /// The last complete snapshot written, if any. Also what the next `write` is conditional on.
     pub async fn read(&mut self) -> Result<Option<Vec<u8>>, String> {
-        let name = state_chunks::manifest_name(&self.base);
-        let Some(secret) = self.get(&name).await? else {
-            self.last = None;
+        let Some(manifest) = self.follow().await? else {
             return Ok(None);
         };
-        let manifest = Manifest::from_data(&data_of(&secret))?;
         let mut chunks = Vec::with_capacity(manifest.chunks);
         for index in 0..manifest.chunks {
             let chunk = state_chunks::chunk_name(&self.base, manifest.slot, index);
@@ -45,23 +42,21 @@ impl StateSecrets {
                 .ok_or_else(|| format!("the state Secret {chunk} is missing"))?;
             chunks.push(data_of(&secret).remove(CHUNK_KEY).unwrap_or_default());
         }
-        let snapshot = manifest.join(&chunks)?;
-        self.last = Some((manifest.slot, resource_version(&secret)));
-        Ok(Some(snapshot))
+        Ok(Some(manifest.join(&chunks)?))
     }
 
-    /// Reads only the manifest: what the next `write` is conditional on, for a controller whose
-    /// state dir already holds the state (an upgrade's, after the old daemon's last copy).
-    pub async fn follow(&mut self) -> Result<(), String> {
+    /// Reads only the manifest (`None`: no state yet), and takes it as what the next `write` is
+    /// conditional on: alone, for a controller whose state dir already holds the state (an
+    /// upgrade's, after the old daemon's last copy).
+    pub async fn follow(&mut self) -> Result<Option<Manifest>, String> {
         let name = state_chunks::manifest_name(&self.base);
-        self.last = match self.get(&name).await? {
-            Some(secret) => {
-                let manifest = Manifest::from_data(&data_of(&secret))?;
-                Some((manifest.slot, resource_version(&secret)))
-            }
-            None => None,
+        let Some(secret) = self.get(&name).await? else {
+            self.last = None;
+            return Ok(None);
         };
-        Ok(())
+        let manifest = Manifest::from_data(&data_of(&secret))?;
+        self.last = Some((manifest.slot, resource_version(&secret)));
+        Ok(Some(manifest))
     }
 
     /// Writes `snapshot` to the slot the manifest does not name, then points the manifest at it —
