@@ -13,6 +13,15 @@ pub enum Format {
     Json,
 }
 
+/// A size for people: `812 bytes`, `48 KB`, `12 MB`.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 10 << 20 => format!("{} MB", b >> 20),
+        b if b >= 10 << 10 => format!("{} KB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

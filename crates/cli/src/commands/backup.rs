@@ -7,6 +7,7 @@
 //! (`slipway_daemon::restore`); then `slipway serve --state-dir DIR` serves the same releases.
 
 use super::Context;
+use crate::output::size;
 use anyhow::{Context as _, bail};
 use http_body_util::BodyExt;
 use hyper::Method;
@@ -178,14 +179,6 @@ impl Drop for Partial {
         if !self.1 {
             let _ = std::fs::remove_file(&self.0);
         }
-    }
-}
-
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 10 << 20 => format!("{} MB", b >> 20),
-        b if b >= 10 << 10 => format!("{} KB", b >> 10),
-        b => format!("{b} bytes"),
     }
 }
 

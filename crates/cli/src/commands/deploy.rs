@@ -3,6 +3,7 @@
 //! new release, then follow its rollout until it ends.
 
 use super::{Context, git_source, print_notes, progress, who};
+use crate::output::size;
 use progress::Outcome;
 use slipway_api::{DeployAccepted, DeployRequest, UploadAccepted};
 use slipway_core::spec::AppSpec;
@@ -148,14 +149,5 @@ async fn upload(ctx: &Context, config: &Path, spec: &AppSpec) -> Option<(String,
             eprintln!("nothing was deployed");
             None
         }
-    }
-}
-
-/// Bytes for a person: `812 B`, `14.2 KiB`, `3.1 MiB`.
-fn size(bytes: u64) -> String {
-    match bytes {
-        0..1024 => format!("{bytes} B"),
-        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
-        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
     }
 }
