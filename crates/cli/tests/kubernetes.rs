@@ -347,6 +347,48 @@ impl Kubed {
         })
     }
 
+    /// Who holds the Lease `slipway`, as the API server has it.
+    fn lease_holder(&self) -> String {
+        self.kubectl(&[
+            "get",
+            "lease",
+            "slipway",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+    }
+
+    /// A second controller for the Lease `slipway` (`controller-b`, this lease duration),
+    /// standing by with a state dir under `dir` and reaching the cluster with `kubeconfig`.
+    fn standby(&self, dir: &Path, duration: &str, kubeconfig: &str) -> support::Daemon {
+        let mut args = vec!["--kubernetes", "--namespace", self.namespace.as_str()];
+        args.extend(lease_args("controller-b"));
+        args[6] = duration;
+        support::Daemon::start_standby(
+            &dir.join("state"),
+            &args,
+            &[
+                ("KUBECONFIG", kubeconfig),
+                ("DOCKER_HOST", self.cluster.docker.as_str()),
+                ("E2E_API_TOKEN", TOKEN),
+            ],
+        )
+    }
+
+    /// `slipway upgrade` under load through the daemon's proxy: another daemon serves, and no
+    /// request failed.
+    fn upgrade_under_load(&mut self) {
+        let load = Load::start(self.world.daemon.proxy, CLIENTS, "/");
+        load.wait_for_more(200);
+        let old = self.world.daemon.pid();
+        let answer = self.world.slipway(&["upgrade", "--json"]).ok().json();
+        let pid = answer["pid"].as_u64().expect("the new pid") as u32;
+        assert_ne!(pid, old, "{answer}");
+        self.world.daemon.upgraded_to(pid);
+        load.wait_for_more(200);
+        load.finish().assert_no_failures();
+    }
+
     fn kubectl(&self, args: &[&str]) -> String {
         self.cluster.kubectl(&self.namespace, args)
     }
@@ -1367,15 +1409,7 @@ fn an_upgrade_under_load_keeps_the_pods_and_fails_no_request() {
     k.write(&v1, BLUE_GREEN, "");
     k.world.slipway(&["deploy"]).ok();
     let pods = k.pods_of(1);
-    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
-    load.wait_for_more(200);
-    let old = k.world.daemon.pid();
-    let answer = k.world.slipway(&["upgrade", "--json"]).ok().json();
-    let pid = answer["pid"].as_u64().expect("the new pid") as u32;
-    assert_ne!(pid, old, "{answer}");
-    k.world.daemon.upgraded_to(pid);
-    load.wait_for_more(200);
-    load.finish().assert_no_failures();
+    k.upgrade_under_load();
     // The same pods, now the new daemon's instances.
     assert_eq!(k.pods_of(1), pods);
     let mut adopted: Vec<String> = k.instance_pods().into_iter().map(|(_, p)| p).collect();
@@ -2205,31 +2239,15 @@ fn the_controller_killed_mid_canary_is_replaced_by_its_standby_which_finishes_th
     ) else {
         return;
     };
-    let holder = |k: &Kubed| {
-        k.kubectl(&[
-            "get",
-            "lease",
-            "slipway",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ])
-    };
-    assert_eq!(holder(&k), "controller-a");
+    assert_eq!(k.lease_holder(), "controller-a");
     // The standby: same namespace and Lease, a state dir, proxy and API of its own.
     let standby_dir = tempfile::tempdir().unwrap();
     let standby_state = standby_dir.path().join("state");
-    let mut args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
-    args.extend(lease_args("controller-b"));
     let kubeconfig = k._kubeconfig_dir.path().join("kubeconfig");
-    let kubeconfig = kubeconfig.to_str().unwrap();
-    let mut standby = support::Daemon::start_standby(
-        &standby_state,
-        &args,
-        &[
-            ("KUBECONFIG", kubeconfig),
-            ("DOCKER_HOST", k.cluster.docker.as_str()),
-            ("E2E_API_TOKEN", TOKEN),
-        ],
+    let mut standby = k.standby(
+        standby_dir.path(),
+        lease_duration(),
+        kubeconfig.to_str().unwrap(),
     );
     // Standing by, its API says who leads, and it serves no traffic.
     let standby_api: std::net::SocketAddr =
@@ -2292,7 +2310,7 @@ fn the_controller_killed_mid_canary_is_replaced_by_its_standby_which_finishes_th
     support::wait_until(
         Duration::from_secs(60),
         "the standby holding the lease",
-        || holder(&k) == "controller-b",
+        || k.lease_holder() == "controller-b",
     );
     let leading = killed.elapsed();
     standby.wait_serving(Duration::from_secs(60));
@@ -2355,18 +2373,7 @@ fn a_leader_stopped_with_sigterm_releases_the_lease_and_leaves_its_pods_to_the_s
     k.world.slipway(&["deploy"]).ok();
     let pods = k.pods_of(1);
     let standby_dir = tempfile::tempdir().unwrap();
-    let standby_state = standby_dir.path().join("state");
-    let mut standby_args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
-    standby_args.extend(args("controller-b"));
-    let mut standby = support::Daemon::start_standby(
-        &standby_state,
-        &standby_args,
-        &[
-            ("KUBECONFIG", k.cluster.kubeconfig.as_str()),
-            ("DOCKER_HOST", k.cluster.docker.as_str()),
-            ("E2E_API_TOKEN", TOKEN),
-        ],
-    );
+    let mut standby = k.standby(standby_dir.path(), "5m", &k.cluster.kubeconfig);
     support::wait_until(Duration::from_secs(60), "the standby standing by", || {
         std::fs::read_to_string(standby_dir.path().join("daemon.log"))
             .is_ok_and(|log| log.contains("standing by: controller-a leads"))
@@ -2378,14 +2385,7 @@ fn a_leader_stopped_with_sigterm_releases_the_lease_and_leaves_its_pods_to_the_s
         k.world.daemon.log_text()
     );
     standby.wait_serving(Duration::from_secs(60));
-    let holder = k.kubectl(&[
-        "get",
-        "lease",
-        "slipway",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
-    assert_eq!(holder, "controller-b");
+    assert_eq!(k.lease_holder(), "controller-b");
     // The same pods, never stopped, serve through the new leader's proxy.
     assert_eq!(k.pods_of(1), pods);
     let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
@@ -2453,45 +2453,17 @@ fn an_upgraded_leader_keeps_its_lease_and_its_proxy_fails_no_request() {
     k.write(&v1, BLUE_GREEN, "");
     k.world.slipway(&["deploy"]).ok();
     let pods = k.pods_of(1);
-    let holder = |k: &Kubed| {
-        k.kubectl(&[
-            "get",
-            "lease",
-            "slipway",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ])
-    };
-    let leader = holder(&k);
+    let leader = k.lease_holder();
     assert!(!leader.is_empty());
     let standby_dir = tempfile::tempdir().unwrap();
-    let mut standby_args = vec!["--kubernetes", "--namespace", k.namespace.as_str()];
-    standby_args.extend(lease_args("controller-b"));
-    standby_args[6] = "5m";
-    let mut standby = support::Daemon::start_standby(
-        &standby_dir.path().join("state"),
-        &standby_args,
-        &[
-            ("KUBECONFIG", k.cluster.kubeconfig.as_str()),
-            ("DOCKER_HOST", k.cluster.docker.as_str()),
-            ("E2E_API_TOKEN", TOKEN),
-        ],
-    );
+    let mut standby = k.standby(standby_dir.path(), "5m", &k.cluster.kubeconfig);
     let standby_log = || std::fs::read_to_string(standby_dir.path().join("daemon.log")).unwrap();
     support::wait_until(Duration::from_secs(60), "the standby standing by", || {
         standby_log().contains(&format!("standing by: {leader} leads"))
     });
 
-    let load = Load::start(k.world.daemon.proxy, CLIENTS, "/");
-    load.wait_for_more(200);
-    let old = k.world.daemon.pid();
-    let answer = k.world.slipway(&["upgrade", "--json"]).ok().json();
-    let pid = answer["pid"].as_u64().expect("the new pid") as u32;
-    assert_ne!(pid, old, "{answer}");
-    k.world.daemon.upgraded_to(pid);
-    load.wait_for_more(200);
-    load.finish().assert_no_failures();
-    assert_eq!(holder(&k), leader, "the same name holds the Lease");
+    k.upgrade_under_load();
+    assert_eq!(k.lease_holder(), leader, "the same name holds the Lease");
     assert_eq!(k.pods_of(1), pods);
     let log = k.world.daemon.log_text();
     assert!(
@@ -2509,7 +2481,7 @@ fn an_upgraded_leader_keeps_its_lease_and_its_proxy_fails_no_request() {
     let status = k.world.daemon.terminate();
     assert!(status.success(), "{status:?}");
     standby.wait_serving(Duration::from_secs(60));
-    assert_eq!(holder(&k), "controller-b");
+    assert_eq!(k.lease_holder(), "controller-b");
     let answer = support::http::get(standby.proxy, "/", &[]).expect("GET / through the standby");
     assert_eq!(support::http::version_of(&answer), "v2");
 }
