@@ -197,6 +197,30 @@ fn demo_image_folder(root: &Path, label: &str, tag: &str, version: &str) -> Path
     dir
 }
 
+/// Like `demo_image`, with Debian's static busybox as the image's `/bin/sh`: what a one-off command
+/// (`/bin/sh -c cmd`) needs.
+fn shell_demo_image(
+    cluster: &Cluster,
+    root: &Path,
+    label: &str,
+    tag: &str,
+    version: &str,
+) -> String {
+    let dir = demo_image_folder(root, label, tag, version);
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox (Debian's busybox-static, which .ci/run installs)");
+    std::fs::copy(busybox, dir.join("busybox")).unwrap();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace("USER ", "COPY busybox /bin/sh\nUSER "),
+    )
+    .unwrap();
+    build_and_import(cluster, &dir, &format!("{label}:{tag}"))
+}
+
 /// `docker build` of `dir` as `reference`, saved and imported into the node; returns `reference`.
 fn build_and_import(cluster: &Cluster, dir: &Path, reference: &str) -> String {
     cluster.docker(&["build", "-q", "-t", reference, dir.to_str().unwrap()]);
@@ -397,6 +421,11 @@ impl Kubed {
     /// imports it into the node; returns the tag.
     fn image(&self, tag: &str, version: &str) -> String {
         demo_image(&self.cluster, self.world.root(), &self.label, tag, version)
+    }
+
+    /// Like `image`, with a shell (`/bin/sh`) for one-off commands.
+    fn shell_image(&self, tag: &str, version: &str) -> String {
+        shell_demo_image(&self.cluster, self.world.root(), &self.label, tag, version)
     }
 
     /// Like `image`, pushed to the cluster's registry (not imported): (the tag's reference, the
@@ -1396,7 +1425,7 @@ fn the_least_rbac_is_enough_for_a_blue_green_and_no_more() {
         !can(&k.namespace, "get", "secrets"),
         "it never reads a secret back"
     );
-    assert!(!can(&k.namespace, "delete", "pods"));
+    assert!(!can(&k.namespace, "update", "pods"));
     assert!(!can("default", "list", "pods"));
 }
 
@@ -1422,6 +1451,98 @@ fn an_upgrade_under_load_keeps_the_pods_and_fails_no_request() {
     k.write(&v2, BLUE_GREEN, "");
     k.world.slipway(&["deploy"]).ok();
     assert_eq!(k.world.answer(), "v2");
+}
+
+#[test]
+fn the_release_phase_and_cron_runs_are_pods_of_the_release_s_image() {
+    // As the account of `slipway kube rbac`, and nothing more.
+    let Some(k) = Kubed::new_as("jobs", Some(&[])) else {
+        return;
+    };
+    let v1 = k.shell_image("v1", "v1");
+    // Only the image has /slipway-demo-app; the secret is a file there, as for the app's pods.
+    let phase = "test -x /slipway-demo-app && read -r token < $API_TOKEN_FILE; test ${#token} -gt 0 && \
+                 echo migrating $SLIPWAY_PHASE of $SLIPWAY_RELEASE in $SLIPWAY_INSTANCE with a token of ${#token} \
+                 characters";
+    let jobs = format!(
+        "[release]\ncmd = \"{phase}\"\n\n[cron.tick]\nschedule = \"0 0 1 1 *\"\n\
+         cmd = \"echo tick $SLIPWAY_CRON_RUN of $SLIPWAY_RELEASE; test -x /slipway-demo-app\"\n"
+    );
+    k.write_full(&v1, BLUE_GREEN, "", 2, "", &jobs);
+    let run = k.world.slipway(&["deploy"]).ok();
+    assert!(run.stdout.contains("succeeded"), "{run}");
+    assert_eq!(k.world.answer(), "v1");
+    let logs = k.world.slipway(&["logs", "--process", "release"]).ok();
+    assert!(
+        logs.stdout
+            .contains("migrating release of v1 in shop-v1-release-"),
+        "{logs}"
+    );
+    assert!(
+        logs.stdout
+            .contains(&format!("with a token of {} characters", TOKEN.len())),
+        "{logs}"
+    );
+    assert!(!logs.stdout.contains(TOKEN), "{logs}");
+
+    // A failing release phase fails the deploy with its output, and v1 serves on.
+    k.write_full(
+        &v1,
+        BLUE_GREEN,
+        "",
+        2,
+        "",
+        "[release]\ncmd = \"echo the schema is broken; exit 3\"\n",
+    );
+    let failed = k.world.slipway(&["deploy"]).failed();
+    let text = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(text.contains("exited with status 3"), "{failed}");
+    assert!(text.contains("the schema is broken"), "{failed}");
+    assert_eq!(k.world.answer(), "v1");
+
+    // An image without a shell: the phase cannot start, and the error says why and what to do.
+    let plain = k.image("plain", "v3");
+    k.write_full(
+        &plain,
+        BLUE_GREEN,
+        "",
+        2,
+        "",
+        "[release]\ncmd = \"echo never\"\n",
+    );
+    let failed = k.world.slipway(&["deploy"]).failed();
+    let text = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(text.contains("has no /bin/sh"), "{failed}");
+    assert_eq!(k.world.answer(), "v1");
+    assert!(k.pods_of(3).is_empty());
+
+    // A cron run needs no artifact on the controller (a standby that took over has none): it runs
+    // in the stable release's image.
+    let artifacts = k.world.daemon.state.join("artifacts");
+    for part in ["manifests", "trees"] {
+        let dir = artifacts.join(part);
+        if dir.is_dir() {
+            std::fs::remove_dir_all(&dir).unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+    }
+    let tick = k.world.slipway(&["cron", "run", "tick"]).ok();
+    assert!(tick.stdout.contains("tick 1 of v1"), "{tick}");
+
+    // Each run's pod, ConfigMap and Secret are gone once it ended.
+    wait_until(Duration::from_secs(60), "the runs' objects gone", || {
+        k.kubectl(&[
+            "get",
+            "pods,configmaps,secrets",
+            "-l",
+            "slipway.dev/job",
+            "-o",
+            "name",
+        ])
+        .trim()
+        .is_empty()
+    });
+    assert!(!k.world.daemon.log_text().contains("forbidden"));
 }
 
 #[test]
@@ -1555,6 +1676,9 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
     for (verb, resource) in [
         ("watch", "pods"),
         ("patch", "pods"),
+        // A release phase or a cron run: a pod of its own, deleted when it ended.
+        ("create", "pods"),
+        ("delete", "pods"),
         ("get", "pods/log"),
         ("create", "replicasets.apps"),
         ("patch", "replicasets.apps"),
@@ -1570,8 +1694,7 @@ fn kube_install_s_manifests_pass_the_api_server_s_schemas_and_grant_the_least_rb
     }
     for (verb, resource) in [
         ("get", "secrets"),
-        ("delete", "pods"),
-        ("create", "pods"),
+        ("update", "pods"),
         ("create", "deployments.apps"),
         ("patch", "deployments.apps"),
         ("update", "leases.coordination.k8s.io"),

@@ -307,12 +307,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let watch_rollbacks = controller.on_watch_regression();
     let controller_task = tokio::spawn(controller.run(events));
 
-    let cron = ops::cron::Cron::new(
-        store.clone(),
-        artifacts.clone(),
-        artifact_gate.clone(),
-        paths.logs(),
-    );
+    let one_offs = Arc::new(ops::one_off::OneOffs {
+        artifacts: artifacts.clone(),
+        artifact_gate: artifact_gate.clone(),
+        #[cfg(feature = "kubernetes")]
+        pods: cluster.clone(),
+    });
+    let cron = ops::cron::Cron::new(store.clone(), one_offs.clone(), paths.logs());
     let cron_stop = CancellationToken::new();
     let cron_task = tokio::spawn(cron.clone().run(cron_stop.clone()));
     let flags =
@@ -355,6 +356,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         flags: flags.clone(),
         uploads: Arc::new(ops::uploads::Uploads::open(paths.uploads())?),
         on_kubernetes: options.kubernetes.is_some(),
+        one_offs,
         #[cfg(feature = "kubernetes")]
         cluster,
     });

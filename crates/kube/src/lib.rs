@@ -19,6 +19,9 @@
 //! HTTPRoute (`http_route.rs`, which says why its own) weighting a Service per release
 //! (`services.rs`), and with `service`, switches a stable Service's selector.
 //!
+//! A release's one-off commands (`[release] cmd`, `rollback_cmd`, cron runs) run as one pod each of
+//! the release's image (`job_pod.rs`, pure; `job_runner.rs` runs it and reads its output).
+//!
 //! Why ReplicaSets and not bare pods: the cluster then keeps the count when a node or a pod goes
 //! (eviction, a node drain), and `kubectl` shows each release as one object. Why not Deployments:
 //! the rollout is slipway's, step by step; a Deployment would run its own.
@@ -27,6 +30,8 @@ mod binding;
 pub mod docker_config;
 pub mod http_route;
 pub mod install;
+pub mod job_pod;
+mod job_runner;
 pub mod leader_election;
 pub mod lease;
 pub mod names;
@@ -42,6 +47,7 @@ pub mod state_secrets;
 pub mod template;
 
 pub use docker_config::RegistryLogin;
+pub use job_runner::JobRun;
 pub use names::Key;
 pub use pod_state::Observed;
 pub use pod_supervisor::{Adopted, OwnedReplicaSet, PodStatus, PodSupervisor};

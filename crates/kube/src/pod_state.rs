@@ -22,7 +22,7 @@ pub struct Observed {
 }
 
 /// Waiting reasons that no waiting cures: the instance is as good as crash-looping at once.
-const HOPELESS: &[&str] = &[
+pub(crate) const HOPELESS: &[&str] = &[
     "ErrImageNeverPull",
     "ErrImagePull",
     "ImagePullBackOff",

@@ -65,10 +65,10 @@ pub struct Adopted {
 pub struct PodSupervisor {
     commands: mpsc::UnboundedSender<Command>,
     statuses: Arc<Mutex<BTreeMap<String, PodStatus>>>,
-    client: Client,
-    namespace: String,
-    owner: String,
-    requests: Arc<AtomicU64>,
+    pub(crate) client: Client,
+    pub(crate) namespace: String,
+    pub(crate) owner: String,
+    pub(crate) requests: Arc<AtomicU64>,
 }
 
 enum Command {

@@ -1,12 +1,18 @@
 //! The least a daemon needs in its namespace, as manifests for `kubectl apply -f -` (`slipway kube
-//! rbac`): a ServiceAccount, a Role with exactly the verbs `pod_supervisor.rs` and `pod_logs.rs` use
-//! (and, with `--gateway`, `route_writer.rs`), and the RoleBinding. Kept here, beside the calls, so the two change together;
+//! rbac`): a ServiceAccount, a Role with exactly the verbs `pod_supervisor.rs`, `pod_logs.rs` and
+//! `job_runner.rs` use (and, with `--gateway`, `route_writer.rs`), and the RoleBinding. Kept here,
+//! beside the calls, so the two change together;
 //! crates/cli/tests/kubernetes.rs runs a daemon with only this and checks it is enough.
 
 /// (API group, resources, verbs) the daemon calls, and nothing else.
 pub const RULES: &[(&str, &[&str], &[&str])] = &[
-    // The watch, the deletion-cost mark on a retiring pod, its output.
-    ("", &["pods"], &["list", "watch", "patch"]),
+    // The watch, the deletion-cost mark on a retiring pod, its output; a release's one-off command
+    // (release phase, cron run) is a pod of its own, made and deleted (`job_runner.rs`).
+    (
+        "",
+        &["pods"],
+        &["list", "watch", "patch", "create", "delete"],
+    ),
     ("", &["pods/log"], &["get"]),
     // A release process's ReplicaSet: made, read back when it exists, scaled, listed at start, deleted.
     (
@@ -164,7 +170,7 @@ mod tests {
         let text = manifests("shop", "slipway", false);
         assert!(text.contains("kind: Role\n"));
         assert!(text.contains("resources: [\"replicasets\"]"));
-        assert!(text.contains("verbs: [\"list\", \"watch\", \"patch\"]"));
+        assert!(text.contains("verbs: [\"list\", \"watch\", \"patch\", \"create\", \"delete\"]"));
         assert!(text.contains(
             "subjects:\n  - kind: ServiceAccount\n    name: slipway\n    namespace: shop"
         ));

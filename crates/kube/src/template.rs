@@ -10,9 +10,9 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvFromSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference,
-    ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Secret,
-    SecretKeySelector, SecretVolumeSource, SecurityContext, TCPSocketAction, Toleration, Volume,
-    VolumeMount,
+    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    Secret, SecretKeySelector, SecretVolumeSource, SecurityContext, TCPSocketAction, Toleration,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -145,7 +145,7 @@ impl PodTemplate {
     }
 
     /// `name`: the ReplicaSet's, which its ConfigMap and Secret share.
-    fn pod_spec(&self, name: &str) -> Result<PodSpec, String> {
+    pub(crate) fn pod_spec(&self, name: &str) -> Result<PodSpec, String> {
         let secret_name = name;
         // The release's env from its ConfigMap; what `env` sets below wins over it (Kubernetes' rule).
         let env_from = (!self.env.is_empty()).then(|| {
@@ -178,6 +178,15 @@ impl PodTemplate {
         });
         let mut volumes = Vec::new();
         let mut mounts = Vec::new();
+        let (run_as_user, run_as_group) = match &self.user {
+            None => (None, None),
+            Some(user) => numeric_user(user)?,
+        };
+        // The kubelet writes secret files as root. With a known user, its group gets them
+        // (fsGroup) and only that group may read; without one, the image's USER (which the kubelet
+        // cannot know) must read them, so every user of the container may, as Kubernetes' default.
+        let fs_group = run_as_group.or(run_as_user);
+        let secret_mode = if fs_group.is_some() { 0o440 } else { 0o444 };
         if !self.secrets.is_empty() {
             if self.secrets_as_env {
                 for key in self.secrets.keys() {
@@ -205,7 +214,7 @@ impl PodTemplate {
                     name: "secrets".to_owned(),
                     secret: Some(SecretVolumeSource {
                         secret_name: Some(secret_name.to_owned()),
-                        default_mode: Some(0o400),
+                        default_mode: Some(secret_mode),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -233,10 +242,6 @@ impl PodTemplate {
                 ..Default::default()
             });
         }
-        let (run_as_user, run_as_group) = match &self.user {
-            None => (None, None),
-            Some(user) => numeric_user(user)?,
-        };
         let placement = &self.placement;
         let mut requests = BTreeMap::new();
         if let Some(bytes) = placement.memory_request {
@@ -313,8 +318,13 @@ impl PodTemplate {
             termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
             ..Default::default()
         };
+        let secret_files = !self.secrets.is_empty() && !self.secrets_as_env;
         Ok(PodSpec {
             containers: vec![container],
+            security_context: (secret_files && fs_group.is_some()).then(|| PodSecurityContext {
+                fs_group,
+                ..Default::default()
+            }),
             volumes: (!volumes.is_empty()).then_some(volumes),
             restart_policy: Some("Always".to_owned()),
             termination_grace_period_seconds: Some(seconds(self.grace).into()),
@@ -545,6 +555,28 @@ mod tests {
         assert!(!format!("{:?}", template()).contains("hunter2"));
         let secret = objects.secret.unwrap();
         assert_eq!(secret.string_data.unwrap()["TOKEN"], "hunter2");
+    }
+
+    /// The kubelet writes secret files as root: the process's user must still read them.
+    #[test]
+    fn secret_files_are_readable_by_the_process_s_user() {
+        let mode_and_group = |t: &PodTemplate| {
+            let spec = t.pod_spec("n").unwrap();
+            let mode = spec.volumes.as_ref().unwrap()[0]
+                .secret
+                .as_ref()
+                .unwrap()
+                .default_mode;
+            (mode, spec.security_context.and_then(|s| s.fs_group))
+        };
+        // A known user (1000:1001): its group owns them, and only it may read.
+        assert_eq!(mode_and_group(&template()), (Some(0o440), Some(1001)));
+        // The image's USER, which the kubelet cannot know: every user of the container may.
+        let image_user = PodTemplate {
+            user: None,
+            ..template()
+        };
+        assert_eq!(mode_and_group(&image_user), (Some(0o444), None));
     }
 
     #[test]

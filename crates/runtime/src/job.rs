@@ -138,7 +138,12 @@ async fn forward(
 async fn keep(output: &mut String, log: &mut tokio::fs::File, (stream, line): (Stream, String)) {
     let formatted = format_line(std::time::SystemTime::now(), stream, &line);
     let _ = log.write_all(formatted.as_bytes()).await;
-    output.push_str(&line);
+    append_output(output, &line);
+}
+
+/// Adds a line to a job's kept output, dropping its oldest part past 64 KiB (wherever the job ran).
+pub fn append_output(output: &mut String, line: &str) {
+    output.push_str(line);
     output.push('\n');
     if output.len() > OUTPUT_KEPT {
         let mut cut = output.len() - OUTPUT_KEPT;

@@ -40,7 +40,7 @@ mod survivors;
 pub mod workload;
 
 pub use instance::{InstanceEvent, InstanceSpec, InstanceState, InstanceStatus};
-pub use job::{JobEnd, JobOutcome, JobSpec, run_job};
+pub use job::{JobEnd, JobOutcome, JobSpec, append_output, run_job};
 pub use ports::pick_free_port;
 pub use supervisor::Supervisor;
 pub use survivors::Survivor;

@@ -1,4 +1,5 @@
-//! `[cron.<name>]` jobs: run on their schedule (UTC) in the stable release's artifact and env, with the
+//! `[cron.<name>]` jobs: run on their schedule (UTC) in the stable release's artifact (on Kubernetes,
+//! its image: `one_off.rs`) and env, with the
 //! job's concurrency policy, their runs recorded (exit code, end of output) and the oldest dropped.
 //!
 //! The scheduler looks once a second at each app's stable release, so a deploy that changes a job's
@@ -6,14 +7,15 @@
 
 use crate::clock::now_ms;
 use crate::error::Error;
+use crate::ops::one_off::{OneOff, OneOffs};
 use crate::ops::stable_releases::StableReleases;
 use slipway_api::{CronJobView, CronView};
 use slipway_core::release::Release;
 use slipway_core::schedule::Schedule;
 use slipway_core::spec::{Concurrency, CronSpec};
-use slipway_runtime::{JobEnd, JobSpec, run_job};
-use slipway_store::{ArtifactStore, Store};
-use std::collections::HashMap;
+use slipway_runtime::JobEnd;
+use slipway_store::Store;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,8 +35,7 @@ struct Running {
 
 pub struct Cron {
     store: Arc<Store>,
-    artifacts: Arc<ArtifactStore>,
-    artifact_gate: Arc<std::sync::Mutex<()>>,
+    one_offs: Arc<OneOffs>,
     logs_dir: PathBuf,
     running: Mutex<HashMap<JobKey, Vec<Running>>>,
     /// Next due time per job, for the schedule it was computed from.
@@ -51,19 +52,13 @@ pub enum Triggered {
 }
 
 impl Cron {
-    pub fn new(
-        store: Arc<Store>,
-        artifacts: Arc<ArtifactStore>,
-        artifact_gate: Arc<std::sync::Mutex<()>>,
-        logs_dir: PathBuf,
-    ) -> Arc<Cron> {
+    pub fn new(store: Arc<Store>, one_offs: Arc<OneOffs>, logs_dir: PathBuf) -> Arc<Cron> {
         if let Err(e) = store.transaction(|tx| tx.close_abandoned_cron_runs(now_ms() as i64)) {
             tracing::warn!("cannot close the cron runs of a previous daemon: {e}");
         }
         Arc::new(Cron {
             store,
-            artifacts,
-            artifact_gate,
+            one_offs,
             logs_dir,
             running: Mutex::new(HashMap::new()),
             next: Mutex::new(HashMap::new()),
@@ -243,46 +238,22 @@ impl Cron {
         run_id: i64,
         stop: oneshot::Receiver<()>,
     ) -> (String, Option<i32>, String) {
-        let artifacts = self.artifacts.clone();
-        let gate = self.artifact_gate.clone();
-        let digest = release.artifact.clone();
-        let workdir = tokio::task::spawn_blocking(move || {
-            let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
-            artifacts.checkout(&digest)
-        })
-        .await;
-        let workdir = match workdir {
-            Ok(Ok(dir)) => dir,
-            Ok(Err(e)) => {
-                return (
-                    format!("failed: cannot check out the artifact: {e}"),
-                    None,
-                    String::new(),
-                );
-            }
-            Err(e) => return (format!("failed: {e}"), None, String::new()),
-        };
-        let mut env = release.spec.environment();
-        match crate::secrets::resolve(&release.spec.secrets) {
-            Ok(secrets) => env.extend(secrets),
-            Err(e) => return (format!("failed: {e}"), None, String::new()),
-        }
-        env.insert("SLIPWAY_APP".into(), release.app.clone());
-        env.insert("SLIPWAY_RELEASE".into(), format!("v{}", release.version));
-        env.insert("SLIPWAY_CRON_JOB".into(), job.to_string());
-        env.insert("SLIPWAY_CRON_RUN".into(), run_id.to_string());
         let id = format!("{}-v{}-cron-{job}-{run_id}", release.app, release.version);
         let log_path = self
             .logs_dir
             .join(&release.app)
             .join(format!("v{}", release.version))
             .join(format!("{id}.log"));
-        let job_spec = JobSpec {
+        let one_off = OneOff {
+            release: release.clone(),
+            name: format!("cron-{job}"),
+            run: run_id.to_string(),
             cmd: spec.cmd.clone(),
-            workdir,
-            env,
+            env: BTreeMap::from([
+                ("SLIPWAY_CRON_JOB".to_string(), job.to_string()),
+                ("SLIPWAY_CRON_RUN".to_string(), run_id.to_string()),
+            ]),
             timeout: spec.timeout,
-            grace: Duration::from_secs(10),
             log_path,
         };
         let all = self.stop_all.clone();
@@ -292,7 +263,7 @@ impl Cron {
                 _ = all.cancelled() => {}
             }
         };
-        match run_job(job_spec, cancelled).await {
+        match self.one_offs.run(one_off, cancelled).await {
             Ok(out) => {
                 let outcome = match &out.end {
                     JobEnd::Cancelled => {
@@ -302,7 +273,7 @@ impl Cron {
                 };
                 (outcome, out.exit_code, out.output)
             }
-            Err(e) => (format!("failed: cannot start: {e}"), None, String::new()),
+            Err(e) => (format!("failed: {e}"), None, String::new()),
         }
     }
 

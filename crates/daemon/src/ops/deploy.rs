@@ -39,6 +39,8 @@ pub struct Deployer {
     pub uploads: Arc<crate::ops::uploads::Uploads>,
     /// `serve --kubernetes`: every process must run an image.
     pub on_kubernetes: bool,
+    /// Where the release phase runs: this host, or a pod of the release's image.
+    pub one_offs: Arc<crate::ops::one_off::OneOffs>,
     /// With `serve --kubernetes`: the cluster, whose image pull secrets log in to registries.
     #[cfg(feature = "kubernetes")]
     pub cluster: Option<slipway_kube::PodSupervisor>,

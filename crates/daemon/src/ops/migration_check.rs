@@ -32,6 +32,21 @@ impl Deployer {
             .map_err(|e| Error::bad_request(format!("[release] migrations: {e}")))?;
         let new_tree = self.checkout(&release.artifact).await?;
         let old_tree = match stable {
+            // A controller that took over after the stable release was deployed has no copy of its
+            // artifact: every migration file is scanned then, as for a first release.
+            Some(s) if s.artifact != release.artifact && !self.artifacts.exists(&s.artifact) => {
+                self.event(
+                    &release.app,
+                    Some(release.version),
+                    "migrations_scanned_whole",
+                    &format!(
+                        "v{}'s artifact is not on this controller (deployed before a takeover): \
+                         every migration file of v{} was scanned, not only new ones",
+                        s.version, release.version
+                    ),
+                );
+                None
+            }
             Some(s) if s.artifact != release.artifact => Some(self.checkout(&s.artifact).await?),
             Some(_) => return Ok(Vec::new()),
             None => None,

@@ -15,6 +15,7 @@ pub mod history_pruning;
 pub mod images;
 pub mod maintenance;
 pub mod migration_check;
+pub mod one_off;
 pub mod release_phase;
 pub mod scale;
 pub mod stable_releases;

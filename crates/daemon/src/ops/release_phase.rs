@@ -1,5 +1,6 @@
 //! The release phase: `[release] cmd` (e.g. migrations) run once per release, in the new release's
-//! artifact and env, before any instance of it starts; and `rollback_cmd` (a down migration) on rollback.
+//! artifact (on Kubernetes, its image) and env, before any instance of it starts; and `rollback_cmd`
+//! (a down migration) on rollback. `one_off.rs` says where it runs.
 //!
 //! Two release phases of one app never overlap: each runs under the app's migration lock, an exclusive
 //! `flock` on a file in the state dir. The kernel drops it when its holder dies, so a crashed daemon
@@ -7,9 +8,11 @@
 
 use crate::error::Error;
 use crate::ops::deploy::Deployer;
+use crate::ops::one_off::OneOff;
 use slipway_api::PhaseReport;
 use slipway_core::release::{Release, Version};
-use slipway_runtime::{JobEnd, JobSpec, run_job};
+use slipway_runtime::JobEnd;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
@@ -131,7 +134,8 @@ impl Deployer {
             .map(Some)
     }
 
-    /// `cmd` in `release`'s artifact and env, under the migration lock, with the phase's timeout.
+    /// `cmd` in `release`'s artifact (or image) and env, under the migration lock, with the phase's
+    /// timeout.
     async fn run_phase(
         &self,
         release: &Release,
@@ -153,12 +157,6 @@ impl Deployer {
         })
         .await
         .map_err(|e| Error::conflict(format!("the {what} phase of v{v} did not run: {e}")))?;
-        let workdir = self.checkout(&release.artifact).await?;
-        let mut env = release.spec.environment();
-        env.extend(crate::secrets::resolve(&release.spec.secrets).map_err(Error::conflict)?);
-        env.insert("SLIPWAY_APP".into(), app.clone());
-        env.insert("SLIPWAY_RELEASE".into(), format!("v{v}"));
-        env.insert("SLIPWAY_PHASE".into(), what.into());
         let log = self.phase_log(app, logged_as, what);
         self.event(
             app,
@@ -167,19 +165,21 @@ impl Deployer {
             &format!("{what} phase of v{v} started: `{cmd}`"),
         );
         let started = Instant::now();
-        let spec = JobSpec {
+        let job = OneOff {
+            release: release.clone(),
+            name: what.to_string(),
+            run: run_suffix(),
             cmd: cmd.to_string(),
-            workdir,
-            env,
+            env: BTreeMap::from([("SLIPWAY_PHASE".to_string(), what.to_string())]),
             timeout,
-            grace: Duration::from_secs(10),
             log_path: log.clone(),
         };
         // Its own task: a client that goes away must not cut a migration in half.
-        let outcome = tokio::spawn(run_job(spec, std::future::pending()))
+        let one_offs = self.one_offs.clone();
+        let outcome = tokio::spawn(async move { one_offs.run(job, std::future::pending()).await })
             .await
             .map_err(|e| Error::internal(e.to_string()))?
-            .map_err(|e| Error::internal(format!("cannot start the {what} phase: {e}")))?;
+            .map_err(|e| Error::conflict(format!("the {what} phase of v{v} did not start: {e}")))?;
         let report = PhaseReport {
             cmd: cmd.to_string(),
             outcome: outcome.end.describe(timeout),
@@ -212,17 +212,22 @@ impl Deployer {
     }
 
     pub(crate) async fn checkout(&self, digest: &str) -> Result<PathBuf, Error> {
-        let artifacts = self.artifacts.clone();
-        let gate = self.artifact_gate.clone();
-        let digest = digest.to_string();
-        tokio::task::spawn_blocking(move || {
-            let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
-            artifacts.checkout(&digest)
-        })
-        .await
-        .map_err(|e| Error::internal(e.to_string()))?
-        .map_err(|e| Error::internal(format!("cannot check out the artifact: {e}")))
+        self.one_offs
+            .checkout(digest)
+            .await
+            .map_err(Error::internal)
     }
+}
+
+/// Tells two runs of one phase apart in their pods' names: the time, in base 36 (lowercase).
+fn run_suffix() -> String {
+    let mut n = crate::clock::now_ms();
+    let mut digits = Vec::new();
+    while n > 0 {
+        digits.push(char::from_digit((n % 36) as u32, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    digits.iter().rev().collect()
 }
 
 fn last_lines(text: &str, n: usize) -> String {
