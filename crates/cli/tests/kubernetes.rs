@@ -434,6 +434,53 @@ impl Kubed {
         pushed_demo_image(&self.cluster, self.world.root(), &self.label, tag, version)
     }
 
+    /// A finished release-phase pod of this daemon's (`job-left`), as a daemon killed before it could
+    /// delete it leaves one: a pod of the ReplicaSet of `release`'s spec running `/bin/sh -c true`
+    /// once (its image must have a shell), with the owner's and the job's labels.
+    fn plant_finished_job(&self, release: u64) {
+        let list = self.kubectl(&[
+            "get",
+            "replicasets",
+            "-l",
+            &format!("slipway.dev/release={release}"),
+            "-o",
+            "json",
+        ]);
+        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        let template = &list["items"][0]["spec"]["template"];
+        let mut labels = template["metadata"]["labels"].clone();
+        labels["slipway.dev/process"] = "release".into();
+        labels["slipway.dev/job"] = "release".into();
+        let mut spec = template["spec"].clone();
+        spec["restartPolicy"] = "Never".into();
+        let container = &mut spec["containers"][0];
+        container["command"] = serde_json::json!(["/bin/sh", "-c", "true"]);
+        for key in [
+            "args",
+            "readinessProbe",
+            "livenessProbe",
+            "startupProbe",
+            "ports",
+        ] {
+            container.as_object_mut().unwrap().remove(key);
+        }
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "job-left", "labels": labels}, "spec": spec,
+        });
+        let file = self.world.root().join("job-left.json");
+        std::fs::write(&file, pod.to_string()).unwrap();
+        self.kubectl(&["create", "-f", file.to_str().unwrap()]);
+        wait_until(
+            Duration::from_secs(60),
+            "the planted job pod finished",
+            || {
+                self.kubectl(&["get", "pod", "job-left", "-o", "jsonpath={.status.phase}"])
+                    == "Succeeded"
+            },
+        );
+    }
+
     /// A copy of this daemon's ReplicaSet of `release` (in the test's namespace) relabelled as v9 of
     /// an app that does not exist, `gone-v9-web` with no pods, made in `namespace`: what a restarted
     /// daemon must find and remove.
@@ -1228,13 +1275,15 @@ fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
     let Some(mut k) = Kubed::new("adopt") else {
         return;
     };
-    let v1 = k.image("v1", "v1");
+    let v1 = k.shell_image("v1", "v1");
     k.write(&v1, BLUE_GREEN, "");
     k.world.slipway(&["deploy"]).ok();
     let pods = k.pods_of(1);
     assert_eq!(pods.len(), 2);
     // A ReplicaSet of this daemon that no release wants (v9 of another app): removed at start.
     k.plant_stray(1, &k.namespace);
+    // And a finished release-phase pod the killed daemon had no time to delete.
+    k.plant_finished_job(1);
 
     k.world.daemon.kill9();
     k.world.daemon.restart();
@@ -1254,6 +1303,14 @@ fn a_daemon_killed_and_restarted_adopts_its_pods_and_removes_the_rest() {
         || {
             !k.kubectl(&["get", "replicasets", "-o", "name"])
                 .contains("gone-v9-web")
+        },
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the finished job pod removed",
+        || {
+            !k.kubectl(&["get", "pods", "-o", "name"])
+                .contains("job-left")
         },
     );
     // And the adopted instances are retired like any other.

@@ -3,18 +3,19 @@
 //! and removes what it made. The outcome is the one a job on this host has (`JobOutcome`), so the
 //! release phase and cron record a pod's run as they record a process's.
 
-use crate::job_pod::{JobState, job_state};
-use crate::names::CONTAINER;
+use crate::job_pod::{JOB, JobState, job_state};
+use crate::names::{self, CONTAINER};
 use crate::pod_supervisor::PodSupervisor;
 use crate::template::PodTemplate;
 use futures_util::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use slipway_runtime::log_capture::{LogSink, Stream};
 use slipway_runtime::{JobEnd, JobOutcome, append_output};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -193,6 +194,43 @@ impl PodSupervisor {
             }
             output
         })
+    }
+}
+
+impl PodSupervisor {
+    /// At start-up: deletes the finished job pods a previous daemon left (it stopped before it could),
+    /// in its namespace and in `others`, with their ConfigMaps and Secrets (which they own). A pod
+    /// still running is left to finish: it may be a migration halfway; its deadline ends it.
+    pub async fn sweep_finished_jobs(&self, others: &BTreeSet<String>) {
+        let selector = format!("{}={},{JOB}", names::OWNER, self.owner);
+        for namespace in std::iter::once(&self.namespace)
+            .chain(others)
+            .collect::<BTreeSet<_>>()
+        {
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let listed = match pods.list(&ListParams::default().labels(&selector)).await {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!("cannot look for finished job pods in {namespace}: {e}");
+                    continue;
+                }
+            };
+            for pod in listed.items {
+                let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+                if !matches!(phase, Some("Succeeded" | "Failed")) {
+                    continue;
+                }
+                let name = pod.metadata.name.unwrap_or_default();
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                match pods.delete(&name, &DeleteParams::background()).await {
+                    Ok(_) => {
+                        tracing::info!("removed the finished job pod {name} a previous daemon left")
+                    }
+                    Err(e) => tracing::warn!("cannot remove the job pod {name}: {e}"),
+                }
+            }
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! rollout being resumed — keep their pods: one instance per pod, Ready (routed in the first table)
 //! if the pod's Ready condition says so right then. Every other one of this daemon's ReplicaSets (an
 //! unknown or finished release, a warm release whose window is gone with the daemon) is reported and
-//! deleted with its pods and Secret.
+//! deleted with its pods and Secret. Finished one-off pods (a release phase, a cron run) it left are
+//! deleted too; one still running is left to finish.
 
 use crate::control::controller::Controller;
 use crate::control::managed::Managed;
@@ -14,6 +15,7 @@ use slipway_runtime::InstanceState;
 
 impl Controller {
     pub(super) async fn take_back_pods(&mut self, pods: &PodSupervisor) {
+        pods.sweep_finished_jobs(&self.app_namespaces()).await;
         let owned = match pods.owned(&self.app_namespaces()).await {
             Ok(owned) => owned,
             Err(e) => {
