@@ -233,6 +233,91 @@ const BLUE_GREEN: &str =
     "strategy = \"blue-green\"\nprogress_deadline = \"60s\"\nscale_down_delay = \"1s\"";
 
 #[test]
+fn the_release_phase_and_cron_runs_are_containers_of_the_release_s_image() {
+    let Some(host) = engine_host() else { return };
+    let d = Docked::new("jobs", &host, None);
+    // The demo image with Debian's static busybox as its /bin/sh.
+    let dir = d.world.root().join("image-shell");
+    image_folder(&dir, "v1", &d.label);
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox (Debian's busybox-static, which .ci/run installs)");
+    std::fs::copy(busybox, dir.join("busybox")).unwrap();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace("USER ", "COPY busybox /bin/sh\nUSER "),
+    )
+    .unwrap();
+    let shell = d.tag("shell");
+    docker(&host, &["build", "-q", "-t", &shell, dir.to_str().unwrap()]);
+    // Only the image has /slipway-demo-app; the secret is a file there, as for the app's containers.
+    let phase = "test -x /slipway-demo-app && read -r token < $API_TOKEN_FILE; test ${#token} -gt 0 && \
+                 echo migrating $SLIPWAY_PHASE of $SLIPWAY_RELEASE in $SLIPWAY_INSTANCE with a token of ${#token} \
+                 characters";
+    let with = |tail: &str| {
+        d.write(&shell, BLUE_GREEN, "");
+        let text = std::fs::read_to_string(d.world.config_path()).unwrap();
+        d.world.write_raw(&format!("{text}\n{tail}"));
+    };
+    with(&format!(
+        "[release]\ncmd = \"{phase}\"\n\n[cron.tick]\nschedule = \"0 0 1 1 *\"\n\
+         cmd = \"echo tick $SLIPWAY_CRON_RUN of $SLIPWAY_RELEASE; test -x /slipway-demo-app\"\n"
+    ));
+    let run = d.world.slipway(&["deploy"]).ok();
+    assert!(run.stdout.contains("succeeded"), "{run}");
+    assert_eq!(d.world.answer(), "v1");
+    let logs = d.world.slipway(&["logs", "--process", "release"]).ok();
+    assert!(
+        logs.stdout
+            .contains("migrating release of v1 in shop-v1-release-"),
+        "{logs}"
+    );
+    assert!(
+        logs.stdout.contains("with a token of 16 characters"),
+        "{logs}"
+    );
+    assert!(!logs.stdout.contains("t0p-s3cret-t0ken"), "{logs}");
+    let tick = d.world.slipway(&["cron", "run", "tick"]).ok();
+    assert!(tick.stdout.contains("tick 1 of v1"), "{tick}");
+
+    // A failing release phase fails the deploy with its output, and v1 serves on.
+    with("[release]\ncmd = \"echo the schema is broken; exit 3\"\n");
+    let failed = d.world.slipway(&["deploy"]).failed();
+    let text = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(text.contains("exited with status 3"), "{failed}");
+    assert!(text.contains("the schema is broken"), "{failed}");
+    assert_eq!(d.world.answer(), "v1");
+
+    // An image without a shell: the phase cannot start, and the error says why and what to do.
+    let plain = d.image("plain", "v3");
+    d.write(&plain, BLUE_GREEN, "");
+    let text = std::fs::read_to_string(d.world.config_path()).unwrap();
+    d.world
+        .write_raw(&format!("{text}\n[release]\ncmd = \"echo never\"\n"));
+    let failed = d.world.slipway(&["deploy"]).failed();
+    let text = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(text.contains("has no /bin/sh"), "{failed}");
+    assert_eq!(d.world.answer(), "v1");
+
+    // Every run's container is gone once it ended: only v1's two instances are left.
+    let owner = format!("label=slipway.owner={}", d._cleanup.owner);
+    let left = docker(
+        &host,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &owner,
+            "--format",
+            "{{.Label \"slipway.process\"}}",
+        ],
+    );
+    assert_eq!(left.lines().collect::<Vec<_>>(), ["web", "web"], "{left}");
+}
+
+#[test]
 fn blue_green_between_two_images_under_load_fails_no_request_and_keeps_secrets_out_of_inspect() {
     let host = engine_or_skip!();
     let d = Docked::new("bluegreen", &host, None);

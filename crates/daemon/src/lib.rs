@@ -310,6 +310,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let one_offs = Arc::new(ops::one_off::OneOffs {
         artifacts: artifacts.clone(),
         artifact_gate: artifact_gate.clone(),
+        docker: docker.clone(),
         #[cfg(feature = "kubernetes")]
         pods: cluster.clone(),
     });

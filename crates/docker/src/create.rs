@@ -86,6 +86,7 @@ pub fn create_body(
     ContainerCreateBody {
         image: Some(spec.image.as_str().to_owned()),
         cmd: spec.command.clone(),
+        entrypoint: spec.entrypoint.clone(),
         env: Some(env(spec)),
         user: security.user.clone(),
         labels: Some(spec.labels.to_map(owner, spec.port)),
@@ -142,6 +143,7 @@ mod tests {
             },
             image: ImageId::parse(IMAGE).unwrap(),
             command: None,
+            entrypoint: None,
             env: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
             secrets: BTreeMap::from([("DATABASE_URL".into(), "postgres://s3cret".into())]),
             secrets_as_env: false,

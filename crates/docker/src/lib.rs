@@ -37,6 +37,7 @@ mod exit;
 mod health;
 mod image;
 pub mod labels;
+mod one_off;
 mod owned;
 mod secrets;
 mod spec;

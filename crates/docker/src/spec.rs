@@ -17,6 +17,8 @@ pub struct ContainerSpec {
     /// Replaces the image's `CMD` (its `ENTRYPOINT` is kept); `None` runs the image as built. Passed as
     /// argv, without a shell: most minimal images have none.
     pub command: Option<Vec<String>>,
+    /// Replaces the image's `ENTRYPOINT`; `None` keeps it. Only a one-off command sets it (its shell).
+    pub entrypoint: Option<Vec<String>>,
     /// The release's env. `PORT` and the `SLIPWAY_*` identity are set over it.
     pub env: BTreeMap<String, String>,
     /// Resolved secret values by name. Written as files `/run/secrets/<NAME>` (tmpfs, 0400, owned by

@@ -40,6 +40,7 @@ pub fn build(
             },
             image,
             command: container.command.clone(),
+            entrypoint: None,
             env: release.spec.environment(),
             secrets,
             secrets_as_env: container.secrets_as_env,

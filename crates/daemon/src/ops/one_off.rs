@@ -1,11 +1,17 @@
 //! Where a release's one-off commands run — its release phase (`[release] cmd`, `rollback_cmd`) and
-//! its cron runs: on this host, in the release's frozen artifact (a process group, as
-//! `slipway-runtime` runs jobs); or, with `serve --kubernetes`, in a pod of the release's image
-//! (`slipway-kube`). There the command finds the app's code and tools, and whichever controller
-//! leads runs it: a standby that took over has the releases, not their artifacts.
+//! its cron runs — the same place its `web` process runs (its first process, without a `web`):
+//! - a command (`cmd`): on this host, in the release's frozen artifact (a process group, as
+//!   `slipway-runtime` runs jobs);
+//! - an image on Docker: a container of that image (`slipway-docker`);
+//! - with `serve --kubernetes`: a pod of that image (`slipway-kube`), which needs no artifact on
+//!   whichever controller leads (a standby that took over has the releases, not their artifacts).
+//!
+//! In an image the command runs as `/bin/sh -c "<cmd>"` in place of its entrypoint, with the
+//! process's env, secrets, user, lock-down, limits and network: where the app's code and tools are.
 
 use slipway_core::release::Release;
-use slipway_runtime::{JobOutcome, JobSpec, run_job};
+use slipway_core::spec::{ContainerSpec, ProcessSpec};
+use slipway_runtime::{JobEnd, JobOutcome, JobSpec, run_job};
 use slipway_store::ArtifactStore;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,12 +22,17 @@ use std::time::Duration;
 /// After a timeout or a cancel: SIGTERM, then this long, then SIGKILL.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// The shell a command runs in inside an image.
+const SHELL: &str = "/bin/sh";
+
 /// The places one-off commands run; cheap to share.
 pub struct OneOffs {
     pub artifacts: Arc<ArtifactStore>,
     /// Held while a tree is checked out (pruning must not run meanwhile).
     pub artifact_gate: Arc<Mutex<()>>,
-    /// Set by `serve --kubernetes`: commands run in the release's image.
+    /// The Docker engine, for releases whose `web` is an image (connected on first use).
+    pub docker: slipway_docker::Connector,
+    /// Set by `serve --kubernetes`: commands run in pods.
     #[cfg(feature = "kubernetes")]
     pub pods: Option<slipway_kube::PodSupervisor>,
 }
@@ -29,9 +40,9 @@ pub struct OneOffs {
 /// One run of a one-off command.
 pub struct OneOff {
     pub release: Release,
-    /// `release`, `rollback` or `cron-<job>`: names the pod on Kubernetes.
+    /// `release`, `rollback` or `cron-<job>`: names the container or pod.
     pub name: String,
-    /// Unique among this command's runs (a pod's name must be).
+    /// Unique among this command's runs (a container's or pod's name must be).
     pub run: String,
     pub cmd: String,
     /// What says which run this is (`SLIPWAY_PHASE`, `SLIPWAY_CRON_JOB`, ...), over the release's env.
@@ -48,19 +59,70 @@ impl OneOffs {
         cancel: impl Future<Output = ()>,
     ) -> Result<JobOutcome, String> {
         let secrets = crate::secrets::resolve(&job.release.spec.secrets)?;
-        #[cfg(feature = "kubernetes")]
-        if let Some(pods) = &self.pods {
-            let template = in_image(&job, secrets)?;
-            let run = slipway_kube::JobRun {
-                template,
-                run: job.run,
-                cmd: job.cmd,
-                timeout: job.timeout,
-                grace: GRACE,
-                log_path: job.log_path,
-            };
-            return pods.run_job(run, cancel).await;
-        }
+        let outcome = match image_process(&job.release) {
+            #[cfg(feature = "kubernetes")]
+            Some(image) if self.pods.is_some() => {
+                let pods = self.pods.as_ref().expect("checked");
+                let mut template = crate::control::pod_instance::build(
+                    &job.release,
+                    &job.name,
+                    image.1,
+                    image.2,
+                    secrets,
+                )
+                .map_err(|e| format!("{e} (the {} runs in {}'s image)", job.name, image.0))?;
+                template.port = None;
+                template.readiness = None;
+                template.liveness = None;
+                template.startup = None;
+                template.env.extend(job.env.clone());
+                let run = slipway_kube::JobRun {
+                    template,
+                    run: job.run,
+                    cmd: job.cmd,
+                    timeout: job.timeout,
+                    grace: GRACE,
+                    log_path: job.log_path,
+                };
+                pods.run_job(run, cancel).await
+            }
+            Some((process, spec, container)) => {
+                let id = format!(
+                    "{}-v{}-{}-{}",
+                    job.release.app, job.release.version, job.name, job.run
+                );
+                let mut instance = crate::control::container_instance::build(
+                    &job.release,
+                    &job.name,
+                    spec,
+                    container,
+                    &id,
+                    secrets,
+                    job.log_path.clone(),
+                )
+                .map_err(|e| format!("{e} (the {} runs in {process}'s image)", job.name))?;
+                let spec = &mut instance.spec;
+                spec.entrypoint = Some(vec![SHELL.to_string(), "-c".to_string()]);
+                spec.command = Some(vec![job.cmd.clone()]);
+                spec.port = None;
+                spec.stop_signal = None;
+                spec.env.extend(job.env.clone());
+                let engine = self.docker.engine().await.map_err(|e| e.to_string())?;
+                engine
+                    .run_job(&instance.spec, job.timeout, GRACE, &job.log_path, cancel)
+                    .await
+            }
+            None => self.on_this_host(job, secrets, cancel).await,
+        };
+        with_shell_hint(outcome)
+    }
+
+    async fn on_this_host(
+        &self,
+        job: OneOff,
+        secrets: BTreeMap<String, String>,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<JobOutcome, String> {
         let workdir = self.checkout(&job.release.artifact).await?;
         let mut env = job.release.spec.environment();
         env.extend(secrets);
@@ -98,32 +160,73 @@ impl OneOffs {
     }
 }
 
-/// The pod of a one-off command: the release's `web` image, or its first image process's, with that
-/// process's lock-down and limits, and no port or probes.
-#[cfg(feature = "kubernetes")]
-fn in_image(
-    job: &OneOff,
-    secrets: BTreeMap<String, String>,
-) -> Result<slipway_kube::PodTemplate, String> {
-    let release = &job.release;
-    let images = || {
-        release
-            .spec
-            .processes
-            .iter()
-            .filter_map(|(name, p)| Some((name, p, p.container.as_ref()?)))
+/// The process whose image the commands run in: `web`, or the first process without a `web`;
+/// `None` when that one is a command (they run on this host then).
+fn image_process(release: &Release) -> Option<(&str, &ProcessSpec, &ContainerSpec)> {
+    let processes = &release.spec.processes;
+    let (name, spec) = processes
+        .get_key_value("web")
+        .or_else(|| processes.iter().next())?;
+    Some((name.as_str(), spec, spec.container.as_ref()?))
+}
+
+/// An image without a shell cannot run the command: say so, with the fix.
+fn with_shell_hint(outcome: Result<JobOutcome, String>) -> Result<JobOutcome, String> {
+    let hint = |why: &str| {
+        if why.contains(SHELL) && (why.contains("no such file") || why.contains("not found")) {
+            format!(
+                "{why} — the image has no {SHELL}: the command runs as `{SHELL} -c \"...\"` in the \
+                 release's image, so build it on a base with a shell (busybox, alpine, a distro's \
+                 slim image)"
+            )
+        } else {
+            why.to_string()
+        }
     };
-    let (process, spec, container) = images()
-        .find(|(name, ..)| name.as_str() == "web")
-        .or_else(|| images().next())
-        .ok_or_else(|| crate::control::pod_instance::needs_an_image(release, &job.name))?;
-    let mut template =
-        crate::control::pod_instance::build(release, &job.name, spec, container, secrets)
-            .map_err(|e| format!("{e} (its {} runs in {process}'s image)", job.name))?;
-    template.port = None;
-    template.readiness = None;
-    template.liveness = None;
-    template.startup = None;
-    template.env.extend(job.env.clone());
-    Ok(template)
+    match outcome {
+        Ok(JobOutcome {
+            end: JobEnd::Failed(why),
+            exit_code,
+            output,
+        }) => Ok(JobOutcome {
+            end: JobEnd::Failed(hint(&why)),
+            exit_code,
+            output,
+        }),
+        Err(why) => Err(hint(&why)),
+        ok => ok,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_run_in_the_web_process_s_image_or_on_this_host() {
+        let image = crate::test_release::release(
+            "shop",
+            1,
+            "[processes.worker]\ncmd = \"work\"\n[processes.web]\nimage = \"shop\"\nport = 9000\n",
+        );
+        assert_eq!(image_process(&image).map(|p| p.0), Some("web"));
+        let host = crate::test_release::release(
+            "shop",
+            1,
+            "[processes.web]\ncmd = \"serve\"\n[processes.sidecar]\nimage = \"proxy\"\n",
+        );
+        assert!(image_process(&host).is_none());
+    }
+
+    #[test]
+    fn a_missing_shell_gets_the_fix() {
+        let failed = with_shell_hint(Err(
+            "OCI runtime create failed: exec: \"/bin/sh\": stat /bin/sh: no such file or directory"
+                .into(),
+        ))
+        .unwrap_err();
+        assert!(failed.contains("the image has no /bin/sh"), "{failed}");
+        let other = with_shell_hint(Err("no such image".into())).unwrap_err();
+        assert_eq!(other, "no such image");
+    }
 }

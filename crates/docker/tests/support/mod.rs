@@ -262,6 +262,7 @@ pub fn spec(image: &ImageId, app: &str, instance: &str, port: Option<u16>) -> Co
         },
         image: image.clone(),
         command: None,
+        entrypoint: None,
         env: BTreeMap::new(),
         secrets: BTreeMap::new(),
         secrets_as_env: false,
