@@ -239,32 +239,16 @@ fn the_release_phase_and_cron_runs_are_containers_of_the_release_s_image() {
     // The demo image with Debian's static busybox as its /bin/sh.
     let dir = d.world.root().join("image-shell");
     image_folder(&dir, "v1", &d.label);
-    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("busybox (Debian's busybox-static, which .ci/run installs)");
-    std::fs::copy(busybox, dir.join("busybox")).unwrap();
-    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        dockerfile.replace("USER ", "COPY busybox /bin/sh\nUSER "),
-    )
-    .unwrap();
+    support::add_busybox_shell(&dir);
     let shell = d.tag("shell");
     docker(&host, &["build", "-q", "-t", &shell, dir.to_str().unwrap()]);
     // Only the image has /slipway-demo-app; the secret is a file there, as for the app's containers.
-    let phase = "test -x /slipway-demo-app && read -r token < $API_TOKEN_FILE; test ${#token} -gt 0 && \
-                 echo migrating $SLIPWAY_PHASE of $SLIPWAY_RELEASE in $SLIPWAY_INSTANCE with a token of ${#token} \
-                 characters";
     let with = |tail: &str| {
         d.write(&shell, BLUE_GREEN, "");
         let text = std::fs::read_to_string(d.world.config_path()).unwrap();
         d.world.write_raw(&format!("{text}\n{tail}"));
     };
-    with(&format!(
-        "[release]\ncmd = \"{phase}\"\n\n[cron.tick]\nschedule = \"0 0 1 1 *\"\n\
-         cmd = \"echo tick $SLIPWAY_CRON_RUN of $SLIPWAY_RELEASE; test -x /slipway-demo-app\"\n"
-    ));
+    with(&support::one_offs_in_the_image());
     let run = d.world.slipway(&["deploy"]).ok();
     assert!(run.stdout.contains("succeeded"), "{run}");
     assert_eq!(d.world.answer(), "v1");

@@ -207,17 +207,7 @@ fn shell_demo_image(
     version: &str,
 ) -> String {
     let dir = demo_image_folder(root, label, tag, version);
-    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("busybox (Debian's busybox-static, which .ci/run installs)");
-    std::fs::copy(busybox, dir.join("busybox")).unwrap();
-    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        dockerfile.replace("USER ", "COPY busybox /bin/sh\nUSER "),
-    )
-    .unwrap();
+    support::add_busybox_shell(&dir);
     build_and_import(cluster, &dir, &format!("{label}:{tag}"))
 }
 
@@ -1518,13 +1508,7 @@ fn the_release_phase_and_cron_runs_are_pods_of_the_release_s_image() {
     };
     let v1 = k.shell_image("v1", "v1");
     // Only the image has /slipway-demo-app; the secret is a file there, as for the app's pods.
-    let phase = "test -x /slipway-demo-app && read -r token < $API_TOKEN_FILE; test ${#token} -gt 0 && \
-                 echo migrating $SLIPWAY_PHASE of $SLIPWAY_RELEASE in $SLIPWAY_INSTANCE with a token of ${#token} \
-                 characters";
-    let jobs = format!(
-        "[release]\ncmd = \"{phase}\"\n\n[cron.tick]\nschedule = \"0 0 1 1 *\"\n\
-         cmd = \"echo tick $SLIPWAY_CRON_RUN of $SLIPWAY_RELEASE; test -x /slipway-demo-app\"\n"
-    );
+    let jobs = support::one_offs_in_the_image();
     k.write_full(&v1, BLUE_GREEN, "", 2, "", &jobs);
     let run = k.world.slipway(&["deploy"]).ok();
     assert!(run.stdout.contains("succeeded"), "{run}");
@@ -1542,35 +1526,26 @@ fn the_release_phase_and_cron_runs_are_pods_of_the_release_s_image() {
     );
     assert!(!logs.stdout.contains(TOKEN), "{logs}");
 
-    // A failing release phase fails the deploy with its output, and v1 serves on.
-    k.write_full(
+    // A deploy whose release phase is `cmd` fails, saying `why`, and v1 serves on.
+    let phase_fails = |image: &str, cmd: &str, why: &[&str]| {
+        let release = format!("[release]\ncmd = \"{cmd}\"\n");
+        k.write_full(image, BLUE_GREEN, "", 2, "", &release);
+        let failed = k.world.slipway(&["deploy"]).failed();
+        let text = format!("{}{}", failed.stdout, failed.stderr);
+        for part in why {
+            assert!(text.contains(part), "{failed}");
+        }
+        assert_eq!(k.world.answer(), "v1");
+    };
+    // With its output.
+    phase_fails(
         &v1,
-        BLUE_GREEN,
-        "",
-        2,
-        "",
-        "[release]\ncmd = \"echo the schema is broken; exit 3\"\n",
+        "echo the schema is broken; exit 3",
+        &["exited with status 3", "the schema is broken"],
     );
-    let failed = k.world.slipway(&["deploy"]).failed();
-    let text = format!("{}{}", failed.stdout, failed.stderr);
-    assert!(text.contains("exited with status 3"), "{failed}");
-    assert!(text.contains("the schema is broken"), "{failed}");
-    assert_eq!(k.world.answer(), "v1");
-
     // An image without a shell: the phase cannot start, and the error says why and what to do.
     let plain = k.image("plain", "v3");
-    k.write_full(
-        &plain,
-        BLUE_GREEN,
-        "",
-        2,
-        "",
-        "[release]\ncmd = \"echo never\"\n",
-    );
-    let failed = k.world.slipway(&["deploy"]).failed();
-    let text = format!("{}{}", failed.stdout, failed.stderr);
-    assert!(text.contains("has no /bin/sh"), "{failed}");
-    assert_eq!(k.world.answer(), "v1");
+    phase_fails(&plain, "echo never", &["has no /bin/sh"]);
     assert!(k.pods_of(3).is_empty());
 
     // A cron run needs no artifact on the controller (a standby that took over has none): it runs

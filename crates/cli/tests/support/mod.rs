@@ -849,6 +849,38 @@ pub fn release(history: &[Value], version: u64) -> &Value {
         .unwrap_or_else(|| panic!("no v{version} in history: {history:?}"))
 }
 
+/// Puts Debian's static busybox into the image built from `dir`, as its `/bin/sh` (copied before the
+/// Dockerfile's `USER` line): what a one-off command (`/bin/sh -c "<cmd>"`) needs in an image.
+pub fn add_busybox_shell(dir: &Path) {
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox (Debian's busybox-static, which .ci/run installs)");
+    std::fs::copy(busybox, dir.join("busybox")).unwrap();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("USER "), "{dockerfile}");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace("USER ", "COPY busybox /bin/sh\nUSER "),
+    )
+    .unwrap();
+}
+
+/// A release phase that shows where it ran: only the demo image has `/slipway-demo-app`, and the
+/// secret `API_TOKEN` is read from its file. Prints `migrating <phase> of <release> in <instance>
+/// with a token of <length> characters` (busybox's shell builtins only).
+pub const PHASE_IN_THE_IMAGE: &str = "test -x /slipway-demo-app && read -r token < $API_TOKEN_FILE; \
+    test ${#token} -gt 0 && echo migrating $SLIPWAY_PHASE of $SLIPWAY_RELEASE in $SLIPWAY_INSTANCE \
+    with a token of ${#token} characters";
+
+/// `[release]` with `PHASE_IN_THE_IMAGE`, and a cron job `tick` that never runs by itself.
+pub fn one_offs_in_the_image() -> String {
+    format!(
+        "[release]\ncmd = \"{PHASE_IN_THE_IMAGE}\"\n\n[cron.tick]\nschedule = \"0 0 1 1 *\"\n\
+         cmd = \"echo tick $SLIPWAY_CRON_RUN of $SLIPWAY_RELEASE; test -x /slipway-demo-app\"\n"
+    )
+}
+
 /// The demo app linked statically, so it runs on `scratch` (the Docker and Kubernetes tests' images).
 /// Built once per test binary, for the host triple only (so `+crt-static` never reaches proc-macros), in
 /// its own target dir.
