@@ -61,7 +61,10 @@
 #                      containerd is told in its hosts.toml. $SLIPWAY_TEST_REGISTRY is its host:port.
 #                      A second one wants a login (htpasswd: bcrypt made by Python's crypt, a random
 #                      password at each start): $SLIPWAY_TEST_PRIVATE_REGISTRY, $SLIPWAY_TEST_REGISTRY_LOGIN
-#                      (user:password) — what an image pull secret would hold.
+#                      (user:password) — what an image pull secret would hold. A third wants the same
+#                      login through the bearer-token exchange Docker Hub and GHCR use (its token server:
+#                      ci/registry_token_server.py, RS256 with an openssl key made at start):
+#                      $SLIPWAY_TEST_TOKEN_REGISTRY.
 #   Gateway API        its standard CRDs ($GATEWAY_API, from the Go module proxy) are installed, so HTTPRoutes
 #                      can be written and read back; no gateway controller runs, so nothing routes them.
 #   stop               the kubelet first, then every pod through the CRI (ci/kube/cri-reset: that runs CNI
@@ -331,14 +334,24 @@ exports() {
   echo "export SLIPWAY_TEST_REGISTRY=127.0.0.1:$(cat "$DIR/registry-port")"
   echo "export SLIPWAY_TEST_PRIVATE_REGISTRY=127.0.0.1:$(cat "$DIR/registry-private-port")"
   echo "export SLIPWAY_TEST_REGISTRY_LOGIN=$(cat "$DIR/registry-private/login")"
+  echo "export SLIPWAY_TEST_TOKEN_REGISTRY=127.0.0.1:$(cat "$DIR/registry-token-port")"
 }
 
-# start_registry NAME PORT [LOGIN]: a registry on 127.0.0.1:PORT (with LOGIN user:password, one that
-# wants it), and containerd's hosts.toml for it (plain HTTP).
+# start_registry NAME PORT [LOGIN [TOKEN_PORT]]: a registry on 127.0.0.1:PORT (with LOGIN user:password,
+# one that wants it: checked by the registry itself, or with TOKEN_PORT by a token server there that
+# hands out bearer tokens), and containerd's hosts.toml for it (plain HTTP).
 start_registry() {
-  local name=$1 port=$2 login=${3:-} auth=""
+  local name=$1 port=$2 login=${3:-} token_port=${4:-} auth=""
   mkdir -p "$DIR/$name/data" "$DIR/containerd/certs.d/127.0.0.1:$port"
-  if [ -n "$login" ]; then
+  if [ -n "$token_port" ]; then
+    echo "$login" >"$DIR/$name/login"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=slipway-test-tokens \
+      -keyout "$DIR/$name/token.key" -out "$DIR/$name/token.crt" 2>/dev/null
+    run "$name-tokens" python3 "$HERE/registry_token_server.py" "$token_port" "$DIR/$name/token.key" \
+      "$DIR/$name/token.crt" slipway-test-tokens "$name" "$login"
+    auth="auth: {token: {realm: \"http://127.0.0.1:$token_port/token\", service: $name, issuer: slipway-test-tokens, rootcertbundle: $DIR/$name/token.crt}}"
+    wait_for "$name-tokens" "the token server" curl -sSf -o /dev/null "http://127.0.0.1:$token_port/token"
+  elif [ -n "$login" ]; then
     echo "$login" >"$DIR/$name/login"
     python3 -W ignore -c 'import crypt, sys; u, p = sys.argv[1].split(":", 1)
 print(u + ":" + crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH)))' "$login" >"$DIR/$name/htpasswd"
@@ -393,11 +406,13 @@ start() {
   local started=$SECONDS
 
   local etcd_port etcd_peer_port kcm_port sched_port kubelet_port kubelet_healthz registry_port
-  local private_port
+  local private_port token_registry_port token_port login
   read -r etcd_port etcd_peer_port API_PORT kcm_port sched_port kubelet_port kubelet_healthz \
-    registry_port private_port < <(free_ports 9)
+    registry_port private_port token_registry_port token_port < <(free_ports 11)
   start_registry registry "$registry_port"
-  start_registry registry-private "$private_port" "slipway-test:$(openssl rand -hex 16)"
+  login="slipway-test:$(openssl rand -hex 16)"
+  start_registry registry-private "$private_port" "$login"
+  start_registry registry-token "$token_registry_port" "$login" "$token_port"
 
   # Keys and certificates.
   openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/pki/ca.key" 2>/dev/null
@@ -661,7 +676,7 @@ stop() {
     pid=$(cat "$f")
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && say "killed leftover pid $pid ($f)"
   done
-  stop_pids kube-apiserver registry registry-private
+  stop_pids kube-apiserver registry registry-private registry-token registry-token-tokens
   stop_pids etcd
   cleanup_state
   say "stopped"

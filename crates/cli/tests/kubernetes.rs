@@ -912,9 +912,27 @@ fn a_registry_that_wants_a_login_is_asked_with_the_app_s_image_pull_secret() {
     let Some(k) = Kubed::new_as("private", Some(&["--pull-secret", "registry-login"])) else {
         return;
     };
-    let var =
-        |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: ci/kube.sh start"));
-    let registry = var("SLIPWAY_TEST_PRIVATE_REGISTRY");
+    deploys_from_a_registry_with_a_login(&k, &var("SLIPWAY_TEST_PRIVATE_REGISTRY"));
+}
+
+/// The same through the bearer-token exchange (Docker Hub's, GHCR's): the registry answers 401 with
+/// a `Bearer realm=…` challenge, the daemon asks that token service with the pull secret's login,
+/// and asks the registry again with the token; the node's containerd does the same.
+#[test]
+fn a_registry_with_a_token_service_is_asked_with_a_token_for_the_app_s_login() {
+    let Some(k) = Kubed::new_as("tokens", Some(&["--pull-secret", "registry-login"])) else {
+        return;
+    };
+    deploys_from_a_registry_with_a_login(&k, &var("SLIPWAY_TEST_TOKEN_REGISTRY"));
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name}: ci/kube.sh start"))
+}
+
+/// Pushes the demo image to `registry` (which wants `SLIPWAY_TEST_REGISTRY_LOGIN`), then: refused
+/// without a pull secret, and with one missing; deployed, pinned and pulled with it.
+fn deploys_from_a_registry_with_a_login(k: &Kubed, registry: &str) {
     let login = var("SLIPWAY_TEST_REGISTRY_LOGIN");
     let (user, password) = login.split_once(':').unwrap();
     // Pushed with a Docker config of this test's own (the machine's ~/.docker stays untouched).
@@ -949,7 +967,7 @@ fn a_registry_that_wants_a_login_is_asked_with_the_app_s_image_pull_secret() {
     };
     docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()], "");
     docker(
-        &["login", "-u", user, "--password-stdin", &registry],
+        &["login", "-u", user, "--password-stdin", registry],
         password,
     );
     docker(&["push", "-q", &tag], "");
@@ -960,7 +978,7 @@ fn a_registry_that_wants_a_login_is_asked_with_the_app_s_image_pull_secret() {
     .unwrap();
     let pinned = digests
         .into_iter()
-        .find(|d| d.starts_with(&registry))
+        .find(|d| d.starts_with(registry))
         .unwrap();
 
     // Without a pull secret: refused before anything is recorded, with the fix.
