@@ -8,6 +8,9 @@
 #   deploy → switch:   the deploy command's start → the selector on the new pods
 #   pods ready:        the deploy command's start → the last new pod Ready (the kubelet's part)
 #   reaction:          the last new pod Ready → the switch (the controller's own part; goal ≤ 1 s)
+#   API requests:      the controller's requests from the deploy until the old pods are gone, counted in
+#                      the API server's audit log by user agent (ci/kube.sh start with SLIPWAY_KUBE_AUDIT=1,
+#                      which this script sets when it starts the cluster; without the log: not counted)
 # Prints each round and medians, p95 and min–max; the controllers' RSS at the end.
 # Needs slipway built with --features kubernetes (SLIPWAY_BIN, default target/release/slipway) and Go
 # (Argo Rollouts' controller is built from the Go module proxy into ~/.cache/slipway-kube, once).
@@ -60,8 +63,9 @@ if [ -z "${KUBECONFIG:-}" ] || [ -z "${SLIPWAY_TEST_DOCKER_HOST:-}" ]; then
   started=1
   SLIPWAY_TEST_DOCKER_HOST=$(ci/dockerd.sh start)
   export SLIPWAY_TEST_DOCKER_HOST
-  eval "$(ci/kube.sh start)"
+  eval "$(SLIPWAY_KUBE_AUDIT=1 ci/kube.sh start)"
 fi
+AUDIT=$(dirname "$KUBECONFIG")/audit.log
 PATH=$SLIPWAY_KUBE_BIN:$PATH
 ms() { date +%s%3N; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
@@ -187,12 +191,32 @@ measure() {
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $BIN against Argo Rollouts $ARGO; blue-green, 2 pods, readiness every 1 s; $ROUNDS rounds"
-echo "round tool deploy→switch_ms pods_ready_ms reaction_ms"
+# The requests of `tool`'s controller in the audit log after line $2 (one per audit ID), or "-".
+requests() {
+  [ -r "$AUDIT" ] || { echo -; return; }
+  python3 - "$AUDIT" "$2" "$1" <<'PY'
+import json, sys
+path, skip, tool = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+agent = {"argo": "rollouts-controller", "slipway": "slipway/"}[tool]
+ids = set()
+with open(path) as log:
+    for n, line in enumerate(log):
+        if n >= skip:
+            event = json.loads(line)
+            if event.get("userAgent", "").startswith(agent):
+                ids.add(event["auditID"])
+print(len(ids))
+PY
+}
+
+echo "round tool deploy→switch_ms pods_ready_ms reaction_ms api_requests"
 for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then order="argo slipway"; else order="slipway argo"; fi
   for tool in $order; do
-    echo "$round $tool $(measure "$tool" "$round")" | tee -a "$W/results"
+    before=$( [ -r "$AUDIT" ] && wc -l < "$AUDIT" || echo 0)
+    timing=$(measure "$tool" "$round")
     if [ "$tool" = argo ]; then settled "$ARGO_PODS"; else settled "$SLIPWAY_PODS"; fi
+    echo "$round $tool $timing $(requests "$tool" "$before")" | tee -a "$W/results"
   done
 done
 stats() {  # column $1 of tool $2: median (p95, min–max)
@@ -201,7 +225,7 @@ stats() {  # column $1 of tool $2: median (p95, min–max)
       printf "%d ms (p95 %d, %d–%d)", m, p, v[1], v[NR]}'
 }
 for tool in slipway argo; do
-  echo "$tool: deploy→switch $(stats 3 "$tool"); pods ready $(stats 4 "$tool"); reaction $(stats 5 "$tool")"
+  echo "$tool: deploy→switch $(stats 3 "$tool"); pods ready $(stats 4 "$tool"); reaction $(stats 5 "$tool"); API requests per deploy $(stats 6 "$tool" | sed 's/ ms//')"
 done
 echo "RSS: slipway's controller $(rss_mb "$(cat "$W/state/daemon.pid")") MB (with its proxy), Argo Rollouts' controller $(rss_mb "$argo_pid") MB"
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -438,7 +438,17 @@ start() {
     --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster "slipway=http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --log-level warn
-  run kube-apiserver "$BIN/kube-apiserver" \
+  # SLIPWAY_KUBE_AUDIT=1: every request's metadata (verb, resource, user agent) in $DIR/audit.log, so
+  # a bench can count each controller's requests (bench/kube-peers.sh). Off by default: it costs the
+  # apiserver a write per request.
+  local audit=()
+  if [ "${SLIPWAY_KUBE_AUDIT:-}" = 1 ]; then
+    printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: ["RequestReceived"]\nrules:\n- level: Metadata\n' \
+      >"$DIR/audit-policy.yaml"
+    audit=(--audit-policy-file "$DIR/audit-policy.yaml" --audit-log-path "$DIR/audit.log"
+      --audit-log-maxsize 200 --audit-log-maxbackup 1)
+  fi
+  run kube-apiserver "$BIN/kube-apiserver" "${audit[@]}" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
     --etcd-servers "http://127.0.0.1:$etcd_port" --cert-dir "$DIR/pki/apiserver-generated" \
     --tls-cert-file "$DIR/pki/apiserver.crt" --tls-private-key-file "$DIR/pki/apiserver.key" \

@@ -56,11 +56,22 @@ pub use route_writer::{
 };
 pub use template::PodTemplate;
 
-/// A client for the cluster of the kubeconfig (or the pod this runs in), and the namespace to use.
-pub(crate) async fn client(namespace: Option<String>) -> Result<(kube::Client, String), String> {
-    let config = kube::Config::infer().await.map_err(|e| {
+/// The kubeconfig's (or, inside a pod, the in-cluster) configuration, with slipway's `User-Agent`
+/// on every request, so the API server's audit log and metrics tell slipway's requests apart.
+pub(crate) async fn config() -> Result<kube::Config, String> {
+    let mut config = kube::Config::infer().await.map_err(|e| {
         format!("no Kubernetes configuration: {e} (set KUBECONFIG, or run inside a cluster)")
     })?;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("slipway/", env!("CARGO_PKG_VERSION"))),
+    ));
+    Ok(config)
+}
+
+/// A client for the cluster of the kubeconfig (or the pod this runs in), and the namespace to use.
+pub(crate) async fn client(namespace: Option<String>) -> Result<(kube::Client, String), String> {
+    let config = config().await?;
     let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config)

@@ -99,9 +99,7 @@ impl PodSupervisor {
         owner: String,
         events: mpsc::UnboundedSender<InstanceEvent>,
     ) -> Result<PodSupervisor, String> {
-        let config = kube::Config::infer().await.map_err(|e| {
-            format!("no Kubernetes configuration: {e} (set KUBECONFIG, or run inside a cluster)")
-        })?;
+        let config = crate::config().await?;
         let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
         let server = config.cluster_url.to_string();
         let client = Client::try_from(config)
@@ -329,9 +327,21 @@ impl PodSupervisor {
         Ok(None)
     }
 
-    /// Deletes a ReplicaSet (with its pods), its ConfigMap and its Secret.
+    /// Deletes a ReplicaSet (with its pods), its ConfigMap and its Secret (found, not made: either
+    /// may be there).
     pub async fn remove(&self, set: &OwnedReplicaSet) -> Result<(), String> {
-        delete_objects(&self.client, &set.namespace, &set.name, &self.requests).await
+        let both = Parts {
+            config: true,
+            secret: true,
+        };
+        delete_objects(
+            &self.client,
+            &set.namespace,
+            &set.name,
+            both,
+            &self.requests,
+        )
+        .await
     }
 }
 
@@ -341,16 +351,27 @@ fn open_log(id: &str, path: &Path) -> Option<Arc<LogSink>> {
         .ok()
 }
 
+/// Which of a ReplicaSet's ConfigMap and Secret there may be.
+#[derive(Clone, Copy)]
+struct Parts {
+    config: bool,
+    secret: bool,
+}
+
 async fn delete_objects(
     client: &Client,
     namespace: &str,
     name: &str,
+    parts: Parts,
     requests: &AtomicU64,
 ) -> Result<(), String> {
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
     let configs: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    requests.fetch_add(3, Ordering::Relaxed);
+    requests.fetch_add(
+        1 + u64::from(parts.config) + u64::from(parts.secret),
+        Ordering::Relaxed,
+    );
     let gone = |r: Result<_, kube::Error>| match r {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
@@ -361,18 +382,23 @@ async fn delete_objects(
             .await
             .map(|_| ()),
     )?;
-    gone(
-        configs
-            .delete(name, &DeleteParams::background())
-            .await
-            .map(|_| ()),
-    )?;
-    gone(
-        secrets
-            .delete(name, &DeleteParams::background())
-            .await
-            .map(|_| ()),
-    )
+    if parts.config {
+        gone(
+            configs
+                .delete(name, &DeleteParams::background())
+                .await
+                .map(|_| ()),
+        )?;
+    }
+    if parts.secret {
+        gone(
+            secrets
+                .delete(name, &DeleteParams::background())
+                .await
+                .map(|_| ()),
+        )?;
+    }
+    Ok(())
 }
 
 /// One ReplicaSet and its instances.
@@ -1035,7 +1061,14 @@ impl Task {
             if let Some(set) = self.sets.remove(&name)
                 && set.created
             {
-                match delete_objects(&self.client, &set.namespace, &name, &self.requests).await {
+                // Only what the template made: an app without env or secrets has neither.
+                let parts = Parts {
+                    config: !set.template.env.is_empty(),
+                    secret: !set.template.secrets.is_empty(),
+                };
+                match delete_objects(&self.client, &set.namespace, &name, parts, &self.requests)
+                    .await
+                {
                     Ok(()) => tracing::info!(
                         "deleted ReplicaSet {name}, its last pod gone ({} API requests so far)",
                         self.requests.load(Ordering::Relaxed)
