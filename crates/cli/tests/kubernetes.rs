@@ -428,16 +428,8 @@ impl Kubed {
     /// delete it leaves one: a pod of the ReplicaSet of `release`'s spec running `/bin/sh -c true`
     /// once (its image must have a shell), with the owner's and the job's labels.
     fn plant_finished_job(&self, release: u64) {
-        let list = self.kubectl(&[
-            "get",
-            "replicasets",
-            "-l",
-            &format!("slipway.dev/release={release}"),
-            "-o",
-            "json",
-        ]);
-        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
-        let template = &list["items"][0]["spec"]["template"];
+        let set = self.replica_set(release);
+        let template = &set["spec"]["template"];
         let mut labels = template["metadata"]["labels"].clone();
         labels["slipway.dev/process"] = "release".into();
         labels["slipway.dev/job"] = "release".into();
@@ -475,16 +467,7 @@ impl Kubed {
     /// an app that does not exist, `gone-v9-web` with no pods, made in `namespace`: what a restarted
     /// daemon must find and remove.
     fn plant_stray(&self, release: u64, namespace: &str) {
-        let list = self.kubectl(&[
-            "get",
-            "replicasets",
-            "-l",
-            &format!("slipway.dev/release={release}"),
-            "-o",
-            "json",
-        ]);
-        let mut list: serde_json::Value = serde_json::from_str(&list).unwrap();
-        let mut rs = list["items"][0].take();
+        let mut rs = self.replica_set(release);
         assert_eq!(rs["metadata"]["labels"]["slipway.dev/app"], "shop");
         for (key, value) in [("slipway.dev/app", "gone"), ("slipway.dev/release", "9")] {
             rs["metadata"]["labels"][key] = value.into();
@@ -652,6 +635,20 @@ requests = {{ memory = "16m", cpus = "0.05" }}
             .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
             .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    /// This daemon's (first) ReplicaSet of `release` in the test's namespace, as JSON.
+    fn replica_set(&self, release: u64) -> serde_json::Value {
+        let list = self.kubectl(&[
+            "get",
+            "replicasets",
+            "-l",
+            &format!("slipway.dev/release={release}"),
+            "-o",
+            "json",
+        ]);
+        let mut list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        list["items"][0].take()
     }
 
     fn replica_sets_of(&self, release: u64) -> Vec<String> {

@@ -46,8 +46,9 @@ pub enum JobState {
 
 impl PodTemplate {
     /// The pod that runs `cmd` once for this template's release, named `<object name>-<run>`. The
-    /// template's key names the job (`process`: `release`, `rollback`, `cron-<job>`); it has no
-    /// port and no probes. `deadline`: when the kubelet stops it, whatever happens to slipway.
+    /// template's key names the job (`process`: `release`, `rollback`, `cron-<job>`); its port and
+    /// probes are left out (a job takes no traffic). `deadline`: when the kubelet stops it,
+    /// whatever happens to slipway.
     pub fn job(
         &self,
         owner: &str,
@@ -56,7 +57,14 @@ impl PodTemplate {
         deadline: Duration,
     ) -> Result<JobPod, String> {
         let name = format!("{}-{run}", self.key.object_name(owner));
-        let mut spec = self.pod_spec(&name)?;
+        let one_off = PodTemplate {
+            port: None,
+            readiness: None,
+            liveness: None,
+            startup: None,
+            ..self.clone()
+        };
+        let mut spec = one_off.pod_spec(&name)?;
         let container = spec
             .containers
             .iter_mut()
@@ -64,10 +72,6 @@ impl PodTemplate {
             .ok_or("a pod template without its container")?;
         container.command = Some(vec![SHELL.to_owned(), "-c".to_owned(), cmd.to_owned()]);
         container.args = None;
-        container.ports = None;
-        container.readiness_probe = None;
-        container.liveness_probe = None;
-        container.startup_probe = None;
         spec.restart_policy = Some("Never".to_owned());
         spec.active_deadline_seconds = Some(deadline.as_secs().max(1) as i64);
         let mut labels = self.key.selector(owner);
@@ -209,7 +213,13 @@ mod tests {
 
     #[test]
     fn a_job_runs_its_command_in_a_shell_once_with_a_deadline() {
-        let job = template()
+        // Made from a web process's template: its port and probes stay out of the job.
+        let web = PodTemplate {
+            port: Some(8080),
+            readiness: Some(slipway_runtime::probe::default_web_readiness()),
+            ..template()
+        };
+        let job = web
             .job("slipway-1", "k3x", "./migrate up", Duration::from_secs(610))
             .unwrap();
         let name = job.pod.metadata.name.clone().unwrap();
@@ -227,6 +237,7 @@ mod tests {
         );
         assert_eq!(c.args, None);
         assert!(c.readiness_probe.is_none() && c.ports.is_none());
+        assert!(!c.env.as_ref().unwrap().iter().any(|e| e.name == "PORT"));
         let labels = job.pod.metadata.labels.unwrap();
         assert_eq!(labels[JOB], "release");
         assert_eq!(labels[names::OWNER], "slipway-1");

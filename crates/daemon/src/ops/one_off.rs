@@ -71,10 +71,6 @@ impl OneOffs {
                     secrets,
                 )
                 .map_err(|e| format!("{e} (the {} runs in {}'s image)", job.name, image.0))?;
-                template.port = None;
-                template.readiness = None;
-                template.liveness = None;
-                template.startup = None;
                 template.env.extend(job.env.clone());
                 let run = slipway_kube::JobRun {
                     template,
@@ -104,7 +100,6 @@ impl OneOffs {
                 let spec = &mut instance.spec;
                 spec.entrypoint = Some(vec![SHELL.to_string(), "-c".to_string()]);
                 spec.command = Some(vec![job.cmd.clone()]);
-                spec.port = None;
                 spec.stop_signal = None;
                 spec.env.extend(job.env.clone());
                 let engine = self.docker.engine().await.map_err(|e| e.to_string())?;
