@@ -2254,6 +2254,11 @@ fn a_gateway_app_s_weights_go_to_its_own_httproute_and_another_team_s_rules_are_
         !k.kubectl(&["get", "services", "-o", "name"])
             .contains(&v1_service)
     });
+    // No gateway controller reports on the route here: v1's pods went after `traffic_lag` alone,
+    // and an event says so.
+    wait_until(Duration::from_secs(60), "the gateway_silent event", || {
+        k.world.daemon.log_text().contains("gateway_silent")
+    });
     let route = k.json(&["get", "httproute", "shop"]);
     assert_eq!(
         route["metadata"]["annotations"]["storefront.example/owner"], "web-team",
@@ -2319,6 +2324,100 @@ fn a_gateway_app_s_weights_go_to_its_own_httproute_and_another_team_s_rules_are_
     assert!(!can("delete", "httproutes.gateway.networking.k8s.io"));
     assert!(!can("patch", "gateways.gateway.networking.k8s.io"));
     assert!(!can("patch", "endpointslices.discovery.k8s.io"));
+}
+
+/// Writes the status a gateway controller writes on slipway's route: read up to `generation`.
+fn gateway_reports(k: &Kubed, generation: i64) {
+    let status = serde_json::json!({"status": {"parents": [{
+        "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge"},
+        "controllerName": "platform.example/gateway",
+        "conditions": [{
+            "type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+            "observedGeneration": generation,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }],
+    }]}});
+    k.kubectl(&[
+        "patch",
+        "httproute",
+        "shop",
+        "--subresource=status",
+        "--type=merge",
+        "--field-manager=platform-gateway",
+        "-p",
+        &status.to_string(),
+    ]);
+}
+
+/// The gateway's Accepted condition is the only sign here that it has read a route (the test
+/// cluster has no gateway controller, and none can be built from the Go proxy here: Traefik's
+/// modules are not all served), so the test writes it as the gateway's controller would.
+#[test]
+fn a_release_leaving_a_gateway_s_route_keeps_its_pods_until_the_gateway_has_read_it() {
+    let Some(k) = Kubed::new_as("unroute", Some(&["--gateway"])) else {
+        return;
+    };
+    k.apply_as("platform", PLATFORM_ROUTE);
+    let v1 = k.image("v1", "v1");
+    let v2 = k.image("v2", "v2");
+    let canary = "strategy = \"canary\"\nprogress_deadline = \"90s\"\nsteps = [{ weight = 50 }, { pause = {} }]";
+    let gateway = "gateway = \"edge\"\ntraffic_lag = \"3s\"";
+    k.write_kubernetes(&v1, canary, "", 1, gateway);
+    k.world.slipway(&["deploy"]).ok();
+    let generation = |k: &Kubed| {
+        k.json(&["get", "httproute", "shop"])["metadata"]["generation"]
+            .as_i64()
+            .unwrap()
+    };
+    gateway_reports(&k, generation(&k));
+
+    k.write_kubernetes(&v2, canary, "", 1, gateway);
+    k.world.slipway(&["deploy", "--detach"]).ok();
+    wait_until(Duration::from_secs(90), "the canary at 50 %", || {
+        let b = backends(&k.json(&["get", "httproute", "shop"]));
+        b.len() == 2 && b[0].1 == 50 && b[1].1 == 50
+    });
+    // The gateway reads the split; then aborting takes v2 out of the route, which the gateway has
+    // not read yet: v2's pod stays.
+    gateway_reports(&k, generation(&k));
+    let v2_pods = k.pods_of(2);
+    assert_eq!(v2_pods.len(), 1, "{v2_pods:?}");
+    k.world.slipway(&["abort"]).ok();
+    wait_until(
+        Duration::from_secs(60),
+        "no traffic to v2 in the route",
+        || {
+            let b = backends(&k.json(&["get", "httproute", "shop"]));
+            b.iter()
+                .all(|(service, weight)| service.contains("-v1-") || *weight == 0)
+        },
+    );
+    let unread = generation(&k);
+    // Longer than the retirement takes without the wait (the route's write, then at once the
+    // pod's removal): the pod must stay throughout, its drain not even begun.
+    let hold = Instant::now();
+    while hold.elapsed() < Duration::from_secs(4) {
+        assert_eq!(
+            k.pods_of(2),
+            v2_pods,
+            "v2's pod went before the gateway read the route without it"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let reported = Instant::now();
+    gateway_reports(&k, unread);
+    wait_until(Duration::from_secs(60), "v2's pod gone", || {
+        k.pods_of(2).is_empty()
+    });
+    // Not before `traffic_lag` after the gateway's report (a lower bound: load only adds to it).
+    assert!(
+        reported.elapsed() >= Duration::from_secs(3),
+        "v2's pod went {:?} after the gateway read the route, before the 3 s traffic_lag",
+        reported.elapsed()
+    );
+    let log = k.world.daemon.log_text();
+    assert!(!log.contains("unroute_timeout"), "{log}");
+    assert!(!log.contains("gateway_silent"), "{log}");
 }
 
 /// Another team's Service, its ports theirs; slipway is asked to switch its selector.

@@ -19,6 +19,7 @@ const KEYS: &[&str] = &[
     "gateway",
     "route",
     "service",
+    "traffic_lag",
 ];
 const EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
 const TOLERATION: &str = "{ key = \"dedicated\", value = \"shop\", effect = \"NoSchedule\" }";
@@ -132,6 +133,17 @@ pub(crate) fn read(r: &mut Report, root: &Section, app: Option<&str>) -> Kuberne
         }
     }
     read_traffic(r, &k, app, &mut spec);
+    if let Some(delay) = k.duration(r, "traffic_lag") {
+        if spec.gateway.is_none() && spec.service.is_none() {
+            r.warning(
+                delay.span(),
+                "[kubernetes] traffic_lag without gateway or service has no effect",
+            )
+            .label("ignored")
+            .help("slipway's own proxy drains a release's pods before they go; the delay is for a gateway or a Service that routes the app");
+        }
+        spec.traffic_lag = Some(delay.into_inner());
+    }
     spec
 }
 
@@ -355,6 +367,23 @@ mod tests {
         assert!(err.contains("does not name a Gateway"), "{err}");
         let err = parse("service = \"1shop\"").unwrap_err();
         assert!(err.contains("not a Service name"), "{err}");
+    }
+
+    #[test]
+    fn traffic_lag_reads_into_the_spec_and_is_warned_about_without_a_gateway_or_service() {
+        let spec = parse("gateway = \"edge\"\ntraffic_lag = \"3s\"").unwrap();
+        assert_eq!(spec.traffic_lag, Some(std::time::Duration::from_secs(3)));
+        assert_eq!(parse("service = \"shop\"").unwrap().traffic_lag, None);
+        let text = warnings_of(
+            "app = \"shop\"\n[processes.web]\nimage = \"shop:1\"\n[kubernetes]\ntraffic_lag = \"3s\"\n",
+        );
+        assert!(text.contains("slipway.toml:5"), "{text}");
+        assert!(
+            text.contains("traffic_lag without gateway or service"),
+            "{text}"
+        );
+        let err = parse("gateway = \"edge\"\ntraffic_lag = 3").unwrap_err();
+        assert!(err.contains("\"3s\""), "{err}");
     }
 
     #[test]

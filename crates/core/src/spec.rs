@@ -104,7 +104,15 @@ pub struct KubernetesSpec {
     /// by selector, for clients inside the cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// With `gateway` or `service`: how long a release that lost its traffic keeps its pods once
+    /// the route (or selector) without it is written and the gateway has read it — time for the
+    /// gateway's data plane or kube-proxy to follow. `None`: [`DEFAULT_TRAFFIC_LAG`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_lag: Option<Duration>,
 }
+
+/// `[kubernetes] traffic_lag` when not set.
+pub const DEFAULT_TRAFFIC_LAG: Duration = Duration::from_secs(10);
 
 /// `[kubernetes] gateway = "infra/edge"`, `route = "shop"`: where an app's HTTPRoute attaches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

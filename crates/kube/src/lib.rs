@@ -17,7 +17,9 @@
 //! Traffic goes through slipway's own proxy (to the pods' IPs), or — for an app with `[kubernetes]
 //! gateway` — through the cluster's Gateway API gateway: `route_writer.rs` applies the app's own
 //! HTTPRoute (`http_route.rs`, which says why its own) weighting a Service per release
-//! (`services.rs`), and with `service`, switches a stable Service's selector.
+//! (`services.rs`), and with `service`, switches a stable Service's selector. Before a release that
+//! leaves such an app's traffic loses its pods, `unrouted.rs` waits for the write to land and for the
+//! gateway to report it (`route_status.rs`).
 //!
 //! A release's one-off commands (`[release] cmd`, `rollback_cmd`, cron runs) run as one pod each of
 //! the release's image (`job_pod.rs`, pure; `job_runner.rs` runs it and reads its output).
@@ -40,11 +42,13 @@ mod pod_logs;
 pub mod pod_state;
 mod pod_supervisor;
 pub mod rbac;
+mod route_status;
 mod route_writer;
 pub mod services;
 pub mod state_chunks;
 pub mod state_secrets;
 pub mod template;
+mod unrouted;
 
 pub use docker_config::RegistryLogin;
 pub use job_runner::JobRun;

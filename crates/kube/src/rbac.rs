@@ -29,11 +29,12 @@ pub const RULES: &[(&str, &[&str], &[&str])] = &[
 /// What apps with `[kubernetes] gateway` or `service` add (`route_writer.rs`), with `--gateway`.
 /// A server-side apply is a patch, and a create when the object is new.
 pub const GATEWAY_RULES: &[(&str, &[&str], &[&str])] = &[
-    // The app's own HTTPRoute: applied.
+    // The app's own HTTPRoute: applied, and read for the gateway's status before a release that
+    // left it loses its pods (`unrouted.rs`).
     (
         "gateway.networking.k8s.io",
         &["httproutes"],
-        &["create", "patch"],
+        &["get", "create", "patch"],
     ),
     // A Service per routed release (applied, swept once after a restart, deleted when the route no
     // longer names it); the stable Service read once, to learn whose it is, and its selector applied.
@@ -213,7 +214,7 @@ mod tests {
     fn with_gateway_the_role_may_apply_routes_and_services() {
         let text = manifests("shop", "slipway", true);
         assert!(text.contains(
-            "  - apiGroups: [\"gateway.networking.k8s.io\"]\n    resources: [\"httproutes\"]\n    verbs: [\"create\", \"patch\"]"
+            "  - apiGroups: [\"gateway.networking.k8s.io\"]\n    resources: [\"httproutes\"]\n    verbs: [\"get\", \"create\", \"patch\"]"
         ));
         assert!(text.contains("resources: [\"services\"]"));
     }

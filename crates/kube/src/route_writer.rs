@@ -22,7 +22,7 @@ use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// One release's part of an app's traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,49 @@ pub type OnFailure = Arc<dyn Fn(&str, String) + Send + Sync>;
 pub struct RouteWriter {
     tx: mpsc::UnboundedSender<AppTraffic>,
     sent: Arc<Mutex<BTreeMap<String, AppTraffic>>>,
+    pub(crate) landed: Landings,
+    pub(crate) client: Client,
+    pub(crate) requests: Arc<AtomicU64>,
+}
+
+/// What the API server has accepted for one app (`unrouted.rs` waits on it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Landed {
+    /// A write of the app's traffic has succeeded since this daemon started.
+    pub(crate) written: bool,
+    /// The app's route as last applied: where it is, the releases it names, its `generation`.
+    pub(crate) route: Option<LandedRoute>,
+    /// The release the stable Service selects.
+    pub(crate) selects: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LandedRoute {
+    pub(crate) namespace: String,
+    pub(crate) target: RouteTarget,
+    /// Releases it sends requests to: a weight above 0, a header rule or the mirror.
+    pub(crate) carries: BTreeSet<u64>,
+    pub(crate) generation: i64,
+}
+
+/// Every app's [`Landed`], and a counter bumped at each change (for waiters).
+#[derive(Clone)]
+pub(crate) struct Landings {
+    pub(crate) apps: Arc<Mutex<BTreeMap<String, Landed>>>,
+    pub(crate) changed: watch::Sender<u64>,
+}
+
+impl Landings {
+    fn update(&self, app: &str, change: impl FnOnce(&mut Landed)) {
+        change(
+            self.apps
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(app.to_owned())
+                .or_default(),
+        );
+        self.changed.send_modify(|n| *n += 1);
+    }
 }
 
 impl RouteWriter {
@@ -86,17 +129,28 @@ impl RouteWriter {
     ) -> RouteWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Arc::new(Mutex::new(BTreeMap::new()));
+        let landed = Landings {
+            apps: Arc::default(),
+            changed: watch::Sender::new(0),
+        };
         let task = Task {
-            client,
+            client: client.clone(),
             namespace,
             owner,
-            requests,
+            requests: requests.clone(),
             on_failure,
             sent: sent.clone(),
             apps: BTreeMap::new(),
+            landed: landed.clone(),
         };
         tokio::spawn(task.run(rx));
-        RouteWriter { tx, sent }
+        RouteWriter {
+            tx,
+            sent,
+            landed,
+            client,
+            requests,
+        }
     }
 
     /// Writes `traffic` unless it is what was last published for its app.
@@ -129,6 +183,7 @@ struct Task {
     on_failure: OnFailure,
     sent: Arc<Mutex<BTreeMap<String, AppTraffic>>>,
     apps: BTreeMap<String, Written>,
+    landed: Landings,
 }
 
 impl Task {
@@ -140,7 +195,11 @@ impl Task {
                 wanted.insert(next.app.clone(), next);
             }
             for (app, traffic) in wanted {
-                if let Err(why) = self.write(&traffic).await {
+                let written = self.write(&traffic).await;
+                if written.is_ok() {
+                    self.landed.update(&app, |l| l.written = true);
+                }
+                if let Err(why) = written {
                     tracing::warn!("{app}: {why}");
                     self.sent
                         .lock()
@@ -262,7 +321,22 @@ impl Task {
             )
             .await
         {
-            Ok(_) => {}
+            Ok(applied) => {
+                let landed = LandedRoute {
+                    namespace: self.namespace(t).to_owned(),
+                    target: target.clone(),
+                    carries: t
+                        .releases
+                        .iter()
+                        .filter(|r| r.weight > 0)
+                        .map(|r| r.release)
+                        .chain(t.matches.iter().map(|m| m.release))
+                        .chain(t.mirror.iter().map(|m| m.release))
+                        .collect(),
+                    generation: applied.metadata.generation.unwrap_or(0),
+                };
+                self.landed.update(&t.app, |l| l.route = Some(landed));
+            }
             Err(kube::Error::Api(s)) if s.is_conflict() => {
                 return Err(format!(
                     "HTTPRoute {} is written by someone else ({}); slipway never takes over \
@@ -342,6 +416,9 @@ impl Task {
         let Some(release) = services::selected(&weights, current) else {
             return Ok(());
         };
+        let landed = self.landed.clone();
+        let app = t.app.clone();
+        let land = move || landed.update(&app, |l| l.selects = Some(release));
         let known = self
             .apps
             .get(&t.app)
@@ -349,6 +426,7 @@ impl Task {
             .filter(|(n, _, _)| n == name)
             .map(|(_, _, made)| *made);
         if current == Some(release) {
+            land();
             return Ok(());
         }
         // Whose Service it is decides what slipway applies to it (`services::stable_service`).
@@ -379,6 +457,7 @@ impl Task {
             .await
             .map_err(|e| format!("cannot point Service {name} at v{release}: {e}"))?;
         tracing::info!("Service {name} now selects v{release}");
+        land();
         self.apps.entry(t.app.clone()).or_default().stable =
             Some((name.to_owned(), Some(release), made));
         Ok(())

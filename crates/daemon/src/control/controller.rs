@@ -107,7 +107,8 @@ pub(crate) enum Msg {
     Retired {
         app: String,
         id: String,
-        note: Option<String>,
+        /// Events to record: (kind, message).
+        notes: Vec<(&'static str, String)>,
     },
     /// The app's HTTPRoute or Service could not be written (`gateway_traffic.rs`).
     #[cfg(feature = "kubernetes")]

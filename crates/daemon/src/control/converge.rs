@@ -80,7 +80,12 @@ impl Controller {
                 a.rollout.is_none() && a.warm.is_none() && !a.instances.iter().any(|m| m.retiring)
             });
         for (app, m) in retiring {
-            self.spawn_retire(&app, m);
+            // Still in the app's traffic (fewer replicas of a routed release), or leaving it.
+            let routed = desired_by_app
+                .get(&app)
+                .and_then(|d| d.weight.get(&m.release))
+                .is_some_and(|&w| w > 0);
+            self.spawn_retire(&app, m, routed);
         }
     }
 
@@ -318,7 +323,7 @@ impl Controller {
     }
 
     /// Drains an instance that has already left the route table, then stops it.
-    fn spawn_retire(&mut self, app: &str, m: Managed) {
+    fn spawn_retire(&mut self, app: &str, m: Managed, routed: bool) {
         let timeouts = self
             .releases
             .get(&(app.to_string(), m.release))
@@ -328,17 +333,28 @@ impl Controller {
                 std::time::Duration::from_secs(30),
                 std::time::Duration::from_secs(300),
             ));
+        #[cfg(feature = "kubernetes")]
+        let unroute = self.unroute(app, &m, routed, timeouts.0);
+        #[cfg(not(feature = "kubernetes"))]
+        let _ = routed;
         let runtimes = self.runtimes.clone();
         let tx = self.tx.clone();
         let app = app.to_string();
         tokio::spawn(async move {
-            let mut note = None;
+            let mut notes = Vec::new();
+            #[cfg(feature = "kubernetes")]
+            if let Some(unroute) = unroute {
+                notes.extend(unroute.wait().await);
+            }
             if let Some(backend) = &m.backend {
                 let outcome = slipway_proxy::drain(backend, timeouts.0, timeouts.1).await;
                 if !outcome.is_clean() {
-                    note = Some(format!(
-                        "{} did not drain in time: {outcome:?}; stopping it anyway",
-                        m.id
+                    notes.push((
+                        "drain_timeout",
+                        format!(
+                            "{} did not drain in time: {outcome:?}; stopping it anyway",
+                            m.id
+                        ),
                     ));
                 }
             }
@@ -346,8 +362,42 @@ impl Controller {
             let _ = tx.send(Msg::Retired {
                 app,
                 id: m.id,
-                note,
+                notes,
             });
         });
+    }
+
+    /// For a web pod of a release leaving the traffic of an app a gateway or a Service routes:
+    /// what it waits for before it drains (`unroute.rs`). Not while shutting down (the routes
+    /// stay as they are for the next daemon, which takes the pods over).
+    #[cfg(feature = "kubernetes")]
+    fn unroute(
+        &self,
+        app: &str,
+        m: &Managed,
+        routed: bool,
+        limit: std::time::Duration,
+    ) -> Option<crate::control::unroute::Unroute> {
+        if routed || m.process != "web" || self.shutdown.is_some() {
+            return None;
+        }
+        let writer = self.runtimes.traffic.clone()?;
+        let k = &self
+            .releases
+            .get(&(app.to_owned(), m.release))?
+            .spec
+            .kubernetes;
+        if k.gateway.is_none() && k.service.is_none() {
+            return None;
+        }
+        Some(crate::control::unroute::Unroute {
+            writer,
+            app: app.to_owned(),
+            release: m.release,
+            limit,
+            delay: k
+                .traffic_lag
+                .unwrap_or(slipway_core::spec::DEFAULT_TRAFFIC_LAG),
+        })
     }
 }

@@ -82,12 +82,12 @@ impl Controller {
             Msg::Command(Command::HandOver { reply }) => {
                 self.hand_over = Some(reply);
             }
-            Msg::Retired { app, id, note } => {
+            Msg::Retired { app, id, notes } => {
                 if let Some(a) = self.apps.get_mut(&app) {
                     a.instances.retain(|m| m.id != id);
                 }
-                if let Some(note) = note {
-                    self.event(&app, None, "drain_timeout", &note);
+                for (kind, note) in notes {
+                    self.event(&app, None, kind, &note);
                 }
             }
             #[cfg(feature = "kubernetes")]

@@ -39,6 +39,8 @@ pub(crate) mod status;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub(crate) mod traffic;
+#[cfg(feature = "kubernetes")]
+pub(crate) mod unroute;
 pub(crate) mod wake;
 pub(crate) mod watch;
 pub mod watch_round;
