@@ -6,6 +6,8 @@
 # state database after those deploys, raw and at gzip level 1 (the level the Kubernetes state copy
 # uses).
 # Usage: bench/upload.sh [rounds] [files]     (SLIPWAY_BIN defaults to target/release/slipway)
+# ALL_NEW=1: every deploy changes every file (a first deploy, or rebuilt assets), so every file is a
+# new blob; by default one file changes per deploy.
 set -euo pipefail
 ROUNDS=${1:-10} FILES=${2:-2000}
 cd "$(dirname "$0")/.."
@@ -66,6 +68,15 @@ settled() {
 deploy() {
   local started
   echo "r$RANDOM" >"$W/app/src/changed.txt"
+  if [ -n "${ALL_NEW:-}" ]; then
+    python3 - "$W/app/src" "$RANDOM" <<'PY'
+import os, sys
+for d, _, names in os.walk(sys.argv[1]):
+    for n in names:
+        with open(os.path.join(d, n), "r+") as f:
+            f.write(sys.argv[2].rjust(8))  # the first 8 bytes: every file's content is new
+PY
+  fi
   started=$(ms)
   "$BIN" --config "$W/app/slipway.toml" deploy --detach "$@" >"$W/out" 2>&1 || { cat "$W/out"; exit 1; }
   echo $(($(ms) - started))

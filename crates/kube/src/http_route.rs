@@ -24,6 +24,7 @@
 //! else writes, slipway's apply conflicts; it is never forced, and the rollout fails saying why.
 
 use crate::names;
+use kube::api::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 pub const GROUP: &str = "gateway.networking.k8s.io";
@@ -32,6 +33,11 @@ pub const KIND: &str = "HTTPRoute";
 pub const PLURAL: &str = "httproutes";
 /// The field manager of every server-side apply slipway makes.
 pub const FIELD_MANAGER: &str = "slipway";
+
+/// HTTPRoute for kube's dynamic API (k8s-openapi has no Gateway API types).
+pub fn resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL)
+}
 
 /// Where an app's route attaches and what it matches.
 #[derive(Debug, Clone, PartialEq, Eq)]

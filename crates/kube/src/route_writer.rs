@@ -15,9 +15,7 @@ use crate::http_route::{self, FIELD_MANAGER, HeaderRule, MirrorTo, RouteTarget, 
 use crate::names::{self, Key};
 use crate::services;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -306,12 +304,11 @@ impl Task {
             &rules,
             mirror.as_ref(),
         );
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(http_route::GROUP, http_route::VERSION, http_route::KIND),
-            http_route::PLURAL,
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            self.namespace(t),
+            &http_route::resource(),
         );
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), self.namespace(t), &resource);
         self.requests.fetch_add(1, Ordering::Relaxed);
         match api
             .patch(

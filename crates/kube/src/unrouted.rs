@@ -10,7 +10,7 @@
 use crate::route_status::{self, Reported};
 use crate::route_writer::{Landed, RouteWriter};
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::DynamicObject;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -51,16 +51,11 @@ impl RouteWriter {
         let Some(route) = route else {
             return Ok(None);
         };
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(
-                crate::http_route::GROUP,
-                crate::http_route::VERSION,
-                crate::http_route::KIND,
-            ),
-            crate::http_route::PLURAL,
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &route.namespace,
+            &crate::http_route::resource(),
         );
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &route.namespace, &resource);
         let gateway = match &route.target.gateway_namespace {
             Some(ns) => format!("{ns}/{}", route.target.gateway),
             None => route.target.gateway.clone(),

@@ -24,6 +24,13 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Whose folder a freeze reads: anyone's (copied), or one only this process writes (linked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Shared,
+    Owned,
+}
+
 const DIGEST_PREFIX: &str = "sha256:";
 const MANIFEST_FORMAT: u32 = 1;
 
@@ -123,6 +130,29 @@ impl ArtifactStore {
         exclude: &[String],
         also_skip: &[PathBuf],
     ) -> Result<FrozenArtifact> {
+        self.freeze_from(dir, exclude, also_skip, Source::Shared)
+    }
+
+    /// [`freeze`](Self::freeze) for a folder this process owns and removes afterwards, which nobody
+    /// else writes (an upload, unpacked into the daemon's own 0700 folder): a new blob is the file
+    /// itself, hard-linked into `blobs/` after one read for its hash, instead of read again and
+    /// copied. The folder's files become read-only (they share the blob's inode).
+    pub fn freeze_owned(
+        &self,
+        dir: &Path,
+        exclude: &[String],
+        also_skip: &[PathBuf],
+    ) -> Result<FrozenArtifact> {
+        self.freeze_from(dir, exclude, also_skip, Source::Owned)
+    }
+
+    fn freeze_from(
+        &self,
+        dir: &Path,
+        exclude: &[String],
+        also_skip: &[PathBuf],
+        source: Source,
+    ) -> Result<FrozenArtifact> {
         let base = dir
             .canonicalize()
             .map_err(StoreError::io("cannot read the artifact folder", dir))?;
@@ -174,7 +204,7 @@ impl ArtifactStore {
                     .to_string();
                 entries.push(Entry::Symlink { path: rel, target });
             } else if kind.is_file() {
-                let (sha256, size, mode) = self.store_blob(path, &base)?;
+                let (sha256, size, mode) = self.store_blob(path, &base, source)?;
                 files += 1;
                 bytes += size;
                 entries.push(Entry::File {
@@ -354,9 +384,9 @@ impl ArtifactStore {
         Ok(report)
     }
 
-    /// Hashes `path` and copies it into `blobs/` unless that content is already there. Returns its
-    /// hash, size and mode.
-    fn store_blob(&self, path: &Path, base: &Path) -> Result<(String, u64, u32)> {
+    /// Hashes `path` and copies it into `blobs/` unless that content is already there (an owned
+    /// file is linked instead, when the file system allows it). Returns its hash, size and mode.
+    fn store_blob(&self, path: &Path, base: &Path, from: Source) -> Result<(String, u64, u32)> {
         let mut source = open_inside(path, base)?;
         let mode = source
             .metadata()
@@ -368,6 +398,9 @@ impl ArtifactStore {
             io::copy(&mut source, &mut hasher).map_err(StoreError::io("cannot read", path))?;
         let hex = hasher.finish().0;
         let blob = self.root.join("blobs").join(&hex);
+        if !blob.exists() && from == Source::Owned && self.link_blob(&source, path, &blob) {
+            return Ok((hex, size, mode));
+        }
         if !blob.exists() {
             // Copy and hash again: if the file changed since the first read, the blob's name would lie.
             let mut source = open_inside(path, base)?;
@@ -387,6 +420,24 @@ impl ArtifactStore {
             let _ = fs::set_permissions(&blob, fs::Permissions::from_mode(0o444));
         }
         Ok((hex, size, mode))
+    }
+
+    /// Makes the owned file at `path` (open as `file`) the blob `blob`: its data synced, as a copied
+    /// blob's is, then a hard link. `false` when it could not be linked (another file system): the
+    /// caller copies it.
+    fn link_blob(&self, file: &File, path: &Path, blob: &Path) -> bool {
+        if file.sync_all().is_err() {
+            return false;
+        }
+        match fs::hard_link(path, blob) {
+            Ok(()) => {
+                let _ = fs::set_permissions(blob, fs::Permissions::from_mode(0o444));
+                true
+            }
+            // Linked by an earlier file with the same content, or by a concurrent freeze.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => true,
+            Err(_) => false,
+        }
     }
 
     fn build_tree(&self, digest: &str, manifest: &Manifest, staging: &Path) -> Result<()> {

@@ -238,3 +238,61 @@ fn prune_keeps_kept_digests_and_removes_the_rest() {
     assert_eq!(count(&f.store.root().join("blobs")), 0);
     assert_eq!(count(&f.store.root().join("trees")), 0);
 }
+
+#[test]
+fn an_owned_folder_s_new_files_become_blobs_by_a_link_with_the_same_digest() {
+    use std::os::unix::fs::MetadataExt;
+    let f = fixture();
+    // The same content as config/app.toml: its blob exists by then, and is neither linked nor copied.
+    write(&f.src.join("same.txt"), "port = 1\n");
+    let copied = {
+        let other = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(&other.path().join("artifacts")).unwrap();
+        store.freeze(&f.src, &[], &[]).unwrap()
+    };
+    let linked = f.store.freeze_owned(&f.src, &[], &[]).unwrap();
+    assert_eq!(linked, copied, "linking changes nothing a freeze records");
+    assert_eq!(count(&f.store.root().join("blobs")), 3);
+    let inode = |p: &Path| fs::metadata(p).unwrap().ino();
+    let blob_of = |p: &Path| {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(fs::read(p).unwrap()));
+        f.store.blob_file(&sha).unwrap()
+    };
+    let script = f.src.join("server.sh");
+    assert_eq!(inode(&script), inode(&blob_of(&script)), "a hard link");
+    assert_eq!(fs::metadata(&script).unwrap().nlink(), 2);
+    // The blob is read-only (the file shares it), and the exec bit is the manifest's.
+    assert_eq!(fs::metadata(&script).unwrap().mode() & 0o777, 0o444);
+    let tree = f.store.checkout(&linked.digest).unwrap();
+    assert_eq!(
+        fs::metadata(tree.join("server.sh")).unwrap().mode() & 0o111,
+        0o111
+    );
+    assert_eq!(
+        fs::read_to_string(tree.join("server.sh")).unwrap(),
+        "#!/bin/sh\necho hi\n"
+    );
+    // The tree is a copy, not the link.
+    assert_ne!(inode(&tree.join("server.sh")), inode(&script));
+    f.store.verify(&linked.digest).unwrap();
+}
+
+#[test]
+fn an_owned_folder_on_another_file_system_is_copied() {
+    use std::os::unix::fs::MetadataExt;
+    let shm = Path::new("/dev/shm");
+    let f = fixture();
+    if !shm.is_dir() || fs::metadata(shm).unwrap().dev() == fs::metadata(&f.src).unwrap().dev() {
+        return;
+    }
+    let src = tempfile::tempdir_in(shm).unwrap();
+    write(&src.path().join("a.txt"), "on tmpfs\n");
+    let frozen = f.store.freeze_owned(src.path(), &[], &[]).unwrap();
+    assert_eq!(fs::metadata(src.path().join("a.txt")).unwrap().nlink(), 1);
+    let tree = f.store.checkout(&frozen.digest).unwrap();
+    assert_eq!(
+        fs::read_to_string(tree.join("a.txt")).unwrap(),
+        "on tmpfs\n"
+    );
+}

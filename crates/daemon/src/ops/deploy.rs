@@ -48,8 +48,8 @@ pub struct Deployer {
 
 impl Deployer {
     pub async fn deploy(&self, mut req: DeployRequest) -> Result<DeployAccepted, Error> {
-        // An uploaded folder is read here and frozen into the release, then removed (`_claimed`).
-        let (path, _claimed) = match &req.upload {
+        // An uploaded folder is read here and frozen into the release, then removed (`claimed`).
+        let (path, claimed) = match &req.upload {
             Some(id) => {
                 let (path, claimed) = self.uploads.take(id, &req.config)?;
                 (path, Some(claimed))
@@ -96,7 +96,8 @@ impl Deployer {
             .under_lock(&app, &holder, async {
                 // Before anything is recorded: a missing image or engine fails the deploy here.
                 let resolved = self.resolve_images(&mut spec, &over).await?;
-                let (release, left_out) = self.freeze_and_record(spec, &req).await?;
+                let upload = claimed.as_ref().map(|c| c.folder().to_path_buf());
+                let (release, left_out) = self.freeze_and_record(spec, &req, upload).await?;
                 if let SloPass::Overridden(text) = &slo_override {
                     let text = format!("v{} {text}", release.version);
                     self.event(&app, Some(release.version), "slo_override", &text);
@@ -459,10 +460,13 @@ impl Deployer {
     }
 
     /// Freezes the folder and records the release; also returns what the freeze left out, and why.
+    /// `upload`: the uploaded folder the config came in; an artifact inside it is the daemon's own,
+    /// and its new files become blobs without a copy (`freeze_owned`).
     async fn freeze_and_record(
         &self,
         spec: AppSpec,
         req: &DeployRequest,
+        upload: Option<PathBuf>,
     ) -> Result<(slipway_core::release::Release, Vec<String>), Error> {
         let artifacts = self.artifacts.clone();
         let dir = spec.artifact.path.clone();
@@ -478,8 +482,17 @@ impl Deployer {
         // release that keeps the artifact, or runs before it is frozen — never in between.
         let (release, frozen) = tokio::task::spawn_blocking(move || {
             let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
-            let frozen = artifacts
-                .freeze(&dir, &exclude, &skip)
+            let owned =
+                upload.is_some_and(|upload| match (dir.canonicalize(), upload.canonicalize()) {
+                    (Ok(dir), Ok(upload)) => dir.starts_with(upload),
+                    _ => false,
+                });
+            let frozen = if owned {
+                artifacts.freeze_owned(&dir, &exclude, &skip)
+            } else {
+                artifacts.freeze(&dir, &exclude, &skip)
+            };
+            let frozen = frozen
                 .and_then(|frozen| artifacts.checkout(&frozen.digest).map(|_| frozen))
                 .map_err(|e| {
                     Error::bad_request(format!("cannot freeze {}: {e}", app_dir.display()))

@@ -115,6 +115,13 @@ impl Uploads {
 /// An upload taken by a deploy: removed when dropped.
 pub struct Claimed(PathBuf);
 
+impl Claimed {
+    /// The unpacked folder (the daemon's own, 0700: nobody else writes in it).
+    pub fn folder(&self) -> &Path {
+        &self.0
+    }
+}
+
 impl Drop for Claimed {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
