@@ -31,6 +31,8 @@ impl RouteWriter {
         let deadline = Instant::now() + limit;
         let mut changed = self.landed.changed.subscribe();
         let route = loop {
+            // Seen before the read: a write landing after it wakes the wait below.
+            changed.borrow_and_update();
             let landed = self
                 .landed
                 .apps
@@ -40,7 +42,6 @@ impl RouteWriter {
                 .cloned()
                 .unwrap_or_default();
             if let Some(still) = still_routed(&landed, release) {
-                changed.mark_unchanged();
                 match tokio::time::timeout_at(deadline, changed.changed()).await {
                     Ok(Ok(())) => continue,
                     _ => return Err(format!("v{release} was still {still} after {limit:?}")),
@@ -62,11 +63,18 @@ impl RouteWriter {
         };
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let read = api
-                .get(&route.target.route)
-                .await
-                .map_err(|e| format!("cannot read HTTPRoute {}: {e}", route.target.route))
-                .and_then(|o| serde_json::to_value(o).map_err(|e| e.to_string()));
+            let read = match api.get(&route.target.route).await {
+                // A role made before slipway read routes: waiting would not help, saying so does.
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    return Ok(Some(format!(
+                        "cannot read HTTPRoute {} for the gateway's status (forbidden):                          `slipway kube rbac --gateway` grants `get` on HTTPRoutes; only the                          traffic_lag delay covers the gateway's reload",
+                        route.target.route
+                    )));
+                }
+                read => read
+                    .map_err(|e| format!("cannot read HTTPRoute {}: {e}", route.target.route))
+                    .and_then(|o| serde_json::to_value(o).map_err(|e| e.to_string())),
+            };
             let reported = read.as_ref().map(|r| {
                 route_status::reported(
                     r,
