@@ -18,8 +18,8 @@
 //! gateway` — through the cluster's Gateway API gateway: `route_writer.rs` applies the app's own
 //! HTTPRoute (`http_route.rs`, which says why its own) weighting a Service per release
 //! (`services.rs`), and with `service`, switches a stable Service's selector. Before a release that
-//! leaves such an app's traffic loses its pods, `unrouted.rs` waits for the write to land and for the
-//! gateway to report it (`route_status.rs`).
+//! leaves such an app's traffic loses its pods, `unrouted.rs` waits for the write to land (`landed.rs`)
+//! and for the gateway to report it (`route_status.rs`).
 //!
 //! A release's one-off commands (`[release] cmd`, `rollback_cmd`, cron runs) run as one pod each of
 //! the release's image (`job_pod.rs`, pure; `job_runner.rs` runs it and reads its output).
@@ -34,6 +34,7 @@ pub mod http_route;
 pub mod install;
 pub mod job_pod;
 mod job_runner;
+mod landed;
 pub mod leader_election;
 pub mod lease;
 pub mod names;

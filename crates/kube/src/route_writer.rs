@@ -12,6 +12,7 @@
 //! Services of releases it no longer names.
 
 use crate::http_route::{self, FIELD_MANAGER, HeaderRule, MirrorTo, RouteTarget, WeightedBackend};
+use crate::landed::{LandedRoute, Landings};
 use crate::names::{self, Key};
 use crate::services;
 use k8s_openapi::api::core::v1::Service;
@@ -20,7 +21,7 @@ use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// One release's part of an app's traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,46 +78,6 @@ pub struct RouteWriter {
     pub(crate) requests: Arc<AtomicU64>,
 }
 
-/// What the API server has accepted for one app (`unrouted.rs` waits on it).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Landed {
-    /// A write of the app's traffic has succeeded since this daemon started.
-    pub(crate) written: bool,
-    /// The app's route as last applied: where it is, the releases it names, its `generation`.
-    pub(crate) route: Option<LandedRoute>,
-    /// The release the stable Service selects.
-    pub(crate) selects: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LandedRoute {
-    pub(crate) namespace: String,
-    pub(crate) target: RouteTarget,
-    /// Releases it sends requests to: a weight above 0, a header rule or the mirror.
-    pub(crate) carries: BTreeSet<u64>,
-    pub(crate) generation: i64,
-}
-
-/// Every app's [`Landed`], and a counter bumped at each change (for waiters).
-#[derive(Clone)]
-pub(crate) struct Landings {
-    pub(crate) apps: Arc<Mutex<BTreeMap<String, Landed>>>,
-    pub(crate) changed: watch::Sender<u64>,
-}
-
-impl Landings {
-    fn update(&self, app: &str, change: impl FnOnce(&mut Landed)) {
-        change(
-            self.apps
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(app.to_owned())
-                .or_default(),
-        );
-        self.changed.send_modify(|n| *n += 1);
-    }
-}
-
 impl RouteWriter {
     pub(crate) fn start(
         client: Client,
@@ -127,10 +88,7 @@ impl RouteWriter {
     ) -> RouteWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Arc::new(Mutex::new(BTreeMap::new()));
-        let landed = Landings {
-            apps: Arc::default(),
-            changed: watch::Sender::new(0),
-        };
+        let landed = Landings::default();
         let task = Task {
             client: client.clone(),
             namespace,

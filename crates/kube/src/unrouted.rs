@@ -8,7 +8,7 @@
 //! events, and the pods go anyway (a gateway that never answers must not keep them forever).
 
 use crate::route_status::{self, Reported};
-use crate::route_writer::{Landed, RouteWriter};
+use crate::route_writer::RouteWriter;
 use kube::Api;
 use kube::api::DynamicObject;
 use std::sync::atomic::Ordering;
@@ -41,7 +41,7 @@ impl RouteWriter {
                 .get(app)
                 .cloned()
                 .unwrap_or_default();
-            if let Some(still) = still_routed(&landed, release) {
+            if let Some(still) = landed.still_routes(release) {
                 match tokio::time::timeout_at(deadline, changed.changed()).await {
                     Ok(Ok(())) => continue,
                     _ => return Err(format!("v{release} was still {still} after {limit:?}")),
@@ -110,23 +110,5 @@ impl RouteWriter {
             }
             tokio::time::sleep(STATUS_POLL).await;
         }
-    }
-}
-
-/// What still routes `release` as far as the API server holds, if anything.
-fn still_routed(landed: &Landed, release: u64) -> Option<&'static str> {
-    if landed
-        .route
-        .as_ref()
-        .is_some_and(|r| r.carries.contains(&release))
-    {
-        Some("weighted by the app's HTTPRoute")
-    } else if landed.selects == Some(release) {
-        Some("selected by the app's Service")
-    } else if !landed.written {
-        // Nothing written yet since this daemon started: the first write is on its way.
-        Some("not yet written out of the app's route")
-    } else {
-        None
     }
 }
