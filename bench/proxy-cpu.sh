@@ -8,6 +8,8 @@
 # Env PROXY_BIN: the bench binary (default target/release/slipway-proxy-bench).
 # Env SLIPWAY_SERVE: measure the whole product instead: this `slipway` binary's `serve --threads 1`, with
 #   an app deployed whose one instance is the same backend (its own nginx on another port).
+# Env BUSY_POLL (with SLIPWAY_SERVE), e.g. 50us: also a second daemon with `--busy-poll $BUSY_POLL`, as a
+#   third contender ("busy") in the same rounds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 D=${1:-8} C=${2:-32} ROUNDS=${3:-3}
@@ -23,33 +25,54 @@ nginx_backend 19040 $W/backend.pid > $W/backend.conf
 nginx_proxy 19041 19040 $W/np.pid > $W/nginx.conf
 nginx -c $W/backend.conf & PIDS+=($!)
 nginx -c $W/nginx.conf & NGINX=$!; PIDS+=($NGINX)
-if [ -n "${SLIPWAY_SERVE:-}" ]; then
-  nginx_backend __PORT__ $W/b-__PORT__.pid > $W/instance.tpl
-  mkdir -p $W/app
-  cat > $W/app/slipway.toml <<T
+# serve_app NAME PORT [FLAGS...]: `slipway serve --threads 1 FLAGS` on PORT with the app deployed; its
+# PID in $W/NAME.pid. Stopped at exit by SIGTERM, so it stops its instance too.
+DAEMONS=()
+serve_app() {
+  local name=$1 port=$2; shift 2
+  mkdir -p $W/$name
+  cat > $W/$name/slipway.toml <<T
 app = "bench"
 [processes.web]
 cmd = "sed s/__PORT__/\$PORT/g $W/instance.tpl > $W/i-\$PORT.conf && exec nginx -c $W/i-\$PORT.conf"
 replicas = 1
 readiness = { tcp = true, period = "100ms" }
 T
-  "$SLIPWAY_SERVE" serve --threads 1 --state-dir $W/state --listen 127.0.0.1:19042 >$W/daemon.log 2>&1 & SLIPWAY=$!
-  for _ in $(seq 200); do [ -S $W/state/slipway.sock ] && break; sleep 0.05; done
-  "$SLIPWAY_SERVE" --state-dir $W/state --config $W/app/slipway.toml deploy >$W/deploy.log 2>&1 \
-    || { cat $W/deploy.log >&2; kill $SLIPWAY; exit 1; }
-  # Stopped last, by SIGTERM, so it stops its instance too.
-  trap 'kill $SLIPWAY 2>/dev/null; sleep 1; cleanup' EXIT
+  "$SLIPWAY_SERVE" serve --threads 1 "$@" --state-dir $W/$name/state --listen 127.0.0.1:$port \
+    >$W/$name/daemon.log 2>&1 & DAEMONS+=($!)
+  echo $! > $W/$name.pid
+  for _ in $(seq 200); do [ -S $W/$name/state/slipway.sock ] && break; sleep 0.05; done
+  "$SLIPWAY_SERVE" --state-dir $W/$name/state --config $W/$name/slipway.toml deploy >$W/$name/deploy.log 2>&1 \
+    || { cat $W/$name/deploy.log >&2; exit 1; }
+}
+PORTS="19041 19042"
+if [ -n "${SLIPWAY_SERVE:-}" ]; then
+  nginx_backend __PORT__ $W/b-__PORT__.pid > $W/instance.tpl
+  trap 'for d in "${DAEMONS[@]}"; do kill $d 2>/dev/null; done; sleep 1; cleanup' EXIT
+  serve_app slipway 19042
+  SLIPWAY=$(cat $W/slipway.pid)
+  if [ -n "${BUSY_POLL:-}" ]; then
+    serve_app busy 19043 --busy-poll "$BUSY_POLL"
+    PORTS="$PORTS 19043"
+  fi
 else
+  [ -z "${BUSY_POLL:-}" ] || { echo "BUSY_POLL needs SLIPWAY_SERVE (a flag of slipway serve)" >&2; exit 1; }
   "$BIN" 127.0.0.1:19042 127.0.0.1:19040 2>/dev/null & SLIPWAY=$!; PIDS+=($SLIPWAY)
 fi
-for port in 19041 19042; do
+for port in $PORTS; do
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
 done
 for round in $(seq $ROUNDS); do
   echo "round $round (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   cpu_per_request nginx $NGINX 19041 $W/results
   cpu_per_request slipway $SLIPWAY 19042 $W/results
+  [ -z "${BUSY_POLL:-}" ] || cpu_per_request busy $(cat $W/busy.pid) 19043 $W/results
 done
+if [ -n "${BUSY_POLL:-}" ]; then
+  # At rest the busy-polling daemon must not spin: its CPU over 3 s with no traffic.
+  sleep 1; before=$(ticks $(cat $W/busy.pid)); sleep 3; after=$(ticks $(cat $W/busy.pid))
+  echo "$before $after" | awk -v t=$(getconf CLK_TCK) '{printf "busy at rest: %.2f s of CPU in 3 s\n", ($3+$4-$1-$2)/t}'
+fi
 # Medians per proxy; the rps ratio is the median of the per-round ratios.
 python3 - $W/results <<'PY'
 import re, statistics, sys
@@ -61,10 +84,12 @@ def field(line, key):
         return float(value[:-2])
     return float(value)
 lines = open(sys.argv[1]).read().splitlines()
-rows = {n: [l for l in lines if l.startswith(n)] for n in ('nginx', 'slipway')}
+rows = {n: [l for l in lines if l.startswith(n)] for n in ('nginx', 'slipway', 'busy')}
+rows = {n: rs for n, rs in rows.items() if rs}
 for n, rs in rows.items():
     m = {k: statistics.median(field(l, k) for l in rs) for k in ('rps', 'p99', 'user', 'kernel')}
     print(f"median {n:8} rps={m['rps']:.0f} p99={m['p99']:.0f}us user={m['user']:.2f} kernel={m['kernel']:.2f} µs/req")
-ratios = [field(s, 'rps') / field(g, 'rps') for s, g in zip(rows['slipway'], rows['nginx'])]
-print(f"slipway/nginx rps per round: {' '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
+for n in [n for n in rows if n != 'nginx']:
+    ratios = [field(s, 'rps') / field(g, 'rps') for s, g in zip(rows[n], rows['nginx'])]
+    print(f"{n}/nginx rps per round: {' '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
 PY

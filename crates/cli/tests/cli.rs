@@ -147,6 +147,31 @@ fn commands_without_a_daemon_say_how_to_start_one() {
 }
 
 #[test]
+fn busy_polling_is_refused_beside_more_threads_or_with_a_window_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(support::bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"));
+        run_command(cmd, Duration::from_secs(60)).failed()
+    };
+    // The default is two threads: the flag says what to add.
+    let run = serve(&["--busy-poll", "50us"]);
+    assert!(
+        run.stderr.contains("--busy-poll needs --threads 1"),
+        "{run}"
+    );
+    for window in ["0s", "5ms"] {
+        let run = serve(&["--threads", "1", "--busy-poll", window]);
+        assert!(run.stderr.contains("from 1us to 1ms"), "{window}: {run}");
+    }
+    // Nothing was started: no state dir was made.
+    assert!(!dir.path().join("state").exists());
+}
+
+#[test]
 fn a_second_daemon_on_the_same_state_dir_is_refused() {
     let world = World::new();
     let mut cmd = std::process::Command::new(support::bin());

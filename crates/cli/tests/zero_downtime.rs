@@ -36,6 +36,39 @@ fn one_worker_thread_daemon_deploys_under_load_without_failures() {
 }
 
 #[test]
+fn a_busy_polling_daemon_deploys_under_load_without_failures_and_rests_when_traffic_stops() {
+    // `--busy-poll`: the one thread keeps polling for events while traffic flows instead of sleeping.
+    let world = World::with_daemon_args(&["--threads", "1", "--busy-poll", "200us"]);
+    let tally = deploy_under_load(&world, &Conf::demo("v1"), &Conf::demo("v2"));
+    tally.assert_no_failures();
+    tally.assert_only_after("v2");
+    // With no traffic it must not spin: some half-second soon uses well under a quarter of a core
+    // (a spinning thread uses all of one whenever it runs).
+    let pid = world.daemon.pid();
+    let cpu_ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the daemon's stat");
+        // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let fields: Vec<u64> = stat[stat.rfind(')').expect("stat") + 2..]
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().expect("ticks"))
+            .collect();
+        fields.iter().sum::<u64>()
+    };
+    let ticks_per_second = 100; // USER_HZ on Linux
+    support::wait_until(
+        support::DEADLINE,
+        "the daemon to stop polling at rest",
+        || {
+            let before = cpu_ticks();
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            cpu_ticks() - before < ticks_per_second / 8
+        },
+    );
+}
+
+#[test]
 fn rolling_under_load_fails_no_request() {
     let world = World::new();
     let rolling =

@@ -51,7 +51,10 @@ pub(crate) async fn serve_request(
     conn: Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    Ok(forward(&conn, req).await)
+    crate::busy_poll::traffic_seen();
+    let response = forward(&conn, req).await;
+    crate::busy_poll::traffic_seen();
+    Ok(response)
 }
 
 async fn forward(conn: &ConnState, mut req: Request<Incoming>) -> Response<ResponseBody> {

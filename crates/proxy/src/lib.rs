@@ -30,6 +30,7 @@ mod admission;
 mod backend;
 mod before_routing;
 mod body;
+pub mod busy_poll;
 mod demand;
 mod drain;
 mod flag_variants;

@@ -217,6 +217,7 @@ pub(crate) async fn serve_connection<S: ClientStream>(
                 return Box::pin(client.hand_off()).await;
             }
             Parsed::Complete(head) => {
+                crate::busy_poll::traffic_seen();
                 let end = head.end;
                 match client.exchange(&head).await {
                     Next::KeepAlive => {

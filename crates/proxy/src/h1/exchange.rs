@@ -304,7 +304,10 @@ impl<S: ClientStream> Client<S> {
                     close: self.closes_after(head),
                 };
                 match response_head::parse(&self.reply[..filled], &client, &mut self.out) {
-                    ParsedResponse::Complete(response) => return Head::Complete(response, filled),
+                    ParsedResponse::Complete(response) => {
+                        crate::busy_poll::traffic_seen();
+                        return Head::Complete(response, filled);
+                    }
                     ParsedResponse::Informational(len) => {
                         self.reply.copy_within(len..filled, 0);
                         filled -= len;
