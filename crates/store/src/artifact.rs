@@ -398,7 +398,7 @@ impl ArtifactStore {
             io::copy(&mut source, &mut hasher).map_err(StoreError::io("cannot read", path))?;
         let hex = hasher.finish().0;
         let blob = self.root.join("blobs").join(&hex);
-        if !blob.exists() && from == Source::Owned && self.link_blob(&source, path, &blob) {
+        if !blob.exists() && from == Source::Owned && link_blob(&source, path, &blob) {
             return Ok((hex, size, mode));
         }
         if !blob.exists() {
@@ -420,24 +420,6 @@ impl ArtifactStore {
             let _ = fs::set_permissions(&blob, fs::Permissions::from_mode(0o444));
         }
         Ok((hex, size, mode))
-    }
-
-    /// Makes the owned file at `path` (open as `file`) the blob `blob`: its data synced, as a copied
-    /// blob's is, then a hard link. `false` when it could not be linked (another file system): the
-    /// caller copies it.
-    fn link_blob(&self, file: &File, path: &Path, blob: &Path) -> bool {
-        if file.sync_all().is_err() {
-            return false;
-        }
-        match fs::hard_link(path, blob) {
-            Ok(()) => {
-                let _ = fs::set_permissions(blob, fs::Permissions::from_mode(0o444));
-                true
-            }
-            // Linked by an earlier file with the same content, or by a concurrent freeze.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => true,
-            Err(_) => false,
-        }
     }
 
     fn build_tree(&self, digest: &str, manifest: &Manifest, staging: &Path) -> Result<()> {
@@ -799,6 +781,24 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Makes the owned file at `path` (open as `file`) the blob `blob`: its data synced, as a copied
+/// blob's is, then a hard link. `false` when it could not be linked (another file system): the
+/// caller copies it.
+fn link_blob(file: &File, path: &Path, blob: &Path) -> bool {
+    if file.sync_all().is_err() {
+        return false;
+    }
+    match fs::hard_link(path, blob) {
+        Ok(()) => {
+            let _ = fs::set_permissions(blob, fs::Permissions::from_mode(0o444));
+            true
+        }
+        // Linked by an earlier file with the same content, or by a concurrent freeze.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => true,
+        Err(_) => false,
     }
 }
 
