@@ -745,8 +745,6 @@ fn print_all(bytes: &[u8]) -> ExitCode {
     }
 }
 
-/// The daemon's own logs are an event stream (12-factor): JSON lines on stdout for a log collector, or
-/// human-readable when stdout is a terminal. Other commands log to stderr, for people.
 /// `--busy-poll`'s value: a duration above zero and at most `busy_poll::MAX_LIMIT`.
 fn busy_poll_limit(text: &str) -> Result<std::time::Duration, String> {
     let limit = humantime::parse_duration(text).map_err(|e| e.to_string())?;
@@ -758,6 +756,8 @@ fn busy_poll_limit(text: &str) -> Result<std::time::Duration, String> {
     Ok(limit)
 }
 
+/// The daemon's own logs are an event stream (12-factor): JSON lines on stdout for a log collector, or
+/// human-readable when stdout is a terminal. Other commands log to stderr, for people.
 fn init_logging(daemon: bool) {
     use std::io::IsTerminal;
     let filter = || {
