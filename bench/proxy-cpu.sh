@@ -10,6 +10,9 @@
 #   an app deployed whose one instance is the same backend (its own nginx on another port).
 # Env BUSY_POLL (with SLIPWAY_SERVE), e.g. 50us: also a second daemon with `--busy-poll $BUSY_POLL`, as a
 #   third contender ("busy") in the same rounds.
+# Env RELAY=1: also the floor ("relay"): bench/uring's minimal relay over epoll (tokio, one thread), which
+#   makes the same system calls per request as both proxies and no HTTP work beyond framing (no header
+#   rewriting, routing or metrics), in front of the same backend: the rate any such proxy can reach here.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 D=${1:-8} C=${2:-32} ROUNDS=${3:-3}
@@ -59,6 +62,11 @@ else
   [ -z "${BUSY_POLL:-}" ] || { echo "BUSY_POLL needs SLIPWAY_SERVE (a flag of slipway serve)" >&2; exit 1; }
   "$BIN" 127.0.0.1:19042 127.0.0.1:19040 2>/dev/null & SLIPWAY=$!; PIDS+=($SLIPWAY)
 fi
+if [ -n "${RELAY:-}" ]; then
+  (cd "$ROOT/bench/uring" && CARGO_TARGET_DIR=${RELAY_TARGET:-$ROOT/target/uring} cargo build --release --locked -q)
+  "${RELAY_TARGET:-$ROOT/target/uring}/release/uring-relay" epoll 127.0.0.1:19044 127.0.0.1:19040 & RELAY_PID=$!
+  PIDS+=($RELAY_PID); PORTS="$PORTS 19044"
+fi
 for port in $PORTS; do
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
 done
@@ -67,6 +75,7 @@ for round in $(seq $ROUNDS); do
   cpu_per_request nginx $NGINX 19041 $W/results
   cpu_per_request slipway $SLIPWAY 19042 $W/results
   [ -z "${BUSY_POLL:-}" ] || cpu_per_request busy $(cat $W/busy.pid) 19043 $W/results
+  [ -z "${RELAY:-}" ] || cpu_per_request relay $RELAY_PID 19044 $W/results
 done
 if [ -n "${BUSY_POLL:-}" ]; then
   # At rest the busy-polling daemon must not spin: its CPU over 3 s with no traffic.
@@ -84,12 +93,14 @@ def field(line, key):
         return float(value[:-2])
     return float(value)
 lines = open(sys.argv[1]).read().splitlines()
-rows = {n: [l for l in lines if l.startswith(n)] for n in ('nginx', 'slipway', 'busy')}
+rows = {n: [l for l in lines if l.startswith(n)] for n in ('nginx', 'slipway', 'busy', 'relay')}
 rows = {n: rs for n, rs in rows.items() if rs}
 for n, rs in rows.items():
     m = {k: statistics.median(field(l, k) for l in rs) for k in ('rps', 'p99', 'user', 'kernel')}
-    print(f"median {n:8} rps={m['rps']:.0f} p99={m['p99']:.0f}us user={m['user']:.2f} kernel={m['kernel']:.2f} µs/req")
+    lo, hi = min(field(l, 'rps') for l in rs), max(field(l, 'rps') for l in rs)
+    print(f"median {n:8} rps={m['rps']:.0f} ({lo:.0f}-{hi:.0f}) p99={m['p99']:.0f}us user={m['user']:.2f} kernel={m['kernel']:.2f} µs/req")
 for n in [n for n in rows if n != 'nginx']:
     ratios = [field(s, 'rps') / field(g, 'rps') for s, g in zip(rows[n], rows['nginx'])]
-    print(f"{n}/nginx rps per round: {' '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
+    print(f"{n}/nginx rps per round: {' '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}"
+          f" ({min(ratios):.2f}-{max(ratios):.2f})")
 PY
