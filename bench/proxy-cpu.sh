@@ -10,6 +10,8 @@
 #   an app deployed whose one instance is the same backend (its own nginx on another port).
 # Env BUSY_POLL (with SLIPWAY_SERVE), e.g. 50us: also a second daemon with `--busy-poll $BUSY_POLL`, as a
 #   third contender ("busy") in the same rounds.
+# Env BASELINE (with SLIPWAY_SERVE): another build's `slipway` binary, served the same way as a contender
+#   ("baseline") in the same rounds: a change measured against the build before it.
 # Env RELAY=1: also the floor ("relay"): bench/uring's minimal relay over epoll (tokio, one thread), which
 #   makes the same system calls per request as both proxies and no HTTP work beyond framing (no header
 #   rewriting, routing or metrics), in front of the same backend: the rate any such proxy can reach here.
@@ -54,6 +56,10 @@ if [ -n "${SLIPWAY_SERVE:-}" ]; then
   trap 'for d in "${DAEMONS[@]}"; do kill $d 2>/dev/null; done; sleep 1; cleanup' EXIT
   serve_app slipway 19042
   SLIPWAY=$(cat $W/slipway.pid)
+  if [ -n "${BASELINE:-}" ]; then
+    SLIPWAY_SERVE=$BASELINE serve_app baseline 19045
+    PORTS="$PORTS 19045"
+  fi
   if [ -n "${BUSY_POLL:-}" ]; then
     serve_app busy 19043 --busy-poll "$BUSY_POLL"
     PORTS="$PORTS 19043"
@@ -75,6 +81,7 @@ for round in $(seq $ROUNDS); do
   cpu_per_request nginx $NGINX 19041 $W/results
   cpu_per_request slipway $SLIPWAY 19042 $W/results
   [ -z "${BUSY_POLL:-}" ] || cpu_per_request busy $(cat $W/busy.pid) 19043 $W/results
+  [ -z "${BASELINE:-}" ] || cpu_per_request baseline $(cat $W/baseline.pid) 19045 $W/results
   [ -z "${RELAY:-}" ] || cpu_per_request relay $RELAY_PID 19044 $W/results
 done
 if [ -n "${BUSY_POLL:-}" ]; then
@@ -93,14 +100,18 @@ def field(line, key):
         return float(value[:-2])
     return float(value)
 lines = open(sys.argv[1]).read().splitlines()
-rows = {n: [l for l in lines if l.startswith(n)] for n in ('nginx', 'slipway', 'busy', 'relay')}
+rows = {n: [l for l in lines if l.startswith(n)] for n in ('nginx', 'slipway', 'busy', 'baseline', 'relay')}
 rows = {n: rs for n, rs in rows.items() if rs}
 for n, rs in rows.items():
     m = {k: statistics.median(field(l, k) for l in rs) for k in ('rps', 'p99', 'user', 'kernel')}
     lo, hi = min(field(l, 'rps') for l in rs), max(field(l, 'rps') for l in rs)
     print(f"median {n:8} rps={m['rps']:.0f} ({lo:.0f}-{hi:.0f}) p99={m['p99']:.0f}us user={m['user']:.2f} kernel={m['kernel']:.2f} µs/req")
+def ratios(a, b):
+    rs = [field(x, 'rps') / field(y, 'rps') for x, y in zip(rows[a], rows[b])]
+    print(f"{a}/{b} rps per round: {' '.join(f'{r:.2f}' for r in rs)}; median {statistics.median(rs):.2f}"
+          f" ({min(rs):.2f}-{max(rs):.2f})")
 for n in [n for n in rows if n != 'nginx']:
-    ratios = [field(s, 'rps') / field(g, 'rps') for s, g in zip(rows[n], rows['nginx'])]
-    print(f"{n}/nginx rps per round: {' '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}"
-          f" ({min(ratios):.2f}-{max(ratios):.2f})")
+    ratios(n, 'nginx')
+if 'baseline' in rows:
+    ratios('slipway', 'baseline')
 PY

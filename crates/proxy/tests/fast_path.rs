@@ -217,6 +217,31 @@ async fn chunked_request_body_reaches_the_instance_whole() {
 }
 
 #[tokio::test]
+async fn bodies_on_either_side_of_the_copy_behind_the_head_arrive_whole() {
+    // Up to 4 KiB of body goes out in one write with its head (copied behind it), more as a second
+    // slice: echoed both ways on one kept connection, every byte must arrive in order, once.
+    let be = backend(|req| async move {
+        let body = req.into_body().collect().await.expect("body").to_bytes();
+        text(body)
+    })
+    .await;
+    let (p, inst) = proxy_to("web-1", be.addr).await;
+    let mut stream = TcpStream::connect(p.addr).await.expect("connect");
+    for size in [0, 1, 4095, 4096, 4097, 70_000] {
+        let body: String = (0..size)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let request =
+            format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {size}\r\n\r\n{body}");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let (head, echoed) = read_response(&mut stream).await;
+        assert!(head.starts_with("http/1.1 200 ok"), "{size}: {head}");
+        assert!(echoed == body, "{size}: {} bytes back", echoed.len());
+    }
+    assert_eq!(inst.in_flight(), 0);
+}
+
+#[tokio::test]
 async fn malformed_chunked_request_body_is_400() {
     let be = ok_backend().await;
     let (p, inst) = proxy_to("web-1", be.addr).await;

@@ -30,7 +30,7 @@ use crate::h1::relay::Relayed;
 use crate::h1::request_head::{RequestBody, RequestHead, SpanHeaders};
 use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead};
 use crate::h1::shadow_copy;
-use crate::h1::socket_io::{Waited, wait_instance, write_all};
+use crate::h1::socket_io::{Waited, wait_instance, write_all, write_head_and};
 use crate::headers;
 use crate::instance_socket::InstanceSocket;
 use crate::release_metrics::micros_since;
@@ -247,9 +247,13 @@ impl<S: ClientStream> Client<S> {
                 (None, _) => (0, true),
             };
             let body = &self.input.buf[body_start..body_start + take];
-            let head_part: &[u8] = if first { &self.out } else { &[] };
-            let mut slices = [IoSlice::new(head_part), IoSlice::new(body)];
-            let write = write_all(&mut socket.stream, &mut slices);
+            let write = async {
+                if first {
+                    write_head_and(&mut socket.stream, &mut self.out, body).await
+                } else {
+                    write_all(&mut socket.stream, &mut [IoSlice::new(body)]).await
+                }
+            };
             match tokio::time::timeout_at(deadline, write).await {
                 Err(_) => return Sent::TimedOut,
                 Ok(Ok(())) => {}

@@ -15,7 +15,7 @@ use crate::h1::connection::Client;
 use crate::h1::deadline::LazyDeadline;
 use crate::h1::gate::ClientStream;
 use crate::h1::response_head::{ResponseBody, ResponseHead};
-use crate::h1::socket_io::{Waited, wait_instance, write_all};
+use crate::h1::socket_io::{Waited, wait_instance, write_all, write_head_and};
 use crate::instance_socket::InstanceSocket;
 use crate::shadow::PrimaryTap;
 
@@ -43,10 +43,9 @@ impl<S: ClientStream> Client<S> {
             }
         };
         let mut part = response.end..filled;
-        let mut head: &[u8] = &self.out;
         match response.body {
             ResponseBody::Empty => {
-                let mut slices = [IoSlice::new(head)];
+                let mut slices = [IoSlice::new(&self.out)];
                 if write_all(&mut self.stream, &mut slices).await.is_err() {
                     return Relayed::Broken;
                 }
@@ -56,15 +55,20 @@ impl<S: ClientStream> Client<S> {
             }
             ResponseBody::Length(length) => {
                 let mut left = length;
+                let mut first = true;
                 loop {
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(part.len());
                     let data = &self.reply[part.start..part.start + take];
                     observe(data);
-                    let mut slices = [IoSlice::new(head), IoSlice::new(data)];
-                    if write_all(&mut self.stream, &mut slices).await.is_err() {
+                    let written = if first {
+                        write_head_and(&mut self.stream, &mut self.out, data).await
+                    } else {
+                        write_all(&mut self.stream, &mut [IoSlice::new(data)]).await
+                    };
+                    if written.is_err() {
                         return Relayed::Broken;
                     }
-                    head = &[];
+                    first = false;
                     left -= take as u64;
                     if left == 0 {
                         return Relayed::Complete {
@@ -79,16 +83,21 @@ impl<S: ClientStream> Client<S> {
             }
             ResponseBody::Chunked => {
                 let mut decoder = ChunkedDecoder::new();
+                let mut first = true;
                 loop {
                     let Ok(used) = decoder.feed(&self.reply[part.clone()], &mut observe) else {
                         return Relayed::Broken;
                     };
                     let data = &self.reply[part.start..part.start + used];
-                    let mut slices = [IoSlice::new(head), IoSlice::new(data)];
-                    if write_all(&mut self.stream, &mut slices).await.is_err() {
+                    let written = if first {
+                        write_head_and(&mut self.stream, &mut self.out, data).await
+                    } else {
+                        write_all(&mut self.stream, &mut [IoSlice::new(data)]).await
+                    };
+                    if written.is_err() {
                         return Relayed::Broken;
                     }
-                    head = &[];
+                    first = false;
                     if decoder.is_done() {
                         return Relayed::Complete {
                             reusable: used == part.len(),
@@ -100,40 +109,44 @@ impl<S: ClientStream> Client<S> {
                     }
                 }
             }
-            ResponseBody::UntilClose => loop {
-                let data = &self.reply[part.clone()];
-                observe(data);
-                let mut size = [0u8; 18];
-                let size = chunk_size_line(data.len(), &mut size);
-                let (size, crlf): (&[u8], &[u8]) = if data.is_empty() {
-                    (&[], &[])
-                } else {
-                    (size, b"\r\n")
-                };
-                let mut slices = [
-                    IoSlice::new(head),
-                    IoSlice::new(size),
-                    IoSlice::new(data),
-                    IoSlice::new(crlf),
-                ];
-                if write_all(&mut self.stream, &mut slices).await.is_err() {
-                    return Relayed::Broken;
-                }
-                head = &[];
-                match self.read_more(socket).await {
-                    Some(n) => part = 0..n,
-                    None => {
-                        // Only the instance closing ends such a body: that is its end, not a failure,
-                        // unless the client is the one that went away.
-                        let mut last = [IoSlice::new(b"0\r\n\r\n")];
-                        if self.client_gone || write_all(&mut self.stream, &mut last).await.is_err()
-                        {
-                            return Relayed::Broken;
+            ResponseBody::UntilClose => {
+                let mut head: &[u8] = &self.out;
+                loop {
+                    let data = &self.reply[part.clone()];
+                    observe(data);
+                    let mut size = [0u8; 18];
+                    let size = chunk_size_line(data.len(), &mut size);
+                    let (size, crlf): (&[u8], &[u8]) = if data.is_empty() {
+                        (&[], &[])
+                    } else {
+                        (size, b"\r\n")
+                    };
+                    let mut slices = [
+                        IoSlice::new(head),
+                        IoSlice::new(size),
+                        IoSlice::new(data),
+                        IoSlice::new(crlf),
+                    ];
+                    if write_all(&mut self.stream, &mut slices).await.is_err() {
+                        return Relayed::Broken;
+                    }
+                    head = &[];
+                    match self.read_more(socket).await {
+                        Some(n) => part = 0..n,
+                        None => {
+                            // Only the instance closing ends such a body: that is its end, not a failure,
+                            // unless the client is the one that went away.
+                            let mut last = [IoSlice::new(b"0\r\n\r\n")];
+                            if self.client_gone
+                                || write_all(&mut self.stream, &mut last).await.is_err()
+                            {
+                                return Relayed::Broken;
+                            }
+                            return Relayed::Complete { reusable: false };
                         }
-                        return Relayed::Complete { reusable: false };
                     }
                 }
-            },
+            }
         }
     }
 

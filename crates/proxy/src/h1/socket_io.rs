@@ -1,5 +1,5 @@
-//! Waiting on and writing to the two sockets of an exchange: writes that go out in as few `writev`s as
-//! the kernel takes, and waits on the instance that keep an eye on the client at the same time.
+//! Waiting on and writing to the two sockets of an exchange: writes that go out in as few system calls
+//! as the kernel takes, and waits on the instance that keep an eye on the client at the same time.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
@@ -19,8 +19,28 @@ pub(super) enum Waited {
     TimedOut,
 }
 
-/// Writes every slice, in as few `writev`s as the socket allows, and flushes (a TLS stream may hold the
-/// last records back; a plain socket's flush does nothing); on failure, says how much was written.
+/// Body bytes up to this many are copied behind the head and sent with it by one `send` rather than
+/// as a second slice of a `writev`: a `writev` on a socket takes the file layer's path (its checks, the
+/// slice array copied in), which costs more than copying a small body (docs/benchmarks.md).
+const COPY_BEHIND_HEAD: usize = 4096;
+
+/// Writes `head` and then `data`, like [`write_all`]; a small `data` is appended to `head` first, so
+/// `head` holds both afterwards.
+pub(super) async fn write_head_and<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    head: &mut Vec<u8>,
+    data: &[u8],
+) -> Result<(), (usize, io::Error)> {
+    if data.len() <= COPY_BEHIND_HEAD {
+        head.extend_from_slice(data);
+        return write_all(stream, &mut [IoSlice::new(head)]).await;
+    }
+    write_all(stream, &mut [IoSlice::new(head), IoSlice::new(data)]).await
+}
+
+/// Writes every slice, in as few system calls as the socket allows, and flushes (a TLS stream may hold
+/// the last records back; a plain socket's flush does nothing); on failure, says how much was written.
+/// What is left in one slice goes by `write` (`send` on a plain socket), more by `writev`.
 pub(super) async fn write_all<W: AsyncWrite + Unpin>(
     stream: &mut W,
     mut slices: &mut [IoSlice<'_>],
@@ -28,7 +48,12 @@ pub(super) async fn write_all<W: AsyncWrite + Unpin>(
     let mut written = 0;
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
-        match stream.write_vectored(slices).await {
+        let wrote = if slices[1..].iter().all(|slice| slice.is_empty()) {
+            stream.write(&slices[0]).await
+        } else {
+            stream.write_vectored(slices).await
+        };
+        match wrote {
             Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
             Ok(n) => {
                 written += n;
