@@ -1,5 +1,5 @@
 //! One request on the fast path, from its parsed head to the end of its response: route and pick as the
-//! hyper path does, send the rewritten head and the body (one `writev` when the body is already here) on a
+//! hyper path does, send the rewritten head and the body (one `send` when the body is here and small) on a
 //! pooled socket, read the response head, record the metrics, and relay the body by its framing.
 //!
 //! Whether a request that got no response head is tried again is decided by the rule in `retry`, which

@@ -5,7 +5,7 @@
 //! about 60 % more CPU per request than nginx. For the common request — HTTP/1.1, origin-form target, no
 //! upgrade, no `Expect` — this module does the same work directly: the head is parsed in place into the
 //! connection's buffer, routed by the same table, rewritten into one buffer and written with the body in
-//! one `writev` to a pooled plain socket; the response head is parsed and rewritten the same way, and the
+//! one `send` to a pooled plain socket; the response head is parsed and rewritten the same way, and the
 //! body relayed by its framing. Metrics, leases (drain), retries, error pages, mirroring and sticky
 //! cookies, HSTS and `X-Forwarded-Proto` behave as on the hyper path (`forward`), which still serves everything else: a connection
 //! whose request the fast path is unsure about is handed to hyper whole, before any answer to it.
