@@ -198,11 +198,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test]
 async fn chunked_request_body_reaches_the_instance_whole() {
-    let be = backend(|req| async move {
-        let body = req.into_body().collect().await.expect("body").to_bytes();
-        text(body)
-    })
-    .await;
+    let be = echo_backend().await;
     let (p, _inst) = proxy_to("web-1", be.addr).await;
     let answer = raw_round_trip(
         p.addr,
@@ -220,11 +216,7 @@ async fn chunked_request_body_reaches_the_instance_whole() {
 async fn bodies_on_either_side_of_the_copy_behind_the_head_arrive_whole() {
     // Up to 4 KiB of body goes out in one write with its head (copied behind it), more as a second
     // slice: echoed both ways on one kept connection, every byte must arrive in order, once.
-    let be = backend(|req| async move {
-        let body = req.into_body().collect().await.expect("body").to_bytes();
-        text(body)
-    })
-    .await;
+    let be = echo_backend().await;
     let (p, inst) = proxy_to("web-1", be.addr).await;
     let mut stream = TcpStream::connect(p.addr).await.expect("connect");
     for size in [0, 1, 4095, 4096, 4097, 70_000] {

@@ -72,11 +72,7 @@ async fn body_less_responses_reuse_the_connection() {
 
 #[tokio::test]
 async fn request_bodies_are_forwarded_on_pooled_connections() {
-    let be = backend(|req| async move {
-        let body = req.into_body().collect().await.expect("body").to_bytes();
-        text(body)
-    })
-    .await;
+    let be = echo_backend().await;
     let inst = instance("web-1", &be);
     let p = proxy(ProxyOptions::default()).await;
     p.routes

@@ -140,6 +140,15 @@ pub async fn ok_backend() -> TestBackend {
     backend(|_req| async { text("ok") }).await
 }
 
+/// A backend answering every request with its body.
+pub async fn echo_backend() -> TestBackend {
+    backend(|req| async move {
+        let body = req.into_body().collect().await.expect("body").to_bytes();
+        text(body)
+    })
+    .await
+}
+
 /// An address nothing listens on (connections are refused).
 pub async fn dead_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
