@@ -9,7 +9,7 @@
 //! exchange (as hyper does), so its backend's `in_flight` does not wait for an answer nobody reads.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -30,7 +30,7 @@ use crate::h1::relay::Relayed;
 use crate::h1::request_head::{RequestBody, RequestHead, SpanHeaders};
 use crate::h1::response_head::{self, ClientHead, ParsedResponse, ResponseHead};
 use crate::h1::shadow_copy;
-use crate::h1::socket_io::{Waited, wait_instance, write_all, write_head_and};
+use crate::h1::socket_io::{Waited, wait_instance, write_head_and};
 use crate::headers;
 use crate::instance_socket::InstanceSocket;
 use crate::release_metrics::micros_since;
@@ -247,13 +247,7 @@ impl<S: ClientStream> Client<S> {
                 (None, _) => (0, true),
             };
             let body = &self.input.buf[body_start..body_start + take];
-            let write = async {
-                if first {
-                    write_head_and(&mut socket.stream, &mut self.out, body).await
-                } else {
-                    write_all(&mut socket.stream, &mut [IoSlice::new(body)]).await
-                }
-            };
+            let write = write_head_and(&mut socket.stream, &mut self.out, body);
             match tokio::time::timeout_at(deadline, write).await {
                 Err(_) => return Sent::TimedOut,
                 Ok(Ok(())) => {}

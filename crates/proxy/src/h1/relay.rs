@@ -55,20 +55,16 @@ impl<S: ClientStream> Client<S> {
             }
             ResponseBody::Length(length) => {
                 let mut left = length;
-                let mut first = true;
                 loop {
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(part.len());
                     let data = &self.reply[part.start..part.start + take];
                     observe(data);
-                    let written = if first {
-                        write_head_and(&mut self.stream, &mut self.out, data).await
-                    } else {
-                        write_all(&mut self.stream, &mut [IoSlice::new(data)]).await
-                    };
-                    if written.is_err() {
+                    if write_head_and(&mut self.stream, &mut self.out, data)
+                        .await
+                        .is_err()
+                    {
                         return Relayed::Broken;
                     }
-                    first = false;
                     left -= take as u64;
                     if left == 0 {
                         return Relayed::Complete {
@@ -83,21 +79,17 @@ impl<S: ClientStream> Client<S> {
             }
             ResponseBody::Chunked => {
                 let mut decoder = ChunkedDecoder::new();
-                let mut first = true;
                 loop {
                     let Ok(used) = decoder.feed(&self.reply[part.clone()], &mut observe) else {
                         return Relayed::Broken;
                     };
                     let data = &self.reply[part.start..part.start + used];
-                    let written = if first {
-                        write_head_and(&mut self.stream, &mut self.out, data).await
-                    } else {
-                        write_all(&mut self.stream, &mut [IoSlice::new(data)]).await
-                    };
-                    if written.is_err() {
+                    if write_head_and(&mut self.stream, &mut self.out, data)
+                        .await
+                        .is_err()
+                    {
                         return Relayed::Broken;
                     }
-                    first = false;
                     if decoder.is_done() {
                         return Relayed::Complete {
                             reusable: used == part.len(),

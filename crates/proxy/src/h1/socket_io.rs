@@ -24,18 +24,26 @@ pub(super) enum Waited {
 /// slice array copied in), which costs more than copying a small body (docs/benchmarks.md).
 const COPY_BEHIND_HEAD: usize = 4096;
 
-/// Writes `head` and then `data`, like [`write_all`]; a small `data` is appended to `head` first, so
-/// `head` holds both afterwards.
+/// Writes `head`, unless it has been written already (it is empty once written), and then `data`, like
+/// [`write_all`]; a small `data` goes copied behind the head.
 pub(super) async fn write_head_and<W: AsyncWrite + Unpin>(
     stream: &mut W,
     head: &mut Vec<u8>,
     data: &[u8],
 ) -> Result<(), (usize, io::Error)> {
-    if data.len() <= COPY_BEHIND_HEAD {
-        head.extend_from_slice(data);
-        return write_all(stream, &mut [IoSlice::new(head)]).await;
+    if head.is_empty() {
+        return write_all(stream, &mut [IoSlice::new(data)]).await;
     }
-    write_all(stream, &mut [IoSlice::new(head), IoSlice::new(data)]).await
+    let written = if data.len() <= COPY_BEHIND_HEAD {
+        head.extend_from_slice(data);
+        write_all(stream, &mut [IoSlice::new(head)]).await
+    } else {
+        write_all(stream, &mut [IoSlice::new(head), IoSlice::new(data)]).await
+    };
+    if written.is_ok() {
+        head.clear();
+    }
+    written
 }
 
 /// Writes every slice, in as few system calls as the socket allows, and flushes (a TLS stream may hold
