@@ -119,7 +119,8 @@ pub(crate) fn add_forwarded(
 }
 
 /// Per-process random prefix; with a counter after it, ids are unique without coordination.
-static REQUEST_ID_PREFIX: LazyLock<u64> = LazyLock::new(rand::random::<u64>);
+/// The first half of every request id this process makes: random, written out once.
+static REQUEST_ID_PREFIX: LazyLock<[u8; 16]> = LazyLock::new(|| hex(rand::random::<u64>()));
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A unique 32-hex-digit request id.
@@ -128,18 +129,23 @@ pub(crate) fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&request_id()).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// A unique request id as 32 lowercase hex digits.
+/// A unique request id as 32 lowercase hex digits: the process's random prefix, then a counter.
 pub(crate) fn request_id() -> [u8; 32] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut buf = [0u8; 32];
-    for (half, word) in [*REQUEST_ID_PREFIX, n].into_iter().enumerate() {
-        for (i, byte) in word.to_be_bytes().into_iter().enumerate() {
-            buf[half * 16 + 2 * i] = HEX[usize::from(byte >> 4)];
-            buf[half * 16 + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
-        }
+    let mut id = [0u8; 32];
+    id[..16].copy_from_slice(&*REQUEST_ID_PREFIX);
+    id[16..].copy_from_slice(&hex(n));
+    id
+}
+
+fn hex(word: u64) -> [u8; 16] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    for (i, byte) in word.to_be_bytes().into_iter().enumerate() {
+        digits[2 * i] = HEX[usize::from(byte >> 4)];
+        digits[2 * i + 1] = HEX[usize::from(byte & 0xf)];
     }
-    buf
+    digits
 }
 
 #[cfg(test)]

@@ -694,8 +694,12 @@ pub(crate) fn parse_release(value: &str) -> Option<u64> {
 
 /// `"v7.example.com"` → `(7, "example.com")`.
 fn split_preview_host(host: &str) -> Option<(u64, &str)> {
+    // Checked first: most hosts are not previews, and this runs for every request.
+    if !matches!(host.as_bytes().first(), Some(b'v' | b'V')) {
+        return None;
+    }
     let (label, rest) = host.split_once('.')?;
-    if !label.starts_with(['v', 'V']) || rest.is_empty() {
+    if rest.is_empty() {
         return None;
     }
     Some((parse_release(label)?, rest))

@@ -212,10 +212,6 @@ pub(crate) async fn serve_connection<S: ClientStream>(
             )
         };
         match parsed {
-            // The proxy's own answers (ACME challenges, redirects to HTTPS) are the hyper path's.
-            Parsed::Complete(head) if client.wants_hyper(&head) => {
-                return Box::pin(client.hand_off()).await;
-            }
             Parsed::Complete(head) => {
                 crate::busy_poll::traffic_seen();
                 let end = head.end;

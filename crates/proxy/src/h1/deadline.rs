@@ -5,8 +5,8 @@
 //! deadline it was armed with; when it fires early (the deadline has moved on since), it is re-armed to the
 //! current one. So the wheel is touched about once per timeout period per connection, not per request.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, ready};
 
 use tokio::time::{Instant, Sleep};
@@ -35,6 +35,24 @@ impl LazyDeadline {
             }
             self.sleep.as_mut().reset(deadline);
         }
+    }
+
+    /// What `work` gives, or `None` when `deadline` passes first. The timer is polled only while `work`
+    /// waits: a write the socket takes at once (most of them) costs no timer at all, where
+    /// `tokio::time::timeout` makes one per call.
+    pub(crate) async fn bound<F: Future>(
+        &mut self,
+        deadline: Instant,
+        work: F,
+    ) -> Option<F::Output> {
+        let mut work = pin!(work);
+        poll_fn(|cx| {
+            if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            self.poll_passed(cx, deadline).map(|()| None)
+        })
+        .await
     }
 }
 

@@ -85,8 +85,9 @@ enum Failure {
 pub(super) enum Unrouted {
     /// Answered with the proxy's page.
     Page(StatusCode, String),
-    /// To be held until its app can serve: the hyper path does that.
-    Hold,
+    /// The hyper path serves it: the proxy's own answers (ACME challenges, redirects to HTTPS), and
+    /// requests held until their app can serve (`held`).
+    HandOff,
 }
 
 impl<S: ClientStream> Client<S> {
@@ -96,8 +97,8 @@ impl<S: ClientStream> Client<S> {
         let (mut target, method) = match self.route(head) {
             Ok(routed) => routed,
             Err(Unrouted::Page(status, message)) => return self.page(head, status, &message).await,
-            // Nothing of the request was consumed: the hyper path holds it (see `held`).
-            Err(Unrouted::Hold) => return Next::HandOff,
+            // Nothing of the request was consumed: the hyper path starts on it.
+            Err(Unrouted::HandOff) => return Next::HandOff,
         };
         if let (Some(max), RequestBody::Length(n)) = (target.max_body, head.body)
             && n > max
@@ -248,11 +249,11 @@ impl<S: ClientStream> Client<S> {
             };
             let body = &self.input.buf[body_start..body_start + take];
             let write = write_head_and(&mut socket.stream, &mut self.out, body);
-            match tokio::time::timeout_at(deadline, write).await {
-                Err(_) => return Sent::TimedOut,
-                Ok(Ok(())) => {}
-                Ok(Err((0, error))) if first => return Sent::Nothing(error),
-                Ok(Err((_, error))) => return Sent::Partly(error),
+            match self.response_timer.bound(deadline, write).await {
+                None => return Sent::TimedOut,
+                Some(Ok(())) => {}
+                Some(Err((0, error))) if first => return Sent::Nothing(error),
+                Some(Err((_, error))) => return Sent::Partly(error),
             }
             first = false;
             self.input.remove(body_start, take);
@@ -348,20 +349,24 @@ impl<S: ClientStream> Client<S> {
 }
 
 impl<S: ClientStream> Client<S> {
-    /// True when the proxy answers this request itself (`before_routing`), which the hyper path does.
-    pub(super) fn wants_hyper(&self, head: &RequestHead) -> bool {
-        let buf = &self.input.buf;
-        let host = std::str::from_utf8(head.host.of(buf)).map_or("", host_without_port);
-        let path = std::str::from_utf8(head.path.of(buf)).unwrap_or("");
-        let table = self.conn.shared.routes.inner.load();
-        before_routing::wants_hyper(&table, self.conn.tls, host, path)
-    }
-
     /// Where the request goes (its backend already counted), or the page saying why nowhere.
     fn route(&self, head: &RequestHead) -> Result<(Target, Method), Unrouted> {
         let buf = &self.input.buf;
-        // (Checked to be ASCII by the head parser.)
+        // The head parser only lets tokens and plain ASCII through.
         let host = std::str::from_utf8(head.host.of(buf)).map_or("", host_without_port);
+        let (Ok(method), Ok(path)) = (
+            Method::from_bytes(head.method.of(buf)),
+            std::str::from_utf8(head.path.of(buf)),
+        ) else {
+            return Err(Unrouted::Page(
+                StatusCode::BAD_REQUEST,
+                "invalid request".to_owned(),
+            ));
+        };
+        let table = self.conn.shared.routes.inner.load();
+        if before_routing::wants_hyper(&table, self.conn.tls, host, path) {
+            return Err(Unrouted::HandOff);
+        }
         let preview = match head.preview {
             None => None,
             Some(value) => {
@@ -372,31 +377,18 @@ impl<S: ClientStream> Client<S> {
                 Some(release.ok_or(Unrouted::Page(StatusCode::NOT_FOUND, message.to_owned()))?)
             }
         };
-        // The head parser only lets tokens and plain ASCII targets through.
-        let (Ok(method), Ok(path)) = (
-            Method::from_bytes(head.method.of(buf)),
-            std::str::from_utf8(head.path.of(buf)),
-        ) else {
-            return Err(Unrouted::Page(
-                StatusCode::BAD_REQUEST,
-                "invalid request".to_owned(),
-            ));
-        };
-        let choice = {
-            let table = self.conn.shared.routes.inner.load();
-            table.choose(&RequestView {
-                host,
-                path,
-                preview,
-                headers: &SpanHeaders {
-                    buf,
-                    headers: &self.headers,
-                },
-                method: &method,
-                body_less: head.body == RequestBody::None,
-                client_ip: &self.conn.client_ip,
-            })
-        };
+        let choice = table.choose(&RequestView {
+            host,
+            path,
+            preview,
+            headers: &SpanHeaders {
+                buf,
+                headers: &self.headers,
+            },
+            method: &method,
+            body_less: head.body == RequestBody::None,
+            client_ip: &self.conn.client_ip,
+        });
         let page = |status, message| Err(Unrouted::Page(status, message));
         match choice {
             Choice::Chosen(target) => Ok((target, method)),
@@ -413,7 +405,7 @@ impl<S: ClientStream> Client<S> {
                 format!("no ready instance of app {app}"),
             ),
             Choice::Idle { app } => page(StatusCode::OK, idle_message(&app)),
-            Choice::Hold(_) => Err(Unrouted::Hold),
+            Choice::Hold(_) => Err(Unrouted::HandOff),
         }
     }
 

@@ -75,7 +75,7 @@ fn kind_of(name: &[u8]) -> HeaderKind {
         b"proxy-authenticate",
         b"proxy-authorization",
     ];
-    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    let is = |known: &[u8]| name_is(name, known);
     match name.len() {
         4 if is(b"host") => HeaderKind::Host,
         12 if is(b"x-request-id") => HeaderKind::XRequestId,
@@ -415,6 +415,29 @@ fn is_plain_origin_form(target: &[u8]) -> bool {
         && target.iter().all(|&b| PLAIN[usize::from(b)])
 }
 
+/// Whether a header name (or a name listed in a header value) is `known`, which is written in lowercase
+/// letters and `-`, ignoring ASCII case. Setting bit 0x20 lowercases a letter and leaves `-` as it is,
+/// and the only other byte it turns into a letter or `-` is CR, which a parsed head holds only at line
+/// ends; so one OR and one compare per eight bytes decide, where `eq_ignore_ascii_case` lowercases both
+/// sides byte by byte.
+#[inline(always)]
+pub(crate) fn name_is(name: &[u8], known: &[u8]) -> bool {
+    debug_assert!(known.iter().all(|&b| b.is_ascii_lowercase() || b == b'-'));
+    if name.len() != known.len() {
+        return false;
+    }
+    let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().expect("eight bytes"));
+    let (mut names, mut knowns) = (name.chunks_exact(8), known.chunks_exact(8));
+    (&mut names)
+        .zip(&mut knowns)
+        .all(|(n, k)| word(n) | 0x2020_2020_2020_2020 == word(k))
+        && names
+            .remainder()
+            .iter()
+            .zip(knowns.remainder())
+            .all(|(n, k)| n | 0x20 == *k)
+}
+
 /// Strips optional whitespace (SP / HTAB) around a value or list element.
 pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
@@ -459,6 +482,37 @@ mod tests {
             Parsed::Reject(status, _) => Some(status.as_u16()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn names_compare_ignoring_case_only() {
+        for known in [
+            "host",
+            "content-length",
+            "x-forwarded-proto",
+            "te",
+            "proxy-authorization",
+        ] {
+            assert!(name_is(known.as_bytes(), known.as_bytes()));
+            assert!(name_is(
+                known.to_ascii_uppercase().as_bytes(),
+                known.as_bytes()
+            ));
+            // Every byte but the right letter (either case) or `-` fails, wherever it stands.
+            for at in 0..known.len() {
+                for b in 0..=255u8 {
+                    let mut name = known.as_bytes().to_vec();
+                    let fits = b.to_ascii_lowercase() == name[at] || b == b'\r' && name[at] == b'-';
+                    name[at] = b;
+                    assert_eq!(
+                        name_is(&name, known.as_bytes()),
+                        fits,
+                        "{known} with {b:#x} at {at}"
+                    );
+                }
+            }
+        }
+        assert!(!name_is(b"hosts", b"host"));
     }
 
     #[test]

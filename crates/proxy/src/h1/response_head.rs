@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 use http::StatusCode;
 
 use crate::h1::framing::parse_length;
-use crate::h1::request_head::trim;
+use crate::h1::request_head::{name_is, trim};
 use crate::http_date;
 
 /// Response headers accepted from an instance (hyper's client limit).
@@ -191,26 +191,42 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
 
     out.clear();
     out.reserve(len + 128);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(&[
-        b'0' + (status / 100) as u8,
-        b'0' + (status / 10 % 10) as u8,
-        b'0' + (status % 10) as u8,
-        b' ',
-    ]);
+    // Kept lines go out as the instance wrote them, each run of adjacent ones in one copy; a line is
+    // rewritten only when it does not end in CRLF. A line ends where the next header's name starts (the
+    // last one before the blank line that ends the head).
+    let line_start = |at: usize| {
+        response.headers.get(at).map_or(len.saturating_sub(2), |h| {
+            h.name.as_ptr() as usize - buf.as_ptr() as usize
+        })
+    };
+    let mut run = 0..0;
+    let status_end = line_start(0);
     match response.reason {
-        Some(reason) if !reason.is_empty() => out.extend_from_slice(reason.as_bytes()),
-        _ => out.extend_from_slice(
-            StatusCode::from_u16(status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("")
-                .as_bytes(),
-        ),
+        Some(reason)
+            if version == 1 && !reason.is_empty() && buf[..status_end].ends_with(b"\r\n") =>
+        {
+            run = 0..status_end;
+        }
+        reason => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(&[
+                b'0' + (status / 100) as u8,
+                b'0' + (status / 10 % 10) as u8,
+                b'0' + (status % 10) as u8,
+                b' ',
+            ]);
+            let reason = reason.filter(|r| !r.is_empty()).unwrap_or_else(|| {
+                StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("")
+            });
+            out.extend_from_slice(reason.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
     }
-    out.extend_from_slice(b"\r\n");
     let named = &named[..named_len];
-    for (header, kind) in response.headers.iter().zip(kinds) {
+    for (at, (header, kind)) in response.headers.iter().zip(kinds).enumerate() {
         let name = header.name.as_bytes();
         let dropped = match kind {
             Kind::HopByHop | Kind::Connection | Kind::TransferEncoding | Kind::SlipwayFlags => true,
@@ -220,10 +236,23 @@ pub(crate) fn parse(buf: &[u8], client: &ClientHead<'_>, out: &mut Vec<u8>) -> P
             Kind::Hsts if client.hsts_max_age.is_some() => true,
             _ => !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name)),
         };
-        if !dropped {
+        if dropped {
+            continue;
+        }
+        let (start, end) = (line_start(at), line_start(at + 1));
+        if buf[..end].ends_with(b"\r\n") {
+            if run.end != start {
+                out.extend_from_slice(&buf[run]);
+                run = start..start;
+            }
+            run.end = end;
+        } else {
+            out.extend_from_slice(&buf[run]);
+            run = end..end;
             put_header(out, name, header.value);
         }
     }
+    out.extend_from_slice(&buf[run]);
     if let Some(cookie) = client.set_cookie {
         put_header(out, b"set-cookie", cookie);
     }
@@ -276,7 +305,7 @@ enum Kind {
 
 /// By length first, so most names cost one comparison at most.
 fn kind_of(name: &[u8]) -> Kind {
-    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    let is = |known: &[u8]| name_is(name, known);
     match name.len() {
         2 if is(b"te") => Kind::HopByHop,
         4 if is(b"date") => Kind::Date,
@@ -338,6 +367,37 @@ mod tests {
         assert_eq!(
             text,
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\nset-cookie: c=v2\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn kept_lines_go_as_written_and_bare_line_feeds_become_crlf() {
+        // As written: the instance's spacing and case, in copies of whole runs of lines.
+        let raw = b"HTTP/1.1 201 Made\r\nX-A:1\r\nx-b:  two  \r\nConnection: keep-alive\r\nContent-Length: 0\r\nDate: d\r\n\r\n";
+        let (_, text) = complete(raw, &PLAIN);
+        assert_eq!(
+            text,
+            "HTTP/1.1 201 Made\r\nX-A:1\r\nx-b:  two  \r\nContent-Length: 0\r\nDate: d\r\n\r\n"
+        );
+        // A line that ends in a bare LF (the status line, a header, the last header, the blank line) is
+        // written again with CRLF, so the client never gets a bare LF; an HTTP/1.0 status line says 1.1.
+        let raw = b"HTTP/1.0 200 OK\nX-A: 1\r\nX-B: 2\nContent-Length: 0\r\nDate: d\n\r\n";
+        let (_, text) = complete(raw, &PLAIN);
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: 0\r\nDate: d\r\n\r\n"
+        );
+        let raw = b"HTTP/1.1 200 OK\r\nDate: d\r\nContent-Length: 0\r\n\n";
+        let (_, text) = complete(raw, &PLAIN);
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nDate: d\r\nContent-Length: 0\r\n\r\n"
+        );
+        // No headers at all, and no reason phrase.
+        let (_, text) = complete(b"HTTP/1.1 204 \r\n\r\n", &PLAIN);
+        assert!(
+            text.starts_with("HTTP/1.1 204 No Content\r\ndate: "),
+            "{text}"
         );
     }
 
