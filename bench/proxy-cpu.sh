@@ -12,6 +12,8 @@
 #   third contender ("busy") in the same rounds.
 # Env BASELINE (with SLIPWAY_SERVE): another build's `slipway` binary, served the same way as a contender
 #   ("baseline") in the same rounds: a change measured against the build before it.
+# Each line also has `peers=`, the CPU µs per request of the backend worker behind that proxy and of wrk,
+# and `all=`, the proxy's and theirs: on 2 cores a proxy's saving can reappear as its peers' cost.
 # Env RELAY=1: also the floor ("relay"): bench/uring's minimal relay over epoll (tokio, one thread), which
 #   makes the same system calls per request as both proxies and no HTTP work beyond framing (no header
 #   rewriting, routing or metrics), in front of the same backend: the rate any such proxy can reach here.
@@ -28,7 +30,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep
 trap cleanup EXIT
 nginx_backend 19040 $W/backend.pid > $W/backend.conf
 nginx_proxy 19041 19040 $W/np.pid > $W/nginx.conf
-nginx -c $W/backend.conf & PIDS+=($!)
+nginx -c $W/backend.conf & BACKEND=$!; PIDS+=($BACKEND)
 nginx -c $W/nginx.conf & NGINX=$!; PIDS+=($NGINX)
 # serve_app NAME PORT [FLAGS...]: `slipway serve --threads 1 FLAGS` on PORT with the app deployed; its
 # PID in $W/NAME.pid. Stopped at exit by SIGTERM, so it stops its instance too.
@@ -76,13 +78,24 @@ fi
 for port in $PORTS; do
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
 done
+# The backend worker behind each contender, whose CPU counts in `peers=` with wrk's: the shared one, or
+# the one nginx instance a daemon started (its child).
+SHARED=$(nginx_worker $BACKEND)
+instance_worker() { nginx_worker "$(pgrep -P "$1" -x nginx | head -1)"; }
+if [ -n "${SLIPWAY_SERVE:-}" ]; then
+  BEHIND_SLIPWAY=$(instance_worker $SLIPWAY)
+  [ -z "${BUSY_POLL:-}" ] || BEHIND_BUSY=$(instance_worker $(cat $W/busy.pid))
+  [ -z "${BASELINE:-}" ] || BEHIND_BASELINE=$(instance_worker $(cat $W/baseline.pid))
+else
+  BEHIND_SLIPWAY=$SHARED
+fi
 for round in $(seq $ROUNDS); do
   echo "round $round (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-  cpu_per_request nginx $NGINX 19041 $W/results
-  cpu_per_request slipway $SLIPWAY 19042 $W/results
-  [ -z "${BUSY_POLL:-}" ] || cpu_per_request busy $(cat $W/busy.pid) 19043 $W/results
-  [ -z "${BASELINE:-}" ] || cpu_per_request baseline $(cat $W/baseline.pid) 19045 $W/results
-  [ -z "${RELAY:-}" ] || cpu_per_request relay $RELAY_PID 19044 $W/results
+  cpu_per_request nginx $NGINX 19041 $W/results $SHARED
+  cpu_per_request slipway $SLIPWAY 19042 $W/results $BEHIND_SLIPWAY
+  [ -z "${BUSY_POLL:-}" ] || cpu_per_request busy $(cat $W/busy.pid) 19043 $W/results $BEHIND_BUSY
+  [ -z "${BASELINE:-}" ] || cpu_per_request baseline $(cat $W/baseline.pid) 19045 $W/results $BEHIND_BASELINE
+  [ -z "${RELAY:-}" ] || cpu_per_request relay $RELAY_PID 19044 $W/results $SHARED
 done
 if [ -n "${BUSY_POLL:-}" ]; then
   # At rest the busy-polling daemon must not spin: its CPU over 3 s with no traffic.
@@ -103,9 +116,10 @@ lines = open(sys.argv[1]).read().splitlines()
 rows = {n: [l for l in lines if l.startswith(n)] for n in ('nginx', 'slipway', 'busy', 'baseline', 'relay')}
 rows = {n: rs for n, rs in rows.items() if rs}
 for n, rs in rows.items():
-    m = {k: statistics.median(field(l, k) for l in rs) for k in ('rps', 'p99', 'user', 'kernel')}
+    m = {k: statistics.median(field(l, k) for l in rs) for k in ('rps', 'p99', 'user', 'kernel', 'peers', 'all')}
     lo, hi = min(field(l, 'rps') for l in rs), max(field(l, 'rps') for l in rs)
-    print(f"median {n:8} rps={m['rps']:.0f} ({lo:.0f}-{hi:.0f}) p99={m['p99']:.0f}us user={m['user']:.2f} kernel={m['kernel']:.2f} µs/req")
+    print(f"median {n:8} rps={m['rps']:.0f} ({lo:.0f}-{hi:.0f}) p99={m['p99']:.0f}us user={m['user']:.2f} kernel={m['kernel']:.2f}"
+          f" peers={m['peers']:.2f} all={m['all']:.2f} µs/req")
 def ratios(a, b):
     rs = [field(x, 'rps') / field(y, 'rps') for x, y in zip(rows[a], rows[b])]
     print(f"{a}/{b} rps per round: {' '.join(f'{r:.2f}' for r in rs)}; median {statistics.median(rs):.2f}"
