@@ -749,8 +749,9 @@ fn print_all(bytes: &[u8]) -> ExitCode {
 fn busy_poll_limit(text: &str) -> Result<std::time::Duration, String> {
     let limit = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if limit.is_zero() || limit > busy_poll::MAX_LIMIT {
+        let max = humantime::format_duration(busy_poll::MAX_LIMIT);
         return Err(format!(
-            "{text} is not a busy-poll window: give one from 1us to 1ms (50us is a good start)"
+            "{text} is not a busy-poll window: give one from 1us to {max} (50us is a good start)"
         ));
     }
     Ok(limit)

@@ -87,14 +87,14 @@ pub async fn spinner() {
         })
         .await;
         let mut seen = HEADS.get();
-        let mut last_traffic = Instant::now();
+        // The clock is read only while nothing comes: the window counts from the first quiet poll.
+        let mut quiet_since: Option<Instant> = None;
         loop {
             tokio::task::yield_now().await;
-            let now = Instant::now();
             if HEADS.get() != seen {
                 seen = HEADS.get();
-                last_traffic = now;
-            } else if now - last_traffic > WINDOW.get() {
+                quiet_since = None;
+            } else if quiet_since.get_or_insert_with(Instant::now).elapsed() > WINDOW.get() {
                 break;
             }
         }
