@@ -1,7 +1,8 @@
 //! Reading an instance's response head and writing the one the client gets.
 //!
-//! The head is parsed with `httparse` and rewritten in one pass into the outgoing buffer: hop-by-hop
-//! headers (and those `Connection` names) are dropped, the framing is decided as RFC 9112 §6.3 says, and the
+//! The head is parsed with `httparse` and rewritten in one pass into the outgoing buffer (the lines kept
+//! are copied as the instance wrote them, unless one ends in a bare LF): hop-by-hop headers (and those
+//! `Connection` names) are dropped, the framing is decided as RFC 9112 §6.3 says, and the
 //! proxy's own headers (sticky cookie, `Date` when missing, `Connection: close`) are added. A response whose
 //! framing could be read two ways (differing `Content-Length`s, an unknown transfer coding) is refused,
 //! never guessed at.
