@@ -32,8 +32,11 @@ nginx_backend 19040 $W/backend.pid > $W/backend.conf
 nginx_proxy 19041 19040 $W/np.pid > $W/nginx.conf
 nginx -c $W/backend.conf & BACKEND=$!; PIDS+=($BACKEND)
 nginx -c $W/nginx.conf & NGINX=$!; PIDS+=($NGINX)
-# serve_app NAME PORT [FLAGS...]: `slipway serve --threads 1 FLAGS` on PORT with the app deployed; its
-# PID in $W/NAME.pid. Stopped at exit by SIGTERM, so it stops its instance too.
+# The proxies measured, in the order each round runs them: "NAME PID PORT BEHIND", BEHIND being `shared`
+# (the backend on 19040) or `instance` (the one nginx instance that daemon started).
+CONTENDERS=("nginx $NGINX 19041 shared")
+# serve_app NAME PORT [FLAGS...]: `slipway serve --threads 1 FLAGS` on PORT with the app deployed, as a
+# contender; its PID in $W/NAME.pid. Stopped at exit by SIGTERM, so it stops its instance too.
 DAEMONS=()
 serve_app() {
   local name=$1 port=$2; shift 2
@@ -51,51 +54,38 @@ T
   for _ in $(seq 200); do [ -S $W/$name/state/slipway.sock ] && break; sleep 0.05; done
   "$SLIPWAY_SERVE" --state-dir $W/$name/state --config $W/$name/slipway.toml deploy >$W/$name/deploy.log 2>&1 \
     || { cat $W/$name/deploy.log >&2; exit 1; }
+  CONTENDERS+=("$name $(cat $W/$name.pid) $port instance")
 }
-PORTS="19041 19042"
 if [ -n "${SLIPWAY_SERVE:-}" ]; then
   nginx_backend __PORT__ $W/b-__PORT__.pid > $W/instance.tpl
   trap 'for d in "${DAEMONS[@]}"; do kill $d 2>/dev/null; done; sleep 1; cleanup' EXIT
   serve_app slipway 19042
-  SLIPWAY=$(cat $W/slipway.pid)
-  if [ -n "${BASELINE:-}" ]; then
-    SLIPWAY_SERVE=$BASELINE serve_app baseline 19045
-    PORTS="$PORTS 19045"
-  fi
-  if [ -n "${BUSY_POLL:-}" ]; then
-    serve_app busy 19043 --busy-poll "$BUSY_POLL"
-    PORTS="$PORTS 19043"
-  fi
+  [ -z "${BASELINE:-}" ] || SLIPWAY_SERVE=$BASELINE serve_app baseline 19045
+  [ -z "${BUSY_POLL:-}" ] || serve_app busy 19043 --busy-poll "$BUSY_POLL"
 else
   [ -z "${BUSY_POLL:-}" ] || { echo "BUSY_POLL needs SLIPWAY_SERVE (a flag of slipway serve)" >&2; exit 1; }
-  "$BIN" 127.0.0.1:19042 127.0.0.1:19040 2>/dev/null & SLIPWAY=$!; PIDS+=($SLIPWAY)
+  "$BIN" 127.0.0.1:19042 127.0.0.1:19040 2>/dev/null & PIDS+=($!)
+  CONTENDERS+=("slipway $! 19042 shared")
 fi
 if [ -n "${RELAY:-}" ]; then
   (cd "$ROOT/bench/uring" && CARGO_TARGET_DIR=${RELAY_TARGET:-$ROOT/target/uring} cargo build --release --locked -q)
-  "${RELAY_TARGET:-$ROOT/target/uring}/release/uring-relay" epoll 127.0.0.1:19044 127.0.0.1:19040 & RELAY_PID=$!
-  PIDS+=($RELAY_PID); PORTS="$PORTS 19044"
+  "${RELAY_TARGET:-$ROOT/target/uring}/release/uring-relay" epoll 127.0.0.1:19044 127.0.0.1:19040 & PIDS+=($!)
+  CONTENDERS+=("relay $! 19044 shared")
 fi
-for port in $PORTS; do
-  for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
-done
-# The backend worker behind each contender, whose CPU counts in `peers=` with wrk's: the shared one, or
-# the one nginx instance a daemon started (its child).
+# Each contender answering, and the backend worker behind it, whose CPU counts in `peers=` with wrk's.
 SHARED=$(nginx_worker $BACKEND)
-instance_worker() { nginx_worker "$(pgrep -P "$1" -x nginx | head -1)"; }
-if [ -n "${SLIPWAY_SERVE:-}" ]; then
-  BEHIND_SLIPWAY=$(instance_worker $SLIPWAY)
-  [ -z "${BUSY_POLL:-}" ] || BEHIND_BUSY=$(instance_worker $(cat $W/busy.pid))
-  [ -z "${BASELINE:-}" ] || BEHIND_BASELINE=$(instance_worker $(cat $W/baseline.pid))
-else
-  BEHIND_SLIPWAY=$SHARED
-fi
+BEHIND=()
+for contender in "${CONTENDERS[@]}"; do
+  set -- $contender
+  for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$3/ && break; sleep 0.05; done
+  if [ "$4" = shared ]; then BEHIND+=("$SHARED"); else BEHIND+=("$(nginx_worker "$(pgrep -P "$2" -x nginx | head -1)")"); fi
+done
 for round in $(seq $ROUNDS); do
   echo "round $round (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-  cpu_per_request nginx $NGINX 19041 $W/results $SHARED
-  cpu_per_request slipway $SLIPWAY 19042 $W/results $BEHIND_SLIPWAY
-  [ -z "${BUSY_POLL:-}" ] || cpu_per_request busy $(cat $W/busy.pid) 19043 $W/results $BEHIND_BUSY
-  [ -z "${BASELINE:-}" ] || cpu_per_request baseline $(cat $W/baseline.pid) 19045 $W/results $BEHIND_BASELINE
-  [ -z "${RELAY:-}" ] || cpu_per_request relay $RELAY_PID 19044 $W/results $SHARED
+  for i in "${!CONTENDERS[@]}"; do
+    set -- ${CONTENDERS[$i]}
+    cpu_per_request $1 $2 $3 $W/results "${BEHIND[$i]}"
+  done
 done
 if [ -n "${BUSY_POLL:-}" ]; then
   # At rest the busy-polling daemon must not spin: its CPU over 3 s with no traffic.
