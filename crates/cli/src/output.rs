@@ -78,7 +78,11 @@ pub fn rollout_line(
         }
         None => line.push_str(&format!(", traffic {}% → v{}", r.weight_to, r.to)),
     }
-    for t in traffic.iter().filter(|t| t.requests > 0) {
+    // The rollout's own releases: a release that just left (rolled back) still has requests in the
+    // rate's window for a while, and previews can reach any release.
+    let in_rollout =
+        |t: &&slipway_api::ReleaseTraffic| t.release == r.to || Some(t.release) == r.from;
+    for t in traffic.iter().filter(in_rollout).filter(|t| t.requests > 0) {
         line.push_str(&format!(
             " | v{}: {:.0} rps, {} errors, p95 {}",
             t.release,
@@ -97,4 +101,32 @@ pub fn rollout_line(
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollout_line_shows_the_rollouts_own_releases_only() {
+        let rollout: slipway_api::RolloutStatus = serde_json::from_value(serde_json::json!({
+            "id": 1, "from": 3, "to": 4, "strategy": "canary", "phase": "progressing",
+            "outcome": null, "reason": null, "weight_from": 90, "weight_to": 10,
+            "ready_from": 1, "ready_to": 1, "want_to": 1, "started_at": 0, "deadline": 0,
+        }))
+        .unwrap();
+        let traffic = |release, requests| slipway_api::ReleaseTraffic {
+            release,
+            window_seconds: 30,
+            requests,
+            rps: requests as f64 / 30.0,
+            error_rate: Some(0.0),
+            p95_ms: Some(1.0),
+        };
+        // v2 was rolled back a moment ago: its requests are still in the window.
+        let line = rollout_line(&rollout, &[traffic(2, 300), traffic(3, 900), traffic(4, 0)]);
+        assert!(line.contains("| v3: 30 rps"), "{line}");
+        assert!(!line.contains("v2:"), "{line}");
+        assert!(!line.contains("v4:"), "no requests yet: {line}");
+    }
 }
