@@ -28,11 +28,13 @@ ticks() { awk '{print $14, $15}' /proc/$1/stat; }
 # appended to RESULTS) as requests/s, p99, and PID's user and kernel µs per request; with BACKEND (the pid of
 # the process that answers behind the proxy, e.g. `nginx_worker MASTER`), also `peers=`, the backend's and
 # wrk's CPU µs per request, and `all=`, the three together: what the request cost the whole machine.
+# With WRK_ON set (a CPU list), wrk runs there (`taskset`).
 cpu_per_request() {
-  local before after out reqs rps p99 peers="" b0="0 0" b1="0 0"
+  local before after out reqs rps p99 peers="" b0="0 0" b1="0 0" pin=()
+  [ -z "${WRK_ON:-}" ] || pin=(taskset -c "$WRK_ON")
   [ -z "${5:-}" ] || b0=$(ticks $5)
   before=$(ticks $2)
-  out=$(/usr/bin/time -f "wrk-cpu %U %S" wrk -t1 -c$C -d${D}s --latency http://127.0.0.1:$3/ 2>&1)
+  out=$(/usr/bin/time -f "wrk-cpu %U %S" "${pin[@]}" wrk -t1 -c$C -d${D}s --latency http://127.0.0.1:$3/ 2>&1)
   after=$(ticks $2)
   [ -z "${5:-}" ] || b1=$(ticks $5)
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')

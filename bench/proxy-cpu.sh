@@ -14,6 +14,10 @@
 #   ("baseline") in the same rounds: a change measured against the build before it.
 # Each line also has `peers=`, the CPU µs per request of the backend worker behind that proxy and of wrk,
 # and `all=`, the proxy's and theirs: on 2 cores a proxy's saving can reappear as its peers' cost.
+# Env PIN=1: wrk runs on CPU 0 and every backend worker on CPU 1, the proxies wherever the scheduler
+#   puts them (all contenders alike). Unpinned, the scheduler tends to give a fast proxy a CPU of its
+#   own and wrk and the backend the other, so requests/s measures that shared CPU more than the proxy;
+#   pinned, the proxy shares a CPU with one of them, as it shares a host's CPUs with its apps.
 # Env RELAY=1: also the floor ("relay"): bench/uring's minimal relay over epoll (tokio, one thread), which
 #   makes the same system calls per request as both proxies and no HTTP work beyond framing (no header
 #   rewriting, routing or metrics), in front of the same backend: the rate any such proxy can reach here.
@@ -80,6 +84,10 @@ for contender in "${CONTENDERS[@]}"; do
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$3/ && break; sleep 0.05; done
   if [ "$4" = shared ]; then BEHIND+=("$SHARED"); else BEHIND+=("$(nginx_worker "$(pgrep -P "$2" -x nginx | head -1)")"); fi
 done
+if [ -n "${PIN:-}" ]; then
+  for worker in "${BEHIND[@]}"; do taskset -pc 1 "$worker" >/dev/null; done
+  WRK_ON=0
+fi
 for round in $(seq $ROUNDS); do
   echo "round $round (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   for i in "${!CONTENDERS[@]}"; do
